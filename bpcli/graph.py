@@ -1,0 +1,80 @@
+"""The computational graph: a hash-consed DAG built node by node, then frozen into a tape.
+
+Nodes are integers. A node is created only after its operands, so creation order
+is already a topological order: no sort (and no recursion) is ever needed.
+"""
+
+from __future__ import annotations
+
+import math
+
+INPUT, CONST = "input", "const"
+NAMED_CONSTANTS = {"pi": math.pi, "e": math.e}
+
+
+def number_text(v: float) -> str:
+    """A constant as people write it: 2 rather than 2.0, repr precision otherwise."""
+    if v.is_integer() and abs(v) < 1e16:
+        return str(int(v))
+    return repr(v)
+
+
+class GraphBuilder:
+    """Collects nodes; structurally identical nodes are one node (hash-consing)."""
+
+    def __init__(self) -> None:
+        self.kinds: list[str] = []  # op name, INPUT or CONST
+        self.args: list[tuple[int, ...]] = []
+        self.consts: dict[int, float] = {}
+        self.names: dict[int, str] = {}  # input node -> name; constant -> its text
+        self.labels: dict[int, list[str]] = {}  # node -> names bound to it
+        self._index: dict[tuple, int] = {}
+
+    def _add(self, key: tuple, kind: str, args: tuple[int, ...]) -> int:
+        node = self._index.get(key)
+        if node is None:
+            node = self._index[key] = len(self.kinds)
+            self.kinds.append(kind)
+            self.args.append(args)
+        return node
+
+    def input(self, name: str) -> int:
+        node = self._add((INPUT, name), INPUT, ())
+        self.names[node] = name
+        return node
+
+    def const(self, value: float, text: str | None = None) -> int:
+        text = text or number_text(value)
+        node = self._add((CONST, text if text in NAMED_CONSTANTS else value.hex()), CONST, ())
+        self.consts[node] = value
+        self.names.setdefault(node, text)
+        return node
+
+    def apply(self, op: str, args: tuple[int, ...]) -> int:
+        return self._add((op, args), op, args)
+
+    def bind(self, name: str, node: int) -> None:
+        self.labels.setdefault(node, []).append(name)
+
+    def freeze(self, output: int, text: str = "") -> "Formula":
+        """The tape of the nodes the output depends on, renumbered in topological order."""
+        keep = [False] * (output + 1)
+        keep[output] = True
+        for node in range(output, -1, -1):
+            if keep[node]:
+                for a in self.args[node]:
+                    keep[a] = True
+        new_id: dict[int, int] = {}
+        for old, kept in enumerate(keep):
+            if kept:
+                new_id[old] = len(new_id)
+        from .tape import Formula
+
+        return Formula(
+            text=text,
+            kinds=[self.kinds[o] for o in new_id],
+            args=[tuple(new_id[a] for a in self.args[o]) for o in new_id],
+            consts={new_id[o]: v for o, v in self.consts.items() if o in new_id},
+            names={new_id[o]: s for o, s in self.names.items() if o in new_id},
+            labels={new_id[o]: ls for o, ls in self.labels.items() if o in new_id},
+        )

@@ -1,0 +1,107 @@
+"""Arithmetic with IEEE semantics: inf and nan instead of Python's exceptions.
+
+The op table's rules are written once against a namespace `m`; `FLOAT` evaluates
+them on Python floats (float64), `ArrayMath` on numpy arrays of any float dtype.
+"""
+
+from __future__ import annotations
+
+import math
+
+INF = math.inf
+NAN = math.nan
+
+
+def _guard(fn, on_overflow):
+    """Wrap a math function: overflow gives `on_overflow(x)`, an invalid argument nan."""
+
+    def safe(x):
+        try:
+            return fn(x)
+        except OverflowError:
+            return on_overflow(x)
+        except ValueError:
+            return NAN
+
+    safe.__name__ = fn.__name__
+    return safe
+
+
+def _div(a: float, b: float) -> float:
+    """a / b as IEEE 754 divides: x/0 is ±inf, 0/0 is nan."""
+    try:
+        return a / b
+    except ZeroDivisionError:
+        if a == 0 or a != a:
+            return NAN
+        return math.copysign(INF, a) * math.copysign(1.0, b)
+
+
+def _pow(a: float, b: float) -> float:
+    """a ** b as C's pow: a negative base with a fractional exponent is nan, never complex."""
+    try:
+        return math.pow(a, b)
+    except OverflowError:
+        # |a| > 1 with a large exponent; the sign survives only for odd integer exponents.
+        odd = b == b // 1 and b % 2 == 1
+        return -INF if a < 0 and odd else INF
+    except ValueError:
+        if a == 0:  # 0 ** negative
+            odd = b == b // 1 and b % 2 == 1
+            return math.copysign(INF, a) if odd else INF
+        return NAN
+
+
+def _log(x: float) -> float:
+    """Natural log; log(0) is -inf and a negative argument nan, as in C."""
+    if x > 0:
+        return math.log(x)
+    return -INF if x == 0 else NAN
+
+
+def _where(cond, x, y):
+    return x if cond else y
+
+
+class FloatMath:
+    """Scalar float64 arithmetic that never raises."""
+
+    exp = staticmethod(_guard(math.exp, lambda x: INF))
+    log = staticmethod(_log)
+    log1p = staticmethod(_guard(math.log1p, lambda x: INF))
+    sqrt = staticmethod(_guard(math.sqrt, lambda x: INF))
+    sin = staticmethod(_guard(math.sin, lambda x: NAN))
+    cos = staticmethod(_guard(math.cos, lambda x: NAN))
+    tan = staticmethod(_guard(math.tan, lambda x: NAN))
+    tanh = staticmethod(math.tanh)
+    fabs = staticmethod(math.fabs)
+    div = staticmethod(_div)
+    pow = staticmethod(_pow)
+    where = staticmethod(_where)
+
+
+FLOAT = FloatMath()
+
+
+class ArrayMath:
+    """The same operations on numpy arrays (or numpy scalars) of one float dtype."""
+
+    def __init__(self, dtype):
+        import numpy as np
+
+        self.np = np
+        self.dtype = np.dtype(dtype)
+        for name in ("exp", "log1p", "sqrt", "sin", "cos", "tan", "tanh", "fabs"):
+            setattr(self, name, getattr(np, name if name != "fabs" else "abs"))
+
+    def log(self, x):
+        return self.np.log(x)
+
+    def div(self, a, b):
+        return self.np.divide(a, b)
+
+    def pow(self, a, b):
+        return self.np.power(a, b)
+
+    def where(self, cond, x, y):
+        return self.np.where(cond, x, y).astype(self.dtype, copy=False)

@@ -1,0 +1,268 @@
+"""The op table: every operation bp knows, each declared once with all there is to it.
+
+A row gives the operation's syntax name (the grammar's alias), its arity, its
+forward rule, its local partial derivatives (one per operand, free to reuse the
+forward output), its SymPy counterpart, how it prints, and its convention at
+points where it is not differentiable. Rules take a numeric namespace `m`
+(bpcli.numeric) so one rule serves float64 scalars and numpy arrays alike.
+
+Adding a function: one row here and one alternative in grammar/bp.lark.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Op:
+    """One primitive operation of the graph."""
+
+    name: str
+    arity: int
+    doc: str
+    forward: Callable  # (m, *operands) -> value
+    partials: Callable  # (m, out, *operands) -> tuple of ∂out/∂operand
+    partial_text: Callable  # (*operand labels) -> tuple of formulas of the partials
+    sympy: Callable  # (sympy module, *operand expressions) -> expression
+    show: str  # how a node prints, e.g. "{0} · {1}"
+    syntax: str = ""  # bp syntax, e.g. "{0} * {1}" (defaults to a function call)
+    prec: int = 9  # binding strength when printed as bp syntax (9: atom-like)
+    kink: Callable | None = None  # (*operands) -> True at a non-differentiable point
+    convention: str = ""  # what bp does at the kink, said aloud when hit
+
+    @property
+    def is_function(self) -> bool:
+        return not self.syntax
+
+
+# Precedence levels for printing, loosest first; they mirror the grammar's ?rules.
+SUM, PRODUCT, UNARY, POWER = 1, 2, 3, 4
+
+
+def _pow_base_partial(m, out, a, b):
+    # PyTorch: the partial is 0 where the exponent is 0 (even at a = 0, where 0·inf is nan).
+    return m.where(b == 0, 0.0, b * m.pow(a, b - 1.0))
+
+
+def _pow_exponent_partial(m, out, a, b):
+    # PyTorch: a^b·ln a, taken as 0 where a = 0 and b >= 0 (the limit from above).
+    return m.where((a == 0) & (b >= 0), 0.0, out * m.log(a))
+
+
+def _pow_base_text(a: str, b: str) -> str:
+    try:
+        e = float(b)
+    except ValueError:
+        return f"{b}·{a}^({b} - 1)"
+    if e == 2:
+        return f"2·{a}"
+    return f"{b}·{a}^{e - 1:g}"
+
+
+def _sigmoid(m, a):
+    # Stable on both sides: exp never sees a large positive argument.
+    z = m.exp(-m.fabs(a))
+    return m.where(a >= 0, 1.0 / (1.0 + z), z / (1.0 + z))
+
+
+def _softplus(m, a):
+    # log(1 + e^a) = log1p(e^-|a|) + max(a, 0): no overflow at ±1000.
+    return m.log1p(m.exp(-m.fabs(a))) + m.where(a > 0, a, 0.0)
+
+
+def _sign(m, a):
+    return m.where(a > 0, 1.0, m.where(a < 0, -1.0, 0.0))
+
+
+def _pick(m, a, b):
+    """∂max(a,b)/∂a: 1 where a wins, 0 where it loses, 1/2 at a tie (PyTorch)."""
+    return m.where(a > b, 1.0, m.where(a < b, 0.0, 0.5))
+
+
+def _max(m, a, b):
+    # nan in either operand propagates, as torch.maximum does.
+    return m.where(a > b, a, m.where(a < b, b, m.where(a != a, a, b)))
+
+
+def _min(m, a, b):
+    return m.where(a < b, a, m.where(a > b, b, m.where(a != a, a, b)))
+
+
+def _tie(a, b):
+    return a == b
+
+
+OPS: dict[str, Op] = {
+    op.name: op
+    for op in [
+        Op(
+            "add", 2, "sum",
+            forward=lambda m, a, b: a + b,
+            partials=lambda m, out, a, b: (1.0, 1.0),
+            partial_text=lambda a, b: ("1", "1"),
+            sympy=lambda sp, a, b: a + b,
+            show="{0} + {1}", syntax="{0} + {1}", prec=SUM,
+        ),
+        Op(
+            "sub", 2, "difference",
+            forward=lambda m, a, b: a - b,
+            partials=lambda m, out, a, b: (1.0, -1.0),
+            partial_text=lambda a, b: ("1", "-1"),
+            sympy=lambda sp, a, b: a - b,
+            show="{0} - {1}", syntax="{0} - {1}", prec=SUM,
+        ),
+        Op(
+            "mul", 2, "product",
+            forward=lambda m, a, b: a * b,
+            partials=lambda m, out, a, b: (b, a),
+            partial_text=lambda a, b: (b, a),
+            sympy=lambda sp, a, b: a * b,
+            show="{0} · {1}", syntax="{0} * {1}", prec=PRODUCT,
+        ),
+        Op(
+            "div", 2, "quotient",
+            forward=lambda m, a, b: m.div(a, b),
+            partials=lambda m, out, a, b: (m.div(1.0, b), -m.div(out, b)),
+            partial_text=lambda a, b: (f"1/{b}", f"-{a}/{b}^2"),
+            sympy=lambda sp, a, b: a / b,
+            show="{0} / {1}", syntax="{0} / {1}", prec=PRODUCT,
+        ),
+        Op(
+            "neg", 1, "negation",
+            forward=lambda m, a: -a,
+            partials=lambda m, out, a: (-1.0,),
+            partial_text=lambda a: ("-1",),
+            sympy=lambda sp, a: -a,
+            show="-{0}", syntax="-{0}", prec=UNARY,
+        ),
+        Op(
+            "pow", 2, "power (right-associative; ^ or **)",
+            forward=lambda m, a, b: m.pow(a, b),
+            partials=lambda m, out, a, b: (
+                _pow_base_partial(m, out, a, b),
+                _pow_exponent_partial(m, out, a, b),
+            ),
+            partial_text=lambda a, b: (_pow_base_text(a, b), f"{a}^{b}·ln({a})"),
+            sympy=lambda sp, a, b: a**b,
+            show="{0}^{1}", syntax="{0}^{1}", prec=POWER,
+        ),
+        Op(
+            "exp", 1, "e to the power",
+            forward=lambda m, a: m.exp(a),
+            partials=lambda m, out, a: (out,),
+            partial_text=lambda a: (f"exp({a})",),
+            sympy=lambda sp, a: sp.exp(a),
+            show="exp({0})",
+        ),
+        Op(
+            "log", 1, "natural logarithm (also ln)",
+            forward=lambda m, a: m.log(a),
+            partials=lambda m, out, a: (m.div(1.0, a),),
+            partial_text=lambda a: (f"1/{a}",),
+            sympy=lambda sp, a: sp.log(a),
+            show="log({0})",
+        ),
+        Op(
+            "sqrt", 1, "square root",
+            forward=lambda m, a: m.sqrt(a),
+            partials=lambda m, out, a: (m.div(0.5, out),),
+            partial_text=lambda a: (f"1/(2·sqrt({a}))",),
+            sympy=lambda sp, a: sp.sqrt(a),
+            show="sqrt({0})",
+            kink=lambda a: a == 0,
+            convention="sqrt'(0) = inf, as PyTorch gives",
+        ),
+        Op(
+            "abs", 1, "absolute value",
+            forward=lambda m, a: m.fabs(a),
+            partials=lambda m, out, a: (_sign(m, a),),
+            partial_text=lambda a: (f"sign({a})",),
+            sympy=lambda sp, a: sp.Abs(a),
+            show="abs({0})",
+            kink=lambda a: a == 0,
+            convention="abs'(0) taken as 0 (PyTorch's convention)",
+        ),
+        Op(
+            "sin", 1, "sine (radians)",
+            forward=lambda m, a: m.sin(a),
+            partials=lambda m, out, a: (m.cos(a),),
+            partial_text=lambda a: (f"cos({a})",),
+            sympy=lambda sp, a: sp.sin(a),
+            show="sin({0})",
+        ),
+        Op(
+            "cos", 1, "cosine (radians)",
+            forward=lambda m, a: m.cos(a),
+            partials=lambda m, out, a: (-m.sin(a),),
+            partial_text=lambda a: (f"-sin({a})",),
+            sympy=lambda sp, a: sp.cos(a),
+            show="cos({0})",
+        ),
+        Op(
+            "tan", 1, "tangent (radians)",
+            forward=lambda m, a: m.tan(a),
+            partials=lambda m, out, a: (1.0 + out * out,),
+            partial_text=lambda a: (f"1 + tan({a})^2",),
+            sympy=lambda sp, a: sp.tan(a),
+            show="tan({0})",
+        ),
+        Op(
+            "tanh", 1, "hyperbolic tangent",
+            forward=lambda m, a: m.tanh(a),
+            partials=lambda m, out, a: (1.0 - out * out,),
+            partial_text=lambda a: (f"1 - tanh({a})^2",),
+            sympy=lambda sp, a: sp.tanh(a),
+            show="tanh({0})",
+        ),
+        Op(
+            "sigmoid", 1, "logistic function 1/(1 + e^-x)",
+            forward=_sigmoid,
+            partials=lambda m, out, a: (out * (1.0 - out),),
+            partial_text=lambda a: (f"sigmoid({a})·(1 - sigmoid({a}))",),
+            sympy=lambda sp, a: 1 / (1 + sp.exp(-a)),
+            show="sigmoid({0})",
+        ),
+        Op(
+            "relu", 1, "rectifier max(x, 0)",
+            forward=lambda m, a: m.where(a < 0, 0.0, a),
+            partials=lambda m, out, a: (m.where(a > 0, 1.0, 0.0),),
+            partial_text=lambda a: (f"[{a} > 0]",),
+            sympy=lambda sp, a: sp.Max(0, a),
+            show="relu({0})",
+            kink=lambda a: a == 0,
+            convention="relu'(0) taken as 0 (PyTorch's convention; SymPy says 1/2)",
+        ),
+        Op(
+            "softplus", 1, "smooth rectifier log(1 + e^x)",
+            forward=_softplus,
+            partials=lambda m, out, a: (_sigmoid(m, a),),
+            partial_text=lambda a: (f"sigmoid({a})",),
+            sympy=lambda sp, a: sp.log(1 + sp.exp(a)),
+            show="softplus({0})",
+        ),
+        Op(
+            "max", 2, "larger of two",
+            forward=_max,
+            partials=lambda m, out, a, b: (_pick(m, a, b), _pick(m, b, a)),
+            partial_text=lambda a, b: (f"[{a} > {b}]", f"[{b} > {a}]"),
+            sympy=lambda sp, a, b: sp.Max(a, b),
+            show="max({0}, {1})",
+            kink=_tie,
+            convention="at a tie max and min send 1/2 to each operand (PyTorch's convention)",
+        ),
+        Op(
+            "min", 2, "smaller of two",
+            forward=_min,
+            partials=lambda m, out, a, b: (_pick(m, b, a), _pick(m, a, b)),
+            partial_text=lambda a, b: (f"[{a} < {b}]", f"[{b} < {a}]"),
+            sympy=lambda sp, a, b: sp.Min(a, b),
+            show="min({0}, {1})",
+            kink=_tie,
+            convention="at a tie max and min send 1/2 to each operand (PyTorch's convention)",
+        ),
+    ]
+}
+
+FUNCTIONS = [name for name, op in OPS.items() if op.is_function]

@@ -1,0 +1,271 @@
+"""Text → graph: the Lark LALR parser builds the hash-consed DAG while it parses.
+
+The builder is Lark's inline transformer, so no parse tree is made and nothing
+recurses: a formula nested 100,000 deep parses like any other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import threading
+import unicodedata
+from pathlib import Path
+
+from .errors import ParseError
+from .graph import NAMED_CONSTANTS, GraphBuilder
+from .ops import FUNCTIONS, OPS
+
+_lock = threading.Lock()
+_parser = None
+
+
+def grammar_path() -> Path:
+    """grammar/bp.lark: inside the package once installed, beside it in a source tree."""
+    here = Path(__file__).resolve().parent
+    installed = here / "grammar" / "bp.lark"
+    return installed if installed.exists() else here.parent / "grammar" / "bp.lark"
+
+
+def grammar_text() -> str:
+    return grammar_path().read_text(encoding="utf-8")
+
+
+class _Dispatch:
+    """Lark calls `__default__(alias, children, meta)` on every reduction; pass it on."""
+
+    builder: "_Builder"
+
+    def __default__(self, data, children, meta):
+        if data.startswith("_"):  # Lark's helper rules for repetition: the parent inlines them
+            from lark import Tree
+
+            return Tree(data, children)
+        return self.builder.reduce(data, children)
+
+
+_dispatch = _Dispatch()
+
+
+def _cache_file(grammar: str) -> Path:
+    import lark
+
+    key = hashlib.sha256(f"{lark.__version__}\n{grammar}".encode()).hexdigest()[:16]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "bp" / f"parser-{key}.json"
+
+
+def _int_keys(pairs):
+    # JSON turns the parse table's integer keys into strings; turn them back.
+    return {int(k) if k.isdigit() else k: v for k, v in pairs}
+
+
+def _build_parser():
+    """The LALR parser, loaded from a JSON cache of its tables when one is there."""
+    from lark import Lark
+    from lark.grammar import Rule
+    from lark.lexer import TerminalDef
+
+    grammar = grammar_text()
+    cache = _cache_file(grammar)
+    try:
+        data = json.loads(cache.read_text(encoding="utf-8"), object_pairs_hook=_int_keys)
+        return Lark._load_from_dict(data["data"], data["memo"], transformer=_dispatch)
+    except Exception:  # no cache yet, or one we cannot use: build and (try to) save it
+        pass
+    lark = Lark(grammar, parser="lalr", lexer="contextual", transformer=_dispatch)
+    try:
+        data, memo = lark.memo_serialize([TerminalDef, Rule])
+        data["options"] = {k: v for k, v in data["options"].items() if k != "transformer"}
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"data": data, "memo": memo}), encoding="utf-8")
+        os.replace(tmp, cache)
+    except (OSError, TypeError, ValueError):
+        pass  # a read-only home only costs start-up time
+    return lark
+
+
+def parse(text: str):
+    """Parse bp source text into a frozen Formula."""
+    global _parser
+    with _lock:
+        if _parser is None:
+            _parser = _build_parser()
+        builder = _dispatch.builder = _Builder(text)
+        try:
+            _parser.parse(text)
+        except ParseError:
+            raise
+        except Exception as e:  # Lark's errors, turned into bp's
+            raise _lark_error(text, e) from None
+        finally:
+            del _dispatch.builder
+    return builder.finish()
+
+
+class _Args(list):
+    """A function's arguments, with the commas between them (for error positions)."""
+
+    commas: list
+
+
+class _Builder:
+    """Turns each reduction of the grammar into a node of the graph."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.graph = GraphBuilder()
+        self.env: dict[str, int] = {}
+        self.statements: list[tuple[str, int, object]] = []  # (kind, node, NAME token)
+
+    def reduce(self, alias: str, children: list):
+        op = OPS.get(alias)
+        if op is None:
+            return getattr(self, alias)(*children)
+        if op.is_function:
+            (args,) = children
+            self._check_arity(alias, args)
+            children = args
+        return self.graph.apply(alias, tuple(children))
+
+    def _check_arity(self, name: str, args: _Args) -> None:
+        want = OPS[name].arity
+        if len(args) == want:
+            return
+        plural = "s" if want != 1 else ""
+        message = f"{name}() takes {want} argument{plural}, got {len(args)}"
+        if len(args) > want:
+            raise ParseError(_at(self.text, args.commas[want - 1].start_pos, message))
+        raise ParseError(message + f": {name}(" + ", ".join("…" * want) + ")")
+
+    # Grammar aliases that are not operations.
+    def number(self, token):
+        value = float(token)
+        if value == float("inf"):
+            raise ParseError(_at(self.text, token.start_pos,
+                                 f"the number {_short(token)} is too large for float64 (max about 1.8e308)"))
+        return self.graph.const(value)
+
+    def name(self, token):
+        name = unicodedata.normalize("NFKC", str(token))
+        node = self.env.get(name)
+        return node if node is not None else self.graph.input(name)
+
+    def pi(self):
+        return self.graph.const(NAMED_CONSTANTS["pi"], "pi")
+
+    def e(self):
+        return self.graph.const(NAMED_CONSTANTS["e"], "e")
+
+    def unary(self, child):  # unary plus: no node
+        return child
+
+    def args(self, *children):
+        args = _Args(c for c in children if isinstance(c, int))
+        args.commas = [c for c in children if not isinstance(c, int)]
+        return args
+
+    def unknown_function(self, token, args):
+        known = ", ".join(FUNCTIONS)
+        raise ParseError(_at(self.text, token.start_pos, f"unknown function {token}(); bp knows {known}"),
+                         hint="bp has no implicit multiplication: write x*(…) for a product")
+
+    def assign(self, token, node):
+        name = unicodedata.normalize("NFKC", str(token))
+        self.env[name] = node
+        self.graph.bind(name, node)
+        self.statements.append(("assign", node, token))
+
+    def output(self, node):
+        self.statements.append(("output", node, None))
+
+    def start(self, *statements):
+        return None
+
+    def finish(self):
+        if not self.statements:
+            raise ParseError("the formula is empty: write an expression such as (x*w - y)^2")
+        for kind, _, _ in self.statements[:-1]:
+            if kind == "output":
+                raise ParseError(
+                    "only the last statement may be a bare expression; bind the others to names "
+                    "(name = …)")
+        return self.graph.freeze(self.statements[-1][1], self.text)
+
+
+# -- error messages ---------------------------------------------------------------
+
+_READABLE = {
+    "NAME": "a name", "NUMBER": "a number", "LPAR": "(", "RPAR": ")", "COMMA": ",",
+    "_SEP": "; or a new line", "$END": "the end", "PLUS": "+", "MINUS": "-", "STAR": "*",
+    "SLASH": "/", "_POW": "^", "EQUAL": "=",
+}
+
+
+def _short(token) -> str:
+    s = str(token)
+    return s if len(s) <= 24 else s[:10] + "…" + s[-10:]
+
+
+def _at(text: str, pos: int, message: str) -> str:
+    """The message, then the offending line with a caret under the column."""
+    line_start = text.rfind("\n", 0, pos) + 1
+    line_end = text.find("\n", pos)
+    line_end = len(text) if line_end < 0 else line_end
+    line_no = text.count("\n", 0, pos) + 1
+    column = pos - line_start + 1
+    lo = max(line_start, pos - 40)
+    hi = min(line_end, pos + 40)
+    prefix = "…" if lo > line_start else ""
+    suffix = "…" if hi < line_end else ""
+    shown = prefix + text[lo:hi] + suffix
+    shown = "".join(c if c.isprintable() else "?" for c in shown)
+    where = f"line {line_no}, column {column}" if "\n" in text else f"column {column}"
+    return f"{message} at {where}\n  {shown}\n  {' ' * (len(prefix) + pos - lo)}^"
+
+
+def _expected(names) -> str:
+    # Function names and constants are left out: "a name" stands for them all.
+    shown = [_READABLE[n] for n in sorted(names) if n in _READABLE]
+    return ", ".join(dict.fromkeys(shown))
+
+
+def _lark_error(text: str, e: Exception) -> ParseError:
+    from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
+
+    if isinstance(e, UnexpectedCharacters):
+        char = text[e.pos_in_stream]
+        shown = repr(char) if char.isprintable() else f"U+{ord(char):04X}"
+        return ParseError(_at(text, e.pos_in_stream, f"unexpected character {shown}"),
+                          hint=_char_hint(char))
+    if isinstance(e, UnexpectedToken):
+        token = e.token
+        if token.type == "$END":
+            if not text.strip() or not re.sub(r"#[^\n]*", "", text).strip(" \t\r\n;"):
+                return ParseError("the formula is empty: write an expression such as (x*w - y)^2")
+            pos = len(text.rstrip())
+            what = "the formula ends too early"
+        else:
+            pos = token.start_pos
+            what = f"unexpected {_short(token)!r}"
+        before = re.search(r"(\w+)\s*$", text[:pos])
+        if before and before.group(1) in FUNCTIONS + ["ln"]:
+            return ParseError(_at(text, pos, f"{before.group(1)} is a function: call it as {before.group(1)}(…)"))
+        expected = _expected(e.expected)
+        return ParseError(_at(text, pos, what + (f"; expected {expected}" if expected else "")))
+    if isinstance(e, UnexpectedEOF):
+        return ParseError("the formula ends too early")
+    raise e
+
+
+def _char_hint(char: str) -> str | None:
+    if char in "[]{}":
+        return "use round brackets ( ) for grouping"
+    if char == ",":
+        return "commas only separate the two arguments of max and min"
+    if char in "=<>!":
+        return "assignments are name = expression; bp has no comparisons"
+    return None

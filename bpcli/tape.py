@@ -1,0 +1,234 @@
+"""A frozen formula: a flat, integer-indexed tape with a forward and a reverse pass."""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+from .errors import InputValueError
+from .graph import CONST, INPUT, number_text
+from .numeric import FLOAT
+from .ops import OPS
+
+
+@dataclass(frozen=True)
+class Node:
+    """One node of the graph as a result shows it."""
+
+    id: str
+    op: str
+    label: str
+    operands: list[str]
+    value: float
+    adjoint: float
+
+
+@dataclass(frozen=True)
+class Edge:
+    """One operand slot: the child feeds the parent; `local` is ∂parent/∂child."""
+
+    parent: str
+    child: str
+    slot: int
+    local: float
+    contribution: float  # parent's adjoint × local
+
+
+class Formula:
+    """A parsed formula, compiled once; `grad` can be called at many points."""
+
+    def __init__(self, text, kinds, args, consts, names, labels):
+        self.text = text
+        self.kinds: list[str] = kinds
+        self.args: list[tuple[int, ...]] = args
+        self.consts: dict[int, float] = consts
+        self.names: dict[int, str] = names
+        self.labels: dict[int, list[str]] = labels
+        self.output = len(kinds) - 1
+        self.inputs: dict[str, int] = {
+            names[i]: i for i, kind in enumerate(kinds) if kind == INPUT
+        }
+        # The hot loops read these flat tuples: (node, forward, partials, a, b), b = -1 if unary.
+        self._steps = [
+            (i, OPS[k].forward, OPS[k].partials, a[0], a[1] if len(a) > 1 else -1)
+            for i, (k, a) in enumerate(zip(kinds, args))
+            if k in OPS
+        ]
+        self._template = [consts.get(i) for i in range(len(kinds))]
+
+    def __len__(self) -> int:
+        return len(self.kinds)
+
+    def __repr__(self) -> str:
+        return f"<Formula {len(self)} nodes, inputs {list(self.inputs)}>"
+
+    # -- naming -----------------------------------------------------------------
+    def label(self, i: int) -> str:
+        """The names a node goes by: bound names, an input's name or a constant's text."""
+        bound = self.labels.get(i, [])
+        own = self.names.get(i)
+        parts = ([own] if own is not None and own not in bound else []) + bound
+        return " = ".join(parts)
+
+    def ref(self, i: int) -> str:
+        """How a node is referred to inside a formula: its name if it has one, else n<id>."""
+        bound = self.labels.get(i)
+        if bound:
+            return bound[-1]
+        return self.names.get(i) or f"n{i}"
+
+    def show(self, i: int, ref=None) -> str:
+        """The node's operation with its operands, e.g. `n1 · n2`."""
+        ref = ref or (lambda j: f"n{j}")
+        kind = self.kinds[i]
+        if kind == INPUT:
+            return "input"
+        if kind == CONST:
+            return f"constant {self.names[i]}"
+        return OPS[kind].show.format(*(ref(a) for a in self.args[i]))
+
+    # -- values -----------------------------------------------------------------
+    def check_values(self, values: dict) -> None:
+        """Raise one error naming every missing, unknown or non-finite value."""
+        missing = [n for n in self.inputs if n not in values]
+        unknown = [n for n in values if n not in self.inputs]
+        problems = []
+        if missing:
+            problems.append("no value for " + ", ".join(missing))
+        for name in unknown:
+            close = difflib.get_close_matches(name, list(self.inputs), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            known = ", ".join(self.inputs) or "none"
+            problems.append(f"the formula has no input named {name}{hint}; its inputs: {known}")
+        for name, v in values.items():
+            if name in self.inputs and not _all_finite(v):
+                problems.append(f"the value of {name} is not a finite number: {v!r}")
+        if problems:
+            raise InputValueError("; ".join(problems))
+
+    # -- the two passes -----------------------------------------------------------
+    def forward(self, values: dict, m=FLOAT) -> list:
+        """The value of every node, in topological order."""
+        vals = list(self._template)
+        for name, i in self.inputs.items():
+            vals[i] = values[name]
+        for i, f, _, a, b in self._steps:
+            vals[i] = f(m, vals[a]) if b < 0 else f(m, vals[a], vals[b])
+        return vals
+
+    def backward(self, vals: list, m=FLOAT) -> tuple[list, list]:
+        """Adjoints of every node and the local partials of every edge, output first."""
+        adj = [0.0] * len(vals)
+        adj[self.output] = 1.0
+        local: list = [()] * len(vals)
+        for i, _, p, a, b in reversed(self._steps):
+            g = adj[i]
+            if b < 0:
+                local[i] = pa = p(m, vals[i], vals[a])
+                adj[a] += g * pa[0]
+            else:
+                local[i] = pa = p(m, vals[i], vals[a], vals[b])
+                adj[a] += g * pa[0]
+                adj[b] += g * pa[1]
+        return adj, local
+
+    def evaluate(self, values: dict, m=FLOAT):
+        """The output's value alone."""
+        return self.forward(values, m)[self.output]
+
+    def grad(self, values: dict, m=None) -> "Result":
+        """Forward and backward at a point (floats) or at many points (numpy arrays)."""
+        self.check_values(values)
+        if m is None:
+            m = _namespace_for(values)
+        if m is FLOAT:
+            values = {k: float(v) for k, v in values.items()}
+            vals = self.forward(values, m)
+            adj, local = self.backward(vals, m)
+            return Result(self, vals, adj, local)
+        with m.np.errstate(all="ignore"):
+            values = {k: m.np.asarray(v, dtype=m.dtype) for k, v in values.items()}
+            vals = self.forward(values, m)
+            adj, local = self.backward(vals, m)
+        return Result(self, vals, adj, local)
+
+    def kinks(self, vals: list) -> list[str]:
+        """Notes for every node evaluated at a point where its op is not differentiable."""
+        notes = []
+        for i, kind in enumerate(self.kinds):
+            op = OPS.get(kind)
+            if op is not None and op.kink and op.kink(*(vals[a] for a in self.args[i])):
+                operands = ", ".join(number_text(vals[a]) for a in self.args[i])
+                notes.append(f"n{i} {op.name}({operands}): {op.convention}")
+        return notes
+
+
+def _all_finite(v) -> bool:
+    if isinstance(v, (int, float)):
+        return math.isfinite(v)
+    try:
+        import numpy as np
+
+        return bool(np.all(np.isfinite(np.asarray(v, dtype=float))))
+    except (TypeError, ValueError):
+        return False
+
+
+def _namespace_for(values: dict):
+    """Floats for single points; numpy when any value is an array."""
+    if all(isinstance(v, (int, float)) for v in values.values()):
+        return FLOAT
+    from .numeric import ArrayMath
+
+    return ArrayMath("float64")
+
+
+class Result:
+    """Everything one forward and backward pass found."""
+
+    def __init__(self, formula: Formula, values: list, adjoints: list, local: list):
+        self.formula = formula
+        self.values = values
+        self.adjoints = adjoints
+        self.local = local  # per node: ∂node/∂operand for each operand slot
+
+    @property
+    def value(self):
+        return self.values[self.formula.output]
+
+    @cached_property
+    def gradient(self) -> dict:
+        return {name: self.adjoints[i] for name, i in self.formula.inputs.items()}
+
+    @cached_property
+    def notes(self) -> list[str]:
+        return self.formula.kinks(self.values)
+
+    @cached_property
+    def nodes(self) -> list[Node]:
+        f = self.formula
+        return [
+            Node(f"n{i}", kind, f.label(i), [f"n{a}" for a in f.args[i]],
+                 self.values[i], self.adjoints[i])
+            for i, kind in enumerate(f.kinds)
+        ]
+
+    @cached_property
+    def edges(self) -> list[Edge]:
+        """In the order the backward pass visits them: output first, operands left to right."""
+        f = self.formula
+        return [
+            Edge(f"n{i}", f"n{a}", slot, self.local[i][slot], self.adjoints[i] * self.local[i][slot])
+            for i in range(len(f) - 1, -1, -1)
+            for slot, a in enumerate(f.args[i])
+        ]
+
+    def edge_formula(self, parent: int, slot: int) -> str:
+        """The local gradient as a formula, e.g. ∂(x·w)/∂w = x."""
+        f = self.formula
+        kind = f.kinds[parent]
+        refs = [f.ref(a) for a in f.args[parent]]
+        whole = OPS[kind].show.format(*refs)
+        return f"∂({whole})/∂{refs[slot]} = {OPS[kind].partial_text(*refs)[slot]}"
