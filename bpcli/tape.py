@@ -22,7 +22,7 @@ class Node:
     label: str
     operands: list[str]
     value: float
-    adjoint: float
+    adjoint: float | None  # None: depends on no input, so no gradient flows into it
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,12 @@ class Formula:
             if k in OPS
         ]
         self._template = [consts.get(i) for i in range(len(kinds))]
+        # Only nodes that depend on an input get adjoints (as requires_grad in PyTorch):
+        # the exponent in r^2 is a constant and nothing flows back into it.
+        self.differentiable = [False] * len(kinds)
+        for i, (k, a) in enumerate(zip(kinds, args)):
+            self.differentiable[i] = k == INPUT or any(self.differentiable[j] for j in a)
+        self._back_steps = [s for s in self._steps if self.differentiable[s[0]]]
 
     def __len__(self) -> int:
         return len(self.kinds)
@@ -123,7 +129,7 @@ class Formula:
         adj = [0.0] * len(vals)
         adj[self.output] = 1.0
         local: list = [()] * len(vals)
-        for i, _, p, a, b in reversed(self._steps):
+        for i, _, p, a, b in reversed(self._back_steps):
             g = adj[i]
             if b < 0:
                 local[i] = pa = p(m, vals[i], vals[a])
@@ -154,14 +160,22 @@ class Formula:
             adj, local = self.backward(vals, m)
         return Result(self, vals, adj, local)
 
-    def kinks(self, vals: list) -> list[str]:
-        """Notes for every node evaluated at a point where its op is not differentiable."""
+    def notes(self, vals: list) -> list[str]:
+        """What a reader must know about a point: kinks hit, values that left the reals."""
+        if not all(isinstance(v, float) for v in vals):
+            return []  # many points at once: notes are for single points
         notes = []
         for i, kind in enumerate(self.kinds):
             op = OPS.get(kind)
-            if op is not None and op.kink and op.kink(*(vals[a] for a in self.args[i])):
-                operands = ", ".join(number_text(vals[a]) for a in self.args[i])
-                notes.append(f"n{i} {op.name}({operands}): {op.convention}")
+            if op is None:
+                continue
+            operands = [vals[a] for a in self.args[i]]
+            call = f"n{i} {op.name}({', '.join(number_text(v) for v in operands)})"
+            if op.kink and op.kink(*operands):
+                notes.append(f"{call}: {op.convention}")
+            if not math.isfinite(vals[i]) and all(math.isfinite(v) for v in operands):
+                why = "outside its domain" if math.isnan(vals[i]) else "overflows"
+                notes.append(f"{call} = {vals[i]}: {why}")
         return notes
 
 
@@ -204,25 +218,31 @@ class Result:
 
     @cached_property
     def notes(self) -> list[str]:
-        return self.formula.kinks(self.values)
+        return self.formula.notes(self.values)
+
+    def adjoint(self, i: int):
+        """∂output/∂node, or None for a node that depends on no input (a constant)."""
+        return self.adjoints[i] if self.formula.differentiable[i] else None
 
     @cached_property
     def nodes(self) -> list[Node]:
         f = self.formula
         return [
             Node(f"n{i}", kind, f.label(i), [f"n{a}" for a in f.args[i]],
-                 self.values[i], self.adjoints[i])
+                 self.values[i], self.adjoint(i))
             for i, kind in enumerate(f.kinds)
         ]
 
     @cached_property
     def edges(self) -> list[Edge]:
-        """In the order the backward pass visits them: output first, operands left to right."""
+        """The edges gradient flows along, in the order the backward pass visits them:
+        output first, operands left to right. Edges into constants carry none."""
         f = self.formula
         return [
             Edge(f"n{i}", f"n{a}", slot, self.local[i][slot], self.adjoints[i] * self.local[i][slot])
             for i in range(len(f) - 1, -1, -1)
             for slot, a in enumerate(f.args[i])
+            if f.differentiable[a]
         ]
 
     def edge_formula(self, parent: int, slot: int) -> str:
