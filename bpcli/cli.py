@@ -182,26 +182,18 @@ def stdout_console():
 
 
 def main() -> None:
-    """Entry point of the `bp` script: never lets a traceback reach the user."""
+    """Entry point of the `bp` script: never lets a traceback reach the user.
+
+    A closed pipe (`bp … | head`) is Click's to handle: it stops quietly with exit code 1.
+    """
     try:
         app()
     except KeyboardInterrupt:
         say_error("bp: interrupted")
         sys.exit(130)
-    except BrokenPipeError:
-        _quiet_broken_pipe()
     except SystemExit:
         raise
     except Exception as e:  # a bug in bp: say so plainly, without a traceback
         say_error(f"bp: internal error: {type(e).__name__}: {e}\n"
                   "This is a bug in bp; please report it with the command you ran.")
         sys.exit(1)
-
-
-def _quiet_broken_pipe() -> None:
-    """The reader went away (`bp … | head`): stop quietly, as Unix tools do."""
-    import os
-
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    sys.exit(0)

@@ -229,7 +229,7 @@ def _at(text: str, pos: int, message: str) -> str:
 
 def _expected(names) -> str:
     # Function names and constants are left out: "a name" stands for them all.
-    shown = [_READABLE[n] for n in sorted(names) if n in _READABLE]
+    shown = [word for name, word in _READABLE.items() if name in names]
     return ", ".join(dict.fromkeys(shown))
 
 

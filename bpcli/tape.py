@@ -112,7 +112,8 @@ class Formula:
             if name in self.inputs and not _all_finite(v):
                 problems.append(f"the value of {name} is not a finite number: {v!r}")
         if problems:
-            raise InputValueError("; ".join(problems))
+            example = " ".join(f"--{n} VALUE" if n.isascii() else f"{n}=VALUE" for n in missing)
+            raise InputValueError("; ".join(problems), hint=f"give {example}" if missing else None)
 
     # -- the two passes -----------------------------------------------------------
     def forward(self, values: dict, m=FLOAT) -> list:

@@ -1,0 +1,53 @@
+"""IEEE semantics: inf and nan, never an exception or a complex number."""
+
+import math
+
+import pytest
+
+from bpcli import grad
+
+CASES = [
+    ("exp(x)", {"x": 1000}, math.inf),
+    ("x / y", {"x": 1, "y": 0}, math.inf),
+    ("x / y", {"x": -1, "y": 0}, -math.inf),
+    ("x / y", {"x": 0, "y": 0}, math.nan),
+    ("log(x)", {"x": 0}, -math.inf),
+    ("log(x)", {"x": -1}, math.nan),
+    ("sqrt(x)", {"x": -1}, math.nan),
+    ("x ^ y", {"x": -8, "y": 1 / 3}, math.nan),
+    ("x ^ y", {"x": 10, "y": 400}, math.inf),
+    ("x ^ y", {"x": -10, "y": 401}, -math.inf),
+    ("x ^ y", {"x": 0, "y": -1}, math.inf),
+    ("sin(x * y)", {"x": 1e308, "y": 10}, math.nan),
+    ("sigmoid(x)", {"x": 1000}, 1.0),
+    ("sigmoid(x)", {"x": -1000}, 0.0),
+    ("softplus(x)", {"x": 1000}, 1000.0),
+    ("softplus(x)", {"x": -1000}, 0.0),
+    ("x * y", {"x": 1e200, "y": 1e200}, math.inf),
+    ("2^2^2^2^2^2", {}, math.inf),
+]
+
+
+@pytest.mark.parametrize("text, point, expected", CASES)
+def test_value_follows_ieee(text, point, expected):
+    value = grad(text, point).value
+    assert isinstance(value, float)
+    if math.isnan(expected):
+        assert math.isnan(value)
+    else:
+        assert value == expected
+
+
+def test_sigmoid_and_softplus_gradients_stay_finite_at_1000():
+    for x in (1000, -1000):
+        g = grad("sigmoid(x) + softplus(x)", {"x": x}).gradient["x"]
+        assert math.isfinite(g)
+
+
+def test_domain_and_overflow_are_noted():
+    assert any("outside its domain" in n for n in grad("log(x)", {"x": -1}).notes)
+    assert any("overflows" in n for n in grad("exp(x)", {"x": 1000}).notes)
+
+
+def test_right_associative_power_of_constants():
+    assert grad("2^3^2", {}).value == 512.0
