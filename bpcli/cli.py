@@ -136,9 +136,9 @@ def grad(
     formula: Optional[str] = typer.Argument(
         None, metavar="FORMULA", help='e.g. "(x*w-y)^2" or "y_hat = x*w; r = y_hat - y; loss = r^2"; - reads stdin',
         show_default=False),
-    file: Optional[str] = typer.Option(None, "--file", "-f", help="Read the formula from FILE (- for stdin)."),
+    file: Optional[str] = typer.Option(None, "--file", "-f", metavar="FILE", help="Read the formula from FILE (- for stdin)."),
     values_file: Optional[str] = typer.Option(
-        None, "--values", help="JSON object of values (or a bp train --json document); - for stdin."),
+        None, "--values", metavar="FILE", help="JSON object of values (or a bp train --json document); - for stdin."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document to stdout."),
     check: bool = typer.Option(True, "--check/--no-check", help="Cross-check with SymPy and finite differences."),
     check_timeout: float = typer.Option(5.0, "--check-timeout", min=0.1, help="Seconds SymPy may take."),

@@ -6,12 +6,14 @@ recurses: a formula nested 100,000 deep parses like any other.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
 import re
 import threading
 import unicodedata
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import ParseError
@@ -75,7 +77,7 @@ def _build_parser():
         return Lark._load_from_dict(data["data"], data["memo"], transformer=_dispatch)
     except Exception:  # no cache yet, or one we cannot use: build and (try to) save it
         pass
-    lark = Lark(grammar, parser="lalr", lexer="contextual", transformer=_dispatch)
+    lark = Lark(grammar, parser="lalr", lexer="basic", transformer=_dispatch)
     try:
         data, memo = lark.memo_serialize([TerminalDef, Rule])
         data["options"] = {k: v for k, v in data["options"].items() if k != "transformer"}
@@ -88,10 +90,23 @@ def _build_parser():
     return lark
 
 
+@contextmanager
+def _no_gc():
+    """Pause the cyclic garbage collector: parsing makes millions of acyclic objects, and
+    collections triggered by them scan the growing graph again and again (superlinear)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def parse(text: str):
     """Parse bp source text into a frozen Formula."""
     global _parser
-    with _lock:
+    with _lock, _no_gc():
         if _parser is None:
             _parser = _build_parser()
         builder = _dispatch.builder = _Builder(text)

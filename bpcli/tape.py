@@ -103,11 +103,13 @@ class Formula:
         problems = []
         if missing:
             problems.append("no value for " + ", ".join(missing))
-        for name in unknown:
-            close = difflib.get_close_matches(name, list(self.inputs), n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
+        if unknown:
+            named = []
+            for name in unknown:
+                close = difflib.get_close_matches(name, list(self.inputs), n=1)
+                named.append(f"{name} (did you mean {close[0]}?)" if close else name)
             known = ", ".join(self.inputs) or "none"
-            problems.append(f"the formula has no input named {name}{hint}; its inputs: {known}")
+            problems.append(f"the formula has no input named {', '.join(named)}; its inputs: {known}")
         for name, v in values.items():
             if name in self.inputs and not _all_finite(v):
                 problems.append(f"the value of {name} is not a finite number: {v!r}")
@@ -125,21 +127,26 @@ class Formula:
             vals[i] = f(m, vals[a]) if b < 0 else f(m, vals[a], vals[b])
         return vals
 
-    def backward(self, vals: list, m=FLOAT) -> tuple[list, list]:
-        """Adjoints of every node and the local partials of every edge, output first."""
+    def backward(self, vals: list, m=FLOAT) -> list:
+        """The adjoint ∂output/∂node of every node, accumulated from the output back."""
         adj = [0.0] * len(vals)
         adj[self.output] = 1.0
-        local: list = [()] * len(vals)
         for i, _, p, a, b in reversed(self._back_steps):
             g = adj[i]
             if b < 0:
-                local[i] = pa = p(m, vals[i], vals[a])
-                adj[a] += g * pa[0]
+                adj[a] += g * p(m, vals[i], vals[a])[0]
             else:
-                local[i] = pa = p(m, vals[i], vals[a], vals[b])
-                adj[a] += g * pa[0]
-                adj[b] += g * pa[1]
-        return adj, local
+                pa, pb = p(m, vals[i], vals[a], vals[b])
+                adj[a] += g * pa
+                adj[b] += g * pb
+        return adj
+
+    def local_gradients(self, vals: list, i: int, m=FLOAT) -> tuple:
+        """∂node/∂operand for each operand slot of node i, at the forward values."""
+        kind = self.kinds[i]
+        if kind not in OPS:
+            return ()
+        return OPS[kind].partials(m, vals[i], *(vals[a] for a in self.args[i]))
 
     def evaluate(self, values: dict, m=FLOAT):
         """The output's value alone."""
@@ -153,13 +160,11 @@ class Formula:
         if m is FLOAT:
             values = {k: float(v) for k, v in values.items()}
             vals = self.forward(values, m)
-            adj, local = self.backward(vals, m)
-            return Result(self, vals, adj, local)
+            return Result(self, vals, self.backward(vals, m), m)
         with m.np.errstate(all="ignore"):
             values = {k: m.np.asarray(v, dtype=m.dtype) for k, v in values.items()}
             vals = self.forward(values, m)
-            adj, local = self.backward(vals, m)
-        return Result(self, vals, adj, local)
+            return Result(self, vals, self.backward(vals, m), m)
 
     def notes(self, vals: list) -> list[str]:
         """What a reader must know about a point: kinks hit, values that left the reals."""
@@ -203,11 +208,15 @@ def _namespace_for(values: dict):
 class Result:
     """Everything one forward and backward pass found."""
 
-    def __init__(self, formula: Formula, values: list, adjoints: list, local: list):
+    def __init__(self, formula: Formula, values: list, adjoints: list, m=FLOAT):
         self.formula = formula
         self.values = values
         self.adjoints = adjoints
-        self.local = local  # per node: ∂node/∂operand for each operand slot
+        self._m = m
+
+    def local(self, i: int) -> tuple:
+        """∂node/∂operand per operand slot of node i (recomputed: the pass keeps none)."""
+        return self.formula.local_gradients(self.values, i, self._m)
 
     @property
     def value(self):
@@ -239,12 +248,17 @@ class Result:
         """The edges gradient flows along, in the order the backward pass visits them:
         output first, operands left to right. Edges into constants carry none."""
         f = self.formula
-        return [
-            Edge(f"n{i}", f"n{a}", slot, self.local[i][slot], self.adjoints[i] * self.local[i][slot])
-            for i in range(len(f) - 1, -1, -1)
-            for slot, a in enumerate(f.args[i])
-            if f.differentiable[a]
-        ]
+        edges = []
+        for i in range(len(f) - 1, -1, -1):
+            if not f.args[i]:
+                continue
+            local = self.local(i)
+            edges.extend(
+                Edge(f"n{i}", f"n{a}", slot, local[slot], self.adjoints[i] * local[slot])
+                for slot, a in enumerate(f.args[i])
+                if f.differentiable[a]
+            )
+        return edges
 
     def edge_formula(self, parent: int, slot: int) -> str:
         """The local gradient as a formula, e.g. ∂(x·w)/∂w = x."""

@@ -1,0 +1,50 @@
+"""Helpers for the benchmark scripts: timing and a printed table."""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import subprocess
+import time
+
+
+def best_of(fn, repeat: int = 3) -> float:
+    """The fastest of `repeat` runs of fn(), in seconds (the least disturbed run)."""
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def alternated_medians(commands: list[list[str]], runs: int = 21) -> list[float]:
+    """Median wall time of each command, the commands run in turn so drift hits all alike."""
+    times: list[list[float]] = [[] for _ in commands]
+    for _ in range(runs):
+        for i, cmd in enumerate(commands):
+            t = time.perf_counter()
+            subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+            times[i].append(time.perf_counter() - t)
+    return [statistics.median(ts) for ts in times]
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    import os
+
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+
+
+def table(rows: list[tuple], headers: tuple) -> str:
+    """A Markdown table (printable and pasteable into RESULTS.md)."""
+    cells = [tuple(str(c) for c in headers)] + [tuple(str(c) for c in r) for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in cells]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)

@@ -1,0 +1,68 @@
+"""bp grad's speed: start-up against its bare imports, and a 100,000-operation formula.
+
+    python benchmarks/grad_speed.py            # prints a table of figures and ratios
+
+Targets (issue: bp grad): start-up within 1.3x of the bare imports, with and without
+the SymPy check; 10x the operations costs at most 12x the time.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import alternated_medians, best_of, machine, table  # noqa: E402
+from workloads import random_dag  # noqa: E402
+
+
+def startup(runs: int) -> list[tuple]:
+    bp = shutil.which("bp") or sys.exit("install bp first (pip install -e .)")
+    card = ["grad", "(x*w-y)^2", "--x", "2", "--w", "3", "--y", "4", "--json"]
+    base, run = alternated_medians(
+        [[sys.executable, "-c", "import typer, rich.table, lark"], [bp, *card, "--no-check"]], runs)
+    base2, run2 = alternated_medians(
+        [[sys.executable, "-c", "import sympy, typer, rich.table, lark"], [bp, *card]], runs)
+    return [
+        ("start-up, --no-check --json", f"{run * 1e3:.0f} ms", f"{base * 1e3:.0f} ms (typer, rich.table, lark)",
+         f"{run / base:.2f}x", "<= 1.3x"),
+        ("start-up, with SymPy check", f"{run2 * 1e3:.0f} ms", f"{base2 * 1e3:.0f} ms (+ sympy)",
+         f"{run2 / base2:.2f}x", "<= 1.3x"),
+    ]
+
+
+def scale() -> list[tuple]:
+    from bpcli import parse
+
+    rows = []
+    timings = {}
+    for n in (10_000, 100_000):
+        text, point = random_dag(n)
+        t_parse = best_of(lambda: parse(text), 2)
+        f = parse(text)
+        vals = f.forward(point)
+        t_fwd = best_of(lambda: f.forward(point))
+        t_bwd = best_of(lambda: f.backward(vals))
+        timings[n] = (t_parse, t_fwd + t_bwd)
+        mb = len(text.encode()) / 1e6
+        rows.append((f"{n:,} ops: parse ({mb:.2f} MB)", f"{t_parse:.3f} s", f"{mb / t_parse:.2f} MB/s", "", ""))
+        rows.append((f"{n:,} ops: forward + backward", f"{(t_fwd + t_bwd) * 1e3:.1f} ms",
+                     f"forward {t_fwd * 1e3:.1f} ms, backward {t_bwd * 1e3:.1f} ms",
+                     f"backward/forward {t_bwd / t_fwd:.2f}", ""))
+    for i, what in enumerate(("parse", "forward + backward")):
+        ratio = timings[100_000][i] / timings[10_000][i]
+        rows.append((f"scaling 10k -> 100k ops: {what}", "", "", f"{ratio:.1f}x", "<= 12x"))
+    return rows
+
+
+def main() -> None:
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 21
+    rows = startup(runs) + scale()
+    print(f"machine: {machine()}")
+    print(table(rows, ("measure", "bp", "reference", "ratio", "target")))
+
+
+if __name__ == "__main__":
+    main()
