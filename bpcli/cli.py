@@ -175,6 +175,186 @@ def grad(
             f"{c.finite_difference!r}" for c in bad))
 
 
+@app.command(epilog=EXIT_CODES)
+@handles_errors
+def train(
+    model: str = typer.Argument(..., metavar="MODEL", show_default=False,
+                                help="linear, affine, logistic, or a bp formula (with -f: the CSV)"),
+    data: Optional[str] = typer.Argument(None, metavar="DATA", show_default=False,
+                                         help="CSV with a header row; - reads stdin"),
+    file: Optional[str] = typer.Option(None, "--file", "-f", metavar="FILE", help="Read the model formula from FILE."),
+    target: Optional[str] = typer.Option(None, "--target", help="Target column [default: y, else the last column]."),
+    loss: Optional[str] = typer.Option(None, "--loss", help='mse, bce, or a formula in yhat and y, e.g. "abs(yhat - y)".'),
+    lr: float = typer.Option(0.01, "--lr", help="Learning rate."),
+    epochs: int = typer.Option(100, "--epochs", min=1, help="Passes over the data."),
+    batch_size: str = typer.Option("1", "--batch-size", metavar="N|all",
+                                   help="Rows per step (1: per-sample SGD; all: full batch)."),
+    shuffle: bool = typer.Option(False, "--shuffle", help="Shuffle the rows every epoch."),
+    seed: int = typer.Option(0, "--seed", help="Seed for --shuffle."),
+    dtype: str = typer.Option("float64", "--dtype", metavar="float64|float32",
+                              help="float32 computes every operation in float32, as PyTorch does."),
+    init: list[str] = typer.Option([], "--init", metavar="NAME=VALUE", help="Initial value of a parameter [default: 1.0]."),
+    predict: list[str] = typer.Option([], "--predict", metavar="X|NAME=X,…", help="Predict at a point (repeatable)."),
+    trace: bool = typer.Option(False, "--trace", help="Print the lecture's grad:/progress:/predict lines."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    jsonl: bool = typer.Option(False, "--jsonl", help="Print a JSON line per epoch, then a summary line."),
+    plot: Optional[str] = typer.Option(None, "--plot", metavar="FILE", help="Write the loss curve as PNG or SVG."),
+):
+    """Fit MODEL to DATA by gradient descent through bp's own graph."""
+    from . import render
+    from .data import read_csv
+    from .train import Settings, Trainer, build_model, choose_target
+
+    if file is not None:
+        if data is not None:
+            raise UsageError("with --file, give only the data file")
+        model, data = read_text(file, "model file"), model
+    if data is None:
+        raise UsageError("no data: try bp train linear data.csv")
+    if sum([as_json, jsonl, trace]) > 1:
+        raise UsageError("--json, --jsonl and --trace each print to stdout: choose one")
+    settings = Settings(lr=_finite(lr, "--lr"), epochs=epochs, batch_size=_batch_size(batch_size),
+                        shuffle=shuffle, seed=seed, dtype=_dtype(dtype), init=_inits(init))
+    _check_model_name(model)
+    table = read_csv(data)
+    spec = build_model(model, table.columns, choose_target(table.columns, target, table.source),
+                       table.source, loss)
+    points = [_predict_point(p, spec.features) for p in predict]
+    trainer = Trainer(spec, table, settings)
+    show = _TrainView(spec, settings, trace, jsonl, points)
+    with show.progress():
+        run = trainer.run(on_step=show.step if trace else None, on_epoch=show.epoch)
+    predictions = [{**p, "yhat": _predict(spec, run.params, p, settings.dtype)} for p in points]
+    if plot:
+        render.save_loss_plot([e.loss for e in run.epochs], plot, f"bp train {spec.text}")
+    if as_json:
+        print(render.dumps(render.train_document(run, table, predictions)))
+    elif jsonl:
+        print(render.dumps({"type": "summary", **render.train_document(run, table, predictions)}))
+    elif trace:
+        for p in predictions:
+            print("predict (after training)", *_trace_numbers(p, spec.features), repr(p["yhat"]))
+    else:
+        console = stdout_console()
+        for t in render.train_tables(run, predictions):
+            console.print(t)
+        curve = render.loss_curve([e.loss for e in run.epochs], console.width, console.is_terminal
+                                  and not console.no_color)
+        if curve:
+            console.print(curve, markup=False, highlight=False, soft_wrap=True)
+    if run.interrupted:
+        params = ", ".join(f"{p} = {v!r}" for p, v in run.params.items())
+        say_error(f"bp: interrupted after {len(run.epochs)} epochs; parameters reached: {params}")
+        raise typer.Exit(130)
+
+
+class _TrainView:
+    """What the user sees while training runs: a progress bar, trace lines or JSON lines."""
+
+    def __init__(self, spec, settings, trace: bool, jsonl: bool, points):
+        self.spec, self.settings, self.trace, self.jsonl = spec, settings, trace, jsonl
+        self.bar = None
+        if trace:
+            for p in points:
+                yhat = _predict(spec, {n: settings.init.get(n, 1.0) for n in spec.params}, p, settings.dtype)
+                print("predict (before training)", *_trace_numbers(p, spec.features), repr(yhat))
+
+    def progress(self):
+        import contextlib
+
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        if not console.is_terminal:
+            return contextlib.nullcontext()
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        progress = Progress(TextColumn("epoch {task.completed}/{task.total}"), BarColumn(),
+                            TextColumn("loss {task.fields[loss]}"), TextColumn("{task.speed} epochs/s"),
+                            TimeRemainingColumn(), console=console, transient=True)
+        self.bar = (progress, progress.add_task("train", total=self.settings.epochs, loss="–"))
+        return progress
+
+    def step(self, point, grads):
+        values = [point[n] for n in self.spec.features + [self.spec.target]]
+        print("\tgrad:", *(repr(float(v)) for v in values), *(repr(float(grads[p])) for p in self.spec.params))
+
+    def epoch(self, e):
+        if self.trace:
+            print("progress:", e.epoch, repr(float(e.last_loss)))
+        if self.jsonl:
+            from . import render
+
+            print(render.dumps(render.epoch_record(e)), flush=True)
+        if self.bar:
+            progress, task = self.bar
+            progress.update(task, advance=1, loss=f"{e.loss:.6g}")
+
+
+def _trace_numbers(point: dict, features: list[str]) -> list[str]:
+    return [repr(float(point[f])) if not float(point[f]).is_integer() else str(int(point[f]))
+            for f in features]
+
+
+def _predict(spec, params, point, dtype):
+    from .train import predict
+
+    return predict(spec, params, point, dtype)
+
+
+def _predict_point(text: str, features: list[str]) -> dict:
+    from .train import parse_predict
+
+    return parse_predict(text, features)
+
+
+def _finite(value: float, option: str) -> float:
+    import math
+
+    if not math.isfinite(value) or value <= 0:
+        raise UsageError(f"{option} must be a positive number, got {value}")
+    return value
+
+
+def _batch_size(text: str):
+    if text == "all":
+        return None
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise UsageError(f"--batch-size must be a whole number >= 1 or all, not {text!r}")
+
+
+def _dtype(text: str) -> str:
+    if text not in ("float64", "float32"):
+        raise UsageError(f"--dtype must be float64 or float32, not {text!r}")
+    return text
+
+
+def _inits(pairs: list[str]) -> dict:
+    from .values import normalise, number
+
+    out = {}
+    for pair in pairs:
+        name, eq, value = pair.partition("=")
+        if not eq or not name.strip():
+            raise UsageError(f"--init takes NAME=VALUE, e.g. --init w=0.5, not {pair!r}")
+        out[normalise(name.strip())] = number(value.strip(), f"--init {name.strip()}")
+    return out
+
+
+def _check_model_name(model: str) -> None:
+    """A bare word that is no model is a typo, not a formula with one parameter."""
+    import difflib
+
+    from .train import MODELS
+
+    word = model.strip()
+    if word.isidentifier() and word not in MODELS:
+        close = difflib.get_close_matches(word, list(MODELS), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise UsageError(f"unknown model {word}{hint}; models: {', '.join(MODELS)}, or a bp formula")
+
+
 def stdout_console():
     from rich.console import Console
 

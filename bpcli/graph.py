@@ -53,6 +53,22 @@ class GraphBuilder:
     def apply(self, op: str, args: tuple[int, ...]) -> int:
         return self._add((op, args), op, args)
 
+    def insert(self, formula, env: dict[str, int]) -> int:
+        """Copy a frozen formula into this graph, its inputs replaced by `env`'s nodes."""
+        ids: list[int] = []
+        for i, kind in enumerate(formula.kinds):
+            if kind == INPUT:
+                name = formula.names[i]
+                node = env[name] if name in env else self.input(name)
+            elif kind == CONST:
+                node = self.const(formula.consts[i], formula.names[i])
+            else:
+                node = self.apply(kind, tuple(ids[a] for a in formula.args[i]))
+            for label in formula.labels.get(i, []):
+                self.bind(label, node)
+            ids.append(node)
+        return ids[-1]
+
     def bind(self, name: str, node: int) -> None:
         self.labels.setdefault(node, []).append(name)
 

@@ -69,12 +69,13 @@ def grad_document(result, point: dict, check=None) -> dict:
 MARKS = {"ok": "✓", "convention": "✓ (convention)", "mismatch": "✗", "skipped": "–"}
 
 
-def _table(title: str, *columns: str):
+def _table(title: str, *columns: str, numeric_columns=()):
     from rich.table import Table
 
     table = Table(title=title, title_justify="left", title_style="bold")
     for name in columns:
-        numeric = name in _NUMERIC  # numbers never wrap or get cut; text columns give way
+        # Numbers never wrap or get cut; text columns give way.
+        numeric = name in _NUMERIC or name in numeric_columns
         table.add_column(name, justify="right" if numeric else "left", no_wrap=numeric)
     return table
 
@@ -151,3 +152,109 @@ def notes_text(notes: list[str]):
         text.append("note: ", style="yellow")
         text.append(note + "\n")
     return text
+
+
+# -- training -------------------------------------------------------------------------
+TRAIN_SCHEMA = "bp.train/1"
+
+
+def sample_epochs(epochs: list, most: int = 12) -> list:
+    """All epochs of a short run; for a long one the first, the last and an even sample."""
+    if len(epochs) <= most:
+        return list(epochs)
+    step = (len(epochs) - 1) / (most - 1)
+    picked = sorted({round(k * step) for k in range(most)})
+    return [epochs[i] for i in picked]
+
+
+def train_document(run, table, predictions: list[dict]) -> dict:
+    s = run.settings
+    return {
+        "schema": TRAIN_SCHEMA,
+        "model": run.model.text,
+        "loss_formula": run.model.loss_text,
+        "params": {p: json_number(v) for p, v in run.params.items()},
+        "loss": [json_number(e.loss) for e in run.epochs],
+        "predictions": [{k: json_number(v) for k, v in p.items()} for p in predictions],
+        "settings": {
+            "lr": s.lr, "epochs": s.epochs, "batch_size": s.batch_size or "all",
+            "shuffle": s.shuffle, "seed": s.seed, "dtype": s.dtype,
+            "init": {p: json_number(v) for p, v in s.init.items()},
+        },
+        "data": {"source": table.source, "rows": table.rows, "columns": table.columns,
+                 "features": run.model.features, "target": run.model.target},
+        "epochs_run": len(run.epochs),
+        "interrupted": run.interrupted,
+    }
+
+
+def epoch_record(epoch) -> dict:
+    return {"type": "epoch", "epoch": epoch.epoch, "loss": json_number(epoch.loss),
+            "params": {p: json_number(v) for p, v in epoch.params.items()}}
+
+
+def train_tables(run, predictions: list[dict]) -> list:
+    params = list(run.model.params)
+    epochs = _table(f"Training: {len(run.epochs)} epochs (mean loss of each epoch)",
+                    "epoch", "loss", *params, numeric_columns=("epoch", "loss", *params))
+    for e in sample_epochs(run.epochs):
+        epochs.add_row(str(e.epoch), show_number(e.loss), *(show_number(e.params[p]) for p in params))
+    final = _table("Parameters", "parameter", "value")
+    for p in params:
+        final.add_row(p, show_number(run.params[p]))
+    out = [epochs, final]
+    if predictions:
+        features = run.model.features
+        pred = _table("Predictions", *features, "yhat", numeric_columns=(*features, "yhat"))
+        for p in predictions:
+            pred.add_row(*(show_number(p[f]) for f in features), show_number(p["yhat"]))
+        out.append(pred)
+    return out
+
+
+def loss_curve(losses: list[float], width: int, colour: bool) -> str:
+    """The loss curve drawn in the terminal (log scale) with plotext."""
+    import plotext as plt
+
+    points = [(i, math.log10(v)) for i, v in enumerate(losses) if v > 0 and math.isfinite(v)]
+    if len(points) < 2:
+        return ""
+    plt.clear_figure()
+    plt.plot([p[0] for p in points], [p[1] for p in points])
+    plt.plotsize(min(width, 100), 15)
+    plt.title("log10(mean loss) by epoch")
+    if not colour:
+        plt.theme("clear")
+    text = plt.build()
+    return text if colour else plt.uncolorize(text)
+
+
+def save_loss_plot(losses: list[float], path: str, title: str) -> None:
+    """The loss curve as PNG or SVG, by the file's extension (matplotlib)."""
+    from .errors import MissingDependency, UsageError
+
+    kind = path.rsplit(".", 1)[-1].lower() if "." in path else ""
+    if kind not in ("png", "svg"):
+        raise UsageError(f"--plot {path}: the file must end in .png or .svg")
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise MissingDependency("--plot needs matplotlib, which is not installed",
+                                hint="pip install 'backprop-cli[plot]'") from None
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(range(len(losses)), losses)
+    if all(v > 0 for v in losses):
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("mean loss")
+    ax.set_title(title)
+    fig.tight_layout()
+    try:
+        fig.savefig(path, format=kind)
+    except OSError as e:
+        raise UsageError(f"--plot {path}: cannot write it: {e.strerror}") from None
+    finally:
+        plt.close(fig)
