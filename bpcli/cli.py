@@ -221,6 +221,10 @@ def train(
                        table.source, loss)
     points = [_predict_point(p, spec.features) for p in predict]
     trainer = Trainer(spec, table, settings)
+    if settings.batch_size != 1:
+        from .numeric import keep_freed_memory
+
+        keep_freed_memory()
     show = _TrainView(spec, settings, trace, jsonl, points)
     with show.progress():
         run = trainer.run(on_step=show.step if trace else None, on_epoch=show.epoch)

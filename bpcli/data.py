@@ -6,10 +6,11 @@ import csv
 import io
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 from .errors import DataError
 from .values import normalise
+
+HEAD = 1 << 16  # bytes read up front: enough for the header and a check for binary data
 
 
 @dataclass
@@ -22,13 +23,13 @@ class Table:
     rows: int
 
 
-def read_bytes(path: str, what: str = "data file") -> tuple[bytes, str]:
-    """The raw bytes of a file (or stdin for `-`) and a name for messages."""
+def read_bytes(path: str, what: str = "data file", limit: int | None = None) -> tuple[bytes, str]:
+    """The raw bytes of a file (or stdin for `-`), at most `limit` of them, and a name for messages."""
     if path == "-":
         return sys.stdin.buffer.read(), "stdin"
-    p = Path(path)
     try:
-        return p.read_bytes(), path
+        with open(path, "rb") as f:
+            return f.read(limit if limit is not None else -1), path
     except IsADirectoryError:
         raise DataError(f"{path}: is a directory, not a {what}") from None
     except FileNotFoundError:
@@ -37,59 +38,73 @@ def read_bytes(path: str, what: str = "data file") -> tuple[bytes, str]:
         raise DataError(f"{path}: cannot read it: {e.strerror}") from None
 
 
-def decode_text(raw: bytes, source: str) -> str:
+def decode_text(raw: bytes, source: str, partial: bool = False) -> str:
     """UTF-8 text with or without a BOM; anything else is refused as not text."""
     if b"\x00" in raw[:8192]:
         raise DataError(f"{source}: not a text file (it contains NUL bytes); expected a CSV")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
+        if partial and e.start >= len(raw) - 3:  # a character cut by the read limit
+            return raw[: e.start].decode("utf-8-sig")
         line = raw[: e.start].count(b"\n") + 1
         raise DataError(f"{source}: line {line}: not UTF-8 text (byte {e.start}); expected a CSV") from None
 
 
 def read_csv(path: str) -> Table:
-    """A CSV with a header row and numbers in every cell."""
-    raw, source = read_bytes(path)
-    text = decode_text(raw, source)
-    if not text.strip():
-        raise DataError(f"{source}: the file is empty; expected a header row and rows of numbers")
-    first, _, rest = text.partition("\n")
-    header = [normalise(h.strip()) for h in next(csv.reader([first]))]
-    _check_header(header, source)
-    if not rest.strip():
-        raise DataError(f"{source}: the header has no rows below it: {', '.join(header)}")
+    """A CSV with a header row and numbers in every cell.
+
+    numpy's C parser reads the numbers straight from the file, in chunks; only when it
+    refuses does bp read the whole text to find the first bad cell and say where it is.
+    """
+    stdin = path == "-"
+    raw, source = read_bytes(path, limit=None if stdin else HEAD)
+    head = decode_text(raw, source, partial=not stdin)
+    header, header_lines = _header(head, source)
     import warnings
 
     import numpy as np
 
-    try:  # the fast path: numpy's C parser; any trouble is located by the slow path
+    body = io.StringIO(head) if stdin else path
+    try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            matrix = np.loadtxt(io.StringIO(rest), delimiter=",", dtype=np.float64, ndmin=2,
-                                comments=None, encoding=None)
-    except ValueError:
+            warnings.simplefilter("ignore")  # "empty input": handled below
+            matrix = np.loadtxt(body, delimiter=",", dtype=np.float64, ndmin=2, comments=None,
+                                skiprows=header_lines, encoding="utf-8-sig")
+    except ValueError:  # includes UnicodeDecodeError
         matrix = None
+    if matrix is not None and matrix.shape[0] == 0:
+        raise DataError(f"{source}: the header has no rows below it: {', '.join(header)}")
     if matrix is None or matrix.shape[1] != len(header) or not np.isfinite(matrix).all():
-        body = [(n, line) for n, line in enumerate(rest.splitlines(), start=2) if line.strip()]
-        _locate_bad_cell(body, header, source)
-    columns = {name: np.ascontiguousarray(matrix[:, j]) for j, name in enumerate(header)}
-    return Table(source, header, columns, matrix.shape[0])
+        text = head if stdin else decode_text(read_bytes(path)[0], source)
+        _locate_bad_cell(text, header_lines, header, source)
+    return Table(source, header, {name: matrix[:, j] for j, name in enumerate(header)}, matrix.shape[0])
 
 
-def _check_header(header: list[str], source: str) -> None:
+def _header(head: str, source: str) -> tuple[list[str], int]:
+    """The column names, and how many lines (blank ones included) lead up to them."""
+    lines = head.split("\n")
+    for n, line in enumerate(lines):
+        if line.strip():
+            break
+    else:
+        raise DataError(f"{source}: the file is empty; expected a header row and rows of numbers")
+    header = [normalise(h.strip()) for h in next(csv.reader([line]))]
     for j, name in enumerate(header, start=1):
         if not name:
-            raise DataError(f"{source}: line 1, column {j}: the header has an empty column name")
-    seen = set()
-    for name in header:
-        if name in seen:
-            raise DataError(f"{source}: line 1: the column name {name} appears twice")
-        seen.add(name)
+            raise DataError(f"{source}: line {n + 1}, column {j}: the header has an empty column name")
+    for j, name in enumerate(header):
+        if name in header[:j]:
+            raise DataError(f"{source}: line {n + 1}: the column name {name} appears twice")
+    return header, n + 1
 
 
-def _locate_bad_cell(body: list[tuple[int, str]], header: list[str], source: str):
+def _locate_bad_cell(text: str, header_lines: int, header: list[str], source: str):
     """Walk the rows with the csv module and raise for the first cell that is not a number."""
+    lines = text.splitlines()[header_lines:]
+    body = [(n, line) for n, line in enumerate(lines, start=header_lines + 1) if line.strip()]
+    if not body:
+        raise DataError(f"{source}: the header has no rows below it: {', '.join(header)}")
     for row, (line_no, line) in enumerate(body, start=1):
         cells = next(csv.reader([line]))
         if len(cells) != len(header):
@@ -105,4 +120,4 @@ def _locate_bad_cell(body: list[tuple[int, str]], header: list[str], source: str
                 raise DataError(f"{where}: {cell.strip()[:40]!r} is not a number") from None
             if value != value or value in (float("inf"), float("-inf")):
                 raise DataError(f"{where}: {cell.strip()!r} is not a finite number")
-    raise DataError(f"{source}: could not read the numbers")  # pragma: no cover - loadtxt and csv disagree
+    raise DataError(f"{source}: numpy could not read the numbers, and bp found no bad cell")

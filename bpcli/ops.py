@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from .numeric import ONE
+
 
 @dataclass(frozen=True)
 class Op:
@@ -23,7 +25,7 @@ class Op:
     arity: int
     doc: str
     forward: Callable  # (m, *operands) -> value
-    partials: Callable  # (m, out, *operands) -> tuple of ∂out/∂operand
+    partials: tuple  # per operand: (m, out, *operands) -> ∂out/∂operand (as autograd's defvjp)
     partial_text: Callable  # (*operand labels) -> tuple of formulas of the partials
     sympy: Callable  # (sympy module, *operand expressions) -> expression
     show: str  # how a node prints, e.g. "{0} · {1}"
@@ -100,7 +102,7 @@ OPS: dict[str, Op] = {
         Op(
             "add", 2, "sum",
             forward=lambda m, a, b: a + b,
-            partials=lambda m, out, a, b: (1.0, 1.0),
+            partials=(lambda m, out, a, b: ONE, lambda m, out, a, b: ONE),
             partial_text=lambda a, b: ("1", "1"),
             sympy=lambda sp, a, b: a + b,
             show="{0} + {1}", syntax="{0} + {1}", prec=SUM,
@@ -108,7 +110,7 @@ OPS: dict[str, Op] = {
         Op(
             "sub", 2, "difference",
             forward=lambda m, a, b: a - b,
-            partials=lambda m, out, a, b: (1.0, -1.0),
+            partials=(lambda m, out, a, b: ONE, lambda m, out, a, b: -1.0),
             partial_text=lambda a, b: ("1", "-1"),
             sympy=lambda sp, a, b: a - b,
             show="{0} - {1}", syntax="{0} - {1}", prec=SUM,
@@ -116,7 +118,7 @@ OPS: dict[str, Op] = {
         Op(
             "mul", 2, "product",
             forward=lambda m, a, b: a * b,
-            partials=lambda m, out, a, b: (b, a),
+            partials=(lambda m, out, a, b: b, lambda m, out, a, b: a),
             partial_text=lambda a, b: (b, a),
             sympy=lambda sp, a, b: a * b,
             show="{0} · {1}", syntax="{0} * {1}", prec=PRODUCT,
@@ -124,7 +126,7 @@ OPS: dict[str, Op] = {
         Op(
             "div", 2, "quotient",
             forward=lambda m, a, b: m.div(a, b),
-            partials=lambda m, out, a, b: (m.div(1.0, b), -m.div(out, b)),
+            partials=(lambda m, out, a, b: m.div(1.0, b), lambda m, out, a, b: -m.div(out, b)),
             partial_text=lambda a, b: (f"1/{b}", f"-{a}/{b}^2"),
             sympy=lambda sp, a, b: a / b,
             show="{0} / {1}", syntax="{0} / {1}", prec=PRODUCT,
@@ -132,7 +134,7 @@ OPS: dict[str, Op] = {
         Op(
             "neg", 1, "negation",
             forward=lambda m, a: -a,
-            partials=lambda m, out, a: (-1.0,),
+            partials=(lambda m, out, a: -1.0,),
             partial_text=lambda a: ("-1",),
             sympy=lambda sp, a: -a,
             show="-{0}", syntax="-{0}", prec=UNARY,
@@ -140,10 +142,7 @@ OPS: dict[str, Op] = {
         Op(
             "pow", 2, "power (right-associative; ^ or **)",
             forward=lambda m, a, b: m.pow(a, b),
-            partials=lambda m, out, a, b: (
-                _pow_base_partial(m, out, a, b),
-                _pow_exponent_partial(m, out, a, b),
-            ),
+            partials=(_pow_base_partial, _pow_exponent_partial),
             partial_text=lambda a, b: (_pow_base_text(a, b), f"{a}^{b}·ln({a})"),
             sympy=lambda sp, a, b: a**b,
             show="{0}^{1}", syntax="{0}^{1}", prec=POWER,
@@ -151,7 +150,7 @@ OPS: dict[str, Op] = {
         Op(
             "exp", 1, "e to the power",
             forward=lambda m, a: m.exp(a),
-            partials=lambda m, out, a: (out,),
+            partials=(lambda m, out, a: out,),
             partial_text=lambda a: (f"exp({a})",),
             sympy=lambda sp, a: sp.exp(a),
             show="exp({0})",
@@ -159,7 +158,7 @@ OPS: dict[str, Op] = {
         Op(
             "log", 1, "natural logarithm (also ln)",
             forward=lambda m, a: m.log(a),
-            partials=lambda m, out, a: (m.div(1.0, a),),
+            partials=(lambda m, out, a: m.div(1.0, a),),
             partial_text=lambda a: (f"1/{a}",),
             sympy=lambda sp, a: sp.log(a),
             show="log({0})",
@@ -167,7 +166,7 @@ OPS: dict[str, Op] = {
         Op(
             "sqrt", 1, "square root",
             forward=lambda m, a: m.sqrt(a),
-            partials=lambda m, out, a: (m.div(0.5, out),),
+            partials=(lambda m, out, a: m.div(0.5, out),),
             partial_text=lambda a: (f"1/(2·sqrt({a}))",),
             sympy=lambda sp, a: sp.sqrt(a),
             show="sqrt({0})",
@@ -177,7 +176,7 @@ OPS: dict[str, Op] = {
         Op(
             "abs", 1, "absolute value",
             forward=lambda m, a: m.fabs(a),
-            partials=lambda m, out, a: (_sign(m, a),),
+            partials=(lambda m, out, a: _sign(m, a),),
             partial_text=lambda a: (f"sign({a})",),
             sympy=lambda sp, a: sp.Abs(a),
             show="abs({0})",
@@ -187,7 +186,7 @@ OPS: dict[str, Op] = {
         Op(
             "sin", 1, "sine (radians)",
             forward=lambda m, a: m.sin(a),
-            partials=lambda m, out, a: (m.cos(a),),
+            partials=(lambda m, out, a: m.cos(a),),
             partial_text=lambda a: (f"cos({a})",),
             sympy=lambda sp, a: sp.sin(a),
             show="sin({0})",
@@ -195,7 +194,7 @@ OPS: dict[str, Op] = {
         Op(
             "cos", 1, "cosine (radians)",
             forward=lambda m, a: m.cos(a),
-            partials=lambda m, out, a: (-m.sin(a),),
+            partials=(lambda m, out, a: -m.sin(a),),
             partial_text=lambda a: (f"-sin({a})",),
             sympy=lambda sp, a: sp.cos(a),
             show="cos({0})",
@@ -203,7 +202,7 @@ OPS: dict[str, Op] = {
         Op(
             "tan", 1, "tangent (radians)",
             forward=lambda m, a: m.tan(a),
-            partials=lambda m, out, a: (1.0 + out * out,),
+            partials=(lambda m, out, a: 1.0 + out * out,),
             partial_text=lambda a: (f"1 + tan({a})^2",),
             sympy=lambda sp, a: sp.tan(a),
             show="tan({0})",
@@ -211,7 +210,7 @@ OPS: dict[str, Op] = {
         Op(
             "tanh", 1, "hyperbolic tangent",
             forward=lambda m, a: m.tanh(a),
-            partials=lambda m, out, a: (1.0 - out * out,),
+            partials=(lambda m, out, a: 1.0 - out * out,),
             partial_text=lambda a: (f"1 - tanh({a})^2",),
             sympy=lambda sp, a: sp.tanh(a),
             show="tanh({0})",
@@ -219,7 +218,7 @@ OPS: dict[str, Op] = {
         Op(
             "sigmoid", 1, "logistic function 1/(1 + e^-x)",
             forward=_sigmoid,
-            partials=lambda m, out, a: (out * (1.0 - out),),
+            partials=(lambda m, out, a: out * (1.0 - out),),
             partial_text=lambda a: (f"sigmoid({a})·(1 - sigmoid({a}))",),
             sympy=lambda sp, a: 1 / (1 + sp.exp(-a)),
             show="sigmoid({0})",
@@ -227,7 +226,7 @@ OPS: dict[str, Op] = {
         Op(
             "relu", 1, "rectifier max(x, 0)",
             forward=lambda m, a: m.where(a < 0, 0.0, a),
-            partials=lambda m, out, a: (m.where(a > 0, 1.0, 0.0),),
+            partials=(lambda m, out, a: m.where(a > 0, 1.0, 0.0),),
             partial_text=lambda a: (f"[{a} > 0]",),
             sympy=lambda sp, a: sp.Max(0, a),
             show="relu({0})",
@@ -237,7 +236,7 @@ OPS: dict[str, Op] = {
         Op(
             "softplus", 1, "smooth rectifier log(1 + e^x)",
             forward=_softplus,
-            partials=lambda m, out, a: (_sigmoid(m, a),),
+            partials=(lambda m, out, a: _sigmoid(m, a),),
             partial_text=lambda a: (f"sigmoid({a})",),
             sympy=lambda sp, a: sp.log(1 + sp.exp(a)),
             show="softplus({0})",
@@ -245,7 +244,7 @@ OPS: dict[str, Op] = {
         Op(
             "max", 2, "larger of two",
             forward=_max,
-            partials=lambda m, out, a, b: (_pick(m, a, b), _pick(m, b, a)),
+            partials=(lambda m, out, a, b: _pick(m, a, b), lambda m, out, a, b: _pick(m, b, a)),
             partial_text=lambda a, b: (f"[{a} > {b}]", f"[{b} > {a}]"),
             sympy=lambda sp, a, b: sp.Max(a, b),
             show="max({0}, {1})",
@@ -255,7 +254,7 @@ OPS: dict[str, Op] = {
         Op(
             "min", 2, "smaller of two",
             forward=_min,
-            partials=lambda m, out, a, b: (_pick(m, b, a), _pick(m, a, b)),
+            partials=(lambda m, out, a, b: _pick(m, b, a), lambda m, out, a, b: _pick(m, a, b)),
             partial_text=lambda a, b: (f"[{a} < {b}]", f"[{b} < {a}]"),
             sympy=lambda sp, a, b: sp.Min(a, b),
             show="min({0}, {1})",

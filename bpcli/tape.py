@@ -9,7 +9,7 @@ from functools import cached_property
 
 from .errors import InputValueError
 from .graph import CONST, INPUT, number_text
-from .numeric import FLOAT
+from .numeric import FLOAT, ONE
 from .ops import OPS
 
 
@@ -50,19 +50,35 @@ class Formula:
         self.inputs: dict[str, int] = {
             names[i]: i for i, kind in enumerate(kinds) if kind == INPUT
         }
-        # The hot loops read these flat tuples: (node, forward, partials, a, b), b = -1 if unary.
+        # The forward loop reads flat tuples: (node, forward, a, b), b = -1 if unary.
         self._steps = [
-            (i, OPS[k].forward, OPS[k].partials, a[0], a[1] if len(a) > 1 else -1)
+            (i, OPS[k].forward, a[0], a[1] if len(a) > 1 else -1)
             for i, (k, a) in enumerate(zip(kinds, args))
             if k in OPS
         ]
         self._template = [consts.get(i) for i in range(len(kinds))]
         # Only nodes that depend on an input get adjoints (as requires_grad in PyTorch):
         # the exponent in r^2 is a constant and nothing flows back into it.
-        self.differentiable = [False] * len(kinds)
-        for i, (k, a) in enumerate(zip(kinds, args)):
-            self.differentiable[i] = k == INPUT or any(self.differentiable[j] for j in a)
-        self._back_steps = [s for s in self._steps if self.differentiable[s[0]]]
+        self.differentiable = self._depends_on(set(self.inputs))
+        self._back_steps = self._backward_steps(self.differentiable)
+        self._wrt_steps: dict[tuple, list] = {}
+
+    def _depends_on(self, names: set) -> list[bool]:
+        """For every node: does it depend on one of these inputs?"""
+        flags = [False] * len(self.kinds)
+        for i, (k, a) in enumerate(zip(self.kinds, self.args)):
+            flags[i] = self.names.get(i) in names if k == INPUT else any(flags[j] for j in a)
+        return flags
+
+    def _backward_steps(self, wanted: list[bool]) -> list:
+        """(node, a, b, ∂/∂a, ∂/∂b) in tape order, a partial None where no gradient is wanted
+        (the constant exponent of r^2 never needs its a^b·ln a)."""
+        return [
+            (i, a, b, *(p if wanted[j] else None
+                        for p, j in zip(OPS[self.kinds[i]].partials + (None,), (a, b))))
+            for i, _, a, b in self._steps
+            if wanted[i]
+        ]
 
     def __len__(self) -> int:
         return len(self.kinds)
@@ -123,30 +139,53 @@ class Formula:
         vals = list(self._template)
         for name, i in self.inputs.items():
             vals[i] = values[name]
-        for i, f, _, a, b in self._steps:
+        for i, f, a, b in self._steps:
             vals[i] = f(m, vals[a]) if b < 0 else f(m, vals[a], vals[b])
         return vals
 
-    def backward(self, vals: list, m=FLOAT) -> list:
-        """The adjoint ∂output/∂node of every node, accumulated from the output back."""
-        adj = [0.0] * len(vals)
-        adj[self.output] = 1.0
-        for i, _, p, a, b in reversed(self._back_steps):
+    def backward(self, vals: list, m=FLOAT, wrt: tuple | None = None) -> list:
+        """The adjoint ∂output/∂node of every node, accumulated from the output back.
+
+        With `wrt` (input names), only what those inputs' gradients need is computed.
+        A node no gradient reaches keeps the adjoint 0.0.
+        """
+        steps = self._back_steps if wrt is None else self._steps_for(wrt)
+        adj: list = [None] * len(vals)  # None: no contribution yet
+        adj[self.output] = ONE
+        for i, a, b, pa, pb in reversed(steps):
             g = adj[i]
+            if g is None:
+                continue
+            out, x = vals[i], vals[a]
             if b < 0:
-                adj[a] += g * p(m, vals[i], vals[a])[0]
-            else:
-                pa, pb = p(m, vals[i], vals[a], vals[b])
-                adj[a] += g * pa
-                adj[b] += g * pb
-        return adj
+                p = pa(m, out, x)
+                c = p if g is ONE else g if p is ONE else g * p
+                adj[a] = c if adj[a] is None else adj[a] + c
+                continue
+            y = vals[b]
+            if pa is not None:
+                p = pa(m, out, x, y)
+                c = p if g is ONE else g if p is ONE else g * p
+                adj[a] = c if adj[a] is None else adj[a] + c
+            if pb is not None:
+                p = pb(m, out, x, y)
+                c = p if g is ONE else g if p is ONE else g * p
+                adj[b] = c if adj[b] is None else adj[b] + c
+        return [0.0 if v is None else v for v in adj]
+
+    def _steps_for(self, wrt: tuple) -> list:
+        steps = self._wrt_steps.get(wrt)
+        if steps is None:
+            steps = self._wrt_steps[wrt] = self._backward_steps(self._depends_on(set(wrt)))
+        return steps
 
     def local_gradients(self, vals: list, i: int, m=FLOAT) -> tuple:
         """∂node/∂operand for each operand slot of node i, at the forward values."""
         kind = self.kinds[i]
         if kind not in OPS:
             return ()
-        return OPS[kind].partials(m, vals[i], *(vals[a] for a in self.args[i]))
+        operands = [vals[a] for a in self.args[i]]
+        return tuple(p(m, vals[i], *operands) for p in OPS[kind].partials)
 
     def evaluate(self, values: dict, m=FLOAT):
         """The output's value alone."""

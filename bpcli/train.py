@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import random
 from dataclasses import dataclass, field
 
 from .errors import DataError, DomainError, UsageError
@@ -147,18 +146,30 @@ class Trainer:
                              f"the parameters are {', '.join(model.params)}")
         self.f = model.loss
         self.rows = table.rows
-        self.columns = {n: table.data[n] for n in model.features + [model.target]}
         self.m, self.cast = _arithmetic(settings.dtype)
+        self.np = self.m.np
+        names = model.features + [model.target]
+        self.columns = {n: self.np.ascontiguousarray(table.data[n], dtype=self.m.dtype) for n in names}
+        # The lecture's loop runs on plain floats: the fastest way through a small graph.
+        self.per_sample = settings.batch_size == 1 and settings.dtype == "float64"
+        self.lists = {n: c.tolist() for n, c in self.columns.items()} if self.per_sample else {}
         self.params = {p: self.cast(settings.init.get(p, 1.0)) for p in model.params}
         self.lr = self.cast(settings.lr)
+        self.wrt = tuple(model.params)  # gradients for the parameters only, never the data
 
-    def batches(self, epoch: int):
-        order = list(range(self.rows))
-        if self.settings.shuffle:
-            random.Random(self.settings.seed + epoch).shuffle(order)
+    def order(self, epoch: int):
+        """Row order of an epoch: file order, or a permutation from numpy's default_rng(seed + epoch)."""
+        if not self.settings.shuffle:
+            return None
+        return self.np.random.default_rng(self.settings.seed + epoch).permutation(self.rows)
+
+    def batches(self, epoch: int) -> list:
+        """Index of each step's rows: slices (views, no copies) unless shuffled."""
         size = self.settings.batch_size or self.rows
-        for start in range(0, self.rows, size):
-            yield order[start:start + size]
+        order = self.order(epoch)
+        if order is None:
+            return [slice(s, s + size) for s in range(0, self.rows, size)]
+        return [order[s:s + size] for s in range(0, self.rows, size)]
 
     def run(self, on_step=None, on_epoch=None) -> Run:
         history: list[Epoch] = []
@@ -176,39 +187,40 @@ class Trainer:
 
     def _epoch(self, epoch: int, on_step) -> Epoch:
         losses = []
-        per_sample = self.settings.batch_size == 1 and self.settings.dtype == "float64"
-        step = self._sample_step if per_sample else self._batch_step
-        for batch in self.batches(epoch):
-            loss, grads, point = step(batch)
+        if self.per_sample:
+            order = self.order(epoch)
+            steps = ((self._sample_step, row) for row in (range(self.rows) if order is None else order.tolist()))
+        else:
+            steps = ((self._batch_step, batch) for batch in self.batches(epoch))
+        last = None
+        for step, index in steps:
+            loss, grads, point = step(index)
             if on_step:
                 on_step(point, grads)
             last = self._update(grads, loss, epoch)
             losses.append(loss)
-        mean = math.fsum(map(float, losses)) / len(losses) if per_sample else _mean_of_batches(losses)
-        return Epoch(epoch, mean, last, self._export())
+        return Epoch(epoch, _mean_loss(losses), last, self._export())
 
-    def _sample_step(self, batch):
+    def _sample_step(self, row: int):
         """One row with plain floats: the lecture's loop, fast."""
-        (row,) = batch
-        point = {n: float(col[row]) for n, col in self.columns.items()}
+        point = {n: col[row] for n, col in self.lists.items()}
         point.update(self.params)
         vals = self.f.forward(point, FLOAT)
-        adj = self.f.backward(vals, FLOAT)
+        adj = self.f.backward(vals, FLOAT, self.wrt)
         grads = {p: adj[self.f.inputs[p]] for p in self.params}
         return vals[self.f.output], grads, point
 
     def _batch_step(self, batch):
-        """A batch as numpy arrays (or one row in float32): mean loss, mean gradient."""
-        np = self.m.np
-        index = np.asarray(batch)
-        point = {n: col[index].astype(self.m.dtype) for n, col in self.columns.items()}
+        """A batch as numpy arrays (or one row, in float32): mean loss and mean gradient."""
+        np = self.np
+        point = {n: col[batch] for n, col in self.columns.items()}
         point.update(self.params)
         with np.errstate(all="ignore"):
             vals = self.f.forward(point, self.m)
-            adj = self.f.backward(vals, self.m)
+            adj = self.f.backward(vals, self.m, self.wrt)
             grads = {p: self.cast(np.mean(adj[self.f.inputs[p]])) for p in self.params}
-            loss = vals[self.f.output]
-        if len(batch) == 1:
+        loss = np.broadcast_to(vals[self.f.output], point[self.model.target].shape)
+        if len(loss) == 1:  # one row: report it as the lecture does, a number per value
             point = {n: v[0] for n, v in point.items() if n in self.columns} | self.params
             return self.cast(loss[0]), grads, point
         return loss, grads, point
@@ -232,10 +244,12 @@ class Trainer:
         return {p: float(v) for p, v in self.params.items()}
 
 
-def _mean_of_batches(losses) -> float:
-    total = sum(float(x.sum()) if hasattr(x, "sum") else float(x) for x in losses)
-    count = sum(len(x) if hasattr(x, "__len__") else 1 for x in losses)
-    return total / count
+def _mean_loss(losses: list) -> float:
+    """Mean over every sample of the epoch; `losses` holds numbers or arrays of a batch."""
+    if all(not hasattr(x, "__len__") for x in losses):
+        return math.fsum(map(float, losses)) / len(losses)
+    total = sum(float(x.sum(dtype="float64")) if hasattr(x, "__len__") else float(x) for x in losses)
+    return total / sum(len(x) if hasattr(x, "__len__") else 1 for x in losses)
 
 
 def _arithmetic(dtype: str):
