@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass
 
 from .errors import DataError
-from .values import normalise
+from .values import normalise, number
 
 HEAD = 1 << 16  # bytes read up front: enough for the header and a check for binary data
 
@@ -114,10 +114,5 @@ def _locate_bad_cell(text: str, header_lines: int, header: list[str], source: st
             where = f"{source}: row {row} (line {line_no}), column {name}"
             if not cell.strip():
                 raise DataError(f"{where}: the cell is empty")
-            try:
-                value = float(cell)
-            except ValueError:
-                raise DataError(f"{where}: {cell.strip()[:40]!r} is not a number") from None
-            if value != value or value in (float("inf"), float("-inf")):
-                raise DataError(f"{where}: {cell.strip()!r} is not a finite number")
+            number(cell.strip()[:40], where, DataError)
     raise DataError(f"{source}: numpy could not read the numbers, and bp found no bad cell")

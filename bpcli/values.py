@@ -16,14 +16,14 @@ def normalise(name: str) -> str:
     return unicodedata.normalize("NFKC", name)
 
 
-def number(text: str, what: str) -> float:
+def number(text: str, what: str, error: type = InputValueError) -> float:
     """A finite float from text, or an error that says which value is wrong."""
     try:
         value = float(text)
     except ValueError:
-        raise InputValueError(f"{what} is not a number: {text!r}") from None
+        raise error(f"{what} is not a number: {text!r}") from None
     if value != value or value in (float("inf"), float("-inf")):
-        raise InputValueError(f"{what} must be a finite number, got {text!r}")
+        raise error(f"{what} must be a finite number, got {text!r}")
     return value
 
 

@@ -199,10 +199,10 @@ def test_ctrl_c_prints_the_parameters_reached_and_exits_130(bp, csv, monkeypatch
     (None, ["/nonexistent/data.csv"], "no such data file"),
     ("", [], "the file is empty"),
     ("x,y\n", [], "the header has no rows below it"),
-    ("x,y\n1,2\n2,abc\n", [], "row 2 (line 3), column y: 'abc' is not a number"),
+    ("x,y\n1,2\n2,abc\n", [], "row 2 (line 3), column y is not a number: 'abc'"),
     ("x,y\n1,2\n2,\n", [], "row 2 (line 3), column y: the cell is empty"),
     ("x,y\n1,2\n2\n", [], "row 2 (line 3) has 1 cells, the header has 2"),
-    ("x,y\n1,nan\n", [], "row 1 (line 2), column y: 'nan' is not a finite number"),
+    ("x,y\n1,nan\n", [], "row 1 (line 2), column y must be a finite number, got 'nan'"),
     ("x,y\n1,2\n", ["--target", "z"], "no target column z"),
     (b"\x89PNG\r\n\x1a\n\x00\x00", [], "not a text file"),
     (b"x,y\n1,\xff\n", [], "not UTF-8 text"),
@@ -240,3 +240,17 @@ def test_bad_input_is_an_error_naming_where(bp, csv, tmp_path, content, args, fr
 def test_a_directory_is_not_a_data_file(bp, tmp_path):
     r = bp("train", "linear", str(tmp_path))
     assert r.exit_code == 2 and "is a directory" in r.stderr
+
+
+def test_plot_without_matplotlib_names_the_extra_and_exits_5(bp, csv, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
+    r = bp("train", "linear", csv(LECTURE), "--epochs", "2", "--plot", str(tmp_path / "loss.png"))
+    assert r.exit_code == 5
+    assert "pip install 'backprop-cli[plot]'" in r.stderr
+
+
+def test_plot_needs_png_or_svg(bp, csv, tmp_path):
+    r = bp("train", "linear", csv(LECTURE), "--epochs", "2", "--plot", str(tmp_path / "loss.jpg"))
+    assert r.exit_code == 2 and "must end in .png or .svg" in r.stderr
