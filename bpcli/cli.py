@@ -94,7 +94,8 @@ def load_formula(formula: Optional[str], file: Optional[str]):
     return parse(text)
 
 
-def gather_values(formula, extra: list[str], given_formula: Optional[str], values_file: Optional[str]):
+def gather_values(formula, extra: list[str], given_formula: Optional[str], values_file: Optional[str],
+                  complete: bool = True):
     """The point: values from --values, then from the command line (which win)."""
     from .values import from_json, split_arguments
 
@@ -111,8 +112,57 @@ def gather_values(formula, extra: list[str], given_formula: Optional[str], value
                 notes.append(f"{source}: {name} is not an input of the formula; ignored")
     _, cli_values = split_arguments(extra, formula_given=True)
     point.update(cli_values)
-    formula.check_values(point)
+    formula.check_values(point, complete)
     return point, notes
+
+
+CHECKED_ROWS = 3  # rows of an --at file that are cross-checked with SymPy: the first three
+
+
+def grad_at(f, at: str, out_format, extra, formula_text, values_file, check: bool, budget: float):
+    """The gradient at every row of a file, streamed out chunk by chunk."""
+    from . import render
+    from .batch import gradients, read_points
+
+    if at == "-" and (formula_text == "-" or values_file == "-"):
+        raise UsageError("stdin can hold the formula, the values or the points, not two of them")
+    out_format = out_format or "csv"
+    if out_format not in ("csv", "jsonl"):
+        raise UsageError(f"--format must be csv or jsonl, not {out_format!r}")
+    fixed, _ = gather_values(f, extra, formula_text, values_file, complete=False)
+    names = list(f.inputs)
+    write = sys.stdout.write
+    checked = None
+    for chunk, value, grads in gradients(f, read_points(at), fixed):
+        if out_format == "csv" and chunk.first_row == 1:
+            write(",".join(["value"] + [f"grad_{n}" for n in names]) + "\n")
+        columns = [value.tolist()] + [grads[n].tolist() for n in names]
+        if out_format == "csv":
+            write("".join(",".join(map(render.csv_number, row)) + "\n" for row in zip(*columns)))
+        else:
+            write("".join(render.dumps({"value": render.json_number(row[0]), "gradient": {
+                n: render.json_number(g) for n, g in zip(names, row[1:])}}) + "\n" for row in zip(*columns)))
+        if check and checked is None:
+            checked = _check_rows(f, chunk, fixed, budget)
+    sys.stdout.flush()
+    if checked:
+        raise CheckError(checked)
+
+
+def _check_rows(f, chunk, fixed: dict, budget: float) -> str:
+    """Cross-check the first rows with SymPy; the failures as text ('' if none)."""
+    from .verify import check as run_check
+
+    failures = []
+    rows = len(next(iter(chunk.columns.values())))
+    for r in range(min(CHECKED_ROWS, rows)):
+        point = {n: float(chunk.columns[n][r]) if n in chunk.columns else fixed[n] for n in f.inputs}
+        result = f.grad(point)
+        for c in run_check(f, result, point, budget=budget).inputs:
+            if not c.ok:
+                failures.append(f"row {chunk.first_row + r}: ∂/∂{c.name}: backprop {c.backprop!r}, "
+                                f"SymPy {c.sympy!r}")
+    return "; ".join(failures)
 
 
 def split_formula(formula: Optional[str], extra: list[str], file: Optional[str]):
@@ -143,12 +193,20 @@ def grad(
     check: bool = typer.Option(True, "--check/--no-check", help="Cross-check with SymPy and finite differences."),
     check_timeout: float = typer.Option(5.0, "--check-timeout", min=0.1, help="Seconds SymPy may take."),
     show_all: bool = typer.Option(False, "--all", help="Show every row of large tables."),
+    at: Optional[str] = typer.Option(None, "--at", metavar="FILE",
+                                     help="Gradient at every row of a CSV or JSON Lines file (- for stdin)."),
+    out_format: Optional[str] = typer.Option(None, "--format", metavar="csv|jsonl",
+                                             help="Output format with --at [default: csv]."),
 ):
     """Forward and backward pass of FORMULA at a point: give values as --x 2 or x=2."""
     from . import render
 
     formula_text, extra = split_formula(formula, ctx.args, file)
     f = load_formula(formula_text, file)
+    if at is not None:
+        return grad_at(f, at, out_format, extra, formula_text, values_file, check, check_timeout)
+    if out_format is not None:
+        raise UsageError("--format goes with --at; for one point use --json")
     point, notes = gather_values(f, extra, formula_text, values_file)
     result = f.grad(point)
     checked = None

@@ -17,6 +17,11 @@ def json_number(v):
     return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
 
 
+def csv_number(v: float) -> str:
+    """A float in a CSV cell: repr, with inf, -inf and nan as Python writes them."""
+    return repr(v)
+
+
 def dumps(doc) -> str:
     """Strict RFC 8259 JSON: NaN and Infinity can never slip through."""
     return json.dumps(doc, ensure_ascii=False, allow_nan=False)

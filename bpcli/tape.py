@@ -112,9 +112,9 @@ class Formula:
         return OPS[kind].show.format(*(ref(a) for a in self.args[i]))
 
     # -- values -----------------------------------------------------------------
-    def check_values(self, values: dict) -> None:
-        """Raise one error naming every missing, unknown or non-finite value."""
-        missing = [n for n in self.inputs if n not in values]
+    def check_values(self, values: dict, complete: bool = True) -> None:
+        """Raise one error naming every missing (if `complete`), unknown or non-finite value."""
+        missing = [n for n in self.inputs if n not in values] if complete else []
         unknown = [n for n in values if n not in self.inputs]
         problems = []
         if missing:

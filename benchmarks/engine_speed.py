@@ -1,0 +1,179 @@
+"""bp's engine against PyTorch, micrograd and SymPy, all measured in this one run.
+
+    python benchmarks/engine_speed.py         # prints a table of figures and ratios
+
+Peers are optional benchmark extras, never dependencies of bp:
+    pip install torch==2.13.0 micrograd
+A peer that is not installed gets a row saying so.
+Targets (issue: speed and scale): on a random DAG of about 100,000 scalar operations,
+bp's forward + backward at most 1/3 of PyTorch's (0-dim float64 tensors), and parse +
+forward + backward at most 1.5x PyTorch's forward + backward; 1,000,000 points of the card
+formula at most 1.5x PyTorch's vectorised autograd; 10x the operations at most 12x the time;
+the reverse pass at most 3x the forward pass.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import best_of, machine, table  # noqa: E402
+from workloads import random_dag, spec  # noqa: E402
+
+OPS = 100_000
+
+
+def bp_times(text: str, point: dict, repeat: int = 3):
+    from bpcli import parse
+
+    t_parse = best_of(lambda: parse(text), repeat)
+    f = parse(text)
+    vals = f.forward(point)
+    t_fwd = best_of(lambda: f.forward(point), repeat)
+    t_bwd = best_of(lambda: f.backward(vals), repeat)
+    return t_parse, t_fwd, t_bwd, f
+
+
+def torch_time(steps, point: dict, repeat: int = 3) -> float | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    unary = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "sin": torch.sin}
+    binary = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
+
+    def run():
+        nodes = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in point.values()]
+        for op, a, b in steps:
+            nodes.append(unary[op](nodes[a]) if b < 0 else binary[op](nodes[a], nodes[b]))
+        nodes[-1].backward()
+        return nodes
+
+    return best_of(run, repeat)
+
+
+def micrograd_time(steps, point: dict) -> float | None:
+    """micrograd's Value class, extended as its README extends it with tanh, sigmoid and sin."""
+    try:
+        from micrograd.engine import Value
+    except ImportError:
+        return None
+
+    def unary(fn, d):
+        def apply(v):
+            out = Value(fn(v.data), (v,), "f")
+
+            def _backward():
+                v.grad += d(v.data, out.data) * out.grad
+
+            out._backward = _backward
+            return out
+
+        return apply
+
+    ops = {
+        "tanh": unary(math.tanh, lambda x, y: 1 - y * y),
+        "sigmoid": unary(lambda x: 1 / (1 + math.exp(-x)), lambda x, y: y * (1 - y)),
+        "sin": unary(math.sin, lambda x, y: math.cos(x)),
+        "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
+    }
+
+    def run():
+        nodes = [Value(v) for v in point.values()]
+        for op, a, b in steps:
+            nodes.append(ops[op](nodes[a]) if b < 0 else ops[op](nodes[a], nodes[b]))
+        nodes[-1].backward()
+
+    # micrograd's topological sort recurses once per level: give it the stack it needs.
+    box = {}
+    sys.setrecursionlimit(10 * len(steps) + 1000)
+    threading.stack_size(1 << 29)
+    thread = threading.Thread(target=lambda: box.setdefault("t", best_of(run, 1)))
+    thread.start()
+    thread.join()
+    threading.stack_size(0)
+    return box.get("t")
+
+
+def sympy_vs_bp(ops: int = 100) -> tuple[float, float]:
+    """Gradient of a smaller graph: SymPy's diff for every input plus evaluation, against bp."""
+    import sympy  # noqa: F401
+
+    from bpcli import parse
+    from bpcli.verify import sympy_derivatives
+
+    text, point = random_dag(ops, inputs=5, seed=1)
+    f = parse(text)
+    point = {k: v for k, v in point.items() if k in f.inputs}
+    t_sympy = best_of(lambda: sympy_derivatives(f, point), 1)
+    t_bp = best_of(lambda: parse(text).grad(point), 3)
+    return t_bp, t_sympy
+
+
+def vectorised(n: int = 1_000_000) -> tuple[float, float | None]:
+    import numpy as np
+
+    from bpcli import parse
+
+    rng = np.random.default_rng(0)
+    x, w, y = (rng.uniform(-2, 2, n) for _ in range(3))
+    f = parse("(x*w-y)^2")
+    t_bp = best_of(lambda: f.grad({"x": x, "w": w, "y": y}), 5)
+    try:
+        import torch
+    except ImportError:
+        return t_bp, None
+
+    def run():
+        tx, tw, ty = (torch.tensor(a, requires_grad=True) for a in (x, w, y))
+        loss = (tx * tw - ty) ** 2
+        loss.backward(torch.ones_like(loss))  # per-point gradients, as bp gives
+        return tx.grad, tw.grad, ty.grad
+
+    return t_bp, best_of(run, 5)
+
+
+def main() -> None:
+    rows = []
+    text, point = random_dag(OPS)
+    steps = spec(OPS)
+    t_parse, t_fwd, t_bwd, f = bp_times(text, point)
+    mb = len(text.encode()) / 1e6
+    rows.append((f"{OPS:,}-op DAG: bp parse", f"{t_parse:.3f} s", f"{mb:.2f} MB, {mb / t_parse:.2f} MB/s", "", ""))
+    rows.append(("  bp forward / backward", f"{t_fwd * 1e3:.1f} / {t_bwd * 1e3:.1f} ms", "",
+                 f"backward = {t_bwd / t_fwd:.2f}x forward", "<= 3x"))
+    t_torch = torch_time(steps, point)
+    if t_torch is None:
+        rows.append(("  PyTorch forward + backward", "not installed", "", "", ""))
+    else:
+        rows.append(("  vs PyTorch forward + backward", f"{(t_fwd + t_bwd) * 1e3:.0f} ms",
+                     f"PyTorch {t_torch * 1e3:.0f} ms", f"{(t_fwd + t_bwd) / t_torch:.3f}x", "<= 0.333x"))
+        total = t_parse + t_fwd + t_bwd
+        rows.append(("  parse + forward + backward vs PyTorch", f"{total:.2f} s", f"PyTorch {t_torch:.2f} s",
+                     f"{total / t_torch:.2f}x", "<= 1.5x"))
+    t_mg = micrograd_time(steps, point)
+    rows.append(("  vs micrograd forward + backward", f"{(t_fwd + t_bwd) * 1e3:.0f} ms",
+                 "not installed" if t_mg is None else f"micrograd {t_mg * 1e3:.0f} ms",
+                 "" if t_mg is None else f"{(t_fwd + t_bwd) / t_mg:.3f}x", ""))
+    small_text, small_point = random_dag(OPS // 10)
+    s_parse, s_fwd, s_bwd, _ = bp_times(small_text, small_point)
+    rows.append(("scaling 10k -> 100k ops: parse", "", "", f"{t_parse / s_parse:.1f}x", "<= 12x"))
+    rows.append(("scaling 10k -> 100k ops: forward + backward", "", "",
+                 f"{(t_fwd + t_bwd) / (s_fwd + s_bwd):.1f}x", "<= 12x"))
+    t_bp, t_sympy = sympy_vs_bp()
+    rows.append(("100-op DAG gradient: bp parse + grad vs SymPy diff + eval", f"{t_bp * 1e3:.1f} ms",
+                 f"SymPy {t_sympy:.2f} s", f"{t_sympy / t_bp:.0f}x faster", ""))
+    t_vec, t_vec_torch = vectorised()
+    rows.append(("1,000,000 points of (x*w-y)^2: f.grad with arrays", f"{t_vec * 1e3:.1f} ms",
+                 "PyTorch not installed" if t_vec_torch is None else f"PyTorch {t_vec_torch * 1e3:.1f} ms",
+                 "" if t_vec_torch is None else f"{t_vec / t_vec_torch:.2f}x", "<= 1.5x"))
+    print(f"machine: {machine()}")
+    print(table(rows, ("measure", "bp", "peer", "ratio", "target")))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""Many points at once: rows of a CSV or JSON Lines file, read and differentiated in chunks.
+
+Memory stays bounded however long the file is: each chunk of rows becomes numpy arrays,
+goes through the compiled formula's vectorised forward and backward passes, and is
+written out before the next chunk is read.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import sys
+from dataclasses import dataclass
+from typing import Iterator
+
+from .data import decode_text
+from .errors import DataError
+from .values import normalise, number
+
+CHUNK = 65_536  # rows per vectorised pass
+
+
+@dataclass
+class Chunk:
+    first_row: int  # 1-based number of the chunk's first data row
+    columns: dict  # name -> numpy array
+
+
+def open_text(path: str):
+    """A text stream of the file (or stdin), checked up front for being text."""
+    if path == "-":
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", newline=""), "stdin"
+    try:
+        f = open(path, "rb")
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory, not a file of points") from None
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file of points") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read it: {e.strerror}") from None
+    decode_text(f.peek(8192)[:8192], path, partial=True)
+    return io.TextIOWrapper(f, encoding="utf-8-sig", newline=""), path
+
+
+def read_points(path: str) -> Iterator[Chunk]:
+    """Chunks of points from a CSV (header row) or JSON Lines file, by name.
+
+    JSON Lines by the extension .jsonl or .ndjson, or on stdin by a first line that opens
+    a JSON object; CSV otherwise.
+    """
+    stream, source = open_text(path)
+    with stream:
+        lines = iter(stream)
+        if path.lower().endswith((".jsonl", ".ndjson")):
+            jsonl = True
+        elif path == "-":
+            first = next(lines, "")
+            lines = itertools.chain([first], lines)
+            jsonl = first.lstrip().startswith("{")
+        else:
+            jsonl = False
+        yield from (_jsonl_chunks if jsonl else _csv_chunks)(lines, source)
+
+
+def _csv_chunks(stream, source: str) -> Iterator[Chunk]:
+    import numpy as np
+
+    rows = csv.reader(stream)
+    header = None
+    for line_no, cells in enumerate(rows, start=1):
+        if any(c.strip() for c in cells):
+            header = [normalise(c.strip()) for c in cells]
+            break
+    if header is None:
+        raise DataError(f"{source}: the file is empty; expected a header row and rows of numbers")
+    row = 0
+    while True:
+        block = []
+        for cells in itertools.islice(rows, CHUNK):
+            line_no += 1
+            if not any(c.strip() for c in cells):
+                continue
+            row += 1
+            if len(cells) != len(header):
+                raise DataError(f"{source}: row {row} (line {line_no}) has {len(cells)} cells, "
+                                f"the header has {len(header)}")
+            block.append([_cell(c, f"{source}: row {row} (line {line_no}), column {name}")
+                          for c, name in zip(cells, header)])
+        if not block:
+            if row == 0:
+                raise DataError(f"{source}: the header has no rows below it: {', '.join(header)}")
+            return
+        matrix = np.array(block, dtype=np.float64).reshape(len(block), len(header))
+        yield Chunk(row - len(block) + 1, {name: matrix[:, j] for j, name in enumerate(header)})
+
+
+def _cell(text: str, where: str) -> float:
+    try:
+        value = float(text)  # the common case, fast
+    except ValueError:
+        if not text.strip():
+            raise DataError(f"{where}: the cell is empty") from None
+        return number(text.strip()[:40], where, DataError)
+    if value - value != 0:  # inf or nan
+        number(text.strip(), where, DataError)
+    return value
+
+
+def _jsonl_chunks(stream, source: str) -> Iterator[Chunk]:
+    import numpy as np
+
+    row = 0
+    names: list[str] | None = None
+    lines = enumerate(stream, start=1)
+    while True:
+        block = []
+        for line_no, line in itertools.islice(lines, CHUNK):
+            if not line.strip():
+                continue
+            row += 1
+            point = _json_point(line, f"{source}: line {line_no}")
+            if names is None:
+                names = list(point)
+            elif list(point) != names and set(point) != set(names):
+                raise DataError(f"{source}: line {line_no}: keys {', '.join(point)} differ from the "
+                                f"first line's ({', '.join(names)})")
+            block.append([point[n] for n in names])
+        if not block:
+            if row == 0:
+                raise DataError(f"{source}: no points: expected one JSON object per line")
+            return
+        matrix = np.array(block, dtype=np.float64).reshape(len(block), len(names))
+        yield Chunk(row - len(block) + 1, {name: matrix[:, j] for j, name in enumerate(names)})
+
+
+def _json_point(line: str, where: str) -> dict:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{where}, column {e.colno}: not valid JSON: {e.msg}") from None
+    if not isinstance(obj, dict):
+        raise DataError(f"{where}: expected a JSON object such as {{\"x\": 2, \"w\": 3}}")
+    point = {}
+    for key, v in obj.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise DataError(f"{where}, key {key}: not a number: {json.dumps(v)}")
+        point[normalise(key)] = number(str(v), f"{where}, key {key}", DataError)
+    return point
+
+
+def gradients(formula, chunks: Iterator[Chunk], fixed: dict[str, float]):
+    """(chunk, value array, {input: gradient array}) for each chunk of points."""
+    import numpy as np
+
+    from .numeric import ArrayMath
+
+    m = ArrayMath("float64")
+    for chunk in chunks:
+        values = {n: chunk.columns[n] if n in chunk.columns else fixed.get(n) for n in formula.inputs}
+        missing = [n for n, v in values.items() if v is None]
+        if missing:
+            from .errors import InputValueError
+
+            raise InputValueError(f"no value for {', '.join(missing)}: not a column of the points "
+                                  "and not given", hint=" ".join(f"--{n} VALUE" for n in missing))
+        size = len(next(iter(chunk.columns.values())))
+        with np.errstate(all="ignore"):
+            result = formula.grad(values, m)
+            value = np.broadcast_to(result.value, (size,))
+            grads = {n: np.broadcast_to(g, (size,)) for n, g in result.gradient.items()}
+        yield chunk, value, grads

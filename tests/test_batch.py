@@ -1,0 +1,124 @@
+"""Many points at once: arrays through the compiled tape, and `bp grad --at`."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from bpcli import parse
+from bpcli.ops import OPS
+
+ARITHMETIC = ["(x*w-y)^2", "x/y - w*x + -y", "max(x, w) * min(y, x) + abs(x - y) + relu(w)",
+              "y_hat = x*w; r = y_hat - y; loss = r*r"]
+TRANSCENDENTAL = ["tanh(x*w) + sigmoid(y) * sin(x) - cos(w) + exp(y/4) + softplus(x)",
+                  "log(abs(x) + 1) * sqrt(abs(w)) + tan(y/3)"]
+
+
+def points(n=50, seed=0):
+    rng = np.random.default_rng(seed)
+    return {k: rng.uniform(-2, 2, n) for k in "xwy"}
+
+
+@pytest.mark.parametrize("text", ARITHMETIC)
+def test_arrays_equal_one_point_results_bit_for_bit(text):
+    f = parse(text)
+    pts = {k: v for k, v in points().items() if k in f.inputs}
+    batch = f.grad(pts)
+    for row in range(50):
+        one = f.grad({k: float(v[row]) for k, v in pts.items()})
+        assert batch.value[row] == one.value
+        for name, g in one.gradient.items():
+            assert np.broadcast_to(batch.gradient[name], (50,))[row] == g
+
+
+@pytest.mark.parametrize("text", TRANSCENDENTAL)
+def test_arrays_match_one_point_results_within_libm_differences(text):
+    f = parse(text)
+    pts = points()
+    batch = f.grad(pts)
+    for row in range(50):
+        one = f.grad({k: float(v[row]) for k, v in pts.items()})
+        assert batch.value[row] == pytest.approx(one.value, rel=1e-14, abs=1e-15)
+        for name, g in one.gradient.items():
+            assert batch.gradient[name][row] == pytest.approx(g, rel=1e-13, abs=1e-14)
+
+
+@pytest.mark.parametrize("op", OPS.values(), ids=list(OPS))
+def test_compiled_tape_equals_graph_evaluation_on_every_op(op):
+    """The tape's passes against the op table's own rules applied by hand, one op at a time."""
+    from bpcli.numeric import FLOAT
+
+    call = {"add": "a + b", "sub": "a - b", "mul": "a * b", "div": "a / b", "neg": "-a",
+            "pow": "a ^ b"}.get(op.name, f"{op.name}({', '.join('ab'[:op.arity])})")
+    f = parse(call)
+    for a, b in [(0.7, 1.3), (2.5, 0.5), (1.5, 1.5)]:
+        args = (a, b)[:op.arity]
+        r = f.grad(dict(zip("ab", args)))
+        out = op.forward(FLOAT, *args)
+        assert r.value == out or (math.isnan(r.value) and math.isnan(out))
+        for name, p in zip("ab", op.partials):
+            assert r.gradient[name] == p(FLOAT, out, *args)
+
+
+def test_scalars_broadcast_against_columns():
+    f = parse("(x*w-y)^2")
+    x = np.array([1.0, 2.0, 3.0])
+    r = f.grad({"x": x, "w": 1.0, "y": 2.0})
+    assert r.value.tolist() == [1.0, 0.0, 1.0]
+    assert r.gradient["w"].tolist() == [-2.0, 0.0, 6.0]
+
+
+def test_at_csv_gives_a_row_per_point(bp, tmp_path):
+    pts = tmp_path / "points.csv"
+    pts.write_text("x,w,y\n2,3,4\n1,1,2\n\n2,1,4\n")
+    r = bp("grad", "(x*w-y)^2", "--at", str(pts), "--no-check")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.splitlines() == ["value,grad_x,grad_w,grad_y", "4.0,12.0,8.0,-4.0",
+                                     "1.0,-2.0,-2.0,2.0", "4.0,-4.0,-8.0,4.0"]
+
+
+def test_at_jsonl_from_stdin_with_fixed_values(bp):
+    r = bp("grad", "(x*w-y)^2", "--at", "-", "--y", "4", "--format", "jsonl",
+           input='{"x": 2, "w": 3}\n{"x": 1, "w": 1}\n')
+    assert r.exit_code == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert rows == [{"value": 4.0, "gradient": {"x": 12.0, "w": 8.0, "y": -4.0}},
+                    {"value": 9.0, "gradient": {"x": -6.0, "w": -6.0, "y": 6.0}}]
+
+
+def test_at_checks_the_first_rows_with_sympy(bp, tmp_path, monkeypatch):
+    pts = tmp_path / "p.csv"
+    pts.write_text("x\n0.5\n1.5\n")
+    assert bp("grad", "sin(x)", "--at", str(pts)).exit_code == 0
+    broken = OPS["sin"].__class__(**{**OPS["sin"].__dict__, "partials": (lambda m, out, a: 2.0 + 0 * a,)})
+    monkeypatch.setitem(OPS, "sin", broken)
+    r = bp("grad", "sin(x)", "--at", str(pts))
+    assert r.exit_code == 3 and "row 1: ∂/∂x" in r.stderr
+
+
+def test_at_streams_more_rows_than_one_chunk(bp, tmp_path, monkeypatch):
+    import bpcli.batch
+
+    monkeypatch.setattr(bpcli.batch, "CHUNK", 7)
+    pts = tmp_path / "p.csv"
+    pts.write_text("x\n" + "".join(f"{i}\n" for i in range(30)))
+    r = bp("grad", "x^2", "--at", str(pts), "--no-check")
+    assert r.stdout.splitlines()[1:] == [f"{float(i * i)},{float(2 * i)}" for i in range(30)]
+
+
+@pytest.mark.parametrize("content, name, fragment", [
+    ("x,w,y\n2,3,4\n1,a,2\n", "p.csv", "row 2 (line 3), column w is not a number: 'a'"),
+    ("x,w,y\n2,3\n", "p.csv", "row 1 (line 2) has 2 cells, the header has 3"),
+    ("x,w,y\n2,,4\n", "p.csv", "row 1 (line 2), column w: the cell is empty"),
+    ("x,w\n2,3\n", "p.csv", "no value for y"),
+    ('{"x": 2, "w": 3, "y": 1}\n{"x": [1]}\n', "p.jsonl", "line 2, key x: not a number"),
+    ('{"x": 2, "w": 3, "y": 1}\nnot json\n', "p.jsonl", "line 2, column 1: not valid JSON"),
+    ("", "p.csv", "the file is empty"),
+])
+def test_at_bad_rows_name_file_row_and_column(bp, tmp_path, content, name, fragment):
+    pts = tmp_path / name
+    pts.write_text(content)
+    r = bp("grad", "(x*w-y)^2", "--at", str(pts), "--no-check")
+    assert r.exit_code == 2
+    assert fragment in r.stderr and "Traceback" not in r.stderr
