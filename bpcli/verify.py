@@ -67,13 +67,22 @@ def finite_differences(formula, point: dict[str, float]) -> dict[str, float]:
 
 
 def to_sympy(formula, sp):
-    """The SymPy expression of every node, built along the tape (no recursion)."""
+    """The SymPy expression of every node, built along the tape (no recursion).
+
+    A subgraph of constants reaches SymPy as the float bp computed for it: SymPy would
+    compute 2^2^2^2^2^2 exactly, a number of 20,000 digits to the power 2.
+    """
     exprs: list = [None] * len(formula)
+    folded = None
     for i, kind in enumerate(formula.kinds):
         if kind == INPUT:
             exprs[i] = sp.Symbol(formula.names[i], real=True)
         elif kind == CONST:
             exprs[i] = _sympy_constant(sp, formula.names[i], formula.consts[i])
+        elif not formula.differentiable[i]:
+            if folded is None:
+                folded = formula.forward({n: math.nan for n in formula.inputs})
+            exprs[i] = _sympy_constant(sp, "", folded[i])
         else:
             exprs[i] = OPS[kind].sympy(sp, *(exprs[a] for a in formula.args[i]))
     return exprs
@@ -84,6 +93,10 @@ def _sympy_constant(sp, text: str, value: float):
         return sp.pi
     if text == "e":
         return sp.E
+    if math.isinf(value):
+        return sp.oo if value > 0 else -sp.oo
+    if math.isnan(value):
+        return sp.nan
     if value.is_integer() and abs(value) < 2**53:
         return sp.Integer(int(value))
     return sp.Float(value)

@@ -31,3 +31,14 @@ def bp_json(bp):
 
 def _reject(name):
     raise AssertionError(f"non-standard JSON constant {name}")
+
+
+# Hypothesis profiles: a quick default for every run, a deeper one for CI or a long look
+# (pytest --hypothesis-profile=deep).
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile("default", max_examples=60, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("deep", max_examples=2000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("default")

@@ -1,0 +1,67 @@
+"""Formula → bp source text that parses back into the same graph.
+
+A node used once is written inline where it is used; a node used more than once, or
+bound to a name, gets a line of its own (`name = …`), so the text stays linear in the
+size of the graph. Everything is built along the tape: no recursion.
+"""
+
+from __future__ import annotations
+
+from .graph import CONST, INPUT
+from .ops import OPS
+
+ATOM = 9
+
+
+def to_text(formula, names: dict[int, str] | None = None) -> str:
+    """bp syntax for the formula; `names` may name extra nodes (otherwise n<id> where needed)."""
+    uses = [0] * len(formula)
+    for args in formula.args:
+        for a in args:
+            uses[a] += 1
+    taken = set(formula.inputs) | {lab for labs in formula.labels.values() for lab in labs}
+    names = dict(names or {})
+    text: list[tuple[str, int]] = []
+    lines = []
+    for i, kind in enumerate(formula.kinds):
+        if kind in (INPUT, CONST):
+            t = formula.names[i]
+            text.append((t, 3 if t.startswith("-") else ATOM))  # a negative constant reads as -c
+            continue
+        body, prec = _apply(OPS[kind], [text[a] for a in formula.args[i]])
+        label = names.get(i) or (formula.labels.get(i) or [None])[-1]
+        if label is None and uses[i] > 1:
+            label = _fresh(f"n{i}", taken)
+        if label is None:
+            text.append((body, prec))
+            continue
+        taken.add(label)
+        lines.append(f"{label} = {body}")
+        text.append((label, ATOM))
+    last = text[formula.output][0]
+    if not lines or not lines[-1].startswith(f"{last} = ") or formula.kinds[formula.output] in (INPUT, CONST):
+        lines.append(last)
+    return "\n".join(lines) + "\n"
+
+
+def _apply(op, operands: list[tuple[str, int]]) -> tuple[str, int]:
+    if op.is_function:
+        return f"{op.name}({', '.join(t for t, _ in operands)})", ATOM
+    parts = []
+    for slot, (t, p) in enumerate(operands):
+        # Left-associative + - * /: the right operand needs brackets at equal binding;
+        # right-associative ^: the left one does. Unary minus binds looser than ^.
+        if op.prec == 4:
+            need = p <= op.prec if slot == 0 else p < 3
+        elif op.arity == 1:
+            need = p < op.prec
+        else:
+            need = p < op.prec or (slot == 1 and p == op.prec)
+        parts.append(f"({t})" if need else t)
+    return op.syntax.format(*parts), op.prec
+
+
+def _fresh(name: str, taken: set) -> str:
+    while name in taken:
+        name = "_" + name
+    return name

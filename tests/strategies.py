@@ -1,0 +1,38 @@
+"""Hypothesis strategies: random bp programs drawn from the op table, and points."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from bpcli.ops import OPS
+
+INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "^"}
+NAMES = ["x", "w", "y"]
+
+
+@st.composite
+def programs(draw, max_ops: int = 8):
+    """A program of assignments t0…tk over inputs x, w, y: a random DAG with sharing.
+
+    Built as a list (no recursion): each line applies an op of the table to earlier
+    names or small constants.
+    """
+    refs = list(NAMES)
+    lines = []
+    for k in range(draw(st.integers(1, max_ops))):
+        op = OPS[draw(st.sampled_from(list(OPS)))]
+        operand = st.one_of(st.sampled_from(refs), st.sampled_from(["2", "0.5", "3"]))
+        args = [draw(operand) for _ in range(op.arity)]
+        if op.name in INFIX:
+            expr = f"({args[0]}) {INFIX[op.name]} ({args[1]})"
+        elif op.name == "neg":
+            expr = f"-({args[0]})"
+        else:
+            expr = f"{op.name}({', '.join(args)})"
+        lines.append(f"t{k} = {expr}")
+        refs.append(f"t{k}")
+    return "\n".join(lines)
+
+
+points = st.fixed_dictionaries({n: st.floats(-3, 3, allow_nan=False).filter(lambda v: abs(v) > 1e-3)
+                                for n in NAMES})

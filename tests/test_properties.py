@@ -1,0 +1,93 @@
+"""Properties: bp's gradients equal SymPy's derivatives and finite differences, the printer
+round-trips, and training follows the closed-form gradient. Run deeper with
+`pytest --hypothesis-profile=deep`."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from bpcli import parse
+from bpcli.printer import to_text
+from bpcli.verify import FD_ABS, FD_REL, SYMPY_ABS, SYMPY_REL, close, finite_differences, sympy_derivatives
+from strategies import points, programs
+
+
+def well_behaved(result) -> bool:
+    """Away from kinks and outside-domain points, with moderate magnitudes: skipped, not loosened."""
+    if result.notes:  # a kink hit, a value outside its domain, an overflow
+        return False
+    return all(math.isfinite(v) and abs(v) < 1e6 for v in result.values)
+
+
+@given(programs(), points)
+def test_backprop_equals_sympy(text, point):
+    f = parse(text)
+    point = {n: v for n, v in point.items() if n in f.inputs}
+    r = f.grad(point)
+    assume(well_behaved(r) and all(abs(g) < 1e6 for g in r.gradient.values()))
+    symbolic = sympy_derivatives(f, point)
+    for name, g in r.gradient.items():
+        assert close(g, symbolic[name][1], SYMPY_REL, SYMPY_ABS), (text, point, name)
+
+
+@given(programs(max_ops=5), points)
+def test_backprop_equals_finite_differences(text, point):
+    f = parse(text)
+    point = {n: v for n, v in point.items() if n in f.inputs}
+    r = f.grad(point)
+    assume(well_behaved(r) and all(abs(g) < 1e3 for g in r.gradient.values()))
+    # Finite differences need the function smooth around the point, not just at it.
+    for name in point:
+        h = 1e-3 * max(1.0, abs(point[name]))
+        for shifted in (point[name] - h, point[name] + h):
+            assume(well_behaved(f.grad({**point, name: shifted})))
+    fd = finite_differences(f, point)
+    for name, g in r.gradient.items():
+        assert close(g, fd[name], FD_REL * 100, FD_ABS * 100) or close(g, fd[name], FD_REL, FD_ABS), (
+            text, point, name, g, fd[name])
+
+
+@given(programs(), points)
+def test_printer_round_trips(text, point):
+    f = parse(text)
+    g = parse(to_text(f))
+    # The same graph: inputs may be numbered in another order (the text names them in
+    # order of use), so compare sizes, operations, the value and the gradient.
+    assert len(g) == len(f) and sorted(g.kinds) == sorted(f.kinds)
+    point = {n: v for n, v in point.items() if n in f.inputs}
+    a, b = f.grad(point), g.grad(point)
+    same = lambda u, v: u == v or (u != u and v != v)  # noqa: E731
+    assert same(a.value, b.value)
+    assert all(same(a.gradient[n], b.gradient[n]) for n in a.gradient)
+
+
+@given(st.lists(st.tuples(st.floats(-2, 2), st.floats(-2, 2)), min_size=2, max_size=20),
+       st.floats(-2, 2))
+def test_full_batch_gradient_is_the_least_squares_gradient(rows, w):
+    from bpcli.data import Table
+    from bpcli.train import Settings, Trainer, build_model
+
+    x = np.array([r[0] for r in rows])
+    y = np.array([r[1] for r in rows])
+    model = build_model("linear", ["x", "y"], "y", "data")
+    lr = 0.01
+    run = Trainer(model, Table("data", ["x", "y"], {"x": x, "y": y}, len(rows)),
+                  Settings(lr=lr, epochs=1, batch_size=None, init={"w": w})).run()
+    closed_form = 2 / len(rows) * float(x @ (x * w - y))  # d/dw mean((xw - y)^2)
+    assert math.isclose(run.params["w"], w - lr * closed_form, rel_tol=1e-12, abs_tol=1e-12)
+
+
+@given(st.floats(-5, 5), st.floats(-5, 5), st.floats(-5, 5), st.floats(-5, 5), st.floats(0.001, 0.5))
+def test_one_per_sample_step_is_the_hand_computed_update(x, y, w, b, lr):
+    from bpcli.data import Table
+    from bpcli.train import Settings, Trainer, build_model
+
+    model = build_model("affine", ["x", "y"], "y", "data")
+    data = Table("data", ["x", "y"], {"x": np.array([x]), "y": np.array([y])}, 1)
+    run = Trainer(model, data, Settings(lr=lr, epochs=1, init={"w": w, "b": b})).run()
+    r = w * x + b - y
+    assert run.params == {"w": w - lr * (2 * r * x), "b": b - lr * (2 * r)}
