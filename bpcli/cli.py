@@ -36,6 +36,9 @@ def _version(value: bool) -> None:
 def _group(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                         help="Print the version and exit.")) -> None:
     """bp: type a formula, see its computational graph and backpropagated gradients."""
+    from .render import setup_streams
+
+    setup_streams()
 
 
 VALUE_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
@@ -43,7 +46,9 @@ VALUE_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 def say_error(message: str) -> None:
     """One place where errors reach the user: stderr, no traceback."""
-    sys.stderr.write(message.rstrip("\n") + "\n")
+    from .render import plain
+
+    sys.stderr.write(plain(message).rstrip("\n") + "\n")
     sys.stderr.flush()
 
 
@@ -81,7 +86,10 @@ def read_text(path: str, what: str) -> str:
         raise UsageError(f"{what} {path} is not UTF-8 text (byte {e.start})") from None
 
 
-def load_formula(formula: Optional[str], file: Optional[str]):
+MAX_SIZE = 2_000_000  # characters of formula; parsing runs at about 0.5 MB/s
+
+
+def load_formula(formula: Optional[str], file: Optional[str], max_size: int = MAX_SIZE):
     from . import parse
 
     if formula is not None and file is not None:
@@ -91,6 +99,9 @@ def load_formula(formula: Optional[str], file: Optional[str]):
     text = read_text(file, "formula file") if file is not None else formula
     if formula == "-":
         text = sys.stdin.read()
+    if max_size and len(text) > max_size:
+        raise UsageError(f"the formula has {len(text):,} characters, more than the limit of {max_size:,} "
+                         "(about 4 s of parsing)", hint="raise the limit with --max-size N, or 0 for none")
     return parse(text)
 
 
@@ -197,12 +208,14 @@ def grad(
                                      help="Gradient at every row of a CSV or JSON Lines file (- for stdin)."),
     out_format: Optional[str] = typer.Option(None, "--format", metavar="csv|jsonl",
                                              help="Output format with --at [default: csv]."),
+    max_size: int = typer.Option(MAX_SIZE, "--max-size", min=0, metavar="N",
+                                 help="Refuse formulas longer than N characters (0: no limit)."),
 ):
     """Forward and backward pass of FORMULA at a point: give values as --x 2 or x=2."""
     from . import render
 
     formula_text, extra = split_formula(formula, ctx.args, file)
-    f = load_formula(formula_text, file)
+    f = load_formula(formula_text, file, max_size)
     if at is not None:
         return grad_at(f, at, out_format, extra, formula_text, values_file, check, check_timeout)
     if out_format is not None:

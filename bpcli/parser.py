@@ -238,7 +238,7 @@ def _at(text: str, pos: int, message: str) -> str:
     suffix = "…" if hi < line_end else ""
     shown = prefix + text[lo:hi] + suffix
     shown = "".join(c if c.isprintable() else "?" for c in shown)
-    where = f"line {line_no}, column {column}" if "\n" in text else f"column {column}"
+    where = f"line {line_no}, column {column}" if "\n" in text.strip() else f"column {column}"
     return f"{message} at {where}\n  {shown}\n  {' ' * (len(prefix) + pos - lo)}^"
 
 
@@ -258,11 +258,15 @@ def _lark_error(text: str, e: Exception) -> ParseError:
                           hint=_char_hint(char))
     if isinstance(e, UnexpectedToken):
         token = e.token
-        if token.type == "$END":
+        trailing = token.type == "_SEP" and not text[token.start_pos:].strip(" \t\r\n;")
+        if token.type == "$END" or trailing:
             if not text.strip() or not re.sub(r"#[^\n]*", "", text).strip(" \t\r\n;"):
                 return ParseError("the formula is empty: write an expression such as (x*w - y)^2")
             pos = len(text.rstrip())
             what = "the formula ends too early"
+        elif token.type == "_SEP" and token.strip() == "":
+            pos = token.start_pos
+            what = "the line ends too early"
         else:
             pos = token.start_pos
             what = f"unexpected {_short(token)!r}"

@@ -4,8 +4,30 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 SCHEMA = "bp.grad/1"
+
+# On a terminal or pipe that cannot take Unicode (LANG=C, PYTHONIOENCODING=ascii) the
+# symbols fall back to ASCII; other characters (a name like ω) are escaped, never fatal.
+ASCII = False
+_ASCII_SYMBOLS = str.maketrans({"·": "*", "∂": "d", "←": "<-", "✓": "ok", "✗": "FAIL", "–": "-",
+                                "…": "...", "ŷ": "yhat"})
+
+
+def setup_streams() -> None:
+    """Switch to ASCII symbols when stdout cannot encode them; never die of an encoding."""
+    global ASCII
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "ascii").lower().replace("-", "")
+        if encoding not in ("utf8", "utf16", "utf32") and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+            ASCII = ASCII or stream is sys.stdout
+
+
+def plain(text: str) -> str:
+    """The text as this output can show it."""
+    return text.translate(_ASCII_SYMBOLS) if ASCII else text
 
 
 # -- numbers ------------------------------------------------------------------------
@@ -23,8 +45,9 @@ def csv_number(v: float) -> str:
 
 
 def dumps(doc) -> str:
-    """Strict RFC 8259 JSON: NaN and Infinity can never slip through."""
-    return json.dumps(doc, ensure_ascii=False, allow_nan=False)
+    """Strict RFC 8259 JSON: NaN and Infinity can never slip through; \\u escapes where
+    the output cannot take Unicode."""
+    return json.dumps(doc, ensure_ascii=ASCII, allow_nan=False)
 
 
 def show_number(v) -> str:
@@ -74,10 +97,15 @@ def grad_document(result, point: dict, check=None) -> dict:
 MARKS = {"ok": "✓", "convention": "✓ (convention)", "mismatch": "✗", "skipped": "–"}
 
 
+def _add(table, *cells) -> None:
+    """Add a row, its text cells in the symbols this output can show."""
+    table.add_row(*(plain(c) if isinstance(c, str) else c for c in cells))
+
+
 def _table(title: str, *columns: str, numeric_columns=()):
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left", title_style="bold")
+    table = Table(title=plain(title), title_justify="left", title_style="bold")
     for name in columns:
         # Numbers never wrap or get cut; text columns give way.
         numeric = name in _NUMERIC or name in numeric_columns
@@ -104,7 +132,7 @@ def grad_tables(result, check=None, limit: int | None = 200) -> list:
     f = result.formula
     out = []
     summary = _table("Formula", "formula", "value", "nodes", "edges")
-    summary.add_row(f.text.strip(), show_number(result.value), str(len(f)),
+    _add(summary, f.text.strip(), show_number(result.value), str(len(f)),
                     str(sum(len(a) for a in f.args)))
     out.append(summary)
 
@@ -113,10 +141,10 @@ def grad_tables(result, check=None, limit: int | None = 200) -> list:
     nodes, hidden = _rows(list(range(len(f))), limit)
     for i in nodes:
         if i is None:
-            forward.add_row("…", f"{hidden} more rows (--all shows them)", "", "", "")
+            _add(forward, "…", f"{hidden} more rows (--all shows them)", "", "", "")
             continue
         adjoint = result.adjoint(i)
-        forward.add_row(f"n{i}", f.label(i), f.show(i), show_number(result.values[i]),
+        _add(forward, f"n{i}", f.label(i), f.show(i), show_number(result.values[i]),
                         "–" if adjoint is None else show_number(adjoint))
     out.append(forward)
 
@@ -125,10 +153,10 @@ def grad_tables(result, check=None, limit: int | None = 200) -> list:
     edges, hidden = _rows(result.edges, limit)
     for e in edges:
         if e is None:
-            backward.add_row("…", f"{hidden} more rows (--all shows them)", "", "", "")
+            _add(backward, "…", f"{hidden} more rows (--all shows them)", "", "", "")
             continue
         parent = int(e.parent[1:])
-        backward.add_row(f"{e.parent} ← {e.child}", result.edge_formula(parent, e.slot),
+        _add(backward, f"{e.parent} ← {e.child}", result.edge_formula(parent, e.slot),
                          show_number(e.local), show_number(result.adjoints[parent]),
                          show_number(e.contribution))
     out.append(backward)
@@ -136,13 +164,13 @@ def grad_tables(result, check=None, limit: int | None = 200) -> list:
     if check is None:
         gradient = _table("Gradient", "input", "backprop")
         for name, g in result.gradient.items():
-            gradient.add_row(name, show_number(g))
+            _add(gradient, name, show_number(g))
     else:
         gradient = _table("Gradient, cross-checked", "input", "backprop", "SymPy derivative",
                           "SymPy", "finite difference", "check")
         for c in check.inputs:
-            mark = Text(MARKS[c.status], style="green" if c.ok else "bold red")
-            gradient.add_row(c.name, show_number(c.backprop), c.derivative or "–",
+            mark = Text(plain(MARKS[c.status]), style="green" if c.ok else "bold red")
+            _add(gradient, c.name, show_number(c.backprop), c.derivative or "–",
                              "–" if c.sympy is None else show_number(c.sympy),
                              show_number(c.finite_difference), mark)
     out.append(gradient)
@@ -155,7 +183,7 @@ def notes_text(notes: list[str]):
     text = Text()
     for note in notes:
         text.append("note: ", style="yellow")
-        text.append(note + "\n")
+        text.append(plain(note) + "\n")
     return text
 
 
@@ -203,16 +231,16 @@ def train_tables(run, predictions: list[dict]) -> list:
     epochs = _table(f"Training: {len(run.epochs)} epochs (mean loss of each epoch)",
                     "epoch", "loss", *params, numeric_columns=("epoch", "loss", *params))
     for e in sample_epochs(run.epochs):
-        epochs.add_row(str(e.epoch), show_number(e.loss), *(show_number(e.params[p]) for p in params))
+        _add(epochs, str(e.epoch), show_number(e.loss), *(show_number(e.params[p]) for p in params))
     final = _table("Parameters", "parameter", "value")
     for p in params:
-        final.add_row(p, show_number(run.params[p]))
+        _add(final, p, show_number(run.params[p]))
     out = [epochs, final]
     if predictions:
         features = run.model.features
         pred = _table("Predictions", *features, "yhat", numeric_columns=(*features, "yhat"))
         for p in predictions:
-            pred.add_row(*(show_number(p[f]) for f in features), show_number(p["yhat"]))
+            _add(pred, *(show_number(p[f]) for f in features), show_number(p["yhat"]))
         out.append(pred)
     return out
 
@@ -222,7 +250,7 @@ def loss_curve(losses: list[float], width: int, colour: bool) -> str:
     import plotext as plt
 
     points = [(i, math.log10(v)) for i, v in enumerate(losses) if v > 0 and math.isfinite(v)]
-    if len(points) < 2:
+    if len(points) < 2 or ASCII:  # plotext draws with box characters
         return ""
     plt.clear_figure()
     plt.plot([p[0] for p in points], [p[1] for p in points])
