@@ -11,6 +11,7 @@ Adding a function: one row here and one alternative in grammar/bp.lark.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -26,7 +27,7 @@ class Op:
     doc: str
     forward: Callable  # (m, *operands) -> value
     partials: tuple  # per operand: (m, out, *operands) -> ∂out/∂operand (as autograd's defvjp)
-    partial_text: Callable  # (*operand labels) -> tuple of formulas of the partials
+    derivative: tuple  # per operand: ∂out/∂operand in bp syntax over a and b (bp diff, display)
     sympy: Callable  # (sympy module, *operand expressions) -> expression
     show: str  # how a node prints, e.g. "{0} · {1}"
     syntax: str = ""  # bp syntax, e.g. "{0} * {1}" (defaults to a function call)
@@ -51,16 +52,6 @@ def _pow_base_partial(m, out, a, b):
 def _pow_exponent_partial(m, out, a, b):
     # PyTorch: a^b·ln a, taken as 0 where a = 0 and b >= 0 (the limit from above).
     return m.where((a == 0) & (b >= 0), 0.0, out * m.log(a))
-
-
-def _pow_base_text(a: str, b: str) -> str:
-    try:
-        e = float(b)
-    except ValueError:
-        return f"{b}·{a}^({b} - 1)"
-    if e == 2:
-        return f"2·{a}"
-    return f"{b}·{a}^{e - 1:g}"
 
 
 def _sigmoid(m, a):
@@ -103,7 +94,7 @@ OPS: dict[str, Op] = {
             "add", 2, "sum",
             forward=lambda m, a, b: a + b,
             partials=(lambda m, out, a, b: ONE, lambda m, out, a, b: ONE),
-            partial_text=lambda a, b: ("1", "1"),
+            derivative=("1", "1"),
             sympy=lambda sp, a, b: a + b,
             show="{0} + {1}", syntax="{0} + {1}", prec=SUM,
         ),
@@ -111,7 +102,7 @@ OPS: dict[str, Op] = {
             "sub", 2, "difference",
             forward=lambda m, a, b: a - b,
             partials=(lambda m, out, a, b: ONE, lambda m, out, a, b: -1.0),
-            partial_text=lambda a, b: ("1", "-1"),
+            derivative=("1", "-1"),
             sympy=lambda sp, a, b: a - b,
             show="{0} - {1}", syntax="{0} - {1}", prec=SUM,
         ),
@@ -119,7 +110,7 @@ OPS: dict[str, Op] = {
             "mul", 2, "product",
             forward=lambda m, a, b: a * b,
             partials=(lambda m, out, a, b: b, lambda m, out, a, b: a),
-            partial_text=lambda a, b: (b, a),
+            derivative=("b", "a"),
             sympy=lambda sp, a, b: a * b,
             show="{0} · {1}", syntax="{0} * {1}", prec=PRODUCT,
         ),
@@ -127,7 +118,7 @@ OPS: dict[str, Op] = {
             "div", 2, "quotient",
             forward=lambda m, a, b: m.div(a, b),
             partials=(lambda m, out, a, b: m.div(1.0, b), lambda m, out, a, b: -m.div(out, b)),
-            partial_text=lambda a, b: (f"1/{b}", f"-{a}/{b}^2"),
+            derivative=("1/b", "-a/b^2"),
             sympy=lambda sp, a, b: a / b,
             show="{0} / {1}", syntax="{0} / {1}", prec=PRODUCT,
         ),
@@ -135,7 +126,7 @@ OPS: dict[str, Op] = {
             "neg", 1, "negation",
             forward=lambda m, a: -a,
             partials=(lambda m, out, a: -1.0,),
-            partial_text=lambda a: ("-1",),
+            derivative=("-1",),
             sympy=lambda sp, a: -a,
             show="-{0}", syntax="-{0}", prec=UNARY,
         ),
@@ -143,7 +134,7 @@ OPS: dict[str, Op] = {
             "pow", 2, "power (right-associative; ^ or **)",
             forward=lambda m, a, b: m.pow(a, b),
             partials=(_pow_base_partial, _pow_exponent_partial),
-            partial_text=lambda a, b: (_pow_base_text(a, b), f"{a}^{b}·ln({a})"),
+            derivative=("b*a^(b - 1)", "a^b*log(a)"),
             sympy=lambda sp, a, b: a**b,
             show="{0}^{1}", syntax="{0}^{1}", prec=POWER,
         ),
@@ -151,7 +142,7 @@ OPS: dict[str, Op] = {
             "exp", 1, "e to the power",
             forward=lambda m, a: m.exp(a),
             partials=(lambda m, out, a: out,),
-            partial_text=lambda a: (f"exp({a})",),
+            derivative=("exp(a)",),
             sympy=lambda sp, a: sp.exp(a),
             show="exp({0})",
         ),
@@ -159,7 +150,7 @@ OPS: dict[str, Op] = {
             "log", 1, "natural logarithm (also ln)",
             forward=lambda m, a: m.log(a),
             partials=(lambda m, out, a: m.div(1.0, a),),
-            partial_text=lambda a: (f"1/{a}",),
+            derivative=("1/a",),
             sympy=lambda sp, a: sp.log(a),
             show="log({0})",
         ),
@@ -167,7 +158,7 @@ OPS: dict[str, Op] = {
             "sqrt", 1, "square root",
             forward=lambda m, a: m.sqrt(a),
             partials=(lambda m, out, a: m.div(0.5, out),),
-            partial_text=lambda a: (f"1/(2·sqrt({a}))",),
+            derivative=("1/(2*sqrt(a))",),
             sympy=lambda sp, a: sp.sqrt(a),
             show="sqrt({0})",
             kink=lambda a: a == 0,
@@ -177,7 +168,7 @@ OPS: dict[str, Op] = {
             "abs", 1, "absolute value",
             forward=lambda m, a: m.fabs(a),
             partials=(lambda m, out, a: _sign(m, a),),
-            partial_text=lambda a: (f"sign({a})",),
+            derivative=("sign(a)",),
             sympy=lambda sp, a: sp.Abs(a),
             show="abs({0})",
             kink=lambda a: a == 0,
@@ -187,7 +178,7 @@ OPS: dict[str, Op] = {
             "sin", 1, "sine (radians)",
             forward=lambda m, a: m.sin(a),
             partials=(lambda m, out, a: m.cos(a),),
-            partial_text=lambda a: (f"cos({a})",),
+            derivative=("cos(a)",),
             sympy=lambda sp, a: sp.sin(a),
             show="sin({0})",
         ),
@@ -195,7 +186,7 @@ OPS: dict[str, Op] = {
             "cos", 1, "cosine (radians)",
             forward=lambda m, a: m.cos(a),
             partials=(lambda m, out, a: -m.sin(a),),
-            partial_text=lambda a: (f"-sin({a})",),
+            derivative=("-sin(a)",),
             sympy=lambda sp, a: sp.cos(a),
             show="cos({0})",
         ),
@@ -203,7 +194,7 @@ OPS: dict[str, Op] = {
             "tan", 1, "tangent (radians)",
             forward=lambda m, a: m.tan(a),
             partials=(lambda m, out, a: 1.0 + out * out,),
-            partial_text=lambda a: (f"1 + tan({a})^2",),
+            derivative=("1 + tan(a)^2",),
             sympy=lambda sp, a: sp.tan(a),
             show="tan({0})",
         ),
@@ -211,7 +202,7 @@ OPS: dict[str, Op] = {
             "tanh", 1, "hyperbolic tangent",
             forward=lambda m, a: m.tanh(a),
             partials=(lambda m, out, a: 1.0 - out * out,),
-            partial_text=lambda a: (f"1 - tanh({a})^2",),
+            derivative=("1 - tanh(a)^2",),
             sympy=lambda sp, a: sp.tanh(a),
             show="tanh({0})",
         ),
@@ -219,7 +210,7 @@ OPS: dict[str, Op] = {
             "sigmoid", 1, "logistic function 1/(1 + e^-x)",
             forward=_sigmoid,
             partials=(lambda m, out, a: out * (1.0 - out),),
-            partial_text=lambda a: (f"sigmoid({a})·(1 - sigmoid({a}))",),
+            derivative=("sigmoid(a)*(1 - sigmoid(a))",),
             sympy=lambda sp, a: 1 / (1 + sp.exp(-a)),
             show="sigmoid({0})",
         ),
@@ -227,7 +218,7 @@ OPS: dict[str, Op] = {
             "relu", 1, "rectifier max(x, 0)",
             forward=lambda m, a: m.where(a < 0, 0.0, a),
             partials=(lambda m, out, a: m.where(a > 0, 1.0, 0.0),),
-            partial_text=lambda a: (f"[{a} > 0]",),
+            derivative=("step(a)",),
             sympy=lambda sp, a: sp.Max(0, a),
             show="relu({0})",
             kink=lambda a: a == 0,
@@ -237,7 +228,7 @@ OPS: dict[str, Op] = {
             "softplus", 1, "smooth rectifier log(1 + e^x)",
             forward=_softplus,
             partials=(lambda m, out, a: _sigmoid(m, a),),
-            partial_text=lambda a: (f"sigmoid({a})",),
+            derivative=("sigmoid(a)",),
             sympy=lambda sp, a: sp.log(1 + sp.exp(a)),
             show="softplus({0})",
         ),
@@ -245,7 +236,7 @@ OPS: dict[str, Op] = {
             "max", 2, "larger of two",
             forward=_max,
             partials=(lambda m, out, a, b: _pick(m, a, b), lambda m, out, a, b: _pick(m, b, a)),
-            partial_text=lambda a, b: (f"[{a} > {b}]", f"[{b} > {a}]"),
+            derivative=("(1 + sign(a - b))/2", "(1 + sign(b - a))/2"),
             sympy=lambda sp, a, b: sp.Max(a, b),
             show="max({0}, {1})",
             kink=_tie,
@@ -255,13 +246,53 @@ OPS: dict[str, Op] = {
             "min", 2, "smaller of two",
             forward=_min,
             partials=(lambda m, out, a, b: _pick(m, b, a), lambda m, out, a, b: _pick(m, a, b)),
-            partial_text=lambda a, b: (f"[{a} < {b}]", f"[{b} < {a}]"),
+            derivative=("(1 + sign(b - a))/2", "(1 + sign(a - b))/2"),
             sympy=lambda sp, a, b: sp.Min(a, b),
             show="min({0}, {1})",
             kink=_tie,
             convention="at a tie max and min send 1/2 to each operand (PyTorch's convention)",
         ),
+        Op(
+            "step", 1, "unit step: 1 where x > 0, else 0 (the derivative of relu)",
+            forward=lambda m, a: m.where(a > 0, 1.0, m.where(a != a, a, 0.0)),
+            partials=(lambda m, out, a: 0.0,),
+            derivative=("0",),
+            sympy=lambda sp, a: sp.Heaviside(a, 0),
+            show="step({0})",
+            kink=lambda a: a == 0,
+            convention="step(0) = 0 and step'(0) taken as 0 (as relu'(0) = 0)",
+        ),
+        Op(
+            "sign", 1, "sign: -1, 0 or 1 (the derivative of abs)",
+            forward=_sign,
+            partials=(lambda m, out, a: 0.0,),
+            derivative=("0",),
+            sympy=lambda sp, a: sp.sign(a),
+            show="sign({0})",
+            kink=lambda a: a == 0,
+            convention="sign'(0) taken as 0",
+        ),
     ]
 }
 
 FUNCTIONS = [name for name, op in OPS.items() if op.is_function]
+
+_OPERAND = re.compile(r"\b[ab]\b")
+
+
+def partial_formula(op: Op, slot: int, refs: list[str]) -> str:
+    """∂op/∂operand `slot` in bp syntax, the operands written as `refs`."""
+    names = dict(zip("ab", refs))
+    return _OPERAND.sub(lambda m: names[m.group()], op.derivative[slot])
+
+
+def partial_display(op: Op, slot: int, refs: list[str]) -> str:
+    """The same for people: · for products, and r^2's partial as 2·r rather than 2·r^(2 - 1)."""
+    if op.name == "pow" and slot == 0:
+        try:
+            e = float(refs[1])
+        except ValueError:
+            pass
+        else:
+            return f"{refs[1]}·{refs[0]}" if e == 2 else f"{refs[1]}·{refs[0]}^{e - 1:g}"
+    return partial_formula(op, slot, refs).replace("*", "·")

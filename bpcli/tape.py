@@ -10,7 +10,7 @@ from functools import cached_property
 from .errors import InputValueError
 from .graph import CONST, INPUT, number_text
 from .numeric import FLOAT, ONE
-from .ops import OPS
+from .ops import OPS, partial_display
 
 
 @dataclass(frozen=True)
@@ -305,4 +305,4 @@ class Result:
         kind = f.kinds[parent]
         refs = [f.ref(a) for a in f.args[parent]]
         whole = OPS[kind].show.format(*refs)
-        return f"∂({whole})/∂{refs[slot]} = {OPS[kind].partial_text(*refs)[slot]}"
+        return f"∂({whole})/∂{refs[slot]} = {partial_display(OPS[kind], slot, refs)}"

@@ -79,8 +79,16 @@ def test_array_rules_equal_scalar_rules(op):
 
 
 @pytest.mark.parametrize("op", OPS.values(), ids=list(OPS))
-def test_partial_text_has_one_formula_per_operand(op):
-    assert len(op.partial_text(*"ab"[: op.arity])) == op.arity
+@pytest.mark.parametrize("a, b", POINTS)
+def test_derivative_formulas_parse_and_equal_the_numeric_partials(op, a, b):
+    """The bp-syntax derivative of each operand (used by bp diff) evaluates to the partial."""
+    args = (a, b)[: op.arity]
+    out = op.forward(FLOAT, *args)
+    assert len(op.derivative) == len(op.partials) == op.arity
+    for template, partial in zip(op.derivative, op.partials):
+        f = parse(template)
+        value = f.evaluate({n: dict(zip("ab", args))[n] for n in f.inputs})
+        assert close(value, partial(FLOAT, out, *args), 1e-14, 1e-14), (op.name, template)
 
 
 def test_every_function_has_a_grammar_alternative_and_every_alias_an_op():
