@@ -210,6 +210,9 @@ def grad(
                                              help="Output format with --at [default: csv]."),
     max_size: int = typer.Option(MAX_SIZE, "--max-size", min=0, metavar="N",
                                  help="Refuse formulas longer than N characters (0: no limit)."),
+    explain_paths: bool = typer.Option(False, "--explain", help="The chain rule out loud: every path, multiplied."),
+    max_paths: int = typer.Option(4, "--max-paths", min=1, help="Paths shown per input with --explain."),
+    with_hessian: bool = typer.Option(False, "--hessian", help="Second derivatives, cross-checked with SymPy."),
 ):
     """Forward and backward pass of FORMULA at a point: give values as --x 2 or x=2."""
     from . import render
@@ -230,15 +233,29 @@ def grad(
         checked.notes[:0] = notes
     elif notes:
         result.notes.extend(notes)
+    explanations = _explain(result, max_paths) if explain_paths else None
+    hessian = _hessian(f, point, check, check_timeout) if with_hessian else None
     if as_json:
-        print(render.dumps(render.grad_document(result, point, checked)))
+        doc = render.grad_document(result, point, checked)
+        if explanations is not None:
+            doc["explain"] = render.explain_document(result, explanations)
+        if hessian is not None:
+            doc["hessian"], doc["hessian_check"] = hessian
+            doc["ok"] = doc["ok"] and hessian[1] in (None, True)
+        print(render.dumps(doc))
     else:
         console = stdout_console()
         for table in render.grad_tables(result, checked, limit=None if show_all else 200):
             console.print(table)
+        if explanations is not None:
+            console.print(render.explain_text(result, explanations))
+        if hessian is not None:
+            console.print(render.hessian_table(*hessian))
         all_notes = list(result.notes) + (checked.notes if checked else [])
         if all_notes:
             console.print(render.notes_text(all_notes), end="")
+    if hessian is not None and hessian[1] is False:
+        raise CheckError("the Hessian disagrees with SymPy's second derivatives")
     if checked is not None and not checked.ok:
         bad = [c for c in checked.inputs if not c.ok]
         raise CheckError("; ".join(
@@ -428,6 +445,143 @@ def _check_model_name(model: str) -> None:
         close = difflib.get_close_matches(word, list(MODELS), n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise UsageError(f"unknown model {word}{hint}; models: {', '.join(MODELS)}, or a bp formula")
+
+
+def _explain(result, max_paths: int) -> list:
+    from .explain import explain
+
+    return [explain(result, name, max_paths) for name in result.formula.inputs]
+
+
+def _hessian(f, point: dict, check: bool, budget: float):
+    """bp's Hessian, and whether SymPy agrees (None without the check or past the budget)."""
+    from .symbolic import hessian, sympy_hessian
+
+    ours = hessian(f, point)
+    if not check:
+        return ours, None
+    from .verify import SYMPY_ABS, SYMPY_REL, _with_budget, close
+
+    done, theirs = _with_budget(lambda: sympy_hessian(f, point), budget)
+    if not done:
+        return ours, None
+    return ours, all(close(ours[r][c], theirs[r][c], SYMPY_REL, SYMPY_ABS) for r in ours for c in ours[r])
+
+
+@app.command(context_settings=VALUE_ARGS, epilog=EXIT_CODES)
+@handles_errors
+def graph(
+    ctx: typer.Context,
+    formula: Optional[str] = typer.Argument(None, metavar="FORMULA", show_default=False,
+                                            help="A formula, - for stdin; values as --x 2 or x=2 are optional."),
+    file: Optional[str] = typer.Option(None, "--file", "-f", metavar="FILE", help="Read the formula from FILE."),
+    values_file: Optional[str] = typer.Option(None, "--values", metavar="FILE", help="JSON values, as bp grad."),
+    fmt: Optional[str] = typer.Option(None, "--format", metavar="tree|dot|mermaid|svg|png",
+                                      help="[default: from -o's extension, else tree]"),
+    output: Optional[str] = typer.Option(None, "-o", "--output", metavar="FILE",
+                                         help="Write to FILE (overwritten if it exists)."),
+    no_fold: bool = typer.Option(False, "--no-fold", help="Tree: draw shared subtrees every time."),
+):
+    """Draw the computational graph of FORMULA, with values and gradients when given a point."""
+    from . import pictures
+
+    formula_text, extra = split_formula(formula, ctx.args, file)
+    f = load_formula(formula_text, file)
+    point, _ = gather_values(f, extra, formula_text, values_file, complete=False)
+    result = None
+    if point:
+        f.check_values(point)
+        result = f.grad(point)
+    fmt = fmt or _format_from(output) or "tree"
+    if fmt not in pictures.FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(pictures.FORMATS)}, not {fmt!r}")
+    size = f"{len(f):,} nodes, {sum(len(a) for a in f.args):,} edges"
+    if fmt == "tree":
+        console = stdout_console() if output is None else None
+        tree = pictures.to_tree(f, result, fold=not no_fold)
+        if console is not None:
+            console.print(tree)
+            console.print(f"{size}", style="dim")
+            return
+        from rich.console import Console
+
+        with open(output, "w", encoding="utf-8") as out:
+            Console(file=out, width=120, no_color=True).print(tree)
+    else:
+        text = pictures.to_mermaid(f, result) if fmt == "mermaid" else pictures.to_dot(f, result)
+        data = pictures.render_with_graphviz(text, fmt) if fmt in ("svg", "png") else text.encode()
+        if output is None:
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+            return
+        _write(output, data)
+    say_error(f"bp: wrote {output} ({size})")
+
+
+def _format_from(path: Optional[str]) -> Optional[str]:
+    if not path or "." not in path:
+        return None
+    ext = path.rsplit(".", 1)[1].lower()
+    return {"gv": "dot", "dot": "dot", "mmd": "mermaid", "mermaid": "mermaid", "svg": "svg", "png": "png",
+            "txt": "tree"}.get(ext)
+
+
+def _write(path: str, data: bytes) -> None:
+    try:
+        with open(path, "wb") as out:
+            out.write(data)
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror}") from None
+
+
+@app.command(epilog=EXIT_CODES)
+@handles_errors
+def diff(
+    formula: Optional[str] = typer.Argument(None, metavar="FORMULA", show_default=False,
+                                            help="A formula, - for stdin."),
+    file: Optional[str] = typer.Option(None, "--file", "-f", metavar="FILE", help="Read the formula from FILE."),
+    wrt: list[str] = typer.Option([], "--wrt", metavar="NAME", help="Differentiate with respect to NAME "
+                                  "(repeatable) [default: every input]."),
+    latex: bool = typer.Option(False, "--latex", help="Print LaTeX."),
+    simplify: bool = typer.Option(True, "--simplify/--no-simplify", help="Tidy with SymPy, or keep bp's raw form."),
+    as_json: bool = typer.Option(False, "--json", help="Print {input: formula} as JSON."),
+):
+    """Derivatives of FORMULA as formulas, from bp's own graph, in bp's syntax."""
+    from . import render
+    from .symbolic import derivatives, formula_text, pretty
+    from .values import normalise
+
+    f = load_formula(formula, file)
+    names = [normalise(n) for n in wrt] or list(f.inputs)
+    unknown = [n for n in names if n not in f.inputs]
+    if unknown:
+        f.check_values(dict.fromkeys(unknown, 0.0), complete=False)
+    found = derivatives(f, names)
+    if latex:
+        import sympy as sp
+
+        texts = {n: sp.latex(pretty(d, simplify)) for n, d in found.items()}
+    else:
+        texts = {n: formula_text(d, simplify) for n, d in found.items()}
+    if as_json:
+        print(render.dumps(texts))
+    elif len(texts) == 1:
+        print(next(iter(texts.values())))
+    else:
+        for n, t in texts.items():
+            print(f"d/d{n}: {render.plain(t)}")
+
+
+@app.command(name="ops")
+@handles_errors
+def ops_command(as_json: bool = typer.Option(False, "--json", help="Print the op table as JSON.")):
+    """Every operation bp knows, from the op table itself."""
+    from . import render
+
+    if as_json:
+        print(render.dumps(render.ops_document()))
+    else:
+        stdout_console().print(render.ops_table())
 
 
 def stdout_console():

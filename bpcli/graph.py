@@ -53,8 +53,9 @@ class GraphBuilder:
     def apply(self, op: str, args: tuple[int, ...]) -> int:
         return self._add((op, args), op, args)
 
-    def insert(self, formula, env: dict[str, int]) -> int:
-        """Copy a frozen formula into this graph, its inputs replaced by `env`'s nodes."""
+    def insert(self, formula, env: dict[str, int]) -> list[int]:
+        """Copy a frozen formula into this graph, its inputs replaced by `env`'s nodes;
+        the new id of every node."""
         ids: list[int] = []
         for i, kind in enumerate(formula.kinds):
             if kind == INPUT:
@@ -67,7 +68,7 @@ class GraphBuilder:
             for label in formula.labels.get(i, []):
                 self.bind(label, node)
             ids.append(node)
-        return ids[-1]
+        return ids
 
     def bind(self, name: str, node: int) -> None:
         self.labels.setdefault(node, []).append(name)

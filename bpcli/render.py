@@ -291,3 +291,60 @@ def save_loss_plot(losses: list[float], path: str, title: str) -> None:
         raise UsageError(f"--plot {path}: cannot write it: {e.strerror}") from None
     finally:
         plt.close(fig)
+
+
+# -- explanations, Hessians, the op table ------------------------------------------------
+def explain_document(result, explanations) -> dict:
+    f = result.formula
+    return {
+        e.name: {
+            "total_paths": e.total_paths,
+            "paths": [{"edges": [{"parent": f"n{p}", "slot": s, "child": f"n{c}"} for p, s, c in path.edges],
+                       "factors": [json_number(x) for x in path.factors],
+                       "product": json_number(path.product)} for path in e.paths],
+            "adjoint": json_number(e.adjoint),
+        }
+        for e in explanations
+    }
+
+
+def explain_text(result, explanations):
+    from rich.text import Text
+
+    from .explain import describe
+
+    text = Text("The chain rule, path by path\n", style="bold")
+    for e in explanations:
+        text.append(plain("\n".join(describe(result, e))) + "\n")
+    return text
+
+
+def hessian_table(matrix: dict, agrees):
+    names = list(matrix)
+    mark = "" if agrees is None else ("  (SymPy agrees)" if agrees else "  (SymPy DISAGREES)")
+    table = _table(f"Hessian: ∂²out/∂row∂column{mark}", "", *names, numeric_columns=names)
+    for r in names:
+        _add(table, r, *(show_number(matrix[r][c]) for c in names))
+    return table
+
+
+def _syntax(op) -> str:
+    return op.syntax.format("a", "b") if op.syntax else f"{op.name}({', '.join('ab'[:op.arity])})"
+
+
+def ops_document() -> list:
+    from .ops import OPS
+
+    return [{"name": op.name, "arity": op.arity, "syntax": _syntax(op), "computes": op.doc,
+             "partials": {v: d for v, d in zip("ab", op.derivative)},
+             "convention": op.convention or None} for op in OPS.values()]
+
+
+def ops_table():
+    from .ops import OPS
+
+    table = _table("Operations (bp's op table)", "syntax", "computes", "∂/∂a", "∂/∂b", "at a kink")
+    for op in OPS.values():
+        _add(table, _syntax(op), op.doc, op.derivative[0], op.derivative[1] if op.arity > 1 else "",
+             op.convention)
+    return table

@@ -127,9 +127,9 @@ def build_model(model: str, columns: list[str], target: str, source: str,
 
 def _join(yhat, loss, target: str, text: str, loss_text: str):
     g = GraphBuilder()
-    out = g.insert(yhat, {})
+    out = g.insert(yhat, {})[-1]
     g.bind("yhat", out)
-    whole = g.insert(loss, {"yhat": out, "y": g.input(target)})
+    whole = g.insert(loss, {"yhat": out, "y": g.input(target)})[-1]
     g.bind("loss", whole)
     return g.freeze(whole, f"yhat = {text}\nloss = {loss_text}")
 

@@ -1,0 +1,168 @@
+"""Pictures of the computational graph: a Rich tree, Graphviz DOT, Mermaid, SVG and PNG.
+
+Styled after the lecture's figures: forward values in blue above each edge, backward
+gradients (the local gradient and what it contributes) in red below; inputs, named
+intermediate nodes and the output each look different. Deterministic: same input, same bytes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+from .errors import MissingDependency, UsageError
+from .graph import CONST, INPUT
+from .render import show_number
+
+FORMATS = ("tree", "dot", "mermaid", "svg", "png")
+FORWARD, BACKWARD = "#1565c0", "#c62828"  # blue values, red gradients
+
+
+def _role(f, i: int) -> str:
+    if f.kinds[i] == INPUT:
+        return "input"
+    if f.kinds[i] == CONST:
+        return "const"
+    if i == f.output:
+        return "output"
+    return "named" if f.labels.get(i) else "op"
+
+
+def _title(f, i: int) -> str:
+    kind = f.kinds[i]
+    if kind in (INPUT, CONST):
+        return f.label(i)
+    head = f"n{i}: {f.show(i, f.ref)}"
+    return f"{f.label(i)} = {head}" if f.labels.get(i) else head
+
+
+# -- DOT ----------------------------------------------------------------------------------
+def _dot_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+DOT_STYLE = {
+    "input": 'shape=ellipse, style=filled, fillcolor="#e3f2fd"',
+    "const": 'shape=plaintext',
+    "op": 'shape=box, style="rounded"',
+    "named": 'shape=box, style="rounded,filled", fillcolor="#fff8e1"',
+    "output": 'shape=box, style="rounded,filled,bold", fillcolor="#e8f5e9"',
+}
+
+
+def to_dot(f, result=None) -> str:
+    """Graphviz DOT; with a result, values and adjoints on nodes, values and gradients on edges."""
+    lines = ["digraph bp {", "  rankdir=LR;", '  node [fontname="Helvetica"];',
+             '  edge [fontname="Helvetica", fontsize=10];']
+    for i in range(len(f)):
+        title = _html(_title(f, i))
+        if result is None:
+            label = f"<{title}>"
+        else:
+            adj = result.adjoint(i)
+            rows = f'{title}<br/><font color="{FORWARD}">= {_html(show_number(result.values[i]))}</font>'
+            if adj is not None:
+                rows += f'<br/><font color="{BACKWARD}">∂out = {_html(show_number(adj))}</font>'
+            label = f"<{rows}>"
+        lines.append(f"  n{i} [label={label}, {DOT_STYLE[_role(f, i)]}];")
+    for parent in range(len(f)):
+        for slot, child in enumerate(f.args[parent]):
+            attrs = [f'tooltip={_dot_string(f"operand {slot} of n{parent}")}']
+            if result is not None:
+                value = _html(show_number(result.values[child]))
+                text = f'<font color="{FORWARD}">{value}</font>'
+                if f.differentiable[child]:
+                    local = _html(show_number(result.local(parent)[slot]))
+                    text += f'<br/><font color="{BACKWARD}">∂ {local}</font>'
+                attrs.append(f"label=<{text}>")
+            lines.append(f"  n{child} -> n{parent} [{', '.join(attrs)}];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+# -- Mermaid ------------------------------------------------------------------------------
+def _mermaid_text(text: str) -> str:
+    return '"' + text.replace('"', "#quot;").replace("\n", "<br/>") + '"'
+
+
+MERMAID_SHAPE = {"input": ("([", "])"), "const": ("[", "]"), "op": ("(", ")"), "named": ("(", ")"),
+                 "output": ("[[", "]]")}
+
+
+def to_mermaid(f, result=None) -> str:
+    """A Mermaid flowchart, as GitHub and GitLab render in Markdown."""
+    lines = ["flowchart LR"]
+    for i in range(len(f)):
+        text = _title(f, i)
+        if result is not None:
+            text += f"\n= {show_number(result.values[i])}"
+            if result.adjoint(i) is not None:
+                text += f"\n∂out = {show_number(result.adjoint(i))}"
+        left, right = MERMAID_SHAPE[_role(f, i)]
+        lines.append(f"  n{i}{left}{_mermaid_text(text)}{right}")
+    for parent in range(len(f)):
+        for slot, child in enumerate(f.args[parent]):
+            if result is None:
+                lines.append(f"  n{child} --> n{parent}")
+                continue
+            text = show_number(result.values[child])
+            if f.differentiable[child]:
+                text += f" / ∂ {show_number(result.local(parent)[slot])}"
+            lines.append(f"  n{child} -->|{_mermaid_text(text)}| n{parent}")
+    lines.append("  classDef input fill:#e3f2fd;")
+    lines.append("  classDef output fill:#e8f5e9,stroke-width:2px;")
+    roles = {r: [f"n{i}" for i in range(len(f)) if _role(f, i) == r] for r in ("input", "output")}
+    for role, ids in roles.items():
+        if ids:
+            lines.append(f"  class {','.join(ids)} {role};")
+    return "\n".join(lines) + "\n"
+
+
+# -- Graphviz programs -------------------------------------------------------------------------
+def render_with_graphviz(dot: str, fmt: str) -> bytes:
+    """SVG or PNG bytes from Graphviz's `dot` program."""
+    program = shutil.which("dot")
+    if program is None:
+        raise MissingDependency(f"--format {fmt} needs Graphviz's dot program, which is not installed",
+                                hint="apt install graphviz (Debian, Ubuntu), brew install graphviz (macOS); "
+                                     "or use --format dot or mermaid")
+    done = subprocess.run([program, f"-T{fmt}"], input=dot.encode(), capture_output=True)
+    if done.returncode != 0:
+        raise UsageError(f"Graphviz failed: {done.stderr.decode(errors='replace').strip()[:300]}")
+    return done.stdout
+
+
+# -- Rich tree ------------------------------------------------------------------------------
+def to_tree(f, result=None, fold: bool = True):
+    """A Rich tree from the output down; a shared node is drawn once, then referred to."""
+    from rich.text import Text
+    from rich.tree import Tree
+
+    def label(i: int, again: bool) -> Text:
+        text = Text(_title(f, i), style="bold" if _role(f, i) in ("output", "named") else "")
+        if result is not None:
+            text.append(f"  = {show_number(result.values[i])}", style="blue")
+            if result.adjoint(i) is not None:
+                text.append(f"  ∂out = {show_number(result.adjoint(i))}", style="red")
+        if again:
+            text.append("  (shown above)", style="dim")
+        return text
+
+    root = Tree(label(f.output, False))
+    seen = {f.output}
+    stack = [(f.output, root)]
+    while stack:  # depth first, no recursion
+        node, branch = stack.pop()
+        children = []
+        for child in f.args[node]:
+            again = fold and child in seen and bool(f.args[child])
+            sub = branch.add(label(child, again))
+            if not again:
+                seen.add(child)
+                children.append((child, sub))
+        stack.extend(reversed(children))
+    return root

@@ -1,0 +1,201 @@
+"""Seeing the backward pass: pictures, the chain rule path by path, derivatives as
+formulas, Hessians and the op table."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from bpcli import grad, parse
+from bpcli.explain import explain
+from bpcli.ops import OPS
+from bpcli.symbolic import derivatives, formula_text, hessian, sympy_hessian
+
+CARD = ["(x*w-y)^2", "--x", "2", "--w", "3", "--y", "4"]
+SHARED = ["a = x*y; b = a*a + sin(a); c = b*x + a", "(x+y)*(x+y)", "x*x*x", "t = tanh(x*w); t*t - t/y"]
+
+
+# -- the chain rule ---------------------------------------------------------------------
+def test_lecture_exercise_explained_as_the_lecture_does():
+    r = grad("y_hat = x*w; r = y_hat - y; loss = r^2", {"x": 2, "w": 1, "y": 4})
+    e = explain(r, "w")
+    assert e.total_paths == 1
+    (path,) = e.paths
+    assert path.factors == [-4.0, 1.0, 2.0] and path.product == -8.0
+
+
+@pytest.mark.parametrize("text", SHARED)
+def test_paths_multiply_and_sum_to_the_backward_result(text):
+    f = parse(text)
+    point = {n: 0.3 + 0.4 * k for k, n in enumerate(f.inputs)}
+    r = f.grad(point)
+    for name in f.inputs:
+        e = explain(r, name, max_paths=10_000)
+        assert len(e.paths) == e.total_paths
+        assert math.isclose(sum(p.product for p in e.paths), r.gradient[name], rel_tol=1e-12)
+        for p in e.paths:
+            assert math.isclose(math.prod(p.factors), p.product, rel_tol=1e-15)
+
+
+def test_path_count_grows_exponentially_and_only_a_few_are_listed():
+    text = "a0 = x\n" + "\n".join(f"a{i} = a{i-1} * a{i-1}" for i in range(1, 41))
+    r = grad(text, {"x": 1.0})
+    e = explain(r, "x", max_paths=3)
+    assert e.total_paths == 2**40 and len(e.paths) == 3
+    assert e.adjoint == r.gradient["x"]
+
+
+def test_explain_through_the_cli_and_json(bp):
+    r = bp("grad", "y_hat = x*w; r = y_hat - y; loss = r^2", "--x", "2", "--w", "1", "--y", "4", "--explain")
+    assert r.exit_code == 0
+    assert "∂loss/∂r · ∂r/∂y_hat · ∂y_hat/∂w = 2·r · 1 · x = (-4.0) · 1.0 · 2.0 = -8.0" in r.stdout
+    doc = json.loads(bp("grad", *CARD, "--explain", "--json").stdout)
+    assert doc["explain"]["w"]["paths"][0]["product"] == 8.0
+    assert doc["explain"]["w"]["total_paths"] == 1
+
+
+# -- derivatives as formulas ------------------------------------------------------------
+FAMILY = ["(x*w-y)^2", "sigmoid(w*x+b)", "exp(x)*sin(w) - log(y)", "x^y + y^x", "tanh(x/w) * sqrt(y)",
+          "softplus(x*w) - relu(x) + abs(w)", "max(x, w) * min(w, y)", "a = x*w; a*a + 1/a"]
+
+
+@pytest.mark.parametrize("text", FAMILY)
+@pytest.mark.parametrize("simplify", [True, False])
+def test_diff_output_parses_back_and_evaluates_to_the_gradient(text, simplify):
+    f = parse(text)
+    point = {n: 0.7 + 0.3 * k for k, n in enumerate(f.inputs)}
+    gradient = f.grad(point).gradient
+    for name, d in derivatives(f).items():
+        again = parse(formula_text(d, simplify))
+        value = again.evaluate({n: point[n] for n in again.inputs}) if again.inputs else again.evaluate({})
+        assert math.isclose(value, gradient[name], rel_tol=1e-9, abs_tol=1e-12), (text, name)
+
+
+def test_second_derivatives_by_repetition():
+    f = parse("x^3 * w")
+    (dx,) = derivatives(f, ["x"]).values()
+    (dxx,) = derivatives(parse(formula_text(dx)), ["x"]).values()
+    assert parse(formula_text(dxx)).evaluate({"x": 2.0, "w": 5.0}) == 60.0
+
+
+def test_diff_cli(bp):
+    r = bp("diff", "(x*w-y)^2", "--wrt", "w")
+    assert r.exit_code == 0 and r.stdout.strip() == "2*x*(w*x - y)"
+    assert bp("diff", "sigmoid(w*x+b)", "--wrt", "w", "--latex").stdout.startswith("\\frac")
+    doc = json.loads(bp("diff", "(x*w-y)^2", "--json").stdout)
+    assert set(doc) == {"x", "w", "y"}
+    raw = bp("diff", "(x*w-y)^2", "--wrt", "w", "--no-simplify").stdout
+    assert parse(raw).evaluate({"x": 2, "w": 3, "y": 4}) == 8.0
+    bad = bp("diff", "x*w", "--wrt", "q")
+    assert bad.exit_code == 2 and "no input named q" in bad.stderr
+
+
+# -- Hessians -----------------------------------------------------------------------------
+def test_card_hessian():
+    h = hessian(parse("(x*w-y)^2"), {"x": 2, "w": 3, "y": 4})
+    assert [[h[r][c] for c in "xwy"] for r in "xwy"] == [[18, 16, -6], [16, 8, -4], [-6, -4, 2]]
+
+
+@pytest.mark.parametrize("text", FAMILY)
+def test_hessians_match_sympy(text):
+    f = parse(text)
+    point = {n: 0.7 + 0.3 * k for k, n in enumerate(f.inputs)}
+    ours, theirs = hessian(f, point), sympy_hessian(f, point)
+    for r in ours:
+        for c in ours[r]:
+            assert math.isclose(ours[r][c], theirs[r][c], rel_tol=1e-9, abs_tol=1e-12), (text, r, c)
+
+
+def test_hessian_cli(bp):
+    doc = json.loads(bp("grad", *CARD, "--hessian", "--json").stdout)
+    assert doc["hessian"]["x"] == {"x": 18.0, "w": 16.0, "y": -6.0}
+    assert doc["hessian_check"] is True
+    assert "Hessian" in bp("grad", *CARD, "--hessian").stdout
+
+
+# -- the op table for people --------------------------------------------------------------
+def test_ops_lists_every_op_from_the_table(bp):
+    doc = json.loads(bp("ops", "--json").stdout)
+    assert [o["name"] for o in doc] == list(OPS)
+    assert next(o for o in doc if o["name"] == "relu")["convention"].startswith("relu'(0) taken as 0")
+    text = bp("ops").stdout
+    assert all(op.doc.split()[0] in text for op in OPS.values())
+
+
+# -- pictures ---------------------------------------------------------------------------------
+def test_tree_shows_values_and_folds_shared_nodes(bp):
+    r = bp("graph", "(x+y)*(x+y) + sin(x+y)", "--x", "1", "--y", "2")
+    assert r.exit_code == 0
+    assert r.stdout.count("n2: x + y") == 3 and r.stdout.count("(shown above)") == 2
+    assert "= 3.0" in r.stdout and "∂out" in r.stdout
+    assert "6 nodes, 7 edges" in r.stdout
+
+
+def test_dot_is_deterministic_and_has_both_edges_of_x_times_x(bp):
+    a, b = bp("graph", "x*x", "--format", "dot").stdout, bp("graph", "x*x", "--format", "dot").stdout
+    assert a == b and a.count("n0 -> n1") == 2
+
+
+def test_mermaid_follows_the_flowchart_syntax(bp):
+    text = bp("graph", "y_hat = x*w; loss = (y_hat - y)^2", "--x", "2", "--w", "1", "--y", "4",
+              "--format", "mermaid").stdout
+    lines = text.splitlines()
+    assert lines[0] == "flowchart LR"
+    node = re.compile(r'^  n\d+(\(\[|\[\[|\(|\[)"[^"]*"(\]\)|\]\]|\)|\])$')
+    edge = re.compile(r'^  n\d+ -->(\|"[^"]*"\|)? n\d+$')
+    other = re.compile(r"^  (classDef|class) ")
+    assert all(node.match(line) or edge.match(line) or other.match(line) for line in lines[1:])
+
+
+def test_unicode_and_tiny_values_are_escaped_for_each_format(bp):
+    for fmt in ("dot", "mermaid"):
+        r = bp("graph", "𝜔 * x", "ω=-1e-300", "x=2", "--format", fmt)
+        assert r.exit_code == 0 and "-1e-300" in r.stdout and "ω" in r.stdout
+
+
+def test_output_file_format_follows_the_extension_and_is_overwritten(bp, tmp_path):
+    out = tmp_path / "g.mmd"
+    out.write_text("old")
+    r = bp("graph", "x*w", "-o", str(out))
+    assert r.exit_code == 0 and out.read_text().startswith("flowchart LR")
+    assert "wrote" in r.stderr and "3 nodes" in r.stderr
+
+
+needs_graphviz = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz is installed by .ci/run")
+
+
+@needs_graphviz
+@pytest.mark.parametrize("text", ["(x*w-y)^2", "(x+y)*(x+y)", "a = 𝜔*x; a*a - tanh(a)", "x*x"])
+def test_graphviz_accepts_every_dot_bp_writes(bp, text):
+    for point in ([], ["x=-1e-300", "w=2", "y=3", "ω=0.5"]):
+        f = parse(text)
+        args = [p for p in point if p.split("=")[0] in f.inputs]
+        if args and len(args) != len(f.inputs):
+            continue
+        dot = bp("graph", text, *args, "--format", "dot").stdout
+        done = subprocess.run(["dot", "-Tsvg"], input=dot.encode(), capture_output=True)
+        assert done.returncode == 0, done.stderr
+
+
+@needs_graphviz
+def test_svg_file(bp, tmp_path):
+    out = tmp_path / "g.svg"
+    r = bp("graph", *CARD, "-o", str(out))
+    assert r.exit_code == 0 and "<svg" in out.read_text()
+
+
+def test_svg_without_graphviz_says_how_to_install_it(bp, monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    r = bp("graph", "x*w", "--format", "svg")
+    assert r.exit_code == 5 and "apt install graphviz" in r.stderr
+
+
+def test_large_graph_dot_stays_usable(bp):
+    text = "t0 = x\n" + "\n".join(f"t{i} = sin(t{i-1}) * x" for i in range(1, 2000))
+    r = bp("graph", text, "--format", "dot", "--x", "0.5")
+    assert r.exit_code == 0 and r.stdout.count(" -> ") == 3 * 1999
