@@ -134,7 +134,7 @@ class _Builder:
         self.text = text
         self.graph = GraphBuilder()
         self.env: dict[str, int] = {}
-        self.statements: list[tuple[str, int, object]] = []  # (kind, node, NAME token)
+        self.statements: list[tuple[str, int]] = []  # (assign or output, node)
 
     def reduce(self, alias: str, children: list):
         op = OPS.get(alias)
@@ -192,10 +192,10 @@ class _Builder:
         name = unicodedata.normalize("NFKC", str(token))
         self.env[name] = node
         self.graph.bind(name, node)
-        self.statements.append(("assign", node, token))
+        self.statements.append(("assign", node))
 
     def output(self, node):
-        self.statements.append(("output", node, None))
+        self.statements.append(("output", node))
 
     def start(self, *statements):
         return None
@@ -203,7 +203,7 @@ class _Builder:
     def finish(self):
         if not self.statements:
             raise ParseError("the formula is empty: write an expression such as (x*w - y)^2")
-        for kind, _, _ in self.statements[:-1]:
+        for kind, _ in self.statements[:-1]:
             if kind == "output":
                 raise ParseError(
                     "only the last statement may be a bare expression; bind the others to names "
