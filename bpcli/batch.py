@@ -15,9 +15,9 @@ import sys
 from dataclasses import dataclass
 from typing import Iterator
 
-from .data import decode_text
+from .data import decode_text, open_binary
 from .errors import DataError
-from .values import normalise, number
+from .values import normalise, number, object_of_numbers
 
 CHUNK = 65_536  # rows per vectorised pass
 
@@ -32,14 +32,7 @@ def open_text(path: str):
     """A text stream of the file (or stdin), checked up front for being text."""
     if path == "-":
         return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", newline=""), "stdin"
-    try:
-        f = open(path, "rb")
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a directory, not a file of points") from None
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file of points") from None
-    except OSError as e:
-        raise DataError(f"{path}: cannot read it: {e.strerror}") from None
+    f = open_binary(path, "file of points")
     decode_text(f.peek(8192)[:8192], path, partial=True)
     return io.TextIOWrapper(f, encoding="utf-8-sig", newline=""), path
 
@@ -140,14 +133,7 @@ def _json_point(line: str, where: str) -> dict:
         obj = json.loads(line)
     except json.JSONDecodeError as e:
         raise DataError(f"{where}, column {e.colno}: not valid JSON: {e.msg}") from None
-    if not isinstance(obj, dict):
-        raise DataError(f"{where}: expected a JSON object such as {{\"x\": 2, \"w\": 3}}")
-    point = {}
-    for key, v in obj.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise DataError(f"{where}, key {key}: not a number: {json.dumps(v)}")
-        point[normalise(key)] = number(str(v), f"{where}, key {key}", DataError)
-    return point
+    return object_of_numbers(obj, where)
 
 
 def gradients(formula, chunks: Iterator[Chunk], fixed: dict[str, float]):

@@ -23,19 +23,24 @@ class Table:
     rows: int
 
 
-def read_bytes(path: str, what: str = "data file", limit: int | None = None) -> tuple[bytes, str]:
-    """The raw bytes of a file (or stdin for `-`), at most `limit` of them, and a name for messages."""
-    if path == "-":
-        return sys.stdin.buffer.read(), "stdin"
+def open_binary(path: str, what: str = "data file"):
+    """The file opened for reading bytes; errors say which file and what is wrong."""
     try:
-        with open(path, "rb") as f:
-            return f.read(limit if limit is not None else -1), path
+        return open(path, "rb")
     except IsADirectoryError:
         raise DataError(f"{path}: is a directory, not a {what}") from None
     except FileNotFoundError:
         raise DataError(f"{path}: no such {what}") from None
     except OSError as e:
         raise DataError(f"{path}: cannot read it: {e.strerror}") from None
+
+
+def read_bytes(path: str, what: str = "data file", limit: int | None = None) -> tuple[bytes, str]:
+    """The raw bytes of a file (or stdin for `-`), at most `limit` of them, and a name for messages."""
+    if path == "-":
+        return sys.stdin.buffer.read(), "stdin"
+    with open_binary(path, what) as f:
+        return f.read(limit if limit is not None else -1), path
 
 
 def decode_text(raw: bytes, source: str, partial: bool = False) -> str:

@@ -76,11 +76,16 @@ def from_json(text: str, source: str) -> dict[str, float]:
         raise DataError(f"{source}: not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
     if isinstance(doc, dict) and isinstance(doc.get("params"), dict):
         doc = doc["params"]
-    if not isinstance(doc, dict):
-        raise DataError(f"{source}: expected a JSON object of numbers such as {{\"x\": 2, \"w\": 3}}")
+    return object_of_numbers(doc, source)
+
+
+def object_of_numbers(obj, where: str) -> dict[str, float]:
+    """A JSON object whose every value is a finite number, as {name: float}."""
+    if not isinstance(obj, dict):
+        raise DataError(f"{where}: expected a JSON object of numbers such as {{\"x\": 2, \"w\": 3}}")
     values = {}
-    for name, v in doc.items():
+    for name, v in obj.items():
         if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise DataError(f"{source}: the value of {name} is not a number: {json.dumps(v)}")
-        values[normalise(name)] = number(repr(float(v)), f"{source}: the value of {name}")
+            raise DataError(f"{where}: the value of {name} is not a number: {json.dumps(v)}")
+        values[normalise(name)] = number(str(v), f"{where}: the value of {name}", DataError)
     return values

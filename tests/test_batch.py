@@ -112,7 +112,7 @@ def test_at_streams_more_rows_than_one_chunk(bp, tmp_path, monkeypatch):
     ("x,w,y\n2,3\n", "p.csv", "row 1 (line 2) has 2 cells, the header has 3"),
     ("x,w,y\n2,,4\n", "p.csv", "row 1 (line 2), column w: the cell is empty"),
     ("x,w\n2,3\n", "p.csv", "no value for y"),
-    ('{"x": 2, "w": 3, "y": 1}\n{"x": [1]}\n', "p.jsonl", "line 2, key x: not a number"),
+    ('{"x": 2, "w": 3, "y": 1}\n{"x": [1]}\n', "p.jsonl", "line 2: the value of x is not a number: [1]"),
     ('{"x": 2, "w": 3, "y": 1}\nnot json\n', "p.jsonl", "line 2, column 1: not valid JSON"),
     ("", "p.csv", "the file is empty"),
 ])
