@@ -253,11 +253,13 @@ def loss_curve(losses: list[float], width: int, colour: bool) -> str:
     if len(points) < 2 or ASCII:  # plotext draws with box characters
         return ""
     plt.clear_figure()
-    plt.plot([p[0] for p in points], [p[1] for p in points])
+    if not colour:
+        plt.plot([p[0] for p in points], [p[1] for p in points])
     plt.plotsize(min(width, 100), 15)
     plt.title("log10(mean loss) by epoch")
-    if not colour:
-        plt.theme("clear")
+    plt.theme("clear")  # the terminal's own background, light or dark
+    if colour:
+        plt.plot([p[0] for p in points], [p[1] for p in points], color="blue")
     text = plt.build()
     return text if colour else plt.uncolorize(text)
 
