@@ -454,18 +454,9 @@ def _explain(result, max_paths: int) -> list:
 
 
 def _hessian(f, point: dict, check: bool, budget: float):
-    """bp's Hessian, and whether SymPy agrees (None without the check or past the budget)."""
-    from .symbolic import hessian, sympy_hessian
+    from .symbolic import checked_hessian
 
-    ours = hessian(f, point)
-    if not check:
-        return ours, None
-    from .verify import SYMPY_ABS, SYMPY_REL, _with_budget, close
-
-    done, theirs = _with_budget(lambda: sympy_hessian(f, point), budget)
-    if not done:
-        return ours, None
-    return ours, all(close(ours[r][c], theirs[r][c], SYMPY_REL, SYMPY_ABS) for r in ours for c in ours[r])
+    return checked_hessian(f, point, budget if check else None)
 
 
 @app.command(context_settings=VALUE_ARGS, epilog=EXIT_CODES)

@@ -71,6 +71,20 @@ def sympy_hessian(formula, point: dict[str, float]) -> dict[str, dict[str, float
     return {r: {c: _value_at(sp.diff(expr, symbols[r], symbols[c]), subs) for c in symbols} for r in symbols}
 
 
+def checked_hessian(formula, point: dict[str, float], budget: float | None = 5.0):
+    """bp's Hessian, and whether SymPy agrees: True, False, or None when not checked
+    (budget None) or when SymPy ran out of its budget."""
+    from .verify import SYMPY_ABS, SYMPY_REL, _with_budget, close
+
+    ours = hessian(formula, point)
+    if budget is None:
+        return ours, None
+    done, theirs = _with_budget(lambda: sympy_hessian(formula, point), budget)
+    if not done:
+        return ours, None
+    return ours, all(close(ours[r][c], theirs[r][c], SYMPY_REL, SYMPY_ABS) for r in ours for c in ours[r])
+
+
 def pretty(formula, simplify: bool = True, budget: float = 5.0):
     """The SymPy expression of a derivative formula, simplified within a time budget."""
     import sympy as sp
