@@ -96,6 +96,8 @@ def load_formula(formula: Optional[str], file: Optional[str], max_size: int = MA
         raise UsageError("give the formula as an argument or with --file, not both")
     if formula is None and file is None:
         raise UsageError('no formula: try bp grad "(x*w-y)^2" --x 2 --w 3 --y 4')
+    if file is None and formula.endswith(".bp") and Path(formula).is_file():
+        file = formula  # bp grad model.bp: a program file named as the formula
     text = read_text(file, "formula file") if file is not None else formula
     if formula == "-":
         text = sys.stdin.read()
@@ -309,10 +311,6 @@ def train(
                        table.source, loss)
     points = [_predict_point(p, spec.features) for p in predict]
     trainer = Trainer(spec, table, settings)
-    if settings.batch_size != 1:
-        from .numeric import keep_freed_memory
-
-        keep_freed_memory()
     show = _TrainView(spec, settings, trace, jsonl, points)
     with show.progress():
         run = trainer.run(on_step=show.step if trace else None, on_epoch=show.epoch)

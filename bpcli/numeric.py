@@ -92,6 +92,7 @@ class ArrayMath:
     def __init__(self, dtype):
         import numpy as np
 
+        keep_freed_memory()
         self.np = np
         self.dtype = np.dtype(dtype)
         for name in ("exp", "log1p", "sqrt", "sin", "cos", "tan", "tanh", "fabs"):
@@ -114,14 +115,22 @@ class ArrayMath:
         return self.np.where(cond, x, y).astype(self.dtype, copy=False)
 
 
+_KEPT = False
+
+
 def keep_freed_memory() -> None:
     """Ask glibc to keep freed memory for reuse instead of returning it to the system.
 
-    Training on large batches allocates the same few arrays of megabytes every epoch. By
-    default glibc hands each freed block back, and every new one costs page faults: on a
-    1,000,000-row full batch that made each epoch 3-4x slower. Process-wide, so only the
-    CLI calls it; a no-op where the C library is not glibc.
+    Array passes allocate the same few arrays of megabytes again and again (every epoch of
+    a large batch, every chunk of points). By default glibc hands each freed block back and
+    every new one costs page faults: on a 1,000,000-row full batch that made each epoch
+    3-4x slower. PyTorch's caching allocator does the same job for its tensors. Done once,
+    when bp first works on arrays; a no-op where the C library is not glibc.
     """
+    global _KEPT
+    if _KEPT:
+        return
+    _KEPT = True
     try:
         import ctypes
 

@@ -126,8 +126,8 @@ class Formula:
                 named.append(f"{name} (did you mean {close[0]}?)" if close else name)
             known = ", ".join(self.inputs) or "none"
             problems.append(f"the formula has no input named {', '.join(named)}; its inputs: {known}")
-        for name, v in values.items():
-            if name in self.inputs and not _all_finite(v):
+        for name, v in values.items():  # arrays are taken as they are: IEEE rules apply
+            if name in self.inputs and isinstance(v, (int, float)) and not math.isfinite(v):
                 problems.append(f"the value of {name} is not a finite number: {v!r}")
         if problems:
             example = " ".join(f"--{n} VALUE" if n.isascii() else f"{n}=VALUE" for n in missing)
@@ -222,17 +222,6 @@ class Formula:
                 why = "outside its domain" if math.isnan(vals[i]) else "overflows"
                 notes.append(f"{call} = {vals[i]}: {why}")
         return notes
-
-
-def _all_finite(v) -> bool:
-    if isinstance(v, (int, float)):
-        return math.isfinite(v)
-    try:
-        import numpy as np
-
-        return bool(np.all(np.isfinite(np.asarray(v, dtype=float))))
-    except (TypeError, ValueError):
-        return False
 
 
 def _namespace_for(values: dict):

@@ -138,3 +138,9 @@ def test_broken_pipe_ends_quietly():
     p = subprocess.run(f"{sys.executable} -m bpcli grad '{big}' --x 1 --json --no-check | head -c 1",
                        shell=True, capture_output=True, text=True)
     assert p.stdout == "{" and p.stderr == ""
+
+
+def test_a_bp_file_named_as_the_formula_is_read(bp_json, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "model.bp").write_text("y_hat = x*w\nloss = (y_hat - y)^2\n")
+    assert bp_json("grad", "model.bp", "--x", "2", "--w", "1", "--y", "4", "--no-check")["gradient"]["w"] == -8.0
