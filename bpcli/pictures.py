@@ -54,32 +54,64 @@ DOT_STYLE = {
 }
 
 
+LARGE, FAN_OUT = 300, 3
+
+
+def _spread_leaves(f) -> set[int]:
+    """In a large graph, the inputs and constants used more than FAN_OUT times: drawn beside
+    each use, since an input feeding every layer makes Graphviz route edges across every
+    rank (minutes, or a crash, at a few thousand nodes; seconds when spread)."""
+    if len(f) <= LARGE:
+        return set()
+    uses = [0] * len(f)
+    for args in f.args:
+        for a in args:
+            uses[a] += 1
+    return {i for i in range(len(f)) if not f.args[i] and uses[i] > FAN_OUT}
+
+
 def to_dot(f, result=None) -> str:
     """Graphviz DOT; with a result, values and adjoints on nodes, values and gradients on edges."""
     lines = ["digraph bp {", "  rankdir=LR;", '  node [fontname="Helvetica"];',
              '  edge [fontname="Helvetica", fontsize=10];']
-    for i in range(len(f)):
+    spread = _spread_leaves(f)
+    large = len(f) > LARGE
+    if large:
+        lines.append(f"  // large graph: edge values in tooltips; {len(spread)} much-used inputs and "
+                     "constants drawn beside each use")
+
+    def label(i: int) -> str:
         title = _html(_title(f, i))
         if result is None:
-            label = f"<{title}>"
-        else:
-            adj = result.adjoint(i)
-            rows = f'{title}<br/><font color="{FORWARD}">= {_html(show_number(result.values[i]))}</font>'
-            if adj is not None:
-                rows += f'<br/><font color="{BACKWARD}">∂out = {_html(show_number(adj))}</font>'
-            label = f"<{rows}>"
-        lines.append(f"  n{i} [label={label}, {DOT_STYLE[_role(f, i)]}];")
+            return f"<{title}>"
+        adj = result.adjoint(i)
+        rows = f'{title}<br/><font color="{FORWARD}">= {_html(show_number(result.values[i]))}</font>'
+        if adj is not None:
+            rows += f'<br/><font color="{BACKWARD}">∂out = {_html(show_number(adj))}</font>'
+        return f"<{rows}>"
+
+    for i in range(len(f)):
+        if i not in spread:
+            lines.append(f"  n{i} [label={label(i)}, {DOT_STYLE[_role(f, i)]}];")
     for parent in range(len(f)):
         for slot, child in enumerate(f.args[parent]):
-            attrs = [f'tooltip={_dot_string(f"operand {slot} of n{parent}")}']
+            source = f"n{child}"
+            if child in spread:
+                source = f"n{child}_{parent}_{slot}"
+                lines.append(f"  {source} [label={label(child)}, {DOT_STYLE[_role(f, child)]}];")
+            tip = f"operand {slot} of n{parent}"
+            attrs = []
             if result is not None:
-                value = _html(show_number(result.values[child]))
-                text = f'<font color="{FORWARD}">{value}</font>'
-                if f.differentiable[child]:
-                    local = _html(show_number(result.local(parent)[slot]))
-                    text += f'<br/><font color="{BACKWARD}">∂ {local}</font>'
-                attrs.append(f"label=<{text}>")
-            lines.append(f"  n{child} -> n{parent} [{', '.join(attrs)}];")
+                value = show_number(result.values[child])
+                local = show_number(result.local(parent)[slot]) if f.differentiable[child] else None
+                tip += f": value {value}" + (f", local gradient {local}" if local else "")
+                if not large:  # edge labels cost Graphviz a node each: a large graph has tooltips
+                    text = f'<font color="{FORWARD}">{_html(value)}</font>'
+                    if local:
+                        text += f'<br/><font color="{BACKWARD}">∂ {_html(local)}</font>'
+                    attrs.append(f"label=<{text}>")
+            attrs.insert(0, f"tooltip={_dot_string(tip)}")
+            lines.append(f"  {source} -> n{parent} [{', '.join(attrs)}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
 

@@ -195,7 +195,18 @@ def test_svg_without_graphviz_says_how_to_install_it(bp, monkeypatch):
     assert r.exit_code == 5 and "apt install graphviz" in r.stderr
 
 
-def test_large_graph_dot_stays_usable(bp):
-    text = "t0 = x\n" + "\n".join(f"t{i} = sin(t{i-1}) * x" for i in range(1, 2000))
-    r = bp("graph", text, "--format", "dot", "--x", "0.5")
+LARGE = "t0 = x\n" + "\n".join(f"t{i} = sin(t{i-1}) * x" for i in range(1, 2000))
+
+
+def test_large_graph_dot_spreads_much_used_inputs_and_keeps_every_edge(bp):
+    r = bp("graph", LARGE, "--format", "dot", "--x", "0.5")
     assert r.exit_code == 0 and r.stdout.count(" -> ") == 3 * 1999
+    assert "// large graph" in r.stdout and r.stdout.count('label=<x = t0<br/>') == 2000  # x beside each use
+    assert "local gradient" in r.stdout  # values move to tooltips
+
+
+@needs_graphviz
+def test_graphviz_lays_out_thousands_of_nodes(bp, tmp_path):
+    out = tmp_path / "big.svg"
+    r = bp("graph", LARGE, "--x", "0.5", "-o", str(out))
+    assert r.exit_code == 0 and "3,999 nodes, 5,997 edges" in r.stderr and "<svg" in out.read_text()
