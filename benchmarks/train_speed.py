@@ -115,7 +115,7 @@ def lecture_loop_torch(repeat: int) -> float | None:
 def main() -> None:
     bp = shutil.which("bp") or sys.exit("install bp first (pip install -e .)")
     rows = []
-    ours, theirs = lecture_loop_bp(5), lecture_loop_torch(5)
+    ours, theirs = lecture_loop_bp(50), lecture_loop_torch(30)  # short runs: take the best of many
     if theirs is None:
         rows.append(("lecture loop, per step", f"{ours * 1e6:.1f} us", "PyTorch not installed", "", ">= 10x faster"))
     else:
