@@ -57,10 +57,19 @@ def read_points(path: str) -> Iterator[Chunk]:
         yield from (_jsonl_chunks if jsonl else _csv_chunks)(lines, source)
 
 
-def _csv_chunks(stream, source: str) -> Iterator[Chunk]:
+def _chunks(names: list[str], rows: Iterator[list[float]]) -> Iterator[Chunk]:
+    """Rows of numbers grouped into chunks of columns, CHUNK rows at a time."""
     import numpy as np
 
-    rows = csv.reader(stream)
+    first = 1
+    while block := list(itertools.islice(rows, CHUNK)):
+        matrix = np.array(block, dtype=np.float64).reshape(len(block), len(names))
+        yield Chunk(first, {name: matrix[:, j] for j, name in enumerate(names)})
+        first += len(block)
+
+
+def _csv_chunks(lines, source: str) -> Iterator[Chunk]:
+    rows = csv.reader(lines)
     header = None
     for line_no, cells in enumerate(rows, start=1):
         if any(c.strip() for c in cells):
@@ -68,25 +77,21 @@ def _csv_chunks(stream, source: str) -> Iterator[Chunk]:
             break
     if header is None:
         raise DataError(f"{source}: the file is empty; expected a header row and rows of numbers")
-    row = 0
-    while True:
-        block = []
-        for cells in itertools.islice(rows, CHUNK):
-            line_no += 1
+
+    def numbers():
+        row = 0
+        for n, cells in enumerate(rows, start=line_no + 1):
             if not any(c.strip() for c in cells):
                 continue
             row += 1
             if len(cells) != len(header):
-                raise DataError(f"{source}: row {row} (line {line_no}) has {len(cells)} cells, "
+                raise DataError(f"{source}: row {row} (line {n}) has {len(cells)} cells, "
                                 f"the header has {len(header)}")
-            block.append([_cell(c, f"{source}: row {row} (line {line_no}), column {name}")
-                          for c, name in zip(cells, header)])
-        if not block:
-            if row == 0:
-                raise DataError(f"{source}: the header has no rows below it: {', '.join(header)}")
-            return
-        matrix = np.array(block, dtype=np.float64).reshape(len(block), len(header))
-        yield Chunk(row - len(block) + 1, {name: matrix[:, j] for j, name in enumerate(header)})
+            yield [_cell(c, f"{source}: row {row} (line {n}), column {name}") for c, name in zip(cells, header)]
+        if row == 0:
+            raise DataError(f"{source}: the header has no rows below it: {', '.join(header)}")
+
+    return _chunks(header, numbers())
 
 
 def _cell(text: str, where: str) -> float:
@@ -101,31 +106,22 @@ def _cell(text: str, where: str) -> float:
     return value
 
 
-def _jsonl_chunks(stream, source: str) -> Iterator[Chunk]:
-    import numpy as np
+def _jsonl_chunks(lines, source: str) -> Iterator[Chunk]:
+    points = ((n, _json_point(line, f"{source}: line {n}")) for n, line in enumerate(lines, start=1)
+              if line.strip())
+    first = next(points, None)
+    if first is None:
+        raise DataError(f"{source}: no points: expected one JSON object per line")
+    names = list(first[1])
 
-    row = 0
-    names: list[str] | None = None
-    lines = enumerate(stream, start=1)
-    while True:
-        block = []
-        for line_no, line in itertools.islice(lines, CHUNK):
-            if not line.strip():
-                continue
-            row += 1
-            point = _json_point(line, f"{source}: line {line_no}")
-            if names is None:
-                names = list(point)
-            elif list(point) != names and set(point) != set(names):
-                raise DataError(f"{source}: line {line_no}: keys {', '.join(point)} differ from the "
+    def numbers():
+        for n, point in itertools.chain([first], points):
+            if set(point) != set(names):
+                raise DataError(f"{source}: line {n}: keys {', '.join(point)} differ from the "
                                 f"first line's ({', '.join(names)})")
-            block.append([point[n] for n in names])
-        if not block:
-            if row == 0:
-                raise DataError(f"{source}: no points: expected one JSON object per line")
-            return
-        matrix = np.array(block, dtype=np.float64).reshape(len(block), len(names))
-        yield Chunk(row - len(block) + 1, {name: matrix[:, j] for j, name in enumerate(names)})
+            yield [point[name] for name in names]
+
+    return _chunks(names, numbers())
 
 
 def _json_point(line: str, where: str) -> dict:
