@@ -216,7 +216,7 @@ class _Builder:
 _READABLE = {
     "NAME": "a name", "NUMBER": "a number", "LPAR": "(", "RPAR": ")", "COMMA": ",",
     "_SEP": "; or a new line", "$END": "the end", "PLUS": "+", "MINUS": "-", "STAR": "*",
-    "SLASH": "/", "_POW": "^", "EQUAL": "=",
+    "SLASH": "/", "_POW": "^ or **", "EQUAL": "=",
 }
 
 
@@ -273,11 +273,20 @@ def _lark_error(text: str, e: Exception) -> ParseError:
         before = re.search(r"(\w+)\s*$", text[:pos])
         if before and before.group(1) in FUNCTIONS + ["ln"]:
             return ParseError(_at(text, pos, f"{before.group(1)} is a function: call it as {before.group(1)}(…)"))
-        expected = _expected(e.expected)
+        expected = _expected(_acceptable(e))
         return ParseError(_at(text, pos, what + (f"; expected {expected}" if expected else "")))
     if isinstance(e, UnexpectedEOF):
         return ParseError("the formula ends too early")
     raise e
+
+
+def _acceptable(e) -> set:
+    """Every token the parser could take here: Lark's `expected` lists only those of the
+    state it stopped in (after `(x*w` it names ) + - but not * / ^)."""
+    try:
+        return set(e.interactive_parser.accepts())
+    except Exception:  # no interactive parser (or it cannot replay): the plain list
+        return set(e.expected)
 
 
 def _char_hint(char: str) -> str | None:
