@@ -69,21 +69,13 @@ def handles_errors(command):
     return wrapper
 
 
-def read_text(path: str, what: str) -> str:
+def read_text(path: str, what: str, expected: str) -> str:
     """A text file, or stdin for `-`; errors name the file."""
+    from .data import decode_text, read_bytes
+
     if path == "-":
         return sys.stdin.read()
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except IsADirectoryError:
-        raise UsageError(f"{what} {path} is a directory, not a file") from None
-    except OSError as e:
-        raise UsageError(f"cannot read {what} {path}: {e.strerror}") from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise UsageError(f"{what} {path} is not UTF-8 text (byte {e.start})") from None
+    return decode_text(read_bytes(path, what)[0], path, expected=expected)
 
 
 MAX_SIZE = 2_000_000  # characters of formula; parsing runs at about 0.5 MB/s
@@ -98,7 +90,7 @@ def load_formula(formula: Optional[str], file: Optional[str], max_size: int = MA
         raise UsageError('no formula: try bp grad "(x*w-y)^2" --x 2 --w 3 --y 4')
     if file is None and formula.endswith(".bp") and Path(formula).is_file():
         file = formula  # bp grad model.bp: a program file named as the formula
-    text = read_text(file, "formula file") if file is not None else formula
+    text = read_text(file, "formula file", "a bp formula") if file is not None else formula
     if formula == "-":
         text = sys.stdin.read()
     if max_size and len(text) > max_size:
@@ -118,7 +110,7 @@ def gather_values(formula, extra: list[str], given_formula: Optional[str], value
     notes = []
     if values_file is not None:
         source = "stdin" if values_file == "-" else values_file
-        for name, v in from_json(read_text(values_file, "values file"), source).items():
+        for name, v in from_json(read_text(values_file, "values file", "JSON"), source).items():
             if name in formula.inputs:
                 point[name] = v
             else:
@@ -298,7 +290,7 @@ def train(
     if file is not None:
         if data is not None:
             raise UsageError("with --file, give only the data file")
-        model, data = read_text(file, "model file"), model
+        model, data = read_text(file, "model file", "a bp formula"), model
     if data is None:
         raise UsageError("no data: try bp train linear data.csv")
     if sum([as_json, jsonl, trace]) > 1:

@@ -43,17 +43,17 @@ def read_bytes(path: str, what: str = "data file", limit: int | None = None) -> 
         return f.read(limit if limit is not None else -1), path
 
 
-def decode_text(raw: bytes, source: str, partial: bool = False) -> str:
+def decode_text(raw: bytes, source: str, partial: bool = False, expected: str = "a CSV") -> str:
     """UTF-8 text with or without a BOM; anything else is refused as not text."""
     if b"\x00" in raw[:8192]:
-        raise DataError(f"{source}: not a text file (it contains NUL bytes); expected a CSV")
+        raise DataError(f"{source}: not a text file (it contains NUL bytes); expected {expected}")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         if partial and e.start >= len(raw) - 3:  # a character cut by the read limit
             return raw[: e.start].decode("utf-8-sig")
         line = raw[: e.start].count(b"\n") + 1
-        raise DataError(f"{source}: line {line}: not UTF-8 text (byte {e.start}); expected a CSV") from None
+        raise DataError(f"{source}: line {line}: not UTF-8 text (byte {e.start}); expected {expected}") from None
 
 
 def read_csv(path: str) -> Table:

@@ -85,7 +85,7 @@ def test_values_from_json_and_from_a_train_document(bp_json, tmp_path):
     (["grad", "x", "--x"], "--x needs a value"),
     (["grad", "x*y", "2"], "unexpected argument '2'"),
     (["grad", "(x", "--x", "1"], "parse error: the formula ends too early"),
-    (["grad", "-f", "/nonexistent/f.bp", "x=1"], "cannot read formula file"),
+    (["grad", "-f", "/nonexistent/f.bp", "x=1"], "/nonexistent/f.bp: no such formula file"),
     (["grad"], "no formula"),
     (["grad", "x", "--values", "-", "--x", "1"], "not valid JSON"),
 ])
@@ -144,3 +144,10 @@ def test_a_bp_file_named_as_the_formula_is_read(bp_json, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "model.bp").write_text("y_hat = x*w\nloss = (y_hat - y)^2\n")
     assert bp_json("grad", "model.bp", "--x", "2", "--w", "1", "--y", "4", "--no-check")["gradient"]["w"] == -8.0
+
+
+def test_a_derivative_sympy_leaves_undone_is_decided_by_finite_differences(bp_json):
+    doc = bp_json("grad", "sign(x/w) + x", "--x", "1", "--w", "2")
+    assert doc["ok"] is True and doc["check"]["x"]["status"] == "ok"
+    assert doc["check"]["x"]["sympy"] is None
+    assert any("SymPy left the derivative undone" in n for n in doc["notes"])

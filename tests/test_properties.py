@@ -31,6 +31,8 @@ def test_backprop_equals_sympy(text, point):
     assume(well_behaved(r) and all(abs(g) < 1e6 for g in r.gradient.values()))
     symbolic = sympy_derivatives(f, point)
     for name, g in r.gradient.items():
+        if symbolic[name][1] is None:  # SymPy left it undone (sign(x/w)): nothing to compare
+            continue
         assert close(g, symbolic[name][1], SYMPY_REL, SYMPY_ABS), (text, point, name)
 
 
