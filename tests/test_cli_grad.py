@@ -150,4 +150,10 @@ def test_a_derivative_sympy_leaves_undone_is_decided_by_finite_differences(bp_js
     doc = bp_json("grad", "sign(x/w) + x", "--x", "1", "--w", "2")
     assert doc["ok"] is True and doc["check"]["x"]["status"] == "ok"
     assert doc["check"]["x"]["sympy"] is None
-    assert any("SymPy left the derivative undone" in n for n in doc["notes"])
+    assert any("SymPy's derivative was left undone" in n for n in doc["notes"])
+
+
+def test_a_sympy_formula_undefined_at_the_point_is_no_verdict(bp_json):
+    doc = bp_json("grad", "step(x)^w", "--x", "-1", "--w", "1")  # SymPy: w*H^w*H'/H = 0/0 here
+    assert doc["gradient"]["x"] == 0.0 and doc["ok"] is True
+    assert any("undefined (nan) at this point" in n for n in doc["notes"])
