@@ -296,8 +296,7 @@ def train(
     if sum([as_json, jsonl, trace]) > 1:
         raise UsageError("--json, --jsonl and --trace each print to stdout: choose one")
     settings = Settings(lr=_finite(lr, "--lr"), epochs=epochs, batch_size=_batch_size(batch_size),
-                        shuffle=shuffle, seed=seed, dtype=_dtype(dtype), init=_inits(init))
-    _check_model_name(model)
+                        shuffle=shuffle, seed=seed, dtype=dtype, init=_inits(init))
     table = read_csv(data)
     spec = build_model(model, table.columns, choose_target(table.columns, target, table.source),
                        table.source, loss)
@@ -406,12 +405,6 @@ def _batch_size(text: str):
     raise UsageError(f"--batch-size must be a whole number >= 1 or all, not {text!r}")
 
 
-def _dtype(text: str) -> str:
-    if text not in ("float64", "float32"):
-        raise UsageError(f"--dtype must be float64 or float32, not {text!r}")
-    return text
-
-
 def _inits(pairs: list[str]) -> dict:
     from .values import normalise, number
 
@@ -422,19 +415,6 @@ def _inits(pairs: list[str]) -> dict:
             raise UsageError(f"--init takes NAME=VALUE, e.g. --init w=0.5, not {pair!r}")
         out[normalise(name.strip())] = number(value.strip(), f"--init {name.strip()}")
     return out
-
-
-def _check_model_name(model: str) -> None:
-    """A bare word that is no model is a typo, not a formula with one parameter."""
-    import difflib
-
-    from .train import MODELS
-
-    word = model.strip()
-    if word.isidentifier() and word not in MODELS:
-        close = difflib.get_close_matches(word, list(MODELS), n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        raise UsageError(f"unknown model {word}{hint}; models: {', '.join(MODELS)}, or a bp formula")
 
 
 def _explain(result, max_paths: int) -> list:

@@ -61,25 +61,21 @@ def hessian(formula, point: dict[str, float]) -> dict[str, dict[str, float]]:
 
 def sympy_hessian(formula, point: dict[str, float]) -> dict[str, dict[str, float]]:
     """The same matrix from SymPy, for the cross-check."""
-    import sympy as sp
+    from .verify import sympy_at, value_at
 
-    from .verify import _value_at, to_sympy
-
-    expr = to_sympy(formula, sp)[formula.output]
-    symbols = {n: sp.Symbol(n, real=True) for n in formula.inputs}
-    subs = {symbols[n]: sp.Float(v, 30) for n, v in point.items() if n in symbols}
-    return {r: {c: _value_at(sp.diff(expr, symbols[r], symbols[c]), subs) for c in symbols} for r in symbols}
+    sp, expr, symbols, subs = sympy_at(formula, point)
+    return {r: {c: value_at(sp.diff(expr, symbols[r], symbols[c]), subs) for c in symbols} for r in symbols}
 
 
 def checked_hessian(formula, point: dict[str, float], budget: float | None = 5.0):
     """bp's Hessian, and whether SymPy agrees: True, False, or None when not checked
     (budget None) or when SymPy ran out of its budget."""
-    from .verify import SYMPY_ABS, SYMPY_REL, _with_budget, close
+    from .verify import SYMPY_ABS, SYMPY_REL, with_budget, close
 
     ours = hessian(formula, point)
     if budget is None:
         return ours, None
-    done, theirs = _with_budget(lambda: sympy_hessian(formula, point), budget)
+    done, theirs = with_budget(lambda: sympy_hessian(formula, point), budget)
     if not done:
         return ours, None
     return ours, all(close(ours[r][c], theirs[r][c], SYMPY_REL, SYMPY_ABS) for r in ours for c in ours[r])
@@ -89,11 +85,11 @@ def pretty(formula, simplify: bool = True, budget: float = 5.0):
     """The SymPy expression of a derivative formula, simplified within a time budget."""
     import sympy as sp
 
-    from .verify import _with_budget, to_sympy
+    from .verify import with_budget, to_sympy
 
     expr = to_sympy(formula, sp)[formula.output]
     if simplify:
-        done, simpler = _with_budget(lambda: sp.simplify(expr), budget)
+        done, simpler = with_budget(lambda: sp.simplify(expr), budget)
         if done:
             expr = simpler
     return expr

@@ -50,6 +50,10 @@ class Settings:
     dtype: str = "float64"
     init: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        if self.dtype not in ("float64", "float32"):
+            raise UsageError(f"--dtype must be float64 or float32, not {self.dtype!r}")
+
 
 @dataclass
 class Epoch:
@@ -92,11 +96,20 @@ def choose_target(columns: list[str], target: str | None, source: str) -> str:
     return target
 
 
+def check_model_name(model: str) -> None:
+    """A bare word that is no model is a typo, not a formula with one parameter."""
+    word = model.strip()
+    if word.isidentifier() and word not in MODELS:
+        close = difflib.get_close_matches(word, list(MODELS), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise UsageError(f"unknown model {word}{hint}; models: {', '.join(MODELS)}, or a bp formula")
+
+
 def build_model(model: str, columns: list[str], target: str, source: str,
                 loss: str | None = None) -> Model:
     """Parse the model and its loss and join them into one graph: yhat, then the loss."""
-    named = model in MODELS
-    if named:
+    check_model_name(model)
+    if model in MODELS:
         features = [c for c in columns if c != target]
         if not features:
             raise DataError(f"{source}: no feature column besides the target {target}")
@@ -254,8 +267,6 @@ def _mean_loss(losses: list) -> float:
 
 def _arithmetic(dtype: str):
     """The numeric namespace and the cast for a dtype (float32 only through numpy)."""
-    if dtype not in ("float64", "float32"):
-        raise UsageError(f"--dtype must be float64 or float32, not {dtype}")
     from .numeric import ArrayMath
 
     m = ArrayMath(dtype)

@@ -113,32 +113,41 @@ def _to_float(v) -> float:
     return c.real
 
 
-def sympy_derivatives(formula, point: dict[str, float]) -> dict[str, tuple[str, float]]:
-    """{input: (derivative as text, its value at the point)} from SymPy."""
+def sympy_at(formula, point: dict[str, float]):
+    """SymPy, the output's expression, a symbol per input, and the point as substitutions.
+
+    The point is given as 30-digit numbers (each the double's exact value): substituted
+    with xreplace, SymPy evaluates as it rebuilds; evalf(subs=…) is a thousand times slower.
+    """
     import sympy as sp
 
     expr = to_sympy(formula, sp)[formula.output]
     symbols = {name: sp.Symbol(name, real=True) for name in formula.inputs}
-    # The point as 30-digit numbers (each the double's exact value): substituted with
-    # xreplace, SymPy evaluates as it rebuilds; evalf(subs=…) is a thousand times slower.
     subs = {symbols[n]: sp.Float(v, 30) for n, v in point.items() if n in symbols}
+    return sp, expr, symbols, subs
+
+
+def sympy_derivatives(formula, point: dict[str, float]) -> dict[str, tuple[str, float]]:
+    """{input: (derivative as text, its value at the point)} from SymPy."""
+    sp, expr, symbols, subs = sympy_at(formula, point)
     out = {}
     for name, sym in symbols.items():
         d = sp.diff(expr, sym)
         # SymPy leaves some derivatives undone (sign(x/w): it cannot tell x/w is real):
         # then it has no number to offer, and finite differences decide alone.
-        out[name] = (str(d), None if d.has(sp.Derivative) else _value_at(d, subs))
+        out[name] = (str(d), None if d.has(sp.Derivative) else value_at(d, subs))
     return out
 
 
-def _value_at(d, subs) -> float:
+def value_at(d, subs) -> float:
+    """A SymPy expression's value at the substituted point, nan where it has none."""
     try:
         return _to_float(d.xreplace(subs).evalf(30))
     except (ArithmeticError, ValueError, TypeError):  # e.g. 1/(2*sqrt(x)) at x = 0
         return math.nan
 
 
-def _with_budget(fn, seconds: float):
+def with_budget(fn, seconds: float):
     """Run fn in a daemon thread; (True, result) or (False, reason) if it ran out of time or failed."""
     box: dict = {}
 
@@ -167,7 +176,7 @@ def check(formula, result, point: dict[str, float], budget: float = 5.0) -> Chec
     notes: list[str] = []
     at_kink = bool(result.notes)
     fd = finite_differences(formula, point)
-    done, symbolic = _with_budget(lambda: sympy_derivatives(formula, point), budget)
+    done, symbolic = with_budget(lambda: sympy_derivatives(formula, point), budget)
     if not done:
         notes.append(f"SymPy check skipped: {symbolic}; finite differences only")
         symbolic = {}
