@@ -285,7 +285,7 @@ def train(
     """Fit MODEL to DATA by gradient descent through bp's own graph."""
     from . import render
     from .data import read_csv
-    from .train import Settings, Trainer, build_model, choose_target
+    from .train import Settings, Trainer, build_model, check_model_name, choose_target
 
     if file is not None:
         if data is not None:
@@ -297,6 +297,7 @@ def train(
         raise UsageError("--json, --jsonl and --trace each print to stdout: choose one")
     settings = Settings(lr=_finite(lr, "--lr"), epochs=epochs, batch_size=_batch_size(batch_size),
                         shuffle=shuffle, seed=seed, dtype=dtype, init=_inits(init))
+    check_model_name(model)  # before reading the data: a typo should not wait for a big CSV
     table = read_csv(data)
     spec = build_model(model, table.columns, choose_target(table.columns, target, table.source),
                        table.source, loss)
