@@ -81,16 +81,19 @@ class GraphBuilder:
             if keep[node]:
                 for a in self.args[node]:
                     keep[a] = True
+        from .tape import Formula
+
+        if len(keep) == len(self.kinds) and all(keep):  # no dead code: the ids stay as they are
+            return Formula(text=text, kinds=list(self.kinds), args=list(self.args),
+                           consts=dict(self.consts), names=dict(self.names), labels=dict(self.labels))
         new_id: dict[int, int] = {}
         for old, kept in enumerate(keep):
             if kept:
                 new_id[old] = len(new_id)
-        from .tape import Formula
-
         return Formula(
             text=text,
             kinds=[self.kinds[o] for o in new_id],
-            args=[tuple(new_id[a] for a in self.args[o]) for o in new_id],
+            args=[tuple(map(new_id.__getitem__, self.args[o])) for o in new_id],
             consts={new_id[o]: v for o, v in self.consts.items() if o in new_id},
             names={new_id[o]: s for o, s in self.names.items() if o in new_id},
             labels={new_id[o]: ls for o, ls in self.labels.items() if o in new_id},

@@ -16,12 +16,14 @@ import unicodedata
 from contextlib import contextmanager
 from pathlib import Path
 
+from . import driver
 from .errors import ParseError
 from .graph import NAMED_CONSTANTS, GraphBuilder
 from .ops import FUNCTIONS, OPS
 
 _lock = threading.Lock()
 _parser = None
+_tables = None  # Lark's tables for the lean driver, or None when this Lark's cannot be read
 
 
 def grammar_path() -> Path:
@@ -103,22 +105,51 @@ def _no_gc():
             gc.enable()
 
 
-def parse(text: str):
-    """Parse bp source text into a frozen Formula."""
-    global _parser
-    with _lock, _no_gc():
-        if _parser is None:
-            _parser = _build_parser()
-        builder = _dispatch.builder = _Builder(text)
+def _load() -> None:
+    global _parser, _tables
+    if _parser is None:
+        _parser = _build_parser()
         try:
-            _parser.parse(text)
-        except ParseError:
-            raise
-        except Exception as e:  # Lark's errors, turned into bp's
-            raise _lark_error(text, e) from None
-        finally:
-            del _dispatch.builder
-    return builder.finish()
+            _tables = driver.Tables(_parser)
+        except driver.Unsupported:
+            _tables = None
+
+
+def parse(text: str, lean: bool = True):
+    """Parse bp source text into a frozen Formula.
+
+    The lean driver walks Lark's tables fast; text it refuses is parsed again by Lark,
+    whose errors bp shows (lean=False: Lark only, as the tests' reference)."""
+    with _lock, _no_gc():
+        _load()
+        if lean and _tables is not None:
+            builder = _Builder(text)
+            try:
+                driver.parse(_tables, text, builder)
+                return builder.finish()
+            except driver.Refused:
+                pass
+        return _parse_with_lark(text).finish()
+
+
+def lean_driver_active() -> bool:
+    """Whether this Lark's tables could be read by the lean driver."""
+    with _lock:
+        _load()
+    return _tables is not None
+
+
+def _parse_with_lark(text: str) -> "_Builder":
+    builder = _dispatch.builder = _Builder(text)
+    try:
+        _parser.parse(text)
+    except ParseError:
+        raise
+    except Exception as e:  # Lark's errors, turned into bp's
+        raise _lark_error(text, e) from None
+    finally:
+        del _dispatch.builder
+    return builder
 
 
 class _Args(list):
@@ -137,14 +168,20 @@ class _Builder:
         self.statements: list[tuple[str, int]] = []  # (assign or output, node)
 
     def reduce(self, alias: str, children: list):
+        return self.action(alias)(*children)
+
+    def action(self, alias: str):
+        """What a reduction aliased `alias` does: an operation, a function call or a method."""
         op = OPS.get(alias)
         if op is None:
-            return getattr(self, alias)(*children)
+            return getattr(self, alias)
         if op.is_function:
-            (args,) = children
-            self._check_arity(alias, args)
-            children = args
-        return self.graph.apply(alias, tuple(children))
+            return lambda args: self.call(alias, args)
+        return lambda *operands: self.graph.apply(alias, operands)
+
+    def call(self, name: str, args: "_Args") -> int:
+        self._check_arity(name, args)
+        return self.graph.apply(name, tuple(args))
 
     def _check_arity(self, name: str, args: _Args) -> None:
         want = OPS[name].arity

@@ -65,20 +65,22 @@ class Formula:
 
     def _depends_on(self, names: set) -> list[bool]:
         """For every node: does it depend on one of these inputs?"""
-        flags = [False] * len(self.kinds)
-        for i, (k, a) in enumerate(zip(self.kinds, self.args)):
-            flags[i] = self.names.get(i) in names if k == INPUT else any(flags[j] for j in a)
+        flags = [self.names.get(i) in names if k == INPUT else False for i, k in enumerate(self.kinds)]
+        for i, _, a, b in self._steps:
+            flags[i] = flags[a] or (b >= 0 and flags[b])
         return flags
 
     def _backward_steps(self, wanted: list[bool]) -> list:
         """(node, a, b, ∂/∂a, ∂/∂b) in tape order, a partial None where no gradient is wanted
         (the constant exponent of r^2 never needs its a^b·ln a)."""
-        return [
-            (i, a, b, *(p if wanted[j] else None
-                        for p, j in zip(OPS[self.kinds[i]].partials + (None,), (a, b))))
-            for i, _, a, b in self._steps
-            if wanted[i]
-        ]
+        partials = {name: op.partials + (None,) for name, op in OPS.items()}
+        kinds = self.kinds
+        steps = []
+        for i, _, a, b in self._steps:
+            if wanted[i]:
+                da, db = partials[kinds[i]][:2]
+                steps.append((i, a, b, da if wanted[a] else None, db if b >= 0 and wanted[b] else None))
+        return steps
 
     def __len__(self) -> int:
         return len(self.kinds)
