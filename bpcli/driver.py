@@ -10,7 +10,10 @@ order, so they build the same graph (tests compare them on every case bp knows).
 
 from __future__ import annotations
 
+import re
 from operator import itemgetter
+
+from .ops import OPS
 
 
 class Refused(Exception):
@@ -46,8 +49,6 @@ class Tables:
 
     def _read_lexer(self, lexer) -> None:
         from lark.lexer import PatternStr
-
-        import re
 
         terminals = lexer.scanner.terminals  # Lark's order, which decides between alternatives
         ignored = "|".join(t.pattern.to_regexp() for t in terminals if t.name in lexer.ignore_types)
@@ -126,8 +127,6 @@ def _is_chain(rule) -> bool:
 
 def _reducer(rule, builder):
     """What one reduction does, as Lark's tree builder and bp's inline transformer would."""
-    from .ops import OPS
-
     if _is_chain(rule):
         return None
     keep = _kept(rule)
@@ -241,6 +240,7 @@ def parse(tables: Tables, text: str, builder):
 
 
 def _reduce(actions, states, values, reducer) -> None:
+    """One reduction (the loop above has its own copy, written out for speed)."""
     size, origin, reduce = reducer
     if reduce is None:
         del states[-1]
