@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 import statistics
 import subprocess
+import sys
 import time
 
 
@@ -48,3 +49,24 @@ def table(rows: list[tuple], headers: tuple) -> str:
     lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in cells]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)
+
+
+# A fresh parent per run, so that the peak RSS reported is that one command's alone.
+MEASURE = """
+import resource, subprocess, sys, time
+t = time.perf_counter()
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)
+print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+def run_timed(cmd: list[str]) -> tuple[float, int]:
+    """Wall time and peak RSS (KiB) of one run of a command."""
+    out = subprocess.run([sys.executable, "-c", MEASURE, *cmd], capture_output=True, text=True, check=True)
+    elapsed, peak = out.stdout.split()
+    return float(elapsed), int(peak)
+
+
+def median_run(cmd: list[str], repeat: int = 3) -> tuple[float, int]:
+    runs = sorted((run_timed(cmd) for _ in range(repeat)), key=lambda r: r[0])
+    return runs[len(runs) // 2]

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import best_of, machine, table  # noqa: E402
+from common import best_of, machine, median_run, table  # noqa: E402
 
 NUMPY_SCRIPT = """
 import sys
@@ -54,27 +53,6 @@ def write_csv(path: Path, rows: int, seed: int) -> None:
         for _ in range(rows):
             x = rng.uniform(-1, 1)
             f.write(f"{x!r},{2 * x + 0.1 * rng.gauss(0, 1)!r}\n")
-
-
-# A fresh parent per run, so that the peak RSS reported is that one command's alone.
-MEASURE = """
-import resource, subprocess, sys, time
-t = time.perf_counter()
-subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)
-print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-"""
-
-
-def run_timed(cmd: list[str]) -> tuple[float, int]:
-    """Wall time and peak RSS (KiB) of one run of a command."""
-    out = subprocess.run([sys.executable, "-c", MEASURE, *cmd], capture_output=True, text=True, check=True)
-    elapsed, peak = out.stdout.split()
-    return float(elapsed), int(peak)
-
-
-def median_run(cmd: list[str], repeat: int = 3) -> tuple[float, int]:
-    runs = sorted((run_timed(cmd) for _ in range(repeat)), key=lambda r: r[0])
-    return runs[len(runs) // 2]
 
 
 def lecture_loop_bp(repeat: int) -> float:

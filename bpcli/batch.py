@@ -57,41 +57,69 @@ def read_points(path: str) -> Iterator[Chunk]:
         yield from (_jsonl_chunks if jsonl else _csv_chunks)(lines, source)
 
 
-def _chunks(names: list[str], rows: Iterator[list[float]]) -> Iterator[Chunk]:
-    """Rows of numbers grouped into chunks of columns, CHUNK rows at a time."""
+def _chunks(lines, line_no: int, names: list[str], rows_of, empty: str) -> Iterator[Chunk]:
+    """Chunks of CHUNK lines as columns of numbers; `rows_of(block, first line, first row)`
+    turns a block of lines (blank ones included) into a matrix with a row per point."""
+    row = 0
+    while block := list(itertools.islice(lines, CHUNK)):
+        matrix = rows_of(block, line_no + 1, row + 1)
+        if len(matrix):
+            yield Chunk(row + 1, {name: matrix[:, j] for j, name in enumerate(names)})
+        row += len(matrix)
+        line_no += len(block)
+    if row == 0:
+        raise DataError(empty)
+
+
+def _matrix(rows: list, width: int):
     import numpy as np
 
-    first = 1
-    while block := list(itertools.islice(rows, CHUNK)):
-        matrix = np.array(block, dtype=np.float64).reshape(len(block), len(names))
-        yield Chunk(first, {name: matrix[:, j] for j, name in enumerate(names)})
-        first += len(block)
+    return np.array(rows, dtype=np.float64).reshape(len(rows), width)
 
 
 def _csv_chunks(lines, source: str) -> Iterator[Chunk]:
-    rows = csv.reader(lines)
-    header = None
-    for line_no, cells in enumerate(rows, start=1):
-        if any(c.strip() for c in cells):
-            header = [normalise(c.strip()) for c in cells]
+    line_no = 0
+    for line_no, line in enumerate(lines, start=1):
+        if line.strip():
+            header = [normalise(c.strip()) for c in next(csv.reader([line]))]
             break
-    if header is None:
+    else:
         raise DataError(f"{source}: the file is empty; expected a header row and rows of numbers")
 
-    def numbers():
-        row = 0
-        for n, cells in enumerate(rows, start=line_no + 1):
+    def rows_of(block: list[str], first_line: int, first_row: int):
+        fast = _loadtxt(block, len(header))
+        return fast if fast is not None else _matrix(list(_csv_rows(block, first_line, first_row)), len(header))
+
+    def _csv_rows(block, first_line, row):
+        for n, cells in enumerate(csv.reader(block), start=first_line):
             if not any(c.strip() for c in cells):
                 continue
-            row += 1
             if len(cells) != len(header):
                 raise DataError(f"{source}: row {row} (line {n}) has {len(cells)} cells, "
                                 f"the header has {len(header)}")
             yield [_cell(c, f"{source}: row {row} (line {n}), column {name}") for c, name in zip(cells, header)]
-        if row == 0:
-            raise DataError(f"{source}: the header has no rows below it: {', '.join(header)}")
+            row += 1
 
-    return _chunks(header, numbers())
+    return _chunks(lines, line_no, header, rows_of,
+                   f"{source}: the header has no rows below it: {', '.join(header)}")
+
+
+def _loadtxt(block: list[str], width: int):
+    """numpy's C parser on a block of CSV lines; None where it refuses (then bp's own reader
+    finds the bad cell and says where) or reads anything but finite numbers in every cell."""
+    import warnings
+
+    import numpy as np
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "empty input": a block of blank lines
+            matrix = np.loadtxt(block, delimiter=",", dtype=np.float64, ndmin=2, comments=None)
+    except ValueError:
+        return None
+    if matrix.shape[1] != width or not np.isfinite(matrix).all():
+        return None
+    return matrix
 
 
 def _cell(text: str, where: str) -> float:
@@ -107,21 +135,27 @@ def _cell(text: str, where: str) -> float:
 
 
 def _jsonl_chunks(lines, source: str) -> Iterator[Chunk]:
-    points = ((n, _json_point(line, f"{source}: line {n}")) for n, line in enumerate(lines, start=1)
-              if line.strip())
-    first = next(points, None)
-    if first is None:
+    line_no = 0
+    for line_no, line in enumerate(lines, start=1):
+        if line.strip():
+            names = list(_json_point(line, f"{source}: line {line_no}"))
+            break
+    else:
         raise DataError(f"{source}: no points: expected one JSON object per line")
-    names = list(first[1])
 
-    def numbers():
-        for n, point in itertools.chain([first], points):
-            if set(point) != set(names):
-                raise DataError(f"{source}: line {n}: keys {', '.join(point)} differ from the "
-                                f"first line's ({', '.join(names)})")
-            yield [point[name] for name in names]
+    def rows_of(block: list[str], first_line: int, first_row: int):
+        rows = []
+        for n, line in enumerate(block, start=first_line):
+            if line.strip():
+                point = _json_point(line, f"{source}: line {n}")
+                if set(point) != set(names):
+                    raise DataError(f"{source}: line {n}: keys {', '.join(point)} differ from the "
+                                    f"first line's ({', '.join(names)})")
+                rows.append([point[name] for name in names])
+        return _matrix(rows, len(names))
 
-    return _chunks(names, numbers())
+    return _chunks(itertools.chain([line], lines), line_no - 1, names, rows_of,
+                   f"{source}: no points: expected one JSON object per line")
 
 
 def _json_point(line: str, where: str) -> dict:

@@ -143,7 +143,7 @@ def grad_at(f, at: str, out_format, extra, formula_text, values_file, check: boo
             write(",".join(["value"] + [f"grad_{n}" for n in names]) + "\n")
         columns = [value.tolist()] + [grads[n].tolist() for n in names]
         if out_format == "csv":
-            write("".join(",".join(map(render.csv_number, row)) + "\n" for row in zip(*columns)))
+            write(render.csv_rows(columns))
         else:
             write("".join(render.dumps({"value": render.json_number(row[0]), "gradient": {
                 n: render.json_number(g) for n, g in zip(names, row[1:])}}) + "\n" for row in zip(*columns)))

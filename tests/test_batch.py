@@ -107,6 +107,39 @@ def test_at_streams_more_rows_than_one_chunk(bp, tmp_path, monkeypatch):
     assert r.stdout.splitlines()[1:] == [f"{float(i * i)},{float(2 * i)}" for i in range(30)]
 
 
+def test_at_bad_cell_in_a_later_chunk_names_its_row_and_line(bp, tmp_path, monkeypatch):
+    import bpcli.batch
+
+    monkeypatch.setattr(bpcli.batch, "CHUNK", 7)
+    rows = [f"{i},1" for i in range(30)]
+    rows[19] = "19,oops"
+    pts = tmp_path / "p.csv"
+    pts.write_text("\n".join(["x,w", ""] + rows[:4] + [""] + rows[4:]) + "\n")  # blank lines 2 and 7
+    r = bp("grad", "x*w", "--at", str(pts), "--no-check")
+    assert r.exit_code == 2
+    assert "row 20 (line 23), column w is not a number: 'oops'" in r.stderr
+
+
+def test_at_reads_cells_numpy_refuses_as_python_does(bp, tmp_path):
+    pts = tmp_path / "p.csv"
+    pts.write_text('x,w\n"1.5", 2\n1_000,3\n')
+    r = bp("grad", "x*w", "--at", str(pts), "--no-check")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.splitlines()[1:] == ["3.0,2.0,1.5", "3000.0,3.0,1000.0"]
+
+
+def test_at_jsonl_across_chunks_with_blank_lines(bp, tmp_path, monkeypatch):
+    import bpcli.batch
+
+    monkeypatch.setattr(bpcli.batch, "CHUNK", 3)
+    lines = ["", ""] + [f'{{"x": {i}}}' for i in range(8)] + [""]
+    pts = tmp_path / "p.jsonl"
+    pts.write_text("\n".join(lines) + '\n{"x": "bad"}\n')
+    r = bp("grad", "x^2", "--at", str(pts), "--no-check", "--format", "jsonl")
+    assert r.stdout.splitlines()[7] == '{"value": 49.0, "gradient": {"x": 14.0}}'
+    assert r.exit_code == 2 and "line 12: the value of x is not a number: \"bad\"" in r.stderr
+
+
 @pytest.mark.parametrize("content, name, fragment", [
     ("x,w,y\n2,3,4\n1,a,2\n", "p.csv", "row 2 (line 3), column w is not a number: 'a'"),
     ("x,w,y\n2,3\n", "p.csv", "row 1 (line 2) has 2 cells, the header has 3"),
