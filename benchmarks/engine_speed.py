@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import best_of, machine, table  # noqa: E402
+from common import best_of, compile_bytecode, machine, table  # noqa: E402
 from workloads import compact_dag, random_dag, spec  # noqa: E402
 
 OPS = 100_000
@@ -138,6 +138,7 @@ def vectorised(n: int = 1_000_000) -> tuple[float, float | None]:
 
 
 def main() -> None:
+    compile_bytecode()
     rows = []
     text, point = random_dag(OPS)
     steps = spec(OPS)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import alternated_medians, best_of, machine, median_run, table  # noqa: E402
+from common import alternated_medians, best_of, compile_bytecode, machine, median_run, table  # noqa: E402
 from workloads import random_dag  # noqa: E402
 
 
@@ -92,6 +92,7 @@ def many_points(rows: int = 1_000_000) -> list[tuple]:
 
 
 def main() -> None:
+    compile_bytecode()
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 21
     rows = startup(runs) + scale() + many_points()
     print(f"machine: {machine()}")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import best_of, machine, median_run, table  # noqa: E402
+from common import best_of, compile_bytecode, machine, median_run, table  # noqa: E402
 
 NUMPY_SCRIPT = """
 import sys
@@ -91,6 +91,7 @@ def lecture_loop_torch(repeat: int) -> float | None:
 
 
 def main() -> None:
+    compile_bytecode()
     bp = shutil.which("bp") or sys.exit("install bp first (pip install -e .)")
     rows = []
     ours, theirs = lecture_loop_bp(50), lecture_loop_torch(30)  # short runs: take the best of many
