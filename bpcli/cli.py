@@ -145,8 +145,7 @@ def grad_at(f, at: str, out_format, extra, formula_text, values_file, check: boo
         if out_format == "csv":
             write(render.csv_rows(columns))
         else:
-            write("".join(render.dumps({"value": render.json_number(row[0]), "gradient": {
-                n: render.json_number(g) for n, g in zip(names, row[1:])}}) + "\n" for row in zip(*columns)))
+            write(render.jsonl_rows(names, columns))
         if check and checked is None:
             checked = _check_rows(f, chunk, fixed, budget)
     sys.stdout.flush()

@@ -165,7 +165,8 @@ class _Builder:
         self.text = text
         self.graph = GraphBuilder()
         self.env: dict[str, int] = {}
-        self.statements: list[tuple[str, int]] = []  # (assign or output, node)
+        self.last: tuple[str, int] | None = None  # the last statement: (assign or output, node)
+        self.bare_before_last = False  # a bare expression came before another statement
 
     def reduce(self, alias: str, children: list):
         return self.action(alias)(*children)
@@ -229,23 +230,27 @@ class _Builder:
         name = unicodedata.normalize("NFKC", str(token))
         self.env[name] = node
         self.graph.bind(name, node)
-        self.statements.append(("assign", node))
+        self._statement("assign", node)
 
     def output(self, node):
-        self.statements.append(("output", node))
+        self._statement("output", node)
+
+    def _statement(self, kind: str, node: int) -> None:
+        if self.last is not None and self.last[0] == "output":
+            self.bare_before_last = True
+        self.last = (kind, node)
 
     def start(self, *statements):
         return None
 
     def finish(self):
-        if not self.statements:
+        if self.last is None:
             raise ParseError("the formula is empty: write an expression such as (x*w - y)^2")
-        for kind, _ in self.statements[:-1]:
-            if kind == "output":
-                raise ParseError(
-                    "only the last statement may be a bare expression; bind the others to names "
-                    "(name = …)")
-        return self.graph.freeze(self.statements[-1][1], self.text)
+        if self.bare_before_last:
+            raise ParseError(
+                "only the last statement may be a bare expression; bind the others to names "
+                "(name = …)")
+        return self.graph.freeze(self.last[1], self.text)
 
 
 # -- error messages ---------------------------------------------------------------

@@ -39,6 +39,16 @@ def json_number(v):
     return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
 
 
+def jsonl_rows(names: list[str], columns: list[list[float]]) -> str:
+    """One line of JSON per row, {"value": v, "gradient": {name: g, …}}, exactly as `dumps`
+    writes it (repr for finite floats, "inf"/"-inf"/"nan" strings), from a template."""
+    keys = ", ".join(f"{dumps(n).replace('%', '%%')}: %s" for n in names)
+    template = '{"value": %s, "gradient": {' + keys + "}}\n"
+    cells = [list(map(repr, c)) if all(map(math.isfinite, c)) else [dumps(json_number(v)) for v in c]
+             for c in columns]
+    return "".join(template % row for row in zip(*cells))
+
+
 def csv_rows(columns: list[list[float]]) -> str:
     """Rows of CSV cells from columns of floats: repr (shortest round-trip digits; inf, -inf
     and nan as Python writes them), called directly since it runs millions of times."""

@@ -155,3 +155,34 @@ def test_at_bad_rows_name_file_row_and_column(bp, tmp_path, content, name, fragm
     r = bp("grad", "(x*w-y)^2", "--at", str(pts), "--no-check")
     assert r.exit_code == 2
     assert fragment in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("ascii_only", [False, True])
+def test_jsonl_rows_are_what_dumps_writes_row_by_row(monkeypatch, ascii_only):
+    from bpcli import render
+
+    monkeypatch.setattr(render, "ASCII", ascii_only)
+    names = ["x", "ω", "w_2"]
+    inf, nan = float("inf"), float("nan")
+    columns = [[1.0, -0.0, 1e300, 0.1], [inf, 2.5, -inf, nan], [3.0, 1e-320, -7.25, 2.0], [0.0, 1.0, 2.0, 3.0]]
+    expected = "".join(
+        render.dumps({"value": render.json_number(row[0]),
+                      "gradient": {n: render.json_number(g) for n, g in zip(names, row[1:])}}) + "\n"
+        for row in zip(*columns))
+    assert render.jsonl_rows(names, columns) == expected
+
+
+def test_at_jsonl_values_that_are_not_plain_numbers_are_refused_where_they_are(bp, tmp_path):
+    for bad, shown in [("true", "true"), ('"2"', '"2"'), ("[1]", "[1]"), ("null", "null")]:
+        pts = tmp_path / "p.jsonl"
+        pts.write_text('{"x": 2}\n{"x": 3}\n{"x": %s}\n' % bad)
+        r = bp("grad", "x^2", "--at", str(pts), "--no-check", "--format", "jsonl")
+        assert r.exit_code == 2, bad
+        assert f"line 3: the value of x is not a number: {shown}" in r.stderr
+
+
+def test_at_jsonl_big_integers_and_mixed_numbers_read_as_python_floats(bp, tmp_path):
+    pts = tmp_path / "p.jsonl"
+    pts.write_text('{"x": 9007199254740993}\n{"x": 1.5}\n{"x": -3}\n')
+    r = bp("grad", "x", "--at", str(pts), "--no-check")
+    assert r.stdout.splitlines()[1:] == [f"{float(9007199254740993)!r},1.0", "1.5,1.0", "-3.0,1.0"]
