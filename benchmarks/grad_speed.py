@@ -43,7 +43,7 @@ def scale() -> list[tuple]:
     timings = {}
     for n in (10_000, 100_000):
         text, point = random_dag(n)
-        t_parse = best_of(lambda: parse(text), 2)
+        t_parse = best_of(lambda: parse(text), 3)
         f = parse(text)
         vals = f.forward(point)
         t_fwd = best_of(lambda: f.forward(point))
