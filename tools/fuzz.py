@@ -4,7 +4,8 @@
 
 Inputs: random Unicode (control characters, NUL, astral planes), grammar-shaped noise,
 byte-level mutations of valid formulas, and random valid programs evaluated at random
-points. Anything other than a result or bp's own error is a crash, printed with its input.
+points. Anything other than a result or bp's own error is a crash, printed with its input;
+so is any input on which the lean parse loop and Lark's own loop disagree.
 """
 
 from __future__ import annotations
@@ -60,6 +61,16 @@ def program(rng: random.Random) -> str:
     return "\n".join(lines)
 
 
+def disagreement(text: str, f) -> str | None:
+    """What Lark's own loop gives differently from the lean loop's graph `f` (None: same)."""
+    try:
+        g = parse(text, lean=False)
+    except BPError as e:
+        return f"Lark refuses what the lean loop parsed: {e}"
+    mine, lark = ((h.kinds, h.args, h.consts, h.names, h.labels) for h in (f, g))
+    return None if mine == lark else "the two loops built different graphs"
+
+
 def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 60
     rng = random.Random(0)
@@ -75,6 +86,10 @@ def main() -> None:
         try:
             f = parse(text)
             parsed += 1
+            problem = disagreement(text, f)
+            if problem:
+                crashes.append((text, problem))
+                continue
             point = {n: rng.choice([0.0, -1.0, 1e-300, 1e300, rng.uniform(-5, 5)]) for n in f.inputs}
             r = f.grad(point)
             assert isinstance(r.value, float)
