@@ -19,6 +19,29 @@ def best_of(fn, repeat: int = 3) -> float:
     return min(times)
 
 
+def interleaved_best(runs: dict, rounds: int = 5) -> dict[str, float]:
+    """The fastest of `rounds` runs of each function, in seconds, the functions taking turns
+    within each round: a slow spell of a shared machine then hits all of them alike, not
+    just the one that happened to run during it."""
+    best = {name: float("inf") for name in runs}
+    for _ in range(rounds):
+        for name, fn in runs.items():
+            t = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t)
+    return best
+
+
+def bp_runs(text: str, point: dict, tag: str) -> dict:
+    """Parse, forward and backward of one formula, as functions for interleaved_best."""
+    from bpcli import parse
+
+    f = parse(text)
+    vals = f.forward(point)
+    return {f"{tag} parse": lambda: parse(text), f"{tag} forward": lambda: f.forward(point),
+            f"{tag} backward": lambda: f.backward(vals)}
+
+
 def alternated_medians(commands: list[list[str]], runs: int = 21) -> list[float]:
     """Median wall time of each command, the commands run in turn so drift hits all alike."""
     times: list[list[float]] = [[] for _ in commands]

@@ -21,24 +21,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import best_of, compile_bytecode, machine, table  # noqa: E402
+from common import best_of, bp_runs, compile_bytecode, interleaved_best, machine, table  # noqa: E402
 from workloads import compact_dag, random_dag, spec  # noqa: E402
 
 OPS = 100_000
 
 
-def bp_times(text: str, point: dict, repeat: int = 3):
-    from bpcli import parse
-
-    t_parse = best_of(lambda: parse(text), repeat)
-    f = parse(text)
-    vals = f.forward(point)
-    t_fwd = best_of(lambda: f.forward(point), repeat)
-    t_bwd = best_of(lambda: f.backward(vals), repeat)
-    return t_parse, t_fwd, t_bwd, f
-
-
-def torch_time(steps, point: dict, repeat: int = 3) -> float | None:
+def torch_run(steps, point: dict):
+    """PyTorch's forward + backward of the same graph (0-dim float64 tensors), or None."""
     try:
         import torch
     except ImportError:
@@ -53,7 +43,7 @@ def torch_time(steps, point: dict, repeat: int = 3) -> float | None:
         nodes[-1].backward()
         return nodes
 
-    return best_of(run, repeat)
+    return run
 
 
 def micrograd_time(steps, point: dict) -> float | None:
@@ -142,12 +132,21 @@ def main() -> None:
     rows = []
     text, point = random_dag(OPS)
     steps = spec(OPS)
-    t_parse, t_fwd, t_bwd, f = bp_times(text, point)
+    small_text, small_point = random_dag(OPS // 10)
+    # bp at both sizes and PyTorch take turns, round after round: ratios from one round's
+    # conditions, not from two different minutes of a shared machine.
+    runs = {**bp_runs(text, point, "big"), **bp_runs(small_text, small_point, "small")}
+    torch = torch_run(steps, point)
+    if torch is not None:
+        runs["torch"] = torch
+    best = interleaved_best(runs, rounds=5)
+    t_parse, t_fwd, t_bwd = best["big parse"], best["big forward"], best["big backward"]
+    s_parse, s_fwd, s_bwd = best["small parse"], best["small forward"], best["small backward"]
+    t_torch = best.get("torch")
     mb = len(text.encode()) / 1e6
     rows.append((f"{OPS:,}-op DAG: bp parse", f"{t_parse:.3f} s", f"{mb:.2f} MB, {mb / t_parse:.2f} MB/s", "", ""))
     rows.append(("  bp forward / backward", f"{t_fwd * 1e3:.1f} / {t_bwd * 1e3:.1f} ms", "",
                  f"backward = {t_bwd / t_fwd:.2f}x forward", "<= 3x"))
-    t_torch = torch_time(steps, point)
     if t_torch is None:
         rows.append(("  PyTorch forward + backward", "not installed", "", "", ""))
     else:
@@ -170,8 +169,6 @@ def main() -> None:
     rows.append(("  vs micrograd forward + backward", f"{(t_fwd + t_bwd) * 1e3:.0f} ms",
                  "not installed" if t_mg is None else f"micrograd {t_mg * 1e3:.0f} ms",
                  "" if t_mg is None else f"{(t_fwd + t_bwd) / t_mg:.3f}x", ""))
-    small_text, small_point = random_dag(OPS // 10)
-    s_parse, s_fwd, s_bwd, _ = bp_times(small_text, small_point)
     rows.append(("scaling 10k -> 100k ops: parse", "", "", f"{t_parse / s_parse:.1f}x", "<= 12x"))
     rows.append(("scaling 10k -> 100k ops: forward + backward", "", "",
                  f"{(t_fwd + t_bwd) / (s_fwd + s_bwd):.1f}x", "<= 12x"))

@@ -17,7 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import alternated_medians, best_of, compile_bytecode, machine, median_run, table  # noqa: E402
+from common import (alternated_medians, bp_runs, compile_bytecode, interleaved_best, machine,  # noqa: E402
+                    median_run, table)
 from workloads import random_dag  # noqa: E402
 
 
@@ -37,19 +38,18 @@ def startup(runs: int) -> list[tuple]:
 
 
 def scale() -> list[tuple]:
-    from bpcli import parse
-
     rows = []
     timings = {}
-    for n in (10_000, 100_000):
-        text, point = random_dag(n)
-        t_parse = best_of(lambda: parse(text), 3)
-        f = parse(text)
-        vals = f.forward(point)
-        t_fwd = best_of(lambda: f.forward(point))
-        t_bwd = best_of(lambda: f.backward(vals))
+    sizes = {"10k": 10_000, "100k": 100_000}
+    texts = {tag: random_dag(n) for tag, n in sizes.items()}
+    runs = {}
+    for tag, (text, point) in texts.items():
+        runs.update(bp_runs(text, point, tag))
+    best = interleaved_best(runs, rounds=5)  # the sizes take turns: one slow spell hits both
+    for tag, n in sizes.items():
+        t_parse, t_fwd, t_bwd = (best[f"{tag} {what}"] for what in ("parse", "forward", "backward"))
         timings[n] = (t_parse, t_fwd + t_bwd)
-        mb = len(text.encode()) / 1e6
+        mb = len(texts[tag][0].encode()) / 1e6
         rows.append((f"{n:,} ops: parse ({mb:.2f} MB)", f"{t_parse:.3f} s", f"{mb / t_parse:.2f} MB/s", "", ""))
         rows.append((f"{n:,} ops: forward + backward", f"{(t_fwd + t_bwd) * 1e3:.1f} ms",
                      f"forward {t_fwd * 1e3:.1f} ms, backward {t_bwd * 1e3:.1f} ms",
