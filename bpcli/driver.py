@@ -11,7 +11,6 @@ order, so they build the same graph (tests compare them on every case bp knows).
 from __future__ import annotations
 
 import re
-from operator import itemgetter
 
 from .ops import OPS
 
@@ -38,10 +37,14 @@ def _inlined(symbol) -> bool:
 class Tables:
     """What the loop needs of a Lark LALR parser, in plain dicts and ints."""
 
-    def __init__(self, lark) -> None:
+    def __init__(self, lark, action) -> None:
+        """`action(alias)`: the builder's function (builder, *children) for a reduction."""
         try:
             self._read_lexer(lark.parser.lexer)
             self._read_parser(lark.parser.parser.parser)
+            # (size, rule name, function (builder, popped values), or None when the value stays)
+            self.reducers = [(len(rule.expansion), rule.origin.name, _reducer(rule, action))
+                             for rule in self.rules]
         except Unsupported:
             raise
         except Exception as e:  # a Lark whose insides moved: Lark's loop still works
@@ -108,9 +111,6 @@ class Tables:
         chains[key] = state
         return state
 
-    def reducers(self, builder) -> list:
-        """(size, rule name, function of the popped values, or None when the value stays)."""
-        return [(len(rule.expansion), rule.origin.name, _reducer(rule, builder)) for rule in self.rules]
 
 
 def _kept(rule) -> list[tuple[int, bool]]:
@@ -125,8 +125,9 @@ def _is_chain(rule) -> bool:
             and len(keep) == 1 and not keep[0][1])
 
 
-def _reducer(rule, builder):
-    """What one reduction does, as Lark's tree builder and bp's inline transformer would."""
+def _reducer(rule, action):
+    """What one reduction does, as Lark's tree builder and bp's inline transformer would:
+    a function of (builder, the popped values)."""
     if _is_chain(rule):
         return None
     keep = _kept(rule)
@@ -136,36 +137,40 @@ def _reducer(rule, builder):
     if name.startswith("_"):
         return _splicer(keep)
     if expand1 and len(keep) == 1 and not spliced:  # ( sum ) and + unary: the kept child
-        return itemgetter(keep[0][0])
+        (index, _), = keep
+        return lambda builder, values: values[index]
     if spliced:
-        gather = _splicer(keep)
+        gather, function = _splicer(keep), action(name)
 
-        def reduce(values):
-            children = gather(values)
-            return children[0] if expand1 and len(children) == 1 else builder.reduce(name, children)
+        def reduce(builder, values):
+            children = gather(builder, values)
+            return children[0] if expand1 and len(children) == 1 else function(builder, *children)
 
         return reduce
     indices = [i for i, _ in keep]
     if name in OPS and not OPS[name].is_function and len(indices) == OPS[name].arity:
-        return _call(builder.graph.apply, name, indices)  # straight to the graph: the hot path
-    return _call(builder.action(name), None, indices)
+        return _operation(name, indices)
+    return _call(action(name), indices)
 
 
-def _call(function, name, indices: list[int]):
-    """function([name,] the values at `indices`): operands in a tuple when named (an op)."""
-    if name is not None:
-        if len(indices) == 2:
-            a, b = indices
-            return lambda values: function(name, (values[a], values[b]))
-        (a,) = indices
-        return lambda values: function(name, (values[a],))
-    if len(indices) == 1:
-        (a,) = indices
-        return lambda values: function(values[a])
+def _operation(name: str, indices: list[int]):
+    """Straight to the graph: the hot path."""
     if len(indices) == 2:
         a, b = indices
-        return lambda values: function(values[a], values[b])
-    return lambda values: function(*[values[i] for i in indices])
+        return lambda builder, values: builder.graph.apply(name, (values[a], values[b]))
+    (a,) = indices
+    return lambda builder, values: builder.graph.apply(name, (values[a],))
+
+
+def _call(function, indices: list[int]):
+    """function(builder, the values at `indices`)."""
+    if len(indices) == 1:
+        (a,) = indices
+        return lambda builder, values: function(builder, values[a])
+    if len(indices) == 2:
+        a, b = indices
+        return lambda builder, values: function(builder, values[a], values[b])
+    return lambda builder, values: function(builder, *[values[i] for i in indices])
 
 
 def _splicer(keep):
@@ -173,7 +178,7 @@ def _splicer(keep):
     if keep and keep[0][1]:  # left recursion (x x x …): grow the first list in place
         first, rest = keep[0][0], keep[1:]
 
-        def splice_onto_first(values):
+        def splice_onto_first(builder, values):
             out = values[first]
             for i, inline in rest:
                 out.extend(values[i]) if inline else out.append(values[i])
@@ -181,7 +186,7 @@ def _splicer(keep):
 
         return splice_onto_first
 
-    def splice(values):
+    def splice(builder, values):
         out = []
         for i, inline in keep:
             out.extend(values[i]) if inline else out.append(values[i])
@@ -193,7 +198,7 @@ def _splicer(keep):
 def parse(tables: Tables, text: str, builder):
     """Run the text through the tables, calling the builder; Refused at the first problem."""
     actions, keywords, kept, chains = tables.actions, tables.keywords, tables.kept, tables.chains
-    reducers = tables.reducers(builder)
+    reducers = tables.reducers
     states = [tables.start]
     values: list = []
     pos = 0
@@ -227,7 +232,7 @@ def parse(tables: Tables, text: str, builder):
             children = values[-size:]
             del values[-size:]
             del states[-size:]
-            values.append(reduce(children))
+            values.append(reduce(builder, children))
             states.append(actions[states[-1]][origin])
     if tables.trailing.match(text, pos).end() != len(text):
         raise Refused(pos)
@@ -235,11 +240,11 @@ def parse(tables: Tables, text: str, builder):
         action = actions[states[-1]].get("$END")
         if action is None or action >= 0:
             raise Refused(pos)
-        _reduce(actions, states, values, reducers[~action])
+        _reduce(actions, states, values, reducers[~action], builder)
     return values[-1]
 
 
-def _reduce(actions, states, values, reducer) -> None:
+def _reduce(actions, states, values, reducer, builder) -> None:
     """One reduction (the loop above has its own copy, written out for speed)."""
     size, origin, reduce = reducer
     if reduce is None:
@@ -248,5 +253,5 @@ def _reduce(actions, states, values, reducer) -> None:
         children = values[-size:]
         del values[-size:]
         del states[-size:]
-        values.append(reduce(children))
+        values.append(reduce(builder, children))
     states.append(actions[states[-1]][origin])

@@ -110,7 +110,7 @@ def _load() -> None:
     if _parser is None:
         _parser = _build_parser()
         try:
-            _tables = driver.Tables(_parser)
+            _tables = driver.Tables(_parser, _Builder.action)
         except driver.Unsupported:
             _tables = None
 
@@ -169,16 +169,18 @@ class _Builder:
         self.bare_before_last = False  # a bare expression came before another statement
 
     def reduce(self, alias: str, children: list):
-        return self.action(alias)(*children)
+        return self.action(alias)(self, *children)
 
-    def action(self, alias: str):
-        """What a reduction aliased `alias` does: an operation, a function call or a method."""
+    @classmethod
+    def action(cls, alias: str):
+        """What a reduction aliased `alias` does, as a function of (builder, *children):
+        an operation, a function call or one of the methods below."""
         op = OPS.get(alias)
         if op is None:
-            return getattr(self, alias)
+            return getattr(cls, alias)
         if op.is_function:
-            return lambda args: self.call(alias, args)
-        return lambda *operands: self.graph.apply(alias, operands)
+            return lambda builder, args: builder.call(alias, args)
+        return lambda builder, *operands: builder.graph.apply(alias, operands)
 
     def call(self, name: str, args: "_Args") -> int:
         self._check_arity(name, args)
