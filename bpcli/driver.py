@@ -99,7 +99,7 @@ class Tables:
         self.kept = frozenset(s.name for rule in self.rules for s in rule.expansion
                               if s.is_term and not s.filter_out)
 
-    def chain(self, chains: dict, key: tuple) -> int:
+    def chain(self, key: tuple) -> int:
         """The state a run of chain rules ends in, from `below` and `state` on lookahead
         `type_`: each pops one state and pushes its goto, so nothing else matters."""
         below, state, type_ = key
@@ -108,7 +108,7 @@ class Tables:
             if action is None or action >= 0 or not self.is_chain[~action]:
                 break
             state = self.actions[below][self.rules[~action].origin.name]
-        chains[key] = state
+        self.chains[key] = state
         return state
 
 
@@ -227,7 +227,7 @@ def parse(tables: Tables, text: str, builder):
             if reduce is None:  # chain rules (?sum: product): the value stays, the state moves
                 key = (states[-2], state, type_)
                 top = chains.get(key)
-                states[-1] = top if top is not None else tables.chain(chains, key)
+                states[-1] = top if top is not None else tables.chain(key)
                 continue
             children = values[-size:]
             del values[-size:]
