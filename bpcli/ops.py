@@ -39,6 +39,16 @@ class Op:
     def is_function(self) -> bool:
         return not self.syntax
 
+    @property
+    def constant_partials(self) -> tuple | None:
+        """The partials as numbers when none depends on the point (+, -, neg, step, sign),
+        read off the derivative formulas (a test holds them equal to `partials`); else None."""
+        try:
+            values = tuple(float(d) for d in self.derivative)
+        except ValueError:
+            return None
+        return tuple(ONE if v == 1 else v for v in values)  # ONE: the pass skips × 1
+
 
 # Precedence levels for printing, loosest first; they mirror the grammar's ?rules.
 SUM, PRODUCT, UNARY, POWER = 1, 2, 3, 4

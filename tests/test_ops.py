@@ -7,7 +7,7 @@ import pytest
 import sympy as sp
 
 from bpcli import parse
-from bpcli.numeric import FLOAT, ArrayMath
+from bpcli.numeric import FLOAT, ONE, ArrayMath
 from bpcli.ops import FUNCTIONS, OPS
 from bpcli.parser import grammar_text
 from bpcli.verify import close, finite_differences
@@ -89,6 +89,21 @@ def test_derivative_formulas_parse_and_equal_the_numeric_partials(op, a, b):
         f = parse(template)
         value = f.evaluate({n: dict(zip("ab", args))[n] for n in f.inputs})
         assert close(value, partial(FLOAT, out, *args), 1e-14, 1e-14), (op.name, template)
+
+
+@pytest.mark.parametrize("op", [op for op in OPS.values() if op.constant_partials], ids=lambda op: op.name)
+@pytest.mark.parametrize("a, b", POINTS)
+def test_constant_partials_are_exactly_what_the_partial_functions_give(op, a, b):
+    """The backward pass uses them in place of the functions: the very same numbers."""
+    args = (a, b)[: op.arity]
+    out = op.forward(FLOAT, *args)
+    for constant, partial in zip(op.constant_partials, op.partials):
+        assert constant == partial(FLOAT, out, *args) and type(constant) is float
+    assert (op.constant_partials[0] is ONE) == (op.partials[0](FLOAT, out, *args) is ONE)
+
+
+def test_constant_partials_are_the_linear_and_flat_ops():
+    assert [op.name for op in OPS.values() if op.constant_partials] == ["add", "sub", "neg", "step", "sign"]
 
 
 def test_every_function_has_a_grammar_alternative_and_every_alias_an_op():
