@@ -90,9 +90,14 @@ def run_timed(cmd: list[str]) -> tuple[float, int]:
     return float(elapsed), int(peak)
 
 
-def median_run(cmd: list[str], repeat: int = 3) -> tuple[float, int]:
-    runs = sorted((run_timed(cmd) for _ in range(repeat)), key=lambda r: r[0])
-    return runs[len(runs) // 2]
+def median_runs(*commands: list[str], repeat: int = 5) -> list[tuple[float, int]]:
+    """The median (wall time, peak RSS) of each command, the commands taking turns so that a
+    slow spell of the machine hits both sides of a ratio alike."""
+    runs: list[list] = [[] for _ in commands]
+    for _ in range(repeat):
+        for i, cmd in enumerate(commands):
+            runs[i].append(run_timed(cmd))
+    return [sorted(r, key=lambda x: x[0])[len(r) // 2] for r in runs]
 
 
 def compile_bytecode() -> None:

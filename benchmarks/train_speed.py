@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import best_of, compile_bytecode, machine, median_run, table  # noqa: E402
+from common import compile_bytecode, interleaved_best, machine, median_runs, table  # noqa: E402
 
 NUMPY_SCRIPT = """
 import sys
@@ -55,8 +55,8 @@ def write_csv(path: Path, rows: int, seed: int) -> None:
             f.write(f"{x!r},{2 * x + 0.1 * rng.gauss(0, 1)!r}\n")
 
 
-def lecture_loop_bp(repeat: int) -> float:
-    """Seconds per step of bp's loop on the lecture's data (in-process, after start-up)."""
+def lecture_loop_bp():
+    """bp's loop on the lecture's data (in-process, after start-up): 300 steps a call."""
     from bpcli.data import Table
     from bpcli.train import Settings, Trainer, build_model
 
@@ -64,11 +64,11 @@ def lecture_loop_bp(repeat: int) -> float:
 
     data = Table("lecture", ["x", "y"], {"x": np.array([1.0, 2.0, 3.0]), "y": np.array([2.0, 4.0, 6.0])}, 3)
     model = build_model("linear", data.columns, "y", "lecture")
-    return best_of(lambda: Trainer(model, data, Settings()).run(), repeat) / 300
+    return lambda: Trainer(model, data, Settings()).run()
 
 
-def lecture_loop_torch(repeat: int) -> float | None:
-    """Seconds per step of the lecture's PyTorch script (prints removed)."""
+def lecture_loop_torch():
+    """The lecture's PyTorch script (prints removed): 300 steps a call; None without torch."""
     try:
         import torch
     except ImportError:
@@ -87,14 +87,21 @@ def lecture_loop_torch(repeat: int) -> float | None:
                 w.grad.data.zero_()
         return w
 
-    return best_of(lecture, repeat) / 300
+    return lecture
 
 
 def main() -> None:
     compile_bytecode()
     bp = shutil.which("bp") or sys.exit("install bp first (pip install -e .)")
     rows = []
-    ours, theirs = lecture_loop_bp(50), lecture_loop_torch(30)  # short runs: take the best of many
+    # Blocks of whole runs take turns (warm caches within a block, the same spell of the
+    # machine for both): bp 10 runs a block, PyTorch 2; 300 steps a run.
+    ours_loop, torch_loop = lecture_loop_bp(), lecture_loop_torch()
+    blocks = {"bp": lambda: [ours_loop() for _ in range(10)]}
+    if torch_loop is not None:
+        blocks["torch"] = lambda: [torch_loop() for _ in range(2)]
+    best = interleaved_best(blocks, rounds=15)
+    ours, theirs = best["bp"] / 3000, best["torch"] / 600 if "torch" in best else None  # s a step
     if theirs is None:
         rows.append(("lecture loop, per step", f"{ours * 1e6:.1f} us", "PyTorch not installed", "", ">= 10x faster"))
     else:
@@ -108,8 +115,8 @@ def main() -> None:
         np_script.write_text(NUMPY_SCRIPT)
         csv_script.write_text(CSV_SCRIPT)
 
-        t_bp, peak_bp = median_run([bp, "train", "linear", str(big), "--batch-size", "all", "--json"])
-        t_np, peak_np = median_run([sys.executable, str(np_script), str(big)])
+        (t_bp, peak_bp), (t_np, peak_np) = median_runs(
+            [bp, "train", "linear", str(big), "--batch-size", "all", "--json"], [sys.executable, str(np_script), str(big)])
         rows.append(("1M rows, full batch, 100 epochs (end to end)", f"{t_bp:.2f} s", f"numpy script {t_np:.2f} s",
                      f"{t_bp / t_np:.2f}x", "<= 2x"))
         data_mb = 1_000_000 * 2 * 8 / 2**20
@@ -117,8 +124,8 @@ def main() -> None:
                      f"numpy script {peak_np / 1024:.0f} MiB; data {data_mb:.0f} MiB as float64",
                      f"{peak_bp / 1024 / data_mb:.1f}x the data", "small multiple"))
 
-        t_bp, _ = median_run([bp, "train", "linear", str(mid), "--epochs", "1", "--json"])
-        t_csv, _ = median_run([sys.executable, str(csv_script), str(mid)])
+        (t_bp, _), (t_csv, _) = median_runs(
+            [bp, "train", "linear", str(mid), "--epochs", "1", "--json"], [sys.executable, str(csv_script), str(mid)])
         rows.append(("100k rows, per-sample SGD, 1 epoch (end to end)", f"{t_bp:.2f} s",
                      f"csv + float loop {t_csv:.2f} s", f"{t_bp / t_csv:.2f}x", "<= 5x"))
     print(f"machine: {machine()}")
