@@ -9,11 +9,14 @@ Targets (issue: speed and scale): on a random DAG of about 100,000 scalar operat
 bp's forward + backward at most 1/3 of PyTorch's (0-dim float64 tensors), and parse +
 forward + backward at most 1.5x PyTorch's forward + backward; 1,000,000 points of the card
 formula at most 1.5x PyTorch's vectorised autograd; 10x the operations at most 12x the time;
-the reverse pass at most 3x the forward pass.
+the reverse pass at most 3x the forward pass. Parse throughput is reported three ways: bp's
+lean loop over Lark's tables, Lark's own loop building the same graph, and Lark alone building
+nothing, with its basic and its contextual lexer.
 """
 
 from __future__ import annotations
 
+import gc
 import math
 import sys
 import threading
@@ -44,6 +47,28 @@ def torch_run(steps, point: dict):
         return nodes
 
     return run
+
+
+def lark_alone(text: str) -> dict[str, float]:
+    """Lark's own parse of the text with nothing built (a transformer that returns None),
+    by lexer: how far Lark goes before bp does any work."""
+    from lark import Lark, Tree
+
+    from bpcli.parser import grammar_text
+
+    class Nothing:
+        def __default__(self, data, children, meta):
+            return Tree(data, children) if data.startswith("_") else None  # _x: Lark splices them
+
+    times = {}
+    gc.disable()  # as bp's parse does
+    try:
+        for lexer in ("basic", "contextual"):
+            lark = Lark(grammar_text(), parser="lalr", lexer=lexer, transformer=Nothing())
+            times[lexer] = best_of(lambda: lark.parse(text), 1)
+    finally:
+        gc.enable()
+    return times
 
 
 def micrograd_time(steps, point: dict) -> float | None:
@@ -160,6 +185,8 @@ def main() -> None:
     t_lark = best_of(lambda: parse(text, lean=False), 1)
     rows.append(("  parse with Lark's own loop (reference)", f"{t_lark:.3f} s", f"{mb / t_lark:.2f} MB/s",
                  f"lean loop {t_lark / t_parse:.1f}x faster", ""))
+    for lexer, t in lark_alone(text).items():
+        rows.append((f"  Lark alone, {lexer} lexer, nothing built", f"{t:.3f} s", f"{mb / t:.2f} MB/s", "", ""))
     compact, _ = compact_dag(OPS)
     c_parse = best_of(lambda: parse(compact), 3)
     cmb = len(compact.encode()) / 1e6
