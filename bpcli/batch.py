@@ -7,7 +7,6 @@ written out before the next chunk is read.
 
 from __future__ import annotations
 
-import csv
 import io
 import itertools
 import json
@@ -16,9 +15,10 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Iterator
 
-from .data import decode_text, open_binary
+from .data import (as_matrix, decode_text, empty_file, header_of, no_rows, numbers_fast, open_binary,
+                   rows_one_by_one)
 from .errors import DataError
-from .values import normalise, number, object_of_numbers
+from .values import object_of_numbers
 
 CHUNK = 65_536  # rows per vectorised pass
 
@@ -58,7 +58,7 @@ def read_points(path: str) -> Iterator[Chunk]:
         yield from (_jsonl_chunks if jsonl else _csv_chunks)(lines, source)
 
 
-def _chunks(lines, line_no: int, names: list[str], rows_of, empty: str) -> Iterator[Chunk]:
+def _chunks(lines, line_no: int, names: list[str], rows_of, empty: DataError) -> Iterator[Chunk]:
     """Chunks of CHUNK lines as columns of numbers; `rows_of(block, first line, first row)`
     turns a block of lines (blank ones included) into a matrix with a row per point."""
     row = 0
@@ -69,75 +69,29 @@ def _chunks(lines, line_no: int, names: list[str], rows_of, empty: str) -> Itera
         row += len(matrix)
         line_no += len(block)
     if row == 0:
-        raise DataError(empty)
-
-
-def _matrix(rows: list, width: int):
-    import numpy as np
-
-    return np.array(rows, dtype=np.float64).reshape(len(rows), width)
+        raise empty
 
 
 def _csv_chunks(lines, source: str) -> Iterator[Chunk]:
     line_no = 0
     for line_no, line in enumerate(lines, start=1):
         if line.strip():
-            header = [normalise(c.strip()) for c in next(csv.reader([line]))]
+            header = header_of(line, line_no, source)
             break
     else:
-        raise DataError(f"{source}: the file is empty; expected a header row and rows of numbers")
+        raise empty_file(source)
 
     def rows_of(block: list[str], first_line: int, first_row: int):
-        fast = _loadtxt(block, len(header))
-        return fast if fast is not None else _matrix(list(cells_one_by_one(block, first_line, first_row)),
-                                                     len(header))
+        fast = numbers_fast(block, len(header))
+        if fast is not None:
+            return fast
+        return as_matrix(list(rows_one_by_one(block, first_line, first_row, header, source)), len(header))
 
-    def cells_one_by_one(block, first_line, row):
-        """bp's own reader: slower, but it names the row, line and column of a bad cell."""
-        for n, cells in enumerate(csv.reader(block), start=first_line):
-            if not any(c.strip() for c in cells):
-                continue
-            if len(cells) != len(header):
-                raise DataError(f"{source}: row {row} (line {n}) has {len(cells)} cells, "
-                                f"the header has {len(header)}")
-            yield [_cell(c, f"{source}: row {row} (line {n}), column {name}") for c, name in zip(cells, header)]
-            row += 1
-
-    return _chunks(lines, line_no, header, rows_of,
-                   f"{source}: the header has no rows below it: {', '.join(header)}")
-
-
-def _loadtxt(block: list[str], width: int):
-    """numpy's C parser on a block of CSV lines; None where it refuses (then bp's own reader
-    finds the bad cell and says where) or reads anything but finite numbers in every cell."""
-    import warnings
-
-    import numpy as np
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "empty input": a block of blank lines
-            matrix = np.loadtxt(block, delimiter=",", dtype=np.float64, ndmin=2, comments=None)
-    except ValueError:
-        return None
-    if matrix.shape[1] != width or not np.isfinite(matrix).all():
-        return None
-    return matrix
-
-
-def _cell(text: str, where: str) -> float:
-    try:
-        value = float(text)  # the common case, fast
-    except ValueError:
-        if not text.strip():
-            raise DataError(f"{where}: the cell is empty") from None
-        return number(text.strip()[:40], where, DataError)
-    if value - value != 0:  # inf or nan
-        number(text.strip(), where, DataError)
-    return value
+    return _chunks(lines, line_no, header, rows_of, no_rows(source, header))
 
 
 def _jsonl_chunks(lines, source: str) -> Iterator[Chunk]:
+    no_points = DataError(f"{source}: no points: expected one JSON object per line")
     line_no = 0
     for line_no, line in enumerate(lines, start=1):
         if line.strip():
@@ -145,7 +99,7 @@ def _jsonl_chunks(lines, source: str) -> Iterator[Chunk]:
             keys = list(json.loads(line))  # as written, before NFKC
             break
     else:
-        raise DataError(f"{source}: no points: expected one JSON object per line")
+        raise no_points
 
     def rows_of(block: list[str], first_line: int, first_row: int):
         fast = _json_block(block, keys)
@@ -159,10 +113,9 @@ def _jsonl_chunks(lines, source: str) -> Iterator[Chunk]:
                     raise DataError(f"{source}: line {n}: keys {', '.join(point)} differ from the "
                                     f"first line's ({', '.join(names)})")
                 rows.append([point[name] for name in names])
-        return _matrix(rows, len(names))
+        return as_matrix(rows, len(names))
 
-    return _chunks(itertools.chain([line], lines), line_no - 1, names, rows_of,
-                   f"{source}: no points: expected one JSON object per line")
+    return _chunks(itertools.chain([line], lines), line_no - 1, names, rows_of, no_points)
 
 
 def _json_block(block: list[str], keys: list[str]):

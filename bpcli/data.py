@@ -60,64 +60,102 @@ def read_csv(path: str) -> Table:
     """A CSV with a header row and numbers in every cell.
 
     numpy's C parser reads the numbers straight from the file, in chunks; only when it
-    refuses does bp read the whole text to find the first bad cell and say where it is.
+    refuses does bp read the whole text with its own reader, which finds the first bad cell
+    and says where it is (or reads what numpy would not, such as quoted numbers).
     """
     stdin = path == "-"
     raw, source = read_bytes(path, limit=None if stdin else HEAD)
     head = decode_text(raw, source, partial=not stdin)
     header, header_lines = _header(head, source)
-    import warnings
-
-    import numpy as np
-
-    body = io.StringIO(head) if stdin else path
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "empty input": handled below
-            matrix = np.loadtxt(body, delimiter=",", dtype=np.float64, ndmin=2, comments=None,
-                                skiprows=header_lines, encoding="utf-8-sig")
-    except ValueError:  # includes UnicodeDecodeError
-        matrix = None
-    if matrix is not None and matrix.shape[0] == 0:
-        raise DataError(f"{source}: the header has no rows below it: {', '.join(header)}")
-    if matrix is None or matrix.shape[1] != len(header) or not np.isfinite(matrix).all():
+    matrix = numbers_fast(io.StringIO(head) if stdin else path, len(header),
+                          skiprows=header_lines, encoding="utf-8-sig")
+    if matrix is None:
         text = head if stdin else decode_text(read_bytes(path)[0], source)
-        _locate_bad_cell(text, header_lines, header, source)
+        lines = text.splitlines()[header_lines:]
+        matrix = as_matrix(list(rows_one_by_one(lines, header_lines + 1, 1, header, source)), len(header))
+    if matrix.shape[0] == 0:
+        raise no_rows(source, header)
     return Table(source, header, {name: matrix[:, j] for j, name in enumerate(header)}, matrix.shape[0])
 
 
 def _header(head: str, source: str) -> tuple[list[str], int]:
     """The column names, and how many lines (blank ones included) lead up to them."""
-    lines = head.split("\n")
-    for n, line in enumerate(lines):
+    for n, line in enumerate(head.split("\n"), start=1):
         if line.strip():
-            break
-    else:
-        raise DataError(f"{source}: the file is empty; expected a header row and rows of numbers")
+            return header_of(line, n, source), n
+    raise empty_file(source)
+
+
+def header_of(line: str, line_no: int, source: str) -> list[str]:
+    """The column names of a header line; an empty or repeated name is an error."""
     header = [normalise(h.strip()) for h in next(csv.reader([line]))]
     for j, name in enumerate(header, start=1):
         if not name:
-            raise DataError(f"{source}: line {n + 1}, column {j}: the header has an empty column name")
+            raise DataError(f"{source}: line {line_no}, column {j}: the header has an empty column name")
     for j, name in enumerate(header):
         if name in header[:j]:
-            raise DataError(f"{source}: line {n + 1}: the column name {name} appears twice")
-    return header, n + 1
+            raise DataError(f"{source}: line {line_no}: the column name {name} appears twice")
+    return header
 
 
-def _locate_bad_cell(text: str, header_lines: int, header: list[str], source: str):
-    """Walk the rows with the csv module and raise for the first cell that is not a number."""
-    lines = text.splitlines()[header_lines:]
-    body = [(n, line) for n, line in enumerate(lines, start=header_lines + 1) if line.strip()]
-    if not body:
-        raise DataError(f"{source}: the header has no rows below it: {', '.join(header)}")
-    for row, (line_no, line) in enumerate(body, start=1):
+def empty_file(source: str) -> DataError:
+    return DataError(f"{source}: the file is empty; expected a header row and rows of numbers")
+
+
+def no_rows(source: str, header: list[str]) -> DataError:
+    return DataError(f"{source}: the header has no rows below it: {', '.join(header)}")
+
+
+def numbers_fast(body, width: int, **loadtxt):
+    """numpy's C parser on CSV lines (a file, a path or a list of lines); None where it
+    refuses or reads anything but finite numbers in every one of `width` columns."""
+    import warnings
+
+    import numpy as np
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "empty input": no rows, said by the caller
+            matrix = np.loadtxt(body, delimiter=",", dtype=np.float64, ndmin=2, comments=None, **loadtxt)
+    except ValueError:  # includes UnicodeDecodeError
+        return None
+    if matrix.shape[0] == 0:
+        return np.empty((0, width))
+    if matrix.shape[1] != width or not np.isfinite(matrix).all():
+        return None
+    return matrix
+
+
+def rows_one_by_one(lines, first_line: int, first_row: int, header: list[str], source: str):
+    """bp's own reader, row by row (blank lines skipped): slower than numpy, but it reads
+    whatever Python reads as a number and names the row, line and column of a bad cell."""
+    row = first_row
+    for line_no, line in enumerate(lines, start=first_line):
+        if not line.strip():
+            continue
         cells = next(csv.reader([line]))
         if len(cells) != len(header):
             raise DataError(f"{source}: row {row} (line {line_no}) has {len(cells)} cells, "
                             f"the header has {len(header)}: {line.strip()[:60]}")
-        for name, cell in zip(header, cells):
-            where = f"{source}: row {row} (line {line_no}), column {name}"
-            if not cell.strip():
-                raise DataError(f"{where}: the cell is empty")
-            number(cell.strip()[:40], where, DataError)
-    raise DataError(f"{source}: numpy could not read the numbers, and bp found no bad cell")
+        yield [cell(c, f"{source}: row {row} (line {line_no}), column {name}") for c, name in zip(cells, header)]
+        row += 1
+
+
+def cell(text: str, where: str) -> float:
+    """One cell's number: finite, or an error saying where and what is wrong."""
+    try:
+        value = float(text)  # the common case, fast
+    except ValueError:
+        if not text.strip():
+            raise DataError(f"{where}: the cell is empty") from None
+        return number(text.strip()[:40], where, DataError)
+    if value - value != 0:  # inf or nan
+        number(text.strip(), where, DataError)
+    return value
+
+
+def as_matrix(rows: list, width: int):
+    """Rows of floats as a float64 matrix of `width` columns (also when there are none)."""
+    import numpy as np
+
+    return np.array(rows, dtype=np.float64).reshape(len(rows), width)

@@ -128,6 +128,17 @@ def test_at_reads_cells_numpy_refuses_as_python_does(bp, tmp_path):
     assert r.stdout.splitlines()[1:] == ["3.0,2.0,1.5", "3000.0,3.0,1000.0"]
 
 
+@pytest.mark.parametrize("header, fragment", [
+    ("x,x", "line 1: the column name x appears twice"),
+    ("x,", "line 1, column 2: the header has an empty column name"),
+])
+def test_at_refuses_the_headers_train_refuses(bp, tmp_path, header, fragment):
+    pts = tmp_path / "p.csv"
+    pts.write_text(f"{header}\n1,2\n")
+    r = bp("grad", "x^2", "--at", str(pts), "--no-check")
+    assert r.exit_code == 2 and fragment in r.stderr
+
+
 def test_at_jsonl_across_chunks_with_blank_lines(bp, tmp_path, monkeypatch):
     import bpcli.batch
 

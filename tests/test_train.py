@@ -65,6 +65,13 @@ def test_people_output_has_epochs_parameters_predictions_and_a_curve(bp, csv):
     assert "\x1b[" not in r.stdout
 
 
+def test_cells_numpy_refuses_but_python_reads_train_like_plain_numbers(bp, csv):
+    quoted = csv('x,y\n"1",2\n2, 4\n3,6_0e-1\n', "quoted.csv")
+    doc, lecture = (doc_of(bp("train", "linear", path, "--json")) for path in (quoted, csv(LECTURE)))
+    assert doc["data"]["rows"] == 3
+    assert (doc["params"], doc["loss"]) == (lecture["params"], lecture["loss"])
+
+
 def test_affine_model_fits_a_line(bp, csv):
     data = csv("x,y\n" + "".join(f"{x / 10},{3 * x / 10 + 1}\n" for x in range(10)))
     doc = doc_of(bp("train", "affine", data, "--lr", "0.1", "--epochs", "300", "--json"))
