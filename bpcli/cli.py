@@ -139,11 +139,9 @@ def grad_at(f, at: str, out_format, extra, formula_text, values_file, check: boo
     write = sys.stdout.write
     checked = None
     for chunk, value, grads in gradients(f, read_points(at), fixed):
-        if out_format == "csv" and chunk.first_row == 1:
-            write(",".join(["value"] + [f"grad_{n}" for n in names]) + "\n")
         columns = [value.tolist()] + [grads[n].tolist() for n in names]
         if out_format == "csv":
-            write(render.csv_rows(columns))
+            write(render.csv_rows(names, columns, header=chunk.first_row == 1))
         else:
             write(render.jsonl_rows(names, columns))
         if check and checked is None:

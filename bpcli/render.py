@@ -49,10 +49,12 @@ def jsonl_rows(names: list[str], columns: list[list[float]]) -> str:
     return "".join(template % row for row in zip(*cells))
 
 
-def csv_rows(columns: list[list[float]]) -> str:
-    """Rows of CSV cells from columns of floats: repr (shortest round-trip digits; inf, -inf
-    and nan as Python writes them), called directly since it runs millions of times."""
-    return "".join(",".join(map(repr, row)) + "\n" for row in zip(*columns))
+def csv_rows(names: list[str], columns: list[list[float]], header: bool) -> str:
+    """value,grad_<name>… rows from columns of floats (the header line first if asked): repr
+    (shortest round-trip digits; inf, -inf and nan as Python writes them), called directly
+    since it runs millions of times."""
+    head = ",".join(["value"] + [f"grad_{n}" for n in names]) + "\n" if header else ""
+    return head + "".join(",".join(map(repr, row)) + "\n" for row in zip(*columns))
 
 
 def dumps(doc) -> str:

@@ -76,8 +76,8 @@ class Formula:
     def _backward_steps(self, wanted: list[bool]) -> list:
         """(node, a, b, ∂/∂a, ∂/∂b, constant?) in tape order, a partial None where no gradient
         is wanted (the constant exponent of r^2 never needs its a^b·ln a). Where the partials
-        are constants (+, -, neg) they are numbers, and the pass neither reads the operands'
-        values nor calls a function: a third of a typical graph's steps."""
+        are constants (+, -, neg, step, sign) they are numbers, and the pass neither reads the
+        operands' values nor calls a function: a third of a typical graph's steps."""
         partials = {}
         for name, op in OPS.items():
             fixed = op.constant_partials
