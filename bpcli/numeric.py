@@ -10,8 +10,8 @@ import math
 
 INF = math.inf
 NAN = math.nan
-# The seed of the backward pass and the partials of + and -: the pass tests for this very
-# object to skip multiplications by one (each a full pass over an array of a batch).
+# The seed of the backward pass and the partials of + and -: the array pass tests for this
+# very object to skip multiplications by one (each a full pass over an array of a batch).
 ONE = 1.0
 
 

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from bpcli import grad
+from bpcli import grad, parse
 
 CASES = [
     ("exp(x)", {"x": 1000}, math.inf),
@@ -51,3 +51,20 @@ def test_domain_and_overflow_are_noted():
 
 def test_right_associative_power_of_constants():
     assert grad("2^3^2", {}).value == 512.0
+
+
+@pytest.mark.parametrize("text, point, name", [
+    ("x*y + x*z", {"x": 3.0, "y": -0.0, "z": -0.0}, "x"),  # -0 + -0 stays -0
+    ("x*y", {"x": 3.0, "y": -0.0}, "x"),
+    ("x*y - x*z", {"x": 3.0, "y": -0.0, "z": 0.0}, "x"),
+])
+def test_gradient_keeps_the_sign_of_zero_as_pytorch_does_for_floats_and_arrays(text, point, name):
+    """Adjoint sums start from -0.0 (the float pass) or from the first term (the array pass):
+    either way a sum of negative zeros is -0.0, as PyTorch's autograd gives."""
+    import numpy as np
+
+    f = parse(text)
+    one = f.grad(point).gradient[name]
+    many = f.grad({k: np.array([v]) for k, v in point.items()}).gradient[name][0]
+    assert one == 0.0 and math.copysign(1, one) == -1
+    assert math.copysign(1, many) == -1
