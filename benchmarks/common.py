@@ -19,13 +19,21 @@ def best_of(fn, repeat: int = 3) -> float:
     return min(times)
 
 
-def interleaved_best(runs: dict, rounds: int = 5) -> dict[str, float]:
+def interleaved_best(runs: dict, rounds: int = 5, warm=()) -> dict[str, float]:
     """The fastest of `rounds` runs of each function, in seconds, the functions taking turns
     within each round: a slow spell of a shared machine then hits all of them alike, not
-    just the one that happened to run during it."""
+    just the one that happened to run during it. Each starts after a full garbage collection,
+    so none pays for another's cycles (micrograd's graphs are full of them). The functions
+    named in `warm` run once more, untimed, just before: their steady state is measured, the
+    data they read already in the caches (as when a formula is evaluated at many points)."""
+    import gc
+
     best = {name: float("inf") for name in runs}
     for _ in range(rounds):
         for name, fn in runs.items():
+            gc.collect()
+            if name in warm:
+                fn()
             t = time.perf_counter()
             fn()
             best[name] = min(best[name], time.perf_counter() - t)
@@ -40,6 +48,12 @@ def bp_runs(text: str, point: dict, tag: str) -> dict:
     vals = f.forward(point)
     return {f"{tag} parse": lambda: parse(text), f"{tag} forward": lambda: f.forward(point),
             f"{tag} backward": lambda: f.backward(vals)}
+
+
+def steady(runs: dict) -> list[str]:
+    """What is measured warm: every forward and backward pass, bp's and its peers'. Parsing
+    is measured cold, as one run of `bp grad` meets it."""
+    return [name for name in runs if not name.endswith(" parse")]
 
 
 def alternated_medians(commands: list[list[str]], runs: int = 21) -> list[float]:

@@ -8,10 +8,11 @@ A peer that is not installed gets a row saying so.
 Targets (issue: speed and scale): on a random DAG of about 100,000 scalar operations,
 bp's forward + backward at most 1/3 of PyTorch's (0-dim float64 tensors), and parse +
 forward + backward at most 1.5x PyTorch's forward + backward; 1,000,000 points of the card
-formula at most 1.5x PyTorch's vectorised autograd; 10x the operations at most 12x the time;
-the reverse pass at most 3x the forward pass. Parse throughput is reported three ways: bp's
-lean loop over Lark's tables, Lark's own loop building the same graph, and Lark alone building
-nothing, with its basic and its contextual lexer.
+formula at most 1.5x PyTorch's vectorised autograd; 10x the operations at most 12x the time
+(PyTorch's own scaling on the same graphs beside it); the reverse pass at most 3x the forward
+pass. Parse throughput is reported three ways: bp's lean loop over Lark's tables, Lark's own
+loop building the same graph, and Lark alone building nothing, with its basic and its
+contextual lexer.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import best_of, bp_runs, compile_bytecode, interleaved_best, machine, table  # noqa: E402
+from common import (best_of, bp_runs, compile_bytecode, interleaved_best, machine, steady,  # noqa: E402
+                    table)
 from workloads import compact_dag, random_dag, spec  # noqa: E402
 
 OPS = 100_000
@@ -71,8 +73,9 @@ def lark_alone(text: str) -> dict[str, float]:
     return times
 
 
-def micrograd_time(steps, point: dict) -> float | None:
-    """micrograd's Value class, extended as its README extends it with tanh, sigmoid and sin."""
+def micrograd_run(steps, point: dict):
+    """micrograd's Value class, extended as its README extends it with tanh, sigmoid and sin;
+    its forward + backward as a function (to run in `deep_thread`), or None."""
     try:
         from micrograd.engine import Value
     except ImportError:
@@ -103,15 +106,28 @@ def micrograd_time(steps, point: dict) -> float | None:
             nodes.append(ops[op](nodes[a]) if b < 0 else ops[op](nodes[a], nodes[b]))
         nodes[-1].backward()
 
-    # micrograd's topological sort recurses once per level: give it the stack it needs.
+    return run
+
+
+def deep_thread(fn, levels: int):
+    """fn() in a thread with the stack and recursion limit for `levels` levels of recursion:
+    micrograd's topological sort recurses once per level of the graph."""
     box = {}
-    sys.setrecursionlimit(10 * len(steps) + 1000)
+    sys.setrecursionlimit(10 * levels + 1000)
     threading.stack_size(1 << 29)
-    thread = threading.Thread(target=lambda: box.setdefault("t", best_of(run, 1)))
+    thread = threading.Thread(target=lambda: box.setdefault("result", fn()))
     thread.start()
     thread.join()
     threading.stack_size(0)
-    return box.get("t")
+    return box["result"]
+
+
+def peer_runs(tag: str, ops: int) -> dict:
+    """PyTorch's and micrograd's forward + backward of the DAG of `ops` operations."""
+    steps = spec(ops)
+    _, point = random_dag(ops)
+    runs = {f"torch {tag}": torch_run(steps, point), f"micrograd {tag}": micrograd_run(steps, point)}
+    return {name: run for name, run in runs.items() if run is not None}
 
 
 def sympy_vs_bp(ops: int = 30) -> tuple[float, float]:
@@ -156,18 +172,16 @@ def main() -> None:
     compile_bytecode()
     rows = []
     text, point = random_dag(OPS)
-    steps = spec(OPS)
     small_text, small_point = random_dag(OPS // 10)
-    # bp at both sizes and PyTorch take turns, round after round: ratios from one round's
-    # conditions, not from two different minutes of a shared machine.
-    runs = {**bp_runs(text, point, "big"), **bp_runs(small_text, small_point, "small")}
-    torch = torch_run(steps, point)
-    if torch is not None:
-        runs["torch"] = torch
-    best = interleaved_best(runs, rounds=5)
+    tiny_text, tiny_point = random_dag(OPS // 100)
+    # bp at three sizes, PyTorch and micrograd at two take turns, round after round: ratios
+    # from one round's conditions, not from two different minutes of a shared machine.
+    runs = {**bp_runs(text, point, "big"), **bp_runs(small_text, small_point, "small"),
+            **bp_runs(tiny_text, tiny_point, "tiny"), **peer_runs("big", OPS), **peer_runs("small", OPS // 10)}
+    best = deep_thread(lambda: interleaved_best(runs, rounds=5, warm=steady(runs)), OPS)
     t_parse, t_fwd, t_bwd = best["big parse"], best["big forward"], best["big backward"]
     s_parse, s_fwd, s_bwd = best["small parse"], best["small forward"], best["small backward"]
-    t_torch = best.get("torch")
+    t_torch, t_mg = best.get("torch big"), best.get("micrograd big")
     mb = len(text.encode()) / 1e6
     rows.append((f"{OPS:,}-op DAG: bp parse", f"{t_parse:.3f} s", f"{mb:.2f} MB, {mb / t_parse:.2f} MB/s", "", ""))
     rows.append(("  bp forward / backward", f"{t_fwd * 1e3:.1f} / {t_bwd * 1e3:.1f} ms", "",
@@ -192,13 +206,18 @@ def main() -> None:
     cmb = len(compact.encode()) / 1e6
     rows.append(("  the same DAG written compactly: parse", f"{c_parse:.3f} s", f"{cmb:.2f} MB, {cmb / c_parse:.2f} MB/s",
                  "" if t_torch is None else f"{(c_parse + t_fwd + t_bwd) / t_torch:.2f}x PyTorch", "<= 1.5x"))
-    t_mg = micrograd_time(steps, point)
     rows.append(("  vs micrograd forward + backward", f"{(t_fwd + t_bwd) * 1e3:.0f} ms",
                  "not installed" if t_mg is None else f"micrograd {t_mg * 1e3:.0f} ms",
                  "" if t_mg is None else f"{(t_fwd + t_bwd) / t_mg:.3f}x", ""))
     rows.append(("scaling 10k -> 100k ops: parse", "", "", f"{t_parse / s_parse:.1f}x", "<= 12x"))
-    rows.append(("scaling 10k -> 100k ops: forward + backward", "", "",
+    # PyTorch's for reference (micrograd's swings 8-50x with when the garbage collector runs).
+    peer = f"PyTorch {t_torch / best['torch small']:.1f}x" if t_torch else ""
+    rows.append(("scaling 10k -> 100k ops: forward + backward", "", peer,
                  f"{(t_fwd + t_bwd) / (s_fwd + s_bwd):.1f}x", "<= 12x"))
+    per_op = [(best[f"{tag} forward"] + best[f"{tag} backward"]) / (OPS // scale) * 1e9
+              for tag, scale in (("tiny", 100), ("small", 10), ("big", 1))]
+    rows.append(("  bp forward + backward per op: 1k / 10k / 100k ops",
+                 " / ".join(f"{t:.0f}" for t in per_op) + " ns", "", "", ""))
     t_bp, t_sympy = sympy_vs_bp()
     rows.append(("30-op DAG gradient: bp parse + grad vs SymPy diff + eval", f"{t_bp * 1e3:.1f} ms",
                  f"SymPy {t_sympy:.2f} s", f"{t_sympy / t_bp:.0f}x faster", ""))

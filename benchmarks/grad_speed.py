@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (alternated_medians, bp_runs, compile_bytecode, interleaved_best, machine,  # noqa: E402
-                    median_runs, table)
+                    median_runs, steady, table)
 from workloads import random_dag  # noqa: E402
 
 
@@ -45,7 +45,7 @@ def scale() -> list[tuple]:
     runs = {}
     for tag, (text, point) in texts.items():
         runs.update(bp_runs(text, point, tag))
-    best = interleaved_best(runs, rounds=5)  # the sizes take turns: one slow spell hits both
+    best = interleaved_best(runs, rounds=5, warm=steady(runs))  # the sizes take turns: one slow spell hits both
     for tag, n in sizes.items():
         t_parse, t_fwd, t_bwd = (best[f"{tag} {what}"] for what in ("parse", "forward", "backward"))
         timings[n] = (t_parse, t_fwd + t_bwd)
