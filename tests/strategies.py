@@ -11,16 +11,16 @@ NAMES = ["x", "w", "y"]
 
 
 @st.composite
-def programs(draw, max_ops: int = 8):
+def programs(draw, max_ops: int = 8, ops: tuple = tuple(OPS)):
     """A program of assignments t0…tk over inputs x, w, y: a random DAG with sharing.
 
-    Built as a list (no recursion): each line applies an op of the table to earlier
-    names or small constants.
+    Built as a list (no recursion): each line applies an op (of `ops`, by default the whole
+    table) to earlier names or small constants.
     """
     refs = list(NAMES)
     lines = []
     for k in range(draw(st.integers(1, max_ops))):
-        op = OPS[draw(st.sampled_from(list(OPS)))]
+        op = OPS[draw(st.sampled_from(ops))]
         operand = st.one_of(st.sampled_from(refs), st.sampled_from(["2", "0.5", "3"]))
         args = [draw(operand) for _ in range(op.arity)]
         if op.name in INFIX:

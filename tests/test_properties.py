@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from bpcli import parse
@@ -36,6 +36,33 @@ def test_backprop_equals_sympy(text, point):
             continue  # SymPy has no number here (undone, or its formula is 0/0): as the check does
 
         assert close(g, symbolic[name][1], SYMPY_REL, SYMPY_ABS), (text, point, name)
+
+
+# Ops whose partials, given the forward values, are arithmetic alone: there numpy and the
+# float pass must agree to the bit (sin's partial calls cos, whose libm and numpy may not).
+ARITHMETIC_PARTIALS = ("add", "sub", "mul", "div", "neg", "abs", "relu", "max", "min", "step", "sign",
+                       "exp", "sqrt", "tanh", "sigmoid")
+signed = st.one_of(st.sampled_from([0.0, -0.0, 1.0, -1.0, -2.0]), st.floats(-3, 3, allow_nan=False))
+
+
+@given(programs(ops=ARITHMETIC_PARTIALS), st.fixed_dictionaries({n: signed for n in "xwy"}))
+@example("t0 = (x) * (y)", {"x": 3.0, "w": 1.0, "y": -0.0})
+@example("t0 = relu(x)\nt1 = (t0) * (y)", {"x": -1.0, "w": 1.0, "y": -2.0})
+def test_float_and_array_backward_passes_agree_bit_for_bit(text, point):
+    """The float pass (sums from -0.0, every partial multiplied in) and the array pass (first
+    terms kept, ×1 skipped) are written apart for speed; from the same forward values they
+    give the same adjoint, sign of zero and nan included."""
+    from bpcli.numeric import ArrayMath
+
+    f = parse(text)
+    vals = f.forward({n: v for n, v in point.items() if n in f.inputs})
+    floats = f.backward(vals)
+    with np.errstate(all="ignore"):
+        arrays = f.backward([np.array([v]) for v in vals], ArrayMath("float64"))
+    for i, (a, b) in enumerate(zip(floats, arrays)):
+        b = float(np.reshape(b, -1)[0])
+        same = (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
+        assert same, (text, point, f"n{i}", a, b)
 
 
 @given(programs(max_ops=5), points)
