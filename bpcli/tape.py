@@ -222,8 +222,9 @@ _START = -0.0
 
 def _float_adjoints(steps: list, vals: list, output: int) -> list:
     """The backward pass over floats, lean: each sum starts from -0.0 and every partial is
-    multiplied in, as tests cost more than they save on floats (the pass is 25% faster).
-    Every node a step names is reached (the tape holds only what the output depends on)."""
+    multiplied in, as tests cost more than they save on floats (14-20% faster than the array
+    pass's tests at 1k-10k ops, 8% at 100k). Every node a step names is reached (the tape
+    holds only what the output depends on), so no adjoint is read before it has a term."""
     m = FLOAT
     adj: list = [_START] * len(vals)
     adj[output] = ONE
@@ -254,8 +255,6 @@ def _array_adjoints(steps: list, vals: list, output: int, m) -> list:
     adj[output] = ONE
     for i, a, b, pa, pb, constant in reversed(steps):
         g = adj[i]
-        if g is None:
-            continue
         if constant:  # pa and pb are numbers
             if pa is not None:
                 c = pa if g is ONE else g if pa is ONE else g * pa
