@@ -112,7 +112,6 @@ class Tables:
         return state
 
 
-
 def _kept(rule) -> list[tuple[int, bool]]:
     """(index, spliced?) of the children Lark keeps: punctuation and _TERMINALS are dropped."""
     return [(i, _inlined(s)) for i, s in enumerate(rule.expansion) if not (s.is_term and s.filter_out)]
