@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import re
 import sys
 from dataclasses import dataclass
 from operator import itemgetter
@@ -118,13 +119,17 @@ def _jsonl_chunks(lines, source: str) -> Iterator[Chunk]:
     return _chunks(itertools.chain([line], lines), line_no - 1, names, rows_of, no_points)
 
 
+# true, false or null as a value (not inside a key such as "nullable", which would send every
+# block of the file to the slow reader).
+_LITERAL_VALUE = re.compile(r"[:\[,]\s*(?:true|false|null)\b")
+
+
 def _json_block(block: list[str], keys: list[str]):
     """The block's points as a matrix when every line is an object with exactly these keys
     and finite numbers for values; None otherwise (then bp's own reader says what is wrong)."""
     import numpy as np
 
-    text = "".join(block)
-    if "true" in text or "false" in text or "null" in text:
+    if _LITERAL_VALUE.search("".join(block)):
         return None  # numpy would take true as 1.0
     try:
         points = [json.loads(line) for line in block if line.strip()]

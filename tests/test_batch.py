@@ -197,3 +197,14 @@ def test_at_jsonl_big_integers_and_mixed_numbers_read_as_python_floats(bp, tmp_p
     pts.write_text('{"x": 9007199254740993}\n{"x": 1.5}\n{"x": -3}\n')
     r = bp("grad", "x", "--at", str(pts), "--no-check")
     assert r.stdout.splitlines()[1:] == [f"{float(9007199254740993)!r},1.0", "1.5,1.0", "-3.0,1.0"]
+
+
+def test_jsonl_keys_that_contain_true_or_null_keep_the_fast_reader():
+    """Only true/false/null as values send a block to bp's own reader; inside a key they are
+    just letters (a column "nullable" once sent every block of its file the slow way)."""
+    from bpcli.batch import _json_block
+
+    block = ['{"nullable": 1.5, "truex": 2}\n', '\n', '{"nullable": -3, "truex": 0.25}\n']
+    assert _json_block(block, ["nullable", "truex"]).tolist() == [[1.5, 2.0], [-3.0, 0.25]]
+    for literal in ["true", "false", "null"]:
+        assert _json_block(['{"nullable": %s, "truex": 2}\n' % literal], ["nullable", "truex"]) is None
