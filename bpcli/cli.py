@@ -221,13 +221,11 @@ def grad(
         from .verify import check as run_check
 
         checked = run_check(f, result, point, budget=check_timeout)
-        checked.notes[:0] = notes
-    elif notes:
-        result.notes.extend(notes)
+    notes = render.grad_notes(result, notes, checked)
     explanations = _explain(result, max_paths) if explain_paths else None
     hessian = _hessian(f, point, check, check_timeout) if with_hessian else None
     if as_json:
-        doc = render.grad_document(result, point, checked)
+        doc = render.grad_document(result, point, checked, notes)
         if explanations is not None:
             doc["explain"] = render.explain_document(result, explanations)
         if hessian is not None:
@@ -242,9 +240,8 @@ def grad(
             console.print(render.explain_text(result, explanations))
         if hessian is not None:
             console.print(render.hessian_table(*hessian))
-        all_notes = list(result.notes) + (checked.notes if checked else [])
-        if all_notes:
-            console.print(render.notes_text(all_notes), end="")
+        if notes:
+            console.print(render.notes_text(notes), end="")
     if hessian is not None and hessian[1] is False:
         raise CheckError("the Hessian disagrees with SymPy's second derivatives")
     if checked is not None and not checked.ok:

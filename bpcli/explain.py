@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .ops import OPS, partial_display
+from .view import ref
 
 
 @dataclass
@@ -57,12 +58,12 @@ def explain(result, name: str, max_paths: int = 4) -> Explanation:
 def describe(result, e: Explanation) -> list[str]:
     """Lines of text, a path a line: ∂loss/∂r · ∂r/∂w = 2·r · x = (-4.0) · 2.0 = -8.0."""
     f = result.formula
-    out = f.ref(f.output)
+    out = ref(f, f.output)
     lines = [f"∂{out}/∂{e.name}: {e.total_paths:,} path{'s' if e.total_paths != 1 else ''} from {out} to {e.name}"]
     for p in e.paths:
         symbols = " · ".join(_symbol(f, parent, slot, child) for parent, slot, child in p.edges) or "1"
         formulas = " · ".join(
-            _wrap(partial_display(OPS[f.kinds[parent]], slot, [f.ref(a) for a in f.args[parent]]))
+            _wrap(partial_display(OPS[f.kinds[parent]], slot, [ref(f, a) for a in f.args[parent]]))
             for parent, slot, _ in p.edges) or "1"
         numbers = " · ".join(_num(x) for x in p.factors) or "1"
         lines.append(f"  {symbols} = {formulas} = {numbers} = {p.product!r}")
@@ -79,7 +80,7 @@ def describe(result, e: Explanation) -> list[str]:
 def _symbol(f, parent: int, slot: int, child: int) -> str:
     """∂parent/∂child, with the operand slot when the same child fills both (x*x)."""
     mark = "₀₁"[slot] if len(set(f.args[parent])) < len(f.args[parent]) else ""
-    return f"∂{f.ref(parent)}/∂{f.ref(child)}{mark}"
+    return f"∂{ref(f, parent)}/∂{ref(f, child)}{mark}"
 
 
 def _wrap(text: str) -> str:

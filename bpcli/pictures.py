@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
+from . import view
 from .errors import MissingDependency, UsageError
 from .graph import CONST, INPUT
 from .render import show_number
@@ -31,9 +32,9 @@ def _role(f, i: int) -> str:
 def _title(f, i: int) -> str:
     kind = f.kinds[i]
     if kind in (INPUT, CONST):
-        return f.label(i)
-    head = f"n{i}: {f.show(i, f.ref)}"
-    return f"{f.label(i)} = {head}" if f.labels.get(i) else head
+        return view.label(f, i)
+    head = f"n{i}: {view.show(f, i, lambda j: view.ref(f, j))}"
+    return f"{view.label(f, i)} = {head}" if f.labels.get(i) else head
 
 
 # -- DOT ----------------------------------------------------------------------------------

@@ -69,7 +69,16 @@ def show_number(v) -> str:
 
 
 # -- JSON ---------------------------------------------------------------------------
-def grad_document(result, point: dict, check=None) -> dict:
+def grad_notes(result, extra: list[str] = (), check=None) -> list[str]:
+    """Every note of a point: the engine's findings, then `extra` (the CLI's), then the check's."""
+    from . import view
+
+    return view.notes(result) + list(extra) + (check.notes if check else [])
+
+
+def grad_document(result, point: dict, check=None, notes: list[str] | None = None) -> dict:
+    from . import view
+
     f = result.formula
     doc = {
         "schema": SCHEMA,
@@ -81,16 +90,16 @@ def grad_document(result, point: dict, check=None) -> dict:
             {"id": n.id, "op": n.op, "label": n.label, "operands": n.operands,
              "value": json_number(n.value),
              "adjoint": None if n.adjoint is None else json_number(n.adjoint)}
-            for n in result.nodes
+            for n in view.nodes(result)
         ],
         "edges": [
             {"parent": e.parent, "child": e.child, "slot": e.slot,
              "local": json_number(e.local),
-             "formula": result.edge_formula(int(e.parent[1:]), e.slot),
+             "formula": view.edge_formula(f, int(e.parent[1:]), e.slot),
              "contribution": json_number(e.contribution)}
-            for e in result.edges
+            for e in view.edges(result)
         ],
-        "notes": list(result.notes) + (check.notes if check else []),
+        "notes": grad_notes(result, check=check) if notes is None else notes,
         "check": None,
         "ok": True,
     }
@@ -142,6 +151,8 @@ def grad_tables(result, check=None, limit: int | None = 200) -> list:
     """The four tables of `bp grad`: formula, forward, backward, gradient."""
     from rich.text import Text
 
+    from . import view
+
     f = result.formula
     out = []
     summary = _table("Formula", "formula", "value", "nodes", "edges")
@@ -157,19 +168,19 @@ def grad_tables(result, check=None, limit: int | None = 200) -> list:
             _add(forward, "…", f"{hidden} more rows (--all shows them)", "", "", "")
             continue
         adjoint = result.adjoint(i)
-        _add(forward, f"n{i}", f.label(i), f.show(i), show_number(result.values[i]),
+        _add(forward, f"n{i}", view.label(f, i), view.show(f, i), show_number(result.values[i]),
                         "–" if adjoint is None else show_number(adjoint))
     out.append(forward)
 
     backward = _table("Backward: a local gradient per edge, from the output back",
                       "edge", "local gradient", "local", "parent adjoint", "contribution")
-    edges, hidden = _rows(result.edges, limit)
+    edges, hidden = _rows(view.edges(result), limit)
     for e in edges:
         if e is None:
             _add(backward, "…", f"{hidden} more rows (--all shows them)", "", "", "")
             continue
         parent = int(e.parent[1:])
-        _add(backward, f"{e.parent} ← {e.child}", result.edge_formula(parent, e.slot),
+        _add(backward, f"{e.parent} ← {e.child}", view.edge_formula(f, parent, e.slot),
                          show_number(e.local), show_number(result.adjoints[parent]),
                          show_number(e.contribution))
     out.append(backward)

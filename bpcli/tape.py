@@ -4,36 +4,12 @@ from __future__ import annotations
 
 import difflib
 import math
-from dataclasses import dataclass
 from functools import cached_property
 
 from .errors import InputValueError
-from .graph import CONST, INPUT, number_text
+from .graph import INPUT
 from .numeric import FLOAT, ONE
-from .ops import OPS, partial_display
-
-
-@dataclass(frozen=True)
-class Node:
-    """One node of the graph as a result shows it."""
-
-    id: str
-    op: str
-    label: str
-    operands: list[str]
-    value: float
-    adjoint: float | None  # None: depends on no input, so no gradient flows into it
-
-
-@dataclass(frozen=True)
-class Edge:
-    """One operand slot: the child feeds the parent; `local` is ∂parent/∂child."""
-
-    parent: str
-    child: str
-    slot: int
-    local: float
-    contribution: float  # parent's adjoint × local
+from .ops import OPS
 
 
 class Formula:
@@ -96,31 +72,6 @@ class Formula:
 
     def __repr__(self) -> str:
         return f"<Formula {len(self)} nodes, inputs {list(self.inputs)}>"
-
-    # -- naming -----------------------------------------------------------------
-    def label(self, i: int) -> str:
-        """The names a node goes by: bound names, an input's name or a constant's text."""
-        bound = self.labels.get(i, [])
-        own = self.names.get(i)
-        parts = ([own] if own is not None and own not in bound else []) + bound
-        return " = ".join(parts)
-
-    def ref(self, i: int) -> str:
-        """How a node is referred to inside a formula: its name if it has one, else n<id>."""
-        bound = self.labels.get(i)
-        if bound:
-            return bound[-1]
-        return self.names.get(i) or f"n{i}"
-
-    def show(self, i: int, ref=None) -> str:
-        """The node's operation with its operands, e.g. `n1 · n2`."""
-        ref = ref or (lambda j: f"n{j}")
-        kind = self.kinds[i]
-        if kind == INPUT:
-            return "input"
-        if kind == CONST:
-            return f"constant {self.names[i]}"
-        return OPS[kind].show.format(*(ref(a) for a in self.args[i]))
 
     # -- values -----------------------------------------------------------------
     def check_values(self, values: dict, complete: bool = True) -> None:
@@ -197,23 +148,22 @@ class Formula:
             vals = self.forward(values, m)
             return Result(self, vals, self.backward(vals, m), m)
 
-    def notes(self, vals: list) -> list[str]:
-        """What a reader must know about a point: kinks hit, values that left the reals."""
+    def hits(self, vals: list) -> list[tuple[str, int]]:
+        """What a reader must know about a point, as (kind, node): "kink" (a non-differentiable
+        point hit), "domain" (nan from finite operands), "overflow" (inf from finite ones)."""
         if not all(isinstance(v, float) for v in vals):
             return []  # many points at once: notes are for single points
-        notes = []
+        hits = []
         for i, kind in enumerate(self.kinds):
             op = OPS.get(kind)
             if op is None:
                 continue
             operands = [vals[a] for a in self.args[i]]
-            call = f"n{i} {op.name}({', '.join(number_text(v) for v in operands)})"
             if op.kink and op.kink(*operands):
-                notes.append(f"{call}: {op.convention}")
+                hits.append(("kink", i))
             if not math.isfinite(vals[i]) and all(math.isfinite(v) for v in operands):
-                why = "outside its domain" if math.isnan(vals[i]) else "overflows"
-                notes.append(f"{call} = {vals[i]}: {why}")
-        return notes
+                hits.append(("domain" if math.isnan(vals[i]) else "overflow", i))
+        return hits
 
 
 def _partials_of(op) -> tuple:
@@ -318,43 +268,9 @@ class Result:
         return {name: self.adjoints[i] for name, i in self.formula.inputs.items()}
 
     @cached_property
-    def notes(self) -> list[str]:
-        return self.formula.notes(self.values)
+    def hits(self) -> list[tuple[str, int]]:
+        return self.formula.hits(self.values)
 
     def adjoint(self, i: int):
         """∂output/∂node, or None for a node that depends on no input (a constant)."""
         return self.adjoints[i] if self.formula.differentiable[i] else None
-
-    @cached_property
-    def nodes(self) -> list[Node]:
-        f = self.formula
-        return [
-            Node(f"n{i}", kind, f.label(i), [f"n{a}" for a in f.args[i]],
-                 self.values[i], self.adjoint(i))
-            for i, kind in enumerate(f.kinds)
-        ]
-
-    @cached_property
-    def edges(self) -> list[Edge]:
-        """The edges gradient flows along, in the order the backward pass visits them:
-        output first, operands left to right. Edges into constants carry none."""
-        f = self.formula
-        edges = []
-        for i in range(len(f) - 1, -1, -1):
-            if not f.args[i]:
-                continue
-            local = self.local(i)
-            edges.extend(
-                Edge(f"n{i}", f"n{a}", slot, local[slot], self.adjoints[i] * local[slot])
-                for slot, a in enumerate(f.args[i])
-                if f.differentiable[a]
-            )
-        return edges
-
-    def edge_formula(self, parent: int, slot: int) -> str:
-        """The local gradient as a formula, e.g. ∂(x·w)/∂w = x."""
-        f = self.formula
-        kind = f.kinds[parent]
-        refs = [f.ref(a) for a in f.args[parent]]
-        whole = OPS[kind].show.format(*refs)
-        return f"∂({whole})/∂{refs[slot]} = {partial_display(OPS[kind], slot, refs)}"

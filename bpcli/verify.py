@@ -174,7 +174,7 @@ def check(formula, result, point: dict[str, float], budget: float = 5.0) -> Chec
     import sympy  # noqa: F401 - imported here, in the main thread, so the budget is for the maths
 
     notes: list[str] = []
-    at_kink = bool(result.notes)
+    at_kink = bool(result.hits)
     fd = finite_differences(formula, point)
     done, symbolic = with_budget(lambda: sympy_derivatives(formula, point), budget)
     if not done:

@@ -18,7 +18,7 @@ from strategies import points, programs
 
 def well_behaved(result) -> bool:
     """Away from kinks and outside-domain points, with moderate magnitudes: skipped, not loosened."""
-    if result.notes:  # a kink hit, a value outside its domain, an overflow
+    if result.hits:  # a kink hit, a value outside its domain, an overflow
         return False
     return all(math.isfinite(v) and abs(v) < 1e6 for v in result.values)
 
