@@ -204,6 +204,10 @@ def grad(
     explain_paths: bool = typer.Option(False, "--explain", help="The chain rule out loud: every path, multiplied."),
     max_paths: int = typer.Option(4, "--max-paths", min=1, help="Paths shown per input with --explain."),
     with_hessian: bool = typer.Option(False, "--hessian", help="Second derivatives, cross-checked with SymPy."),
+    forward: bool = typer.Option(False, "--forward", help="Forward mode beside reverse mode: a tangent "
+                                 "per node and input, one pass per input."),
+    max_forward: int = typer.Option(20_000_000, "--max-forward", min=1, metavar="N",
+                                    help="Refuse --forward past N node tangents (nodes × inputs)."),
 ):
     """Forward and backward pass of FORMULA at a point: give values as --x 2 or x=2."""
     from . import render
@@ -224,6 +228,7 @@ def grad(
     notes = render.grad_notes(result, notes, checked)
     explanations = _explain(result, max_paths) if explain_paths else None
     hessian = _hessian(f, point, check, check_timeout) if with_hessian else None
+    fm = _forward_mode(f, result, point, max_forward) if forward else None
     if as_json:
         doc = render.grad_document(result, point, checked, notes)
         if explanations is not None:
@@ -231,6 +236,9 @@ def grad(
         if hessian is not None:
             doc["hessian"], doc["hessian_check"] = hessian
             doc["ok"] = doc["ok"] and hessian[1] in (None, True)
+        if fm is not None:
+            doc["forward_mode"] = render.forward_document(fm)
+            doc["ok"] = doc["ok"] and fm.agrees
         print(render.dumps(doc))
     else:
         console = stdout_console()
@@ -240,10 +248,16 @@ def grad(
             console.print(render.explain_text(result, explanations))
         if hessian is not None:
             console.print(render.hessian_table(*hessian))
+        if fm is not None:
+            for table in render.forward_tables(result, fm, limit=None if show_all else 200):
+                console.print(table)
         if notes:
             console.print(render.notes_text(notes), end="")
     if hessian is not None and hessian[1] is False:
         raise CheckError("the Hessian disagrees with SymPy's second derivatives")
+    if fm is not None and not fm.agrees:
+        raise CheckError("forward mode disagrees with reverse mode: " + "; ".join(
+            f"∂/∂{t.name}: forward {t.forward!r}, reverse {t.reverse!r}" for t in fm.inputs if not t.agrees))
     if checked is not None and not checked.ok:
         bad = [c for c in checked.inputs if not c.ok]
         raise CheckError("; ".join(
@@ -416,6 +430,16 @@ def _explain(result, max_paths: int) -> list:
     from .explain import explain
 
     return [explain(result, name, max_paths) for name in result.formula.inputs]
+
+
+def _forward_mode(f, result, point: dict, limit: int):
+    from .forward import forward_mode
+
+    work = len(f) * len(f.inputs)
+    if work > limit:
+        raise UsageError(f"--forward would compute {work:,} tangents ({len(f):,} nodes × {len(f.inputs):,} "
+                         f"inputs), more than the limit of {limit:,}", hint="raise it with --max-forward N")
+    return forward_mode(f, result, point)
 
 
 def _hessian(f, point: dict, check: bool, budget: float):

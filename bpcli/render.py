@@ -201,6 +201,44 @@ def grad_tables(result, check=None, limit: int | None = 200) -> list:
     return out
 
 
+def forward_tables(result, fm, limit: int | None = 200) -> list:
+    """Forward mode: each node's tangent per input, then both modes' gradients side by side."""
+    from rich.text import Text
+
+    f = result.formula
+    names = [t.name for t in fm.inputs]
+    heads = [f"∂·/∂{n}" for n in names]
+    tangents = _table("Forward mode: tangents ∂node/∂input, a pass per input",
+                      "node", "label", *heads, numeric_columns=heads)
+    nodes, hidden = _rows(list(range(len(f))), limit)
+    for i in nodes:
+        if i is None:
+            _add(tangents, "…", f"{hidden} more rows (--all shows them)", *[""] * len(names))
+            continue
+        _add(tangents, f"n{i}", f.label(i) or f.show(i), *(show_number(t.tangents[i]) for t in fm.inputs))
+    both = _table("Forward mode vs reverse mode", "input", "forward mode", "reverse mode", "agree",
+                  numeric_columns=("forward mode", "reverse mode"))
+    for t in fm.inputs:
+        mark = Text(plain("✓" if t.agrees else "✗"), style="green" if t.agrees else "bold red")
+        _add(both, t.name, show_number(t.forward), show_number(t.reverse), mark)
+    return [tangents, both, Text(plain(fm.summary))]
+
+
+def forward_document(fm) -> dict:
+    """`forward_mode` in bp grad --json."""
+    return {
+        "passes": {"forward": fm.forward_passes, "reverse": fm.outputs},
+        "inputs": {
+            t.name: {"tangents": {f"n{i}": json_number(v) for i, v in enumerate(t.tangents)},
+                     "gradient": json_number(t.forward), "reverse": json_number(t.reverse),
+                     "agrees": t.agrees}
+            for t in fm.inputs
+        },
+        "agrees": fm.agrees,
+        "summary": fm.summary,
+    }
+
+
 def notes_text(notes: list[str]):
     from rich.text import Text
 

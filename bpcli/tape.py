@@ -122,6 +122,42 @@ class Formula:
             steps = self._wrt_steps[wrt] = self._backward_steps(self._depends_on(set(wrt)))
         return steps
 
+    def jvp(self, values: dict, tangents: dict, m=None) -> tuple[list, list]:
+        """Forward mode: every node's value and its tangent (∂node along `tangents`, an input
+        name → number dict), both computed in one sweep along the tape.
+
+        An input missing from `tangents` has tangent 0, and so has every node that depends
+        on no input given one; their partials are never evaluated (as in PyTorch's forward
+        AD, a constant carries no tangent, so r^2 never needs its exponent's a^b·ln a).
+        """
+        self.check_values(values)
+        self.check_values(tangents, complete=False)
+        if m is None:
+            m = _namespace_for(dict(enumerate([*values.values(), *tangents.values()])))
+        if m is FLOAT:
+            return self._jvp_sweep({k: float(v) for k, v in values.items()},
+                                   {k: float(v) for k, v in tangents.items()}, m)
+        with m.np.errstate(all="ignore"):
+            return self._jvp_sweep({k: m.np.asarray(v, dtype=m.dtype) for k, v in values.items()},
+                                   {k: m.np.asarray(v, dtype=m.dtype) for k, v in tangents.items()}, m)
+
+    def _jvp_sweep(self, values: dict, tangents: dict, m) -> tuple[list, list]:
+        vals = list(self._template)
+        tan: list = [0.0] * len(vals)
+        for name, i in self.inputs.items():
+            vals[i] = values[name]
+            tan[i] = tangents.get(name, 0.0)
+        active = self._depends_on(set(tangents))
+        kinds, args = self.kinds, self.args
+        for i, f, _, _ in self._steps:
+            operands = [vals[j] for j in args[i]]
+            out = vals[i] = f(m, *operands)
+            if active[i]:
+                terms = [p(m, out, *operands) * tan[j]
+                         for p, j in zip(OPS[kinds[i]].partials, args[i]) if active[j]]
+                tan[i] = terms[0] if len(terms) == 1 else sum(terms[1:], terms[0])
+        return vals, tan
+
     def local_gradients(self, vals: list, i: int, m=FLOAT) -> tuple:
         """∂node/∂operand for each operand slot of node i, at the forward values."""
         kind = self.kinds[i]

@@ -1,0 +1,115 @@
+"""Forward mode (jvp, bp grad --forward): a tangent per node and input, equal to reverse mode."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+
+from bpcli import parse
+from bpcli.errors import InputValueError
+from bpcli.forward import forward_mode
+from strategies import points, programs
+
+CARD = ["grad", "(x*w-y)^2", "--x", "2", "--w", "3", "--y", "4"]
+
+
+def test_jvp_gives_every_node_its_tangent_along_one_input():
+    f = parse("(x*w-y)^2")
+    vals, tangents = f.jvp({"x": 2, "w": 3, "y": 4}, {"w": 1.0})
+    assert vals == f.forward({"x": 2.0, "w": 3.0, "y": 4.0})
+    # n0 x, n1 w, n2 x·w, n3 y, n4 x·w - y, n5 the constant 2, n6 the square
+    assert tangents == [0.0, 1.0, 2.0, 0.0, 2.0, 0.0, 8.0]
+
+
+def test_jvp_along_a_direction_is_the_directional_derivative():
+    f = parse("x*w + sin(x)")
+    _, t = f.jvp({"x": 0.5, "w": 2.0}, {"x": 0.25, "w": -1.0})
+    g = f.grad({"x": 0.5, "w": 2.0}).gradient
+    assert t[f.output] == pytest.approx(0.25 * g["x"] - 1.0 * g["w"], rel=1e-15)
+
+
+def test_jvp_never_evaluates_the_partial_of_a_constant_operand():
+    # (-2)^2: the exponent's partial a^b·ln a is nan at a < 0; the exponent carries no tangent.
+    f = parse("x^2")
+    _, t = f.jvp({"x": -2.0}, {"x": 1.0})
+    assert t[f.output] == -4.0
+
+
+def test_jvp_runs_on_arrays_of_points():
+    f = parse("x*x*w")
+    vals, t = f.jvp({"x": np.array([1.0, 2.0]), "w": 3.0}, {"x": 1.0})
+    assert t[f.output].tolist() == [6.0, 12.0]
+
+
+def test_jvp_refuses_a_tangent_for_an_unknown_input():
+    with pytest.raises(InputValueError, match="no input named z"):
+        parse("x^2").jvp({"x": 1.0}, {"z": 1.0})
+
+
+def test_jvp_walks_a_deep_chain_without_recursion():
+    f = parse("x" + "+1" * 100_000)
+    _, t = f.jvp({"x": 0.0}, {"x": 1.0})
+    assert t[f.output] == 1.0
+
+
+def well_behaved(result) -> bool:
+    return not result.notes and all(math.isfinite(v) and abs(v) < 1e6 for v in result.values)
+
+
+@given(programs(), points)
+def test_forward_mode_equals_reverse_mode(text, point):
+    f = parse(text)
+    point = {n: v for n, v in point.items() if n in f.inputs}
+    r = f.grad(point)
+    assume(well_behaved(r))
+    fm = forward_mode(f, r, point)
+    assert fm.forward_passes == len(f.inputs)
+    assert fm.agrees, [(t.name, t.forward, t.reverse) for t in fm.inputs]
+
+
+def test_forward_flag_prints_the_tangent_table_and_the_pass_count(bp):
+    r = bp(*CARD, "--forward")
+    assert r.exit_code == 0, r.stderr
+    assert "Forward mode: tangents ∂node/∂input" in r.stdout
+    assert "Forward mode vs reverse mode" in r.stdout
+    assert "passes: forward mode 3 (one per input), reverse mode 1 (one per output): reverse" in r.stdout
+    assert "✗" not in r.stdout
+
+
+def test_forward_mode_in_json(bp_json):
+    doc = bp_json(*CARD, "--forward")
+    fm = doc["forward_mode"]
+    assert fm["passes"] == {"forward": 3, "reverse": 1}
+    assert fm["inputs"]["w"]["tangents"] == {"n0": 0.0, "n1": 1.0, "n2": 2.0, "n3": 0.0, "n4": 2.0,
+                                             "n5": 0.0, "n6": 8.0}
+    assert {n: v["gradient"] for n, v in fm["inputs"].items()} == doc["gradient"]
+    assert fm["agrees"] is True and doc["ok"] is True
+
+
+def test_one_input_is_a_tie(bp_json):
+    assert "a tie here" in bp_json("grad", "x^2", "--x", "3", "--forward")["forward_mode"]["summary"]
+
+
+def test_a_disagreement_is_flagged_like_a_failed_check(bp, monkeypatch):
+    from bpcli.tape import Formula
+
+    real = Formula.jvp
+
+    def off_by_one(self, values, tangents, m=None):
+        vals, t = real(self, values, tangents, m)
+        return vals, t[:-1] + [t[-1] + 1.0]
+
+    monkeypatch.setattr(Formula, "jvp", off_by_one)
+    r = bp(*CARD, "--forward", "--no-check")
+    assert r.exit_code == 3
+    assert "✗" in r.stdout
+    assert "forward mode disagrees with reverse mode: ∂/∂x: forward 13.0, reverse 12.0" in r.stderr
+
+
+def test_forward_refuses_past_its_limit_with_the_flag_that_raises_it(bp):
+    r = bp(*CARD, "--forward", "--max-forward", "10")
+    assert r.exit_code == 2
+    assert "21 tangents (7 nodes × 3 inputs)" in r.stderr and "--max-forward" in r.stderr
