@@ -205,17 +205,19 @@ def forward_tables(result, fm, limit: int | None = 200) -> list:
     """Forward mode: each node's tangent per input, then both modes' gradients side by side."""
     from rich.text import Text
 
+    from . import view
+
     f = result.formula
     names = [t.name for t in fm.inputs]
     heads = [f"∂·/∂{n}" for n in names]
-    tangents = _table("Forward mode: tangents ∂node/∂input, a pass per input",
+    tangents = _table("Forward mode: tangent ∂node/∂input",
                       "node", "label", *heads, numeric_columns=heads)
     nodes, hidden = _rows(list(range(len(f))), limit)
     for i in nodes:
         if i is None:
             _add(tangents, "…", f"{hidden} more rows (--all shows them)", *[""] * len(names))
             continue
-        _add(tangents, f"n{i}", f.label(i) or f.show(i), *(show_number(t.tangents[i]) for t in fm.inputs))
+        _add(tangents, f"n{i}", view.label(f, i) or view.show(f, i), *(show_number(t.tangents[i]) for t in fm.inputs))
     both = _table("Forward mode vs reverse mode", "input", "forward mode", "reverse mode", "agree",
                   numeric_columns=("forward mode", "reverse mode"))
     for t in fm.inputs:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 from hypothesis import assume, given
@@ -12,6 +10,7 @@ from bpcli import parse
 from bpcli.errors import InputValueError
 from bpcli.forward import forward_mode
 from strategies import points, programs
+from test_properties import well_behaved
 
 CARD = ["grad", "(x*w-y)^2", "--x", "2", "--w", "3", "--y", "4"]
 
@@ -55,10 +54,6 @@ def test_jvp_walks_a_deep_chain_without_recursion():
     assert t[f.output] == 1.0
 
 
-def well_behaved(result) -> bool:
-    return not result.notes and all(math.isfinite(v) and abs(v) < 1e6 for v in result.values)
-
-
 @given(programs(), points)
 def test_forward_mode_equals_reverse_mode(text, point):
     f = parse(text)
@@ -73,7 +68,7 @@ def test_forward_mode_equals_reverse_mode(text, point):
 def test_forward_flag_prints_the_tangent_table_and_the_pass_count(bp):
     r = bp(*CARD, "--forward")
     assert r.exit_code == 0, r.stderr
-    assert "Forward mode: tangents ∂node/∂input" in r.stdout
+    assert "Forward mode: tangent ∂node/∂input" in r.stdout
     assert "Forward mode vs reverse mode" in r.stdout
     assert "passes: forward mode 3 (one per input), reverse mode 1 (one per output): reverse" in r.stdout
     assert "✗" not in r.stdout
