@@ -2,12 +2,15 @@
 
 A node used once is written inline where it is used; a node used more than once, or
 bound to a name, gets a line of its own (`name = …`), so the text stays linear in the
-size of the graph. Everything is built along the tape: no recursion.
+size of the graph. Every line binds a name no other line binds: a name the program
+rebinds (`a = a*a` twice) gets a fresh name for each later node, since a graph copied
+elsewhere (a derivative) may still use the first `a` after the second. Everything is
+built along the tape: no recursion.
 """
 
 from __future__ import annotations
 
-from .graph import CONST, INPUT
+from .graph import CONST, INPUT, NAMED_CONSTANTS
 from .ops import OPS
 
 ATOM = 9
@@ -19,7 +22,11 @@ def to_text(formula, names: dict[int, str] | None = None) -> str:
     for args in formula.args:
         for a in args:
             uses[a] += 1
-    taken = set(formula.inputs) | {lab for labs in formula.labels.values() for lab in labs}
+    # Names a line may not bind: inputs and constants are referred to by name everywhere,
+    # and every name bound anywhere is kept clear of the fresh ones.
+    fixed = set(formula.inputs) | set(NAMED_CONSTANTS)
+    taken = fixed | {lab for labs in formula.labels.values() for lab in labs}
+    bound: set[str] = set()
     names = dict(names or {})
     text: list[tuple[str, int]] = []
     lines = []
@@ -32,10 +39,13 @@ def to_text(formula, names: dict[int, str] | None = None) -> str:
         label = names.get(i) or (formula.labels.get(i) or [None])[-1]
         if label is None and uses[i] > 1:
             label = _fresh(f"n{i}", taken)
+        elif label is not None and (label in bound or label in fixed):
+            label = _fresh(label, taken)
         if label is None:
             text.append((body, prec))
             continue
         taken.add(label)
+        bound.add(label)
         lines.append(f"{label} = {body}")
         text.append((label, ATOM))
     last = text[formula.output][0]
@@ -62,6 +72,10 @@ def _apply(op, operands: list[tuple[str, int]]) -> tuple[str, int]:
 
 
 def _fresh(name: str, taken: set) -> str:
-    while name in taken:
-        name = "_" + name
-    return name
+    """`name` if it is free, else name_2, name_3, …"""
+    if name not in taken:
+        return name
+    k = 2
+    while f"{name}_{k}" in taken:
+        k += 1
+    return f"{name}_{k}"

@@ -36,3 +36,26 @@ def programs(draw, max_ops: int = 8, ops: tuple = tuple(OPS)):
 
 points = st.fixed_dictionaries({n: st.floats(-3, 3, allow_nan=False).filter(lambda v: abs(v) > 1e-3)
                                 for n in NAMES})
+
+
+@st.composite
+def rebinding_programs(draw, max_lines: int = 8, ops: tuple = tuple(OPS)):
+    """A program whose assignments rebind names, inputs' names included (`a = a*a`,
+    `x = x + w`): later lines see the new binding, earlier nodes keep the old one."""
+    bound = list(NAMES)
+    lines = []
+    for _ in range(draw(st.integers(1, max_lines))):
+        op = OPS[draw(st.sampled_from(ops))]
+        operand = st.one_of(st.sampled_from(bound), st.sampled_from(["2", "0.5"]))
+        args = [draw(operand) for _ in range(op.arity)]
+        if op.name in INFIX:
+            expr = f"({args[0]}) {INFIX[op.name]} ({args[1]})"
+        elif op.name == "neg":
+            expr = f"-({args[0]})"
+        else:
+            expr = f"{op.name}({', '.join(args)})"
+        target = draw(st.sampled_from(["a", "b", "x", "w"]))
+        lines.append(f"{target} = {expr}")
+        if target not in bound:
+            bound.append(target)
+    return "\n".join(lines)
