@@ -10,6 +10,17 @@ INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "^"}
 NAMES = ["x", "w", "y"]
 
 
+def _application(draw, ops: tuple, operand) -> str:
+    """One op of `ops` applied to operands drawn from `operand`, in bp syntax."""
+    op = OPS[draw(st.sampled_from(ops))]
+    args = [draw(operand) for _ in range(op.arity)]
+    if op.name in INFIX:
+        return f"({args[0]}) {INFIX[op.name]} ({args[1]})"
+    if op.name == "neg":
+        return f"-({args[0]})"
+    return f"{op.name}({', '.join(args)})"
+
+
 @st.composite
 def programs(draw, max_ops: int = 8, ops: tuple = tuple(OPS)):
     """A program of assignments t0…tk over inputs x, w, y: a random DAG with sharing.
@@ -20,15 +31,7 @@ def programs(draw, max_ops: int = 8, ops: tuple = tuple(OPS)):
     refs = list(NAMES)
     lines = []
     for k in range(draw(st.integers(1, max_ops))):
-        op = OPS[draw(st.sampled_from(ops))]
-        operand = st.one_of(st.sampled_from(refs), st.sampled_from(["2", "0.5", "3"]))
-        args = [draw(operand) for _ in range(op.arity)]
-        if op.name in INFIX:
-            expr = f"({args[0]}) {INFIX[op.name]} ({args[1]})"
-        elif op.name == "neg":
-            expr = f"-({args[0]})"
-        else:
-            expr = f"{op.name}({', '.join(args)})"
+        expr = _application(draw, ops, st.one_of(st.sampled_from(refs), st.sampled_from(["2", "0.5", "3"])))
         lines.append(f"t{k} = {expr}")
         refs.append(f"t{k}")
     return "\n".join(lines)
@@ -45,15 +48,7 @@ def rebinding_programs(draw, max_lines: int = 8, ops: tuple = tuple(OPS)):
     bound = list(NAMES)
     lines = []
     for _ in range(draw(st.integers(1, max_lines))):
-        op = OPS[draw(st.sampled_from(ops))]
-        operand = st.one_of(st.sampled_from(bound), st.sampled_from(["2", "0.5"]))
-        args = [draw(operand) for _ in range(op.arity)]
-        if op.name in INFIX:
-            expr = f"({args[0]}) {INFIX[op.name]} ({args[1]})"
-        elif op.name == "neg":
-            expr = f"-({args[0]})"
-        else:
-            expr = f"{op.name}({', '.join(args)})"
+        expr = _application(draw, ops, st.one_of(st.sampled_from(bound), st.sampled_from(["2", "0.5"])))
         target = draw(st.sampled_from(["a", "b", "x", "w"]))
         lines.append(f"{target} = {expr}")
         if target not in bound:
