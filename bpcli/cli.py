@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import functools
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -45,28 +47,63 @@ VALUE_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
 def say_error(message: str) -> None:
-    """One place where errors reach the user: stderr, no traceback."""
+    """One place where errors reach the user: stderr, no traceback (and no error of its own
+    when stderr is full or gone: the exit code still tells)."""
     from .render import plain
 
-    sys.stderr.write(plain(message).rstrip("\n") + "\n")
-    sys.stderr.flush()
+    try:
+        sys.stderr.write(plain(message).rstrip("\n") + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+BROKEN_PIPE = 141  # as a shell reports `cat` stopped by SIGPIPE (128 + 13)
 
 
 def handles_errors(command):
-    """Map bp's errors (and Ctrl-C) to messages on stderr and documented exit codes."""
+    """Map bp's errors (and Ctrl-C, and a stdout that cannot take the output) to messages on
+    stderr and documented exit codes."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
-            return command(*args, **kwargs)
+            done = command(*args, **kwargs)
+            sys.stdout.flush()  # here, not at exit, so that a full disk is reported
+            return done
         except BPError as e:
             say_error(f"bp: {e.kind}: {e}")
             raise typer.Exit(e.exit_code) from None
         except KeyboardInterrupt:
             say_error("bp: interrupted")
             raise typer.Exit(130) from None
+        except OSError as e:
+            raise typer.Exit(_stream_failure(e)) from None
 
     return wrapper
+
+
+def _stream_failure(e: OSError) -> int:
+    """The exit code for standard output refusing what bp writes (other OSErrors are bugs)."""
+    from .streams import is_stream_error
+
+    if not is_stream_error(e):
+        raise e
+    _silence_stdout()
+    if e.errno == errno.EPIPE:  # the reader stopped (bp … | head): quietly, as cat does
+        return BROKEN_PIPE
+    say_error(f"bp: output error: cannot write to standard output: {e.strerror}")
+    return 2
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that what is still buffered fails no more at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def read_text(path: str, what: str, expected: str) -> str:
@@ -306,6 +343,8 @@ def train(
     settings = Settings(lr=_finite(lr, "--lr"), epochs=epochs, batch_size=_batch_size(batch_size),
                         shuffle=shuffle, seed=seed, dtype=dtype, init=_inits(init))
     check_model_name(model)  # before reading the data: a typo should not wait for a big CSV
+    if plot:
+        render.check_plot_path(plot)
     table = read_csv(data)
     spec = build_model(model, table.columns, choose_target(table.columns, target, table.source),
                        table.source, loss)
@@ -315,8 +354,6 @@ def train(
     with show.progress():
         run = trainer.run(on_step=show.step if trace else None, on_epoch=show.epoch)
     predictions = [{**p, "yhat": _predict(spec, run.params, p, settings.dtype)} for p in points]
-    if plot:
-        render.save_loss_plot([e.loss for e in run.epochs], plot, f"bp train {spec.text}")
     if as_json:
         print(render.dumps(render.train_document(run, table, predictions)))
     elif jsonl:
@@ -332,6 +369,8 @@ def train(
                                   and not console.no_color)
         if curve:
             console.print(curve, markup=False, highlight=False, soft_wrap=True)
+    if plot and not run.interrupted:  # last: the parameters are printed whatever happens to the picture
+        render.save_loss_plot([e.loss for e in run.epochs], plot, f"bp train {spec.text}")
     if run.interrupted:
         params = ", ".join(f"{p} = {v!r}" for p, v in run.params.items())
         say_error(f"bp: interrupted after {len(run.epochs)} epochs; parameters reached: {params}")
@@ -456,10 +495,10 @@ def graph(
                                             help="A formula, - for stdin; values as --x 2 or x=2 are optional."),
     file: Optional[str] = typer.Option(None, "--file", "-f", metavar="FILE", help="Read the formula from FILE."),
     values_file: Optional[str] = typer.Option(None, "--values", metavar="FILE", help="JSON values, as bp grad."),
-    fmt: Optional[str] = typer.Option(None, "--format", metavar="tree|dot|mermaid|svg|png",
+    fmt: Optional[str] = typer.Option(None, "--format", metavar="tree|dot|mermaid|svg|png|pdf",
                                       help="[default: from -o's extension, else tree]"),
     output: Optional[str] = typer.Option(None, "-o", "--output", metavar="FILE",
-                                         help="Write to FILE (overwritten if it exists)."),
+                                         help="Write to FILE (replaced whole if it exists; - is stdout)."),
     no_fold: bool = typer.Option(False, "--no-fold", help="Tree: draw shared subtrees every time."),
 ):
     """Draw the computational graph of FORMULA, with values and gradients when given a point."""
@@ -472,46 +511,63 @@ def graph(
     if point:
         f.check_values(point)
         result = f.grad(point)
-    fmt = fmt or _format_from(output) or "tree"
-    if fmt not in pictures.FORMATS:
-        raise UsageError(f"--format must be one of {', '.join(pictures.FORMATS)}, not {fmt!r}")
+    fmt = _graph_format(fmt, output)
     size = f"{len(f):,} nodes, {sum(len(a) for a in f.args):,} edges"
+    to_stdout = output is None or output == "-"
     if fmt == "tree":
-        console = stdout_console() if output is None else None
         tree = pictures.to_tree(f, result, fold=not no_fold)
-        if console is not None:
+        if to_stdout:
+            console = stdout_console()
             console.print(tree)
             console.print(f"{size}", style="dim")
             return
-        from rich.console import Console
-
-        with open(output, "w", encoding="utf-8") as out:
-            Console(file=out, width=120, no_color=True).print(tree)
+        data = _tree_text(tree).encode("utf-8")
     else:
         text = pictures.to_mermaid(f, result) if fmt == "mermaid" else pictures.to_dot(f, result)
-        data = pictures.render_with_graphviz(text, fmt) if fmt in ("svg", "png") else text.encode()
-        if output is None:
-            sys.stdout.buffer.write(data)
-            sys.stdout.flush()
-            return
-        _write(output, data)
+        data = pictures.render_with_graphviz(text, fmt) if fmt in pictures.GRAPHVIZ else text.encode()
+    if to_stdout:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        return
+    from .streams import write_output
+
+    write_output(output, data)
     say_error(f"bp: wrote {output} ({size})")
 
 
-def _format_from(path: Optional[str]) -> Optional[str]:
-    if not path or "." not in path:
-        return None
-    ext = path.rsplit(".", 1)[1].lower()
-    return {"gv": "dot", "dot": "dot", "mmd": "mermaid", "mermaid": "mermaid", "svg": "svg", "png": "png",
-            "txt": "tree"}.get(ext)
+EXTENSIONS = {"gv": "dot", "dot": "dot", "mmd": "mermaid", "mermaid": "mermaid", "svg": "svg", "png": "png",
+              "pdf": "pdf", "txt": "tree"}
 
 
-def _write(path: str, data: bytes) -> None:
-    try:
-        with open(path, "wb") as out:
-            out.write(data)
-    except OSError as e:
-        raise UsageError(f"cannot write {path}: {e.strerror}") from None
+def _graph_format(fmt: Optional[str], output: Optional[str]) -> str:
+    """--format, else the one -o's extension names, else tree; a mismatch of the two is refused."""
+    from . import pictures
+
+    if fmt is not None and fmt not in pictures.FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(pictures.FORMATS)}, not {fmt!r}")
+    name = os.path.basename(output or "")
+    ext = name.rsplit(".", 1)[1].lower() if "." in name.lstrip(".") else None
+    if ext is None or output == "-":
+        return fmt or "tree"
+    implied = EXTENSIONS.get(ext)
+    if implied is None and fmt is None:
+        raise UsageError(f"-o {output}: bp does not know the format of .{ext} files",
+                         hint="end the name in " + ", ".join(f".{e}" for e in EXTENSIONS)
+                              + ", or choose one with --format")
+    if implied is not None and fmt is not None and implied != fmt:
+        raise UsageError(f"-o {output} names a .{ext} file but --format is {fmt}",
+                         hint=f"drop --format (the extension picks {implied}) or rename the file")
+    return fmt or implied
+
+
+def _tree_text(tree) -> str:
+    import io
+
+    from rich.console import Console
+
+    out = io.StringIO()
+    Console(file=out, width=120, no_color=True, color_system=None).print(tree)
+    return out.getvalue()
 
 
 @app.command(epilog=EXIT_CODES)
@@ -564,6 +620,11 @@ def ops_command(as_json: bool = typer.Option(False, "--json", help="Print the op
         stdout_console().print(render.ops_table())
 
 
+def _terminated(signum, frame):
+    """A kill (SIGTERM) unwinds like an exit, so that no half-written file is left behind."""
+    raise SystemExit(128 + signum)
+
+
 def stdout_console():
     from rich.console import Console
 
@@ -571,10 +632,13 @@ def stdout_console():
 
 
 def main() -> None:
-    """Entry point of the `bp` script: never lets a traceback reach the user.
+    """Entry point of the `bp` script: never lets a traceback reach the user."""
+    import signal
 
-    A closed pipe (`bp … | head`) is Click's to handle: it stops quietly with exit code 1.
-    """
+    from .streams import guard_standard_streams
+
+    guard_standard_streams()
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         app()
     except KeyboardInterrupt:
@@ -582,7 +646,17 @@ def main() -> None:
         sys.exit(130)
     except SystemExit:
         raise
+    except OSError as e:
+        from .streams import is_stream_error
+
+        if not is_stream_error(e):
+            _internal_error(e)
+        sys.exit(_stream_failure(e))
     except Exception as e:  # a bug in bp: say so plainly, without a traceback
-        say_error(f"bp: internal error: {type(e).__name__}: {e}\n"
-                  "This is a bug in bp; please report it with the command you ran.")
-        sys.exit(1)
+        _internal_error(e)
+
+
+def _internal_error(e: Exception) -> None:
+    say_error(f"bp: internal error: {type(e).__name__}: {e}\n"
+              "This is a bug in bp; please report it with the command you ran.")
+    sys.exit(1)

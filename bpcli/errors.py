@@ -42,6 +42,12 @@ class UsageError(BPError):
     kind = "usage error"
 
 
+class OutputError(BPError):
+    """A file or stream cannot take what bp writes (full disk, a directory, a closed stream)."""
+
+    kind = "output error"
+
+
 class DomainError(BPError):
     """The numbers left the domain where the result means anything (training diverged)."""
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-import os
 import re
 import threading
 import unicodedata
@@ -53,12 +52,9 @@ class _Dispatch:
 _dispatch = _Dispatch()
 
 
-def _cache_file(grammar: str) -> Path:
-    import lark
-
-    key = hashlib.sha256(f"{lark.__version__}\n{grammar}".encode()).hexdigest()[:16]
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "bp" / f"parser-{key}.json"
+def tables_path() -> Path:
+    """grammar/bp.tables.json, built from bp.lark by `python tools/build_tables.py`."""
+    return grammar_path().with_name("bp.tables.json")
 
 
 def _int_keys(pairs):
@@ -66,30 +62,46 @@ def _int_keys(pairs):
     return {int(k) if k.isdigit() else k: v for k, v in pairs}
 
 
-def _build_parser():
-    """The LALR parser, loaded from a JSON cache of its tables when one is there."""
+def _fingerprint(grammar: str) -> dict:
+    """What the shipped tables were built from: this grammar, this Lark."""
+    import lark
+
+    return {"lark": lark.__version__, "grammar": hashlib.sha256(grammar.encode()).hexdigest()}
+
+
+def build_tables() -> dict:
+    """Lark's LALR tables for the grammar, as the JSON document shipped beside it."""
     from lark import Lark
     from lark.grammar import Rule
     from lark.lexer import TerminalDef
 
     grammar = grammar_text()
-    cache = _cache_file(grammar)
+    data, memo = Lark(grammar, parser="lalr", lexer="basic").memo_serialize([TerminalDef, Rule])
+    data["options"] = {k: v for k, v in data["options"].items() if k != "transformer"}
+    return {**_fingerprint(grammar), "data": data, "memo": memo}
+
+
+def shipped_tables() -> dict | None:
+    """The tables shipped in the package, if they were built from this grammar by this Lark.
+
+    Read only from the package (no user-writable cache: an edited table would change what
+    a formula means, an edited pattern could hang every run)."""
     try:
-        data = json.loads(cache.read_text(encoding="utf-8"), object_pairs_hook=_int_keys)
-        return Lark._load_from_dict(data["data"], data["memo"], transformer=_dispatch)
-    except Exception:  # no cache yet, or one we cannot use: build and (try to) save it
-        pass
-    lark = Lark(grammar, parser="lalr", lexer="basic", transformer=_dispatch)
-    try:
-        data, memo = lark.memo_serialize([TerminalDef, Rule])
-        data["options"] = {k: v for k, v in data["options"].items() if k != "transformer"}
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"data": data, "memo": memo}), encoding="utf-8")
-        os.replace(tmp, cache)
-    except (OSError, TypeError, ValueError):
-        pass  # a read-only home only costs start-up time
-    return lark
+        doc = json.loads(tables_path().read_text(encoding="utf-8"), object_pairs_hook=_int_keys)
+    except (OSError, ValueError):
+        return None
+    fresh = isinstance(doc, dict) and all(doc.get(k) == v for k, v in _fingerprint(grammar_text()).items())
+    return doc if fresh else None
+
+
+def _build_parser():
+    """The LALR parser, from the shipped tables; built in memory when they are stale."""
+    from lark import Lark
+
+    doc = shipped_tables()
+    if doc is not None:
+        return Lark._load_from_dict(doc["data"], doc["memo"], transformer=_dispatch)
+    return Lark(grammar_text(), parser="lalr", lexer="basic", transformer=_dispatch)
 
 
 @contextmanager

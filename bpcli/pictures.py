@@ -15,7 +15,8 @@ from .errors import MissingDependency, UsageError
 from .graph import CONST, INPUT
 from .render import show_number
 
-FORMATS = ("tree", "dot", "mermaid", "svg", "png")
+FORMATS = ("tree", "dot", "mermaid", "svg", "png", "pdf")
+GRAPHVIZ = ("svg", "png", "pdf")  # drawn by Graphviz's dot program
 FORWARD, BACKWARD = "#1565c0", "#c62828"  # blue values, red gradients
 
 
@@ -157,7 +158,7 @@ def to_mermaid(f, result=None) -> str:
 
 # -- Graphviz programs -------------------------------------------------------------------------
 def render_with_graphviz(dot: str, fmt: str) -> bytes:
-    """SVG or PNG bytes from Graphviz's `dot` program."""
+    """SVG, PNG or PDF bytes from Graphviz's `dot` program."""
     program = shutil.which("dot")
     if program is None:
         raise MissingDependency(f"--format {fmt} needs Graphviz's dot program, which is not installed",

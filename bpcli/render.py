@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
@@ -328,35 +329,73 @@ def loss_curve(losses: list[float], width: int, colour: bool) -> str:
     return text if colour else plt.uncolorize(text)
 
 
-def save_loss_plot(losses: list[float], path: str, title: str) -> None:
-    """The loss curve as PNG or SVG, by the file's extension (matplotlib)."""
-    from .errors import MissingDependency, UsageError
+def check_plot_path(path: str) -> str:
+    """The picture's format from the extension; the path is checked before any training."""
+    from .errors import OutputError, UsageError
+    from .streams import check_writable
 
     kind = path.rsplit(".", 1)[-1].lower() if "." in path else ""
     if kind not in ("png", "svg"):
         raise UsageError(f"--plot {path}: the file must end in .png or .svg")
     try:
-        import matplotlib
+        check_writable(path)
+    except OutputError as e:
+        raise OutputError(f"--plot: {e.message}") from None
+    return kind
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise MissingDependency("--plot needs matplotlib, which is not installed",
-                                hint="pip install 'backprop-cli[plot]'") from None
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(range(len(losses)), losses)
-    if all(v > 0 for v in losses):
-        ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("mean loss")
-    ax.set_title(title)
-    fig.tight_layout()
-    try:
-        fig.savefig(path, format=kind)
-    except OSError as e:
-        raise UsageError(f"--plot {path}: cannot write it: {e.strerror}") from None
-    finally:
+
+def save_loss_plot(losses: list[float], path: str, title: str) -> None:
+    """The loss curve as PNG or SVG, by the file's extension (matplotlib), written whole or not at all."""
+    import io
+
+    from .errors import MissingDependency, OutputError
+    from .streams import write_output
+
+    kind = check_plot_path(path)
+    with _matplotlib() as plt:
+        if plt is None:
+            raise MissingDependency("--plot needs matplotlib, which is not installed",
+                                    hint="pip install 'backprop-cli[plot]'")
+        fig, ax = plt.subplots(figsize=(7, 4))
+        ax.plot(range(len(losses)), losses)
+        if all(v > 0 for v in losses):
+            ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("mean loss")
+        ax.set_title(title)
+        fig.tight_layout()
+        data = io.BytesIO()
+        fig.savefig(data, format=kind)
         plt.close(fig)
+    try:
+        write_output(path, data.getvalue())
+    except OutputError as e:
+        raise OutputError(f"--plot: {e.message}") from None
+
+
+@contextlib.contextmanager
+def _matplotlib():
+    """matplotlib.pyplot (None if not installed), with its config and font cache in a temporary
+    directory unless MPLCONFIGDIR names one: bp writes nothing under ~/.config or ~/.cache."""
+    import os
+    import tempfile
+
+    own = "MPLCONFIGDIR" not in os.environ
+    with tempfile.TemporaryDirectory(prefix="bp-matplotlib-") if own else contextlib.nullcontext() as tmp:
+        if own:
+            os.environ["MPLCONFIGDIR"] = tmp
+        try:
+            try:
+                import matplotlib
+
+                matplotlib.use("Agg")
+                import matplotlib.pyplot as plt
+            except ImportError:
+                plt = None
+            yield plt
+        finally:
+            if own:
+                del os.environ["MPLCONFIGDIR"]
 
 
 # -- explanations, Hessians, the op table ------------------------------------------------

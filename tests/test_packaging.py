@@ -14,7 +14,7 @@ def test_wheel_ships_the_grammar_and_runs_from_elsewhere(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", str(ROOT), "-w", str(tmp_path)],
                    check=True, capture_output=True)
     wheel = next(tmp_path.glob("backprop_cli-*.whl"))
-    assert "bpcli/grammar/bp.lark" in zipfile.ZipFile(wheel).namelist()
+    assert {"bpcli/grammar/bp.lark", "bpcli/grammar/bp.tables.json"} <= set(zipfile.ZipFile(wheel).namelist())
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
                    check=True, capture_output=True)
@@ -25,12 +25,49 @@ def test_wheel_ships_the_grammar_and_runs_from_elsewhere(tmp_path):
     assert json.loads(out.stdout)["gradient"] == {"x": 12.0, "w": 8.0, "y": -4.0}
 
 
-def test_parser_cache_is_written_and_a_broken_one_is_rebuilt(tmp_path):
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
-    run = [sys.executable, "-m", "bpcli", "grad", "x^2", "--x", "3", "--json", "--no-check"]
-    assert subprocess.run(run, env=env, capture_output=True).returncode == 0
-    (cache,) = (tmp_path / "bp").glob("parser-*.json")
-    cache.write_text("{broken")
-    out = subprocess.run(run, env=env, capture_output=True, text=True)
+STALE = "grammar/bp.tables.json is stale (built from another grammar or Lark): run python tools/build_tables.py"
+
+
+def test_the_shipped_parse_tables_match_the_grammar_and_lark():
+    from bpcli import parser
+
+    assert parser.shipped_tables() is not None, STALE
+
+
+def test_the_shipped_tables_parse_as_a_fresh_build_of_the_grammar(monkeypatch):
+    from lark import Lark
+    from test_driver import outcome
+    from test_fuzz import PIECES, VALID
+
+    from bpcli import driver, parser
+
+    texts = VALID + PIECES + ["x +", "(x", "sin x", "foo(x)", "max(x)", "1e999", "a = x; a = a*a; a"]
+    shipped = [outcome(t, lean) for t in texts for lean in (True, False)]
+    fresh = Lark(parser.grammar_text(), parser="lalr", lexer="basic", transformer=parser._dispatch)
+    monkeypatch.setattr(parser, "_parser", fresh)
+    monkeypatch.setattr(parser, "_tables", driver.Tables(fresh, parser._Builder.action))
+    assert shipped == [outcome(t, lean) for t in texts for lean in (True, False)]
+
+
+def test_stale_tables_are_rebuilt_in_memory_and_never_read(monkeypatch, tmp_path):
+    from bpcli import parser
+
+    stale = tmp_path / "bp.tables.json"
+    stale.write_text(json.dumps({"lark": "0.0", "grammar": "edited", "data": {}, "memo": {}}))
+    monkeypatch.setattr(parser, "tables_path", lambda: stale)
+    monkeypatch.setattr(parser, "_parser", None)
+    monkeypatch.setattr(parser, "_tables", None)
+    assert parser.shipped_tables() is None
+    assert parser.parse("(x*w-y)^2").grad({"x": 2, "w": 3, "y": 4}).gradient == {"x": 12.0, "w": 8.0, "y": -4.0}
+
+
+def test_bp_writes_no_cache_and_reads_none(tmp_path):
+    """A user-writable cache of parse tables would be trusted as code: bp keeps none."""
+    cache = tmp_path / "cache"
+    (cache / "bp").mkdir(parents=True)
+    os.mkfifo(cache / "bp" / "parser-0000000000000000.json")  # once made every bp hang
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache), "HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-m", "bpcli", "grad", "x^2", "--x", "3", "--json", "--no-check"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and json.loads(out.stdout)["value"] == 9.0
-    json.loads(cache.read_text())  # rewritten whole
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["bp", "cache", "parser-0000000000000000.json"]
