@@ -256,12 +256,9 @@ def grad(
     if out_format is not None:
         raise UsageError("--format goes with --at; for one point use --json")
     point, notes = gather_values(f, extra, formula_text, values_file)
-    result = f.grad(point)
-    checked = None
-    if check:
-        from .verify import check as run_check
+    from .verify import checked_grad
 
-        checked = run_check(f, result, point, budget=check_timeout)
+    result, checked = checked_grad(f, point, check, check_timeout)
     notes = render.grad_notes(result, notes, checked)
     explanations = _explain(result, max_paths) if explain_paths else None
     hessian = _hessian(f, point, check, check_timeout) if with_hessian else None
@@ -295,6 +292,11 @@ def grad(
     if fm is not None and not fm.agrees:
         raise CheckError("forward mode disagrees with reverse mode: " + "; ".join(
             f"∂/∂{t.name}: forward {t.forward!r}, reverse {t.reverse!r}" for t in fm.inputs if not t.agrees))
+    _fail_on_mismatch(checked)
+
+
+def _fail_on_mismatch(checked) -> None:
+    """Exit 3 when the cross-check found a real disagreement."""
     if checked is not None and not checked.ok:
         bad = [c for c in checked.inputs if not c.ok]
         raise CheckError("; ".join(
@@ -533,6 +535,55 @@ def graph(
 
     write_output(output, data)
     say_error(f"bp: wrote {output} ({size})")
+
+
+@app.command(context_settings=VALUE_ARGS, epilog=EXIT_CODES)
+@handles_errors
+def view(
+    ctx: typer.Context,
+    formula: Optional[str] = typer.Argument(None, metavar="FORMULA", show_default=False,
+                                            help="A formula, - for stdin; values as --x 2 or x=2."),
+    file: Optional[str] = typer.Option(None, "--file", "-f", metavar="FILE", help="Read the formula from FILE."),
+    values_file: Optional[str] = typer.Option(None, "--values", metavar="FILE", help="JSON values, as bp grad."),
+    output: str = typer.Option("bp-view.html", "-o", "--output", metavar="FILE",
+                               help="Write the page to FILE (replaced whole if it exists; - is stdout)."),
+    open_page: bool = typer.Option(False, "--open", help="Open the page in the default browser."),
+    check: bool = typer.Option(True, "--check/--no-check", help="Cross-check with SymPy and finite differences."),
+    check_timeout: float = typer.Option(5.0, "--check-timeout", min=0.1, help="Seconds SymPy may take."),
+    engine: str = typer.Option("auto", "--layout", metavar="auto|graphviz|bp",
+                               help="Who lays the graph out [auto: Graphviz up to 300 nodes, if installed]."),
+    large: bool = typer.Option(False, "--large", help="Large fonts, for a projector."),
+    max_size: int = typer.Option(MAX_SIZE, "--max-size", min=0, metavar="N",
+                                 help="Refuse formulas longer than N characters (0: no limit)."),
+):
+    """Write one HTML page that steps through FORMULA's forward and backward pass."""
+    from . import render
+    from .verify import checked_grad
+    from .web import page, view_data
+
+    if engine not in ("auto", "graphviz", "bp"):
+        raise UsageError(f"--layout must be auto, graphviz or bp, not {engine!r}")
+    formula_text, extra = split_formula(formula, ctx.args, file)
+    f = load_formula(formula_text, file, max_size)
+    point, notes = gather_values(f, extra, formula_text, values_file)
+    result, checked = checked_grad(f, point, check, check_timeout)
+    doc = render.grad_document(result, point, checked, render.grad_notes(result, notes, checked))
+    data = view_data(f, doc, engine)
+    html = page(data, large=large).encode()
+    if output == "-":
+        sys.stdout.flush()
+        sys.stdout.buffer.write(html)
+    else:
+        from .streams import write_output
+
+        write_output(output, html)
+        laid = "Graphviz" if data["layout"]["engine"] == "graphviz" else "bp"
+        say_error(f"bp: wrote {output} ({len(html) / 1000:,.0f} kB, {len(f):,} nodes laid out by {laid})")
+        if open_page:
+            import webbrowser
+
+            webbrowser.open(Path(output).resolve().as_uri())
+    _fail_on_mismatch(checked)
 
 
 EXTENSIONS = {"gv": "dot", "dot": "dot", "mmd": "mermaid", "mermaid": "mermaid", "svg": "svg", "png": "png",

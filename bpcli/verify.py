@@ -209,3 +209,10 @@ def check(formula, result, point: dict[str, float], budget: float = 5.0) -> Chec
     if at_kink and any(c.status == "convention" for c in checks):
         notes.append("where bp and SymPy differ, bp follows PyTorch's convention at a kink (see notes)")
     return Check(checks, notes)
+
+
+def checked_grad(formula, point: dict, check_it: bool = True, budget: float = 5.0):
+    """Forward, backward and (if asked) the cross-check at one point, as `bp grad` runs
+    them: (result, check or None)."""
+    result = formula.grad(point)
+    return result, check(formula, result, point, budget=budget) if check_it else None

@@ -42,3 +42,46 @@ settings.register_profile("default", max_examples=60, deadline=None,
 settings.register_profile("deep", max_examples=2000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("default")
+
+
+# -- a real browser: Debian's chromium driven by Playwright (.ci/run installs it) --------
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def open_tab(browser, offline: bool):
+    """A fresh tab and the list of what went wrong in it: JavaScript errors, failed requests,
+    and (offline) any request that is not for a file: there is no network."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, offline=offline)
+    problems: list[str] = []
+    if offline:
+        def refuse(route):
+            problems.append(f"network request: {route.request.url}")
+            route.abort()
+
+        context.route(lambda url: not url.startswith("file:"), refuse)
+    tab = context.new_page()
+    tab.on("pageerror", lambda e: problems.append(f"JS error: {e}"))
+    tab.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    tab.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+    return context, tab, problems
+
+
+@pytest.fixture
+def page(browser):
+    """A tab with the network off; a JavaScript error or any network request fails the test."""
+    context, tab, problems = open_tab(browser, offline=True)
+    yield tab
+    context.close()
+    assert problems == []

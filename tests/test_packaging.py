@@ -14,7 +14,9 @@ def test_wheel_ships_the_grammar_and_runs_from_elsewhere(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", str(ROOT), "-w", str(tmp_path)],
                    check=True, capture_output=True)
     wheel = next(tmp_path.glob("backprop_cli-*.whl"))
-    assert {"bpcli/grammar/bp.lark", "bpcli/grammar/bp.tables.json"} <= set(zipfile.ZipFile(wheel).namelist())
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"bpcli/grammar/bp.lark", "bpcli/grammar/bp.tables.json"} <= names
+    assert {"bpcli/web/page.html", "bpcli/web/page.css", "bpcli/web/page.js"} <= names
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
                    check=True, capture_output=True)
@@ -23,6 +25,10 @@ def test_wheel_ships_the_grammar_and_runs_from_elsewhere(tmp_path):
                           "--json", "--no-check"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["gradient"] == {"x": 12.0, "w": 8.0, "y": -4.0}
+    out = subprocess.run([sys.executable, "-m", "bpcli", "view", "(x*w-y)^2", "--x", "2", "--w", "3", "--y", "4",
+                          "--no-check", "-o", "page.html"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "const SVG" in (tmp_path / "page.html").read_text(encoding="utf-8")  # the script, inlined
 
 
 STALE = "grammar/bp.tables.json is stale (built from another grammar or Lark): run python tools/build_tables.py"
