@@ -230,7 +230,8 @@ def grad(
         None, "--values", metavar="FILE", help="JSON object of values (or a bp train --json document); - for stdin."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document to stdout."),
     check: bool = typer.Option(True, "--check/--no-check", help="Cross-check with SymPy and finite differences."),
-    check_timeout: float = typer.Option(5.0, "--check-timeout", min=0.1, help="Seconds SymPy may take."),
+    check_timeout: float = typer.Option(5.0, "--check-timeout", metavar="SECONDS",
+                                        help="Seconds SymPy may take (0.1 to 86,400)."),
     show_all: bool = typer.Option(False, "--all", help="Show every row of large tables."),
     at: Optional[str] = typer.Option(None, "--at", metavar="FILE",
                                      help="Gradient at every row of a CSV or JSON Lines file (- for stdin)."),
@@ -249,6 +250,7 @@ def grad(
     """Forward and backward pass of FORMULA at a point: give values as --x 2 or x=2."""
     from . import render
 
+    check_timeout = _seconds(check_timeout, "--check-timeout")
     formula_text, extra = split_formula(formula, ctx.args, file)
     f = load_formula(formula_text, file, max_size)
     if at is not None:
@@ -319,7 +321,7 @@ def train(
     batch_size: str = typer.Option("1", "--batch-size", metavar="N|all",
                                    help="Rows per step (1: per-sample SGD; all: full batch)."),
     shuffle: bool = typer.Option(False, "--shuffle", help="Shuffle the rows every epoch."),
-    seed: int = typer.Option(0, "--seed", help="Seed for --shuffle."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**63 - 1, help="Seed for --shuffle (a whole number >= 0)."),
     dtype: str = typer.Option("float64", "--dtype", metavar="float64|float32",
                               help="float32 computes every operation in float32, as PyTorch does."),
     init: list[str] = typer.Option([], "--init", metavar="NAME=VALUE", help="Initial value of a parameter [default: 1.0]."),
@@ -447,10 +449,19 @@ def _finite(value: float, option: str) -> float:
     return value
 
 
+def _seconds(value: float, option: str) -> float:
+    """A time budget: a finite number of seconds a clock and a thread can wait for."""
+    import math
+
+    if not (math.isfinite(value) and 0.1 <= value <= 86_400):
+        raise UsageError(f"{option} must be a number of seconds from 0.1 to 86,400 (a day), not {value}")
+    return value
+
+
 def _batch_size(text: str):
     if text == "all":
         return None
-    if text.isdigit() and int(text) >= 1:
+    if text.isascii() and text.isdigit() and int(text) >= 1:
         return int(text)
     raise UsageError(f"--batch-size must be a whole number >= 1 or all, not {text!r}")
 
