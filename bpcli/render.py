@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 import sys
 
 SCHEMA = "bp.grad/1"
@@ -26,9 +27,29 @@ def setup_streams() -> None:
             ASCII = ASCII or stream is sys.stdout
 
 
+# Characters that would act on a terminal rather than show: C0 and C1 controls (ESC starts a
+# sequence that can clear the screen or retitle the window), DEL, and bidirectional overrides
+# that reorder what is shown. Newlines and tabs are layout, kept.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """User text made safe to echo to a terminal: control characters as visible escapes (\\x1b)."""
+    text = text.replace("\r\n", "\n")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
+
+
 def plain(text: str) -> str:
-    """The text as this output can show it."""
+    """The text as this output can show it: no control characters, ASCII symbols if need be."""
+    text = printable(text)
     return text.translate(_ASCII_SYMBOLS) if ASCII else text
+
+
+def rich_text(value: str, style: str = ""):
+    """A Rich Text of user text: shown as written, never read as [markup]."""
+    from rich.text import Text
+
+    return Text(plain(value), style=style)
 
 
 # -- numbers ------------------------------------------------------------------------
@@ -122,17 +143,17 @@ MARKS = {"ok": "✓", "convention": "✓ (convention)", "mismatch": "✗", "skip
 
 def _add(table, *cells) -> None:
     """Add a row, its text cells in the symbols this output can show."""
-    table.add_row(*(plain(c) if isinstance(c, str) else c for c in cells))
+    table.add_row(*(rich_text(c) if isinstance(c, str) else c for c in cells))
 
 
 def _table(title: str, *columns: str, numeric_columns=()):
     from rich.table import Table
 
-    table = Table(title=plain(title), title_justify="left", title_style="bold")
+    table = Table(title=rich_text(title), title_justify="left", title_style="bold")
     for name in columns:
         # Numbers never wrap or get cut; text columns give way.
         numeric = name in _NUMERIC or name in numeric_columns
-        table.add_column(name, justify="right" if numeric else "left", no_wrap=numeric)
+        table.add_column(rich_text(name), justify="right" if numeric else "left", no_wrap=numeric)
     return table
 
 

@@ -181,3 +181,39 @@ def test_a_reader_that_stops_early_ends_bp_quietly_with_141(tmp_path):
                        "echo status ${PIPESTATUS[0]}", shell=True, executable="/bin/bash", cwd=ROOT,
                        capture_output=True, text=True)
     assert r.stdout == "value,grad_x\nstatus 141\n" and r.stderr == ""
+
+
+# -- terminal escapes --------------------------------------------------------------------------
+EVIL = "\x1b[2J\x1b[31mEVIL\x1b]0;PWNED\x07\u202e"
+
+
+def shows_no_control_characters(output: str) -> None:
+    assert not any(c in output for c in "\x1b\x07\u202e"), repr(output)
+
+
+def test_a_formula_comment_is_echoed_with_its_control_characters_escaped(bp):
+    r = bp("grad", f"x # {EVIL}", "--x", "1", "--no-check")
+    assert r.exit_code == 0
+    shows_no_control_characters(r.stdout)
+    assert "\\x1b[2J\\x1b[31mEVIL\\x1b]0;PWNED\\x07\\u202e" in r.stdout
+
+
+def test_a_formula_comment_is_never_read_as_rich_markup(bp):
+    r = bp("grad", "x # [/oops] [bold]B", "--x", "1", "--no-check")
+    assert r.exit_code == 0 and "[/oops] [bold]B" in r.stdout
+
+
+def test_a_csv_header_in_an_error_is_escaped(bp, tmp_path):
+    data = tmp_path / "evil.csv"
+    data.write_text(f"x,{EVIL}\n1,2\n")
+    r = bp("train", "w*x", str(data), "--target", "x")
+    assert r.exit_code == 2 and "\\x1b[31mEVIL" in r.stderr
+    shows_no_control_characters(r.stderr)
+
+
+def test_an_unknown_values_key_in_a_note_is_escaped(bp, tmp_path):
+    values = tmp_path / "v.json"
+    values.write_text('{"x": 1, "\\u001b]0;PWNED\\u0007": 2}')
+    r = bp("grad", "x*2", "--values", str(values), "--no-check")
+    assert r.exit_code == 0 and "\\x1b]0;PWNED\\x07" in r.stdout
+    shows_no_control_characters(r.stdout)
