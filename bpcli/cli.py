@@ -670,6 +670,73 @@ def diff(
             print(f"d/d{n}: {render.plain(t)}")
 
 
+@app.command(context_settings=VALUE_ARGS, epilog=EXIT_CODES)
+@handles_errors
+def export(
+    ctx: typer.Context,
+    formula: Optional[str] = typer.Argument(
+        None, metavar="FORMULA", show_default=False,
+        help="A formula and its values (as bp grad); with --loop: MODEL DATA (as bp train)."),
+    file: Optional[str] = typer.Option(None, "--file", "-f", metavar="FILE", help="Read the formula from FILE."),
+    values_file: Optional[str] = typer.Option(None, "--values", metavar="FILE", help="JSON values, as bp grad."),
+    torch: bool = typer.Option(False, "--torch", help="A PyTorch script (the default)."),
+    jax: bool = typer.Option(False, "--jax", help="A JAX script (jax.vjp per node)."),
+    loop: bool = typer.Option(False, "--loop", help="The lecture's PyTorch training loop for a bp train "
+                              "setting: MODEL DATA and the options below."),
+    output: Optional[str] = typer.Option(None, "-o", "--output", metavar="FILE", help="Write to FILE."),
+    target: Optional[str] = typer.Option(None, "--target", help="--loop: the target column, as bp train."),
+    loss: Optional[str] = typer.Option(None, "--loss", help="--loop: mse, bce or a formula, as bp train."),
+    lr: float = typer.Option(0.01, "--lr", help="--loop: learning rate."),
+    epochs: int = typer.Option(100, "--epochs", min=1, help="--loop: passes over the data."),
+    dtype: str = typer.Option("float64", "--dtype", metavar="float64|float32", help="--loop: as bp train."),
+    init: list[str] = typer.Option([], "--init", metavar="NAME=VALUE", help="--loop: initial parameter value."),
+    predict: list[str] = typer.Option([], "--predict", metavar="X|NAME=X,…", help="--loop: predict at a point."),
+):
+    """A standalone PyTorch or JAX script that rebuilds FORMULA and checks every number bp gives."""
+    if torch and jax:
+        raise UsageError("choose one of --torch and --jax")
+    if loop:
+        if jax:
+            raise UsageError("--loop writes the lecture's PyTorch loop; --jax exports single points")
+        text = _export_loop(formula, ctx.args, file, target, loss, lr, epochs, dtype, init, predict)
+    else:
+        from .export import jax_script, torch_script
+
+        formula_text, extra = split_formula(formula, ctx.args, file)
+        f = load_formula(formula_text, file)
+        point, _ = gather_values(f, extra, formula_text, values_file)
+        result = f.grad(point)
+        text = (jax_script if jax else torch_script)(result, point)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        _write(output, text.encode())
+        say_error(f"bp: wrote {output}")
+
+
+def _export_loop(model, extra, file, target, loss, lr, epochs, dtype, init, predict) -> str:
+    from .data import read_csv
+    from .export import loop_script
+    from .train import Settings, Trainer, build_model, check_model_name, choose_target
+
+    words = ([model] if model is not None else []) + list(extra)
+    if file is not None:
+        model, words = read_text(file, "model file", "a bp formula"), words
+    elif words:
+        model, words = words[0], words[1:]
+    if model is None or len(words) != 1:
+        raise UsageError("--loop takes MODEL DATA, as bp train: e.g. bp export --loop linear data.csv")
+    settings = Settings(lr=_finite(lr, "--lr"), epochs=epochs, dtype=dtype, init=_inits(init))
+    check_model_name(model)
+    table = read_csv(words[0])
+    spec = build_model(model, table.columns, choose_target(table.columns, target, table.source),
+                       table.source, loss)
+    points = [_predict_point(p, spec.features) for p in predict]
+    run = Trainer(spec, table, settings).run()
+    predictions = [{**p, "yhat": _predict(spec, run.params, p, dtype)} for p in points]
+    return loop_script(run, table, predictions)
+
+
 @app.command(name="ops")
 @handles_errors
 def ops_command(as_json: bool = typer.Option(False, "--json", help="Print the op table as JSON.")):

@@ -34,6 +34,10 @@ class Op:
     prec: int = 9  # binding strength when printed as bp syntax (9: atom-like)
     kink: Callable | None = None  # (*operands) -> True at a non-differentiable point
     convention: str = ""  # what bp does at the kink, said aloud when hit
+    # The same operation in the libraries bp exports to (bp export), over operand
+    # expressions {0}, {1}; None where the library has no differentiable counterpart.
+    torch: str | None = None  # e.g. "torch.exp({0})", the script imports torch
+    jax: str | None = None  # e.g. "jnp.exp({0})", the script imports jax.numpy as jnp
 
     @property
     def is_function(self) -> bool:
@@ -107,6 +111,7 @@ OPS: dict[str, Op] = {
             derivative=("1", "1"),
             sympy=lambda sp, a, b: a + b,
             show="{0} + {1}", syntax="{0} + {1}", prec=SUM,
+            torch="{0} + {1}", jax="{0} + {1}",
         ),
         Op(
             "sub", 2, "difference",
@@ -115,6 +120,7 @@ OPS: dict[str, Op] = {
             derivative=("1", "-1"),
             sympy=lambda sp, a, b: a - b,
             show="{0} - {1}", syntax="{0} - {1}", prec=SUM,
+            torch="{0} - {1}", jax="{0} - {1}",
         ),
         Op(
             "mul", 2, "product",
@@ -123,6 +129,7 @@ OPS: dict[str, Op] = {
             derivative=("b", "a"),
             sympy=lambda sp, a, b: a * b,
             show="{0} · {1}", syntax="{0} * {1}", prec=PRODUCT,
+            torch="{0} * {1}", jax="{0} * {1}",
         ),
         Op(
             "div", 2, "quotient",
@@ -131,6 +138,7 @@ OPS: dict[str, Op] = {
             derivative=("1/b", "-a/b^2"),
             sympy=lambda sp, a, b: a / b,
             show="{0} / {1}", syntax="{0} / {1}", prec=PRODUCT,
+            torch="{0} / {1}", jax="{0} / {1}",
         ),
         Op(
             "neg", 1, "negation",
@@ -139,6 +147,7 @@ OPS: dict[str, Op] = {
             derivative=("-1",),
             sympy=lambda sp, a: -a,
             show="-{0}", syntax="-{0}", prec=UNARY,
+            torch="-{0}", jax="-{0}",
         ),
         Op(
             "pow", 2, "power (right-associative; ^ or **)",
@@ -147,6 +156,7 @@ OPS: dict[str, Op] = {
             derivative=("b*a^(b - 1)", "a^b*log(a)"),
             sympy=lambda sp, a, b: a**b,
             show="{0}^{1}", syntax="{0}^{1}", prec=POWER,
+            torch="{0} ** {1}", jax="{0} ** {1}",
         ),
         Op(
             "exp", 1, "e to the power",
@@ -155,6 +165,7 @@ OPS: dict[str, Op] = {
             derivative=("exp(a)",),
             sympy=lambda sp, a: sp.exp(a),
             show="exp({0})",
+            torch="torch.exp({0})", jax="jnp.exp({0})",
         ),
         Op(
             "log", 1, "natural logarithm (also ln)",
@@ -163,6 +174,7 @@ OPS: dict[str, Op] = {
             derivative=("1/a",),
             sympy=lambda sp, a: sp.log(a),
             show="log({0})",
+            torch="torch.log({0})", jax="jnp.log({0})",
         ),
         Op(
             "sqrt", 1, "square root",
@@ -171,6 +183,7 @@ OPS: dict[str, Op] = {
             derivative=("1/(2*sqrt(a))",),
             sympy=lambda sp, a: sp.sqrt(a),
             show="sqrt({0})",
+            torch="torch.sqrt({0})", jax="jnp.sqrt({0})",
             kink=lambda a: a == 0,
             convention="sqrt'(0) = inf, as PyTorch gives",
         ),
@@ -181,6 +194,7 @@ OPS: dict[str, Op] = {
             derivative=("sign(a)",),
             sympy=lambda sp, a: sp.Abs(a),
             show="abs({0})",
+            torch="torch.abs({0})", jax="jnp.abs({0})",
             kink=lambda a: a == 0,
             convention="abs'(0) taken as 0 (PyTorch's convention)",
         ),
@@ -191,6 +205,7 @@ OPS: dict[str, Op] = {
             derivative=("cos(a)",),
             sympy=lambda sp, a: sp.sin(a),
             show="sin({0})",
+            torch="torch.sin({0})", jax="jnp.sin({0})",
         ),
         Op(
             "cos", 1, "cosine (radians)",
@@ -199,6 +214,7 @@ OPS: dict[str, Op] = {
             derivative=("-sin(a)",),
             sympy=lambda sp, a: sp.cos(a),
             show="cos({0})",
+            torch="torch.cos({0})", jax="jnp.cos({0})",
         ),
         Op(
             "tan", 1, "tangent (radians)",
@@ -207,6 +223,7 @@ OPS: dict[str, Op] = {
             derivative=("1 + tan(a)^2",),
             sympy=lambda sp, a: sp.tan(a),
             show="tan({0})",
+            torch="torch.tan({0})", jax="jnp.tan({0})",
         ),
         Op(
             "tanh", 1, "hyperbolic tangent",
@@ -215,6 +232,7 @@ OPS: dict[str, Op] = {
             derivative=("1 - tanh(a)^2",),
             sympy=lambda sp, a: sp.tanh(a),
             show="tanh({0})",
+            torch="torch.tanh({0})", jax="jnp.tanh({0})",
         ),
         Op(
             "sigmoid", 1, "logistic function 1/(1 + e^-x)",
@@ -223,6 +241,7 @@ OPS: dict[str, Op] = {
             derivative=("sigmoid(a)*(1 - sigmoid(a))",),
             sympy=lambda sp, a: 1 / (1 + sp.exp(-a)),
             show="sigmoid({0})",
+            torch="torch.sigmoid({0})", jax="jax.nn.sigmoid({0})",
         ),
         Op(
             "relu", 1, "rectifier max(x, 0)",
@@ -231,6 +250,7 @@ OPS: dict[str, Op] = {
             derivative=("step(a)",),
             sympy=lambda sp, a: sp.Max(0, a),
             show="relu({0})",
+            torch="torch.relu({0})", jax="jax.nn.relu({0})",
             kink=lambda a: a == 0,
             convention="relu'(0) taken as 0 (PyTorch's convention; SymPy says 1/2)",
         ),
@@ -241,6 +261,7 @@ OPS: dict[str, Op] = {
             derivative=("sigmoid(a)",),
             sympy=lambda sp, a: sp.log(1 + sp.exp(a)),
             show="softplus({0})",
+            torch="torch.nn.functional.softplus({0})", jax="jax.nn.softplus({0})",
         ),
         Op(
             "max", 2, "larger of two",
@@ -249,6 +270,7 @@ OPS: dict[str, Op] = {
             derivative=("(1 + sign(a - b))/2", "(1 + sign(b - a))/2"),
             sympy=lambda sp, a, b: sp.Max(a, b),
             show="max({0}, {1})",
+            torch="torch.maximum({0}, {1})", jax="jnp.maximum({0}, {1})",
             kink=_tie,
             convention="at a tie max and min send 1/2 to each operand (PyTorch's convention)",
         ),
@@ -259,6 +281,7 @@ OPS: dict[str, Op] = {
             derivative=("(1 + sign(b - a))/2", "(1 + sign(a - b))/2"),
             sympy=lambda sp, a, b: sp.Min(a, b),
             show="min({0}, {1})",
+            torch="torch.minimum({0}, {1})", jax="jnp.minimum({0}, {1})",
             kink=_tie,
             convention="at a tie max and min send 1/2 to each operand (PyTorch's convention)",
         ),
@@ -269,6 +292,7 @@ OPS: dict[str, Op] = {
             derivative=("0",),
             sympy=lambda sp, a: sp.Heaviside(a, 0),
             show="step({0})",
+            torch=None, jax="jnp.heaviside({0}, 0.0)",  # torch.heaviside has no derivative
             kink=lambda a: a == 0,
             convention="step(0) = 0 and step'(0) taken as 0 (as relu'(0) = 0)",
         ),
@@ -279,6 +303,7 @@ OPS: dict[str, Op] = {
             derivative=("0",),
             sympy=lambda sp, a: sp.sign(a),
             show="sign({0})",
+            torch="torch.sign({0})", jax="jnp.sign({0})",
             kink=lambda a: a == 0,
             convention="sign'(0) taken as 0",
         ),

@@ -1,0 +1,325 @@
+"""bp export: the same graph as a standalone PyTorch or JAX script that checks bp's numbers.
+
+A script rebuilds the formula one tensor per bp node, runs the library's own backward pass
+(PyTorch's `backward()`, or JAX's `jax.vjp` pullbacks node by node, as bp's reverse pass
+does) and compares every value and adjoint with bp's, embedded as exact numbers. The
+training loop (`loop_script`) is the lecture's PyTorch loop for a `bp train` setting.
+Everything is generated along the tape: no recursion.
+"""
+
+from __future__ import annotations
+
+import keyword
+import math
+import re
+
+from .errors import UsageError
+from .graph import CONST, INPUT
+from .ops import OPS
+
+LIBRARIES = {"torch": "PyTorch", "jax": "JAX"}
+# Equal to rounding: the libraries' exp, tanh, … may differ from C's libm in the last bit.
+REL, ABS = 1e-12, 1e-14
+MAX_LOOP_ROWS = 10_000  # the loop embeds its data in the script
+# Names the scripts use themselves (and builtins they call): never a node's variable.
+_RESERVED = {"torch", "jax", "jnp", "DTYPE", "close", "check", "expected", "found", "nodes",
+             "difference", "float", "abs", "max", "print", "SystemExit"}
+
+
+def unsupported(formula, library: str) -> list[str]:
+    """The ops of the formula that the library has no differentiable counterpart for."""
+    return [k for k in dict.fromkeys(formula.kinds) if k in OPS and getattr(OPS[k], library) is None]
+
+
+def require(formula, library: str) -> None:
+    missing = unsupported(formula, library)
+    if missing:
+        raise UsageError(f"{LIBRARIES[library]} has no differentiable counterpart of "
+                         f"{', '.join(missing)}, which the formula uses; nothing was exported")
+
+
+def number(v: float) -> str:
+    """A float as Python source that reads back exactly."""
+    if math.isnan(v):
+        return 'float("nan")'
+    if math.isinf(v):
+        return 'float("inf")' if v > 0 else '-float("inf")'
+    return repr(float(v))
+
+
+def variable_names(formula) -> list[str]:
+    """A Python name per node: the input's or bound name where it is a safe identifier,
+    else n<id>; never a keyword, a name the script uses itself, or one taken twice."""
+    taken: set[str] = set()
+    out = []
+    for i, kind in enumerate(formula.kinds):
+        bound = formula.labels.get(i, [])
+        own = formula.names.get(i) if kind == INPUT else None
+        name = f"n{i}"
+        for candidate in ([own] if own else []) + bound[::-1]:
+            if (candidate.isidentifier() and not keyword.iskeyword(candidate) and candidate not in taken
+                    and candidate not in _RESERVED and not re.fullmatch(r"n\d+|g_\w+|pull_\w+", candidate)):
+                name = candidate
+                break
+        taken.add(name)
+        out.append(name)
+    return out
+
+
+def _comment(formula, i: int, names: list[str]) -> str:
+    from .view import label, show
+
+    what = show(formula, i, lambda j: names[j])
+    lab = label(formula, i)
+    return f"n{i}: {what}" + (f" ({lab})" if lab and lab != names[i] else "")
+
+
+def _header(title: str, lines: list[str]) -> list[str]:
+    return ['"""' + title, "", *lines, '"""', ""]
+
+
+def _check_helper(rel: float = REL) -> list[str]:
+    return [
+        "",
+        "",
+        "def close(ours, bps):",
+        f'    """Equal to rounding (relative {rel:g}); inf and nan only equal themselves."""',
+        "    if ours != ours or bps != bps:",
+        "        return ours != ours and bps != bps",
+        '    if abs(ours) == float("inf") or abs(bps) == float("inf"):',
+        "        return ours == bps",
+        f"    return abs(ours - bps) <= {ABS!r} + {rel!r} * max(abs(ours), abs(bps))",
+        "",
+        "",
+    ]
+
+
+def _expected_table(result, names: list[str]) -> list[str]:
+    """bp's numbers: (node, Python name, value, adjoint or None) per node."""
+    f = result.formula
+    lines = ["# bp's numbers, exact: (node, variable, value, adjoint; None where no gradient flows)",
+             "expected = ["]
+    for i in range(len(f)):
+        adjoint = result.adjoint(i)
+        lines.append(f'    ("n{i}", "{names[i]}", {number(result.values[i])}, '
+                     f"{'None' if adjoint is None else number(adjoint)}),")
+    lines.append("]")
+    return lines
+
+
+def _compare_loop(value_of: str, adjoint_of: str) -> list[str]:
+    return [
+        "",
+        "",
+        "def check(nodes):",
+        '    """The first number that differs from bp\'s, or None."""',
+        "    for node, name, value, adjoint in expected:",
+        f"        ours = {value_of}",
+        "        if not close(ours, value):",
+        '            return f"{node} ({name}): value {ours!r}, bp {value!r}"',
+        "        if adjoint is not None:",
+        f"            ours = {adjoint_of}",
+        "            if not close(ours, adjoint):",
+        '                return f"{node} ({name}): adjoint {ours!r}, bp {adjoint!r}"',
+        "    return None",
+        "",
+        "",
+        "difference = check(found)",
+        'print("ok" if difference is None else "differs: " + difference)',
+        "raise SystemExit(0 if difference is None else 1)",
+    ]
+
+
+def _point_text(formula, point: dict) -> str:
+    return ", ".join(f"{n} = {point[n]!r}" for n in formula.inputs)
+
+
+def _refuse_constant_output(formula) -> None:
+    if not formula.differentiable[formula.output]:
+        raise UsageError("the formula depends on no input: there is no gradient to export")
+
+
+def _torch_nodes(f, names: list[str], indent: str = "") -> list[str]:
+    """A line per constant and operation node, in tape order (inputs are the caller's)."""
+    out = []
+    for i, kind in enumerate(f.kinds):
+        if kind == CONST:
+            out.append(f"{indent}{names[i]} = torch.tensor({number(f.consts[i])}, dtype=DTYPE)  # n{i}: constant")
+        elif kind != INPUT:
+            out.append(f"{indent}{names[i]} = {OPS[kind].torch.format(*(names[a] for a in f.args[i]))}  # "
+                       + _comment(f, i, names))
+    return out
+
+
+def torch_script(result, point: dict) -> str:
+    """A PyTorch script: one tensor per node, backward(), every value and adjoint checked."""
+    f = result.formula
+    require(f, "torch")
+    _refuse_constant_output(f)
+    names = variable_names(f)
+    out = _header(
+        f"bp export --torch: {f.text.strip()} at {_point_text(f, point)}",
+        ["Every node of bp's graph is one tensor here, in bp's order (n0, n1, ...). PyTorch",
+         "records the graph as the tensors are computed; backward() then walks it from the",
+         "output back, as bp's backward pass does. The script checks every value and every",
+         "adjoint (.grad) against bp's numbers and prints ok, or the first difference."])
+    out += ["import torch", "", "DTYPE = torch.float64  # bp computes in float64", *_check_helper()]
+    out += ["# Forward pass. Inputs are leaves that PyTorch tracks (requires_grad=True);",
+            "# constants are plain tensors, so no gradient flows into them."]
+    for i in f.inputs.values():
+        out.append(f"{names[i]} = torch.tensor({number(point[f.names[i]])}, dtype=DTYPE, "
+                   f"requires_grad=True)  # n{i}")
+    out += _torch_nodes(f, names)
+    retained = [names[i] for i, kind in enumerate(f.kinds) if kind in OPS and f.differentiable[i]]
+    if retained:
+        out += ["", "# PyTorch keeps .grad only for leaves; retain_grad() keeps it for these",
+                "# intermediate nodes too, so every adjoint can be compared.",
+                *(f"{v}.retain_grad()" for v in retained)]
+    out += ["", "# Backward pass: d out/d out = 1, then the chain rule from the output back.",
+            f"{names[f.output]}.backward()", "", "found = {", *(f'    "{v}": {v},' for v in names), "}",
+            "", *_expected_table(result, names)]
+    out += _compare_loop("nodes[name].item()", "nodes[name].grad.item()")
+    return "\n".join(out) + "\n"
+
+
+def jax_script(result, point: dict) -> str:
+    """A JAX script: each node through jax.vjp, the pullbacks run from the output back."""
+    f = result.formula
+    require(f, "jax")
+    _refuse_constant_output(f)
+    names = variable_names(f)
+    out = _header(
+        f"bp export --jax: {f.text.strip()} at {_point_text(f, point)}",
+        ["Every node of bp's graph is one jax.vjp call here, in bp's order (n0, n1, ...):",
+         "it returns the node's value and its pullback, the function that turns the node's",
+         "adjoint into its operands' contributions (the local gradients times the adjoint).",
+         "Running the pullbacks from the output back is bp's backward pass. The script checks",
+         "every value and adjoint against bp's numbers and prints ok, or the first difference."])
+    out += ["import jax", "", 'jax.config.update("jax_enable_x64", True)  # float64, as bp',
+            "import jax.numpy as jnp  # noqa: E402 (after x64 is enabled)", *_check_helper()]
+    out += ["# Forward pass: a value and a pullback per node that depends on an input."]
+    pulls = []
+    for i, kind in enumerate(f.kinds):
+        v = names[i]
+        if kind == INPUT:
+            out.append(f"{v} = jnp.float64({number(point[f.names[i]])})  # n{i}")
+        elif kind == CONST:
+            out.append(f"{v} = jnp.float64({number(f.consts[i])})  # n{i}: constant")
+        elif not f.differentiable[i]:
+            out.append(f"{v} = {OPS[kind].jax.format(*(names[a] for a in f.args[i]))}  # "
+                       + _comment(f, i, names) + ", constant")
+        else:
+            # The lambda's parameters are the operands that carry a gradient (named as they
+            # are, so it reads like the formula); constants are read from outside.
+            live = list(dict.fromkeys(a for a in f.args[i] if f.differentiable[a]))
+            body = OPS[kind].jax.format(*(names[a] for a in f.args[i]))
+            operands = ", ".join(names[a] for a in live)
+            out.append(f"# {_comment(f, i, names)}")
+            out.append(f"{v}, pull_{v} = jax.vjp(lambda {operands}: {body}, {operands})")
+            pulls.append((i, live))
+    out += ["", "# Backward pass: every adjoint starts at 0, the output's at 1 (d out/d out);",
+            "# each pullback adds its node's contributions to its operands' adjoints."]
+    live_nodes = [i for i in range(len(f)) if f.differentiable[i]]
+    for i in live_nodes:
+        out.append(f"g_{names[i]} = jnp.float64({'1.0' if i == f.output else '0.0'})")
+    for i, operands in reversed(pulls):
+        targets = ", ".join(f"d_{names[a]}" for a in operands) + ("," if len(operands) == 1 else "")
+        out.append(f"{targets} = pull_{names[i]}(g_{names[i]})")
+        out.extend(f"g_{names[a]} = g_{names[a]} + d_{names[a]}" for a in operands)
+    out += ["", "# Each node's value and adjoint (None: a constant, no gradient flows into it)",
+            "found = {", *(f'    "{names[i]}": ({names[i]}, ' + (f"g_{names[i]})," if f.differentiable[i]
+                                                                   else "None),") for i in range(len(f))),
+            "}", "", *_expected_table(result, names)]
+    out += _compare_loop("float(nodes[name][0])", "float(nodes[name][1])")
+    return "\n".join(out) + "\n"
+
+
+def loop_script(run, table, predictions: list[dict]) -> str:
+    """The lecture's PyTorch loop for a bp train run (per-sample SGD, file order), checked
+    against the parameters (and predictions) bp's own training reached."""
+    from .parser import parse
+
+    model, settings = run.model, run.settings
+    if settings.batch_size != 1 or settings.shuffle:
+        raise UsageError("--loop writes the lecture's loop: one sample per step, in file order")
+    if table.rows > MAX_LOOP_ROWS:
+        raise UsageError(f"--loop embeds the data in the script: {table.rows:,} rows is more than "
+                         f"{MAX_LOOP_ROWS:,}")
+    yhat, loss = model.yhat, parse(model.loss_text)
+    for f, lib in ((yhat, "torch"), (loss, "torch")):
+        require(f, lib)
+    columns = model.features + [model.target]
+    exact = settings.dtype == "float64"
+    rel = REL if exact else 1e-6
+    out = _header(
+        f"bp export --loop: the lecture's training loop in PyTorch, for bp train's run of\n"
+        f"    yhat = {model.text}\n    loss = {model.loss_text}"
+        + (f"   (y: the column {model.target})" if model.target != "y" else ""),
+        [f"on {table.source} ({table.rows} rows), lr {settings.lr!r}, {settings.epochs} epochs, {settings.dtype}.",
+         "Each epoch goes through the samples in order; for each: forward, loss, backward()",
+         "(the gradient lands in .grad), the update through .data (kept out of the graph),",
+         "then .grad is zeroed, since PyTorch adds gradients up. At the end the script checks",
+         "that it reached bp's parameters and prints ok, or the first difference."])
+    dt = "float64" if exact else "float32"
+    out += ["import torch", "", f"DTYPE = torch.{dt}  # bp train --dtype {settings.dtype}", "",
+            "# The data, one tensor per column (the last one is the target)."]
+    for c in columns:
+        out.append(f"{c}_data = torch.tensor([{', '.join(number(v) for v in table.data[c].tolist())}], "
+                   "dtype=DTYPE)")
+    out += ["", "# The parameters: tensors that PyTorch tracks (requires_grad=True)."]
+    for p in model.params:
+        out.append(f"{p} = torch.tensor({number(settings.init.get(p, 1.0))}, dtype=DTYPE, requires_grad=True)")
+    out += _function("forward", yhat, model.features, f"yhat = {model.text}, one tensor per bp node.")
+    out += _function("loss", loss, ["yhat", "y"], f"loss = {model.loss_text}")
+    row = ", ".join(columns)
+    grads = ", ".join(f"{p}.grad.item()" for p in model.params)
+    out += ["", "", f"TRACE = {table.rows * settings.epochs <= 1000}  # the lecture's grad: line for every step", ""]
+    for p in predictions:
+        out.append(_predict_print("before", p, model.features))
+    out += [f"for epoch in range({settings.epochs}):",
+            f"    for {row}{',' if len(columns) == 1 else ''} in zip({', '.join(c + '_data' for c in columns)}):",
+            f"        l = loss(forward({', '.join(model.features)}), {model.target})",
+            "        l.backward()  # d l/d parameter into each parameter's .grad",
+            "        if TRACE:",
+            f'            print("\\tgrad:", {", ".join(c + ".item()" for c in columns)}, {grads})']
+    for p in model.params:
+        out.append(f"        {p}.data = {p}.data - {settings.lr!r} * {p}.grad.data")
+    for p in model.params:
+        out.append(f"        {p}.grad.data.zero_()")
+    out += ['    print("progress:", epoch, l.item())']
+    for p in predictions:
+        out.append(_predict_print("after", p, model.features))
+    out += ["", "# What bp train reached, exact."]
+    out.append("expected = {" + ", ".join(f'"{p}": {number(v)}' for p, v in run.params.items()) + "}")
+    out.append("predicted = [" + ", ".join(number(p["yhat"]) for p in predictions) + "]")
+    out += _check_helper(rel)
+    out += ["found = {" + ", ".join(f'"{p}": {p}.item()' for p in model.params) + "}",
+            "predictions = [" + ", ".join(f"{_predict_call(p, model.features)}.item()" for p in predictions)
+            + "]",
+            "differences = [f\"{p}: {found[p]!r}, bp {expected[p]!r}\" for p in expected",
+            "               if not close(found[p], expected[p])]",
+            "differences += [f\"prediction {k}: {a!r}, bp {b!r}\" for k, (a, b) in enumerate(zip(predictions, predicted))",
+            "                if not close(a, b)]",
+            'print("ok" if not differences else "differs: " + differences[0])',
+            "raise SystemExit(0 if not differences else 1)"]
+    return "\n".join(out) + "\n"
+
+
+def _function(name: str, f, params: list[str], doc: str) -> list[str]:
+    """def name(params): the formula's nodes, one tensor each; globals are the parameters."""
+    names = variable_names(f)
+    lines = ["", "", f"def {name}({', '.join(params)}):", f'    """{doc}"""']
+    lines += _torch_nodes(f, names, "    ")
+    return lines + [f"    return {names[f.output]}"]
+
+
+def _predict_print(when: str, point: dict, features: list[str]) -> str:
+    """The lecture's `predict (after training) 4 7.99…` line, the features as bp train prints them."""
+    shown = ", ".join(str(int(point[c])) if float(point[c]).is_integer() else repr(float(point[c]))
+                      for c in features)
+    return f'print("predict ({when} training)", {shown}, {_predict_call(point, features)}.item())'
+
+
+def _predict_call(point: dict, features: list[str]) -> str:
+    args = ", ".join(f"torch.tensor({number(point[c])}, dtype=DTYPE)" for c in features)
+    return f"forward({args})"

@@ -1,0 +1,159 @@
+"""bp export: the scripts it writes are run here, against PyTorch and JAX."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+
+import pytest
+
+from bpcli.ops import OPS
+
+torch = pytest.importorskip("torch", reason="the PyTorch export is checked by running it with torch")
+
+LECTURE = "y_hat = x*w; r = y_hat - y; loss = r^2"
+# Away from every kink and domain edge; 0.7 < 1.3 < 2.1 keeps max, min and clamp-like ops off ties.
+POINT = ["--x", "0.7", "--w", "1.3", "--y", "2.1"]
+
+
+def every_op(library: str) -> str:
+    """One formula that uses every op of the table the library has, built from the table."""
+    terms = []
+    for op in OPS.values():
+        if getattr(op, library) is None:
+            continue
+        operands = ["x", "w", "y"][:op.arity]
+        terms.append(op.syntax.format(*operands) if op.syntax else f"{op.name}({', '.join(operands)})")
+    return "t = " + " + ".join(f"({t})" for t in terms) + "; t * x + y"
+
+
+def run_script(text: str, tmp_path, name: str = "script.py"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+
+
+def exported(bp, *args) -> str:
+    r = bp("export", *args)
+    assert r.exit_code == 0, r.stderr
+    return r.stdout
+
+
+def imports_of(text: str) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.Import):
+            found.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_torch_script_rebuilds_every_op_and_agrees_with_bp(bp, tmp_path):
+    text = exported(bp, every_op("torch"), *POINT, "--torch")
+    assert imports_of(text) == {"torch"}
+    assert ".retain_grad()" in text and ".backward()" in text and "torch.float64" in text
+    done = run_script(text, tmp_path)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "ok\n", "")
+
+
+def test_torch_agrees_at_the_kinks_where_bp_follows_its_conventions(bp, tmp_path):
+    text = exported(bp, "relu(x) + abs(x) + max(x, w) + min(x, w) + sign(x) + sqrt(w)", "--x", "0", "--w", "0")
+    done = run_script(text, tmp_path)
+    assert (done.returncode, done.stdout) == (0, "ok\n")
+
+
+def test_the_script_reports_the_first_number_that_differs(bp, tmp_path):
+    text = exported(bp, LECTURE, "--x", "2", "--w", "1", "--y", "4")
+    assert '("n1", "w", 1.0, -8.0),' in text  # the lecture's −8, embedded exactly
+    done = run_script(text.replace('("n1", "w", 1.0, -8.0),', '("n1", "w", 1.0, -8.5),'), tmp_path)
+    assert done.returncode == 1
+    assert done.stdout == "differs: n1 (w): adjoint -8.0, bp -8.5\n"
+
+
+def test_names_the_script_uses_itself_are_not_taken_by_nodes(bp, tmp_path):
+    text = exported(bp, "found = close*check; found + print", "close=2", "check=3", "print=4")
+    done = run_script(text, tmp_path)
+    assert (done.returncode, done.stdout) == (0, "ok\n")
+
+
+def test_an_op_the_library_lacks_is_refused_with_exit_2(bp):
+    r = bp("export", "step(x) + x", "--x", "1", "--torch")
+    assert r.exit_code == 2 and r.stdout == ""
+    assert "PyTorch has no differentiable counterpart of step" in r.stderr
+
+
+def test_a_formula_without_inputs_has_no_gradient_to_export(bp):
+    r = bp("export", "2 + 3")
+    assert r.exit_code == 2 and "depends on no input" in r.stderr
+
+
+def test_output_file(bp, tmp_path):
+    out = tmp_path / "lecture.py"
+    r = bp("export", LECTURE, "--x", "2", "--w", "1", "--y", "4", "-o", str(out))
+    assert r.exit_code == 0 and r.stdout == "" and f"wrote {out}" in r.stderr
+    assert out.read_text().startswith('"""bp export --torch:')
+
+
+@pytest.mark.parametrize("library", ["torch", "jax"])
+def test_every_row_of_the_op_table_says_how_each_library_spells_it(library):
+    for op in OPS.values():
+        spelling = getattr(op, library)
+        assert spelling is None or all(f"{{{k}}}" in spelling for k in range(op.arity)), op.name
+
+
+# -- JAX -------------------------------------------------------------------------------
+def test_jax_script_pulls_back_every_op_node_by_node(bp, tmp_path):
+    pytest.importorskip("jax", reason="the JAX export is checked by running it with jax")
+    text = exported(bp, every_op("jax"), *POINT, "--jax")
+    assert imports_of(text) == {"jax"}
+    assert "jax.vjp(lambda" in text and 'jax.config.update("jax_enable_x64", True)' in text
+    done = run_script(text, tmp_path)
+    assert (done.returncode, done.stdout) == (0, "ok\n"), done.stderr
+
+
+def test_jax_differs_from_bp_at_abs_kink_and_the_script_says_where(bp, tmp_path):
+    # bp (as PyTorch) takes abs'(0) = 0; JAX takes 1: the script names the node.
+    pytest.importorskip("jax", reason="the JAX export is checked by running it with jax")
+    done = run_script(exported(bp, "abs(x) + x", "--x", "0", "--jax"), tmp_path)
+    assert done.returncode == 1
+    assert done.stdout == "differs: n0 (x): adjoint 2.0, bp 1.0\n"
+
+
+# -- the training loop -------------------------------------------------------------------
+@pytest.fixture
+def lecture_csv(tmp_path):
+    path = tmp_path / "lecture.csv"
+    path.write_text("x,y\n1,2\n2,4\n3,6\n")
+    return str(path)
+
+
+@pytest.mark.parametrize("dtype, predicted", [("float64", "7.9999999999996945"),
+                                              ("float32", "7.999998569488525")])
+def test_loop_prints_exactly_what_bp_train_traces(bp, tmp_path, lecture_csv, dtype, predicted):
+    text = exported(bp, "--loop", "linear", lecture_csv, "--predict", "4", "--dtype", dtype)
+    assert imports_of(text) == {"torch"}
+    assert "w.data = w.data - 0.01 * w.grad.data" in text and "w.grad.data.zero_()" in text
+    done = run_script(text, tmp_path)
+    assert done.returncode == 0, done.stdout[-300:] + done.stderr
+    trace = bp("train", "linear", lecture_csv, "--predict", "4", "--trace", "--dtype", dtype)
+    assert done.stdout == trace.stdout + "ok\n"
+    assert done.stdout.splitlines()[-2] == f"predict (after training) 4 {predicted}"
+
+
+def test_loop_with_several_features_a_formula_model_and_its_own_loss(bp, tmp_path):
+    data = tmp_path / "d.csv"
+    data.write_text("a1,a2,t\n0.5,-1,0.2\n-1.2,0.3,-0.4\n0.8,0.9,1.1\n-0.3,-0.6,-0.5\n")
+    text = exported(bp, "--loop", "c*tanh(w*a1 + b) + v*a2", str(data), "--target", "t",
+                    "--loss", "abs(yhat - y)", "--epochs", "30", "--lr", "0.05", "--init", "c=0.5",
+                    "--predict", "a1=0.1,a2=0.2")
+    done = run_script(text, tmp_path)
+    assert (done.returncode, done.stdout.splitlines()[-1]) == (0, "ok"), done.stderr
+
+
+def test_loop_refuses_jax_and_missing_data(bp, lecture_csv):
+    assert bp("export", "--loop", "--jax", "linear", lecture_csv).exit_code == 2
+    r = bp("export", "--loop", "linear")
+    assert r.exit_code == 2 and "--loop takes MODEL DATA" in r.stderr
