@@ -707,11 +707,13 @@ def export(
         point, _ = gather_values(f, extra, formula_text, values_file)
         result = f.grad(point)
         text = (jax_script if jax else torch_script)(result, point)
-    if output is None:
+    if output is None or output == "-":
         sys.stdout.write(text)
-    else:
-        _write(output, text.encode())
-        say_error(f"bp: wrote {output}")
+        return
+    from .streams import write_output
+
+    write_output(output, text.encode())
+    say_error(f"bp: wrote {output}")
 
 
 def _export_loop(model, extra, file, target, loss, lr, epochs, dtype, init, predict) -> str:

@@ -151,18 +151,22 @@ def _torch_nodes(f, names: list[str], indent: str = "") -> list[str]:
     return out
 
 
+def _start(result, point: dict, library: str, about: list[str]):
+    """The formula, a variable name per node, and the script's docstring."""
+    f = result.formula
+    require(f, library)
+    _refuse_constant_output(f)
+    title = f"bp export --{library}: {f.text.strip()} at {_point_text(f, point)}"
+    return f, variable_names(f), _header(title, about)
+
+
 def torch_script(result, point: dict) -> str:
     """A PyTorch script: one tensor per node, backward(), every value and adjoint checked."""
-    f = result.formula
-    require(f, "torch")
-    _refuse_constant_output(f)
-    names = variable_names(f)
-    out = _header(
-        f"bp export --torch: {f.text.strip()} at {_point_text(f, point)}",
-        ["Every node of bp's graph is one tensor here, in bp's order (n0, n1, ...). PyTorch",
-         "records the graph as the tensors are computed; backward() then walks it from the",
-         "output back, as bp's backward pass does. The script checks every value and every",
-         "adjoint (.grad) against bp's numbers and prints ok, or the first difference."])
+    f, names, out = _start(result, point, "torch", [
+        "Every node of bp's graph is one tensor here, in bp's order (n0, n1, ...). PyTorch",
+        "records the graph as the tensors are computed; backward() then walks it from the",
+        "output back, as bp's backward pass does. The script checks every value and every",
+        "adjoint (.grad) against bp's numbers and prints ok, or the first difference."])
     out += ["import torch", "", "DTYPE = torch.float64  # bp computes in float64", *_check_helper()]
     out += ["# Forward pass. Inputs are leaves that PyTorch tracks (requires_grad=True);",
             "# constants are plain tensors, so no gradient flows into them."]
@@ -184,17 +188,12 @@ def torch_script(result, point: dict) -> str:
 
 def jax_script(result, point: dict) -> str:
     """A JAX script: each node through jax.vjp, the pullbacks run from the output back."""
-    f = result.formula
-    require(f, "jax")
-    _refuse_constant_output(f)
-    names = variable_names(f)
-    out = _header(
-        f"bp export --jax: {f.text.strip()} at {_point_text(f, point)}",
-        ["Every node of bp's graph is one jax.vjp call here, in bp's order (n0, n1, ...):",
-         "it returns the node's value and its pullback, the function that turns the node's",
-         "adjoint into its operands' contributions (the local gradients times the adjoint).",
-         "Running the pullbacks from the output back is bp's backward pass. The script checks",
-         "every value and adjoint against bp's numbers and prints ok, or the first difference."])
+    f, names, out = _start(result, point, "jax", [
+        "Every node of bp's graph is one jax.vjp call here, in bp's order (n0, n1, ...):",
+        "it returns the node's value and its pullback, the function that turns the node's",
+        "adjoint into its operands' contributions (the local gradients times the adjoint).",
+        "Running the pullbacks from the output back is bp's backward pass. The script checks",
+        "every value and adjoint against bp's numbers and prints ok, or the first difference."])
     out += ["import jax", "", 'jax.config.update("jax_enable_x64", True)  # float64, as bp',
             "import jax.numpy as jnp  # noqa: E402 (after x64 is enabled)", *_check_helper()]
     out += ["# Forward pass: a value and a pullback per node that depends on an input."]
