@@ -597,6 +597,48 @@ def view(
     _fail_on_mismatch(checked)
 
 
+@app.command(epilog=EXIT_CODES)
+@handles_errors
+def serve(
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port to listen on."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (0.0.0.0: every interface)."),
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="Worker processes."),
+    max_size: int = typer.Option(10_000, "--max-size", min=1, metavar="N", help="Longest formula a request may send."),
+    max_nodes: int = typer.Option(5_000, "--max-nodes", min=1, metavar="N", help="Largest graph a request may build."),
+    timeout: float = typer.Option(10.0, "--timeout", min=0.1, metavar="SECONDS",
+                                  help="Longest computation of one request."),
+):
+    """Serve the page with a formula box, and POST /api/grad answering as bp grad --json."""
+    import json
+    import os
+    import socket
+
+    from .errors import MissingDependency
+
+    try:
+        import starlette  # noqa: F401
+        import uvicorn
+    except ImportError:
+        raise MissingDependency("bp serve needs Starlette and Uvicorn, which are not installed",
+                                hint="pip install 'backprop-cli[web]'") from None
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as e:
+        raise UsageError(f"cannot listen on {host}:{port}: {e.strerror}",
+                         hint="choose another port with --port N") from None
+    limits = {"max_size": max_size, "max_nodes": max_nodes, "seconds": timeout,
+              "check_seconds": min(2.0, timeout / 2)}
+    os.environ["BP_SERVE_LIMITS"] = json.dumps(limits)  # read by every worker process
+    shown = f"[{host}]" if ":" in host else host
+    say_error(f"bp: serving on http://{shown}:{port}/ ({workers} worker{'s' * (workers > 1)}; Ctrl-C stops)")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        say_error(f"bp: note: {host} is reachable from other machines, and bp serve asks no password")
+    uvicorn.run("bpcli.web.server:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="warning", timeout_graceful_shutdown=2)
+    say_error("bp: stopped")
+
+
 EXTENSIONS = {"gv": "dot", "dot": "dot", "mmd": "mermaid", "mermaid": "mermaid", "svg": "svg", "png": "png",
               "pdf": "pdf", "txt": "tree"}
 

@@ -458,6 +458,9 @@
       if (!r.ok) { err.textContent = answer.error + (answer.caret ? "\n" + answer.caret : ""); return; }
     } catch (e) { err.textContent = "bp serve did not answer: " + e; return; }
     load(answer);
+    if (answer.defaulted && answer.defaulted.length) {
+      err.textContent = "no value was given for " + answer.defaulted.join(", ") + ": 1 is used until you change it";
+    }
   }
 
   function load(d) {
