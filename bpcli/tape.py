@@ -310,3 +310,19 @@ class Result:
     def adjoint(self, i: int):
         """∂output/∂node, or None for a node that depends on no input (a constant)."""
         return self.adjoints[i] if self.formula.differentiable[i] else None
+
+    # -- display: bpcli/notebook.py, loaded only when a result is shown ---------------
+    def __repr__(self) -> str:
+        """The tables of `bp grad`, as text."""
+        from .notebook import text
+
+        return text(self)
+
+    def _repr_pretty_(self, printer, cycle) -> None:
+        printer.text(repr(self))
+
+    def _repr_html_(self) -> str | None:
+        """In Jupyter: the page of `bp view`, stepping through both passes."""
+        from .notebook import html
+
+        return html(self)

@@ -228,7 +228,9 @@
     $("bp-slider").value = k;
     $("bp-counter").textContent = "step " + k + " / " + (steps.length - 1) + " · " + phase(steps[k]);
     $("bp-chain").replaceChildren(...chainLine(steps[k], s));
-    if (location.hash !== "#step=" + k) history.replaceState(null, "", "#step=" + k);
+    if (location.hash !== "#step=" + k) {
+      try { history.replaceState(null, "", "#step=" + k); } catch (e) { /* a sandboxed frame (Jupyter) has no URL to keep */ }
+    }
     if (pinned !== null) details(pinned);
   }
   function phase(st) {
