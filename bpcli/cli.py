@@ -6,16 +6,120 @@ import errno
 import functools
 import os
 import sys
-from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
+from typer._click import exceptions as click_errors
+from typer.core import TyperCommand, TyperGroup
 
 from .errors import BPError, CheckError, UsageError
 
+
+def say_error(message: str) -> None:
+    """One place where errors reach the user: stderr, no traceback (and no error of its own
+    when stderr is full or gone: the exit code still tells)."""
+    from .render import plain
+
+    try:
+        sys.stderr.write(plain(message).rstrip("\n") + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def _usage_message(e) -> str:
+    """Click's complaint about the command line, in bp's words."""
+    if isinstance(e, click_errors.NoSuchOption):
+        close = f" (did you mean {' or '.join(sorted(e.possibilities))}?)" if e.possibilities else ""
+        message = f"no such option {e.option_name}{close}"
+    else:
+        message = e.format_message()
+        message = message[:1].lower() + message[1:]
+    ctx = getattr(e, "ctx", None)
+    where = f"{ctx.command_path} --help" if ctx is not None else "bp --help"
+    return f"bp: usage error: {message.rstrip('.')}\nhint: {where} lists the options, with examples"
+
+
+class BpGroup(TyperGroup):
+    """bp's commands: every error, Click's own included, reaches the user as a `bp: …` line."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click_errors.NoArgsIsHelpError as e:
+            e.show()
+            code = 2
+        except click_errors.ClickException as e:
+            say_error(_usage_message(e))
+            code = 2
+        except typer.Abort:
+            say_error("bp: interrupted")
+            code = 130
+        code = code if isinstance(code, int) else 0
+        if not standalone_mode:
+            return code
+        sys.exit(code)
+
+
+class BpCommand(TyperCommand):
+    """A command whose words that start with - but name none of its options (a formula such
+    as -sin(x), a value such as -inf) reach it whole, not as a cluster of short options."""
+
+    def parse_args(self, ctx, args):
+        shielded = []
+        words = _shield(self, ctx, [_recover_utf8(a) for a in args], shielded)
+        rest = super().parse_args(ctx, words)
+        for name, value in ctx.params.items():
+            if isinstance(value, str) and value in shielded:
+                ctx.params[name] = value[1:]
+        ctx.args = [a[1:] if a in shielded else a for a in ctx.args]
+        return rest
+
+
+def _recover_utf8(word: str) -> str:
+    """A word as typed: in an ASCII locale Python escapes each byte of UTF-8 text (𝜔) into a
+    surrogate; those bytes read as UTF-8 give the text back."""
+    if not any("\udc80" <= c <= "\udcff" for c in word):
+        return word
+    try:
+        return os.fsencode(word).decode("utf-8")
+    except UnicodeError:
+        return word
+
+
+def _shield(command, ctx, args: list[str], shielded: list[str]) -> list[str]:
+    """The words, each that Click would misread as options prefixed with a space (which
+    neither formulas nor numbers mind, and parse_args takes off again)."""
+    takes_value, flags = set(), set()
+    for param in command.get_params(ctx):
+        if param.param_type_name == "option":
+            names = flags if param.is_flag or param.count else takes_value
+            names.update(param.opts + param.secondary_opts)
+    out = []
+    i = 0
+    while i < len(args):
+        word = args[i]
+        name = word.split("=", 1)[0]
+        if word == "--":
+            out.extend(args[i:])
+            break
+        if name in takes_value:
+            out.append(word)
+            if "=" not in word and i + 1 < len(args):
+                i += 1
+                out.append(args[i])  # the option's value, whatever it looks like
+        elif name in flags or word.startswith("--") or not word.startswith("-") or word == "-":
+            out.append(word)
+        else:
+            out.append(" " + word)
+            shielded.append(" " + word)
+        i += 1
+    return out
+
+
 app = typer.Typer(
+    cls=BpGroup,
     help="bp: type a formula, see its computational graph and backpropagated gradients.",
-    add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -24,6 +128,22 @@ app = typer.Typer(
 EXIT_CODES = """Exit codes: 0 ok; 2 bad input or usage; 3 a gradient check failed;
 4 training diverged; 5 an optional dependency is missing; 130 interrupted."""
 
+
+def _epilog(*examples: str) -> str:
+    """A command's help ends with examples to copy, then the exit codes."""
+    return "Examples:\n" + "\n".join(f"  {e}" for e in examples) + "\n\n" + EXIT_CODES
+
+
+# Options several commands share, declared once.
+FormulaArg = Annotated[Optional[str], typer.Argument(
+    metavar="FORMULA", show_default=False,
+    help='e.g. "(x*w-y)^2" or "y_hat = x*w; r = y_hat - y; loss = r^2"; - reads stdin; a name '
+         "ending in .bp is a file.")]
+FileOpt = Annotated[Optional[str], typer.Option(
+    "--file", "-f", metavar="FILE", help="Read the formula from FILE (- for stdin).")]
+ValuesOpt = Annotated[Optional[str], typer.Option(
+    "--values", metavar="FILE", help="JSON object of values (or a bp train --json document); - for stdin.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document to stdout.")]
 
 
 def _version(value: bool) -> None:
@@ -44,18 +164,6 @@ def _group(version: bool = typer.Option(False, "--version", callback=_version, i
 
 
 VALUE_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
-
-
-def say_error(message: str) -> None:
-    """One place where errors reach the user: stderr, no traceback (and no error of its own
-    when stderr is full or gone: the exit code still tells)."""
-    from .render import plain
-
-    try:
-        sys.stderr.write(plain(message).rstrip("\n") + "\n")
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
 
 
 BROKEN_PIPE = 141  # as a shell reports `cat` stopped by SIGPIPE (128 + 13)
@@ -125,7 +233,7 @@ def load_formula(formula: Optional[str], file: Optional[str], max_size: int = MA
         raise UsageError("give the formula as an argument or with --file, not both")
     if formula is None and file is None:
         raise UsageError('no formula: try bp grad "(x*w-y)^2" --x 2 --w 3 --y 4')
-    if file is None and formula.endswith(".bp") and Path(formula).is_file():
+    if file is None and formula.endswith(".bp"):
         file = formula  # bp grad model.bp: a program file named as the formula
     text = read_text(file, "formula file", "a bp formula") if file is not None else formula
     if formula == "-":
@@ -136,15 +244,16 @@ def load_formula(formula: Optional[str], file: Optional[str], max_size: int = MA
     return parse(text)
 
 
-def gather_values(formula, extra: list[str], given_formula: Optional[str], values_file: Optional[str],
-                  complete: bool = True):
-    """The point: values from --values, then from the command line (which win)."""
-    from .values import from_json, split_arguments
+def gather_values(formula, given, given_formula: Optional[str], values_file: Optional[str],
+                  complete: Optional[bool] = True, options: tuple[str, ...] = ()):
+    """The point: values from --values, then from the command line (which win), checked once
+    (complete=None: complete if any value is given). Returns the point and notes."""
+    from .values import from_json, raise_problems, value_problems
 
     if values_file == "-" and given_formula == "-":
         raise UsageError("stdin can hold the formula or the values, not both")
     point: dict[str, float] = {}
-    notes = []
+    notes = list(formula.source_notes)
     if values_file is not None:
         source = "stdin" if values_file == "-" else values_file
         for name, v in from_json(read_text(values_file, "values file", "JSON"), source).items():
@@ -152,16 +261,22 @@ def gather_values(formula, extra: list[str], given_formula: Optional[str], value
                 point[name] = v
             else:
                 notes.append(f"{source}: {name} is not an input of the formula; ignored")
-    _, cli_values = split_arguments(extra, formula_given=True)
-    point.update(cli_values)
-    formula.check_values(point, complete)
+    point.update(given.values)
+    if complete is None:
+        complete = bool(point) or bool(given.names)
+    raise_problems(*value_problems(list(formula.inputs), point, complete, given, options))
     return point, notes
+
+
+def _long_options(ctx) -> tuple[str, ...]:
+    """The command's own long options, without their dashes (for a did-you-mean)."""
+    return tuple(o[2:] for p in ctx.command.params for o in p.opts if o.startswith("--"))
 
 
 CHECKED_ROWS = 3  # rows of an --at file that are cross-checked with SymPy: the first three
 
 
-def grad_at(f, at: str, out_format, extra, formula_text, values_file, check: bool, budget: float):
+def grad_at(f, at: str, out_format, fixed: dict, formula_text, values_file, check: bool, budget: float):
     """The gradient at every row of a file, streamed out chunk by chunk."""
     from . import render
     from .batch import gradients, read_points
@@ -171,7 +286,6 @@ def grad_at(f, at: str, out_format, extra, formula_text, values_file, check: boo
     out_format = out_format or "csv"
     if out_format not in ("csv", "jsonl"):
         raise UsageError(f"--format must be csv or jsonl, not {out_format!r}")
-    fixed, _ = gather_values(f, extra, formula_text, values_file, complete=False)
     names = list(f.inputs)
     write = sys.stdout.write
     checked = None
@@ -205,30 +319,26 @@ def _check_rows(f, chunk, fixed: dict, budget: float) -> str:
 
 
 def split_formula(formula: Optional[str], extra: list[str], file: Optional[str]):
-    """Click puts the first free word in `formula`; re-sort all free words ourselves."""
+    """Click puts the first free word in `formula`; sort all free words ourselves into the
+    formula (unless --file gives it) and the values."""
     from .values import split_arguments
 
     words = ([formula] if formula is not None else []) + list(extra)
-    if file is not None:
-        return None, words
-    found, _ = split_arguments(words, formula_given=False)
-    rest = list(words)
-    if found is not None:
-        rest.remove(found)
-    return found, rest
+    return split_arguments(words, formula_given=file is not None)
 
 
-@app.command(context_settings=VALUE_ARGS, epilog=EXIT_CODES)
+@app.command(cls=BpCommand, context_settings=VALUE_ARGS, epilog=_epilog(
+    'bp grad "(x*w-y)^2" --x 2 --w 3 --y 4',
+    'bp grad "y_hat = x*w; loss = (y_hat - y)^2" x=2 w=1 y=4 --json',
+    "bp grad model.bp --values params.json --x 2 --y 4",
+    'bp grad "(x*w-y)^2" --at points.csv --w 3'))
 @handles_errors
 def grad(
     ctx: typer.Context,
-    formula: Optional[str] = typer.Argument(
-        None, metavar="FORMULA", help='e.g. "(x*w-y)^2" or "y_hat = x*w; r = y_hat - y; loss = r^2"; - reads stdin',
-        show_default=False),
-    file: Optional[str] = typer.Option(None, "--file", "-f", metavar="FILE", help="Read the formula from FILE (- for stdin)."),
-    values_file: Optional[str] = typer.Option(
-        None, "--values", metavar="FILE", help="JSON object of values (or a bp train --json document); - for stdin."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON document to stdout."),
+    formula: FormulaArg = None,
+    file: FileOpt = None,
+    values_file: ValuesOpt = None,
+    as_json: JsonOpt = False,
     check: bool = typer.Option(True, "--check/--no-check", help="Cross-check with SymPy and finite differences."),
     check_timeout: float = typer.Option(5.0, "--check-timeout", metavar="SECONDS",
                                         help="Seconds SymPy may take (0.1 to 86,400)."),
@@ -236,7 +346,7 @@ def grad(
     at: Optional[str] = typer.Option(None, "--at", metavar="FILE",
                                      help="Gradient at every row of a CSV or JSON Lines file (- for stdin)."),
     out_format: Optional[str] = typer.Option(None, "--format", metavar="csv|jsonl",
-                                             help="Output format with --at [default: csv]."),
+                                             help="Output format with --at (default: csv)."),
     max_size: int = typer.Option(MAX_SIZE, "--max-size", min=0, metavar="N",
                                  help="Refuse formulas longer than N characters (0: no limit)."),
     explain_paths: bool = typer.Option(False, "--explain", help="The chain rule out loud: every path, multiplied."),
@@ -251,16 +361,17 @@ def grad(
     from . import render
 
     check_timeout = _seconds(check_timeout, "--check-timeout")
-    formula_text, extra = split_formula(formula, ctx.args, file)
+    formula_text, given = split_formula(formula, ctx.args, file)
     f = load_formula(formula_text, file, max_size)
-    if at is not None:
-        return grad_at(f, at, out_format, extra, formula_text, values_file, check, check_timeout)
-    if out_format is not None:
+    if at is None and out_format is not None:
         raise UsageError("--format goes with --at; for one point use --json")
-    point, notes = gather_values(f, extra, formula_text, values_file)
+    point, notes = gather_values(f, given, formula_text, values_file, complete=at is None,
+                                 options=_long_options(ctx))
+    if at is not None:
+        return grad_at(f, at, out_format, point, formula_text, values_file, check, check_timeout)
     from .verify import checked_grad
 
-    result, checked = checked_grad(f, point, check, check_timeout)
+    result, checked = checked_grad(f, point, check, check_timeout, values_checked=True)
     notes = render.grad_notes(result, notes, checked)
     explanations = _explain(result, max_paths) if explain_paths else None
     hessian = _hessian(f, point, check, check_timeout) if with_hessian else None
@@ -306,15 +417,19 @@ def _fail_on_mismatch(checked) -> None:
             f"{c.finite_difference!r}" for c in bad))
 
 
-@app.command(epilog=EXIT_CODES)
+@app.command(cls=BpCommand, epilog=_epilog(
+    "bp train linear data.csv --lr 0.01 --epochs 100 --predict 4",
+    'bp train "w*x + b" data.csv --init w=0.5 --batch-size all --json',
+    "bp train model.bp data.csv --trace",
+    "bp train logistic pass.csv --loss bce --plot loss.png"))
 @handles_errors
 def train(
     model: str = typer.Argument(..., metavar="MODEL", show_default=False,
-                                help="linear, affine, logistic, or a bp formula (with -f: the CSV)"),
+                                help="linear, affine, logistic, a bp formula, or a .bp file (with -f: the CSV)"),
     data: Optional[str] = typer.Argument(None, metavar="DATA", show_default=False,
                                          help="CSV with a header row; - reads stdin"),
-    file: Optional[str] = typer.Option(None, "--file", "-f", metavar="FILE", help="Read the model formula from FILE."),
-    target: Optional[str] = typer.Option(None, "--target", help="Target column [default: y, else the last column]."),
+    file: FileOpt = None,
+    target: Optional[str] = typer.Option(None, "--target", help="Target column (default: y, else the last column)."),
     loss: Optional[str] = typer.Option(None, "--loss", help='mse, bce, or a formula in yhat and y, e.g. "abs(yhat - y)".'),
     lr: float = typer.Option(0.01, "--lr", help="Learning rate."),
     epochs: int = typer.Option(100, "--epochs", min=1, help="Passes over the data."),
@@ -324,10 +439,10 @@ def train(
     seed: int = typer.Option(0, "--seed", min=0, max=2**63 - 1, help="Seed for --shuffle (a whole number >= 0)."),
     dtype: str = typer.Option("float64", "--dtype", metavar="float64|float32",
                               help="float32 computes every operation in float32, as PyTorch does."),
-    init: list[str] = typer.Option([], "--init", metavar="NAME=VALUE", help="Initial value of a parameter [default: 1.0]."),
+    init: list[str] = typer.Option([], "--init", metavar="NAME=VALUE", help="Initial value of a parameter (default: 1.0)."),
     predict: list[str] = typer.Option([], "--predict", metavar="X|NAME=X,…", help="Predict at a point (repeatable)."),
     trace: bool = typer.Option(False, "--trace", help="Print the lecture's grad:/progress:/predict lines."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    as_json: JsonOpt = False,
     jsonl: bool = typer.Option(False, "--jsonl", help="Print a JSON line per epoch, then a summary line."),
     plot: Optional[str] = typer.Option(None, "--plot", metavar="FILE", help="Write the loss curve as PNG or SVG."),
 ):
@@ -335,17 +450,20 @@ def train(
     from . import render
     from .data import read_csv
     from .train import Settings, Trainer, build_model, check_model_name, choose_target
+    from .values import read_pairs
 
     if file is not None:
         if data is not None:
             raise UsageError("with --file, give only the data file")
-        model, data = read_text(file, "model file", "a bp formula"), model
+        model, data = read_text(file, "formula file", "a bp formula"), model
+    elif model.endswith(".bp"):
+        model = read_text(model, "formula file", "a bp formula")
     if data is None:
         raise UsageError("no data: try bp train linear data.csv")
     if sum([as_json, jsonl, trace]) > 1:
         raise UsageError("--json, --jsonl and --trace each print to stdout: choose one")
     settings = Settings(lr=_finite(lr, "--lr"), epochs=epochs, batch_size=_batch_size(batch_size),
-                        shuffle=shuffle, seed=seed, dtype=dtype, init=_inits(init))
+                        shuffle=shuffle, seed=seed, dtype=dtype, init=read_pairs(init, "--init", "w=0.5"))
     check_model_name(model)  # before reading the data: a typo should not wait for a big CSV
     if plot:
         render.check_plot_path(plot)
@@ -466,18 +584,6 @@ def _batch_size(text: str):
     raise UsageError(f"--batch-size must be a whole number >= 1 or all, not {text!r}")
 
 
-def _inits(pairs: list[str]) -> dict:
-    from .values import normalise, number
-
-    out = {}
-    for pair in pairs:
-        name, eq, value = pair.partition("=")
-        if not eq or not name.strip():
-            raise UsageError(f"--init takes NAME=VALUE, e.g. --init w=0.5, not {pair!r}")
-        out[normalise(name.strip())] = number(value.strip(), f"--init {name.strip()}")
-    return out
-
-
 def _explain(result, max_paths: int) -> list:
     from .explain import explain
 
@@ -500,16 +606,21 @@ def _hessian(f, point: dict, check: bool, budget: float):
     return checked_hessian(f, point, budget if check else None)
 
 
-@app.command(context_settings=VALUE_ARGS, epilog=EXIT_CODES)
+@app.command(cls=BpCommand, context_settings=VALUE_ARGS, epilog=_epilog(
+    'bp graph "(x*w-y)^2"',
+    'bp graph "(x*w-y)^2" --x 2 --w 3 --y 4',
+    'bp graph "(x*w-y)^2" --x 2 --w 3 --y 4 -o graph.svg',
+    'bp graph model.bp --format mermaid'))
 @handles_errors
 def graph(
     ctx: typer.Context,
-    formula: Optional[str] = typer.Argument(None, metavar="FORMULA", show_default=False,
-                                            help="A formula, - for stdin; values as --x 2 or x=2 are optional."),
-    file: Optional[str] = typer.Option(None, "--file", "-f", metavar="FILE", help="Read the formula from FILE."),
-    values_file: Optional[str] = typer.Option(None, "--values", metavar="FILE", help="JSON values, as bp grad."),
+    formula: FormulaArg = None,
+    file: FileOpt = None,
+    values_file: ValuesOpt = None,
     fmt: Optional[str] = typer.Option(None, "--format", metavar="tree|dot|mermaid|svg|png|pdf",
-                                      help="[default: from -o's extension, else tree]"),
+                                      help="tree: text in the terminal; dot: Graphviz source; mermaid: "
+                                           "Mermaid source; svg, png, pdf: pictures drawn by Graphviz "
+                                           "(default: from -o's extension, else tree)."),
     output: Optional[str] = typer.Option(None, "-o", "--output", metavar="FILE",
                                          help="Write to FILE (replaced whole if it exists; - is stdout)."),
     no_fold: bool = typer.Option(False, "--no-fold", help="Tree: draw shared subtrees every time."),
@@ -517,13 +628,10 @@ def graph(
     """Draw the computational graph of FORMULA, with values and gradients when given a point."""
     from . import pictures
 
-    formula_text, extra = split_formula(formula, ctx.args, file)
+    formula_text, given = split_formula(formula, ctx.args, file)
     f = load_formula(formula_text, file)
-    point, _ = gather_values(f, extra, formula_text, values_file, complete=False)
-    result = None
-    if point:
-        f.check_values(point)
-        result = f.grad(point)
+    point, _ = gather_values(f, given, formula_text, values_file, complete=None, options=_long_options(ctx))
+    result = f.grad(point, checked=True) if point or not f.inputs else None
     fmt = _graph_format(fmt, output)
     size = f"{len(f):,} nodes, {sum(len(a) for a in f.args):,} edges"
     to_stdout = output is None or output == "-"
@@ -548,21 +656,22 @@ def graph(
     say_error(f"bp: wrote {output} ({size})")
 
 
-@app.command(context_settings=VALUE_ARGS, epilog=EXIT_CODES)
+@app.command(cls=BpCommand, context_settings=VALUE_ARGS, epilog=_epilog(
+    'bp view "(x*w-y)^2" --x 2 --w 3 --y 4',
+    'bp view model.bp --values params.json -o model.html --open'))
 @handles_errors
 def view(
     ctx: typer.Context,
-    formula: Optional[str] = typer.Argument(None, metavar="FORMULA", show_default=False,
-                                            help="A formula, - for stdin; values as --x 2 or x=2."),
-    file: Optional[str] = typer.Option(None, "--file", "-f", metavar="FILE", help="Read the formula from FILE."),
-    values_file: Optional[str] = typer.Option(None, "--values", metavar="FILE", help="JSON values, as bp grad."),
+    formula: FormulaArg = None,
+    file: FileOpt = None,
+    values_file: ValuesOpt = None,
     output: str = typer.Option("bp-view.html", "-o", "--output", metavar="FILE",
                                help="Write the page to FILE (replaced whole if it exists; - is stdout)."),
     open_page: bool = typer.Option(False, "--open", help="Open the page in the default browser."),
     check: bool = typer.Option(True, "--check/--no-check", help="Cross-check with SymPy and finite differences."),
     check_timeout: float = typer.Option(5.0, "--check-timeout", min=0.1, help="Seconds SymPy may take."),
     engine: str = typer.Option("auto", "--layout", metavar="auto|graphviz|bp",
-                               help="Who lays the graph out [auto: Graphviz up to 300 nodes, if installed]."),
+                               help="Who lays the graph out (auto: Graphviz up to 300 nodes, if installed)."),
     large: bool = typer.Option(False, "--large", help="Large fonts, for a projector."),
     max_size: int = typer.Option(MAX_SIZE, "--max-size", min=0, metavar="N",
                                  help="Refuse formulas longer than N characters (0: no limit)."),
@@ -574,10 +683,10 @@ def view(
 
     if engine not in ("auto", "graphviz", "bp"):
         raise UsageError(f"--layout must be auto, graphviz or bp, not {engine!r}")
-    formula_text, extra = split_formula(formula, ctx.args, file)
+    formula_text, given = split_formula(formula, ctx.args, file)
     f = load_formula(formula_text, file, max_size)
-    point, notes = gather_values(f, extra, formula_text, values_file)
-    result, checked = checked_grad(f, point, check, check_timeout)
+    point, notes = gather_values(f, given, formula_text, values_file, options=_long_options(ctx))
+    result, checked = checked_grad(f, point, check, check_timeout, values_checked=True)
     doc = render.grad_document(result, point, checked, render.grad_notes(result, notes, checked))
     data = view_data(f, doc, engine)
     html = page(data, large=large).encode()
@@ -674,17 +783,19 @@ def _tree_text(tree) -> str:
     return out.getvalue()
 
 
-@app.command(epilog=EXIT_CODES)
+@app.command(cls=BpCommand, epilog=_epilog(
+    'bp diff "(x*w-y)^2" --wrt w',
+    'bp diff "sigmoid(w*x + b)" --json',
+    'bp diff "-sin(x)" --wrt x --latex'))
 @handles_errors
 def diff(
-    formula: Optional[str] = typer.Argument(None, metavar="FORMULA", show_default=False,
-                                            help="A formula, - for stdin."),
-    file: Optional[str] = typer.Option(None, "--file", "-f", metavar="FILE", help="Read the formula from FILE."),
+    formula: FormulaArg = None,
+    file: FileOpt = None,
     wrt: list[str] = typer.Option([], "--wrt", metavar="NAME", help="Differentiate with respect to NAME "
-                                  "(repeatable) [default: every input]."),
+                                  "(repeatable; default: every input)."),
     latex: bool = typer.Option(False, "--latex", help="Print LaTeX."),
     simplify: bool = typer.Option(True, "--simplify/--no-simplify", help="Tidy with SymPy, or keep bp's raw form."),
-    as_json: bool = typer.Option(False, "--json", help="Print {input: formula} as JSON."),
+    as_json: Annotated[bool, typer.Option("--json", help="Print {input: formula} as JSON.")] = False,
 ):
     """Derivatives of FORMULA as formulas, from bp's own graph, in bp's syntax."""
     from . import render
@@ -712,15 +823,18 @@ def diff(
             print(f"d/d{n}: {render.plain(t)}")
 
 
-@app.command(context_settings=VALUE_ARGS, epilog=EXIT_CODES)
+@app.command(cls=BpCommand, context_settings=VALUE_ARGS, epilog=_epilog(
+    'bp export "(x*w-y)^2" --x 2 --w 3 --y 4 -o check.py',
+    'bp export "tanh(w*x + b)" --x 0.5 --w 2 --b 0 --jax',
+    "bp export --loop linear data.csv --lr 0.01 --epochs 100 --predict 4"))
 @handles_errors
 def export(
     ctx: typer.Context,
     formula: Optional[str] = typer.Argument(
         None, metavar="FORMULA", show_default=False,
         help="A formula and its values (as bp grad); with --loop: MODEL DATA (as bp train)."),
-    file: Optional[str] = typer.Option(None, "--file", "-f", metavar="FILE", help="Read the formula from FILE."),
-    values_file: Optional[str] = typer.Option(None, "--values", metavar="FILE", help="JSON values, as bp grad."),
+    file: FileOpt = None,
+    values_file: ValuesOpt = None,
     torch: bool = typer.Option(False, "--torch", help="A PyTorch script (the default)."),
     jax: bool = typer.Option(False, "--jax", help="A JAX script (jax.vjp per node)."),
     loop: bool = typer.Option(False, "--loop", help="The lecture's PyTorch training loop for a bp train "
@@ -744,10 +858,10 @@ def export(
     else:
         from .export import jax_script, torch_script
 
-        formula_text, extra = split_formula(formula, ctx.args, file)
+        formula_text, given = split_formula(formula, ctx.args, file)
         f = load_formula(formula_text, file)
-        point, _ = gather_values(f, extra, formula_text, values_file)
-        result = f.grad(point)
+        point, _ = gather_values(f, given, formula_text, values_file, options=_long_options(ctx))
+        result = f.grad(point, checked=True)
         text = (jax_script if jax else torch_script)(result, point)
     if output is None or output == "-":
         sys.stdout.write(text)
@@ -762,15 +876,18 @@ def _export_loop(model, extra, file, target, loss, lr, epochs, dtype, init, pred
     from .data import read_csv
     from .export import loop_script
     from .train import Settings, Trainer, build_model, check_model_name, choose_target
+    from .values import read_pairs
 
     words = ([model] if model is not None else []) + list(extra)
     if file is not None:
-        model, words = read_text(file, "model file", "a bp formula"), words
+        model, words = read_text(file, "formula file", "a bp formula"), words
     elif words:
         model, words = words[0], words[1:]
+        if model.endswith(".bp"):
+            model = read_text(model, "formula file", "a bp formula")
     if model is None or len(words) != 1:
         raise UsageError("--loop takes MODEL DATA, as bp train: e.g. bp export --loop linear data.csv")
-    settings = Settings(lr=_finite(lr, "--lr"), epochs=epochs, dtype=dtype, init=_inits(init))
+    settings = Settings(lr=_finite(lr, "--lr"), epochs=epochs, dtype=dtype, init=read_pairs(init, "--init", "w=0.5"))
     check_model_name(model)
     table = read_csv(words[0])
     spec = build_model(model, table.columns, choose_target(table.columns, target, table.source),
@@ -781,9 +898,9 @@ def _export_loop(model, extra, file, target, loss, lr, epochs, dtype, init, pred
     return loop_script(run, table, predictions)
 
 
-@app.command(name="ops")
+@app.command(name="ops", epilog=_epilog("bp ops", "bp ops --json"))
 @handles_errors
-def ops_command(as_json: bool = typer.Option(False, "--json", help="Print the op table as JSON.")):
+def ops_command(as_json: Annotated[bool, typer.Option("--json", help="Print the op table as JSON.")] = False):
     """Every operation bp knows, from the op table itself."""
     from . import render
 

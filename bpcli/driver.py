@@ -205,13 +205,13 @@ def parse(tables: Tables, text: str, builder):
         if match.start() != pos:
             break  # a gap: trailing spaces or a comment (checked below), else an error
         pos = match.end()
-        type_ = match.lastgroup
+        group = type_ = match.lastgroup
         token = None
         if type_ in keywords:
             type_ = keywords[type_].get(match.group(type_), type_)
-        if type_ in kept:
-            token = _Token(match.group(type_))
-            token.start_pos = match.start(type_)
+        if type_ in kept:  # a keyword kept as a token (pi, e) is in its NAME group
+            token = _Token(match.group(group))
+            token.start_pos = match.start(group)
         while True:
             state = states[-1]
             action = actions[state].get(type_)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 
 INPUT, CONST = "input", "const"
-NAMED_CONSTANTS = {"pi": math.pi, "e": math.e}
+# The language's named constants: their value, and their name in SymPy.
+NAMED_CONSTANTS = {"pi": (math.pi, "pi"), "e": (math.e, "E")}
 
 
 def number_text(v: float) -> str:

@@ -179,6 +179,7 @@ class _Builder:
         self.env: dict[str, int] = {}
         self.last: tuple[str, int] | None = None  # the last statement: (assign or output, node)
         self.bare_before_last = False  # a bare expression came before another statement
+        self.notes: list[str] = []  # what a reader must know about the text itself
 
     def reduce(self, alias: str, children: list):
         return self.action(alias)(self, *children)
@@ -221,11 +222,10 @@ class _Builder:
         node = self.env.get(name)
         return node if node is not None else self.graph.input(name)
 
-    def pi(self):
-        return self.graph.const(NAMED_CONSTANTS["pi"], "pi")
-
-    def e(self):
-        return self.graph.const(NAMED_CONSTANTS["e"], "e")
+    def constant(self, token):
+        """pi or e: the constant, or the value assigned to that name (shadowing it)."""
+        node = self.env.get(str(token))
+        return node if node is not None else self.graph.const(NAMED_CONSTANTS[token][0], str(token))
 
     def unary(self, child):  # unary plus: no node
         return child
@@ -242,6 +242,10 @@ class _Builder:
 
     def assign(self, token, node):
         name = unicodedata.normalize("NFKC", str(token))
+        if name in NAMED_CONSTANTS and name not in self.env:
+            line = self.text.count("\n", 0, token.start_pos) + 1
+            self.notes.append(f"{name} is assigned on line {line}: from there on {name} is that value, "
+                              f"not the constant {NAMED_CONSTANTS[name][0]!r}")
         self.env[name] = node
         self.graph.bind(name, node)
         self._statement("assign", node)
@@ -264,7 +268,9 @@ class _Builder:
             raise ParseError(
                 "only the last statement may be a bare expression; bind the others to names "
                 "(name = …)")
-        return self.graph.freeze(self.last[1], self.text)
+        formula = self.graph.freeze(self.last[1], self.text)
+        formula.source_notes = self.notes
+        return formula
 
 
 # -- error messages ---------------------------------------------------------------

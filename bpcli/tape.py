@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 from functools import cached_property
 
-from .errors import InputValueError
 from .graph import INPUT
 from .numeric import FLOAT, ONE
 from .ops import OPS
@@ -23,6 +21,7 @@ class Formula:
         self.names: dict[int, str] = names
         self.labels: dict[int, list[str]] = labels
         self.output = len(kinds) - 1
+        self.source_notes: list[str] = []  # notes on the text, e.g. a constant shadowed by a name
         self.inputs: dict[str, int] = {
             names[i]: i for i, kind in enumerate(kinds) if kind == INPUT
         }
@@ -76,24 +75,9 @@ class Formula:
     # -- values -----------------------------------------------------------------
     def check_values(self, values: dict, complete: bool = True) -> None:
         """Raise one error naming every missing (if `complete`), unknown or non-finite value."""
-        missing = [n for n in self.inputs if n not in values] if complete else []
-        unknown = [n for n in values if n not in self.inputs]
-        problems = []
-        if missing:
-            problems.append("no value for " + ", ".join(missing))
-        if unknown:
-            named = []
-            for name in unknown:
-                close = difflib.get_close_matches(name, list(self.inputs), n=1)
-                named.append(f"{name} (did you mean {close[0]}?)" if close else name)
-            known = ", ".join(self.inputs) or "none"
-            problems.append(f"the formula has no input named {', '.join(named)}; its inputs: {known}")
-        for name, v in values.items():  # arrays are taken as they are: IEEE rules apply
-            if name in self.inputs and isinstance(v, (int, float)) and not math.isfinite(v):
-                problems.append(f"the value of {name} is not a finite number: {v!r}")
-        if problems:
-            example = " ".join(f"--{n} VALUE" if n.isascii() else f"{n}=VALUE" for n in missing)
-            raise InputValueError("; ".join(problems), hint=f"give {example}" if missing else None)
+        from .values import raise_problems, value_problems
+
+        raise_problems(*value_problems(list(self.inputs), values, complete))
 
     # -- the two passes -----------------------------------------------------------
     def forward(self, values: dict, m=FLOAT) -> list:
@@ -170,9 +154,11 @@ class Formula:
         """The output's value alone."""
         return self.forward(values, m)[self.output]
 
-    def grad(self, values: dict, m=None) -> "Result":
-        """Forward and backward at a point (floats) or at many points (numpy arrays)."""
-        self.check_values(values)
+    def grad(self, values: dict, m=None, checked: bool = False) -> "Result":
+        """Forward and backward at a point (floats) or at many points (numpy arrays);
+        `checked`: the caller has already run check_values on these values."""
+        if not checked:
+            self.check_values(values)
         if m is None:
             m = _namespace_for(values)
         if m is FLOAT:

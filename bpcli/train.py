@@ -290,19 +290,15 @@ def predict(model: Model, params: dict, point: dict, dtype: str = "float64") -> 
 
 def parse_predict(text: str, features: list[str]) -> dict:
     """`4` for one feature, `area=0.5,age=0.1` for several."""
-    from .values import number, normalise
+    from .values import number, read_pairs
 
     if "=" not in text:
         if len(features) != 1:
             raise UsageError(f"--predict {text}: name the features, e.g. --predict "
                              + ",".join(f"{f}=VALUE" for f in features))
         return {features[0]: number(text, f"--predict {features[0]}")}
-    point = {}
-    for part in text.split(","):
-        name, _, value = part.partition("=")
-        name = normalise(name.strip())
-        if name not in features:
-            raise UsageError(f"--predict: {name} is not a feature; the features are {', '.join(features)}")
-        point[name] = number(value.strip(), f"--predict {name}")
+    point = read_pairs(text.split(","), "--predict", ",".join(f"{f}=VALUE" for f in features))
+    unknown = [n for n in point if n not in features]
+    if unknown:
+        raise UsageError(f"--predict: {', '.join(unknown)} is not a feature; the features are {', '.join(features)}")
     return point
-

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
 import json
+import math
 import re
 import unicodedata
 
 from .errors import DataError, InputValueError, UsageError
 
-_PAIR = re.compile(r"^\s*([^\W\d]\w*)\s*=\s*(\S+)\s*$")
+_PAIR = re.compile(r"^\s*([^\W\d]\w*)\s*=\s*(.*?)\s*$")
 
 
 def normalise(name: str) -> str:
@@ -16,48 +18,111 @@ def normalise(name: str) -> str:
     return unicodedata.normalize("NFKC", name)
 
 
-def number(text: str, what: str, error: type = InputValueError) -> float:
-    """A finite float from text, or an error that says which value is wrong."""
+def pair(text: str) -> tuple[str, str] | None:
+    """`name=value` as (normalised name, the value's text); None when the text is not a pair."""
+    found = _PAIR.match(text)
+    return (normalise(found.group(1)), found.group(2)) if found else None
+
+
+def to_number(text: str, what: str) -> tuple[float | None, str | None]:
+    """A finite float from text, or None and the problem in words."""
     try:
         value = float(text)
     except ValueError:
-        raise error(f"{what} is not a number: {text!r}") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise error(f"{what} must be a finite number, got {text!r}")
+        return None, f"{what} is not a number: {text.strip()!r}"
+    if not math.isfinite(value):
+        return None, f"{what} must be a finite number, got {text.strip()!r}"
+    return value, None
+
+
+def number(text: str, what: str, error: type = InputValueError) -> float:
+    """A finite float from text, or an error that says which value is wrong."""
+    value, problem = to_number(text, what)
+    if problem:
+        raise error(problem)
     return value
 
 
-def split_arguments(tokens: list[str], formula_given: bool) -> tuple[str | None, dict[str, float]]:
+def read_pairs(texts: list[str], what: str, example: str) -> dict[str, float]:
+    """NAME=VALUE texts (as --init and --predict take them) as {name: float}; every problem at once."""
+    values: dict[str, float] = {}
+    problems = []
+    for text in texts:
+        found = pair(text)
+        if found is None:
+            problems.append(f"{what} takes NAME=VALUE, e.g. {what} {example}, not {text!r}")
+            continue
+        name, value_text = found
+        value, problem = to_number(value_text, f"{what} {name}")
+        if name in values:
+            problems.append(f"{what} {name} is given twice")
+        elif problem:
+            problems.append(problem)
+        else:
+            values[name] = value
+    if problems:
+        raise UsageError("; ".join(problems))
+    return values
+
+
+class Given:
+    """Values from the command line (`--x 2`, `x=2`) and every problem found in them."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, float] = {}
+        self.problems: list[str] = []
+        self.names: list[str] = []  # every name given, its value good or not
+        self.as_options: list[str] = []  # names given as --name: a typo may be a misspelt option
+        self.without_value: list[str] = []
+
+    def put(self, name: str, text: str, as_option: bool) -> None:
+        name = normalise(name)
+        if as_option:
+            self.as_options.append(name)
+        value, problem = to_number(text, f"the value of {name}")
+        if name in self.names:
+            self.problems.append(f"{name} is given twice")
+        elif problem:
+            self.problems.append(problem)
+        else:
+            self.values[name] = value
+        self.names.append(name)
+
+    def valueless(self, name: str) -> None:
+        """--name with no value after it: a value forgotten, or an option misspelt (--jsn)."""
+        name = normalise(name)
+        self.as_options.append(name)
+        self.names.append(name)
+        self.without_value.append(name)
+
+
+def split_arguments(tokens: list[str], formula_given: bool) -> tuple[str | None, Given]:
     """Sort free command-line words into the formula and `--name value` / `name=value` pairs."""
     formula = None
-    values: dict[str, float] = {}
-
-    def put(name: str, text: str) -> None:
-        name = normalise(name)
-        if name in values:
-            raise InputValueError(f"{name} is given twice")
-        values[name] = number(text, f"the value of {name}")
-
+    given = Given()
     i = 0
     while i < len(tokens):
         token = tokens[i]
-        pair = _PAIR.match(token)
+        found = pair(token)
         if token.startswith("--") and len(token) > 2:
             name, eq, text = token[2:].partition("=")
             if not eq:
-                if i + 1 >= len(tokens):
-                    raise UsageError(f"{token} needs a value, e.g. {token} 2")
+                following = tokens[i + 1] if i + 1 < len(tokens) else None
+                if following is None or following.startswith("--") or pair(following):
+                    given.valueless(name)
+                    i += 1
+                    continue
                 i += 1
-                text = tokens[i]
-            put(name, text)
-        elif pair and _is_float(pair.group(2)):
-            put(pair.group(1), pair.group(2))
+                text = following
+            given.put(name, text, as_option=True)
+        elif found and _is_float(found[1]):
+            given.put(*found, as_option=False)
         elif formula is None and not formula_given:
             formula = token
         else:
             raise UsageError(f"unexpected argument {token!r}; give values as --name VALUE or name=VALUE")
         i += 1
-    return formula, values
+    return formula, given
 
 
 def _is_float(text: str) -> bool:
@@ -66,6 +131,47 @@ def _is_float(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def value_problems(inputs: list[str], values: dict, complete: bool = True, given=None,
+                   options: tuple[str, ...] = ()) -> tuple[list, list]:
+    """Every problem with values for these inputs, and the names still missing.
+
+    `given` (a Given) adds the command line's own problems and names whose value was bad. A
+    name that is not an input gets a did-you-mean among the inputs still missing, or among
+    the command's `options` when it was typed as one (`--jsn` for `--json`)."""
+    named = list(dict.fromkeys([*values, *(given.names if given else [])]))
+    still_missing = [n for n in inputs if n not in named]
+    missing = still_missing if complete else []
+    unknown = [n for n in named if n not in inputs]
+    as_options = given.as_options if given else []
+    problems = list(given.problems) if given else []
+    problems += [f"--{n} needs a value, e.g. --{n} 2" for n in (given.without_value if given else [])
+                 if n in inputs]
+    if missing:
+        problems.append("no value for " + ", ".join(missing))
+    if unknown:
+        named = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, still_missing, n=1)
+            if close:
+                named.append(f"{name} (did you mean {close[0]}?)")
+                continue
+            option = difflib.get_close_matches(name, options, n=1) if name in as_options else []
+            named.append(f"{name} (did you mean the option --{option[0]}?)" if option else name)
+        known = ", ".join(inputs) or "none"
+        problems.append(f"the formula has no input named {', '.join(named)}; its inputs: {known}")
+    for name, v in values.items():  # arrays are taken as they are: IEEE rules apply
+        if name in inputs and isinstance(v, (int, float)) and not math.isfinite(v):
+            problems.append(f"the value of {name} is not a finite number: {v!r}")
+    return problems, missing
+
+
+def raise_problems(problems: list[str], missing: list[str]) -> None:
+    """One error naming every problem, with the options that would give what is missing."""
+    if problems:
+        example = " ".join(f"--{n} VALUE" if n.isascii() else f"{n}=VALUE" for n in missing)
+        raise InputValueError("; ".join(problems), hint=f"give {example}" if missing else None)
 
 
 def from_json(text: str, source: str) -> dict[str, float]:

@@ -10,7 +10,7 @@ import math
 import threading
 from dataclasses import dataclass, field
 
-from .graph import CONST, INPUT
+from .graph import CONST, INPUT, NAMED_CONSTANTS
 from .ops import OPS
 
 # Tolerances, documented in the README: |a - b| <= ABS + REL * max(|a|, |b|).
@@ -89,10 +89,8 @@ def to_sympy(formula, sp):
 
 
 def _sympy_constant(sp, text: str, value: float):
-    if text == "pi":
-        return sp.pi
-    if text == "e":
-        return sp.E
+    if text in NAMED_CONSTANTS:
+        return getattr(sp, NAMED_CONSTANTS[text][1])
     if math.isinf(value):
         return sp.oo if value > 0 else -sp.oo
     if math.isnan(value):
@@ -211,8 +209,9 @@ def check(formula, result, point: dict[str, float], budget: float = 5.0) -> Chec
     return Check(checks, notes)
 
 
-def checked_grad(formula, point: dict, check_it: bool = True, budget: float = 5.0):
+def checked_grad(formula, point: dict, check_it: bool = True, budget: float = 5.0,
+                 values_checked: bool = False):
     """Forward, backward and (if asked) the cross-check at one point, as `bp grad` runs
-    them: (result, check or None)."""
-    result = formula.grad(point)
+    them: (result, check or None); `values_checked`: the caller has checked the point."""
+    result = formula.grad(point, checked=values_checked)
     return result, check(formula, result, point, budget=budget) if check_it else None

@@ -1,0 +1,146 @@
+"""The command line as a user meets it: words that start with -, messages, help texts."""
+
+import json
+import re
+import os
+import subprocess
+import sys
+
+import pytest
+
+COMMANDS = ["grad", "train", "graph", "diff", "ops", "view", "export"]
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["diff", "-sin(x)", "--wrt", "x"], "-cos(x)"),
+    (["diff", "-x*f", "--wrt", "f"], "-x"),  # -f is --file's short name: not taken for it
+    (["diff", "--wrt", "x", "-exp(x)"], "-exp(x)"),
+])
+def test_diff_takes_a_formula_that_starts_with_a_minus(bp, args, expected):
+    r = bp(*args)
+    assert (r.exit_code, r.stdout.strip(), r.stderr) == (0, expected, "")
+
+
+def test_grad_and_graph_take_a_formula_that_starts_with_a_minus(bp, bp_json):
+    assert bp_json("grad", "-f*x", "--f", "2", "--x", "3", "--no-check")["gradient"] == {"f": -3.0, "x": -2.0}
+    r = bp("graph", "-inf_rate*x")
+    assert r.exit_code == 0 and "inf_rate" in r.stdout and r.stderr == ""
+
+
+def test_train_takes_a_model_that_starts_with_a_minus(bp, tmp_path):
+    data = tmp_path / "d.csv"
+    data.write_text("x,y\n1,-2\n2,-4\n")
+    r = bp("train", "-w*x", str(data), "--epochs", "3", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["model"] == "-w*x"
+
+
+@pytest.mark.parametrize("value", ["-2.5", "-1e3", "-0"])
+def test_negative_numbers_after_a_value_option_are_values(bp_json, value):
+    assert bp_json("grad", "x*2", "--x", value, "--no-check")["inputs"] == {"x": float(value)}
+
+
+def test_minus_inf_after_a_value_option_is_a_value_that_is_refused_as_such(bp):
+    r = bp("grad", "x*2", "--x", "-inf", "--json")
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr == "bp: value error: the value of x must be a finite number, got '-inf'\n"
+
+
+def test_every_value_problem_is_reported_at_once_with_a_did_you_mean_among_the_missing(bp):
+    r = bp("grad", "x*w + y", "--x", "2", "--wx", "3", "--x", "5", "--y", "inf")
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr == (
+        "bp: value error: x is given twice; the value of y must be a finite number, got 'inf'; "
+        "no value for w; the formula has no input named wx (did you mean w?); its inputs: x, w, y\n"
+        "hint: give --w VALUE\n")
+
+
+def test_a_name_close_to_one_already_given_gets_no_did_you_mean(bp):
+    r = bp("grad", "x*w", "--x", "1", "--w", "2", "--ww", "3")
+    assert r.exit_code == 2
+    assert r.stderr == "bp: value error: the formula has no input named ww; its inputs: x, w\n"
+
+
+def test_a_misspelt_option_suggests_the_option(bp):
+    r = bp("grad", "x*2", "--x", "3", "--jsn")
+    assert r.exit_code == 2 and r.stdout == ""
+    assert "no input named jsn (did you mean the option --json?)" in r.stderr
+    r = bp("diff", "x^2", "--jsn")
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr.startswith("bp: usage error: no such option --jsn (did you mean --json?)\n")
+
+
+@pytest.mark.parametrize("args", [["diff", "x", "--nope"], ["train", "linear"], ["graph", "x", "-o"],
+                                  ["grad", "x", "--epochs", "3", "--x", "1", "--check-timeout", "abc"],
+                                  ["nosuchcommand"]])
+def test_usage_errors_are_one_bp_line_and_a_hint_not_a_box(bp, args):
+    r = bp(*args)
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr.startswith("bp: usage error: ")
+    assert "╭" not in r.stderr and "Error" not in r.stderr and "Usage:" not in r.stderr
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_help_has_examples_and_no_stray_space_before_a_full_stop(bp, command):
+    r = bp(command, "--help")
+    assert r.exit_code == 0
+    assert "Examples:" in r.stdout and f"bp {command}" in r.stdout.split("Examples:")[1]
+    assert not re.search(r"\S \.(\s|$)", r.stdout)
+
+
+def test_graph_help_documents_every_format(bp):
+    text = " ".join(bp("graph", "--help").stdout.split())
+    for fmt in ("tree:", "dot:", "mermaid:", "svg, png:"):
+        assert fmt in text
+
+
+def test_shell_completion_is_offered(bp):
+    r = bp("--show-completion", "bash")
+    assert r.exit_code == 0 and "complete" in r.stdout
+    assert "--install-completion" in bp("--help").stdout
+
+
+def test_ascii_locale_argv_is_read_back_as_utf8():
+    env = {**os.environ, "LANG": "C", "LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONIOENCODING": ""}
+    out = subprocess.run([sys.executable, "-m", "bpcli", "grad", "𝜔*2", "𝜔=1", "--no-check", "--json"],
+                         capture_output=True, env=env, cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["gradient"] == {"ω": 2.0}
+
+
+def test_surrogate_escaped_words_are_recovered(bp_json):
+    escaped = "𝜔=1".encode().decode("ascii", "surrogateescape")
+    assert bp_json("grad", "𝜔*2", escaped, "--no-check")["gradient"] == {"ω": 2.0}
+
+
+MICROGRAD = ("c = a + b; d = a*b + b^3; c = c + c + 1; c = c + 1 + c + (-a); "
+             "d = d + d*2 + relu(b + a); d = d + 3*d + relu(b - a); e = c - d; f = e^2; "
+             "g = f/2.0; g = g + 10.0/f")
+
+
+def test_micrograds_program_assigns_e_and_runs_as_written(bp_json):
+    doc = bp_json("grad", MICROGRAD, "--a", "-4", "--b", "2")
+    assert abs(doc["value"] - 24.70408163265306) < 1e-12  # micrograd's README
+    assert abs(doc["gradient"]["a"] - 138.83381924198252) < 1e-9
+    assert abs(doc["gradient"]["b"] - 645.5772594752186) < 1e-9
+    assert any("e is assigned on line 1: from there on e is that value" in n for n in doc["notes"])
+
+
+def test_a_constant_keeps_its_meaning_until_it_is_assigned(bp_json):
+    doc = bp_json("grad", "k = pi*x\npi = 3\ny = k + pi*x", "--x", "1", "--no-check")
+    assert doc["value"] == 3.141592653589793 + 3.0
+    assert doc["notes"] == ["pi is assigned on line 2: from there on pi is that value, not the constant "
+                            "3.141592653589793"]
+
+
+def test_a_bp_argument_is_a_file_everywhere_and_a_missing_one_says_so(bp, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "quad.bp").write_text("yhat = w*x^2\n")
+    (tmp_path / "data.csv").write_text("x,y\n1,2\n2,8\n")
+    r = bp("train", "quad.bp", "data.csv", "--epochs", "2", "--json")
+    assert r.exit_code == 0, r.stderr
+    for args in (["grad", "nope.bp", "--x", "1"], ["diff", "nope.bp"], ["graph", "nope.bp"],
+                 ["train", "nope.bp", "data.csv"]):
+        r = bp(*args)
+        assert (r.exit_code, r.stdout) == (2, "")
+        assert r.stderr == "bp: data error: nope.bp: no such formula file\n"
