@@ -90,7 +90,7 @@ def test_every_help_has_examples_and_no_stray_space_before_a_full_stop(bp, comma
 
 def test_graph_help_documents_every_format(bp):
     text = " ".join(bp("graph", "--help").stdout.split())
-    for fmt in ("tree:", "dot:", "mermaid:", "svg, png:"):
+    for fmt in ("tree:", "dot:", "mermaid:", "svg, png, pdf:"):
         assert fmt in text
 
 
