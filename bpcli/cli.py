@@ -706,7 +706,7 @@ def view(
     _fail_on_mismatch(checked)
 
 
-@app.command(epilog=EXIT_CODES)
+@app.command(epilog=_epilog("bp serve", "bp serve --port 8080 --host 0.0.0.0 --workers 2"))
 @handles_errors
 def serve(
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port to listen on."),

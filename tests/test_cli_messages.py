@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-COMMANDS = ["grad", "train", "graph", "diff", "ops", "view", "export"]
+COMMANDS = ["grad", "train", "graph", "diff", "ops", "view", "export", "serve"]
 
 
 @pytest.mark.parametrize("args, expected", [
