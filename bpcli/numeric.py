@@ -15,8 +15,9 @@ NAN = math.nan
 ONE = 1.0
 
 
-def _guard(fn, on_overflow):
-    """Wrap a math function: overflow gives `on_overflow(x)`, an invalid argument nan."""
+def _guard(fn, on_overflow, on_invalid=lambda x: NAN):
+    """Wrap a math function: overflow gives `on_overflow(x)`, an invalid argument
+    `on_invalid(x)` (nan, or C's ±inf at a pole such as log2(0))."""
 
     def safe(x):
         try:
@@ -24,7 +25,7 @@ def _guard(fn, on_overflow):
         except OverflowError:
             return on_overflow(x)
         except ValueError:
-            return NAN
+            return on_invalid(x)
 
     safe.__name__ = fn.__name__
     return safe
@@ -66,12 +67,82 @@ def _where(cond, x, y):
     return x if cond else y
 
 
+def _signed_inf(x):
+    return math.copysign(INF, x)
+
+
+def _pole_at(pole, sign):
+    """C's value at a pole: ±inf exactly there (log2(0) = -inf), nan elsewhere outside the domain."""
+    return lambda x: sign * INF if x == pole else NAN
+
+
+def _atanh_pole(x):
+    return math.copysign(INF, x) if abs(x) == 1 else NAN
+
+
+def _integral(fn):
+    """floor, ceil, round as floats: inf and nan stay as they are (Python's give ints and raise)."""
+
+    def safe(x):
+        return float(fn(x)) if math.isfinite(x) else x
+
+    safe.__name__ = fn.__name__
+    return safe
+
+
+def _remainder(a: float, b: float) -> float:
+    """a mod b with the sign of b (Python's %, numpy.remainder, torch.remainder); mod 0 is nan."""
+    try:
+        return a % b
+    except ZeroDivisionError:
+        return NAN
+
+
+def _fmod(a: float, b: float) -> float:
+    """C's fmod (exact, the sign of a); nan for b = 0 or an infinite a."""
+    try:
+        return math.fmod(a, b)
+    except ValueError:
+        return NAN
+
+
+def _floordiv(a: float, b: float) -> float:
+    """floor(a / b) as numpy.floor_divide gives it: ±inf or nan for b = 0."""
+    try:
+        return a // b
+    except ZeroDivisionError:
+        return _div(a, b)
+
+
 class FloatMath:
     """Scalar float64 arithmetic that never raises."""
 
     exp = staticmethod(_guard(math.exp, lambda x: INF))
     log = staticmethod(_log)
-    log1p = staticmethod(_guard(math.log1p, lambda x: INF))
+    log1p = staticmethod(_guard(math.log1p, lambda x: INF, _pole_at(-1.0, -1)))
+    expm1 = staticmethod(_guard(math.expm1, lambda x: INF))
+    exp2 = staticmethod(_guard(math.exp2, lambda x: INF))
+    log2 = staticmethod(_guard(math.log2, lambda x: INF, _pole_at(0.0, -1)))
+    log10 = staticmethod(_guard(math.log10, lambda x: INF, _pole_at(0.0, -1)))
+    asin = staticmethod(_guard(math.asin, lambda x: NAN))
+    acos = staticmethod(_guard(math.acos, lambda x: NAN))
+    atan = staticmethod(math.atan)
+    atan2 = staticmethod(math.atan2)
+    sinh = staticmethod(_guard(math.sinh, _signed_inf))
+    cosh = staticmethod(_guard(math.cosh, lambda x: INF))
+    asinh = staticmethod(math.asinh)
+    acosh = staticmethod(_guard(math.acosh, lambda x: INF))
+    atanh = staticmethod(_guard(math.atanh, lambda x: NAN, _atanh_pole))
+    cbrt = staticmethod(math.cbrt)
+    hypot = staticmethod(math.hypot)
+    erf = staticmethod(math.erf)
+    erfc = staticmethod(math.erfc)
+    floor = staticmethod(_integral(math.floor))
+    ceil = staticmethod(_integral(math.ceil))
+    rint = staticmethod(_integral(round))  # round half to even, as torch.round and numpy.rint
+    fmod = staticmethod(_fmod)
+    remainder = staticmethod(_remainder)
+    floordiv = staticmethod(_floordiv)
     sqrt = staticmethod(_guard(math.sqrt, lambda x: INF))
     sin = staticmethod(_guard(math.sin, lambda x: NAN))
     cos = staticmethod(_guard(math.cos, lambda x: NAN))
@@ -86,6 +157,17 @@ class FloatMath:
 FLOAT = FloatMath()
 
 
+# FloatMath's names -> numpy's ufuncs.
+_UFUNCS = {
+    "exp": "exp", "log1p": "log1p", "sqrt": "sqrt", "sin": "sin", "cos": "cos", "tan": "tan",
+    "tanh": "tanh", "fabs": "abs", "expm1": "expm1", "exp2": "exp2", "log2": "log2",
+    "log10": "log10", "asin": "arcsin", "acos": "arccos", "atan": "arctan", "atan2": "arctan2",
+    "sinh": "sinh", "cosh": "cosh", "asinh": "arcsinh", "acosh": "arccosh", "atanh": "arctanh",
+    "cbrt": "cbrt", "hypot": "hypot", "floor": "floor", "ceil": "ceil", "rint": "rint",
+    "fmod": "fmod", "remainder": "remainder", "floordiv": "floor_divide",
+}
+
+
 class ArrayMath:
     """The same operations on numpy arrays (or numpy scalars) of one float dtype."""
 
@@ -95,8 +177,11 @@ class ArrayMath:
         keep_freed_memory()
         self.np = np
         self.dtype = np.dtype(dtype)
-        for name in ("exp", "log1p", "sqrt", "sin", "cos", "tan", "tanh", "fabs"):
-            setattr(self, name, getattr(np, name if name != "fabs" else "abs"))
+        for name, ufunc in _UFUNCS.items():
+            setattr(self, name, getattr(np, ufunc))
+        # numpy has no erf: libm's, element by element (the same numbers as the float pass).
+        self.erf = np.vectorize(math.erf, otypes=[self.dtype])
+        self.erfc = np.vectorize(math.erfc, otypes=[self.dtype])
 
     def log(self, x):
         return self.np.log(x)

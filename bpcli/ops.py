@@ -11,8 +11,10 @@ Adding a function: one row here and one alternative in grammar/bp.lark.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable
 
 from .numeric import ONE
@@ -27,7 +29,7 @@ class Op:
     doc: str
     forward: Callable  # (m, *operands) -> value
     partials: tuple  # per operand: (m, out, *operands) -> ∂out/∂operand (as autograd's defvjp)
-    derivative: tuple  # per operand: ∂out/∂operand in bp syntax over a and b (bp diff, display)
+    derivative: tuple  # per operand: ∂out/∂operand in bp syntax over a, b, c (bp diff, display)
     sympy: Callable  # (sympy module, *operand expressions) -> expression
     show: str  # how a node prints, e.g. "{0} · {1}"
     syntax: str = ""  # bp syntax, e.g. "{0} * {1}" (defaults to a function call)
@@ -99,6 +101,113 @@ def _min(m, a, b):
 
 def _tie(a, b):
     return a == b
+
+
+LN2, LN10 = math.log(2.0), math.log(10.0)
+LOG2E, LOG10E = 1.0 / LN2, 1.0 / LN10  # 1/(a·ln 2) is written LOG2E/a: one rounding, not two
+TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+SQRT1_2 = math.sqrt(0.5)
+INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+PI = math.pi
+
+
+def _sqrt_one_minus_square(m, a):
+    # sqrt(1 - a²) as sqrt(1 - a)·sqrt(1 + a): 1 - a² loses its digits near ±1.
+    return m.sqrt(1.0 - a) * m.sqrt(1.0 + a)
+
+
+def _atan_partial(m, out, a):
+    # 1/(1 + a²), without a² overflowing: for |a| > 1 it is r/(a + r) with r = 1/a.
+    r = m.div(1.0, a)
+    return m.where(m.fabs(a) > 1.0, m.div(r, a + r), m.div(1.0, 1.0 + a * a))
+
+
+def _atan2_partials(slot):
+    """∂atan2(a, b)/∂a = b/(a² + b²), ∂/∂b = -a/(a² + b²), as (·/h)/h with h = hypot(a, b)
+    (no overflow); 0 at the origin, as PyTorch."""
+
+    def partial(m, out, a, b):
+        h = m.hypot(a, b)
+        top = b if slot == 0 else -a
+        return m.where(h == 0, 0.0, m.div(m.div(top, h), h))
+
+    return partial
+
+
+def _logaddexp(m, a, b):
+    # max + log1p(e^-|a-b|): no overflow at ±800; a = b (±inf included) is a + ln 2, as numpy.
+    big = _max(m, a, b)
+    return m.where(a == b, a + LN2, big + m.log1p(m.exp(-m.fabs(a - b))))
+
+
+def _sinpi(m, a):
+    """sin(πa), exact in the argument: a is reduced mod 2 (exactly) to [-1/2, 1/2] first,
+    so sinc stays accurate at large a and near the integers, where sin(π·a) is not."""
+    r = m.fmod(a, 2.0)  # exact, in (-2, 2)
+    r = m.where(r > 1.0, r - 2.0, m.where(r < -1.0, r + 2.0, r))  # exact, in [-1, 1]
+    r = m.where(r > 0.5, 1.0 - r, m.where(r < -0.5, -1.0 - r, r))  # sin(π(1 - r)) = sin(πr)
+    return m.sin(PI * r)
+
+
+def _sinc(m, a):
+    return m.where(a == 0, 1.0, m.div(_sinpi(m, a), PI * a))
+
+
+# sinc'(a) = Σ_k≥1 (-1)^k·2k·π^2k·a^(2k-1)/(2k+1)!, for small |a| where cos(πa) - sinc(a) cancels.
+_SINC_SERIES = [(-1) ** k * 2 * k / math.factorial(2 * k + 1) for k in range(1, 10)]
+
+
+def _sinc_partial(m, out, a):
+    y = (PI * a) * (PI * a)
+    series = 0.0
+    for c in reversed(_SINC_SERIES):
+        series = series * y + c
+    series = series * (PI * PI) * a
+    direct = m.div(m.cos(PI * a) - out, a)
+    return m.where(m.fabs(a) < 0.25, series, direct)
+
+
+def _gelu(m, a):
+    # x·Φ(x) with Φ(x) = erfc(-x/√2)/2: 1 + erf(x/√2) would cancel to 0 for x below -8.
+    return 0.5 * a * m.erfc(-a * SQRT1_2)
+
+
+def _gelu_partial(m, out, a):
+    return 0.5 * m.erfc(-a * SQRT1_2) + a * INV_SQRT_2PI * m.exp(-0.5 * a * a)
+
+
+def _silu_partial(m, out, a):
+    # σ(a)·(1 + a·(1 - σ(a))), with 1 - σ(a) as σ(-a): no cancellation for large a.
+    return _sigmoid(m, a) * (1.0 + a * _sigmoid(m, -a))
+
+
+def _clamp(m, a, lo, hi):
+    return _min(m, _max(m, a, lo), hi)
+
+
+def _bit(m, cond):
+    return m.where(cond, 1.0, 0.0)
+
+
+def _clamp_partials():
+    """PyTorch's: x gets the gradient where lo <= x <= hi (ties included), lo where x < lo <= hi,
+    hi where the result is hi and x is not (x > hi, or lo > hi)."""
+    return (
+        lambda m, out, a, lo, hi: _bit(m, (a >= lo) & (a <= hi)),
+        lambda m, out, a, lo, hi: _bit(m, (a < lo) & (lo <= hi)),
+        lambda m, out, a, lo, hi: _bit(m, (a > hi) | (lo > hi)),
+    )
+
+
+@lru_cache(maxsize=None)
+def _flat(sp, base: str):
+    """SymPy's floor or ceiling with derivative 0 (SymPy leaves floor's undone): the
+    derivative away from the jumps, as bp and PyTorch take it everywhere."""
+    return type(base, (getattr(sp, base),), {"fdiff": lambda self, argindex=1: sp.S.Zero})
+
+
+def _is_integer(a) -> bool:
+    return math.isfinite(a) and a == math.floor(a)
 
 
 OPS: dict[str, Op] = {
@@ -307,17 +416,304 @@ OPS: dict[str, Op] = {
             kink=lambda a: a == 0,
             convention="sign'(0) taken as 0",
         ),
+        # Issue 13: the functions other autodiff tools have, each evaluated stably.
+        Op(
+            "asin", 1, "inverse sine (radians)",
+            forward=lambda m, a: m.asin(a),
+            partials=(lambda m, out, a: m.div(1.0, _sqrt_one_minus_square(m, a)),),
+            derivative=("1/sqrt((1 - a)*(1 + a))",),
+            sympy=lambda sp, a: sp.asin(a),
+            show="asin({0})",
+            kink=lambda a: abs(a) == 1,
+            convention="asin'(±1) = inf (a vertical tangent), as PyTorch gives",
+        ),
+        Op(
+            "acos", 1, "inverse cosine (radians)",
+            forward=lambda m, a: m.acos(a),
+            partials=(lambda m, out, a: m.div(-1.0, _sqrt_one_minus_square(m, a)),),
+            derivative=("-1/sqrt((1 - a)*(1 + a))",),
+            sympy=lambda sp, a: sp.acos(a),
+            show="acos({0})",
+            kink=lambda a: abs(a) == 1,
+            convention="acos'(±1) = -inf (a vertical tangent), as PyTorch gives",
+        ),
+        Op(
+            "atan", 1, "inverse tangent (radians)",
+            forward=lambda m, a: m.atan(a),
+            partials=(_atan_partial,),
+            derivative=("1/(1 + a^2)",),
+            sympy=lambda sp, a: sp.atan(a),
+            show="atan({0})",
+        ),
+        Op(
+            "atan2", 2, "angle of the point (b, a): atan2(y, x), in (-pi, pi]",
+            forward=lambda m, a, b: m.atan2(a, b),
+            partials=(_atan2_partials(0), _atan2_partials(1)),
+            derivative=("b/(a^2 + b^2)", "-a/(a^2 + b^2)"),
+            sympy=lambda sp, a, b: sp.atan2(a, b),
+            show="atan2({0}, {1})",
+            kink=lambda a, b: a == 0 and b == 0,
+            convention="atan2's gradient at (0, 0) taken as 0 (PyTorch's convention)",
+        ),
+        Op(
+            "sinh", 1, "hyperbolic sine",
+            forward=lambda m, a: m.sinh(a),
+            partials=(lambda m, out, a: m.cosh(a),),
+            derivative=("cosh(a)",),
+            sympy=lambda sp, a: sp.sinh(a),
+            show="sinh({0})",
+        ),
+        Op(
+            "cosh", 1, "hyperbolic cosine",
+            forward=lambda m, a: m.cosh(a),
+            partials=(lambda m, out, a: m.sinh(a),),
+            derivative=("sinh(a)",),
+            sympy=lambda sp, a: sp.cosh(a),
+            show="cosh({0})",
+        ),
+        Op(
+            "asinh", 1, "inverse hyperbolic sine",
+            forward=lambda m, a: m.asinh(a),
+            partials=(lambda m, out, a: m.div(1.0, m.hypot(a, 1.0)),),
+            derivative=("1/hypot(a, 1)",),
+            sympy=lambda sp, a: sp.asinh(a),
+            show="asinh({0})",
+        ),
+        Op(
+            "acosh", 1, "inverse hyperbolic cosine (x >= 1)",
+            forward=lambda m, a: m.acosh(a),
+            partials=(lambda m, out, a: m.div(1.0, m.sqrt(a - 1.0) * m.sqrt(a + 1.0)),),
+            derivative=("1/(sqrt(a - 1)*sqrt(a + 1))",),
+            sympy=lambda sp, a: sp.acosh(a),
+            show="acosh({0})",
+            kink=lambda a: a == 1,
+            convention="acosh'(1) = inf (a vertical tangent), as PyTorch gives",
+        ),
+        Op(
+            "atanh", 1, "inverse hyperbolic tangent (-1 < x < 1)",
+            forward=lambda m, a: m.atanh(a),
+            partials=(lambda m, out, a: m.div(1.0, (1.0 - a) * (1.0 + a)),),
+            derivative=("1/((1 - a)*(1 + a))",),
+            sympy=lambda sp, a: sp.atanh(a),
+            show="atanh({0})",
+        ),
+        Op(
+            "log1p", 1, "log(1 + x), exact for small x",
+            forward=lambda m, a: m.log1p(a),
+            partials=(lambda m, out, a: m.div(1.0, 1.0 + a),),
+            derivative=("1/(1 + a)",),
+            sympy=lambda sp, a: sp.log(1 + a),
+            show="log1p({0})",
+        ),
+        Op(
+            "expm1", 1, "exp(x) - 1, exact for small x",
+            forward=lambda m, a: m.expm1(a),
+            partials=(lambda m, out, a: m.exp(a),),
+            derivative=("exp(a)",),
+            sympy=lambda sp, a: sp.exp(a) - 1,
+            show="expm1({0})",
+        ),
+        Op(
+            "log2", 1, "base-2 logarithm",
+            forward=lambda m, a: m.log2(a),
+            partials=(lambda m, out, a: m.div(LOG2E, a),),
+            derivative=("1/(a*log(2))",),
+            sympy=lambda sp, a: sp.log(a) / sp.log(2),
+            show="log2({0})",
+        ),
+        Op(
+            "log10", 1, "base-10 logarithm",
+            forward=lambda m, a: m.log10(a),
+            partials=(lambda m, out, a: m.div(LOG10E, a),),
+            derivative=("1/(a*log(10))",),
+            sympy=lambda sp, a: sp.log(a) / sp.log(10),
+            show="log10({0})",
+        ),
+        Op(
+            "exp2", 1, "2 to the power",
+            forward=lambda m, a: m.exp2(a),
+            partials=(lambda m, out, a: out * LN2,),
+            derivative=("exp2(a)*log(2)",),
+            sympy=lambda sp, a: 2**a,
+            show="exp2({0})",
+        ),
+        Op(
+            "cbrt", 1, "real cube root (odd: cbrt(-8) = -2)",
+            forward=lambda m, a: m.cbrt(a),
+            partials=(lambda m, out, a: m.div(1.0, 3.0 * (out * out)),),
+            derivative=("1/(3*cbrt(a)^2)",),
+            sympy=lambda sp, a: sp.sign(a) * sp.Abs(a) ** sp.Rational(1, 3),
+            show="cbrt({0})",
+            kink=lambda a: a == 0,
+            convention="cbrt'(0) = inf (a vertical tangent), as sqrt'(0)",
+        ),
+        Op(
+            "hypot", 2, "sqrt(a^2 + b^2) without overflow or underflow",
+            forward=lambda m, a, b: m.hypot(a, b),
+            partials=(lambda m, out, a, b: m.div(a, out), lambda m, out, a, b: m.div(b, out)),
+            derivative=("a/hypot(a, b)", "b/hypot(a, b)"),
+            sympy=lambda sp, a, b: sp.sqrt(a**2 + b**2),
+            show="hypot({0}, {1})",
+            kink=lambda a, b: a == 0 and b == 0,
+            convention="hypot's gradient at (0, 0) is nan: there is no limit (PyTorch gives nan)",
+        ),
+        Op(
+            "logaddexp", 2, "log(e^a + e^b) without overflow",
+            forward=_logaddexp,
+            partials=(lambda m, out, a, b: _sigmoid(m, a - b), lambda m, out, a, b: _sigmoid(m, b - a)),
+            derivative=("sigmoid(a - b)", "sigmoid(b - a)"),
+            sympy=lambda sp, a, b: sp.log(sp.exp(a) + sp.exp(b)),
+            show="logaddexp({0}, {1})",
+        ),
+        Op(
+            "erf", 1, "error function",
+            forward=lambda m, a: m.erf(a),
+            partials=(lambda m, out, a: TWO_OVER_SQRT_PI * m.exp(-(a * a)),),
+            derivative=("2/sqrt(pi)*exp(-a^2)",),
+            sympy=lambda sp, a: sp.erf(a),
+            show="erf({0})",
+        ),
+        Op(
+            "erfc", 1, "complementary error function 1 - erf(x), exact in the tail",
+            forward=lambda m, a: m.erfc(a),
+            partials=(lambda m, out, a: -TWO_OVER_SQRT_PI * m.exp(-(a * a)),),
+            derivative=("-2/sqrt(pi)*exp(-a^2)",),
+            sympy=lambda sp, a: sp.erfc(a),
+            show="erfc({0})",
+        ),
+        Op(
+            "floor", 1, "largest integer <= x",
+            forward=lambda m, a: m.floor(a),
+            partials=(lambda m, out, a: 0.0,),
+            derivative=("0",),
+            sympy=lambda sp, a: _flat(sp, "floor")(a),
+            show="floor({0})",
+            kink=_is_integer,
+            convention="floor jumps at integers; its derivative is taken as 0 everywhere (PyTorch's convention)",
+        ),
+        Op(
+            "ceil", 1, "smallest integer >= x",
+            forward=lambda m, a: m.ceil(a),
+            partials=(lambda m, out, a: 0.0,),
+            derivative=("0",),
+            sympy=lambda sp, a: _flat(sp, "ceiling")(a),
+            show="ceil({0})",
+            kink=_is_integer,
+            convention="ceil jumps at integers; its derivative is taken as 0 everywhere (PyTorch's convention)",
+        ),
+        Op(
+            "round", 1, "nearest integer, halves to even (round(2.5) = 2)",
+            forward=lambda m, a: m.rint(a),
+            partials=(lambda m, out, a: 0.0,),
+            derivative=("0",),
+            sympy=lambda sp, a: _flat(sp, "floor")(a + sp.Rational(1, 2)),  # ties aside
+            show="round({0})",
+            kink=lambda a: _is_integer(a + 0.5),
+            convention="round jumps at halves; its derivative is taken as 0 everywhere (PyTorch's convention)",
+        ),
+        Op(
+            "mod", 2, "remainder a - b*floor(a/b), with the sign of b (Python's %, torch.remainder)",
+            forward=lambda m, a, b: m.remainder(a, b),
+            partials=(lambda m, out, a, b: ONE, lambda m, out, a, b: -m.floordiv(a, b)),
+            derivative=("1", "-floor(a/b)"),
+            sympy=lambda sp, a, b: a - b * _flat(sp, "floor")(a / b),
+            show="mod({0}, {1})",
+            kink=lambda a, b: b != 0 and _is_integer(a / b),
+            convention="mod jumps where a/b is an integer; its partials are taken as 1 and -floor(a/b) "
+                       "there (PyTorch's remainder)",
+        ),
+        Op(
+            "clamp", 3, "x limited to [lo, hi]: min(max(x, lo), hi)",
+            forward=_clamp,
+            partials=_clamp_partials(),
+            derivative=("(1 - step(b - a))*(1 - step(a - c))", "step(b - a)*(1 - step(b - c))",
+                        "1 - (1 - step(a - c))*(1 - step(b - c))"),
+            sympy=lambda sp, a, b, c: sp.Min(sp.Max(a, b), c),
+            show="clamp({0}, {1}, {2})",
+            kink=lambda a, lo, hi: a == lo or a == hi,
+            convention="at a bound clamp passes the gradient to x (PyTorch's convention)",
+        ),
+        Op(
+            "relu6", 1, "rectifier capped at 6: min(max(x, 0), 6)",
+            forward=lambda m, a: m.where(a < 0, 0.0, m.where(a > 6, 6.0, a)),
+            partials=(lambda m, out, a: _bit(m, (a > 0) & (a < 6)),),
+            derivative=("step(a)*step(6 - a)",),
+            sympy=lambda sp, a: sp.Min(sp.Max(a, 0), 6),
+            show="relu6({0})",
+            kink=lambda a: a == 0 or a == 6,
+            convention="relu6'(0) = relu6'(6) = 0 (PyTorch's and JAX's convention)",
+        ),
+        Op(
+            "leaky_relu", 2, "leaky rectifier: x where x > 0, else slope*x (leaky_relu(x, slope))",
+            forward=lambda m, a, b: m.where(a > 0, a, a * b),
+            partials=(lambda m, out, a, b: m.where(a > 0, 1.0, b), lambda m, out, a, b: m.where(a > 0, 0.0, a)),
+            derivative=("step(a) + b*(1 - step(a))", "a*(1 - step(a))"),
+            sympy=lambda sp, a, b: sp.Max(a, 0) + b * sp.Min(a, 0),
+            show="leaky_relu({0}, {1})",
+            kink=lambda a, b: a == 0,
+            convention="leaky_relu'(0) taken as the slope (PyTorch's convention)",
+        ),
+        Op(
+            "elu", 1, "exponential linear unit: x where x > 0, else exp(x) - 1",
+            forward=lambda m, a: m.where(a > 0, a, m.expm1(m.where(a > 0, 0.0, a))),
+            partials=(lambda m, out, a: m.exp(m.where(a > 0, 0.0, a)),),
+            derivative=("exp(min(a, 0))",),
+            sympy=lambda sp, a: sp.Piecewise((a, a > 0), (sp.exp(a) - 1, True)),
+            show="elu({0})",
+        ),
+        Op(
+            "gelu", 1, "Gaussian error linear unit x*Phi(x) (exact, erf form)",
+            forward=_gelu,
+            partials=(_gelu_partial,),
+            derivative=("erfc(-a/sqrt(2))/2 + a*exp(-a^2/2)/sqrt(2*pi)",),
+            sympy=lambda sp, a: a / 2 * (1 + sp.erf(a / sp.sqrt(2))),
+            show="gelu({0})",
+        ),
+        Op(
+            "silu", 1, "SiLU (also swish): x*sigmoid(x)",
+            forward=lambda m, a: a * _sigmoid(m, a),
+            partials=(_silu_partial,),
+            derivative=("sigmoid(a)*(1 + a*sigmoid(-a))",),
+            sympy=lambda sp, a: a / (1 + sp.exp(-a)),
+            show="silu({0})",
+        ),
+        Op(
+            "square", 1, "x^2",
+            forward=lambda m, a: a * a,
+            partials=(lambda m, out, a: 2.0 * a,),
+            derivative=("2*a",),
+            sympy=lambda sp, a: a**2,
+            show="square({0})",
+        ),
+        Op(
+            "rsqrt", 1, "reciprocal square root 1/sqrt(x)",
+            forward=lambda m, a: m.div(1.0, m.sqrt(a)),
+            partials=(lambda m, out, a: m.div(-0.5 * out, a),),
+            derivative=("-rsqrt(a)/(2*a)",),
+            sympy=lambda sp, a: 1 / sp.sqrt(a),
+            show="rsqrt({0})",
+        ),
+        Op(
+            "sinc", 1, "normalized sinc sin(pi*x)/(pi*x), 1 at 0 (as numpy and PyTorch)",
+            forward=_sinc,
+            partials=(_sinc_partial,),
+            derivative=("(cos(pi*a) - sinc(a))/(a + (1 - sign(abs(a))))",),
+            sympy=lambda sp, a: sp.sinc(sp.pi * a),
+            show="sinc({0})",
+            kink=lambda a: a == 0,
+            convention="sinc(0) = 1 and sinc'(0) = 0, the limits",
+        ),
     ]
 }
 
 FUNCTIONS = [name for name, op in OPS.items() if op.is_function]
 
-_OPERAND = re.compile(r"\b[ab]\b")
+_OPERAND = re.compile(r"\b[abc]\b")
 
 
 def partial_formula(op: Op, slot: int, refs: list[str]) -> str:
     """∂op/∂operand `slot` in bp syntax, the operands written as `refs`."""
-    names = dict(zip("ab", refs))
+    names = dict(zip("abc", refs))
     return _OPERAND.sub(lambda m: names[m.group()], op.derivative[slot])
 
 

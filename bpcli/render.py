@@ -455,14 +455,14 @@ def hessian_table(matrix: dict, agrees):
 
 
 def _syntax(op) -> str:
-    return op.syntax.format("a", "b") if op.syntax else f"{op.name}({', '.join('ab'[:op.arity])})"
+    return op.syntax.format("a", "b") if op.syntax else f"{op.name}({', '.join('abc'[:op.arity])})"
 
 
 def ops_document() -> list:
     from .ops import OPS
 
     return [{"name": op.name, "arity": op.arity, "syntax": _syntax(op), "computes": op.doc,
-             "partials": {v: d for v, d in zip("ab", op.derivative)},
+             "partials": {v: d for v, d in zip("abc", op.derivative)},
              "convention": op.convention or None} for op in OPS.values()]
 
 
@@ -471,6 +471,6 @@ def ops_table():
 
     table = _table("Operations (bp's op table)", "syntax", "computes", "∂/∂a", "∂/∂b", "at a kink")
     for op in OPS.values():
-        _add(table, _syntax(op), op.doc, op.derivative[0], op.derivative[1] if op.arity > 1 else "",
-             op.convention)
+        rest = [f"∂/∂{v}: {d}" if v == "c" else d for v, d in zip("bc", op.derivative[1:])]
+        _add(table, _syntax(op), op.doc, op.derivative[0], "\n".join(rest), op.convention)
     return table

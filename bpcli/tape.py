@@ -34,6 +34,10 @@ class Formula:
             for i, (k, a) in enumerate(zip(kinds, args))
             if k in OPS
         ]
+        # Ops of three operands (clamp) are rare: their steps name two operands like the
+        # others and get the third through a closure bound to each pass's values, so the
+        # loops stay as lean as they are for arity <= 2. (position in _steps, node, third operand)
+        self._wide = [(pos, i, args[i][2]) for pos, (i, _, _, _) in enumerate(self._steps) if len(args[i]) > 2]
         self._template = [consts.get(i) for i in range(len(kinds))]
         # Only nodes that depend on an input get adjoints (as requires_grad in PyTorch):
         # the exponent in r^2 is a constant and nothing flows back into it.
@@ -46,6 +50,9 @@ class Formula:
         flags = [self.names.get(i) in names if k == INPUT else False for i, k in enumerate(self.kinds)]
         for i, _, a, b in self._steps:
             flags[i] = flags[a] or (b >= 0 and flags[b])
+        if self._wide:  # again with every operand: a node's flag comes after its operands'
+            for i, _, _, _ in self._steps:
+                flags[i] = any(flags[a] for a in self.args[i])
         return flags
 
     def _backward_steps(self, wanted: list[bool]) -> list:
@@ -58,13 +65,27 @@ class Formula:
         # 34 us a formula, half the parse of a small one. Read from OPS each time, so the
         # table stays the one place an op's rules live (tests swap a rule in it).
         rules = {k: _partials_of(OPS[k]) for k in dict.fromkeys(kinds) if k in OPS}
-        steps = []
+        steps = _Steps()
         for i, _, a, b in self._steps:
             if wanted[i]:
                 da, db, constant = rules[kinds[i]]
                 steps.append((i, a, b, da if wanted[a] else None, db if b >= 0 and wanted[b] else None,
                               constant))
+                if len(self.args[i]) > 2:
+                    self._wide_backward_steps(steps, i, wanted)
         return steps
+
+    def _wide_backward_steps(self, steps: "_Steps", i: int, wanted: list[bool]) -> None:
+        """A three-operand node's backward as two steps: (a, b), then c alone; their partials
+        are bound to each pass's values (see _bound), which supply the missing operands."""
+        a, b, c = self.args[i]
+        partials = OPS[self.kinds[i]].partials
+        i_ab, (_, _, _, da, db, _) = len(steps) - 1, steps[-1]
+        steps[i_ab] = (i, a, b, None, None, False)
+        steps.wide.append((i_ab, "ab", partials[0] if da else None, partials[1] if db else None))
+        if wanted[c]:
+            steps.append((i, c, -1, None, None, False))
+            steps.wide.append((len(steps) - 1, "c", partials[2], None))
 
     def __len__(self) -> int:
         return len(self.kinds)
@@ -85,7 +106,8 @@ class Formula:
         vals = list(self._template)
         for name, i in self.inputs.items():
             vals[i] = values[name]
-        for i, f, a, b in self._steps:
+        steps = self._steps if not self._wide else self._bound_forward(vals)
+        for i, f, a, b in steps:
             vals[i] = f(m, vals[a]) if b < 0 else f(m, vals[a], vals[b])
         return vals
 
@@ -96,9 +118,34 @@ class Formula:
         A node no gradient reaches keeps the adjoint 0.0.
         """
         steps = self._back_steps if wrt is None else self._steps_for(wrt)
+        if steps.wide:
+            steps = self._bound_backward(steps, vals)
         if m is FLOAT:
             return _float_adjoints(steps, vals, self.output)
         return _array_adjoints(steps, vals, self.output, m)
+
+    def _bound_forward(self, vals: list) -> list:
+        """The forward steps, those of three-operand nodes reading their third operand from `vals`."""
+        steps = list(self._steps)
+        for pos, i, c in self._wide:
+            f = steps[pos][1]
+            steps[pos] = steps[pos][:1] + (lambda m, x, y, f=f, c=c: f(m, x, y, vals[c]),) + steps[pos][2:]
+        return steps
+
+    def _bound_backward(self, steps: "_Steps", vals: list) -> list:
+        """The backward steps, three-operand nodes' partials given all their operands from `vals`."""
+        bound = list(steps)
+        for pos, which, p, q in steps.wide:
+            i, a, b, _, _, _ = bound[pos]
+            if which == "ab":
+                c = self.args[i][2]
+                p = p and (lambda m, out, x, y, p=p, c=c: p(m, out, x, y, vals[c]))
+                q = q and (lambda m, out, x, y, q=q, c=c: q(m, out, x, y, vals[c]))
+            else:
+                x, y, _ = self.args[i]
+                p = lambda m, out, z, p=p, x=x, y=y: p(m, out, vals[x], vals[y], z)  # noqa: E731
+            bound[pos] = (i, a, b, p, q, False)
+        return bound
 
     def _steps_for(self, wrt: tuple) -> list:
         steps = self._wrt_steps.get(wrt)
@@ -186,6 +233,14 @@ class Formula:
             if not math.isfinite(vals[i]) and all(math.isfinite(v) for v in operands):
                 hits.append(("domain" if math.isnan(vals[i]) else "overflow", i))
         return hits
+
+
+class _Steps(list):
+    """Backward steps; `wide` lists those of three-operand nodes, bound to values per pass."""
+
+    def __init__(self):
+        super().__init__()
+        self.wide: list = []
 
 
 def _partials_of(op) -> tuple:

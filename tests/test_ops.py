@@ -10,10 +10,21 @@ from bpcli import parse, view
 from bpcli.numeric import FLOAT, ONE, ArrayMath
 from bpcli.ops import FUNCTIONS, OPS
 from bpcli.parser import grammar_text
-from bpcli.verify import close, finite_differences
+from bpcli.verify import close, finite_differences, value_at
 
-# Points away from every op's kinks and inside every domain (log, sqrt need a > 0).
-POINTS = [(0.7, 1.3), (1.9, 0.4), (2.5, 3.25)]
+# Points away from every op's kinks and inside every domain (log, sqrt need a > 0); clamp's
+# third is below x, inside and above it.
+POINTS = [(0.7, 1.3, 2.0), (1.9, 0.4, 2.5), (2.5, 3.25, 3.0)]
+# Ops whose domain or interest lies elsewhere: the same three points, moved there.
+POINTS_FOR = {
+    "asin": [(0.3,), (-0.6,), (0.9,)], "acos": [(0.3,), (-0.6,), (0.9,)],
+    "atanh": [(0.3,), (-0.6,), (0.9,)], "acosh": [(1.3,), (2.5,), (7.0,)],
+    "round": [(0.7,), (1.9,), (-2.3,)], "cbrt": [(-0.7,), (1.9,), (-8.0,)],
+    "elu": [(-0.7,), (1.9,), (-2.5,)], "gelu": [(-0.7,), (1.9,), (-2.5,)],
+    "silu": [(-0.7,), (1.9,), (-2.5,)], "sinc": [(0.07,), (-1.9,), (2.5,)],
+    "leaky_relu": [(-0.7, 0.1), (1.9, 0.4), (-2.5, 0.2)], "atan2": [(0.7, -1.3), (-1.9, 0.4), (2.5, 3.25)],
+    "mod": [(0.7, 1.3), (-1.9, 0.4), (2.5, -3.25)],
+}
 CALLS = {
     "add": "a + b", "sub": "a - b", "mul": "a * b", "div": "a / b", "neg": "-a",
     "pow": "a ^ b",
@@ -23,37 +34,45 @@ CALLS = {
 def call(op):
     if op.name in CALLS:
         return CALLS[op.name]
-    return f"{op.name}({', '.join('ab'[: op.arity])})"
+    return f"{op.name}({', '.join('abc'[: op.arity])})"
 
 
-@pytest.mark.parametrize("op", OPS.values(), ids=list(OPS))
-@pytest.mark.parametrize("a, b", POINTS)
-def test_partials_match_finite_differences(op, a, b):
+def points_of(op) -> list[tuple]:
+    return [p[: op.arity] for p in POINTS_FOR.get(op.name, POINTS)]
+
+
+def cases():
+    """(op, point) for every op at each of its three points."""
+    return [pytest.param(op, p, id=f"{op.name}-{k}") for op in OPS.values() for k, p in enumerate(points_of(op))]
+
+
+@pytest.mark.parametrize("op, args", cases())
+def test_partials_match_finite_differences(op, args):
     f = parse(call(op))
-    point = {"a": a, "b": b} if op.arity == 2 else {"a": a}
+    point = dict(zip("abc", args))
     r = f.grad(point)
     fd = finite_differences(f, point)
     for name, g in r.gradient.items():
         assert close(g, fd[name], 1e-6, 1e-8), (op.name, name, g, fd[name])
 
 
-@pytest.mark.parametrize("op", OPS.values(), ids=list(OPS))
-@pytest.mark.parametrize("a, b", POINTS)
-def test_partials_match_sympy(op, a, b):
-    syms = sp.symbols("a b", real=True)[: op.arity]
+@pytest.mark.parametrize("op, args", cases())
+def test_partials_match_sympy(op, args):
+    syms = sp.symbols("a b c", real=True)[: op.arity]
     expr = op.sympy(sp, *syms)
-    point = dict(zip(syms, (a, b)))
-    out = op.forward(FLOAT, *(a, b)[: op.arity])
-    assert close(out, float(expr.evalf(subs=point)), 1e-12, 1e-12)
-    partials = [p(FLOAT, out, *(a, b)[: op.arity]) for p in op.partials]
+    point = {s: sp.Float(v, 30) for s, v in zip(syms, args)}
+    out = op.forward(FLOAT, *args)
+    assert close(out, value_at(expr, point), 1e-12, 1e-12)
+    partials = [p(FLOAT, out, *args) for p in op.partials]
     assert len(partials) == op.arity
     for s, p in zip(syms, partials):
-        assert close(p, float(sp.diff(expr, s).evalf(subs=point)), 1e-12, 1e-12), (op.name, s)
+        assert close(p, value_at(sp.diff(expr, s), point), 1e-12, 1e-12), (op.name, s)
 
 
 # numpy's vectorised transcendental functions are not libm's: they may differ in
 # the last bits. IEEE arithmetic and selections must agree exactly.
-EXACT = {"add", "sub", "mul", "div", "neg", "abs", "relu", "max", "min"}
+EXACT = {"add", "sub", "mul", "div", "neg", "abs", "relu", "max", "min", "floor", "ceil", "round", "mod",
+         "clamp", "relu6", "leaky_relu", "square", "erf", "erfc"}
 
 
 def same(x, y, op):
@@ -67,35 +86,30 @@ def test_array_rules_equal_scalar_rules(op):
     import numpy as np
 
     m = ArrayMath("float64")
-    args = [np.array([p[k] for p in POINTS]) for k in range(op.arity)]
+    args = [np.array([p[k] for p in points_of(op)]) for k in range(op.arity)]
     out = op.forward(m, *args)
     partials = [p(m, out, *args) for p in op.partials]
-    for row, point in enumerate(POINTS):
-        scalar = point[: op.arity]
+    for row, scalar in enumerate(points_of(op)):
         s_out = op.forward(FLOAT, *scalar)
         assert same(out[row], s_out, op)
         for p_arr, p in zip(partials, [p(FLOAT, s_out, *scalar) for p in op.partials]):
             assert same(np.broadcast_to(p_arr, out.shape)[row], p, op)
 
 
-@pytest.mark.parametrize("op", OPS.values(), ids=list(OPS))
-@pytest.mark.parametrize("a, b", POINTS)
-def test_derivative_formulas_parse_and_equal_the_numeric_partials(op, a, b):
+@pytest.mark.parametrize("op, args", cases())
+def test_derivative_formulas_parse_and_equal_the_numeric_partials(op, args):
     """The bp-syntax derivative of each operand (used by bp diff) evaluates to the partial."""
-    args = (a, b)[: op.arity]
     out = op.forward(FLOAT, *args)
     assert len(op.derivative) == len(op.partials) == op.arity
     for template, partial in zip(op.derivative, op.partials):
         f = parse(template)
-        value = f.evaluate({n: dict(zip("ab", args))[n] for n in f.inputs})
+        value = f.evaluate({n: dict(zip("abc", args))[n] for n in f.inputs})
         assert close(value, partial(FLOAT, out, *args), 1e-14, 1e-14), (op.name, template)
 
 
-@pytest.mark.parametrize("op", [op for op in OPS.values() if op.constant_partials], ids=lambda op: op.name)
-@pytest.mark.parametrize("a, b", POINTS)
-def test_constant_partials_are_exactly_what_the_partial_functions_give(op, a, b):
+@pytest.mark.parametrize("op, args", [c for c in cases() if c.values[0].constant_partials])
+def test_constant_partials_are_exactly_what_the_partial_functions_give(op, args):
     """The backward pass uses them in place of the functions: the very same numbers."""
-    args = (a, b)[: op.arity]
     out = op.forward(FLOAT, *args)
     for constant, partial in zip(op.constant_partials, op.partials):
         assert constant == partial(FLOAT, out, *args) and type(constant) is float
@@ -103,7 +117,8 @@ def test_constant_partials_are_exactly_what_the_partial_functions_give(op, a, b)
 
 
 def test_constant_partials_are_the_linear_and_flat_ops():
-    assert [op.name for op in OPS.values() if op.constant_partials] == ["add", "sub", "neg", "step", "sign"]
+    assert [op.name for op in OPS.values() if op.constant_partials] == ["add", "sub", "neg", "step", "sign",
+                                                                        "floor", "ceil", "round"]
 
 
 def test_every_function_has_a_grammar_alternative_and_every_alias_an_op():
@@ -122,10 +137,15 @@ def test_function_with_wrong_arity_is_a_parse_error(name):
         parse(f"{name}({', '.join(['x'] * wrong)})")
 
 
+# Where each op's kink is, when not at 0 (in every operand).
+KINK_AT = {"asin": (1.0,), "acos": (-1.0,), "acosh": (1.0,), "round": (2.5,), "relu6": (6.0,),
+           "mod": (6.0, 3.0), "clamp": (1.0, -1.0, 1.0), "floor": (3.0,), "ceil": (-2.0,)}
+
+
 @pytest.mark.parametrize("op", [o for o in OPS.values() if o.kink], ids=lambda o: o.name)
 def test_kinks_are_said_aloud(op):
     f = parse(call(op))
-    point = {"a": 0.0, "b": 0.0} if op.arity == 2 else {"a": 0.0}
+    point = dict(zip("abc", KINK_AT.get(op.name, (0.0,) * op.arity)))
     notes = view.notes(f.grad(point))
     assert any(op.convention in n for n in notes)
 

@@ -1,0 +1,101 @@
+"""Issue 13's functions: the values and conventions the issue names, and clamp's three operands
+through both passes, against PyTorch float64."""
+
+import math
+
+import numpy as np
+import pytest
+
+from bpcli import parse
+
+
+def grad(text, **point):
+    r = parse(text).grad({k: float(v) for k, v in point.items()})
+    return r.value, r.gradient
+
+
+def test_cbrt_is_the_real_odd_cube_root():
+    assert grad("cbrt(x)", x=-8) == (-2.0, {"x": pytest.approx(1 / 12)})
+
+
+def test_sinc_is_one_with_derivative_zero_at_zero():
+    assert grad("sinc(x)", x=0) == (1.0, {"x": 0.0})
+
+
+def test_round_takes_halves_to_even_with_derivative_zero():
+    assert [grad("round(x)", x=v)[0] for v in (0.5, 1.5, 2.5, -0.5)] == [0.0, 2.0, 2.0, -0.0]
+    assert grad("round(x)", x=2.5)[1] == {"x": 0.0}
+
+
+def test_mod_has_the_sign_of_the_divisor_as_python_and_torch_remainder():
+    assert grad("mod(a, b)", a=5.5, b=-2) == (-0.5, {"a": 1.0, "b": 3.0})
+    assert grad("mod(a, b)", a=-5.5, b=2)[0] == 0.5
+
+
+def test_stable_forms_where_the_naive_ones_fail():
+    assert grad("cosh(x)", x=710)[0] == pytest.approx(1.1169973830808557e308)
+    assert grad("hypot(x, y)", x=1e200, y=1e200)[0] == pytest.approx(1.4142135623730951e200)
+    assert grad("hypot(x, y)", x=1e-200, y=1e-200)[0] == pytest.approx(1.4142135623730951e-200)
+    assert grad("logaddexp(a, b)", a=800, b=800)[0] == pytest.approx(800 + math.log(2))
+    assert grad("logaddexp(a, b)", a=-800, b=-800)[0] == pytest.approx(-800 + math.log(2))
+    assert grad("log1p(x)", x=1e-10)[0] == pytest.approx(9.9999999995e-11, rel=1e-15)
+    assert grad("expm1(x)", x=1e-10)[0] == pytest.approx(1.00000000005e-10, rel=1e-15)
+    assert grad("gelu(x)", x=-10)[0] == pytest.approx(-7.619853024160525e-23, rel=1e-12)
+
+
+def test_swish_is_silu():
+    assert parse("swish(x)").kinds == parse("silu(x)").kinds
+
+
+CLAMP_POINTS = [(0.5, 0, 1), (-1, 0, 1), (2, 0, 1), (0, 0, 1), (1, 0, 1), (0.5, 1, 0), (2, 1, 0), (-1, 1, 0),
+                (1, 1, 1), (0, 1, 1), (2, 1, 1)]
+
+
+@pytest.mark.parametrize("x, lo, hi", CLAMP_POINTS)
+def test_clamp_value_and_gradients_are_pytorchs(x, lo, hi):
+    torch = pytest.importorskip("torch")
+    t = [torch.tensor(float(v), dtype=torch.float64, requires_grad=True) for v in (x, lo, hi)]
+    y = torch.clamp(*t) * t[0]
+    y.backward()
+    value, g = grad("clamp(x, lo, hi)*x", x=x, lo=lo, hi=hi)
+    assert value == y.item()
+    assert [g["x"], g["lo"], g["hi"]] == [v.grad.item() for v in t]
+
+
+def test_clamp_over_arrays_equals_clamp_point_by_point():
+    f = parse("c = clamp(x, lo, hi); c*x + lo*c")
+    cols = {k: np.array([float(p[i]) for p in CLAMP_POINTS]) for i, k in enumerate(("x", "lo", "hi"))}
+    batch = f.grad(cols)
+    for row, p in enumerate(CLAMP_POINTS):
+        one = f.grad(dict(zip(("x", "lo", "hi"), map(float, p))))
+        assert batch.value[row] == one.value
+        assert {k: batch.gradient[k][row] for k in one.gradient} == one.gradient
+
+
+def test_clamp_gradient_for_some_inputs_only():
+    f = parse("clamp(x, lo, hi)*x")
+    vals = f.forward({"x": 3.0, "lo": 0.0, "hi": 1.0})
+    adj = f.backward(vals, wrt=("hi",))
+    assert adj[f.inputs["hi"]] == 3.0 and adj[f.inputs["x"]] == 0.0
+
+
+@pytest.mark.parametrize("text, point, torch_fn", [
+    ("relu6(x)", {"x": 0}, lambda t, x: t.nn.functional.relu6(x)),
+    ("relu6(x)", {"x": 6}, lambda t, x: t.nn.functional.relu6(x)),
+    ("leaky_relu(x, 0.1)", {"x": 0}, lambda t, x: t.nn.functional.leaky_relu(x, 0.1)),
+    ("elu(x)", {"x": 0}, lambda t, x: t.nn.functional.elu(x)),
+    ("floor(x)", {"x": 1}, lambda t, x: t.floor(x)),
+    ("sinc(x)", {"x": 0}, lambda t, x: t.sinc(x)),
+    ("rsqrt(x)", {"x": 0}, lambda t, x: t.rsqrt(x)),
+    ("asin(x)", {"x": 1}, lambda t, x: t.asin(x)),
+    ("atan2(x, 0)", {"x": 0}, lambda t, x: t.atan2(x, t.zeros_like(x))),
+    ("hypot(x, 0)", {"x": 0}, lambda t, x: t.hypot(x, t.zeros_like(x))),
+])
+def test_conventions_at_kinks_are_pytorchs(text, point, torch_fn):
+    torch = pytest.importorskip("torch")
+    x = torch.tensor(float(point["x"]), dtype=torch.float64, requires_grad=True)
+    y = torch_fn(torch, x)
+    y.backward()
+    value, g = grad(text, **point)
+    assert value == y.item()
+    assert g["x"] == x.grad.item() or (math.isnan(g["x"]) and math.isnan(x.grad.item()))
