@@ -187,12 +187,12 @@ class _Builder:
     @classmethod
     def action(cls, alias: str):
         """What a reduction aliased `alias` does, as a function of (builder, *children):
-        an operation, a function call or one of the methods below."""
+        an operation, a function's name (which `call` then applies) or one of the methods below."""
         op = OPS.get(alias)
         if op is None:
             return getattr(cls, alias)
         if op.is_function:
-            return lambda builder, args: builder.call(alias, args)
+            return lambda builder: alias
         return lambda builder, *operands: builder.graph.apply(alias, operands)
 
     def call(self, name: str, args: "_Args") -> int:
