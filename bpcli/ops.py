@@ -424,6 +424,7 @@ OPS: dict[str, Op] = {
             derivative=("1/sqrt((1 - a)*(1 + a))",),
             sympy=lambda sp, a: sp.asin(a),
             show="asin({0})",
+            torch="torch.asin({0})", jax="jnp.arcsin({0})",
             kink=lambda a: abs(a) == 1,
             convention="asin'(±1) = inf (a vertical tangent), as PyTorch gives",
         ),
@@ -434,6 +435,7 @@ OPS: dict[str, Op] = {
             derivative=("-1/sqrt((1 - a)*(1 + a))",),
             sympy=lambda sp, a: sp.acos(a),
             show="acos({0})",
+            torch="torch.acos({0})", jax="jnp.arccos({0})",
             kink=lambda a: abs(a) == 1,
             convention="acos'(±1) = -inf (a vertical tangent), as PyTorch gives",
         ),
@@ -444,6 +446,7 @@ OPS: dict[str, Op] = {
             derivative=("1/(1 + a^2)",),
             sympy=lambda sp, a: sp.atan(a),
             show="atan({0})",
+            torch="torch.atan({0})", jax="jnp.arctan({0})",
         ),
         Op(
             "atan2", 2, "angle of the point (b, a): atan2(y, x), in (-pi, pi]",
@@ -452,6 +455,7 @@ OPS: dict[str, Op] = {
             derivative=("b/(a^2 + b^2)", "-a/(a^2 + b^2)"),
             sympy=lambda sp, a, b: sp.atan2(a, b),
             show="atan2({0}, {1})",
+            torch="torch.atan2({0}, {1})", jax="jnp.arctan2({0}, {1})",
             kink=lambda a, b: a == 0 and b == 0,
             convention="atan2's gradient at (0, 0) taken as 0 (PyTorch's convention)",
         ),
@@ -462,6 +466,7 @@ OPS: dict[str, Op] = {
             derivative=("cosh(a)",),
             sympy=lambda sp, a: sp.sinh(a),
             show="sinh({0})",
+            torch="torch.sinh({0})", jax="jnp.sinh({0})",
         ),
         Op(
             "cosh", 1, "hyperbolic cosine",
@@ -470,6 +475,7 @@ OPS: dict[str, Op] = {
             derivative=("sinh(a)",),
             sympy=lambda sp, a: sp.cosh(a),
             show="cosh({0})",
+            torch="torch.cosh({0})", jax="jnp.cosh({0})",
         ),
         Op(
             "asinh", 1, "inverse hyperbolic sine",
@@ -478,6 +484,7 @@ OPS: dict[str, Op] = {
             derivative=("1/hypot(a, 1)",),
             sympy=lambda sp, a: sp.asinh(a),
             show="asinh({0})",
+            torch="torch.asinh({0})", jax="jnp.arcsinh({0})",
         ),
         Op(
             "acosh", 1, "inverse hyperbolic cosine (x >= 1)",
@@ -486,6 +493,7 @@ OPS: dict[str, Op] = {
             derivative=("1/(sqrt(a - 1)*sqrt(a + 1))",),
             sympy=lambda sp, a: sp.acosh(a),
             show="acosh({0})",
+            torch="torch.acosh({0})", jax="jnp.arccosh({0})",
             kink=lambda a: a == 1,
             convention="acosh'(1) = inf (a vertical tangent), as PyTorch gives",
         ),
@@ -496,6 +504,7 @@ OPS: dict[str, Op] = {
             derivative=("1/((1 - a)*(1 + a))",),
             sympy=lambda sp, a: sp.atanh(a),
             show="atanh({0})",
+            torch="torch.atanh({0})", jax="jnp.arctanh({0})",
         ),
         Op(
             "log1p", 1, "log(1 + x), exact for small x",
@@ -504,6 +513,7 @@ OPS: dict[str, Op] = {
             derivative=("1/(1 + a)",),
             sympy=lambda sp, a: sp.log(1 + a),
             show="log1p({0})",
+            torch="torch.log1p({0})", jax="jnp.log1p({0})",
         ),
         Op(
             "expm1", 1, "exp(x) - 1, exact for small x",
@@ -512,6 +522,7 @@ OPS: dict[str, Op] = {
             derivative=("exp(a)",),
             sympy=lambda sp, a: sp.exp(a) - 1,
             show="expm1({0})",
+            torch="torch.expm1({0})", jax="jnp.expm1({0})",
         ),
         Op(
             "log2", 1, "base-2 logarithm",
@@ -520,6 +531,7 @@ OPS: dict[str, Op] = {
             derivative=("1/(a*log(2))",),
             sympy=lambda sp, a: sp.log(a) / sp.log(2),
             show="log2({0})",
+            torch="torch.log2({0})", jax="jnp.log2({0})",
         ),
         Op(
             "log10", 1, "base-10 logarithm",
@@ -528,6 +540,7 @@ OPS: dict[str, Op] = {
             derivative=("1/(a*log(10))",),
             sympy=lambda sp, a: sp.log(a) / sp.log(10),
             show="log10({0})",
+            torch="torch.log10({0})", jax="jnp.log10({0})",
         ),
         Op(
             "exp2", 1, "2 to the power",
@@ -536,6 +549,7 @@ OPS: dict[str, Op] = {
             derivative=("exp2(a)*log(2)",),
             sympy=lambda sp, a: 2**a,
             show="exp2({0})",
+            torch="torch.exp2({0})", jax="jnp.exp2({0})",
         ),
         Op(
             "cbrt", 1, "real cube root (odd: cbrt(-8) = -2)",
@@ -544,6 +558,7 @@ OPS: dict[str, Op] = {
             derivative=("1/(3*cbrt(a)^2)",),
             sympy=lambda sp, a: sp.sign(a) * sp.Abs(a) ** sp.Rational(1, 3),
             show="cbrt({0})",
+            torch="torch.sign({0}) * torch.abs({0}) ** (1 / 3)", jax="jnp.cbrt({0})",
             kink=lambda a: a == 0,
             convention="cbrt'(0) = inf (a vertical tangent), as sqrt'(0)",
         ),
@@ -554,6 +569,7 @@ OPS: dict[str, Op] = {
             derivative=("a/hypot(a, b)", "b/hypot(a, b)"),
             sympy=lambda sp, a, b: sp.sqrt(a**2 + b**2),
             show="hypot({0}, {1})",
+            torch="torch.hypot({0}, {1})", jax="jnp.hypot({0}, {1})",
             kink=lambda a, b: a == 0 and b == 0,
             convention="hypot's gradient at (0, 0) is nan: there is no limit (PyTorch gives nan)",
         ),
@@ -564,6 +580,7 @@ OPS: dict[str, Op] = {
             derivative=("sigmoid(a - b)", "sigmoid(b - a)"),
             sympy=lambda sp, a, b: sp.log(sp.exp(a) + sp.exp(b)),
             show="logaddexp({0}, {1})",
+            torch="torch.logaddexp({0}, {1})", jax="jnp.logaddexp({0}, {1})",
         ),
         Op(
             "erf", 1, "error function",
@@ -572,6 +589,7 @@ OPS: dict[str, Op] = {
             derivative=("2/sqrt(pi)*exp(-a^2)",),
             sympy=lambda sp, a: sp.erf(a),
             show="erf({0})",
+            torch="torch.erf({0})", jax="jax.lax.erf({0})",
         ),
         Op(
             "erfc", 1, "complementary error function 1 - erf(x), exact in the tail",
@@ -580,6 +598,7 @@ OPS: dict[str, Op] = {
             derivative=("-2/sqrt(pi)*exp(-a^2)",),
             sympy=lambda sp, a: sp.erfc(a),
             show="erfc({0})",
+            torch="torch.erfc({0})", jax="jax.lax.erfc({0})",
         ),
         Op(
             "floor", 1, "largest integer <= x",
@@ -588,6 +607,7 @@ OPS: dict[str, Op] = {
             derivative=("0",),
             sympy=lambda sp, a: _flat(sp, "floor")(a),
             show="floor({0})",
+            torch="torch.floor({0})", jax="jnp.floor({0})",
             kink=_is_integer,
             convention="floor jumps at integers; its derivative is taken as 0 everywhere (PyTorch's convention)",
         ),
@@ -598,6 +618,7 @@ OPS: dict[str, Op] = {
             derivative=("0",),
             sympy=lambda sp, a: _flat(sp, "ceiling")(a),
             show="ceil({0})",
+            torch="torch.ceil({0})", jax="jnp.ceil({0})",
             kink=_is_integer,
             convention="ceil jumps at integers; its derivative is taken as 0 everywhere (PyTorch's convention)",
         ),
@@ -608,6 +629,7 @@ OPS: dict[str, Op] = {
             derivative=("0",),
             sympy=lambda sp, a: _flat(sp, "floor")(a + sp.Rational(1, 2)),  # ties aside
             show="round({0})",
+            torch="torch.round({0})", jax="jnp.round({0})",
             kink=lambda a: _is_integer(a + 0.5),
             convention="round jumps at halves; its derivative is taken as 0 everywhere (PyTorch's convention)",
         ),
@@ -618,6 +640,7 @@ OPS: dict[str, Op] = {
             derivative=("1", "-floor(a/b)"),
             sympy=lambda sp, a, b: a - b * _flat(sp, "floor")(a / b),
             show="mod({0}, {1})",
+            torch="torch.remainder({0}, {1})", jax="jnp.remainder({0}, {1})",
             kink=lambda a, b: b != 0 and _is_integer(a / b),
             convention="mod jumps where a/b is an integer; its partials are taken as 1 and -floor(a/b) "
                        "there (PyTorch's remainder)",
@@ -630,6 +653,7 @@ OPS: dict[str, Op] = {
                         "1 - (1 - step(a - c))*(1 - step(b - c))"),
             sympy=lambda sp, a, b, c: sp.Min(sp.Max(a, b), c),
             show="clamp({0}, {1}, {2})",
+            torch="torch.clamp({0}, {1}, {2})", jax="jnp.clip({0}, {1}, {2})",
             kink=lambda a, lo, hi: a == lo or a == hi,
             convention="at a bound clamp passes the gradient to x (PyTorch's convention)",
         ),
@@ -640,6 +664,7 @@ OPS: dict[str, Op] = {
             derivative=("step(a)*step(6 - a)",),
             sympy=lambda sp, a: sp.Min(sp.Max(a, 0), 6),
             show="relu6({0})",
+            torch="torch.nn.functional.relu6({0})", jax="jax.nn.relu6({0})",
             kink=lambda a: a == 0 or a == 6,
             convention="relu6'(0) = relu6'(6) = 0 (PyTorch's and JAX's convention)",
         ),
@@ -650,6 +675,7 @@ OPS: dict[str, Op] = {
             derivative=("step(a) + b*(1 - step(a))", "a*(1 - step(a))"),
             sympy=lambda sp, a, b: sp.Max(a, 0) + b * sp.Min(a, 0),
             show="leaky_relu({0}, {1})",
+            torch="torch.where({0} > 0, {0}, {0} * {1})", jax="jnp.where({0} > 0, {0}, {0} * {1})",
             kink=lambda a, b: a == 0,
             convention="leaky_relu'(0) taken as the slope (PyTorch's convention)",
         ),
@@ -660,6 +686,7 @@ OPS: dict[str, Op] = {
             derivative=("exp(min(a, 0))",),
             sympy=lambda sp, a: sp.Piecewise((a, a > 0), (sp.exp(a) - 1, True)),
             show="elu({0})",
+            torch="torch.nn.functional.elu({0})", jax="jax.nn.elu({0})",
         ),
         Op(
             "gelu", 1, "Gaussian error linear unit x*Phi(x) (exact, erf form)",
@@ -668,6 +695,7 @@ OPS: dict[str, Op] = {
             derivative=("erfc(-a/sqrt(2))/2 + a*exp(-a^2/2)/sqrt(2*pi)",),
             sympy=lambda sp, a: a / 2 * (1 + sp.erf(a / sp.sqrt(2))),
             show="gelu({0})",
+            torch="torch.nn.functional.gelu({0})", jax="jax.nn.gelu({0}, approximate=False)",
         ),
         Op(
             "silu", 1, "SiLU (also swish): x*sigmoid(x)",
@@ -676,6 +704,7 @@ OPS: dict[str, Op] = {
             derivative=("sigmoid(a)*(1 + a*sigmoid(-a))",),
             sympy=lambda sp, a: a / (1 + sp.exp(-a)),
             show="silu({0})",
+            torch="torch.nn.functional.silu({0})", jax="jax.nn.silu({0})",
         ),
         Op(
             "square", 1, "x^2",
@@ -684,6 +713,7 @@ OPS: dict[str, Op] = {
             derivative=("2*a",),
             sympy=lambda sp, a: a**2,
             show="square({0})",
+            torch="torch.square({0})", jax="jnp.square({0})",
         ),
         Op(
             "rsqrt", 1, "reciprocal square root 1/sqrt(x)",
@@ -692,6 +722,7 @@ OPS: dict[str, Op] = {
             derivative=("-rsqrt(a)/(2*a)",),
             sympy=lambda sp, a: 1 / sp.sqrt(a),
             show="rsqrt({0})",
+            torch="torch.rsqrt({0})", jax="jax.lax.rsqrt({0})",
         ),
         Op(
             "sinc", 1, "normalized sinc sin(pi*x)/(pi*x), 1 at 0 (as numpy and PyTorch)",
@@ -700,6 +731,7 @@ OPS: dict[str, Op] = {
             derivative=("(cos(pi*a) - sinc(a))/(a + (1 - sign(abs(a))))",),
             sympy=lambda sp, a: sp.sinc(sp.pi * a),
             show="sinc({0})",
+            torch="torch.sinc({0})", jax="jnp.sinc({0})",
             kink=lambda a: a == 0,
             convention="sinc(0) = 1 and sinc'(0) = 0, the limits",
         ),
