@@ -254,6 +254,8 @@ def gather_values(formula, given, given_formula: Optional[str], values_file: Opt
         raise UsageError("stdin can hold the formula or the values, not both")
     point: dict[str, float] = {}
     notes = list(formula.source_notes)
+    if not formula.inputs:
+        notes.append(NO_INPUTS)
     if values_file is not None:
         source = "stdin" if values_file == "-" else values_file
         for name, v in from_json(read_text(values_file, "values file", "JSON"), source).items():
@@ -266,6 +268,9 @@ def gather_values(formula, given, given_formula: Optional[str], values_file: Opt
         complete = bool(point) or bool(given.names)
     raise_problems(*value_problems(list(formula.inputs), point, complete, given, options))
     return point, notes
+
+
+NO_INPUTS = "the formula has no inputs: its value is a constant, and there is nothing to differentiate"
 
 
 def _long_options(ctx) -> tuple[str, ...]:
@@ -481,6 +486,7 @@ def train(
     elif jsonl:
         print(render.dumps({"type": "summary", **render.train_document(run, table, predictions)}))
     elif trace:
+        print("params (after training):", ", ".join(f"{p} = {v!r}" for p, v in run.params.items()))
         for p in predictions:
             print("predict (after training)", *_trace_numbers(p, spec.features), repr(p["yhat"]))
     else:
@@ -509,6 +515,11 @@ class _TrainView:
             for p in points:
                 yhat = _predict(spec, {n: settings.init.get(n, 1.0) for n in spec.params}, p, settings.dtype)
                 print("predict (before training)", *_trace_numbers(p, spec.features), repr(yhat))
+            if len(spec.params) > 1:  # the lecture's one-weight lines need no key; several do
+                from .render import plain
+
+                print(plain("# grad: " + " ".join(spec.features + [spec.target]
+                                                   + [f"∂loss/∂{p}" for p in spec.params])))
 
     def progress(self):
         import contextlib
@@ -803,6 +814,8 @@ def diff(
     from .values import normalise
 
     f = load_formula(formula, file)
+    if not f.inputs and not wrt:
+        say_error(f"bp: note: {NO_INPUTS}")
     names = [normalise(n) for n in wrt] or list(f.inputs)
     unknown = [n for n in names if n not in f.inputs]
     if unknown:

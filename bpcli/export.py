@@ -275,6 +275,9 @@ def loop_script(run, table, predictions: list[dict]) -> str:
     out += ["", "", f"TRACE = {table.rows * settings.epochs <= 1000}  # the lecture's grad: line for every step", ""]
     for p in predictions:
         out.append(_predict_print("before", p, model.features))
+    if len(model.params) > 1:  # bp train --trace's key to the grad: columns
+        key = " ".join(model.features + [model.target] + [f"∂loss/∂{p}" for p in model.params])
+        out.append(f"print({'# grad: ' + key!r})")
     out += [f"for epoch in range({settings.epochs}):",
             f"    for {row}{',' if len(columns) == 1 else ''} in zip({', '.join(c + '_data' for c in columns)}):",
             f"        l = loss(forward({', '.join(model.features)}), {model.target})",
@@ -286,6 +289,8 @@ def loop_script(run, table, predictions: list[dict]) -> str:
     for p in model.params:
         out.append(f"        {p}.grad.data.zero_()")
     out += ['    print("progress:", epoch, l.item())']
+    reached = " + \", \" + ".join(f'"{p} = " + repr({p}.item())' for p in model.params)
+    out.append(f'print("params (after training):", {reached})')
     for p in predictions:
         out.append(_predict_print("after", p, model.features))
     out += ["", "# What bp train reached, exact."]

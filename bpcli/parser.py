@@ -236,9 +236,17 @@ class _Builder:
         return args
 
     def unknown_function(self, token, args):
-        known = ", ".join(FUNCTIONS)
-        raise ParseError(_at(self.text, token.start_pos, f"unknown function {token}(); bp knows {known}"),
-                         hint="bp has no implicit multiplication: write x*(…) for a product")
+        import difflib
+
+        close = difflib.get_close_matches(str(token), FUNCTIONS + ["ln"], n=1)
+        message = f"unknown function {token}" + (f" (did you mean {close[0]}?)" if close else "")
+        if close:
+            hint = None
+        elif len(token) <= 2:  # w(x+1): more likely a product than a function
+            hint = f"bp has no implicit multiplication: write {token}*(…) for a product"
+        else:
+            hint = "bp's functions: " + ", ".join(FUNCTIONS) + " (bp ops lists them)"
+        raise ParseError(_at(self.text, token.start_pos, message), hint=hint)
 
     def assign(self, token, node):
         name = unicodedata.normalize("NFKC", str(token))
@@ -336,7 +344,8 @@ def _lark_error(text: str, e: Exception) -> ParseError:
         if before and before.group(1) in FUNCTIONS + ["ln"]:
             return ParseError(_at(text, pos, f"{before.group(1)} is a function: call it as {before.group(1)}(…)"))
         expected = _expected(_acceptable(e))
-        return ParseError(_at(text, pos, what + (f"; expected {expected}" if expected else "")))
+        return ParseError(_at(text, pos, what + (f"; expected {expected}" if expected else "")),
+                          hint=_product_hint(text, token))
     if isinstance(e, UnexpectedEOF):
         return ParseError("the formula ends too early")
     raise e
@@ -349,6 +358,20 @@ def _acceptable(e) -> set:
         return set(e.interactive_parser.accepts())
     except Exception:  # no interactive parser (or it cannot replay): the plain list
         return set(e.expected)
+
+
+def _product_hint(text: str, token) -> str | None:
+    """`3x`, `2(x+1)`, `(a)(b)`, `x y`: an operand right after an operand is a product
+    written without its *."""
+    function = str(token) in FUNCTIONS + ["ln"]
+    if token.type not in ("NAME", "NUMBER", "LPAR", "PI", "E") and not function:
+        return None
+    left = re.search(r"(\w+|\))\s*$", text[: token.start_pos])
+    if left is None:
+        return None
+    left = "(…)" if left.group(1) == ")" else left.group(1)
+    right = "(…)" if token.type == "LPAR" else f"{token}(…)" if function else str(token)
+    return f"bp has no implicit multiplication: write {left}*{right}"
 
 
 def _char_hint(char: str) -> str | None:

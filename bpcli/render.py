@@ -193,6 +193,8 @@ def grad_tables(result, check=None, limit: int | None = 200) -> list:
         _add(forward, f"n{i}", view.label(f, i), view.show(f, i), show_number(result.values[i]),
                         "–" if adjoint is None else show_number(adjoint))
     out.append(forward)
+    if not f.inputs:  # a constant: no edge carries a gradient, no input has one
+        return out
 
     backward = _table("Backward: a local gradient per edge, from the output back",
                       "edge", "local gradient", "local", "parent adjoint", "contribution")

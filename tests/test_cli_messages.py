@@ -144,3 +144,59 @@ def test_a_bp_argument_is_a_file_everywhere_and_a_missing_one_says_so(bp, tmp_pa
         r = bp(*args)
         assert (r.exit_code, r.stdout) == (2, "")
         assert r.stderr == "bp: data error: nope.bp: no such formula file\n"
+
+
+@pytest.mark.parametrize("formula, message, hint", [
+    ("expm1(x)", "unknown function expm1 (did you mean exp?) at column 1", None),
+    ("sinn(x)", "unknown function sinn (did you mean sin?) at column 1", None),
+    ("w(x+1)", "unknown function w at column 1", "hint: bp has no implicit multiplication: write w*(…) for a product"),
+    ("foo(x)", "unknown function foo at column 1", "hint: bp's functions: exp, log, sqrt"),
+    ("3x", "unexpected 'x'", "hint: bp has no implicit multiplication: write 3*x"),
+    ("2(x+1)", "unexpected '('", "hint: bp has no implicit multiplication: write 2*(…)"),
+    ("(x+1)(x-1)", "unexpected '('", "hint: bp has no implicit multiplication: write (…)*(…)"),
+    ("2 exp(x)", "unexpected 'exp'", "hint: bp has no implicit multiplication: write 2*exp(…)"),
+])
+def test_unknown_functions_and_missing_stars_get_the_hint_that_applies(bp, formula, message, hint):
+    r = bp("grad", formula, "--x", "1")
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr.startswith(f"bp: parse error: {message}")
+    last = r.stderr.splitlines()[-1]
+    if hint is None:
+        assert "hint" not in r.stderr
+    else:
+        assert last.startswith(hint)
+
+
+def test_a_formula_without_inputs_says_so(bp, bp_json):
+    r = bp("grad", "2+3")
+    assert r.exit_code == 0 and r.stderr == ""
+    assert "Forward" in r.stdout and "Backward" not in r.stdout and "Gradient" not in r.stdout
+    assert "the formula has no inputs" in " ".join(r.stdout.split())
+    doc = bp_json("grad", "2+3")
+    assert doc["gradient"] == {} and any("no inputs" in n for n in doc["notes"])
+    r = bp("diff", "2+3")
+    assert (r.exit_code, r.stdout) == (0, "")
+    assert r.stderr == ("bp: note: the formula has no inputs: its value is a constant, and there is "
+                        "nothing to differentiate\n")
+
+
+def test_trace_labels_the_gradient_columns_and_prints_the_final_parameters(bp, tmp_path):
+    data = tmp_path / "d.csv"
+    data.write_text("x,y\n1,3\n2,5\n")
+    r = bp("train", "affine", str(data), "--epochs", "2", "--trace", "--predict", "4")
+    assert r.exit_code == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[:3] == ["predict (before training) 4 5.0", "# grad: x y ∂loss/∂w ∂loss/∂b",
+                         "\tgrad: 1.0 3.0 -2.0 -2.0"]
+    assert lines[-2:] == ["params (after training): w = 1.18228736, b = 1.10957968",
+                          "predict (after training) 4 5.83872912"]
+
+
+def test_exported_loop_traces_several_parameters_as_bp_train_does(bp, tmp_path):
+    data = tmp_path / "d.csv"
+    data.write_text("x,y\n1,3\n2,5\n")
+    script = tmp_path / "loop.py"
+    assert bp("export", "--loop", "affine", str(data), "--epochs", "2", "-o", str(script)).exit_code == 0
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    trace = bp("train", "affine", str(data), "--epochs", "2", "--trace")
+    assert done.stdout == trace.stdout + "ok\n"
