@@ -29,9 +29,9 @@ def test_ascii_json_escapes_unicode_names_and_stays_valid():
 
 
 def test_ascii_errors_are_readable():
-    r = run_ascii("grad", "foo(x)")
+    r = run_ascii("grad", "w(x+1)")
     assert r.returncode == 2
-    assert "write x*(...) for a product" in r.stderr.decode("ascii")
+    assert "write w*(...) for a product" in r.stderr.decode("ascii")
 
 
 def test_ctrl_c_during_training_exits_130_with_the_parameters(tmp_path):
