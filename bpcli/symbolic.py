@@ -33,7 +33,7 @@ def derivatives(formula, wrt: list[str] | None = None) -> dict:
         if i not in adj or kind not in OPS:
             continue
         args = formula.args[i]
-        env = dict(zip("ab", (ids[a] for a in args)))
+        env = dict(zip("abc", (ids[a] for a in args)))
         for slot, a in enumerate(args):
             if not wanted[a]:
                 continue
