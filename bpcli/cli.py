@@ -450,6 +450,8 @@ def train(
     as_json: JsonOpt = False,
     jsonl: bool = typer.Option(False, "--jsonl", help="Print a JSON line per epoch, then a summary line."),
     plot: Optional[str] = typer.Option(None, "--plot", metavar="FILE", help="Write the loss curve as PNG or SVG."),
+    report: Optional[str] = typer.Option(None, "--report", metavar="FILE",
+                                         help="Write an HTML report: loss curve, fit, parameters, graph."),
 ):
     """Fit MODEL to DATA by gradient descent through bp's own graph."""
     from . import render
@@ -499,10 +501,25 @@ def train(
             console.print(curve, markup=False, highlight=False, soft_wrap=True)
     if plot and not run.interrupted:  # last: the parameters are printed whatever happens to the picture
         render.save_loss_plot([e.loss for e in run.epochs], plot, f"bp train {spec.text}")
+    if report:
+        _write_report(report, run, table, settings)
     if run.interrupted:
         params = ", ".join(f"{p} = {v!r}" for p, v in run.params.items())
         say_error(f"bp: interrupted after {len(run.epochs)} epochs; parameters reached: {params}")
         raise typer.Exit(130)
+
+
+def _write_report(path: str, run, table, settings) -> None:
+    from .streams import write_output
+    from .web.report import report_page
+
+    html = report_page(run, table, settings).encode()
+    if path == "-":
+        sys.stdout.flush()
+        sys.stdout.buffer.write(html)
+        return
+    write_output(path, html)
+    say_error(f"bp: wrote {path} ({len(html) / 1000:,.0f} kB)")
 
 
 class _TrainView:
