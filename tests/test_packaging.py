@@ -16,7 +16,8 @@ def test_wheel_ships_the_grammar_and_runs_from_elsewhere(tmp_path):
     wheel = next(tmp_path.glob("backprop_cli-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"bpcli/grammar/bp.lark", "bpcli/grammar/bp.tables.json"} <= names
-    assert {"bpcli/web/page.html", "bpcli/web/page.css", "bpcli/web/page.js"} <= names
+    assert {f"bpcli/web/{name}" for name in ("head.html", "page.html", "page.css", "page.js", "report.html",
+                                            "report.css", "report.js")} <= names
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
                    check=True, capture_output=True)

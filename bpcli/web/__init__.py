@@ -37,6 +37,14 @@ def fill(template: str, parts: dict) -> str:
     return _PLACE.sub(lambda m: parts[(m.group(1) or m.group(2)).lower()], template)
 
 
+def build(template: str, style: str, script: str, title: str, parts: dict) -> str:
+    """A page from its template, the shared <head> (title, inline style sheet) and its script."""
+    from .. import __version__
+
+    head = fill(asset("head.html"), {"title": _escape(title), "version": __version__, "css": asset(style)})
+    return fill(asset(template), {**parts, "head": head, "js": asset(script)})
+
+
 def view_data(f, doc: dict, engine: str = "auto") -> dict:
     """What the page reads: bp's grad document and the graph's layout."""
     return {"document": doc, "layout": layout(f, doc, engine)}
@@ -45,14 +53,6 @@ def view_data(f, doc: dict, engine: str = "auto") -> dict:
 def page(data: dict, mode: str = "view", title: str | None = None, api: str | None = None,
          large: bool = False) -> str:
     """The whole page, CSS and JS inline."""
-    from .. import __version__
-
     data = {**data, "mode": mode, **({"api": api} if api else {})}
-    return fill(asset("page.html"), {
-        "title": _escape(title or f"bp: {data['document']['formula'].strip()[:80]}"),
-        "version": __version__,
-        "body_class": "large" if large else "",
-        "data": script_json(data),
-        "css": asset("page.css"),
-        "js": asset("page.js"),
-    })
+    return build("page.html", "page.css", "page.js", title or f"bp: {data['document']['formula'].strip()[:80]}",
+                 {"body_class": "large" if large else "", "data": script_json(data)})

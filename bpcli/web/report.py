@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from . import asset, fill, page, script_json, view_data
+from . import build, page, script_json, view_data
 
 MAX_POINTS = 2_000  # data points drawn; a larger file is sampled evenly
 MAX_ACCURACY_EPOCHS = 200  # epochs whose accuracy is computed, sampled evenly
@@ -121,15 +121,7 @@ def report_page(run, table, settings) -> str:
     """The whole report, CSS and JS inline, the graph's page in a frame."""
     from html import escape
 
-    from .. import __version__
-
     data = report_data(run, table, settings)
     graph = _graph(run.model, table, run.params) if all(map(math.isfinite, run.params.values())) else ""
-    return fill(asset("report.html"), {
-        "title": escape(f"bp train: {run.model.text}"[:120]),
-        "version": __version__,
-        "data": script_json(data),
-        "graph": escape(graph, quote=True),
-        "css": asset("report.css"),
-        "js": asset("report.js"),
-    })
+    return build("report.html", "report.css", "report.js", f"bp train: {run.model.text}"[:120],
+                 {"data": script_json(data), "graph": escape(graph, quote=True)})
