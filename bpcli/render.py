@@ -476,3 +476,39 @@ def ops_table():
         rest = [f"∂/∂{v}: {d}" if v == "c" else d for v, d in zip("bc", op.derivative[1:])]
         _add(table, _syntax(op), op.doc, op.derivative[0], "\n".join(rest), op.convention)
     return table
+
+
+# -- bp quiz -----------------------------------------------------------------------------
+def quiz_tables(ex) -> list:
+    """The exercise: its nodes and the local gradients asked, blanks as [1], [2], …"""
+    from .quiz import ref
+    from .worksheet import rows
+
+    nodes, edges = rows(ex)
+    values = ", ".join(f"{n} = {show_number(v)}" for n, v in ex.point.items())
+    head = _table(f"Exercise: {ex.title}", "formula", "values", "output")
+    _add(head, ex.formula.text.strip(), values, ref(ex.formula, ex.formula.output))
+    out = [head]
+    table = _table("Nodes: fill in the numbered blanks", "node", "name", "operation", "value", "adjoint")
+    for row in nodes:
+        _add(table, *row)
+    out.append(table)
+    if edges:
+        table = _table("Local gradients asked", "edge", "local gradient", "value")
+        for row in edges:
+            _add(table, *row)
+        out.append(table)
+    return out
+
+
+def grade_text(marks: list) -> str:
+    """Per-blank feedback, then the score."""
+    lines = []
+    for k, m in enumerate(marks, 1):
+        if m.correct:
+            lines.append(f"✓ [{k}] {m.blank.id} = {m.given!r}")
+        else:
+            lines.append(f"✗ [{k}] {m.blank.id} = {m.given!r}: {m.hint}")
+    right = sum(m.correct for m in marks)
+    lines.append(f"score: {right}/{len(marks)}")
+    return plain("\n".join(lines)) + "\n"
