@@ -356,6 +356,8 @@ def grad(
                                  help="Refuse formulas longer than N characters (0: no limit)."),
     explain_paths: bool = typer.Option(False, "--explain", help="The chain rule out loud: every path, multiplied."),
     max_paths: int = typer.Option(4, "--max-paths", min=1, help="Paths shown per input with --explain."),
+    explain_steps: int = typer.Option(1_000_000, "--explain-steps", min=1, metavar="N",
+                                      help="Steps of graph walking --explain may take to list paths, over all inputs."),
     with_hessian: bool = typer.Option(False, "--hessian", help="Second derivatives, cross-checked with SymPy."),
     forward: bool = typer.Option(False, "--forward", help="Forward mode beside reverse mode: a tangent "
                                  "per node and input, one pass per input."),
@@ -378,7 +380,7 @@ def grad(
 
     result, checked = checked_grad(f, point, check, check_timeout, values_checked=True)
     notes = render.grad_notes(result, notes, checked)
-    explanations = _explain(result, max_paths) if explain_paths else None
+    explanations = _explain(result, max_paths, explain_steps) if explain_paths else None
     hessian = _hessian(f, point, check, check_timeout) if with_hessian else None
     fm = _forward_mode(f, result, point, max_forward) if forward else None
     if as_json:
@@ -612,10 +614,11 @@ def _batch_size(text: str):
     raise UsageError(f"--batch-size must be a whole number >= 1 or all, not {text!r}")
 
 
-def _explain(result, max_paths: int) -> list:
-    from .explain import explain
+def _explain(result, max_paths: int, steps: int) -> list:
+    from .explain import Budget, explain, path_counts
 
-    return [explain(result, name, max_paths) for name in result.formula.inputs]
+    budget, counts = Budget(steps), path_counts(result.formula)
+    return [explain(result, name, max_paths, budget, counts) for name in result.formula.inputs]
 
 
 def _forward_mode(f, result, point: dict, limit: int):

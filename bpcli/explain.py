@@ -3,10 +3,15 @@ gradients as formulas and numbers, their product, and the sum over paths."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from .ops import OPS, partial_display
 from .view import ref
+
+
+STEPS = 1_000_000  # steps of path listing, over every input: about a second
+SHOWN_FACTORS = 12  # factors a path shows in text; a longer path shows its two ends
 
 
 @dataclass
@@ -22,59 +27,143 @@ class Explanation:
     total_paths: int  # may be astronomically large in a DAG
     paths: list[Path]  # at most max_paths of them
     adjoint: float  # the exact sum, from the backward pass
+    complete: bool = True  # False: the step budget ran out before max_paths were listed
 
 
-def path_counts(formula, target: int) -> list[int]:
-    """How many paths lead from each node down to `target` (exact integers)."""
+class Budget:
+    """Steps of graph walking left for listing paths, shared by every input explained."""
+
+    def __init__(self, steps: int = STEPS):
+        self.left = steps
+
+    def spend(self, steps: int = 1) -> bool:
+        self.left -= steps
+        return self.left >= 0
+
+
+def path_counts(formula) -> list[int]:
+    """How many paths lead from the output down to each node (exact integers, one sweep)."""
     counts = [0] * len(formula)
-    counts[target] = 1
-    for i in range(target + 1, len(formula)):
-        counts[i] = sum(counts[a] for a in formula.args[i])
+    counts[formula.output] = 1
+    for i in range(formula.output, -1, -1):
+        c = counts[i]
+        if c:
+            for a in formula.args[i]:
+                counts[a] += c
     return counts
 
 
-def explain(result, name: str, max_paths: int = 4) -> Explanation:
+def _reaching(f, target: int, budget: Budget) -> bytearray | None:
+    """Which nodes have a path down to `target` (None if the budget ran out finding out)."""
+    reach = bytearray(len(f))
+    reach[target] = 1
+    for i in range(target + 1, len(f)):
+        if not budget.spend(len(f.args[i]) + 1):
+            return None
+        for a in f.args[i]:
+            if reach[a]:
+                reach[i] = 1
+                break
+    return reach
+
+
+def explain(result, name: str, max_paths: int = 4, budget: Budget | None = None,
+            counts: list[int] | None = None) -> Explanation:
+    """The first `max_paths` paths from the output to input `name` (depth first, left operands
+    first), within the budget; a path is a linked list while it is searched (no copies)."""
     f = result.formula
+    budget = budget or Budget()
     target = f.inputs[name]
-    counts = path_counts(f, target)
+    total = (counts or path_counts(f))[target]
+    reach = _reaching(f, target, budget) if total else None
     paths: list[Path] = []
-    stack = [(f.output, [])]  # depth first, left operands first; no recursion
+    stack = [(f.output, None)] if reach is not None else []
     while stack and len(paths) < max_paths:
-        node, edges = stack.pop()
+        node, link = stack.pop()
+        if not budget.spend():
+            break
         if node == target:
-            factors = [result.local(p)[slot] for p, slot, _ in edges]
-            product = 1.0
-            for x in factors:
-                product *= x
-            paths.append(Path(edges, factors, product))
+            paths.append(_path(result, link, budget))
             continue
         for slot in range(len(f.args[node]) - 1, -1, -1):
             child = f.args[node][slot]
-            if counts[child]:
-                stack.append((child, edges + [(node, slot, child)]))
-    return Explanation(name, counts[f.output], paths, result.gradient[name])
+            if reach[child]:
+                stack.append((child, ((node, slot, child), link)))
+    complete = len(paths) == min(max_paths, total)
+    return Explanation(name, total, paths, result.gradient[name], complete)
+
+
+def _path(result, link, budget: Budget) -> Path:
+    edges = []
+    while link is not None:
+        edges.append(link[0])
+        link = link[1]
+    edges.reverse()
+    budget.spend(len(edges))
+    factors = [result.local(p)[slot] for p, slot, _ in edges]
+    product = 1.0
+    for x in factors:
+        product *= x
+    return Path(edges, factors, product)
+
+
+def count_text(n: int) -> str:
+    """A count of paths: with thousands separators, or in scientific form past 10^15
+    (Python will not print an integer of more than 4,300 digits)."""
+    if n < 10**15:
+        return f"{n:,}"
+    exponent = int(math.log10(n))
+    unit = 10 ** (exponent - 2)
+    lead = (n + unit // 2) // unit  # three digits, rounded
+    if lead >= 1000:  # log10 rounded up past a power of ten, or 9.995… rounded to 10.0
+        exponent, lead = exponent + 1, (lead + 5) // 10
+    return f"{lead / 100:.2f}e+{exponent}"
+
+
+def count_json(n: int):
+    """A count for JSON: an exact integer up to 2^53 (what every JSON reader keeps), else text."""
+    return n if n <= 2**53 else count_text(n)
 
 
 def describe(result, e: Explanation) -> list[str]:
     """Lines of text, a path a line: ∂loss/∂r · ∂r/∂w = 2·r · x = (-4.0) · 2.0 = -8.0."""
     f = result.formula
     out = ref(f, f.output)
-    lines = [f"∂{out}/∂{e.name}: {e.total_paths:,} path{'s' if e.total_paths != 1 else ''} from {out} to {e.name}"]
+    lines = [f"∂{out}/∂{e.name}: {count_text(e.total_paths)} path{'s' if e.total_paths != 1 else ''} "
+             f"from {out} to {e.name}"]
     for p in e.paths:
-        symbols = " · ".join(_symbol(f, parent, slot, child) for parent, slot, child in p.edges) or "1"
-        formulas = " · ".join(
-            _wrap(partial_display(OPS[f.kinds[parent]], slot, [ref(f, a) for a in f.args[parent]]))
-            for parent, slot, _ in p.edges) or "1"
-        numbers = " · ".join(_num(x) for x in p.factors) or "1"
-        lines.append(f"  {symbols} = {formulas} = {numbers} = {p.product!r}")
+        lines.append("  " + _path_text(f, p))
     if e.total_paths > len(e.paths):
-        lines.append(f"  … and {e.total_paths - len(e.paths):,} more paths; their sum is not listed, but the "
+        more = f"{count_text(e.total_paths - len(e.paths))} more paths"
+        if not e.complete:
+            more += " (the listing stopped at its step budget: --explain-steps raises it)"
+        lines.append(f"  … and {more}; their sum is not listed, but the "
                      "adjoint below is exact: the backward pass adds every path at once")
     else:
         shown = sum(p.product for p in e.paths)
         lines.append(f"  sum over the paths: {shown!r}")
     lines.append(f"  ∂{out}/∂{e.name} = {e.adjoint!r} (the backward pass)")
     return lines
+
+
+def _path_text(f, p: Path) -> str:
+    """One path; a long one shows its first and last factors and how many lie between."""
+    edges, factors = p.edges, p.factors
+    if len(edges) > SHOWN_FACTORS:
+        half = SHOWN_FACTORS // 2
+        gap = f"… {len(edges) - 2 * half:,} more factors …"
+        keep = list(range(half)) + [None] + list(range(len(edges) - half, len(edges)))
+    else:
+        gap, keep = "", list(range(len(edges)))
+
+    def join(piece) -> str:
+        return " · ".join(gap if k is None else piece(k) for k in keep) or "1"
+
+    symbols = join(lambda k: _symbol(f, *edges[k]))
+    formulas = join(lambda k: _wrap(partial_display(OPS[f.kinds[edges[k][0]]], edges[k][1],
+                                                    [ref(f, a) for a in f.args[edges[k][0]]])))
+    numbers = join(lambda k: _num(factors[k]))
+    return f"{symbols} = {formulas} = {numbers} = {p.product!r}"
 
 
 def _symbol(f, parent: int, slot: int, child: int) -> str:

@@ -424,9 +424,12 @@ def _matplotlib():
 # -- explanations, Hessians, the op table ------------------------------------------------
 def explain_document(result, explanations) -> dict:
     f = result.formula
+    from .explain import count_json
+
     return {
         e.name: {
-            "total_paths": e.total_paths,
+            "total_paths": count_json(e.total_paths),
+            "complete": e.complete,
             "paths": [{"edges": [{"parent": f"n{p}", "slot": s, "child": f"n{c}"} for p, s, c in path.edges],
                        "factors": [json_number(x) for x in path.factors],
                        "product": json_number(path.product)} for path in e.paths],
@@ -442,8 +445,16 @@ def explain_text(result, explanations):
     from .explain import describe
 
     text = Text("The chain rule, path by path\n", style="bold")
+    unlisted = 0
     for e in explanations:
-        text.append(plain("\n".join(describe(result, e))) + "\n")
+        if e.complete or e.paths:
+            text.append(plain("\n".join(describe(result, e))) + "\n")
+        else:
+            unlisted += 1
+    if unlisted:
+        text.append(plain(f"… and {unlisted:,} more inputs, whose paths were not listed: the step budget "
+                          "of --explain ran out (--explain-steps raises it); their gradients are exact in "
+                          "the Gradient table\n"))
     return text
 
 

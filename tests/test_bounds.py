@@ -21,3 +21,52 @@ def test_training_options_out_of_range_are_refused(bp, tmp_path, args, fragment)
     data.write_text("x,y\n1,2\n2,4\n")
     r = bp("train", "linear", str(data), "--epochs", "2", *args)
     assert r.exit_code == 2 and fragment in r.stderr and "internal error" not in r.stderr
+
+
+# -- --explain -----------------------------------------------------------------------------------
+def _explained(text: str, point: dict, steps: int, max_paths: int = 4):
+    from bpcli import parse
+    from bpcli.explain import Budget, explain, path_counts
+
+    f = parse(text)
+    r = f.grad(point)
+    budget, counts = Budget(steps), path_counts(f)
+    return r, budget, [explain(r, n, max_paths, budget, counts) for n in f.inputs]
+
+
+def test_explain_on_a_long_sum_lists_paths_within_its_step_budget_and_says_so():
+    from bpcli import render
+
+    n = 5000
+    r, budget, found = _explained("+".join(f"x{i}" for i in range(n)), {f"x{i}": 1.0 for i in range(n)}, 50_000)
+    listed = [e for e in found if e.paths]
+    assert 0 < len(listed) < n and budget.left <= 0
+    assert all(e.total_paths == 1 and e.adjoint == 1.0 for e in found)
+    assert sum(len(p.edges) for e in found for p in e.paths) <= 50_000  # work and memory bounded
+    text = render.explain_text(r, found).plain
+    assert f"… and {n - len(listed):,} more inputs, whose paths were not listed" in text
+    assert "--explain-steps raises it" in text and len(text) < 100_000
+
+
+def test_explain_on_a_rebound_chain_walks_each_path_once_without_copies():
+    from bpcli import render
+
+    lines = 20_000
+    text = "a = x\n" + "a = a + x\n" * lines + "a"
+    r, budget, (e,) = _explained(text, {"x": 1.0}, 10**7)
+    assert e.total_paths == lines + 1 and len(e.paths) == 4 and e.complete
+    assert [len(p.edges) for p in e.paths] == [lines, lines, lines - 1, lines - 2]
+    shown = render.explain_text(r, [e]).plain
+    assert "… 19,988 more factors …" in shown and len(shown) < 5_000  # long paths show their ends
+
+
+def test_an_astronomical_path_count_prints_in_scientific_form(bp):
+    squarings = 15_000  # 2^15000 paths: an integer of 4,516 digits, past Python's 4,300
+    text = "a = x\n" + "a = a * a\n" * squarings + "a"
+    r = bp("grad", text, "--x", "1", "--explain", "--no-check", "--max-paths", "1")
+    assert r.exit_code == 0, r.stderr
+    assert "∂a/∂x: 2.82e+4515 paths from a to x" in r.stdout
+    from bpcli.explain import count_json, count_text
+
+    assert count_text(10**15) == "1.00e+15" and count_text(999_999_999_999_999) == "999,999,999,999,999"
+    assert count_json(2**53) == 2**53 and count_json(2**53 + 1) == "9.01e+15"
