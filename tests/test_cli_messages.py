@@ -147,10 +147,10 @@ def test_a_bp_argument_is_a_file_everywhere_and_a_missing_one_says_so(bp, tmp_pa
 
 
 @pytest.mark.parametrize("formula, message, hint", [
-    ("expm1(x)", "unknown function expm1 (did you mean exp?) at column 1", None),
+    ("expp(x)", "unknown function expp (did you mean exp?) at column 1", None),
     ("sinn(x)", "unknown function sinn (did you mean sin?) at column 1", None),
     ("w(x+1)", "unknown function w at column 1", "hint: bp has no implicit multiplication: write w*(…) for a product"),
-    ("foo(x)", "unknown function foo at column 1", "hint: bp's functions: exp, log, sqrt"),
+    ("qux(x)", "unknown function qux at column 1", "hint: bp's functions: exp, log, sqrt"),
     ("3x", "unexpected 'x'", "hint: bp has no implicit multiplication: write 3*x"),
     ("2(x+1)", "unexpected '('", "hint: bp has no implicit multiplication: write 2*(…)"),
     ("(x+1)(x-1)", "unexpected '('", "hint: bp has no implicit multiplication: write (…)*(…)"),
