@@ -101,7 +101,7 @@ def test_program_of_100000_statements():
 @pytest.mark.parametrize("text, fragment", [
     ("(x*w-y", "ends too early"),
     ("x +* 2", "unexpected '*'"),
-    ("foo(x)", "unknown function foo at column 1"),
+    ("qux(x)", "unknown function qux at column 1"),
     ("max(x)", "max() takes 2 arguments, got 1"),
     ("exp(x, y)", "exp() takes 1 argument, got 2"),
     ("exp + 1", "exp is a function"),
