@@ -655,6 +655,11 @@ def graph(
     output: Optional[str] = typer.Option(None, "-o", "--output", metavar="FILE",
                                          help="Write to FILE (replaced whole if it exists; - is stdout)."),
     no_fold: bool = typer.Option(False, "--no-fold", help="Tree: draw shared subtrees every time."),
+    max_nodes: int = typer.Option(5_000, "--max-nodes", min=0, metavar="N",
+                                  help="Refuse a tree of more than N lines or a Graphviz picture of more than N "
+                                       "nodes (0: no limit)."),
+    max_depth: int = typer.Option(100, "--max-depth", min=0, metavar="N",
+                                  help="Refuse a tree more than N levels deep (0: no limit)."),
 ):
     """Draw the computational graph of FORMULA, with values and gradients when given a point."""
     from . import pictures
@@ -664,6 +669,10 @@ def graph(
     point, _ = gather_values(f, given, formula_text, values_file, complete=None, options=_long_options(ctx))
     result = f.grad(point, checked=True) if point or not f.inputs else None
     fmt = _graph_format(fmt, output)
+    if fmt == "tree":
+        pictures.check_tree(f, not no_fold, max_nodes, max_depth)
+    elif fmt in pictures.GRAPHVIZ:
+        pictures.check_nodes(f, max_nodes, fmt)
     size = f"{len(f):,} nodes, {sum(len(a) for a in f.args):,} edges"
     to_stdout = output is None or output == "-"
     if fmt == "tree":

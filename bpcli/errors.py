@@ -42,6 +42,12 @@ class UsageError(BPError):
     kind = "usage error"
 
 
+class LimitError(BPError):
+    """The input is larger than a documented bound (the message names the flag that raises it)."""
+
+    kind = "too large"
+
+
 class OutputError(BPError):
     """A file or stream cannot take what bp writes (full disk, a directory, a closed stream)."""
 

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 
 from . import view
-from .errors import MissingDependency, UsageError
+from .errors import LimitError, MissingDependency, UsageError
 from .graph import CONST, INPUT
 from .render import show_number
 
@@ -164,13 +164,81 @@ def render_with_graphviz(dot: str, fmt: str) -> bytes:
         raise MissingDependency(f"--format {fmt} needs Graphviz's dot program, which is not installed",
                                 hint="apt install graphviz (Debian, Ubuntu), brew install graphviz (macOS); "
                                      "or use --format dot or mermaid")
-    done = subprocess.run([program, f"-T{fmt}"], input=dot.encode(), capture_output=True)
+    try:
+        done = subprocess.run([program, f"-T{fmt}"], input=dot.encode(), capture_output=True,
+                              timeout=GRAPHVIZ_SECONDS)
+    except subprocess.TimeoutExpired:
+        raise LimitError(f"Graphviz did not finish the picture in {GRAPHVIZ_SECONDS} s",
+                         hint="lower --max-nodes, or write --format dot and run dot yourself") from None
     if done.returncode != 0:
         raise UsageError(f"Graphviz failed: {done.stderr.decode(errors='replace').strip()[:300]}")
     return done.stdout
 
 
 # -- Rich tree ------------------------------------------------------------------------------
+MAX_NODES = 5_000  # nodes a picture draws (tree lines, Graphviz nodes): Graphviz lays out 4,000 in seconds
+MAX_DEPTH = 100  # levels of a tree: each adds 4 columns, so a deeper one is wider than any screen
+GRAPHVIZ_SECONDS = 300  # what Graphviz may take for a picture within MAX_NODES
+
+
+def check_nodes(f, max_nodes: int, fmt: str) -> None:
+    """Refuse a Graphviz picture of more than `max_nodes` nodes (0: no limit) before drawing it."""
+    if max_nodes and len(f) > max_nodes:
+        raise LimitError(f"the graph has {len(f):,} nodes, more than the {max_nodes:,} a --format {fmt} "
+                         "picture draws (Graphviz would take minutes)",
+                         hint="raise the limit with --max-nodes N (0: none), or write --format dot or mermaid")
+
+
+def _tree_size(f, fold: bool) -> tuple[int, int]:
+    """Lines and levels of the tree, counted without drawing it (--no-fold: exact integers,
+    since a tree that repeats shared subtrees grows exponentially with the graph)."""
+    if fold:
+        plan = _plan(f, fold=True)
+        return len(plan), max(depth for _, depth, _ in plan)
+    from .explain import path_counts
+
+    depth = [0] * len(f)
+    for i in range(f.output, -1, -1):
+        for a in f.args[i]:
+            depth[a] = max(depth[a], depth[i] + 1)
+    counts = path_counts(f)
+    return sum(counts), max(d for d, c in zip(depth, counts) if c)
+
+
+def check_tree(f, fold: bool, max_nodes: int, max_depth: int) -> None:
+    """Refuse a tree of more than `max_nodes` lines or `max_depth` levels (0: no limit)."""
+    from .explain import count_text
+
+    lines, levels = _tree_size(f, fold)
+    other = ("--format svg or dot" if not max_nodes or len(f) <= max_nodes else "--format dot") + (
+        "" if fold else ", or drop --no-fold")
+    if max_nodes and lines > max_nodes:
+        raise LimitError(f"the tree would draw {count_text(lines)} lines, more than the limit of {max_nodes:,}",
+                         hint=f"raise the limit with --max-nodes N (0: none), or use {other}")
+    if max_depth and levels > max_depth:
+        raise LimitError(f"the tree would be {levels:,} levels deep ({4 * levels:,} columns), more than the "
+                         f"limit of {max_depth:,}", hint=f"raise the limit with --max-depth N (0: none), or use {other}")
+
+
+def _plan(f, fold: bool) -> list[tuple[int, int, bool]]:
+    """The tree's lines in drawing order: (node, depth, drawn before); depth first, no recursion."""
+    plan = []
+    seen = {f.output}
+    stack = [(f.output, 0, False)]
+    while stack:
+        node, depth, again = stack.pop()
+        plan.append((node, depth, again))
+        if again:
+            continue
+        children = []
+        for child in f.args[node]:
+            shown = fold and child in seen and bool(f.args[child])
+            seen.add(child)
+            children.append((child, depth + 1, shown))
+        stack.extend(reversed(children))
+    return plan
+
+
 def to_tree(f, result=None, fold: bool = True):
     """A Rich tree from the output down; a shared node is drawn once, then referred to."""
     from rich.text import Text
@@ -186,17 +254,11 @@ def to_tree(f, result=None, fold: bool = True):
             text.append("  (shown above)", style="dim")
         return text
 
+    plan = _plan(f, fold)
     root = Tree(label(f.output, False))
-    seen = {f.output}
-    stack = [(f.output, root)]
-    while stack:  # depth first, no recursion
-        node, branch = stack.pop()
-        children = []
-        for child in f.args[node]:
-            again = fold and child in seen and bool(f.args[child])
-            sub = branch.add(label(child, again))
-            if not again:
-                seen.add(child)
-                children.append((child, sub))
-        stack.extend(reversed(children))
+    branches = [root]  # the branch at each depth of the line being drawn
+    for node, depth, again in plan[1:]:
+        sub = branches[depth - 1].add(label(node, again))
+        del branches[depth:]
+        branches.append(sub)
     return root

@@ -70,3 +70,39 @@ def test_an_astronomical_path_count_prints_in_scientific_form(bp):
 
     assert count_text(10**15) == "1.00e+15" and count_text(999_999_999_999_999) == "999,999,999,999,999"
     assert count_json(2**53) == 2**53 and count_json(2**53 + 1) == "9.01e+15"
+
+
+# -- pictures ------------------------------------------------------------------------------------
+SQUARINGS = "a = x\n" + "a = a*a\n" * 31 + "a"
+
+
+@pytest.mark.parametrize("args, fragment, hint", [
+    ([SQUARINGS, "--no-fold"], "the tree would draw 4,294,967,295 lines, more than the limit of 5,000",
+     "drop --no-fold"),
+    (["0+" + "-" * 100_000 + "x"], "the tree would draw 100,003 lines", "--format dot"),
+    (["0+" + "-" * 300 + "x"], "the tree would be 301 levels deep (1,204 columns), more than the limit of 100",
+     "--max-depth N"),
+    (["+".join(f"x{i}" for i in range(3000)), "--format", "svg"],
+     "the graph has 5,999 nodes, more than the 5,000 a --format svg picture draws", "--max-nodes N"),
+])
+def test_a_picture_past_its_node_bound_is_refused_at_once(bp, args, fragment, hint):
+    r = bp("graph", *args)
+    assert r.exit_code == 2 and r.stdout == ""
+    assert f"bp: too large: {fragment}" in r.stderr and hint in r.stderr
+
+
+def test_the_bounds_can_be_raised(bp):
+    r = bp("graph", "0+" + "-" * 300 + "x", "--max-depth", "0")
+    assert r.exit_code == 0 and "303 nodes" in r.stdout
+    r = bp("graph", "a = x\n" + "a = a*a\n" * 5 + "a", "--no-fold", "--max-nodes", "63")
+    assert r.exit_code == 0 and r.stdout.count("x = a\n") == 32
+
+
+def test_the_tree_is_drawn_as_before(bp):
+    r = bp("graph", "a=x*y; b=a*a+sin(a); b*x+a")
+    assert r.exit_code == 0
+    assert r.stdout.splitlines() == [
+        "n7: n6 + a", "├── n6: b · x", "│   ├── b = n5: n3 + n4", "│   │   ├── n3: a · a",
+        "│   │   │   ├── a = n2: x · y  (shown above)", "│   │   │   └── a = n2: x · y  (shown above)",
+        "│   │   └── n4: sin(a)", "│   │       └── a = n2: x · y  (shown above)", "│   └── x",
+        "└── a = n2: x · y", "    ├── x", "    └── y", "8 nodes, 11 edges"]

@@ -66,7 +66,7 @@ def test_interrupting_a_picture_leaves_the_old_file_whole(tmp_path, sig):
     out = tmp_path / "existing.txt"
     out.write_text("the old tree\n")
     deep = "-" * 30000 + "x"  # slow enough to be interrupted while drawing
-    p = subprocess.Popen([sys.executable, "-m", "bpcli", "graph", deep, "--no-fold", "--max-nodes", "0",
+    p = subprocess.Popen([sys.executable, "-m", "bpcli", "graph", deep, "--max-nodes", "0", "--max-depth", "0",
                           "-o", str(out)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(1.5)
     p.send_signal(sig)
