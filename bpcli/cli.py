@@ -623,6 +623,9 @@ def _explain(result, max_paths: int, steps: int) -> list:
 
 def _forward_mode(f, result, point: dict, limit: int):
     from .forward import forward_mode
+    from .values import require_scalars
+
+    require_scalars(f, point, "--forward")
 
     work = len(f) * len(f.inputs)
     if work > limit:

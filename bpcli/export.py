@@ -153,7 +153,10 @@ def _torch_nodes(f, names: list[str], indent: str = "") -> list[str]:
 
 def _start(result, point: dict, library: str, about: list[str]):
     """The formula, a variable name per node, and the script's docstring."""
+    from .values import require_scalars
+
     f = result.formula
+    require_scalars(f, point, "bp export")
     require(f, library)
     _refuse_constant_output(f)
     title = f"bp export --{library}: {f.text.strip()} at {_point_text(f, point)}"

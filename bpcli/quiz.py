@@ -204,8 +204,10 @@ def lecture(number: int) -> Exercise:
 
 def custom(formula, point: dict, level: int, seed: int) -> Exercise:
     """An exercise on the student's own formula; refused at kinks and domain errors."""
+    from .values import require_scalars
     from .view import notes
 
+    require_scalars(formula, point, "bp quiz")
     result = formula.grad(point)
     if result.hits:
         raise InputValueError("this point is no good for an exercise: " + "; ".join(notes(result)),

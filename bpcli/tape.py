@@ -163,6 +163,9 @@ class Formula:
         """
         self.check_values(values)
         self.check_values(tangents, complete=False)
+        from .values import require_scalars
+
+        require_scalars(self, {}, "forward mode")  # elementwise ops only: partials, not VJP rules
         if m is None:
             m = _namespace_for(dict(enumerate([*values.values(), *tangents.values()])))
         if m is FLOAT:

@@ -195,3 +195,15 @@ def object_of_numbers(obj, where: str) -> dict[str, float]:
             raise DataError(f"{where}: the value of {name} is not a number: {json.dumps(v)}")
         values[normalise(name)] = number(str(v), f"{where}: the value of {name}", DataError)
     return values
+
+
+def require_scalars(formula, point: dict, feature: str) -> None:
+    """Refuse tensors where a feature works on scalars only (forward mode, export, quiz)."""
+    from .ops import OPS
+
+    tensors = [n for n, v in point.items() if not isinstance(v, (int, float))]
+    ops = [k for k in dict.fromkeys(formula.kinds) if k in OPS and not getattr(OPS[k], "elementwise", True)]
+    if tensors or ops:
+        what = [f"{', '.join(tensors)} {'is a tensor' if len(tensors) == 1 else 'are tensors'}"] if tensors else []
+        what += [f"it uses {', '.join(ops)}"] if ops else []
+        raise UsageError(f"{feature} works on scalars only, and {'; '.join(what)}")

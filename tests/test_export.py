@@ -157,3 +157,16 @@ def test_loop_refuses_jax_and_missing_data(bp, lecture_csv):
     assert bp("export", "--loop", "--jax", "linear", lecture_csv).exit_code == 2
     r = bp("export", "--loop", "linear")
     assert r.exit_code == 2 and "--loop takes MODEL DATA" in r.stderr
+
+
+def test_tensors_are_refused_by_name_until_export_handles_them():
+    import numpy as np
+
+    from bpcli import parse
+    from bpcli.errors import UsageError
+    from bpcli.export import torch_script
+
+    f = parse("x*w")
+    point = {"x": np.array([1.0, 2.0]), "w": 1.0}
+    with pytest.raises(UsageError, match="bp export works on scalars only, and x is a tensor"):
+        torch_script(f.grad(point), point)
