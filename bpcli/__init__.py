@@ -7,10 +7,10 @@
 
 from __future__ import annotations
 
-from .errors import BPError, CheckError, DataError, DomainError, InputValueError, ParseError
+from .errors import BPError, CheckError, DataError, DomainError, InputValueError, ParseError, ShapeError
 from .parser import parse
 
-__all__ = ["grad", "parse", "BPError", "ParseError", "InputValueError", "DataError",
+__all__ = ["grad", "parse", "BPError", "ParseError", "InputValueError", "DataError", "ShapeError",
            "DomainError", "CheckError"]
 __version__ = "0.1.0"
 

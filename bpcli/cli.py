@@ -248,7 +248,7 @@ def gather_values(formula, given, given_formula: Optional[str], values_file: Opt
                   complete: Optional[bool] = True, options: tuple[str, ...] = ()):
     """The point: values from --values, then from the command line (which win), checked once
     (complete=None: complete if any value is given). Returns the point and notes."""
-    from .values import from_json, raise_problems, value_problems
+    from .values import from_json, from_numpy, raise_problems, value_problems
 
     if values_file == "-" and given_formula == "-":
         raise UsageError("stdin can hold the formula or the values, not both")
@@ -258,7 +258,11 @@ def gather_values(formula, given, given_formula: Optional[str], values_file: Opt
         notes.append(NO_INPUTS)
     if values_file is not None:
         source = "stdin" if values_file == "-" else values_file
-        for name, v in from_json(read_text(values_file, "values file", "JSON"), source).items():
+        if values_file.endswith((".npy", ".npz")):
+            from_file = dict(from_numpy(values_file))
+        else:
+            from_file = from_json(read_text(values_file, "values file", "JSON"), source)
+        for name, v in from_file.items():
             if name in formula.inputs:
                 point[name] = v
             else:
@@ -276,6 +280,36 @@ NO_INPUTS = "the formula has no inputs: its value is a constant, and there is no
 def _long_options(ctx) -> tuple[str, ...]:
     """The command's own long options, without their dashes (for a did-you-mean)."""
     return tuple(o[2:] for p in ctx.command.params for o in p.opts if o.startswith("--"))
+
+
+def _tensor_aware(f, run):
+    """run() (a gradient of f), its shape errors shown with a caret under the operator, a
+    tensor output refused with the way out."""
+    from .errors import ShapeError
+    from .tensor import TensorOutputError
+
+    try:
+        return run()
+    except TensorOutputError as e:
+        text = f.text.strip()
+        example = f'sum({text})' if not any(c in text for c in ";=\n") else "sum(…) around the output"
+        raise TensorOutputError(e.message, hint=f"use {example}, as loss.backward() needs one number; "
+                                "--jacobian shows every entry's gradient", node=e.node, op=e.op,
+                                shapes=e.shapes) from None
+    except ShapeError as e:
+        if e.node is None:
+            raise
+        from .parser import located
+
+        raise ShapeError(located(f.text, e.node, e.message), e.hint, e.node, e.op, e.shapes) from None
+
+
+def _refuse_for_tensors(**flags) -> None:
+    """Options that work on scalar formulas only: refused clearly rather than half done."""
+    given = [f"--{name}" for name, on in flags.items() if on]
+    if given:
+        raise UsageError(f"{', '.join(given)} work{'s' if len(given) == 1 else ''} on scalar formulas; "
+                         "this one has tensors")
 
 
 CHECKED_ROWS = 3  # rows of an --at file that are cross-checked with SymPy: the first three
@@ -378,7 +412,9 @@ def grad(
         return grad_at(f, at, out_format, point, formula_text, values_file, check, check_timeout)
     from .verify import checked_grad
 
-    result, checked = checked_grad(f, point, check, check_timeout, values_checked=True)
+    result, checked = _tensor_aware(f, lambda: checked_grad(f, point, check, check_timeout, values_checked=True))
+    if hasattr(result, "shapes"):
+        _refuse_for_tensors(explain=explain_paths, hessian=with_hessian, forward=forward)
     notes = render.grad_notes(result, notes, checked)
     explanations = _explain(result, max_paths, explain_steps) if explain_paths else None
     hessian = _hessian(f, point, check, check_timeout) if with_hessian else None

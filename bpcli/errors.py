@@ -73,3 +73,16 @@ class MissingDependency(BPError):
 
     exit_code = 5
     kind = "missing dependency"
+
+
+class ShapeError(BPError):
+    """Operands whose shapes do not fit their operation; carries the node and the shapes."""
+
+    kind = "shape error"
+
+    def __init__(self, message: str, hint: str | None = None, node: int | None = None,
+                 op: str | None = None, shapes: tuple = ()):
+        super().__init__(message, hint)
+        self.node = node
+        self.op = op
+        self.shapes = shapes

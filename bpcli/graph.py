@@ -29,6 +29,7 @@ class GraphBuilder:
         self.consts: dict[int, float] = {}
         self.names: dict[int, str] = {}  # input node -> name; constant -> its text
         self.labels: dict[int, list[str]] = {}  # node -> names bound to it
+        self.params: dict[int, tuple] = {}  # node -> static parameters (an axis, indices)
         self._index: dict[tuple, int] = {}
 
     def _add(self, key: tuple, kind: str, args: tuple[int, ...]) -> int:
@@ -54,6 +55,13 @@ class GraphBuilder:
     def apply(self, op: str, args: tuple[int, ...]) -> int:
         return self._add((op, args), op, args)
 
+    def apply_with(self, op: str, args: tuple[int, ...], params: tuple) -> int:
+        """An operation with static parameters, which are part of its identity: sum(A, 0)
+        and sum(A, 1) are two nodes."""
+        node = self._add((op, args, params), op, args)
+        self.params[node] = params
+        return node
+
     def insert(self, formula, env: dict[str, int]) -> list[int]:
         """Copy a frozen formula into this graph, its inputs replaced by `env`'s nodes;
         the new id of every node."""
@@ -64,6 +72,8 @@ class GraphBuilder:
                 node = env[name] if name in env else self.input(name)
             elif kind == CONST:
                 node = self.const(formula.consts[i], formula.names[i])
+            elif i in formula.params:
+                node = self.apply_with(kind, tuple(ids[a] for a in formula.args[i]), formula.params[i])
             else:
                 node = self.apply(kind, tuple(ids[a] for a in formula.args[i]))
             for label in formula.labels.get(i, []):
@@ -84,13 +94,16 @@ class GraphBuilder:
                     keep[a] = True
         from .tape import Formula
 
+        self.renumbered: dict[int, int] | None = None  # old id -> frozen id; None: the same
         if len(keep) == len(self.kinds) and all(keep):  # no dead code: the ids stay as they are
             return Formula(text=text, kinds=list(self.kinds), args=list(self.args),
-                           consts=dict(self.consts), names=dict(self.names), labels=dict(self.labels))
+                           consts=dict(self.consts), names=dict(self.names), labels=dict(self.labels),
+                           params=dict(self.params))
         new_id: dict[int, int] = {}
         for old, kept in enumerate(keep):
             if kept:
                 new_id[old] = len(new_id)
+        self.renumbered = new_id
         return Formula(
             text=text,
             kinds=[self.kinds[o] for o in new_id],
@@ -98,4 +111,5 @@ class GraphBuilder:
             consts={new_id[o]: v for o, v in self.consts.items() if o in new_id},
             names={new_id[o]: s for o, s in self.names.items() if o in new_id},
             labels={new_id[o]: ls for o, ls in self.labels.items() if o in new_id},
+            params={new_id[o]: p for o, p in self.params.items() if o in new_id},
         )

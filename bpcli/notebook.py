@@ -28,7 +28,8 @@ def document(result) -> dict:
 def text(result) -> str:
     """The forward, backward and gradient tables, as plain text."""
     f = result.formula
-    if not _single(result):
+    one_example = _single(result) or getattr(result, "batch", 0) is None  # numbers, or tensors
+    if not one_example:
         return f"<Result of {f.text.strip()!r} at many points: .value, .gradient>"
     from rich.console import Console
 

@@ -7,6 +7,13 @@ points where it is not differentiable. Rules take a numeric namespace `m`
 (bpcli.numeric) so one rule serves float64 scalars and numpy arrays alike.
 
 Adding a function: one row here and one alternative in grammar/bp.lark.
+
+Every row works on tensors too. An elementwise row (the default) needs nothing more: the
+tensor pass applies it with NumPy broadcasting and multiplies each partial into the upstream
+gradient. The others (matmul, sum, softmax, indexing, …) give a vector-Jacobian rule per
+operand, a shape rule and the rule in words; their forward and VJP rules also receive a
+`Site` (the node's static parameters and its operands' per-example ranks) and are written
+for one example with any leading batch axes: negative axes and `...` only.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
+from .errors import ShapeError
 from .numeric import ONE
 
 
@@ -40,6 +48,11 @@ class Op:
     # expressions {0}, {1}; None where the library has no differentiable counterpart.
     torch: str | None = None  # e.g. "torch.exp({0})", the script imports torch
     jax: str | None = None  # e.g. "jnp.exp({0})", the script imports jax.numpy as jnp
+    elementwise: bool = True  # False: forward and vjp take a Site last; shape says the output's
+    vjp: tuple = ()  # per operand: (m, g, out, *operands, site) -> contribution, or None (no gradient)
+    shape: Callable | None = None  # (operand shapes, params) -> output shape, or ShapeError
+    rule: tuple = ()  # per operand, the VJP in words: {0}, {1} the operands, {y} the output
+    axis: bool = False  # takes an optional last argument: an integer constant axis
 
     @property
     def is_function(self) -> bool:
@@ -738,7 +751,261 @@ OPS: dict[str, Op] = {
     ]
 }
 
+
+# -- tensor operations ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Site:
+    """What a non-elementwise rule knows besides the values: the node's static parameters
+    (axes, indices) and its operands' per-example ranks (more axes than that: a batch)."""
+
+    params: tuple
+    ranks: tuple
+
+
+def shape_text(shape: tuple) -> str:
+    """2×3 for a matrix, 3 for a vector, scalar for ()."""
+    return "×".join(map(str, shape)) if shape else "scalar"
+
+
+def _matmul_shape(shapes, params):
+    a, b = shapes
+    if not (1 <= len(a) <= 2 and 1 <= len(b) <= 2):
+        raise ShapeError(f"@ multiplies vectors and matrices, not {shape_text(a)} by {shape_text(b)}")
+    if a[-1] != b[0]:
+        raise ShapeError(f"cannot multiply {shape_text(a)} by {shape_text(b)} (@ needs {a[-1]} = {b[0]})")
+    return a[:-1] + b[1:]
+
+
+def _promoted(a, ra, b, rb):
+    """Vectors as a row (left) and a column (right), so every case is a matrix product."""
+    return (a if ra == 2 else a[..., None, :]), (b if rb == 2 else b[..., :, None])
+
+
+def _unpromoted(x, ra, rb):
+    if rb == 1:
+        x = x[..., 0]
+    if ra == 1:
+        x = x[..., 0, :] if rb == 2 else x[..., 0]
+    return x
+
+
+def _matmul(m, a, b, site):
+    np = m.np
+    ra, rb = site.ranks
+    if ra == 2 and rb == 1 and a.ndim == 2:  # one matrix, vectors (maybe a batch): one GEMM
+        return b @ a.T
+    if ra == 1 and b.ndim == rb:  # vectors (maybe a batch) times one vector or matrix
+        return a @ b
+    pa, pb = _promoted(a, ra, b, rb)
+    return _unpromoted(np.matmul(pa, pb), ra, rb)
+
+
+def _promoted_grad(g, ra, rb):
+    """The upstream gradient in the promoted product's shape (…, rows, columns)."""
+    g = g[..., None] if rb == 1 else g
+    return g[..., None, :] if ra == 1 else g
+
+
+def _matmul_grad_a(m, g, out, a, b, site):
+    np = m.np
+    ra, rb = site.ranks
+    if ra == 2 and rb == 1 and a.ndim == 2 and b.ndim == 2:  # shared matrix, a batch of vectors
+        return g.T @ b
+    pg = _promoted_grad(g, ra, rb)
+    _, pb = _promoted(a, ra, b, rb)
+    ga = np.matmul(pg, np.swapaxes(pb, -1, -2))
+    return ga[..., 0, :] if ra == 1 else ga
+
+
+def _matmul_grad_b(m, g, out, a, b, site):
+    np = m.np
+    ra, rb = site.ranks
+    if ra == 1 and b.ndim == rb and a.ndim == 2:  # a batch of vectors times one vector or matrix
+        return a.T @ g
+    pg = _promoted_grad(g, ra, rb)
+    pa, _ = _promoted(a, ra, b, rb)
+    gb = np.matmul(np.swapaxes(pa, -1, -2), pg)
+    return gb[..., 0] if rb == 1 else gb
+
+
+def _axes(site) -> tuple:
+    """The example's axes a reduction runs over, as negative axes (so a batch rides along)."""
+    rank = site.ranks[0]
+    if site.params:
+        axis = site.params[0]
+        return (axis - rank if axis >= 0 else axis,)
+    return tuple(range(-rank, 0))
+
+
+def _reduce_shape(name):
+    def shape(shapes, params):
+        (a,) = shapes
+        if not params:
+            return ()
+        axis = params[0]
+        if not -len(a) <= axis < len(a):
+            have = f"its axes are 0 to {len(a) - 1}" if a else "a scalar has no axes"
+            raise ShapeError(f"{name} over axis {axis} of a {shape_text(a)} tensor: {have}")
+        axis %= len(a)
+        return a[:axis] + a[axis + 1:]
+
+    return shape
+
+
+def _count(a, site) -> int:
+    n = 1
+    for axis in _axes(site):
+        n *= a.shape[axis]
+    return n
+
+
+def _spread(m, g, a, site):
+    """The upstream gradient of a reduction, broadcast back over the reduced axes."""
+    return m.np.broadcast_to(m.np.expand_dims(g, _axes(site)), a.shape)
+
+
+def _vector_shape(name):
+    def shape(shapes, params):
+        (a,) = shapes
+        if not a:
+            raise ShapeError(f"{name} works along the last axis of a vector or matrix, not a scalar")
+        return a if name != "logsumexp" else a[:-1]
+
+    return shape
+
+
+def _shifted(m, a):
+    """a minus its largest entry along the last axis (finite or not), so exp never overflows."""
+    top = m.np.max(a, axis=-1, keepdims=True)
+    return a - m.np.where(m.np.isfinite(top), top, 0.0), top
+
+
+def _softmax(m, a, site):
+    e = m.np.exp(_shifted(m, a)[0])
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _log_softmax(m, a, site):
+    z = _shifted(m, a)[0]
+    return z - m.np.log(m.np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def _logsumexp(m, a, site):
+    np = m.np
+    z, top = _shifted(m, a)
+    return (np.log(np.exp(z).sum(axis=-1, keepdims=True)) + np.where(np.isfinite(top), top, 0.0))[..., 0]
+
+
+def _index_shape(shapes, params):
+    (a,) = shapes
+    if len(params) > len(a):
+        raise ShapeError(f"{len(params)} indices into a {shape_text(a)} tensor: it has {len(a)} "
+                         f"ax{'is' if len(a) == 1 else 'es'}")
+    for axis, (i, n) in enumerate(zip(params, a)):
+        if not -n <= i < n:
+            raise ShapeError(f"index {i} is out of range for axis {axis} of length {n}"
+                             f" (a {shape_text(a)} tensor)")
+    return a[len(params):]
+
+
+def _index_key(x, site) -> tuple:
+    return (slice(None),) * (x.ndim - site.ranks[0]) + tuple(site.params)
+
+
+def _index(m, a, site):
+    return a[_index_key(a, site)]
+
+
+def _index_grad(m, g, out, a, site):
+    z = m.np.zeros(a.shape, dtype=m.dtype)
+    z[_index_key(a, site)] = g
+    return z
+
+
+def _take_shape(shapes, params):
+    p, y = shapes
+    if not p:
+        raise ShapeError("p[y] picks an entry of a vector: p is a scalar")
+    if y:
+        raise ShapeError(f"the label in p[y] must be a number, not a {shape_text(y)} tensor")
+    return p[1:]
+
+
+def _take_key(m, p, y, site) -> tuple:
+    """Where p[y] reads, for a batch of labels or one: checked to be whole numbers in range."""
+    np = m.np
+    n = p.shape[p.ndim - site.ranks[0]]
+    labels = np.asarray(y)
+    whole = labels.astype(np.int64)
+    if not (whole == labels).all() or not ((0 <= whole) & (whole < n)).all():
+        from .errors import InputValueError
+
+        bad = float(labels[~((whole == labels) & (0 <= whole) & (whole < n))].ravel()[0])
+        raise InputValueError(f"a class label must be a whole number from 0 to {n - 1}, got {bad:g}")
+    batch = p.ndim > site.ranks[0]
+    if labels.ndim and batch:
+        return (np.arange(len(whole)), whole)
+    if batch:
+        return (slice(None), int(whole))
+    return (whole,) if labels.ndim else (int(whole),)
+
+
+def _take(m, p, y, site):
+    return p[_take_key(m, p, y, site)]
+
+
+def _take_grad(m, g, out, p, y, site):
+    z = m.np.zeros(p.shape, dtype=m.dtype)
+    m.np.add.at(z, _take_key(m, p, y, site), g)  # add.at: one label may repeat in a batch
+    return z
+
+
+def _tensor_op(name, arity, doc, forward, vjp, shape, rule, show, **more):
+    return Op(name, arity, doc, forward=forward, partials=(),
+              derivative=tuple(r.format("a", "b", y="Y") for r in rule), sympy=None,
+              show=show, elementwise=False, vjp=vjp, shape=shape, rule=rule, **more)
+
+
+for _op in [
+    _tensor_op("matmul", 2, "matrix product (vector·vector, matrix·vector, vector·matrix, matrix·matrix)",
+               _matmul, (_matmul_grad_a, _matmul_grad_b), _matmul_shape,
+               ("∂L/∂{y} @ {1}ᵀ", "{0}ᵀ @ ∂L/∂{y}"), "{0} @ {1}", syntax="{0} @ {1}", prec=PRODUCT),
+    _tensor_op("sum", 1, "sum of all entries; sum(A, axis) along one axis",
+               lambda m, a, site: m.np.sum(a, axis=_axes(site)),
+               (lambda m, g, out, a, site: _spread(m, g, a, site),), _reduce_shape("sum"),
+               ("∂L/∂{y} copied to every summed entry",), "sum({0})", axis=True),
+    _tensor_op("mean", 1, "mean of all entries; mean(A, axis) along one axis",
+               lambda m, a, site: m.np.sum(a, axis=_axes(site)) / _count(a, site),
+               (lambda m, g, out, a, site: _spread(m, g, a, site) / _count(a, site),),
+               _reduce_shape("mean"), ("∂L/∂{y} / n copied to every averaged entry",), "mean({0})",
+               axis=True),
+    _tensor_op("transpose", 1, "transpose: swaps the last two axes (a vector stays as it is)",
+               lambda m, a, site: m.np.swapaxes(a, -1, -2) if site.ranks[0] >= 2 else a,
+               (lambda m, g, out, a, site: m.np.swapaxes(g, -1, -2) if site.ranks[0] >= 2 else g,),
+               lambda shapes, params: shapes[0][:-2] + shapes[0][:-3:-1],
+               ("(∂L/∂{y})ᵀ",), "transpose({0})"),
+    _tensor_op("softmax", 1, "softmax along the last axis: exp(v) / sum(exp(v))",
+               _softmax, (lambda m, g, out, a, site: out * (g - (g * out).sum(axis=-1, keepdims=True)),),
+               _vector_shape("softmax"), ("{y} ⊙ (∂L/∂{y} − Σ ∂L/∂{y} ⊙ {y})",), "softmax({0})"),
+    _tensor_op("log_softmax", 1, "log of softmax along the last axis, computed stably",
+               _log_softmax,
+               (lambda m, g, out, a, site: g - m.np.exp(out) * g.sum(axis=-1, keepdims=True),),
+               _vector_shape("log_softmax"), ("∂L/∂{y} − softmax({0}) · Σ ∂L/∂{y}",), "log_softmax({0})"),
+    _tensor_op("logsumexp", 1, "log of the sum of exp(v) along the last axis, computed stably",
+               _logsumexp, (lambda m, g, out, a, site: g[..., None] * m.np.exp(a - out[..., None]),),
+               _vector_shape("logsumexp"), ("∂L/∂{y} · softmax({0})",), "logsumexp({0})"),
+    _tensor_op("index", 1, "an entry, row or column at integer indices: v[2], A[1, 0], A[-1]",
+               _index, (_index_grad,), _index_shape, ("∂L/∂{y} at the index, 0 elsewhere",), "{0}[…]",
+               syntax="{0}[…]", prec=POWER + 1),
+    _tensor_op("take", 2, "p[y]: the entry of p at the class label y (an input holding a whole number)",
+               _take, (_take_grad, None), _take_shape,
+               ("∂L/∂{y} at the label {1}, 0 elsewhere", "none: a label is not differentiated"),
+               "{0}[{1}]", syntax="{0}[{1}]", prec=POWER + 1),
+]:
+    OPS[_op.name] = _op
+
 FUNCTIONS = [name for name, op in OPS.items() if op.is_function]
+ELEMENTWISE = [name for name, op in OPS.items() if op.elementwise]  # what the scalar passes run
 
 _OPERAND = re.compile(r"\b[abc]\b")
 

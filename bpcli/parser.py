@@ -17,7 +17,7 @@ from pathlib import Path
 
 from . import driver
 from .errors import ParseError
-from .graph import NAMED_CONSTANTS, GraphBuilder
+from .graph import CONST, NAMED_CONSTANTS, GraphBuilder
 from .ops import FUNCTIONS, OPS
 
 _lock = threading.Lock()
@@ -189,15 +189,46 @@ class _Builder:
         """What a reduction aliased `alias` does, as a function of (builder, *children):
         an operation, a function's name (which `call` then applies) or one of the methods below."""
         op = OPS.get(alias)
-        if op is None:
+        if op is None or alias == "index":  # v[2] or p[y]: the builder decides which
             return getattr(cls, alias)
         if op.is_function:
             return lambda builder: alias
         return lambda builder, *operands: builder.graph.apply(alias, operands)
 
     def call(self, name: str, args: "_Args") -> int:
+        if OPS[name].axis and len(args) == OPS[name].arity + 1:  # sum(A, 0): a static axis
+            if not self._is_constant(args[-1]):
+                raise ParseError(_at(self.text, args.commas[-1].start_pos,
+                                     f"{name}() takes 1 argument and an optional axis, got 2: the axis "
+                                     "must be an integer constant such as 0 or -1"))
+            axis = self._static_int(args[-1], f"the axis of {name}(…)")
+            return self.graph.apply_with(name, tuple(args[:-1]), (axis,))
         self._check_arity(name, args)
         return self.graph.apply(name, tuple(args))
+
+    def index(self, node: int, args: "_Args") -> int:
+        """v[2], A[1, 0]: integer constants, a static part of the node; p[y]: a class label."""
+        if all(self._is_constant(a) for a in args):
+            where = "an index"
+            return self.graph.apply_with("index", (node,), tuple(self._static_int(a, where) for a in args))
+        if len(args) == 1:
+            return self.graph.apply("take", (node, args[0]))
+        raise ParseError(_at(self.text, args.commas[0].start_pos,
+                             "indices are integer constants (A[1, 0]), or one class label (p[y])"))
+
+    def _is_constant(self, node: int) -> bool:
+        g = self.graph
+        return g.kinds[node] == CONST or (g.kinds[node] == "neg" and g.kinds[g.args[node][0]] == CONST)
+
+    def _static_int(self, node: int, what: str) -> int:
+        """An integer constant (negative allowed) written as an argument."""
+        g = self.graph
+        if not self._is_constant(node):
+            raise ParseError(f"{what} must be an integer constant, such as 0 or -1")
+        value = g.consts[node] if g.kinds[node] == CONST else -g.consts[g.args[node][0]]
+        if not value.is_integer():
+            raise ParseError(f"{what} must be a whole number, not {value!r}")
+        return int(value)
 
     def _check_arity(self, name: str, args: _Args) -> None:
         want = OPS[name].arity
@@ -281,12 +312,66 @@ class _Builder:
         return formula
 
 
+# -- where nodes are written (for carets under shape errors) -------------------------------
+
+class _PositionDispatch:
+    """Lark's own loop over a parser that keeps every token: the same builder calls, plus where
+    each node's operator (or function name, or bracket) is written, first occurrence."""
+
+    def __init__(self, builder: "_Builder"):
+        self.builder = builder
+        self.positions: dict[int, int] = {}
+        self.names: list[int] = []  # where the function names being applied are written
+
+    def __default__(self, data, children, meta):
+        from lark import Token, Tree
+
+        if data.startswith("_"):
+            return Tree(data, children)
+        marks = [c for c in children if isinstance(c, Token) and c.type not in _KEPT]
+        rest = [c for c in children if not (isinstance(c, Token) and c.type not in _KEPT)]
+        if data not in OPS and not hasattr(_Builder, data):  # ( sum ): the brackets were kept
+            return rest[0]
+        node = self.builder.reduce(data, rest)
+        if isinstance(node, str):  # a function's name, which `call` applies next
+            self.names.append(marks[0].start_pos)
+            return node
+        pos = self.names.pop() if data == "call" else marks[0].start_pos if marks else None
+        if isinstance(node, int) and pos is not None and node not in self.positions:
+            self.positions[node] = pos
+        return node
+
+
+_KEPT = ("NAME", "NUMBER", "COMMA")  # the tokens bp's builder receives; others are punctuation
+
+
+def positions(text: str) -> dict[int, int]:
+    """Where each node of parse(text) is written: a second, slower parse, done only to point
+    at a node in an error message."""
+    from lark import Lark
+
+    dispatch = _PositionDispatch(_Builder(text))
+    with _lock:
+        Lark(grammar_text(), parser="lalr", lexer="basic", keep_all_tokens=True, transformer=dispatch).parse(text)
+    dispatch.builder.finish()
+    renumbered = dispatch.builder.graph.renumbered
+    if renumbered is None:
+        return dispatch.positions
+    return {renumbered[old]: pos for old, pos in dispatch.positions.items() if old in renumbered}
+
+
+def located(text: str, node: int, message: str) -> str:
+    """The message with the line of the formula where `node` is written and a caret under it."""
+    pos = positions(text).get(node)
+    return message if pos is None else _at(text, pos, message)
+
+
 # -- error messages ---------------------------------------------------------------
 
 _READABLE = {
     "NAME": "a name", "NUMBER": "a number", "LPAR": "(", "RPAR": ")", "COMMA": ",",
     "_SEP": "; or a new line", "$END": "the end", "PLUS": "+", "MINUS": "-", "STAR": "*",
-    "SLASH": "/", "_POW": "^ or **", "EQUAL": "=",
+    "SLASH": "/", "_POW": "^ or **", "EQUAL": "=", "LSQB": "[", "RSQB": "]", "AT": "@",
 }
 
 
@@ -344,8 +429,8 @@ def _lark_error(text: str, e: Exception) -> ParseError:
         if before and before.group(1) in FUNCTIONS + ["ln"]:
             return ParseError(_at(text, pos, f"{before.group(1)} is a function: call it as {before.group(1)}(…)"))
         expected = _expected(_acceptable(e))
-        return ParseError(_at(text, pos, what + (f"; expected {expected}" if expected else "")),
-                          hint=_product_hint(text, token))
+        hint = _char_hint(str(token)) if token.type == "LSQB" else _product_hint(text, token)
+        return ParseError(_at(text, pos, what + (f"; expected {expected}" if expected else "")), hint=hint)
     if isinstance(e, UnexpectedEOF):
         return ParseError("the formula ends too early")
     raise e
@@ -376,7 +461,7 @@ def _product_hint(text: str, token) -> str | None:
 
 def _char_hint(char: str) -> str | None:
     if char in "[]{}":
-        return "use round brackets ( ) for grouping"
+        return "use round brackets ( ) for grouping; [ ] only index a tensor, as in v[0]"
     if char == ",":
         return "commas only separate the two arguments of max and min"
     if char in "=<>!":

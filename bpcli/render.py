@@ -8,7 +8,7 @@ import math
 import re
 import sys
 
-SCHEMA = "bp.grad/1"
+SCHEMA = "bp.grad/2"
 
 # On a terminal or pipe that cannot take Unicode (LANG=C, PYTHONIOENCODING=ascii) the
 # symbols fall back to ASCII; other characters (a name like ω) are escaped, never fatal.
@@ -91,45 +91,79 @@ def show_number(v) -> str:
 
 
 # -- JSON ---------------------------------------------------------------------------
-def grad_notes(result, extra: list[str] = (), check=None) -> list[str]:
+def json_value(v):
+    """A number, or nested lists for an array, non-finite entries as "inf", "-inf", "nan"."""
+    if getattr(v, "ndim", 0) == 0:
+        return json_number(v)
+    import numpy as np
+
+    a = np.asarray(v, dtype=np.float64)
+    if np.isfinite(a).all():
+        return a.tolist()
+    shown = a.astype(object)
+    shown[np.isnan(a)] = "nan"
+    shown[a == np.inf] = "inf"
+    shown[a == -np.inf] = "-inf"
+    return shown.tolist()
+
+
+def show_value(v, width: int = 36) -> str:
+    """A number as show_number; an array as numpy prints it, summarised when large."""
+    if getattr(v, "ndim", 0) == 0:
+        return show_number(v)
+    import numpy as np
+
+    return np.array2string(np.asarray(v), max_line_width=width, threshold=16, edgeitems=2,
+                           precision=4, floatmode="maxprec", separator=" ")
+
+
+def grad_notes(result, extra: list[str] = (), check=None) -> list:
     """Every note of a point: the engine's findings, then `extra` (the CLI's), then the check's."""
     from . import view
 
-    return view.notes(result) + list(extra) + (check.notes if check else [])
+    return (view.notes(result) + [view.Note("input", None, n) for n in extra]
+            + [view.Note("check", None, n) for n in (check.notes if check else [])])
 
 
-def grad_document(result, point: dict, check=None, notes: list[str] | None = None) -> dict:
+def note_document(note) -> dict:
+    return {"kind": note.kind, "node": note.node, "message": note.message, "suggestion": note.suggestion}
+
+
+def grad_document(result, point: dict, check=None, notes: list | None = None) -> dict:
+    """bp.grad/2: every node has a shape ([] for a scalar); values, adjoints, contributions
+    and gradients are numbers or nested lists; tensor edges carry their rule in words."""
     from . import view
 
     f = result.formula
     doc = {
         "schema": SCHEMA,
         "formula": f.text,
-        "inputs": {name: json_number(point[name]) for name in f.inputs},
-        "value": json_number(result.value),
-        "gradient": {name: json_number(g) for name, g in result.gradient.items()},
+        "inputs": {name: json_value(point[name]) for name in f.inputs},
+        "value": json_value(result.value),
+        "gradient": {name: json_value(g) for name, g in result.gradient.items()},
         "nodes": [
             {"id": n.id, "op": n.op, "label": n.label, "operands": n.operands,
-             "value": json_number(n.value),
-             "adjoint": None if n.adjoint is None else json_number(n.adjoint)}
+             "shape": list(n.shape), "value": json_value(n.value),
+             "adjoint": None if n.adjoint is None else json_value(n.adjoint)}
             for n in view.nodes(result)
         ],
         "edges": [
             {"parent": e.parent, "child": e.child, "slot": e.slot,
-             "local": json_number(e.local),
-             "formula": view.edge_formula(f, int(e.parent[1:]), e.slot),
-             "contribution": json_number(e.contribution)}
+             "local": None if e.local is None else json_number(e.local),
+             "formula": view.edge_formula(f, int(e.parent[1:]), e.slot) if e.rule is None else e.rule,
+             "rule": e.rule,
+             "contribution": json_value(e.contribution)}
             for e in view.edges(result)
         ],
-        "notes": grad_notes(result, check=check) if notes is None else notes,
+        "notes": [note_document(n) for n in (grad_notes(result, check=check) if notes is None else notes)],
         "check": None,
         "ok": True,
     }
     if check is not None:
         doc["check"] = {
-            c.name: {"backprop": json_number(c.backprop), "derivative": c.derivative,
-                     "sympy": None if c.sympy is None else json_number(c.sympy),
-                     "finite_difference": json_number(c.finite_difference),
+            c.name: {"backprop": json_value(c.backprop), "derivative": c.derivative,
+                     "sympy": None if c.sympy is None else json_value(c.sympy),
+                     "finite_difference": None if c.finite_difference is None else json_value(c.finite_difference),
                      "status": c.status, "ok": c.ok}
             for c in check.inputs
         }
@@ -175,6 +209,8 @@ def grad_tables(result, check=None, limit: int | None = 200) -> list:
 
     from . import view
 
+    if hasattr(result, "shapes"):
+        return tensor_tables(result, check, limit)
     f = result.formula
     out = []
     summary = _table("Formula", "formula", "value", "nodes", "edges")
@@ -265,13 +301,69 @@ def forward_document(fm) -> dict:
     }
 
 
-def notes_text(notes: list[str]):
+def tensor_tables(result, check=None, limit: int | None = 200) -> list:
+    """The tables of `bp grad` over tensors: shapes beside values, VJP rules on edges."""
+    from rich.text import Text
+
+    from . import view
+    from .graph import CONST, INPUT
+    from .ops import shape_text
+
+    f = result.formula
+    summary = _table("Formula", "formula", "value", "nodes", "edges")
+    _add(summary, f.text.strip(), show_value(result.value), str(len(f)), str(sum(len(a) for a in f.args)))
+
+    forward = _table("Forward: a value per node (topological order)",
+                     "node", "operation", "shape", "value", "adjoint", numeric_columns=("shape",))
+    nodes, hidden = _rows(list(range(len(f))), limit)
+    for i in nodes:
+        if i is None:
+            _add(forward, "…", f"{hidden} more rows (--all shows them)", "", "", "")
+            continue
+        adjoint = result.adjoint(i)
+        name = view.label(f, i)
+        operation = view.show(f, i) if not name else (name if f.kinds[i] in (INPUT, CONST)
+                                                      else f"{name} = {view.show(f, i)}")
+        _add(forward, f"n{i}", operation, shape_text(result.shapes[i]), show_value(result.values[i], 24),
+             "–" if adjoint is None else show_value(adjoint, 24))
+
+    backward = _table("Backward: a vector-Jacobian product per edge, from the output back",
+                      "edge", "rule", "parent adjoint", "contribution")
+    edges, hidden = _rows(view.edges(result), limit)
+    for e in edges:
+        if e is None:
+            _add(backward, "…", f"{hidden} more rows (--all shows them)", "", "")
+            continue
+        parent = int(e.parent[1:])
+        _add(backward, f"{e.parent} ← {e.child}", e.rule, show_value(result.adjoints[parent], 20),
+             show_value(e.contribution, 20))
+
+    if check is None:
+        gradient = _table("Gradient", "input", "shape", "backprop", numeric_columns=("shape",))
+        for name, g in result.gradient.items():
+            _add(gradient, name, shape_text(result.shapes[f.inputs[name]]), show_value(g))
+    else:
+        gradient = _table("Gradient, cross-checked", "input", "shape", "backprop", "SymPy", "finite difference",
+                          "check", numeric_columns=("shape",))
+        for c in check.inputs:
+            mark = Text(plain(MARKS[c.status]), style="green" if c.ok else "bold red")
+            _add(gradient, c.name, shape_text(result.shapes[f.inputs[c.name]]), show_value(c.backprop, 16),
+                 "–" if c.sympy is None else show_value(c.sympy, 16),
+                 "–" if c.finite_difference is None else show_value(c.finite_difference, 16), mark)
+    for table in (forward, gradient):  # names and marks never give way to numbers
+        table.columns[0].no_wrap = True
+        table.columns[-1].no_wrap = table is gradient and check is not None
+    return [summary, forward, backward, gradient]
+
+
+
+def notes_text(notes: list):
     from rich.text import Text
 
     text = Text()
     for note in notes:
         text.append("note: ", style="yellow")
-        text.append(plain(note) + "\n")
+        text.append(plain(str(note)) + "\n")
     return text
 
 

@@ -13,13 +13,14 @@ from .ops import OPS
 class Formula:
     """A parsed formula, compiled once; `grad` can be called at many points."""
 
-    def __init__(self, text, kinds, args, consts, names, labels):
+    def __init__(self, text, kinds, args, consts, names, labels, params=None):
         self.text = text
         self.kinds: list[str] = kinds
         self.args: list[tuple[int, ...]] = args
         self.consts: dict[int, float] = consts
         self.names: dict[int, str] = names
         self.labels: dict[int, list[str]] = labels
+        self.params: dict[int, tuple] = params or {}  # static parameters: an axis, indices
         self.output = len(kinds) - 1
         self.source_notes: list[str] = []  # notes on the text, e.g. a constant shadowed by a name
         self.inputs: dict[str, int] = {
@@ -42,7 +43,10 @@ class Formula:
         # Only nodes that depend on an input get adjoints (as requires_grad in PyTorch):
         # the exponent in r^2 is a constant and nothing flows back into it.
         self.differentiable = self._depends_on(set(self.inputs))
-        self._back_steps = self._backward_steps(self.differentiable)
+        used = dict.fromkeys(kinds)
+        # Formulas with @, sum, softmax, … run only in the tensor pass (bpcli/tensor.py).
+        self.elementwise = all(OPS[k].elementwise for k in used if k in OPS)
+        self._back_steps = self._backward_steps(self.differentiable, used) if self.elementwise else None
         self._wrt_steps: dict[tuple, list] = {}
 
     def _depends_on(self, names: set) -> list[bool]:
@@ -55,7 +59,7 @@ class Formula:
                 flags[i] = any(flags[a] for a in self.args[i])
         return flags
 
-    def _backward_steps(self, wanted: list[bool]) -> list:
+    def _backward_steps(self, wanted: list[bool], used: dict | None = None) -> list:
         """(node, a, b, ∂/∂a, ∂/∂b, constant?) in tape order, a partial None where no gradient
         is wanted (the constant exponent of r^2 never needs its a^b·ln a). Where the partials
         are constants (+, -, neg, step, sign) they are numbers, and the pass neither reads the
@@ -64,7 +68,7 @@ class Formula:
         # Only the ops this formula uses: reading all the table's derivative formulas took
         # 34 us a formula, half the parse of a small one. Read from OPS each time, so the
         # table stays the one place an op's rules live (tests swap a rule in it).
-        rules = {k: _partials_of(OPS[k]) for k in dict.fromkeys(kinds) if k in OPS}
+        rules = {k: _partials_of(OPS[k]) for k in (used or dict.fromkeys(kinds)) if k in OPS}
         steps = _Steps()
         for i, _, a, b in self._steps:
             if wanted[i]:
@@ -204,13 +208,20 @@ class Formula:
         """The output's value alone."""
         return self.forward(values, m)[self.output]
 
-    def grad(self, values: dict, m=None, checked: bool = False) -> "Result":
-        """Forward and backward at a point (floats) or at many points (numpy arrays);
+    def grad(self, values: dict, m=None, batched=None, wrt=None, checked: bool = False) -> "Result":
+        """Forward and backward at a point (floats), at many points of a scalar formula (`m`
+        an ArrayMath: numpy arrays, elementwise), or over tensors: one example, or a batch
+        whose `batched` inputs have the rows on axis 0 (vmap: gradients of batched inputs
+        per row, of the others summed over the rows). `wrt`: only these inputs' gradients;
         `checked`: the caller has already run check_values on these values."""
         if not checked:
             self.check_values(values)
-        if m is None:
-            m = _namespace_for(values)
+        if m is None and _all_numbers(values):
+            m = FLOAT
+        if m is None or batched is not None or not self.elementwise:
+            from .tensor import grad
+
+            return grad(self, values, None if m is FLOAT else m, batched, wrt)
         if m is FLOAT:
             values = {k: float(v) for k, v in values.items()}
             vals = self.forward(values, m)
@@ -317,9 +328,13 @@ def _array_adjoints(steps: list, vals: list, output: int, m) -> list:
     return [0.0 if v is None else v for v in adj]
 
 
+def _all_numbers(values: dict) -> bool:
+    return all(isinstance(v, (int, float)) for v in values.values())
+
+
 def _namespace_for(values: dict):
     """Floats for single points; numpy when any value is an array."""
-    if all(isinstance(v, (int, float)) for v in values.values()):
+    if _all_numbers(values):
         return FLOAT
     from .numeric import ArrayMath
 

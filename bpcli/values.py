@@ -1,4 +1,5 @@
-"""Values for a formula's inputs: `--x 2`, `x=2` and JSON documents."""
+"""Values for a formula's inputs: `--x 2`, `x=2`, `--W "[[1,2],[3,4]]"`, JSON documents and
+numpy's .npy/.npz files. A number stays a float; a nested list becomes a float64 array."""
 
 from __future__ import annotations
 
@@ -79,7 +80,7 @@ class Given:
         name = normalise(name)
         if as_option:
             self.as_options.append(name)
-        value, problem = to_number(text, f"the value of {name}")
+        value, problem = to_value(text, name)
         if name in self.names:
             self.problems.append(f"{name} is given twice")
         elif problem:
@@ -115,7 +116,7 @@ def split_arguments(tokens: list[str], formula_given: bool) -> tuple[str | None,
                 i += 1
                 text = following
             given.put(name, text, as_option=True)
-        elif found and _is_float(found[1]):
+        elif found and (_is_float(found[1]) or found[1].startswith("[")):
             given.put(*found, as_option=False)
         elif formula is None and not formula_given:
             formula = token
@@ -174,23 +175,100 @@ def raise_problems(problems: list[str], missing: list[str]) -> None:
         raise InputValueError("; ".join(problems), hint=f"give {example}" if missing else None)
 
 
-def from_json(text: str, source: str) -> dict[str, float]:
-    """Values from a JSON object of numbers, or from a bp document's `params`."""
+def to_value(text: str, name: str) -> tuple:
+    """A value as typed (a number, a JSON array of numbers, a .npy file), or None and the
+    problem in words."""
+    try:
+        return value_text(text, name), None
+    except (InputValueError, DataError) as e:
+        return None, e.message
+
+
+def value_text(text: str, name: str):
+    """One value as typed: a number, a JSON array of numbers, or a .npy file."""
+    stripped = text.strip()
+    if stripped.startswith("["):
+        try:
+            obj = json.loads(stripped)
+        except json.JSONDecodeError as e:
+            raise InputValueError(f"the value of {name} is not a JSON array of numbers: {e.msg} "
+                                  f"at column {e.colno}") from None
+        return tensor(obj, name, InputValueError)
+    if stripped.endswith(".npy") and not _is_float(stripped):
+        return from_numpy(stripped)[0][1]
+    return number(text, f"the value of {name}")
+
+
+def tensor(obj, name: str, error: type = DataError):
+    """A nested list of numbers as a float64 array; ragged, empty or non-numeric lists are an
+    error naming the input and where (W[1] has 3 entries, W[0] has 2). No recursion."""
+    level = [(name, obj)]
+    while isinstance(level[0][1], list):
+        first, n = level[0][0], len(level[0][1])
+        for where, item in level:
+            if not isinstance(item, list):
+                raise error(f"{where} is a number where {first} is a list: the array is ragged")
+            if not item:
+                raise error(f"{where} is empty: a tensor needs at least one number on every axis")
+            if len(item) != n:
+                raise error(f"{where} has {len(item)} entries, {first} has {n}: the array is ragged")
+        level = [(f"{where}[{k}]", x) for where, item in level for k, x in enumerate(item)]
+    first = level[0][0]
+    for where, x in level:
+        if isinstance(x, list):
+            raise error(f"{where} is a list where {first} is a number: the array is ragged")
+        if isinstance(x, bool) or not isinstance(x, (int, float)):
+            raise error(f"{where} is not a number: {json.dumps(x)}")
+        number(str(x), where, error)
+    import numpy as np
+
+    return np.array(obj, dtype=np.float64)
+
+
+def from_numpy(path: str) -> list:
+    """(name, array) pairs from a .npz file (its keys) or a .npy file (named by its stem)."""
+    from pathlib import Path
+
+    import numpy as np
+
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise DataError(f"{path}: numpy cannot read it: {e}") from None
+    pairs = list(loaded.items()) if hasattr(loaded, "files") else [(Path(path).stem, loaded)]
+    out = []
+    for name, array in pairs:
+        if array.dtype.kind not in "iuf" or array.size == 0:
+            raise DataError(f"{path}: {name} must be a non-empty array of numbers, not {array.dtype} "
+                            f"of shape {array.shape}")
+        array = array.astype(np.float64)
+        if not np.isfinite(array).all():
+            raise DataError(f"{path}: {name} holds numbers that are not finite")
+        out.append((normalise(name), array if array.ndim else float(array)))
+    return out
+
+
+def from_json(text: str, source: str) -> dict:
+    """Values from a JSON object of numbers or arrays, or from a bp document's `params`."""
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
         raise DataError(f"{source}: not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
     if isinstance(doc, dict) and isinstance(doc.get("params"), dict):
         doc = doc["params"]
-    return object_of_numbers(doc, source)
+    return object_of_numbers(doc, source, arrays=True)
 
 
-def object_of_numbers(obj, where: str) -> dict[str, float]:
-    """A JSON object whose every value is a finite number, as {name: float}."""
+def object_of_numbers(obj, where: str, arrays: bool = False) -> dict:
+    """A JSON object whose every value is a finite number (or, with `arrays`, a nested list
+    of them), as {name: float or array}."""
     if not isinstance(obj, dict):
         raise DataError(f"{where}: expected a JSON object of numbers such as {{\"x\": 2, \"w\": 3}}")
     values = {}
     for name, v in obj.items():
+        if arrays and isinstance(v, list):
+            values[normalise(name)] = tensor(v, f"{where}: {name}")
+            continue
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise DataError(f"{where}: the value of {name} is not a number: {json.dumps(v)}")
         values[normalise(name)] = number(str(v), f"{where}: the value of {name}", DataError)

@@ -214,4 +214,10 @@ def checked_grad(formula, point: dict, check_it: bool = True, budget: float = 5.
     """Forward, backward and (if asked) the cross-check at one point, as `bp grad` runs
     them: (result, check or None); `values_checked`: the caller has checked the point."""
     result = formula.grad(point, checked=values_checked)
-    return result, check(formula, result, point, budget=budget) if check_it else None
+    if not check_it:
+        return result, None
+    if hasattr(result, "shapes"):  # tensors: SymPy entry by entry, sampled finite differences
+        from .tensorcheck import check as check_tensors
+
+        return result, check_tensors(formula, result, point, budget=budget)
+    return result, check(formula, result, point, budget=budget)

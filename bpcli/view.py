@@ -18,19 +18,37 @@ class Node:
     op: str
     label: str
     operands: list[str]
-    value: float
+    value: float  # or an array
     adjoint: float | None  # None: depends on no input, so no gradient flows into it
+    shape: tuple = ()  # per example
 
 
 @dataclass(frozen=True)
 class Edge:
-    """One operand slot: the child feeds the parent; `local` is ∂parent/∂child."""
+    """One operand slot: the child feeds the parent; `local` is ∂parent/∂child (None on a
+    tensor edge, which carries its vector-Jacobian rule in words instead)."""
 
     parent: str
     child: str
     slot: int
-    local: float
-    contribution: float  # parent's adjoint × local
+    local: float | None
+    contribution: float  # what the parent's adjoint sends the child (an array on tensor edges)
+    rule: str | None = None
+    summed: int = 1  # > 1: the child was broadcast, so its contribution sums this many entries
+
+
+@dataclass(frozen=True)
+class Note:
+    """Something a reader must know: kind ("kink", "domain", "overflow", "input", "check", …),
+    the node it is about (n3, or None), the message and maybe a suggestion."""
+
+    kind: str
+    node: str | None
+    message: str
+    suggestion: str | None = None
+
+    def __str__(self) -> str:
+        return self.message if not self.suggestion else f"{self.message} (try {self.suggestion})"
 
 
 # -- naming -------------------------------------------------------------------------
@@ -58,7 +76,16 @@ def show(f, i: int, refer=None) -> str:
         return "input"
     if kind == CONST:
         return f"constant {f.names[i]}"
-    return OPS[kind].show.format(*(refer(a) for a in f.args[i]))
+    return _written(f, i, [refer(a) for a in f.args[i]])
+
+
+def _written(f, i: int, refs: list[str]) -> str:
+    """An operation over operands written as `refs`, its static parameters included."""
+    kind, params = f.kinds[i], f.params.get(i)
+    if kind == "index":
+        return f"{refs[0]}[{', '.join(map(str, params))}]"
+    text = OPS[kind].show.format(*refs)
+    return f"{text[:-1]}, {params[0]})" if params and OPS[kind].axis else text
 
 
 def edge_formula(f, parent: int, slot: int) -> str:
@@ -69,12 +96,31 @@ def edge_formula(f, parent: int, slot: int) -> str:
     return f"∂({whole})/∂{refs[slot]} = {partial_display(OPS[kind], slot, refs)}"
 
 
+def vjp_rule(f, parent: int, slot: int, summed: int = 1) -> str:
+    """What the backward pass does on a tensor edge, in words: ∂L/∂W = ∂L/∂n2 @ xᵀ."""
+    op = OPS[f.kinds[parent]]
+    refs = [ref(f, a) for a in f.args[parent]]
+    y = ref(f, parent)
+    if op.elementwise:
+        rule = f"∂L/∂{y} ⊙ {_factor(partial_display(op, slot, refs))}"
+        rule = f"∂L/∂{y}" if rule.endswith(" ⊙ 1") else rule
+    else:
+        rule = op.rule[slot].format(*refs, y=y)
+    text = f"∂L/∂{refs[slot]} = {rule}"
+    return text + (f", summed over broadcast ({summed} → 1)" if summed > 1 else "")
+
+
+def _factor(text: str) -> str:
+    return text if text.replace("·", "").replace("_", "").replace(".", "").isalnum() else f"({text})"
+
+
 # -- a result -----------------------------------------------------------------------
 def nodes(result) -> list[Node]:
     f = result.formula
+    shapes = getattr(result, "shapes", None) or [()] * len(f)
     return [
         Node(f"n{i}", kind, label(f, i), [f"n{a}" for a in f.args[i]],
-             result.values[i], result.adjoint(i))
+             result.values[i], result.adjoint(i), shapes[i])
         for i, kind in enumerate(f.kinds)
     ]
 
@@ -83,6 +129,8 @@ def edges(result) -> list[Edge]:
     """The edges gradient flows along, in the order the backward pass visits them:
     output first, operands left to right. Edges into constants carry none."""
     f = result.formula
+    if hasattr(result, "shapes"):
+        return _tensor_edges(result)
     out = []
     for i in range(len(f) - 1, -1, -1):
         if not f.args[i]:
@@ -96,21 +144,47 @@ def edges(result) -> list[Edge]:
     return out
 
 
+def _tensor_edges(result) -> list[Edge]:
+    """Tensor edges: the rule in words and the contribution; `local` only where it is one
+    number for every entry (a scalar edge inside a tensor formula)."""
+    f = result.formula
+    out = []
+    for i in range(len(f) - 1, -1, -1):
+        if not f.args[i]:
+            continue
+        local = result.local(i)
+        op = OPS[f.kinds[i]]
+        for slot, a in enumerate(f.args[i]):
+            if result.adjoint(a) is None or (not op.elementwise and op.vjp[slot] is None):
+                continue
+            summed = result.broadcast_axes(i, slot)
+            scalar = not result.shapes[i] and result.batch is None and local[slot] is not None
+            out.append(Edge(f"n{i}", f"n{a}", slot, float(local[slot]) if scalar else None,
+                            result.contribution(i, slot), vjp_rule(f, i, slot, summed), summed))
+    return out
+
+
 _FINDINGS = {
     "domain": "outside its domain",
     "overflow": "overflows",
 }
 
 
-def notes(result) -> list[str]:
+def notes(result) -> list[Note]:
     """What a reader must know about the point, in words (the engine finds it: `hits`)."""
     f, vals = result.formula, result.values
     out = []
     for kind, i in result.hits:
         op = OPS[f.kinds[i]]
+        if hasattr(result, "shapes"):
+            n = result.entries(i, kind)
+            what = f"n{i} {op.name}: {n} entr{'y' if n == 1 else 'ies'}"
+            text = op.convention if kind == "kink" else _FINDINGS[kind]
+            out.append(Note(kind, f"n{i}", f"{what} {'at a kink' if kind == 'kink' else 'not finite'}: {text}"))
+            continue
         call = f"n{i} {op.name}({', '.join(number_text(vals[a]) for a in f.args[i])})"
         if kind == "kink":
-            out.append(f"{call}: {op.convention}")
+            out.append(Note(kind, f"n{i}", f"{call}: {op.convention}"))
         else:
-            out.append(f"{call} = {vals[i]}: {_FINDINGS[kind]}")
+            out.append(Note(kind, f"n{i}", f"{call} = {vals[i]}: {_FINDINGS[kind]}"))
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from bpcli.ops import OPS
+from bpcli.ops import ELEMENTWISE, OPS
 
 INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "^"}
 NAMES = ["x", "w", "y"]
@@ -22,11 +22,11 @@ def _application(draw, ops: tuple, operand) -> str:
 
 
 @st.composite
-def programs(draw, max_ops: int = 8, ops: tuple = tuple(OPS)):
+def programs(draw, max_ops: int = 8, ops: tuple = tuple(ELEMENTWISE)):
     """A program of assignments t0…tk over inputs x, w, y: a random DAG with sharing.
 
-    Built as a list (no recursion): each line applies an op (of `ops`, by default the whole
-    table) to earlier names or small constants.
+    Built as a list (no recursion): each line applies an op (of `ops`, by default every
+    elementwise row) to earlier names or small constants.
     """
     refs = list(NAMES)
     lines = []
@@ -42,7 +42,7 @@ points = st.fixed_dictionaries({n: st.floats(-3, 3, allow_nan=False).filter(lamb
 
 
 @st.composite
-def rebinding_programs(draw, max_lines: int = 8, ops: tuple = tuple(OPS)):
+def rebinding_programs(draw, max_lines: int = 8, ops: tuple = tuple(ELEMENTWISE)):
     """A program whose assignments rebind names, inputs' names included (`a = a*a`,
     `x = x + w`): later lines see the new binding, earlier nodes keep the old one."""
     bound = list(NAMES)

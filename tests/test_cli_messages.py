@@ -123,14 +123,14 @@ def test_micrograds_program_assigns_e_and_runs_as_written(bp_json):
     assert abs(doc["value"] - 24.70408163265306) < 1e-12  # micrograd's README
     assert abs(doc["gradient"]["a"] - 138.83381924198252) < 1e-9
     assert abs(doc["gradient"]["b"] - 645.5772594752186) < 1e-9
-    assert any("e is assigned on line 1: from there on e is that value" in n for n in doc["notes"])
+    assert any("e is assigned on line 1: from there on e is that value" in n["message"] for n in doc["notes"])
 
 
 def test_a_constant_keeps_its_meaning_until_it_is_assigned(bp_json):
     doc = bp_json("grad", "k = pi*x\npi = 3\ny = k + pi*x", "--x", "1", "--no-check")
     assert doc["value"] == 3.141592653589793 + 3.0
-    assert doc["notes"] == ["pi is assigned on line 2: from there on pi is that value, not the constant "
-                            "3.141592653589793"]
+    assert [n["message"] for n in doc["notes"]] == [
+        "pi is assigned on line 2: from there on pi is that value, not the constant 3.141592653589793"]
 
 
 def test_a_bp_argument_is_a_file_everywhere_and_a_missing_one_says_so(bp, tmp_path, monkeypatch):
@@ -173,7 +173,7 @@ def test_a_formula_without_inputs_says_so(bp, bp_json):
     assert "Forward" in r.stdout and "Backward" not in r.stdout and "Gradient" not in r.stdout
     assert "the formula has no inputs" in " ".join(r.stdout.split())
     doc = bp_json("grad", "2+3")
-    assert doc["gradient"] == {} and any("no inputs" in n for n in doc["notes"])
+    assert doc["gradient"] == {} and any("no inputs" in n["message"] for n in doc["notes"])
     r = bp("diff", "2+3")
     assert (r.exit_code, r.stdout) == (0, "")
     assert r.stderr == ("bp: note: the formula has no inputs: its value is a constant, and there is "

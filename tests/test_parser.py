@@ -112,7 +112,7 @@ def test_program_of_100000_statements():
     ("1e999999 * x", "too large for float64"),
     ("9" * 400, "too large for float64"),
     ("x*w; y", "only the last statement"),
-    ("[x]", "unexpected character '['"),
+    ("[x]", "unexpected '['"),
 ])
 def test_parse_errors_say_what_and_where(text, fragment):
     with pytest.raises(ParseError) as e:

@@ -1,0 +1,172 @@
+"""Cross-checks of a tensor gradient: SymPy elementwise (one expression per entry, within
+the time budget) and central finite differences at a seeded sample of entries."""
+
+from __future__ import annotations
+
+import math
+
+from .graph import CONST, INPUT
+from .ops import OPS
+from .verify import FD_ABS, FD_REL, FD_STEP, SYMPY_ABS, SYMPY_REL, Check, InputCheck, close, with_budget
+
+FD_SAMPLE = 64  # entries perturbed per input, at most
+SEED = 0
+SYMPY_ENTRIES = 400  # entries of all inputs together past which SymPy is not tried
+
+
+def sample(shape: tuple, seed: int = SEED) -> list[tuple]:
+    """The entries finite differences perturb: all of them, or FD_SAMPLE chosen by a seeded
+    generator (the same every run), in index order."""
+    import numpy as np
+
+    size = int(np.prod(shape)) if shape else 1
+    flat = range(size) if size <= FD_SAMPLE else sorted(
+        np.random.default_rng(seed).choice(size, FD_SAMPLE, replace=False).tolist())
+    return [tuple(int(k) for k in np.unravel_index(j, shape)) if shape else () for j in flat]
+
+
+def finite_differences(formula, point: dict, labels: list[str]) -> dict:
+    """{input: (entries, central differences there)} for every input but class labels."""
+    import numpy as np
+
+    from .tensor import evaluate
+
+    def value(values) -> float:
+        return float(evaluate(formula, values).value)
+
+    out = {}
+    for name in formula.inputs:
+        if name in labels:
+            continue
+        x = np.array(point[name], dtype=np.float64)
+        entries = sample(x.shape)
+        diffs = []
+        for at in entries:
+            h = FD_STEP * max(1.0, abs(float(x[at])))
+            up, down = x.copy(), x.copy()
+            up[at] += h
+            down[at] -= h
+            diffs.append((value({**point, name: up}) - value({**point, name: down})) / (2 * h))
+        out[name] = (entries, diffs)
+    return out
+
+
+def sympy_gradient(formula, point: dict, labels: list[str]) -> dict:
+    """{input: array of SymPy's ∂output/∂entry at the point}: the formula built entry by entry
+    (numpy arrays of SymPy expressions; no recursion), differentiated per entry."""
+    import numpy as np
+    import sympy as sp
+
+    from .tensor import shapes as infer
+
+    node_shapes = infer(formula, {n: np.shape(point[n]) for n in formula.inputs})
+    symbols, subs = {}, {}
+    vals: list = []
+    for i, kind in enumerate(formula.kinds):
+        if kind == INPUT:
+            name = formula.names[i]
+            x = np.asarray(point[name], dtype=np.float64)
+            if name in labels:
+                vals.append(x)
+                continue
+            grid = np.empty(x.shape, dtype=object)
+            for at in np.ndindex(*x.shape):
+                s = sp.Symbol(f"{name}_{'_'.join(map(str, at))}", real=True)
+                grid[at] = s
+                subs[s] = float(x[at])
+            symbols[name] = grid
+            vals.append(grid)
+        elif kind == CONST:
+            vals.append(np.asarray(sp.Float(formula.consts[i]), dtype=object))
+        else:
+            vals.append(_sympy_node(formula, i, vals, node_shapes, sp, np))
+    out = np.asarray(vals[formula.output], dtype=object).reshape(()).item()
+    result = {}
+    for name, grid in symbols.items():
+        g = np.empty(grid.shape, dtype=np.float64)
+        for at in np.ndindex(*grid.shape):
+            d = sp.diff(out, grid[at])
+            g[at] = float(sp.N(d.subs(subs))) if d.free_symbols <= set(subs) else math.nan
+        result[name] = g
+    return result
+
+
+def _sympy_node(formula, i, vals, node_shapes, sp, np):
+    op = OPS[formula.kinds[i]]
+    xs = [vals[a] for a in formula.args[i]]
+    if op.elementwise:
+        return np.vectorize(lambda *e: op.sympy(sp, *e), otypes=[object])(*xs)
+    name, params = op.name, formula.params.get(i, ())
+    a = np.asarray(xs[0], dtype=object)
+    if name == "matmul":
+        return np.asarray(np.matmul(a, np.asarray(xs[1], dtype=object)), dtype=object)
+    if name in ("sum", "mean"):
+        total = a.sum(axis=params[0]) if params else a.sum()
+        n = a.shape[params[0]] if params else a.size
+        return np.asarray(total if name == "sum" else total / n, dtype=object)
+    if name == "transpose":
+        return np.swapaxes(a, -1, -2) if a.ndim >= 2 else a
+    if name in ("softmax", "log_softmax", "logsumexp"):
+        lse = np.vectorize(sp.log, otypes=[object])(np.vectorize(sp.exp, otypes=[object])(a).sum(axis=-1))
+        if name == "logsumexp":
+            return lse
+        log_p = a - lse[..., None]
+        return log_p if name == "log_softmax" else np.vectorize(sp.exp, otypes=[object])(log_p)
+    if name == "index":
+        return np.asarray(a[tuple(params)], dtype=object)
+    if name == "take":
+        return np.asarray(a[int(np.asarray(xs[1], dtype=np.float64))], dtype=object)
+    raise NotImplementedError(name)
+
+
+def check(formula, result, point: dict, budget: float = 5.0) -> Check:
+    """Compare a tensor gradient with SymPy (entry by entry) and sampled finite differences."""
+    import numpy as np
+
+    labels = result.labels()
+    notes = []
+    fd = finite_differences(formula, point, labels)
+    sizes = sum(np.size(point[n]) for n in formula.inputs if n not in labels)
+    symbolic = {}
+    if sizes > SYMPY_ENTRIES:
+        notes.append(f"SymPy check skipped: {sizes} entries (more than {SYMPY_ENTRIES}); finite "
+                     "differences only")
+    else:
+        import sympy  # noqa: F401 - imported here, in the main thread, so the budget is for the maths
+
+        done, symbolic = with_budget(lambda: sympy_gradient(formula, point, labels), budget)
+        if not done:
+            notes.append(f"SymPy check skipped: {symbolic}; finite differences only")
+            symbolic = {}
+    at_kink = any(kind == "kink" for kind, _ in result.hits)
+    checks = []
+    for name, g in result.gradient.items():
+        if name in labels:
+            checks.append(InputCheck(name, g, status="skipped"))
+            notes.append(f"{name} is a class label (p[{name}]): it gets no gradient")
+            continue
+        entries, diffs = fd[name]
+        fd_array = np.full(np.shape(g), np.nan)
+        for at, d in zip(entries, diffs):
+            fd_array[at] = d
+        c = InputCheck(name, g, finite_difference=fd_array)
+        fd_ok = all(close(float(np.asarray(g)[at]), d, FD_REL, FD_ABS) for at, d in zip(entries, diffs))
+        if name in symbolic:
+            c.sympy = symbolic[name]
+            c.derivative = "elementwise"
+            agrees = all(close(float(b), float(s), SYMPY_REL, SYMPY_ABS) or (math.isnan(s) and fd_ok)
+                         for b, s in zip(np.ravel(g), np.ravel(c.sympy)))
+        else:
+            agrees = fd_ok
+        if not agrees:
+            c.status = "convention" if at_kink else "mismatch"
+        elif not fd_ok:
+            notes.append(f"∂/∂{name}: a finite difference is off (rounding or curvature); SymPy "
+                         "agrees with backprop")
+        checks.append(c)
+        if len(entries) < np.size(g):
+            notes.append(f"∂/∂{name}: finite differences at {len(entries)} of {np.size(g)} entries "
+                         f"(seeded sample, seed {SEED})")
+    if at_kink and any(c.status == "convention" for c in checks):
+        notes.append("where bp and the check differ, bp follows PyTorch's convention at a kink (see notes)")
+    return Check(checks, notes)
