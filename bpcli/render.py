@@ -203,6 +203,17 @@ def _rows(items: list, limit: int | None):
     return items[:half] + [None] + items[-half:], len(items) - 2 * half
 
 
+def _shown(table, items: list, limit: int | None):
+    """The items to give a row each; past `limit`, the first and last, with a row saying how
+    many more there are between them."""
+    rows, hidden = _rows(items, limit)
+    for item in rows:
+        if item is None:
+            _add(table, "…", f"{hidden} more rows (--all shows them)", *[""] * (len(table.columns) - 2))
+        else:
+            yield item
+
+
 def grad_tables(result, check=None, limit: int | None = 200) -> list:
     """The four tables of `bp grad`: formula, forward, backward, gradient."""
     from rich.text import Text
@@ -220,11 +231,7 @@ def grad_tables(result, check=None, limit: int | None = 200) -> list:
 
     forward = _table("Forward: a value per node (topological order)",
                      "node", "label", "operation", "value", "adjoint")
-    nodes, hidden = _rows(list(range(len(f))), limit)
-    for i in nodes:
-        if i is None:
-            _add(forward, "…", f"{hidden} more rows (--all shows them)", "", "", "")
-            continue
+    for i in _shown(forward, list(range(len(f))), limit):
         adjoint = result.adjoint(i)
         _add(forward, f"n{i}", view.label(f, i), view.show(f, i), show_number(result.values[i]),
                         "–" if adjoint is None else show_number(adjoint))
@@ -315,11 +322,7 @@ def tensor_tables(result, check=None, limit: int | None = 200) -> list:
 
     forward = _table("Forward: a value per node (topological order)",
                      "node", "operation", "shape", "value", "adjoint", numeric_columns=("shape",))
-    nodes, hidden = _rows(list(range(len(f))), limit)
-    for i in nodes:
-        if i is None:
-            _add(forward, "…", f"{hidden} more rows (--all shows them)", "", "", "")
-            continue
+    for i in _shown(forward, list(range(len(f))), limit):
         adjoint = result.adjoint(i)
         name = view.label(f, i)
         operation = view.show(f, i) if not name else (name if f.kinds[i] in (INPUT, CONST)
@@ -329,11 +332,7 @@ def tensor_tables(result, check=None, limit: int | None = 200) -> list:
 
     backward = _table("Backward: a vector-Jacobian product per edge, from the output back",
                       "edge", "rule", "parent adjoint", "contribution")
-    edges, hidden = _rows(view.edges(result), limit)
-    for e in edges:
-        if e is None:
-            _add(backward, "…", f"{hidden} more rows (--all shows them)", "", "")
-            continue
+    for e in _shown(backward, view.edges(result), limit):
         parent = int(e.parent[1:])
         _add(backward, f"{e.parent} ← {e.child}", e.rule, show_value(result.adjoints[parent], 20),
              show_value(e.contribution, 20))
