@@ -33,9 +33,12 @@ def test_ipython_pretty_printing_uses_the_tables():
 def test_many_points_at_once_say_so_briefly():
     import numpy as np
 
-    r = parse("x^2").grad({"x": np.array([1.0, 2.0])})
-    assert repr(r) == "<Result of 'x^2' at many points: .value, .gradient>"
-    assert r._repr_html_() is None
+    from bpcli.numeric import ArrayMath
+
+    for r in (parse("x^2").grad({"x": np.array([1.0, 2.0])}, ArrayMath("float64")),
+              parse("x^2").grad({"x": np.array([1.0, 2.0])}, batched=["x"])):
+        assert repr(r) == "<Result of 'x^2' at many points: .value, .gradient>"
+        assert r._repr_html_() is None
 
 
 def test_repr_html_is_the_page_in_a_sandboxed_frame():
