@@ -210,7 +210,7 @@ def custom(formula, point: dict, level: int, seed: int) -> Exercise:
     require_scalars(formula, point, "bp quiz")
     result = formula.grad(point)
     if result.hits:
-        raise InputValueError("this point is no good for an exercise: " + "; ".join(notes(result)),
+        raise InputValueError("this point is no good for an exercise: " + "; ".join(map(str, notes(result))),
                               hint="choose values away from kinks and domain edges")
     if not formula.inputs or not formula.differentiable[formula.output]:
         raise InputValueError("the formula depends on no input: there is nothing to backpropagate")
