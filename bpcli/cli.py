@@ -223,6 +223,20 @@ def read_text(path: str, what: str, expected: str) -> str:
     return decode_text(read_bytes(path, what)[0], path, expected=expected)
 
 
+# --json and --all list every node and edge: about 370 bytes of JSON and 3.7 KB of memory per
+# node (a table row costs more), so 250,000 nodes stay near 1 GB.
+LISTED_NODES = 250_000
+
+
+def _check_listed(f, max_nodes: int, option: str) -> None:
+    from .errors import LimitError
+
+    if max_nodes and len(f) > max_nodes:
+        raise LimitError(f"{option} lists every node and edge: the formula has {len(f):,} nodes, more than "
+                         f"the limit of {max_nodes:,} (about 3.7 KB of memory each)",
+                         hint="raise the limit with --max-nodes N (0: none), or leave out " + option)
+
+
 MAX_SIZE = 2_000_000  # characters of formula; parsing runs at about 0.5 MB/s
 
 
@@ -397,6 +411,8 @@ def grad(
                                  "per node and input, one pass per input."),
     max_forward: int = typer.Option(20_000_000, "--max-forward", min=1, metavar="N",
                                     help="Refuse --forward past N node tangents (nodes × inputs)."),
+    max_nodes: int = typer.Option(LISTED_NODES, "--max-nodes", min=0, metavar="N",
+                                  help="Refuse --json or --all for formulas of more than N nodes (0: no limit)."),
 ):
     """Forward and backward pass of FORMULA at a point: give values as --x 2 or x=2."""
     from . import render
@@ -404,6 +420,8 @@ def grad(
     check_timeout = _seconds(check_timeout, "--check-timeout")
     formula_text, given = split_formula(formula, ctx.args, file)
     f = load_formula(formula_text, file, max_size)
+    if at is None and (as_json or show_all):
+        _check_listed(f, max_nodes, "--json" if as_json else "--all")
     if at is None and out_format is not None:
         raise UsageError("--format goes with --at; for one point use --json")
     point, notes = gather_values(f, given, formula_text, values_file, complete=at is None,

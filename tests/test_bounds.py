@@ -106,3 +106,22 @@ def test_the_tree_is_drawn_as_before(bp):
         "│   │   │   ├── a = n2: x · y  (shown above)", "│   │   │   └── a = n2: x · y  (shown above)",
         "│   │   └── n4: sin(a)", "│   │       └── a = n2: x · y  (shown above)", "│   └── x",
         "└── a = n2: x · y", "    ├── x", "    └── y", "8 nodes, 11 edges"]
+
+
+# -- documents that list every node ------------------------------------------------------------
+@pytest.mark.parametrize("option", ["--json", "--all"])
+def test_listing_every_node_is_refused_past_the_node_bound_before_any_work(bp, option):
+    r = bp("grad", "+".join(["x"] * 10), "--x", "1", option, "--max-nodes", "9")
+    assert r.exit_code == 2 and r.stdout == ""
+    assert f"bp: too large: {option} lists every node and edge: the formula has 10 nodes, more than the " \
+           "limit of 9" in r.stderr and "--max-nodes N" in r.stderr
+    assert bp("grad", "+".join(["x"] * 10), "--x", "1", option, "--max-nodes", "10").exit_code == 0
+
+
+def test_the_default_node_bound_keeps_a_formula_at_the_size_limit_from_listing_gigabytes(bp):
+    from bpcli.cli import LISTED_NODES, MAX_SIZE
+
+    # 'x+x+…' at the size limit has a node per two characters: 1,000,000, four times the bound.
+    assert MAX_SIZE // 2 >= 4 * LISTED_NODES
+    r = bp("grad", "+".join(["x"] * (LISTED_NODES + 1)), "--x", "1", "--json", "--no-check")
+    assert r.exit_code == 2 and "more than the limit of 250,000" in r.stderr
