@@ -166,7 +166,7 @@ def test_tensors_are_refused_by_name_until_export_handles_them():
     from bpcli.errors import UsageError
     from bpcli.export import torch_script
 
-    f = parse("x*w")
+    f = parse("sum(x*w)")
     point = {"x": np.array([1.0, 2.0]), "w": 1.0}
     with pytest.raises(UsageError, match="bp export works on scalars only, and x is a tensor"):
         torch_script(f.grad(point), point)
