@@ -508,6 +508,18 @@ def train(
     plot: Optional[str] = typer.Option(None, "--plot", metavar="FILE", help="Write the loss curve as PNG or SVG."),
     report: Optional[str] = typer.Option(None, "--report", metavar="FILE",
                                          help="Write an HTML report: loss curve, fit, parameters, graph."),
+    param: list[str] = typer.Option([], "--param", metavar="NAME=SHAPE",
+                                    help="A tensor parameter's shape, e.g. W1=16x2 or b1=16 (repeatable)."),
+    init_scheme: str = typer.Option("uniform", "--init-scheme", metavar="uniform|normal|xavier|zeros",
+                                    help="How tensor parameters start, seeded by --seed."),
+    hidden: Optional[str] = typer.Option(None, "--hidden", metavar="N,N,…",
+                                         help="Hidden layer sizes of mlp and softmax (mlp: 16,16)."),
+    activation: str = typer.Option("tanh", "--activation", metavar="tanh|relu|sigmoid|none",
+                                   help="The hidden layers' activation (mlp, softmax)."),
+    optimizer: str = typer.Option("sgd", "--optimizer", metavar="sgd|momentum|adam",
+                                  help="The update: sgd is the lecture's p -= lr*grad."),
+    features: Optional[str] = typer.Option(None, "--features", metavar="A,B,…",
+                                           help="The columns of the vector `features`, in order (default: all but the target)."),
 ):
     """Fit MODEL to DATA by gradient descent through bp's own graph."""
     from . import render
@@ -526,13 +538,15 @@ def train(
     if sum([as_json, jsonl, trace]) > 1:
         raise UsageError("--json, --jsonl and --trace each print to stdout: choose one")
     settings = Settings(lr=_finite(lr, "--lr"), epochs=epochs, batch_size=_batch_size(batch_size),
-                        shuffle=shuffle, seed=seed, dtype=dtype, init=read_pairs(init, "--init", "w=0.5"))
+                        shuffle=shuffle, seed=seed, dtype=dtype, init=read_pairs(init, "--init", "w=0.5"),
+                        optimizer=optimizer, init_scheme=init_scheme)
+    net = _net_options(param, hidden, activation, features)
     check_model_name(model)  # before reading the data: a typo should not wait for a big CSV
     if plot:
         render.check_plot_path(plot)
     table = read_csv(data)
-    spec = build_model(model, table.columns, choose_target(table.columns, target, table.source),
-                       table.source, loss)
+    goal = choose_target(table.columns, target, table.source)
+    spec = build_model(model, table.columns, goal, table.source, loss, net, table.data[goal])
     points = [_predict_point(p, spec.features) for p in predict]
     trainer = Trainer(spec, table, settings)
     show = _TrainView(spec, settings, trace, jsonl, points)
@@ -635,6 +649,17 @@ def _predict(spec, params, point, dtype):
     from .train import predict
 
     return predict(spec, params, point, dtype)
+
+
+def _net_options(param: list[str], hidden, activation: str, features):
+    from .nets import ACTIVATIONS, parse_hidden, parse_params
+    from .train import NetOptions
+
+    if activation not in ACTIVATIONS:
+        raise UsageError(f"--activation must be one of {', '.join(ACTIVATIONS)}, not {activation!r}")
+    columns = [c.strip() for c in features.split(",")] if features else None
+    return NetOptions(None if hidden is None else parse_hidden(hidden), activation, parse_params(param),
+                      columns)
 
 
 def _predict_point(text: str, features: list[str]) -> dict:

@@ -93,7 +93,7 @@ def show_number(v) -> str:
 # -- JSON ---------------------------------------------------------------------------
 def json_value(v):
     """A number, or nested lists for an array, non-finite entries as "inf", "-inf", "nan"."""
-    if getattr(v, "ndim", 0) == 0:
+    if not isinstance(v, list) and getattr(v, "ndim", 0) == 0:
         return json_number(v)
     import numpy as np
 
@@ -109,7 +109,7 @@ def json_value(v):
 
 def show_value(v, width: int = 36) -> str:
     """A number as show_number; an array as numpy prints it, summarised when large."""
-    if getattr(v, "ndim", 0) == 0:
+    if not isinstance(v, list) and getattr(v, "ndim", 0) == 0:
         return show_number(v)
     import numpy as np
 
@@ -385,13 +385,16 @@ def train_document(run, table, predictions: list[dict]) -> dict:
         "schema": TRAIN_SCHEMA,
         "model": run.model.text,
         "loss_formula": run.model.loss_text,
-        "params": {p: json_number(v) for p, v in run.params.items()},
+        "params": {p: json_value(v) for p, v in run.params.items()},
         "loss": [json_number(e.loss) for e in run.epochs],
+        **_classifier_fields(run),
         "predictions": [{k: json_number(v) for k, v in p.items()} for p in predictions],
         "settings": {
             "lr": s.lr, "epochs": s.epochs, "batch_size": s.batch_size or "all",
             "shuffle": s.shuffle, "seed": s.seed, "dtype": s.dtype,
             "init": {p: json_number(v) for p, v in s.init.items()},
+            "optimizer": s.optimizer, "init_scheme": s.init_scheme,
+            "shapes": {p: list(shape) for p, shape in run.model.shapes.items()},
         },
         "data": {"source": table.source, "rows": table.rows, "columns": table.columns,
                  "features": run.model.features, "target": run.model.target},
@@ -400,20 +403,37 @@ def train_document(run, table, predictions: list[dict]) -> dict:
     }
 
 
+def _classifier_fields(run) -> dict:
+    """A classifier's accuracy by epoch and at the end, and its classes."""
+    if run.model.head is None:
+        return {}
+    fields = {"accuracy": [e.accuracy for e in run.epochs],
+              "final_accuracy": run.epochs[-1].accuracy if run.epochs else None}
+    if run.model.classes is not None:
+        fields["classes"] = run.model.classes
+    return fields
+
+
 def epoch_record(epoch) -> dict:
-    return {"type": "epoch", "epoch": epoch.epoch, "loss": json_number(epoch.loss),
-            "params": {p: json_number(v) for p, v in epoch.params.items()}}
+    record = {"type": "epoch", "epoch": epoch.epoch, "loss": json_number(epoch.loss),
+              "params": {p: json_value(v) for p, v in epoch.params.items()}}
+    if epoch.accuracy is not None:
+        record["accuracy"] = epoch.accuracy
+    return record
 
 
 def train_tables(run, predictions: list[dict]) -> list:
-    params = list(run.model.params)
+    params = [p for p in run.model.params if p not in run.model.shapes]  # tensors: final table only
+    scores = ["accuracy"] if run.model.head else []
     epochs = _table(f"Training: {len(run.epochs)} epochs (mean loss of each epoch)",
-                    "epoch", "loss", *params, numeric_columns=("epoch", "loss", *params))
+                    "epoch", "loss", *scores, *params, numeric_columns=("epoch", "loss", *scores, *params))
     for e in sample_epochs(run.epochs):
-        _add(epochs, str(e.epoch), show_number(e.loss), *(show_number(e.params[p]) for p in params))
-    final = _table("Parameters", "parameter", "value")
-    for p in params:
-        _add(final, p, show_number(run.params[p]))
+        shown = [f"{e.accuracy:.1%}"] if scores else []
+        _add(epochs, str(e.epoch), show_number(e.loss), *shown, *(show_number(e.params[p]) for p in params))
+    final = _table("Parameters", "parameter", "shape", "value")
+    for p in run.model.params:
+        shape = run.model.shapes.get(p, ())
+        _add(final, p, "×".join(map(str, shape)) or "scalar", show_value(run.params[p]))
     out = [epochs, final]
     if predictions:
         features = run.model.features

@@ -19,12 +19,27 @@ MODELS = {
     "linear": "w·x (the lecture's model)",
     "affine": "w·x + b",
     "logistic": "sigmoid(w·x + b), binary cross-entropy loss",
+    "mlp": "an MLP over the features (--hidden, --activation); sigmoid + BCE for a 0/1 target",
+    "softmax": "multinomial logistic regression (with --hidden: an MLP classifier), cross-entropy",
 }
 LOSSES = {
     "mse": "(yhat - y)^2",
     # As torch.nn.BCELoss: each log is clamped at -100, so a saturated sigmoid stays finite.
     "bce": "-(y*max(log(yhat), -100) + (1 - y)*max(log(1 - yhat), -100))",
+    # As torch.nn.CrossEntropyLoss on logits, y the class index.
+    "ce": "-log_softmax(yhat)[y]",
 }
+CHUNK = 16_384  # rows a tensor step evaluates at once: a full batch is summed chunk by chunk
+
+
+@dataclass
+class NetOptions:
+    """How a network model is shaped (bp train mlp/softmax, or a formula over `features`)."""
+
+    hidden: list[int] | None = None  # None: the preset's default
+    activation: str = "tanh"
+    shapes: dict = field(default_factory=dict)  # --param NAME=SHAPE
+    features: list[str] | None = None  # --features a,b: the vector's columns, in this order
 
 
 @dataclass
@@ -38,6 +53,21 @@ class Model:
     params: list[str]
     features: list[str]
     target: str
+    shapes: dict = field(default_factory=dict)  # tensor parameters: name -> shape
+    head: str | None = None  # a classifier's output: "sigmoid" (0/1) or "logits" (classes)
+    classes: list | None = None  # class labels, by index (softmax)
+    vector: list = field(default_factory=list)  # columns of the row's vector `features`, if read
+    init: dict = field(default_factory=dict)  # the model's own starting values (a preset's bias)
+
+    @property
+    def tensor(self) -> bool:
+        """Whether training goes through the tensor pass (shaped parameters or the vector)."""
+        return bool(self.shapes) or self.vector or not self.loss.elementwise
+
+    @property
+    def data(self) -> list[str]:
+        """The loss graph's inputs that come from the data, one value per row."""
+        return [n for n in self.loss.inputs if n not in self.params]
 
 
 @dataclass
@@ -49,10 +79,20 @@ class Settings:
     seed: int = 0
     dtype: str = "float64"
     init: dict = field(default_factory=dict)
+    optimizer: str = "sgd"
+    init_scheme: str = "uniform"
 
     def __post_init__(self):
+        from .nets import INIT_SCHEMES
+        from .optim import OPTIMIZERS
+
         if self.dtype not in ("float64", "float32"):
             raise UsageError(f"--dtype must be float64 or float32, not {self.dtype!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise UsageError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, not {self.optimizer!r}")
+        if self.init_scheme not in INIT_SCHEMES:
+            raise UsageError(f"--init-scheme must be one of {', '.join(INIT_SCHEMES)}, "
+                             f"not {self.init_scheme!r}")
 
 
 @dataclass
@@ -61,6 +101,7 @@ class Epoch:
     loss: float  # mean loss over the epoch's samples, each before its update
     last_loss: float  # loss of the epoch's last sample (what the lecture prints)
     params: dict
+    accuracy: float | None = None  # a classifier's share of rows right, each before its update
 
 
 @dataclass
@@ -106,19 +147,21 @@ def check_model_name(model: str) -> None:
 
 
 def build_model(model: str, columns: list[str], target: str, source: str,
-                loss: str | None = None) -> Model:
-    """Parse the model and its loss and join them into one graph: yhat, then the loss."""
+                loss: str | None = None, net: NetOptions | None = None, target_values=None) -> Model:
+    """Parse the model and its loss and join them into one graph: yhat, then the loss.
+
+    `target_values` (the target column) lets the mlp and softmax presets choose their head."""
     check_model_name(model)
-    if model in MODELS:
-        features = [c for c in columns if c != target]
-        if not features:
-            raise DataError(f"{source}: no feature column besides the target {target}")
-        for c in features:
-            if not c.isidentifier():
-                raise DataError(f"{source}: the column name {c!r} is not a bp name; rename it "
-                                "or write the model as a formula")
+    net = net or NetOptions()
+    head, classes, shapes, init = None, None, dict(net.shapes), {}
+    if model in ("mlp", "softmax"):
+        text, loss, head, classes, shapes, init = _network(model, columns, target, source, loss, net,
+                                                           target_values)
+    elif model in MODELS:
+        features = _feature_columns(columns, target, source)
         text = model_formula(model, features)
         loss = loss or ("bce" if model == "logistic" else "mse")
+        head = "sigmoid" if model == "logistic" else None
     else:
         text = model
         loss = loss or "mse"
@@ -128,14 +171,56 @@ def build_model(model: str, columns: list[str], target: str, source: str,
     stray = [n for n in loss_formula.inputs if n not in ("yhat", "y")]
     if stray:
         raise UsageError(f"the loss may use only yhat and y, not {', '.join(stray)}")
-    used = [n for n in yhat.inputs if n in columns and n != target]
-    params = [n for n in yhat.inputs if n not in columns]
+    from .nets import FEATURES
+
+    reads_vector = FEATURES in yhat.inputs and FEATURES not in columns
+    vector = (net.features or _feature_columns(columns, target, source)) if reads_vector else []
+    data = [n for n in yhat.inputs if (n in columns and n != target)]
+    params = [n for n in yhat.inputs if n not in columns and not (reads_vector and n == FEATURES)]
+    used = vector + [c for c in data if c not in vector]
     if not used:
         raise DataError(f"the model {text} uses no column of {source} ({', '.join(columns)})")
     if not params:
         raise DataError(f"the model {text} has no parameter to train: every name is a column of {source}")
+    unknown = [n for n in shapes if n not in params]
+    if unknown:
+        raise UsageError(f"--param names no parameter of the model: {', '.join(unknown)}; "
+                         f"its parameters: {', '.join(params)}")
     return Model(text, loss_text, _join(yhat, loss_formula, target, text, loss_text), yhat,
-                 params, used, target)
+                 params, used, target, shapes, head, classes, vector, init)
+
+
+def _feature_columns(columns: list[str], target: str, source: str) -> list[str]:
+    """Every column but the target, each a bp name."""
+    features = [c for c in columns if c != target]
+    if not features:
+        raise DataError(f"{source}: no feature column besides the target {target}")
+    for c in features:
+        if not c.isidentifier():
+            raise DataError(f"{source}: the column name {c!r} is not a bp name; rename it "
+                            "or write the model as a formula")
+    return features
+
+
+def _network(model: str, columns, target, source, loss, net: NetOptions, target_values):
+    """The program, loss, head, classes, parameter shapes and starting values of a preset."""
+    from .nets import class_indices, is_binary, mlp_program, mlp_shapes
+
+    width = len(net.features or _feature_columns(columns, target, source))
+    if model == "softmax":
+        hidden = net.hidden or []
+        classes = class_indices(target_values)[1] if target_values is not None else []
+        head = "logits"
+        loss = loss or "ce"
+    else:
+        hidden = [16, 16] if net.hidden is None else net.hidden
+        binary = target_values is not None and is_binary(target_values)
+        classes, head = None, ("sigmoid" if binary else None)
+        loss = loss or ("bce" if binary else "mse")
+    program = mlp_program(hidden, net.activation, head or "linear")
+    shapes = {**mlp_shapes(width, hidden, head or "linear", len(classes or [])), **net.shapes}
+    init = {name: 0.0 for name, shape in shapes.items() if shape == ()}  # the output's bias
+    return program, loss, head, classes, shapes, init
 
 
 def _join(yhat, loss, target: str, text: str, loss_text: str):
@@ -152,6 +237,8 @@ class Trainer:
     """Runs the epochs; `on_step` and `on_epoch` let a face show progress."""
 
     def __init__(self, model: Model, table, settings: Settings):
+        from .optim import make
+
         self.model, self.settings = model, settings
         unknown = [n for n in settings.init if n not in model.params]
         if unknown:
@@ -161,14 +248,48 @@ class Trainer:
         self.rows = table.rows
         self.m, self.cast = _arithmetic(settings.dtype)
         self.np = self.m.np
-        names = model.features + [model.target]
-        self.columns = {n: self.np.ascontiguousarray(table.data[n], dtype=self.m.dtype) for n in names}
+        self.columns = self._columns(table)
         # The lecture's loop runs on plain floats: the fastest way through a small graph.
-        self.per_sample = settings.batch_size == 1 and settings.dtype == "float64"
+        self.per_sample = settings.batch_size == 1 and settings.dtype == "float64" and not model.tensor
         self.lists = {n: c.tolist() for n, c in self.columns.items()} if self.per_sample else {}
-        self.params = {p: self.cast(settings.init.get(p, 1.0)) for p in model.params}
+        self.params = self._initial()
         self.lr = self.cast(settings.lr)
+        self.optimizer = make(settings.optimizer, self.lr)
         self.wrt = tuple(model.params)  # gradients for the parameters only, never the data
+        self.data = tuple(n for n in self.f.inputs if n not in model.params)
+        self.yhat = next(i for i, names in self.f.labels.items() if "yhat" in names)
+
+    def _columns(self, table) -> dict:
+        """The data as arrays of the training dtype: columns, class indices, the feature matrix."""
+        np, model = self.np, self.model
+        names = list(dict.fromkeys(model.features + [model.target]))
+        columns = {n: np.ascontiguousarray(table.data[n], dtype=self.m.dtype) for n in names}
+        if model.classes is not None:
+            from .nets import class_indices
+
+            columns[model.target] = class_indices(columns[model.target])[0]
+        if model.vector:
+            from .nets import FEATURES
+
+            columns[FEATURES] = np.ascontiguousarray(np.column_stack([columns[c] for c in model.vector]))
+        return {n: c for n, c in columns.items() if n in self.f.inputs}
+
+    def _initial(self) -> dict:
+        """Starting values: --init, else the scheme for tensors, else the model's own, else 1.0."""
+        from .nets import initial
+
+        s, rng = self.settings, self.np.random.default_rng(self.settings.seed)
+        params = {}
+        for p in self.model.params:
+            shape = self.model.shapes.get(p, ())
+            if p in s.init:
+                value = s.init[p]
+                params[p] = self.np.full(shape, value, dtype=self.m.dtype) if shape else self.cast(value)
+            elif shape:
+                params[p] = initial(shape, s.init_scheme, rng, self.m.dtype)
+            else:
+                params[p] = self.cast(self.model.init.get(p, 1.0))
+        return params
 
     def order(self, epoch: int):
         """Row order of an epoch: file order, or a permutation from numpy's default_rng(seed + epoch)."""
@@ -199,20 +320,30 @@ class Trainer:
         return run
 
     def _epoch(self, epoch: int, on_step) -> Epoch:
-        losses = []
+        losses, right = [], 0
         if self.per_sample:
             order = self.order(epoch)
             steps = ((self._sample_step, row) for row in (range(self.rows) if order is None else order.tolist()))
         else:
-            steps = ((self._batch_step, batch) for batch in self.batches(epoch))
+            step = self._tensor_step if self.model.tensor else self._batch_step
+            steps = ((step, batch) for batch in self.batches(epoch))
         last = None
         for step, index in steps:
-            loss, grads, point = step(index)
+            loss, grads, point, yhat = step(index)
+            if self.model.head:
+                right += self._right(yhat, index)
             if on_step:
                 on_step(point, grads)
             last = self._update(grads, loss, epoch)
             losses.append(loss)
-        return Epoch(epoch, _mean_loss(losses), last, self._export())
+        accuracy = right / self.rows if self.model.head else None
+        return Epoch(epoch, _mean_loss(losses), last, self._export(), accuracy)
+
+    def _right(self, yhat, index) -> int:
+        """How many rows of a step the classifier got right."""
+        from .nets import correct
+
+        return correct(yhat, self.columns[self.model.target][index], self.model.head)
 
     def _sample_step(self, row: int):
         """One row with plain floats: the lecture's loop, fast."""
@@ -221,7 +352,7 @@ class Trainer:
         vals = self.f.forward(point, FLOAT)
         adj = self.f.backward(vals, FLOAT, self.wrt)
         grads = {p: adj[self.f.inputs[p]] for p in self.params}
-        return vals[self.f.output], grads, point
+        return vals[self.f.output], grads, point, vals[self.yhat]
 
     def _batch_step(self, batch):
         """A batch as numpy arrays (or one row, in float32): mean loss and mean gradient."""
@@ -235,17 +366,44 @@ class Trainer:
         loss = np.broadcast_to(vals[self.f.output], point[self.model.target].shape)
         if len(loss) == 1:  # one row: report it as the lecture does, a number per value
             point = {n: v[0] for n, v in point.items() if n in self.columns} | self.params
-            return self.cast(loss[0]), grads, point
-        return loss, grads, point
+            return self.cast(loss[0]), grads, point, vals[self.yhat]
+        return loss, grads, point, vals[self.yhat]
+
+    def _tensor_step(self, batch):
+        """A batch through the tensor pass (vmap over its rows), a chunk of rows at a time so
+        memory stays bounded: mean loss and mean gradient, as the whole batch gives them."""
+        np = self.np
+        index = np.arange(self.rows)[batch]
+        losses, yhats, totals = [], [], {}
+        for start in range(0, len(index), CHUNK):
+            rows = index[start:start + CHUNK]
+            point = {n: col[rows] for n, col in self.columns.items()}
+            point.update(self.params)
+            result = self.f.grad(point, self.m, batched=self.data, wrt=self.wrt, checked=True)
+            losses.append(result.values[self.f.output])
+            yhats.append(result.values[self.yhat])
+            for p in self.params:
+                g = result.gradient[p]
+                totals[p] = g if p not in totals else totals[p] + g
+        n = self.cast(len(index))
+        grads = {p: self._as_param(g / n) for p, g in totals.items()}
+        loss, yhat = np.concatenate(losses), np.concatenate(yhats)
+        point = {n: col[index] for n, col in self.columns.items()} | self.params
+        return loss, grads, point, yhat
+
+    def _as_param(self, g):
+        return self.cast(g) if self.np.ndim(g) == 0 else g.astype(self.m.dtype, copy=False)
 
     def _update(self, grads: dict, loss, epoch: int):
-        """params -= lr · grad; stop at the first number that is not finite."""
-        new = {p: v - self.lr * grads[p] for p, v in self.params.items()}
+        """One optimizer step (the lecture's: params -= lr · grad); stop at the first number
+        that is not finite."""
+        np = self.np
+        new = self.optimizer.step(self.params, grads)
         last = float(loss[-1]) if hasattr(loss, "__len__") else float(loss)
-        bad = [p for p, v in new.items() if not math.isfinite(float(v))]
+        bad = [p for p, v in new.items() if not np.all(np.isfinite(v))]
         if bad or not math.isfinite(last):
             what = f"parameter {', '.join(bad)}" if bad else "loss"
-            finite = ", ".join(f"{p} = {float(v)!r}" for p, v in self.params.items())
+            finite = ", ".join(f"{p} = {_shown(v)}" for p, v in self.params.items())
             raise DomainError(
                 f"training diverged in epoch {epoch}: the {what} became {'nan or inf'}; "
                 f"last finite parameters: {finite}",
@@ -254,7 +412,14 @@ class Trainer:
         return last
 
     def _export(self) -> dict:
-        return {p: float(v) for p, v in self.params.items()}
+        return {p: float(v) if self.np.ndim(v) == 0 else v.tolist() for p, v in self.params.items()}
+
+
+def _shown(v) -> str:
+    """A parameter in a message: a number in full, a tensor by its shape."""
+    import numpy as np
+
+    return repr(float(v)) if np.ndim(v) == 0 else f"a {'×'.join(map(str, np.shape(v)))} tensor"
 
 
 def _mean_loss(losses: list) -> float:
@@ -274,29 +439,65 @@ def _arithmetic(dtype: str):
     return m, (float if dtype == "float64" else scalar)
 
 
-def predict(model: Model, params: dict, point: dict, dtype: str = "float64") -> float:
-    """ŷ at one point of the features, computed in the training dtype."""
+def predict(model: Model, params: dict, point: dict, dtype: str = "float64"):
+    """ŷ at one point of the features, computed in the training dtype: a number, or for a
+    softmax model the class with the largest logit."""
     missing = [n for n in model.features if n not in point]
     if missing:
         raise UsageError(f"--predict needs a value for {', '.join(missing)}")
     values = {**{n: point[n] for n in model.features}, **params}
-    values = {n: values[n] for n in model.yhat.inputs}
-    if dtype == "float64":
+    if not model.tensor and dtype == "float64":
+        values = {n: values[n] for n in model.yhat.inputs}
         return model.yhat.evaluate({n: float(v) for n, v in values.items()})
     m, cast = _arithmetic(dtype)
+    if model.vector:
+        from .nets import FEATURES
+
+        values[FEATURES] = [point[c] for c in model.vector]
+    values = {n: m.np.asarray(values[n], dtype=m.dtype) for n in model.yhat.inputs}
+    from .tensor import evaluate
+
     with m.np.errstate(all="ignore"):
-        return float(model.yhat.evaluate({n: cast(v) for n, v in values.items()}, m))
+        yhat = evaluate(model.yhat, values, m).values[model.yhat.output]
+    if model.classes is not None:
+        return model.classes[int(m.np.argmax(yhat))]
+    return float(yhat)
+
+
+def predict_rows(model: Model, params: dict, columns: dict, dtype: str = "float64"):
+    """ŷ for arrays of feature columns (an entry per row), with these parameters: a number per
+    row, or a row of logits per row for a softmax model."""
+    m, _ = _arithmetic(dtype)
+    np = m.np
+    values = {n: np.asarray(c, dtype=m.dtype) for n, c in columns.items()}
+    rows = len(next(iter(values.values())))
+    if model.vector:
+        from .nets import FEATURES
+
+        values[FEATURES] = np.column_stack([values[c] for c in model.vector])
+    values.update({p: np.asarray(v, dtype=m.dtype) for p, v in params.items()})
+    values = {n: values[n] for n in model.yhat.inputs}
+    with np.errstate(all="ignore"):
+        if not model.tensor:
+            return np.broadcast_to(model.yhat.evaluate(values, m), (rows,))
+        from .tensor import evaluate
+
+        data = [n for n in model.yhat.inputs if n not in model.params]
+        return evaluate(model.yhat, values, m, batched=data).values[model.yhat.output]
 
 
 def parse_predict(text: str, features: list[str]) -> dict:
-    """`4` for one feature, `area=0.5,age=0.1` for several."""
+    """`4` for one feature, `0.5,0.1` for a row of several in order, `area=0.5,age=0.1` by name."""
     from .values import number, read_pairs
 
     if "=" not in text:
-        if len(features) != 1:
-            raise UsageError(f"--predict {text}: name the features, e.g. --predict "
+        cells = text.split(",")
+        if len(cells) != len(features):
+            raise UsageError(f"--predict {text}: {len(cells)} number{'s' if len(cells) != 1 else ''} for "
+                             f"{len(features)} feature{'s' if len(features) != 1 else ''} "
+                             f"({', '.join(features)}); give them in that order or by name, e.g. "
                              + ",".join(f"{f}=VALUE" for f in features))
-        return {features[0]: number(text, f"--predict {features[0]}")}
+        return {f: number(c.strip(), f"--predict {f}") for f, c in zip(features, cells)}
     point = read_pairs(text.split(","), "--predict", ",".join(f"{f}=VALUE" for f in features))
     unknown = [n for n in point if n not in features]
     if unknown:

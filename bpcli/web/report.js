@@ -109,7 +109,14 @@
     const row = (t, cells, numeric) => { const tr = document.createElement("tr"); cells.forEach((c, i) => { const td = document.createElement(i ? "td" : "th"); td.textContent = c; if (numeric && i) td.className = "n"; tr.appendChild(td); }); t.appendChild(tr); };
     const p = $("r-params");
     row(p, ["parameter", "initial", "final"]);
-    Object.keys(data.params).forEach((k) => row(p, [k, fmt(data.init[k]), String(num(data.params[k]))], true));
+    // A tensor parameter (nested lists) is shown by its shape and first entries.
+    const shape = (v) => (Array.isArray(v) ? [v.length].concat(shape(v[0])) : []);
+    const cell = (v) => {
+      if (!Array.isArray(v)) return typeof v === "string" && isNaN(num(v)) && v !== "nan" ? v : String(num(v));
+      const flat = v.flat(Infinity);
+      return shape(v).join("×") + ": [" + flat.slice(0, 4).map(fmt).join(", ") + (flat.length > 4 ? ", …" : "") + "]";
+    };
+    Object.keys(data.params).forEach((k) => row(p, [k, cell(data.init[k]), cell(data.params[k])], true));
     const s = $("r-settings"), st = data.settings;
     row(s, ["learning rate", String(st.lr)]);
     row(s, ["epochs", st.epochs_run + (st.interrupted ? " (interrupted)" : "") + " of " + st.epochs]);
@@ -119,7 +126,7 @@
     if (data.accuracy && data.accuracy.length) row(s, ["final accuracy", (100 * data.accuracy[data.accuracy.length - 1][1]).toFixed(1) + "%"]);
   }
 
-  $("r-title").textContent = "ŷ = " + data.model;
+  $("r-title").textContent = "ŷ = " + data.model.split("\n").join("; ");
   const last = data.loss.length ? fmt(data.loss[data.loss.length - 1]) : "–";
   $("r-summary").textContent = data.source + ": " + data.rows + " rows; features " + data.features.join(", ") + "; target " + data.target + "; final mean loss " + last;
   if (!$("r-graph").getAttribute("srcdoc")) $("r-graph-card").hidden = true;

@@ -5,8 +5,6 @@ data point (the page of bp view, in a frame)."""
 
 from __future__ import annotations
 
-import math
-
 from . import build, page, script_json, view_data
 
 MAX_POINTS = 2_000  # data points drawn; a larger file is sampled evenly
@@ -22,6 +20,12 @@ def _number(v) -> float | str:
     return json_number(v)
 
 
+def json_value(v):
+    from ..render import json_value
+
+    return json_value(v)
+
+
 def _evenly(n: int, most: int) -> list[int]:
     """Up to `most` indices from 0 … n-1, first and last included."""
     if n <= most:
@@ -31,19 +35,17 @@ def _evenly(n: int, most: int) -> list[int]:
 
 def _predict(spec, params: dict, columns: dict):
     """ŷ for arrays of features (numpy), with these parameters."""
-    from ..numeric import ArrayMath
+    from ..train import predict_rows
 
-    m = ArrayMath("float64")
-    values = {**columns, **{p: float(v) for p, v in params.items()}}
-    with m.np.errstate(all="ignore"):
-        out = spec.yhat.evaluate({n: values[n] for n in spec.yhat.inputs}, m)
-    return m.np.broadcast_to(out, next(iter(columns.values())).shape)
+    return predict_rows(spec, params, columns)
 
 
 def is_classifier(table, spec) -> bool:
     """A target of 0s and 1s only, and a model whose ŷ stays in [0, 1] at the end: the run classifies."""
     import numpy as np
 
+    if spec.head is not None:
+        return spec.head == "sigmoid"
     y = table.data[spec.target]
     return bool(np.isin(y, (0.0, 1.0)).all()) and "sigmoid" in spec.text
 
@@ -91,8 +93,14 @@ def _graph(spec, table, params: dict):
     """The page of bp view for one row's loss at the final parameters (the first row)."""
     from .. import render
 
+    import numpy as np
+
     point = {n: float(table.data[n][0]) for n in spec.features + [spec.target]}
-    point.update({p: float(v) for p, v in params.items()})
+    if spec.vector:
+        from ..nets import FEATURES
+
+        point[FEATURES] = np.array([point[c] for c in spec.vector])
+    point.update({p: v if isinstance(v, float) else np.array(v) for p, v in params.items()})
     point = {n: point[n] for n in spec.loss.inputs}
     result = spec.loss.grad(point)
     doc = render.grad_document(result, point, None, render.grad_notes(result))
@@ -106,8 +114,9 @@ def report_data(run, table, settings) -> dict:
     return {
         "model": spec.text, "loss_formula": spec.loss_text, "features": spec.features, "target": spec.target,
         "source": table.source, "rows": table.rows, "classifier": classifier,
-        "params": {p: _number(v) for p, v in run.params.items()},
-        "init": {p: _number(settings.init.get(p, 1.0)) for p in spec.params},
+        "params": {p: json_value(v) for p, v in run.params.items()},
+        "init": {p: _number(settings.init.get(p, spec.init.get(p, 1.0))) if not spec.shapes.get(p)
+                 else f"{settings.init_scheme} {'×'.join(map(str, spec.shapes[p]))}" for p in spec.params},
         "settings": {"lr": settings.lr, "epochs": settings.epochs, "batch_size": settings.batch_size or "all",
                      "dtype": settings.dtype, "epochs_run": len(run.epochs), "interrupted": run.interrupted},
         "loss": [_number(e.loss) for e in run.epochs],
@@ -122,6 +131,9 @@ def report_page(run, table, settings) -> str:
     from html import escape
 
     data = report_data(run, table, settings)
-    graph = _graph(run.model, table, run.params) if all(map(math.isfinite, run.params.values())) else ""
+    import numpy as np
+
+    finite = all(np.isfinite(v).all() for v in run.params.values())
+    graph = _graph(run.model, table, run.params) if finite else ""
     return build("report.html", "report.css", "report.js", f"bp train: {run.model.text}"[:120],
                  {"data": script_json(data), "graph": escape(graph, quote=True)})

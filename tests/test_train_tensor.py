@@ -1,0 +1,245 @@
+"""bp train with tensors: networks over the row's feature vector, shaped parameters,
+optimizers and accuracy, checked against PyTorch and against row-by-row gradients."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from bpcli.cli import app
+from bpcli.data import read_csv
+from bpcli.errors import UsageError
+from bpcli.nets import mlp_program
+from bpcli.train import NetOptions, Settings, Trainer, build_model, choose_target
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+XOR, MOONS = str(EXAMPLES / "xor.csv"), str(EXAMPLES / "moons.csv")
+
+
+def run_cli(*args):
+    return CliRunner().invoke(app, list(args))
+
+
+def trainer(model: str, path: str, settings: Settings, net: NetOptions | None = None, loss=None):
+    table = read_csv(path)
+    target = choose_target(table.columns, None, table.source)
+    spec = build_model(model, table.columns, target, table.source, loss, net, table.data[target])
+    return Trainer(spec, table, settings)
+
+
+def test_a_two_layer_network_without_activation_cannot_fit_xor_and_with_tanh_it_does():
+    settings = dict(lr=0.05, epochs=400, batch_size=None, optimizer="adam")
+    linear = trainer("mlp", XOR, Settings(**settings), NetOptions([4], "none")).run()
+    tanh = trainer("mlp", XOR, Settings(**settings), NetOptions([4], "tanh")).run()
+    assert linear.epochs[-1].loss > 0.69  # ln 2: the best an affine map can do on XOR
+    assert linear.epochs[-1].accuracy <= 0.75
+    assert tanh.epochs[-1].accuracy == 1.0
+    assert tanh.epochs[-1].loss < 0.01
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_an_mlp_separates_two_moons_for_every_seed(seed):
+    settings = Settings(lr=0.01, epochs=500, batch_size=None, optimizer="adam", seed=seed)
+    run = trainer("mlp", MOONS, settings, NetOptions([16, 16], "tanh")).run()
+    assert run.epochs[-1].accuracy >= 0.97
+
+
+def test_a_full_batch_gradient_is_the_mean_of_the_rows_gradients():
+    t = trainer("mlp", MOONS, Settings(batch_size=None), NetOptions([5], "tanh"))
+    loss, grads, _, _ = t._tensor_step(slice(None))
+    rows = []
+    for r in range(t.rows):
+        point = {n: col[r] for n, col in t.columns.items()} | t.params
+        rows.append(t.f.grad(point).gradient)
+    for p in t.params:
+        expected = np.mean([g[p] for g in rows], axis=0)
+        np.testing.assert_allclose(grads[p], expected, rtol=1e-12, atol=1e-15)
+    assert loss.shape == (t.rows,)
+
+
+def test_chunks_of_a_batch_sum_to_the_whole(monkeypatch):
+    import bpcli.train as train
+
+    whole = trainer("mlp", MOONS, Settings(batch_size=None), NetOptions([3], "tanh"))
+    _, expected, _, _ = whole._tensor_step(slice(None))
+    monkeypatch.setattr(train, "CHUNK", 7)
+    _, chunked, _, _ = whole._tensor_step(slice(None))
+    for p in expected:
+        np.testing.assert_allclose(chunked[p], expected[p], rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_training_an_mlp_follows_pytorch_step_for_step(optimizer):
+    torch = pytest.importorskip("torch")
+    settings = Settings(lr=0.05, epochs=20, batch_size=None, optimizer=optimizer, seed=3)
+    t = trainer("mlp", MOONS, settings, NetOptions([6, 5], "tanh"))
+    start = {p: torch.tensor(np.array(v), dtype=torch.float64, requires_grad=True) for p, v in t.params.items()}
+    run = t.run()
+    x = torch.tensor(t.columns["features"])
+    y = torch.tensor(t.columns["y"])
+    params = list(start.values())
+    make = {"sgd": lambda: torch.optim.SGD(params, lr=0.05),
+            "momentum": lambda: torch.optim.SGD(params, lr=0.05, momentum=0.9),
+            "adam": lambda: torch.optim.Adam(params, lr=0.05)}[optimizer]
+    opt = make()
+    for _ in range(20):
+        opt.zero_grad()
+        h1 = torch.tanh(x @ start["W1"].T + start["b1"])
+        h2 = torch.tanh(h1 @ start["W2"].T + start["b2"])
+        yhat = torch.sigmoid(h2 @ start["w3"] + start["b3"])
+        loss = torch.nn.functional.binary_cross_entropy(yhat, y)
+        loss.backward()
+        opt.step()
+    for p, v in start.items():
+        np.testing.assert_allclose(np.array(run.params[p]), v.detach().numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_softmax_classifies_with_cross_entropy_as_pytorch_does():
+    torch = pytest.importorskip("torch")
+    t = trainer("softmax", MOONS, Settings(lr=0.1, epochs=5, batch_size=None))
+    start = {p: torch.tensor(np.array(v), dtype=torch.float64, requires_grad=True) for p, v in t.params.items()}
+    run = t.run()
+    x, y = torch.tensor(t.columns["features"]), torch.tensor(t.columns["y"]).long()
+    opt = torch.optim.SGD(list(start.values()), lr=0.1)
+    for _ in range(5):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(x @ start["W1"].T + start["b1"], y).backward()
+        opt.step()
+    for p, v in start.items():
+        np.testing.assert_allclose(np.array(run.params[p]), v.detach().numpy(), rtol=1e-10, atol=1e-13)
+
+
+def test_the_mlp_program_is_an_ordinary_bp_program():
+    assert mlp_program([16, 16], "tanh", "sigmoid") == (
+        "h1 = tanh(W1 @ features + b1)\nh2 = tanh(W2 @ h1 + b2)\nsigmoid(w3 @ h2 + b3)")
+
+
+def test_a_custom_formula_over_the_feature_vector_with_a_shaped_parameter(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 3))
+    y = x @ np.array([1.0, -2.0, 0.5]) + 0.25
+    data = tmp_path / "lin.csv"
+    data.write_text("x1,x2,x3,y\n" + "".join(f"{r[0]!r},{r[1]!r},{r[2]!r},{t!r}\n" for r, t in zip(x.tolist(), y.tolist())))
+    r = run_cli("train", "w @ features + b", str(data), "--param", "w=3", "--batch-size", "all",
+                "--lr", "0.3", "--epochs", "300", "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    np.testing.assert_allclose(doc["params"]["w"], [1.0, -2.0, 0.5], atol=1e-6)
+    assert doc["params"]["b"] == pytest.approx(0.25, abs=1e-6)
+    assert doc["settings"]["shapes"] == {"w": [3]}
+
+
+def test_features_picks_and_orders_the_vector_columns(tmp_path):
+    data = tmp_path / "d.csv"
+    data.write_text("a,b,y\n1,10,1\n2,20,2\n3,30,3\n")
+    r = run_cli("train", "w @ features", str(data), "--param", "w=1", "--features", "a",
+                "--batch-size", "all", "--lr", "0.1", "--epochs", "200", "--json", "--predict", "4")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["data"]["features"] == ["a"]
+    assert doc["predictions"][0]["yhat"] == pytest.approx(4.0, rel=1e-6)
+
+
+def test_the_cli_reports_accuracy_classes_and_nested_parameters():
+    r = run_cli("train", "softmax", XOR, "--hidden", "8", "--optimizer", "adam", "--lr", "0.05",
+                "--epochs", "200", "--batch-size", "all", "--predict", "1,0", "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["classes"] == [0, 1]
+    assert len(doc["accuracy"]) == 200 and doc["final_accuracy"] == 1.0
+    assert np.shape(doc["params"]["W1"]) == (8, 2) and np.shape(doc["params"]["W2"]) == (2, 8)
+    assert doc["predictions"] == [{"a": 1.0, "b": 0.0, "yhat": 1.0}]
+
+
+def test_the_trained_network_reads_back_into_bp_grad(tmp_path):
+    r = run_cli("train", "mlp", XOR, "--hidden", "4", "--optimizer", "adam", "--lr", "0.05",
+                "--epochs", "300", "--batch-size", "all", "--json")
+    saved = tmp_path / "net.json"
+    saved.write_text(r.stdout)
+    g = run_cli("grad", "h1 = tanh(W1 @ features + b1); sigmoid(w2 @ h1 + b2)", "--values", str(saved),
+                "--features", "[1,0]", "--no-check", "--json")
+    # A tensor output would be refused; the network's output is a scalar probability.
+    assert g.exit_code == 0, g.output
+    assert json.loads(g.stdout)["value"] > 0.9
+
+
+def test_the_table_shows_accuracy_and_tensor_parameters_by_shape():
+    r = run_cli("train", "mlp", XOR, "--hidden", "3", "--epochs", "3", "--batch-size", "all")
+    assert r.exit_code == 0, r.output
+    assert "accuracy" in r.stdout and "3×2" in r.stdout and "W1" in r.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--param", "nope=3"], "--param names no parameter of the model: nope"),
+    (["--param", "W1=3by2"], "a shape is sizes joined by x"),
+    (["--activation", "gelu"], "--activation must be one of tanh, relu, sigmoid, none"),
+    (["--optimizer", "rmsprop"], "--optimizer must be one of sgd, momentum, adam"),
+    (["--init-scheme", "he"], "--init-scheme must be one of"),
+    (["--hidden", "16,x"], "--hidden takes layer sizes"),
+    (["--predict", "1,2,3"], "3 numbers for 2 features (a, b)"),
+])
+def test_bad_network_options_are_usage_errors(args, message):
+    r = run_cli("train", "mlp", XOR, "--epochs", "1", *args)
+    assert r.exit_code == 2
+    assert message in r.stderr
+    assert r.stdout == ""
+
+
+def test_init_schemes_are_seeded_and_scaled_by_fan_in():
+    from bpcli.nets import initial
+
+    a = initial((16, 4), "uniform", np.random.default_rng(1), "float64")
+    b = initial((16, 4), "uniform", np.random.default_rng(1), "float64")
+    assert (a == b).all() and np.abs(a).max() <= 0.5  # 1/sqrt(4)
+    assert not initial((3, 3), "zeros", np.random.default_rng(0), "float64").any()
+    x = initial((400, 100), "xavier", np.random.default_rng(0), "float64")
+    assert np.abs(x).max() <= np.sqrt(6 / 500)
+
+
+def test_the_optimizers_match_torch_optim_on_a_quadratic():
+    torch = pytest.importorskip("torch")
+    from bpcli.optim import make
+
+    for name, ctor in [("momentum", lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9)),
+                       ("adam", lambda p: torch.optim.Adam(p, lr=0.1))]:
+        w = torch.tensor([3.0, -2.0], dtype=torch.float64, requires_grad=True)
+        opt, mine, params = ctor([w]), make(name, 0.1), {"w": np.array([3.0, -2.0])}
+        for _ in range(30):
+            opt.zero_grad()
+            (w * w).sum().backward()
+            opt.step()
+            params = mine.step(params, {"w": 2 * params["w"]})
+        np.testing.assert_allclose(params["w"], w.detach().numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_the_lecture_still_trains_as_it_did(tmp_path):
+    data = tmp_path / "lecture.csv"
+    data.write_text("x,y\n1,2\n2,4\n3,6\n")
+    r = run_cli("train", "linear", str(data), "--predict", "4", "--json")
+    assert json.loads(r.stdout)["predictions"][0]["yhat"] == 7.9999999999996945
+    assert "accuracy" not in json.loads(r.stdout)
+
+
+def test_a_shape_with_a_zero_is_refused():
+    from bpcli.nets import parse_shape
+
+    with pytest.raises(UsageError):
+        parse_shape("0x2", "--param W")
+
+
+def test_the_report_of_a_network_has_its_boundary_accuracy_and_tensor_parameters():
+    from bpcli.web.report import report_data
+
+    t = trainer("mlp", MOONS, Settings(lr=0.05, epochs=30, batch_size=None, optimizer="adam"),
+                NetOptions([6], "tanh"))
+    run = t.run()
+    data = report_data(run, read_csv(MOONS), t.settings)
+    assert data["classifier"] is True
+    assert data["accuracy"][-1][0] == 29 and data["accuracy"][-1][1] >= 0.8
+    assert data["fit"]["kind"] == "boundary" and len(data["fit"]["p"]) == 60 * 60
+    assert np.shape(data["params"]["W1"]) == (6, 2)
+    assert data["init"]["W1"] == "uniform 6×2" and data["init"]["b2"] == 0.0
