@@ -19,6 +19,7 @@ SCRIPTS = [
     ("bp grad: start-up and formula size", "grad_speed.py"),
     ("bp train: against the lecture's PyTorch loop and hand-written scripts", "train_speed.py"),
     ("The engine: against PyTorch, micrograd and SymPy", "engine_speed.py"),
+    ("bp train mlp: a network against the same network in PyTorch", "mlp_speed.py"),
     ("Precision of the functions: largest relative error against mpmath at 50 digits", "precision.py"),
 ]
 
