@@ -237,6 +237,8 @@ def _check_listed(f, max_nodes: int, option: str) -> None:
                          hint="raise the limit with --max-nodes N (0: none), or leave out " + option)
 
 
+PICTURE_NODES = 5_000  # tree lines or Graphviz nodes: Graphviz lays out 4,000 in seconds
+TREE_DEPTH = 100  # levels of a tree: each adds 4 columns, so a deeper one is wider than any screen
 MAX_SIZE = 2_000_000  # characters of formula; parsing runs at about 0.5 MB/s
 
 
@@ -737,10 +739,10 @@ def graph(
     output: Optional[str] = typer.Option(None, "-o", "--output", metavar="FILE",
                                          help="Write to FILE (replaced whole if it exists; - is stdout)."),
     no_fold: bool = typer.Option(False, "--no-fold", help="Tree: draw shared subtrees every time."),
-    max_nodes: int = typer.Option(5_000, "--max-nodes", min=0, metavar="N",
+    max_nodes: int = typer.Option(PICTURE_NODES, "--max-nodes", min=0, metavar="N",
                                   help="Refuse a tree of more than N lines or a Graphviz picture of more than N "
                                        "nodes (0: no limit)."),
-    max_depth: int = typer.Option(100, "--max-depth", min=0, metavar="N",
+    max_depth: int = typer.Option(TREE_DEPTH, "--max-depth", min=0, metavar="N",
                                   help="Refuse a tree more than N levels deep (0: no limit)."),
 ):
     """Draw the computational graph of FORMULA, with values and gradients when given a point."""

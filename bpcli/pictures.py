@@ -176,9 +176,7 @@ def render_with_graphviz(dot: str, fmt: str) -> bytes:
 
 
 # -- Rich tree ------------------------------------------------------------------------------
-MAX_NODES = 5_000  # nodes a picture draws (tree lines, Graphviz nodes): Graphviz lays out 4,000 in seconds
-MAX_DEPTH = 100  # levels of a tree: each adds 4 columns, so a deeper one is wider than any screen
-GRAPHVIZ_SECONDS = 300  # what Graphviz may take for a picture within MAX_NODES
+GRAPHVIZ_SECONDS = 300  # what Graphviz may take for a picture within --max-nodes
 
 
 def check_nodes(f, max_nodes: int, fmt: str) -> None:
