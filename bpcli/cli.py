@@ -309,9 +309,8 @@ def _tensor_aware(f, run):
     except TensorOutputError as e:
         text = f.text.strip()
         example = f'sum({text})' if not any(c in text for c in ";=\n") else "sum(…) around the output"
-        raise TensorOutputError(e.message, hint=f"use {example}, as loss.backward() needs one number; "
-                                "--jacobian shows every entry's gradient", node=e.node, op=e.op,
-                                shapes=e.shapes) from None
+        raise TensorOutputError(e.message, hint=f"use {example}, as loss.backward() needs one number",
+                                node=e.node, op=e.op, shapes=e.shapes) from None
     except ShapeError as e:
         if e.node is None:
             raise
@@ -927,6 +926,10 @@ def diff(
     from .values import normalise
 
     f = load_formula(formula, file)
+    if not f.elementwise:
+        from .values import require_scalars
+
+        require_scalars(f, {}, "bp diff")
     if not f.inputs and not wrt:
         say_error(f"bp: note: {NO_INPUTS}")
     names = [normalise(n) for n in wrt] or list(f.inputs)

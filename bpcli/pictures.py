@@ -13,7 +13,13 @@ import subprocess
 from . import view
 from .errors import LimitError, MissingDependency, UsageError
 from .graph import CONST, INPUT
-from .render import show_number
+from .render import show_value
+
+
+def show_number(v) -> str:
+    """A value as the tables show it (arrays summarised, on one line); '' for none (a
+    tensor edge has a rule, not one local number)."""
+    return "" if v is None else " ".join(show_value(v, 60).split())
 
 FORMATS = ("tree", "dot", "mermaid", "svg", "png", "pdf")
 GRAPHVIZ = ("svg", "png", "pdf")  # drawn by Graphviz's dot program
@@ -106,6 +112,7 @@ def to_dot(f, result=None) -> str:
             if result is not None:
                 value = show_number(result.values[child])
                 local = show_number(result.local(parent)[slot]) if f.differentiable[child] else None
+                local = local or None
                 tip += f": value {value}" + (f", local gradient {local}" if local else "")
                 if not large:  # edge labels cost Graphviz a node each: a large graph has tooltips
                     text = f'<font color="{FORWARD}">{_html(value)}</font>'
