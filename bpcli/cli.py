@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import math
 import os
 import sys
 from typing import Annotated, Optional
@@ -264,6 +265,7 @@ def gather_values(formula, given, given_formula: Optional[str], values_file: Opt
                   complete: Optional[bool] = True, options: tuple[str, ...] = ()):
     """The point: values from --values, then from the command line (which win), checked once
     (complete=None: complete if any value is given). Returns the point and notes."""
+    # --allow-nonfinite rides on `given` (the command line's values), to reach --values too.
     from .values import from_json, from_numpy, raise_problems, value_problems
 
     if values_file == "-" and given_formula == "-":
@@ -277,7 +279,8 @@ def gather_values(formula, given, given_formula: Optional[str], values_file: Opt
         if values_file.endswith((".npy", ".npz")):
             from_file = dict(from_numpy(values_file))
         else:
-            from_file = from_json(read_text(values_file, "values file", "JSON"), source)
+            from_file = from_json(read_text(values_file, "values file", "JSON"), source,
+                                  getattr(given, "allow_nonfinite", False))
         for name, v in from_file.items():
             if name in formula.inputs:
                 point[name] = v
@@ -286,7 +289,12 @@ def gather_values(formula, given, given_formula: Optional[str], values_file: Opt
     point.update(given.values)
     if complete is None:
         complete = bool(point) or bool(given.names)
-    raise_problems(*value_problems(list(formula.inputs), point, complete, given, options))
+    raise_problems(*value_problems(list(formula.inputs), point, complete, given, options,
+                                   allow_nonfinite=getattr(given, "allow_nonfinite", False)))
+    odd = [f"{name} = {v}" for name, v in point.items() if isinstance(v, float) and not math.isfinite(v)]
+    if odd:
+        notes.append(f"{', '.join(odd)}: not finite (--allow-nonfinite); IEEE arithmetic gives every value "
+                     "that follows from it (inf - inf and 0·inf are nan)")
     return point, notes
 
 
@@ -372,13 +380,13 @@ def _check_rows(f, chunk, fixed: dict, budget: float) -> str:
     return "; ".join(failures)
 
 
-def split_formula(formula: Optional[str], extra: list[str], file: Optional[str]):
+def split_formula(formula: Optional[str], extra: list[str], file: Optional[str], allow_nonfinite: bool = False):
     """Click puts the first free word in `formula`; sort all free words ourselves into the
     formula (unless --file gives it) and the values."""
     from .values import split_arguments
 
     words = ([formula] if formula is not None else []) + list(extra)
-    return split_arguments(words, formula_given=file is not None)
+    return split_arguments(words, formula_given=file is not None, allow_nonfinite=allow_nonfinite)
 
 
 @app.command(cls=BpCommand, context_settings=VALUE_ARGS, epilog=_epilog(
@@ -414,12 +422,14 @@ def grad(
                                     help="Refuse --forward past N node tangents (nodes × inputs)."),
     max_nodes: int = typer.Option(LISTED_NODES, "--max-nodes", min=0, metavar="N",
                                   help="Refuse --json or --all for formulas of more than N nodes (0: no limit)."),
+    allow_nonfinite: bool = typer.Option(False, "--allow-nonfinite",
+                                         help="Take inf, -inf and nan as values (refused by default)."),
 ):
     """Forward and backward pass of FORMULA at a point: give values as --x 2 or x=2."""
     from . import render
 
     check_timeout = _seconds(check_timeout, "--check-timeout")
-    formula_text, given = split_formula(formula, ctx.args, file)
+    formula_text, given = split_formula(formula, ctx.args, file, allow_nonfinite)
     f = load_formula(formula_text, file, max_size)
     if at is None and (as_json or show_all):
         _check_listed(f, max_nodes, "--json" if as_json else "--all")

@@ -25,20 +25,23 @@ def pair(text: str) -> tuple[str, str] | None:
     return (normalise(found.group(1)), found.group(2)) if found else None
 
 
-def to_number(text: str, what: str) -> tuple[float | None, str | None]:
-    """A finite float from text, or None and the problem in words."""
+NONFINITE = "must be a finite number"  # the words of the problem --allow-nonfinite lifts
+
+
+def to_number(text: str, what: str, allow_nonfinite: bool = False) -> tuple[float | None, str | None]:
+    """A finite float (or any float, if allowed) from text, or None and the problem in words."""
     try:
         value = float(text)
     except ValueError:
         return None, f"{what} is not a number: {text.strip()!r}"
-    if not math.isfinite(value):
-        return None, f"{what} must be a finite number, got {text.strip()!r}"
+    if not math.isfinite(value) and not allow_nonfinite:
+        return None, f"{what} {NONFINITE}, got {text.strip()!r}"
     return value, None
 
 
-def number(text: str, what: str, error: type = InputValueError) -> float:
+def number(text: str, what: str, error: type = InputValueError, allow_nonfinite: bool = False) -> float:
     """A finite float from text, or an error that says which value is wrong."""
-    value, problem = to_number(text, what)
+    value, problem = to_number(text, what, allow_nonfinite)
     if problem:
         raise error(problem)
     return value
@@ -69,7 +72,8 @@ def read_pairs(texts: list[str], what: str, example: str) -> dict[str, float]:
 class Given:
     """Values from the command line (`--x 2`, `x=2`) and every problem found in them."""
 
-    def __init__(self) -> None:
+    def __init__(self, allow_nonfinite: bool = False) -> None:
+        self.allow_nonfinite = allow_nonfinite
         self.values: dict[str, float] = {}
         self.problems: list[str] = []
         self.names: list[str] = []  # every name given, its value good or not
@@ -80,7 +84,7 @@ class Given:
         name = normalise(name)
         if as_option:
             self.as_options.append(name)
-        value, problem = to_value(text, name)
+        value, problem = to_value(text, name, self.allow_nonfinite)
         if name in self.names:
             self.problems.append(f"{name} is given twice")
         elif problem:
@@ -97,10 +101,11 @@ class Given:
         self.without_value.append(name)
 
 
-def split_arguments(tokens: list[str], formula_given: bool) -> tuple[str | None, Given]:
+def split_arguments(tokens: list[str], formula_given: bool, allow_nonfinite: bool = False
+                    ) -> tuple[str | None, Given]:
     """Sort free command-line words into the formula and `--name value` / `name=value` pairs."""
     formula = None
-    given = Given()
+    given = Given(allow_nonfinite)
     i = 0
     while i < len(tokens):
         token = tokens[i]
@@ -135,7 +140,7 @@ def _is_float(text: str) -> bool:
 
 
 def value_problems(inputs: list[str], values: dict, complete: bool = True, given=None,
-                   options: tuple[str, ...] = ()) -> tuple[list, list]:
+                   options: tuple[str, ...] = (), allow_nonfinite: bool = False) -> tuple[list, list]:
     """Every problem with values for these inputs, and the names still missing.
 
     `given` (a Given) adds the command line's own problems and names whose value was bad. A
@@ -163,8 +168,8 @@ def value_problems(inputs: list[str], values: dict, complete: bool = True, given
         known = ", ".join(inputs) or "none"
         problems.append(f"the formula has no input named {', '.join(named)}; its inputs: {known}")
     for name, v in values.items():  # arrays are taken as they are: IEEE rules apply
-        if name in inputs and isinstance(v, (int, float)) and not math.isfinite(v):
-            problems.append(f"the value of {name} is not a finite number: {v!r}")
+        if name in inputs and isinstance(v, (int, float)) and not math.isfinite(v) and not allow_nonfinite:
+            problems.append(f"the value of {name} {NONFINITE}, got {v!r}")
     return problems, missing
 
 
@@ -172,19 +177,22 @@ def raise_problems(problems: list[str], missing: list[str]) -> None:
     """One error naming every problem, with the options that would give what is missing."""
     if problems:
         example = " ".join(f"--{n} VALUE" if n.isascii() else f"{n}=VALUE" for n in missing)
-        raise InputValueError("; ".join(problems), hint=f"give {example}" if missing else None)
+        hint = f"give {example}" if missing else None
+        if hint is None and any(NONFINITE in p for p in problems):
+            hint = "bp grad --allow-nonfinite takes inf, -inf and nan as values, to see what they do"
+        raise InputValueError("; ".join(problems), hint=hint)
 
 
-def to_value(text: str, name: str) -> tuple:
+def to_value(text: str, name: str, allow_nonfinite: bool = False) -> tuple:
     """A value as typed (a number, a JSON array of numbers, a .npy file), or None and the
     problem in words."""
     try:
-        return value_text(text, name), None
+        return value_text(text, name, allow_nonfinite), None
     except (InputValueError, DataError) as e:
         return None, e.message
 
 
-def value_text(text: str, name: str):
+def value_text(text: str, name: str, allow_nonfinite: bool = False):
     """One value as typed: a number, a JSON array of numbers, or a .npy file."""
     stripped = text.strip()
     if stripped.startswith("["):
@@ -196,7 +204,7 @@ def value_text(text: str, name: str):
         return tensor(obj, name, InputValueError)
     if stripped.endswith(".npy") and not _is_float(stripped):
         return from_numpy(stripped)[0][1]
-    return number(text, f"the value of {name}")
+    return number(text, f"the value of {name}", allow_nonfinite=allow_nonfinite)
 
 
 def tensor(obj, name: str, error: type = DataError):
@@ -248,7 +256,7 @@ def from_numpy(path: str) -> list:
     return out
 
 
-def from_json(text: str, source: str) -> dict:
+def from_json(text: str, source: str, allow_nonfinite: bool = False) -> dict:
     """Values from a JSON object of numbers or arrays, or from a bp document's `params`."""
     try:
         doc = json.loads(text)
@@ -256,10 +264,10 @@ def from_json(text: str, source: str) -> dict:
         raise DataError(f"{source}: not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
     if isinstance(doc, dict) and isinstance(doc.get("params"), dict):
         doc = doc["params"]
-    return object_of_numbers(doc, source, arrays=True)
+    return object_of_numbers(doc, source, arrays=True, allow_nonfinite=allow_nonfinite)
 
 
-def object_of_numbers(obj, where: str, arrays: bool = False) -> dict:
+def object_of_numbers(obj, where: str, arrays: bool = False, allow_nonfinite: bool = False) -> dict:
     """A JSON object whose every value is a finite number (or, with `arrays`, a nested list
     of them), as {name: float or array}."""
     if not isinstance(obj, dict):
@@ -271,7 +279,7 @@ def object_of_numbers(obj, where: str, arrays: bool = False) -> dict:
             continue
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise DataError(f"{where}: the value of {name} is not a number: {json.dumps(v)}")
-        values[normalise(name)] = number(str(v), f"{where}: the value of {name}", DataError)
+        values[normalise(name)] = number(str(v), f"{where}: the value of {name}", DataError, allow_nonfinite)
     return values
 
 

@@ -1,6 +1,7 @@
 """Issue 13's functions: the values and conventions the issue names, and clamp's three operands
 through both passes, against PyTorch float64."""
 
+import json
 import math
 
 import numpy as np
@@ -100,3 +101,28 @@ def test_conventions_at_kinks_are_pytorchs(text, point, torch_fn):
     value, g = grad(text, **point)
     assert value == y.item()
     assert g["x"] == x.grad.item() or (math.isnan(g["x"]) and math.isnan(x.grad.item()))
+
+
+def test_nonfinite_values_are_refused_with_the_flag_that_allows_them(bp):
+    r = bp("grad", "exp(x)", "--x", "inf")
+    assert r.exit_code == 2 and r.stdout == ""
+    assert "the value of x must be a finite number, got 'inf'" in r.stderr
+    assert "--allow-nonfinite" in r.stderr
+
+
+def test_allow_nonfinite_shows_what_ieee_arithmetic_does(bp):
+    r = bp("grad", "exp(x) + atan(x)*y", "--x", "-inf", "y=nan", "--allow-nonfinite", "--json", "--no-check")
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["inputs"] == {"x": "-inf", "y": "nan"}
+    assert doc["value"] == "nan" and doc["gradient"]["y"] == -math.pi / 2
+    assert any("x = -inf, y = nan: not finite" in str(n) for n in doc["notes"])
+
+
+def test_allow_nonfinite_reaches_a_values_file(bp, tmp_path):
+    values = tmp_path / "v.json"
+    values.write_text('{"x": Infinity}')
+    assert bp("grad", "atan(x)", "--values", str(values)).exit_code == 2
+    r = bp("grad", "atan(x)", "--values", str(values), "--allow-nonfinite", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["value"] == math.pi / 2
