@@ -63,6 +63,16 @@ DOT_STYLE = {
 
 
 LARGE, FAN_OUT = 300, 3
+HAZARD = "#c62828"
+
+
+def _hazard_marks(result) -> dict[int, str]:
+    """Node -> what to say on it: a numerical hazard at the point, and its stable form."""
+    if result is None:
+        return {}
+    from .view import hazards
+
+    return {h.node: h.suggestion and f"try {h.suggestion}" or h.message.split(":")[0] for h in hazards(result)}
 
 
 def _spread_leaves(f) -> set[int]:
@@ -84,6 +94,7 @@ def to_dot(f, result=None) -> str:
              '  edge [fontname="Helvetica", fontsize=10];']
     spread = _spread_leaves(f)
     large = len(f) > LARGE
+    marked = _hazard_marks(result)
     if large:
         lines.append(f"  // large graph: edge values in tooltips; {len(spread)} much-used inputs and "
                      "constants drawn beside each use")
@@ -96,11 +107,14 @@ def to_dot(f, result=None) -> str:
         rows = f'{title}<br/><font color="{FORWARD}">= {_html(show_number(result.values[i]))}</font>'
         if adj is not None:
             rows += f'<br/><font color="{BACKWARD}">∂out = {_html(show_number(adj))}</font>'
+        if i in marked:
+            rows += f'<br/><font color="{HAZARD}">⚠ {_html(marked[i])}</font>'
         return f"<{rows}>"
 
     for i in range(len(f)):
         if i not in spread:
-            lines.append(f"  n{i} [label={label(i)}, {DOT_STYLE[_role(f, i)]}];")
+            mark = f', color="{HAZARD}", penwidth=2' if i in marked else ""
+            lines.append(f"  n{i} [label={label(i)}, {DOT_STYLE[_role(f, i)]}{mark}];")
     for parent in range(len(f)):
         for slot, child in enumerate(f.args[parent]):
             source = f"n{child}"

@@ -187,4 +187,12 @@ def notes(result) -> list[Note]:
             out.append(Note(kind, f"n{i}", f"{call}: {op.convention}"))
         else:
             out.append(Note(kind, f"n{i}", f"{call} = {vals[i]}: {_FINDINGS[kind]}"))
-    return out
+    return out + [Note(h.kind, f"n{h.node}", f"n{h.node} {OPS[f.kinds[h.node]].name}: {h.message}", h.suggestion)
+                  for h in hazards(result)]
+
+
+def hazards(result) -> list:
+    """The numerical hazards at the point (bpcli.hazards), with their stable rewrites."""
+    from .hazards import find
+
+    return find(result.formula, result.values)

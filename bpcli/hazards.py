@@ -1,0 +1,163 @@
+"""Numerical hazards at a point: a node whose naive form overflows, underflows or cancels
+where a stable function gives the right number, with that rewrite.
+
+Run after the passes on one point (floats). Each finding is data: (kind, node, message,
+suggestion); view.py words it. A rewrite is offered only where its pattern matches the
+graph and the numbers show the hazard, so a healthy log(1 + x) at x = 3 says nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+from .graph import CONST, INPUT
+from .printer import ATOM, _apply
+from .ops import OPS
+
+HALF_DIGITS = 2.0**-26  # a term below this beside 1 keeps less than half of its digits
+TINY = 2.2250738585072014e-308  # the smallest normal float64
+# Ops whose exact value is never 0 for a finite operand: a 0 is an underflow.
+NEVER_ZERO = ("exp", "exp2", "sigmoid", "erfc", "softplus")
+
+
+class Hazard(NamedTuple):
+    kind: str  # "hazard": a stable rewrite exists; "underflow": a value lost to 0
+    node: int
+    message: str
+    suggestion: str | None
+
+
+def find(formula, vals: list) -> list[Hazard]:
+    """Every hazard at this point, in node order."""
+    if not all(isinstance(v, float) for v in vals):
+        return []
+    g = _Graph(formula, vals)
+    out = []
+    for i, kind in enumerate(formula.kinds):
+        rule = _RULES.get(kind)
+        found = rule(g, i) if rule else None
+        if found:
+            out.append(Hazard("hazard", i, *found))
+        elif kind in NEVER_ZERO and vals[i] == 0 and math.isfinite(vals[formula.args[i][0]]):
+            out.append(Hazard("underflow", i, "underflows to 0: its exact value is smaller than float64's "
+                              "smallest number (5e-324)", None))
+    return out
+
+
+class _Graph:
+    """The formula and its values, with the questions the rules ask."""
+
+    def __init__(self, formula, vals):
+        self.f, self.vals = formula, vals
+        self._text: dict[int, tuple[str, int]] = {}
+
+    def op(self, i: int, name: str) -> bool:
+        return self.f.kinds[i] == name
+
+    def args(self, i: int) -> tuple:
+        return self.f.args[i]
+
+    def one(self, i: int) -> bool:
+        return self.f.kinds[i] == CONST and self.f.consts[i] == 1.0
+
+    def one_plus(self, i: int):
+        """The other operand of 1 + t (either order), or None."""
+        if not self.op(i, "add"):
+            return None
+        a, b = self.args(i)
+        return b if self.one(a) else a if self.one(b) else None
+
+    def square_of(self, i: int):
+        """t where node i is t^2, t*t or square(t); else None."""
+        k, args = self.f.kinds[i], self.args(i)
+        if k == "square" or (k == "mul" and args[0] == args[1]):
+            return args[0]
+        if k == "pow" and self.f.kinds[args[1]] == CONST and self.f.consts[args[1]] == 2.0:
+            return args[0]
+        return None
+
+    def text(self, i: int, wrap: bool = False) -> str:
+        """bp syntax for node i's expression (its name where it has one), built along the tape."""
+        if i not in self._text:
+            self._build(i)
+        t, prec = self._text[i]
+        return f"({t})" if wrap and prec < ATOM else t
+
+    def _build(self, top: int) -> None:
+        f = self.f
+        need = {top}
+        for j in range(top, -1, -1):  # the subgraph, without recursion
+            if j in need and j not in self._text and not f.labels.get(j) and f.kinds[j] not in (INPUT, CONST):
+                need.update(f.args[j])
+        for j in sorted(need):
+            if j in self._text:
+                continue
+            kind = f.kinds[j]
+            if kind in (INPUT, CONST) or f.labels.get(j):
+                name = (f.labels.get(j) or [None])[-1] or f.names[j]
+                self._text[j] = (name, 3 if name.startswith("-") else ATOM)
+            else:
+                self._text[j] = _apply(OPS[kind], [self._text[a] for a in f.args[j]])
+
+
+def _log_rule(g: _Graph, i: int):
+    (a,) = g.args(i)
+    v = g.vals
+    t = g.one_plus(a)
+    if t is not None and g.op(t, "exp"):
+        (x,) = g.args(t)
+        if v[t] == math.inf:
+            return "log(1 + exp(x)) overflows: exp(x) is inf", f"softplus({g.text(x)})"
+        if 0 < v[t] < HALF_DIGITS:
+            return (f"log(1 + exp(x)) loses exp(x) = {v[t]:.3g} beside 1", f"softplus({g.text(x)})")
+        return None
+    if t is not None and v[t] != 0 and abs(v[t]) < HALF_DIGITS:
+        return f"log(1 + x) loses most digits of x = {v[t]:.3g} beside 1", f"log1p({g.text(t)})"
+    if g.op(a, "sigmoid") and v[a] < TINY:
+        (x,) = g.args(a)
+        return (f"log(sigmoid(x)): sigmoid(x) = {v[a]:.3g} has underflowed", f"-softplus(-{g.text(x, True)})")
+    return None
+
+
+def _sub_rule(g: _Graph, i: int):
+    a, b = g.args(i)
+    v = g.vals
+    lost = v[i] == 0 or abs(v[i]) < HALF_DIGITS
+    if g.op(a, "exp") and g.one(b):
+        (x,) = g.args(a)
+        if v[x] != 0 and lost and math.isfinite(v[x]):
+            return f"exp(x) - 1 cancels: most digits of x = {v[x]:.3g} are lost", f"expm1({g.text(x)})"
+    if g.one(a) and g.op(b, "cos"):
+        (x,) = g.args(b)
+        if v[x] != 0 and lost and math.isfinite(v[x]):
+            return (f"1 - cos(x) cancels near 0 (x = {v[x]:.3g})", f"2*sin({g.text(x, True)}/2)^2")
+    return None
+
+
+def _div_rule(g: _Graph, i: int):
+    a, b = g.args(i)
+    if g.op(a, "exp") and g.one_plus(b) == a and g.vals[a] == math.inf:
+        (x,) = g.args(a)
+        return "exp(x)/(1 + exp(x)) is inf/inf: exp(x) overflows", f"sigmoid({g.text(x)})"
+    return None
+
+
+def _sqrt_rule(g: _Graph, i: int):
+    (a,) = g.args(i)
+    if not g.op(a, "add"):
+        return None
+    squares = [g.square_of(s) for s in g.args(a)]
+    if None in squares:
+        return None
+    v = g.vals
+    bad = [s for s, t in zip(g.args(a), squares)
+           if math.isfinite(v[t]) and (math.isinf(v[s]) or (v[s] < TINY and v[t] != 0))]
+    if not bad:
+        return None
+    what = "overflows" if any(math.isinf(v[s]) for s in bad) else "underflows"
+    x, y = squares
+    return f"sqrt(x^2 + y^2): a square {what}", f"hypot({g.text(x)}, {g.text(y)})"
+
+
+_RULES = {"log": _log_rule, "sub": _sub_rule, "div": _div_rule, "sqrt": _sqrt_rule}
