@@ -275,7 +275,10 @@ OPS: dict[str, Op] = {
             "pow", 2, "power (right-associative; ^ or **)",
             forward=lambda m, a, b: m.pow(a, b),
             partials=(_pow_base_partial, _pow_exponent_partial),
-            derivative=("b*a^(b - 1)", "a^b*log(a)"),
+            # As the partials, 0 where b = 0 (resp. a = 0) and not 0·inf = nan: b - sign(abs(b)) is
+            # b - 1 but 0 at b = 0, and max(a, 1 - sign(abs(a))) is a but 1 at a = 0, so bp diff and
+            # --hessian give d²(x^0)/dx² = 0 and ∂²(x^y)/∂y² = 0 at x = 0.
+            derivative=("b*a^(b - sign(abs(b)))", "a^b*log(max(a, 1 - sign(abs(a))))"),
             sympy=lambda sp, a, b: a**b,
             show="{0}^{1}", syntax="{0}^{1}", prec=POWER,
             torch="{0} ** {1}", jax="{0} ** {1}",
@@ -667,8 +670,9 @@ OPS: dict[str, Op] = {
             sympy=lambda sp, a, b, c: sp.Min(sp.Max(a, b), c),
             show="clamp({0}, {1}, {2})",
             torch="torch.clamp({0}, {1}, {2})", jax="jnp.clip({0}, {1}, {2})",
-            kink=lambda a, lo, hi: a == lo or a == hi,
-            convention="at a bound clamp passes the gradient to x (PyTorch's convention)",
+            kink=lambda a, lo, hi: a == lo or a == hi or lo == hi,
+            convention="at a bound clamp passes the gradient to x, and with lo = hi to lo below "
+                       "and hi above (PyTorch's convention)",
         ),
         Op(
             "relu6", 1, "rectifier capped at 6: min(max(x, 0), 6)",

@@ -43,7 +43,8 @@ def test_negative_numbers_after_a_value_option_are_values(bp_json, value):
 def test_minus_inf_after_a_value_option_is_a_value_that_is_refused_as_such(bp):
     r = bp("grad", "x*2", "--x", "-inf", "--json")
     assert r.exit_code == 2 and r.stdout == ""
-    assert r.stderr == "bp: value error: the value of x must be a finite number, got '-inf'\n"
+    assert r.stderr == ("bp: value error: the value of x must be a finite number, got '-inf'\n"
+                        "hint: bp grad --allow-nonfinite takes inf, -inf and nan as values, to see what they do\n")
 
 
 def test_every_value_problem_is_reported_at_once_with_a_did_you_mean_among_the_missing(bp):

@@ -126,3 +126,36 @@ def test_allow_nonfinite_reaches_a_values_file(bp, tmp_path):
     r = bp("grad", "atan(x)", "--values", str(values), "--allow-nonfinite", "--json")
     assert r.exit_code == 0, r.stderr
     assert json.loads(r.stdout)["value"] == math.pi / 2
+
+
+# -- second derivatives at the awkward points of x^y ---------------------------------------
+def test_second_derivatives_of_powers_take_the_limits_where_they_exist():
+    from bpcli.symbolic import hessian
+
+    assert hessian(parse("x^0"), {"x": 0.0}) == {"x": {"x": 0.0}}
+    assert hessian(parse("0^y"), {"y": 2.0}) == {"y": {"y": 0.0}}
+    assert hessian(parse("x^y"), {"x": 0.0, "y": 2.0}) == {"x": {"x": 2.0, "y": 0.0}, "y": {"x": 0.0, "y": 0.0}}
+
+
+def test_second_derivatives_of_powers_are_unchanged_elsewhere():
+    from bpcli.symbolic import hessian
+
+    h = hessian(parse("x^y"), {"x": 1.5, "y": 2.5})
+    x, y = 1.5, 2.5
+    assert h["x"]["x"] == pytest.approx(y * (y - 1) * x ** (y - 2), rel=1e-14)
+    assert h["y"]["y"] == pytest.approx(x**y * math.log(x) ** 2, rel=1e-14)
+    assert h["x"]["y"] == pytest.approx(x ** (y - 1) * (1 + y * math.log(x)), rel=1e-14)
+
+
+def test_bp_diff_of_x_to_the_0_evaluates_to_0_at_0(bp):
+    r = bp("diff", "x^0")
+    assert r.exit_code == 0, r.stderr
+    printed = r.stdout.strip().splitlines()[-1]
+    f = parse(printed)
+    assert f.evaluate({"x": 0.0} if f.inputs else {}) == 0.0
+
+
+def test_hessian_check_passes_where_sympy_is_nan_and_bp_has_the_limit(bp):
+    r = bp("grad", "x^y", "--x", "0", "--y", "2", "--hessian", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["hessian"]["y"]["y"] == 0.0

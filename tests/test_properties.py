@@ -71,6 +71,9 @@ def test_backprop_equals_finite_differences(text, point):
     point = {n: v for n, v in point.items() if n in f.inputs}
     r = f.grad(point)
     assume(well_behaved(r) and all(abs(g) < 1e3 for g in r.gradient.values()))
+    # At a kink bp takes PyTorch's one-sided convention (clamp with lo = hi), which central
+    # differences cannot judge: bp's own check calls such a difference a convention.
+    assume(not any(kind == "kink" for kind, _ in r.hits))
     # Finite differences need the function smooth around the point, not just at it.
     for name in point:
         h = 1e-3 * max(1.0, abs(point[name]))
