@@ -1,6 +1,7 @@
 """Fuzz bp's parser and engine for a while and report what was tried and what broke.
 
     python tools/fuzz.py [SECONDS]      # default 60
+    python tools/fuzz.py --hostile      # the command line against hostile files and streams
 
 Inputs: random Unicode (control characters, NUL, astral planes), grammar-shaped noise,
 byte-level mutations of valid formulas, and random valid programs evaluated at random
@@ -15,6 +16,7 @@ import random
 import sys
 import time
 import traceback
+from pathlib import Path
 
 from bpcli import BPError, parse
 from bpcli.ops import OPS
@@ -100,6 +102,10 @@ def main() -> None:
             refused += 1
         except Exception:  # a crash: bp let something else escape
             crashes.append((text, traceback.format_exc(limit=3)))
+    report(seconds, tried, parsed, evaluated, refused, crashes)
+
+
+def report(seconds, tried, parsed, evaluated, refused, crashes) -> None:
     total = sum(tried.values())
     print(f"fuzzed {seconds:g} s: {total:,} inputs ({', '.join(f'{k} {v:,}' for k, v in tried.items())})")
     print(f"  parsed {parsed:,} (evaluated forward and backward: {evaluated:,}), refused with bp's error {refused:,}")
@@ -110,5 +116,73 @@ def main() -> None:
     sys.exit(1 if crashes else 0)
 
 
+# -- the command line against hostile files and streams -------------------------------------------
+def hostile_files(folder: Path) -> dict[str, str]:
+    """Files an attacker (or an accident) hands bp: deep JSON, huge cells, odd line endings."""
+    files = {
+        "deep.json": "[" * 100_000 + "]" * 100_000,
+        "deep_values.json": '{"x": ' + "[" * 100_000 + "1" + "]" * 100_000 + "}",
+        "surrogate.json": '{"x": 1, "\\ud800": 2}',
+        "huge_cell.csv": "x,y\n" + "1" * 200_000 + ",2\n",
+        "digits.csv": "x,y\n" + "7" * 5_000 + ",2\n",
+        "lone_cr.csv": "x,y\r1,2\r2,4\r",
+        "wide.csv": ",".join(f"c{i}" for i in range(20_000)) + "\n" + ",".join("1" * 20_000) + "\n",
+        "deep.jsonl": "[" * 100_000 + "]" * 100_000 + "\n",
+        "evil_header.csv": "x,\x1b[2J\x1b]0;PWNED\x07\n1,2\n",
+        "formula.bp": "(" * 100_000 + "x" + ")" * 100_000,
+    }
+    paths = {}
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8", errors="surrogatepass")
+        paths[name] = str(folder / name)
+    return paths
+
+
+def hostile_commands(files: dict[str, str]) -> list[str]:
+    devices = ["/dev/zero", "/dev/urandom", "/dev/null", "/dev/full"]
+    commands = []
+    for device in devices:
+        commands += [f"grad -f {device}", f"grad x*2 --values {device}", f"grad x*2 --at {device}",
+                     f"train linear {device}", f"graph x*w -o {device}"]
+    for name in ("deep.json", "deep_values.json", "surrogate.json"):
+        commands.append(f"grad x*2 --values {files[name]}")
+    for name in ("huge_cell.csv", "digits.csv", "lone_cr.csv", "wide.csv", "evil_header.csv"):
+        commands += [f"train linear {files[name]}", f"grad x*y --at {files[name]}"]
+    commands += [f"grad x*2 --at {files['deep.jsonl']}", f"grad -f {files['formula.bp']} --x 1",
+                 "grad x*2 --x 1 > /dev/full", "graph x*w --format dot >&-", "grad - <&-",
+                 "train linear - <&-", "grad 'x*' 2>&-", "grad x --check-timeout nan",
+                 "train linear - --seed -1 < /dev/null", "graph x*w -o /proc/version", "graph x*w -o /"]
+    return commands
+
+
+def hostile(timeout: float = 120) -> None:
+    """Run every hostile command through the CLI; exit 1 ('a bug in bp'), a traceback or a run past
+    `timeout` seconds is a failure."""
+    import subprocess
+    import tempfile
+
+    root = Path(__file__).resolve().parent.parent
+    failures = []
+    with tempfile.TemporaryDirectory() as tmp:
+        commands = hostile_commands(hostile_files(Path(tmp)))
+        for command in commands:
+            line = f"ulimit -v 8000000; {sys.executable} -m bpcli {command}"
+            try:
+                done = subprocess.run(line, shell=True, cwd=root, capture_output=True, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                failures.append((command, f"still running after {timeout:g} s"))
+                continue
+            err = done.stderr.decode("utf-8", "replace")
+            if done.returncode == 1 or "internal error" in err or "Traceback" in err or done.returncode < 0:
+                failures.append((command, f"exit {done.returncode}: {err.strip()[-300:]}"))
+    print(f"hostile inputs: {len(commands)} commands, internal errors or hangs: {len(failures)}")
+    for command, problem in failures:
+        print(f"  bp {command}\n    {problem}")
+    sys.exit(1 if failures else 0)
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--hostile"]:
+        hostile()
+    else:
+        main()
