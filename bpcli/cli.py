@@ -416,6 +416,8 @@ def grad(
     explain_steps: int = typer.Option(1_000_000, "--explain-steps", min=1, metavar="N",
                                       help="Steps of graph walking --explain may take to list paths, over all inputs."),
     with_hessian: bool = typer.Option(False, "--hessian", help="Second derivatives, cross-checked with SymPy."),
+    max_hessian: int = typer.Option(1_000, "--max-hessian", min=1, metavar="N",
+                                    help="Refuse --hessian past N inputs (N² entries, a pass each)."),
     forward: bool = typer.Option(False, "--forward", help="Forward mode beside reverse mode: a tangent "
                                  "per node and input, one pass per input."),
     max_forward: int = typer.Option(20_000_000, "--max-forward", min=1, metavar="N",
@@ -446,15 +448,17 @@ def grad(
         _refuse_for_tensors(explain=explain_paths, hessian=with_hessian, forward=forward)
     notes = render.grad_notes(result, notes, checked)
     explanations = _explain(result, max_paths, explain_steps) if explain_paths else None
-    hessian = _hessian(f, point, check, check_timeout) if with_hessian else None
+    hessian = _hessian(f, point, check, check_timeout, max_hessian) if with_hessian else None
+    if hessian is not None:
+        notes += hessian.notes
     fm = _forward_mode(f, result, point, max_forward) if forward else None
     if as_json:
         doc = render.grad_document(result, point, checked, notes)
         if explanations is not None:
             doc["explain"] = render.explain_document(result, explanations)
         if hessian is not None:
-            doc["hessian"], doc["hessian_check"] = hessian
-            doc["ok"] = doc["ok"] and hessian[1] in (None, True)
+            doc.update(render.hessian_document(hessian))
+            doc["ok"] = doc["ok"] and hessian.status != "mismatch"
         if fm is not None:
             doc["forward_mode"] = render.forward_document(fm)
             doc["ok"] = doc["ok"] and fm.agrees
@@ -466,13 +470,13 @@ def grad(
         if explanations is not None:
             console.print(render.explain_text(result, explanations))
         if hessian is not None:
-            console.print(render.hessian_table(*hessian))
+            console.print(render.hessian_table(hessian))
         if fm is not None:
             for table in render.forward_tables(result, fm, limit=None if show_all else 200):
                 console.print(table)
         if notes:
             console.print(render.notes_text(notes), end="")
-    if hessian is not None and hessian[1] is False:
+    if hessian is not None and hessian.status == "mismatch":
         raise CheckError("the Hessian disagrees with SymPy's second derivatives")
     if fm is not None and not fm.agrees:
         raise CheckError("forward mode disagrees with reverse mode: " + "; ".join(
@@ -724,9 +728,12 @@ def _forward_mode(f, result, point: dict, limit: int):
     return forward_mode(f, result, point)
 
 
-def _hessian(f, point: dict, check: bool, budget: float):
+def _hessian(f, point: dict, check: bool, budget: float, limit: int):
     from .symbolic import checked_hessian
 
+    if len(f.inputs) > limit:
+        raise UsageError(f"--hessian on {len(f.inputs):,} inputs would compute {len(f.inputs) ** 2:,} entries, "
+                         f"more than the limit of {limit:,} inputs", hint="raise it with --max-hessian N")
     return checked_hessian(f, point, budget if check else None)
 
 
@@ -932,7 +939,7 @@ def diff(
 ):
     """Derivatives of FORMULA as formulas, from bp's own graph, in bp's syntax."""
     from . import render
-    from .symbolic import derivatives, formula_text, pretty
+    from .symbolic import derivatives, printed
     from .values import normalise
 
     f = load_formula(formula, file)
@@ -943,16 +950,14 @@ def diff(
     if not f.inputs and not wrt:
         say_error(f"bp: note: {NO_INPUTS}")
     names = [normalise(n) for n in wrt] or list(f.inputs)
-    unknown = [n for n in names if n not in f.inputs]
-    if unknown:
-        f.check_values(dict.fromkeys(unknown, 0.0), complete=False)
     found = derivatives(f, names)
-    if latex:
-        import sympy as sp
-
-        texts = {n: sp.latex(pretty(d, simplify)) for n, d in found.items()}
-    else:
-        texts = {n: formula_text(d, simplify) for n, d in found.items()}
+    outputs = {n: printed(d, simplify, latex=latex) for n, d in found.items()}
+    texts = {n: p.latex if latex else p.text for n, p in outputs.items()}
+    for n in dict.fromkeys(names):
+        if n not in f.inputs:
+            say_error(f"note: {_unused(f, n)}")
+        if outputs[n].note:
+            say_error(f"note: d/d{n}: {outputs[n].note}")
     if as_json:
         print(render.dumps(texts))
     elif len(texts) == 1:
@@ -960,6 +965,15 @@ def diff(
     else:
         for n, t in texts.items():
             print(f"d/d{n}: {render.plain(t)}")
+
+
+def _unused(f, name: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(f.inputs), n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    inputs = ", ".join(f.inputs) or "none"
+    return f"{name} does not appear in the formula{hint}, so d/d{name} is 0; its inputs: {inputs}"
 
 
 @app.command(cls=BpCommand, context_settings=VALUE_ARGS, epilog=_epilog(

@@ -16,8 +16,19 @@ from .ops import OPS
 ATOM = 9
 
 
-def to_text(formula, names: dict[int, str] | None = None) -> str:
-    """bp syntax for the formula; `names` may name extra nodes (otherwise n<id> where needed)."""
+MAX_INLINE = 120  # characters an expression may have inline before it gets a line of its own
+
+
+def to_text(formula) -> str:
+    """bp syntax for the formula, a statement a line."""
+    return "\n".join(program(formula)[0]) + "\n"
+
+
+def program(formula) -> tuple[list[str], dict[int, str]]:
+    """The statements of the formula as bp source, and the name each named node got.
+
+    A node gets a line when it is bound to a name, used more than once, or too long to
+    write inline (so no line, and no string built on the way, grows with the graph)."""
     uses = [0] * len(formula)
     for args in formula.args:
         for a in args:
@@ -26,8 +37,8 @@ def to_text(formula, names: dict[int, str] | None = None) -> str:
     # and every name bound anywhere is kept clear of the fresh ones.
     fixed = set(formula.inputs) | set(NAMED_CONSTANTS)
     taken = fixed | {lab for labs in formula.labels.values() for lab in labs}
+    names: dict[int, str] = {}
     bound: set[str] = set()
-    names = dict(names or {})
     text: list[tuple[str, int]] = []
     lines = []
     for i, kind in enumerate(formula.kinds):
@@ -36,22 +47,22 @@ def to_text(formula, names: dict[int, str] | None = None) -> str:
             text.append((t, 3 if t.startswith("-") else ATOM))  # a negative constant reads as -c
             continue
         body, prec = _apply(OPS[kind], [text[a] for a in formula.args[i]])
-        label = names.get(i) or (formula.labels.get(i) or [None])[-1]
-        if label is None and uses[i] > 1:
+        label = (formula.labels.get(i) or [None])[-1]
+        if label is None and (uses[i] > 1 or (uses[i] and len(body) > MAX_INLINE)):
             label = _fresh(f"n{i}", taken)
-        elif label is not None and (label in bound or label in fixed):
+        elif label is not None and (label in fixed or label in bound):
             label = _fresh(label, taken)
         if label is None:
             text.append((body, prec))
             continue
         taken.add(label)
         bound.add(label)
+        names[i] = label
         lines.append(f"{label} = {body}")
         text.append((label, ATOM))
-    last = text[formula.output][0]
-    if not lines or not lines[-1].startswith(f"{last} = ") or formula.kinds[formula.output] in (INPUT, CONST):
-        lines.append(last)
-    return "\n".join(lines) + "\n"
+    if formula.output not in names:  # the output is the last node: its line, if any, is the last
+        lines.append(text[formula.output][0])
+    return lines, names
 
 
 def _apply(op, operands: list[tuple[str, int]]) -> tuple[str, int]:

@@ -80,9 +80,36 @@ def csv_rows(names: list[str], columns: list[list[float]], header: bool) -> str:
 
 
 def dumps(doc) -> str:
-    """Strict RFC 8259 JSON: NaN and Infinity can never slip through; \\u escapes where
-    the output cannot take Unicode."""
-    return json.dumps(doc, ensure_ascii=ASCII, allow_nan=False)
+    """Strict RFC 8259 JSON, for every document bp writes: non-finite numbers anywhere
+    become "inf", "-inf" and "nan", integers too long for Python to write (4,300 digits) a
+    count in scientific form; \\u escapes where the output cannot take Unicode."""
+    try:
+        return json.dumps(doc, ensure_ascii=ASCII, allow_nan=False)
+    except ValueError:  # a non-finite float or a huge integer somewhere: mend, then write
+        return json.dumps(_jsonable(doc), ensure_ascii=ASCII, allow_nan=False)
+
+
+def _jsonable(doc):
+    """The document with every number JSON cannot hold turned into text (in place, no recursion)."""
+    from .explain import count_text
+    from .sympy_bridge import WRITABLE_BITS
+
+    root = [doc]
+    stack = [(root, 0)]
+    while stack:
+        container, key = stack.pop()
+        v = container[key]
+        if isinstance(v, float) and not math.isfinite(v):
+            container[key] = json_number(v)
+        elif isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > WRITABLE_BITS:
+            container[key] = count_text(v)
+        elif isinstance(v, dict):
+            stack.extend((v, k) for k in v)
+        elif isinstance(v, (list, tuple)):
+            v = container[key] = list(v)
+            stack.extend((v, i) for i in range(len(v)))
+    return root[0]
+
 
 
 def show_number(v) -> str:
@@ -263,7 +290,7 @@ def grad_tables(result, check=None, limit: int | None = 200) -> list:
             mark = Text(plain(MARKS[c.status]), style="green" if c.ok else "bold red")
             _add(gradient, c.name, show_number(c.backprop), c.derivative or "–",
                              "–" if c.sympy is None else show_number(c.sympy),
-                             show_number(c.finite_difference), mark)
+                             "–" if c.finite_difference is None else show_number(c.finite_difference), mark)
     out.append(gradient)
     return out
 
@@ -569,13 +596,25 @@ def explain_text(result, explanations):
     return text
 
 
-def hessian_table(matrix: dict, agrees):
+_HESSIAN_MARKS = {None: "", "ok": "  (SymPy agrees)", "convention": "  (SymPy agrees but at the kink: convention)",
+                  "mismatch": "  (SymPy DISAGREES)"}
+
+
+def hessian_table(hessian):
+    matrix = hessian.matrix
     names = list(matrix)
-    mark = "" if agrees is None else ("  (SymPy agrees)" if agrees else "  (SymPy DISAGREES)")
-    table = _table(f"Hessian: ∂²out/∂row∂column{mark}", "", *names, numeric_columns=names)
+    table = _table(f"Hessian: ∂²out/∂row∂column{_HESSIAN_MARKS[hessian.status]}", "", *names,
+                   numeric_columns=names)
     for r in names:
         _add(table, r, *(show_number(matrix[r][c]) for c in names))
     return table
+
+
+def hessian_document(hessian) -> dict:
+    """hessian, hessian_check (true, false, or null when not checked) and hessian_status
+    (ok, convention, mismatch or null)."""
+    return {"hessian": hessian.matrix, "hessian_check": None if hessian.status is None else hessian.status != "mismatch",
+            "hessian_status": hessian.status}
 
 
 def _syntax(op) -> str:

@@ -7,7 +7,8 @@ import math
 
 from .graph import CONST, INPUT
 from .ops import OPS
-from .verify import FD_ABS, FD_REL, FD_STEP, SYMPY_ABS, SYMPY_REL, Check, InputCheck, close, with_budget
+from . import sympy_bridge as bridge
+from .verify import FD_ABS, FD_REL, FD_STEP, SYMPY_ABS, SYMPY_REL, Check, InputCheck, close
 
 FD_SAMPLE = 64  # entries perturbed per input, at most
 SEED = 0
@@ -132,9 +133,7 @@ def check(formula, result, point: dict, budget: float = 5.0) -> Check:
         notes.append(f"SymPy check skipped: {sizes} entries (more than {SYMPY_ENTRIES}); finite "
                      "differences only")
     else:
-        import sympy  # noqa: F401 - imported here, in the main thread, so the budget is for the maths
-
-        done, symbolic = with_budget(lambda: sympy_gradient(formula, point, labels), budget)
+        done, symbolic = bridge.run(sympy_gradient, formula, point, labels, seconds=budget)
         if not done:
             notes.append(f"SymPy check skipped: {symbolic}; finite differences only")
             symbolic = {}

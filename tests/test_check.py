@@ -1,0 +1,114 @@
+"""The cross-check: exit 3 only for a real disagreement, bounded work, and SymPy run where
+a deadline, a memory limit and Ctrl-C can stop it."""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from bpcli import parse
+from bpcli import sympy_bridge as bridge
+from bpcli.verify import check
+
+
+@pytest.mark.parametrize("text", ["x^0.5", "x^x"])
+def test_no_reference_number_is_no_disagreement(bp_json, text):
+    doc = bp_json("grad", text, "--x", "0")
+    assert doc["ok"] and doc["check"]["x"]["status"] == "skipped"
+    assert doc["check"]["x"]["sympy"] == "nan" and doc["check"]["x"]["finite_difference"] == "nan"
+    assert any("no verdict" in n for n in doc["notes"])
+
+
+def test_sqrt_at_zero_is_pytorchs_convention(bp_json):
+    doc = bp_json("grad", "sqrt(x)", "--x", "0")
+    assert doc["ok"] and doc["check"]["x"]["status"] == "convention"
+
+
+def test_a_real_disagreement_still_exits_3(bp, monkeypatch):
+    from bpcli.ops import OPS
+
+    op = OPS["sin"]
+    monkeypatch.setitem(OPS, "sin", type(op)(**{**op.__dict__, "partials": (lambda m, out, a: 2 * m.cos(a),)}))
+    r = bp("grad", "sin(x)", "--x", "0.5")
+    assert r.exit_code == 3 and "∂/∂x" in r.stderr
+
+
+def test_finite_differences_too_coarse_for_a_long_graph_are_inconclusive_not_failed(bp_json):
+    text = "a = 1e12\n" + "a = a + x\n" * 2_000 + "a - 1e12"
+    doc = bp_json("grad", text, "--x", "0.5")
+    assert doc["ok"] and doc["check"]["x"]["status"] == "skipped"
+    assert any("inconclusive" in n for n in doc["notes"])
+
+
+def test_a_long_sum_passes_where_rounding_widens_the_tolerance():
+    f = parse("a = 0\n" + "a = a + w*x\n" * 20_000 + "a")
+    point = {"x": 12.5, "w": 1000.0}
+    c = check(f, f.grad(point), point)
+    assert [i.status for i in c.inputs] == ["ok", "ok"]
+
+
+def test_finite_differences_sample_inputs_past_their_budget():
+    names = [f"x{i}" for i in range(3_000)]
+    f = parse(" + ".join(names))
+    point = dict.fromkeys(names, 1.0)
+    c = check(f, f.grad(point), point, budget=1.0)
+    sampled = [i for i in c.inputs if i.finite_difference is not None]
+    assert 0 < len(sampled) < len(names) and all(i.ok for i in c.inputs)
+    assert any(f"of 3,000 inputs (sampled with seed 0)" in n for n in c.notes)
+    again = check(f, f.grad(point), point, budget=1.0)
+    assert [i.name for i in again.inputs if i.finite_difference is not None] == [i.name for i in sampled]
+
+
+@pytest.mark.parametrize("text", ["(x-x+3)^4503599627370496", "(x-x+3)^100000000", "(x-x+3)^(2*10^9)"])
+def test_a_power_sympy_would_compute_exactly_is_refused_before_sympy(bp_json, text):
+    start = time.monotonic()
+    doc = bp_json("grad", text, "--x", "1", "--check-timeout", "60")
+    assert time.monotonic() - start < 30  # SymPy would run until killed at 60 s
+    assert any("too large for SymPy's exact arithmetic" in n for n in doc["notes"])
+
+
+# -- the child process --------------------------------------------------------------------------
+def _forever():
+    return 3 ** (2**40)  # C code holding the GIL: no thread budget, no signal can stop it
+
+
+def _greedy():
+    return len(bytearray(8 << 30))
+
+
+def test_sympys_work_is_killed_at_the_deadline():
+    start = time.monotonic()
+    assert bridge.run(_forever, seconds=0.5) == (False, "SymPy did not finish within 0.5 s")
+    assert time.monotonic() - start < 10
+    assert multiprocessing.active_children() == []
+
+
+def test_sympys_work_is_stopped_by_its_memory_limit():
+    done, why = bridge.run(_greedy, seconds=30)
+    assert not done and "GiB" in why
+
+
+def test_ctrl_c_stops_sympys_work_at_once():
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    start = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        bridge.run(_forever, seconds=60)
+    assert time.monotonic() - start < 10
+    assert multiprocessing.active_children() == []
+
+
+# -- JSON ----------------------------------------------------------------------------------------
+def test_every_document_writes_non_finite_numbers_and_huge_counts_as_text():
+    from bpcli.render import dumps
+
+    doc = {"a": [1.0, math.inf, {"b": (-math.inf, math.nan)}], "n": 2**20_000, "ok": True, "m": 3}
+    assert json.loads(dumps(doc)) == {"a": [1.0, "inf", {"b": ["-inf", "nan"]}], "n": "3.98e+6020", "ok": True,
+                                      "m": 3}
