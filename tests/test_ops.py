@@ -10,7 +10,8 @@ from bpcli import parse, view
 from bpcli.numeric import FLOAT, ONE, ArrayMath
 from bpcli.ops import ELEMENTWISE, FUNCTIONS, OPS
 from bpcli.parser import grammar_text
-from bpcli.verify import close, finite_differences, value_at
+from bpcli.sympy_bridge import value_at
+from bpcli.verify import close, finite_differences
 
 # Points away from every op's kinks and inside every domain (log, sqrt need a > 0); clamp's
 # third is below x, inside and above it.
