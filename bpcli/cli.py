@@ -450,7 +450,7 @@ def grad(
     explanations = _explain(result, max_paths, explain_steps) if explain_paths else None
     hessian = _hessian(f, point, check, check_timeout, max_hessian) if with_hessian else None
     if hessian is not None:
-        notes += hessian.notes
+        notes += render.check_notes(hessian.notes)
     fm = _forward_mode(f, result, point, max_forward) if forward else None
     if as_json:
         doc = render.grad_document(result, point, checked, notes)

@@ -149,7 +149,14 @@ def grad_notes(result, extra: list[str] = (), check=None) -> list:
     from . import view
 
     return (view.notes(result) + [view.Note("input", None, n) for n in extra]
-            + [view.Note("check", None, n) for n in (check.notes if check else [])])
+            + check_notes(check.notes if check else []))
+
+
+def check_notes(texts: list[str]) -> list:
+    """The check's notes (of the gradient or the Hessian) as note objects."""
+    from . import view
+
+    return [view.Note("check", None, n) for n in texts]
 
 
 def note_document(note) -> dict:
