@@ -317,7 +317,8 @@ def _tensor_aware(f, run):
     except TensorOutputError as e:
         text = f.text.strip()
         example = f'sum({text})' if not any(c in text for c in ";=\n") else "sum(…) around the output"
-        raise TensorOutputError(e.message, hint=f"use {example}, as loss.backward() needs one number",
+        raise TensorOutputError(e.message, hint=f"use {example}, as loss.backward() needs one number, "
+                                "or --jacobian for the full Jacobian",
                                 node=e.node, op=e.op, shapes=e.shapes) from None
     except ShapeError as e:
         if e.node is None:
@@ -333,6 +334,41 @@ def _refuse_for_tensors(**flags) -> None:
     if given:
         raise UsageError(f"{', '.join(given)} work{'s' if len(given) == 1 else ''} on scalar formulas; "
                          "this one has tensors")
+
+
+def _jacobian(f, point: dict, limit: int, **scalar_only):
+    """The Jacobian of f's output at the point, its bound worded with the flag that raises it."""
+    from .tensor import JacobianLimitError
+
+    given = [f"--{name}" for name, on in scalar_only.items() if on]
+    if given:
+        raise UsageError(f"--jacobian does not go with {', '.join(given)}")
+    try:
+        return _tensor_aware(f, lambda: f.jacobian(point, limit=limit, checked=True))
+    except JacobianLimitError as e:
+        raise JacobianLimitError(e.message, e.entries, e.limit, e.shape, hint="raise the limit with "
+                                 "--max-jacobian N (0: none), or take an entry or a sum of the output") from None
+
+
+def _output_name(f) -> str:
+    """What the output is called in Jacobian tables: its last bound name, else `out`."""
+    names = f.labels.get(f.output)
+    return names[-1] if names else "out"
+
+
+def _print_jacobian(f, point: dict, jac, as_json: bool) -> None:
+    """`bp grad --jacobian` of a tensor output: its value, then ∂output/∂input per input."""
+    from . import render
+
+    if as_json:
+        doc = {"schema": render.SCHEMA, "formula": f.text,
+               "inputs": {name: render.json_value(point[name]) for name in f.inputs},
+               "value": render.json_value(jac.value), "jacobian": render.jacobian_document(jac)}
+        print(render.dumps(doc))
+        return
+    console = stdout_console()
+    for table in [render.jacobian_summary(f, jac, _output_name(f))] + render.jacobian_tables(jac, _output_name(f)):
+        console.print(table)
 
 
 CHECKED_ROWS = 3  # rows of an --at file that are cross-checked with SymPy: the first three
@@ -426,6 +462,10 @@ def grad(
                                   help="Refuse --json or --all for formulas of more than N nodes (0: no limit)."),
     allow_nonfinite: bool = typer.Option(False, "--allow-nonfinite",
                                          help="Take inf, -inf and nan as values (refused by default)."),
+    with_jacobian: bool = typer.Option(False, "--jacobian", help="The full Jacobian ∂output/∂input of a "
+                                       "tensor (or scalar) output, one backward pass per output entry."),
+    max_jacobian: int = typer.Option(100, "--max-jacobian", min=0, metavar="N",
+                                     help="Refuse --jacobian past N output entries (0: no limit)."),
 ):
     """Forward and backward pass of FORMULA at a point: give values as --x 2 or x=2."""
     from . import render
@@ -435,6 +475,8 @@ def grad(
     f = load_formula(formula_text, file, max_size)
     if at is None and (as_json or show_all):
         _check_listed(f, max_nodes, "--json" if as_json else "--all")
+    if at is not None and with_jacobian:
+        raise UsageError("--jacobian does not go with --at: it is one point's")
     if at is None and out_format is not None:
         raise UsageError("--format goes with --at; for one point use --json")
     point, notes = gather_values(f, given, formula_text, values_file, complete=at is None,
@@ -443,6 +485,10 @@ def grad(
         return grad_at(f, at, out_format, point, formula_text, values_file, check, check_timeout)
     from .verify import checked_grad
 
+    jac = _jacobian(f, point, max_jacobian, explain=explain_paths, hessian=with_hessian,
+                    forward=forward) if with_jacobian else None
+    if jac is not None and jac.output_shape:
+        return _print_jacobian(f, point, jac, as_json)
     result, checked = _tensor_aware(f, lambda: checked_grad(f, point, check, check_timeout, values_checked=True))
     if hasattr(result, "shapes"):
         _refuse_for_tensors(explain=explain_paths, hessian=with_hessian, forward=forward)
@@ -462,6 +508,8 @@ def grad(
         if fm is not None:
             doc["forward_mode"] = render.forward_document(fm)
             doc["ok"] = doc["ok"] and fm.agrees
+        if jac is not None:
+            doc["jacobian"] = render.jacobian_document(jac)
         print(render.dumps(doc))
     else:
         console = stdout_console()
@@ -473,6 +521,9 @@ def grad(
             console.print(render.hessian_table(hessian))
         if fm is not None:
             for table in render.forward_tables(result, fm, limit=None if show_all else 200):
+                console.print(table)
+        if jac is not None:
+            for table in render.jacobian_tables(jac, _output_name(f)):
                 console.print(table)
         if notes:
             console.print(render.notes_text(notes), end="")

@@ -680,3 +680,51 @@ def grade_text(marks: list) -> str:
     right = sum(m.correct for m in marks)
     lines.append(f"score: {right}/{len(marks)}")
     return plain("\n".join(lines)) + "\n"
+
+
+# -- Jacobian -----------------------------------------------------------------------
+def _entry_labels(name: str, shape: tuple) -> list[str]:
+    """name[i, j] for every entry in row-major order; a scalar is its name."""
+    import itertools
+
+    if not shape:
+        return [name]
+    return [f"{name}[{','.join(map(str, ix))}]" for ix in itertools.product(*map(range, shape))]
+
+
+def jacobian_document(jac) -> dict:
+    """The `jacobian` of --json: per input, nested lists of shape output_shape + input_shape."""
+    return {n: json_value(a) for n, a in jac.matrices.items()}
+
+
+def jacobian_tables(jac, out_name: str, width: int = 80) -> list:
+    """Per input, ∂output/∂input as tables (a row per output entry, a column per input
+    entry), split into as many tables as it takes for the columns to fit `width`."""
+    rows = _entry_labels(out_name, jac.output_shape)
+    tables = []
+    for name, a in jac.matrices.items():
+        cols = _entry_labels(name, jac.input_shapes[name])
+        cells = [[f"{v:.4g}" for v in line] for line in a.reshape(len(rows), len(cols)).tolist()]
+        cell = max([len(c) for c in cols] + [len(c) for line in cells for c in line])
+        room = width - 4 - max(map(len, rows)) - 3
+        per = max(1, room // (cell + 3))
+        for start in range(0, len(cols), per):
+            part = f" (columns {start + 1}–{min(start + per, len(cols))} of {len(cols)})" if len(cols) > per else ""
+            shown = cols[start:start + per]
+            title = f"Jacobian ∂{out_name}/∂{name}{part}"
+            table = _table(title, "", *shown, numeric_columns=shown)
+            table.min_width = min(len(title), width)
+            for label, line in zip(rows, cells):
+                _add(table, label, *line[start:start + per])
+            table.columns[0].no_wrap = True
+            tables.append(table)
+    return tables
+
+
+def jacobian_summary(f, jac, out_name: str):
+    """The formula, its output's shape and value, above the Jacobian tables."""
+    from .ops import shape_text
+
+    table = _table("Formula", "formula", "output", "shape", "value", numeric_columns=("shape",))
+    _add(table, f.text.strip(), out_name, shape_text(jac.output_shape), show_value(jac.value))
+    return table

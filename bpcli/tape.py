@@ -231,6 +231,15 @@ class Formula:
             vals = self.forward(values, m)
             return Result(self, vals, self.backward(vals, m), m)
 
+    def jacobian(self, values: dict, m=None, wrt=None, limit: int | None = None, checked: bool = False):
+        """∂output/∂input for a tensor (or scalar) output, one backward pass per output entry;
+        refused past `limit` output entries (None: tensor.MAX_JACOBIAN, 0: no limit)."""
+        if not checked:
+            self.check_values(values)
+        from .tensor import jacobian
+
+        return jacobian(self, values, m, wrt, limit)
+
     def hits(self, vals: list) -> list[tuple[str, int]]:
         """What a reader must know about a point, as (kind, node): "kink" (a non-differentiable
         point hit), "domain" (nan from finite operands), "overflow" (inf from finite ones)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from .errors import InputValueError, ShapeError
+from .errors import InputValueError, LimitError, ShapeError
 from .graph import CONST, INPUT
 from .numeric import ONE, ArrayMath
 from .ops import OPS, Site, shape_text
@@ -24,6 +24,31 @@ _VERBS = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "divide", "
 
 class TensorOutputError(ShapeError):
     """A gradient was asked of a tensor-valued output (as PyTorch's backward needs a scalar)."""
+
+
+MAX_JACOBIAN = 100  # output entries: one backward pass each, a table row each
+
+
+class JacobianLimitError(LimitError):
+    """The output has more entries than the Jacobian bound; carries the count and the bound."""
+
+    def __init__(self, message: str, entries: int, limit: int, shape: tuple, hint: str | None = None):
+        super().__init__(message, hint)
+        self.entries = entries
+        self.limit = limit
+        self.shape = shape
+
+
+class Jacobian:
+    """∂output/∂input for every input that gets a gradient: arrays of shape
+    output_shape + input_shape, the output's value beside them."""
+
+    def __init__(self, formula, value, output_shape: tuple, input_shapes: dict, matrices: dict):
+        self.formula = formula
+        self.value = value
+        self.output_shape = output_shape
+        self.input_shapes = input_shapes
+        self.matrices = matrices
 
 
 def broadcast(name: str, shapes: list) -> tuple:
@@ -313,3 +338,33 @@ def evaluate(formula, values: dict, m=None, batched=None) -> TensorResult:
     zeros = [m.np.zeros(m.np.shape(v), dtype=m.dtype) for v in vals]
     return TensorResult(formula, vals, zeros, m, node_shapes, batch, [False] * len(vals))
 
+
+
+def jacobian(formula, values: dict, m=None, wrt=None, limit: int | None = None) -> Jacobian:
+    """The full Jacobian of the output: one backward pass per output entry, seeded one-hot
+    (a scalar output: one pass, the gradient as one row). Class labels get none."""
+    m = m or ArrayMath("float64")
+    np = m.np
+    limit = MAX_JACOBIAN if limit is None else limit
+    with np.errstate(all="ignore"):
+        arrays, node_shapes, _ = prepare(formula, values, m, None)
+        out_shape = node_shapes[formula.output]
+        entries = int(np.prod(out_shape, dtype=np.int64))
+        if limit and entries > limit:
+            raise JacobianLimitError(
+                f"the output has {entries:,} entries (shape {shape_text(out_shape)}): a Jacobian is "
+                f"shown for at most {limit:,}", entries, limit, out_shape)
+        vals = forward(formula, arrays, node_shapes, None, m)
+        wanted = _wanted(formula, wrt)
+        probe = TensorResult(formula, vals, vals, m, node_shapes, None, wanted)
+        names = [n for n, i in formula.inputs.items() if wanted[i] and n not in probe.labels()]
+        rows: dict = {n: [] for n in names}
+        for k in range(entries):
+            seed = np.zeros(entries, dtype=m.dtype)
+            seed[k] = 1
+            adjoints = backward(formula, vals, node_shapes, None, m, wanted, seed.reshape(out_shape))
+            for n in names:
+                rows[n].append(adjoints[formula.inputs[n]])
+    matrices = {n: np.stack(rows[n]).reshape(out_shape + node_shapes[formula.inputs[n]]) for n in names}
+    return Jacobian(formula, vals[formula.output], out_shape,
+                    {n: node_shapes[formula.inputs[n]] for n in names}, matrices)
