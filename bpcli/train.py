@@ -25,7 +25,9 @@ MODELS = {
 LOSSES = {
     "mse": "(yhat - y)^2",
     # As torch.nn.BCELoss: each log is clamped at -100, so a saturated sigmoid stays finite.
-    "bce": "-(y*max(log(yhat), -100) + (1 - y)*max(log(1 - yhat), -100))",
+    # The clamp is on log's argument (log(max(p, e^-100)) = max(log p, -100) exactly), so a
+    # yhat of exactly 1 sends no 0·inf = nan back through log(1 - yhat).
+    "bce": "-(y*log(max(yhat, exp(-100))) + (1 - y)*log(max(1 - yhat, exp(-100))))",
     # As torch.nn.CrossEntropyLoss on logits, y the class index.
     "ce": "-log_softmax(yhat)[y]",
 }

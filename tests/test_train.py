@@ -96,7 +96,7 @@ def test_logistic_model_uses_binary_cross_entropy_and_separates(bp, csv):
     doc = doc_of(bp("train", "logistic", data, "--lr", "0.5", "--predict", "3", "--predict", "-3", "--json"))
     assert doc["loss"][-1] < doc["loss"][0] / 10
     assert doc["predictions"][0]["yhat"] > 0.9 and doc["predictions"][1]["yhat"] < 0.1
-    assert "max(log(yhat), -100)" in doc["loss_formula"]
+    assert "log(max(yhat, exp(-100)))" in doc["loss_formula"]
 
 
 def test_default_target_is_y_else_the_last_column(bp, csv):
@@ -261,3 +261,28 @@ def test_plot_without_matplotlib_names_the_extra_and_exits_5(bp, csv, tmp_path, 
 def test_plot_needs_png_or_svg(bp, csv, tmp_path):
     r = bp("train", "linear", csv(LECTURE), "--epochs", "2", "--plot", str(tmp_path / "loss.jpg"))
     assert r.exit_code == 2 and "must end in .png or .svg" in r.stderr
+
+
+def test_a_saturated_logistic_model_keeps_training(tmp_path):
+    # yhat = sigmoid(40) is exactly 1.0: log(1 - yhat) is -inf, and its partial must not meet
+    # the clamp's zero as 0·inf = nan (separable data drove w to nan at epoch 2088).
+    import numpy as np
+    from typer.testing import CliRunner
+
+    from bpcli import parse
+    from bpcli.cli import app
+    from bpcli.train import LOSSES
+
+    f = parse("yhat = sigmoid(z); " + LOSSES["bce"])
+    g = f.grad({"z": 40.0, "y": 1.0}).gradient
+    assert g["z"] == 0.0
+    assert f.grad({"z": 40.0, "y": 0.0}).value == 100.0
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=60), rng.normal(size=60)
+    data = tmp_path / "separable.csv"
+    data.write_text("a,b,y\n" + "".join(f"{p!r},{q!r},{int(p + q > 0)}\n" for p, q in zip(a.tolist(), b.tolist())))
+    r = CliRunner().invoke(app, ["train", "logistic", str(data), "--lr", "1", "--epochs", "3000",
+                                 "--batch-size", "all", "--json"])
+    assert r.exit_code == 0, r.output
+    loss = json.loads(r.stdout)["loss"]
+    assert loss[-1] < loss[0] / 10
