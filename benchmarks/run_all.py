@@ -21,6 +21,7 @@ SCRIPTS = [
     ("The engine: against PyTorch, micrograd and SymPy", "engine_speed.py"),
     ("bp train mlp: a network against the same network in PyTorch", "mlp_speed.py"),
     ("Precision of the functions: largest relative error against mpmath at 50 digits", "precision.py"),
+    ("The web face: bp view, the page in Chromium, bp serve", "web_speed.py"),
 ]
 
 

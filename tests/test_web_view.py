@@ -292,3 +292,58 @@ def test_a_2000_node_graph_loads_and_steps(page, view):
     page.keyboard.press("End")
     page.keyboard.press("ArrowLeft")
     assert "backward pass" in page.inner_text("#bp-counter")
+
+
+# -- schema bp.grad/2 (tensors): the page reads shapes, nested lists, rules and note objects --
+def tensor_document():
+    """A bp.grad/2 document as TENSOR_DESIGN.md section 5 and 8 describe it, for a*b + a with
+    a and b vectors of 2 (written by hand: the page must read it before the engine prints it)."""
+    return {
+        "schema": "bp.grad/2", "formula": "a*b + a", "inputs": {"a": [1.0, 2.0], "b": [3.0, "inf"]},
+        "value": [4.0, "inf"], "gradient": {"a": [4.0, "inf"], "b": [1.0, 2.0]},
+        "nodes": [
+            {"id": "n0", "op": "input", "label": "a", "operands": [], "shape": [2], "value": [1.0, 2.0],
+             "adjoint": [4.0, "inf"]},
+            {"id": "n1", "op": "input", "label": "b", "operands": [], "shape": [2], "value": [3.0, "inf"],
+             "adjoint": [1.0, 2.0]},
+            {"id": "n2", "op": "mul", "label": "", "operands": ["n0", "n1"], "shape": [2], "value": [3.0, "inf"],
+             "adjoint": [1.0, 1.0]},
+            {"id": "n3", "op": "add", "label": "", "operands": ["n2", "n0"], "shape": [2], "value": [4.0, "inf"],
+             "adjoint": [1.0, 1.0]},
+        ],
+        "edges": [
+            {"parent": "n3", "child": "n2", "slot": 0, "local": None, "rule": "∂L/∂A = ∂L/∂Y",
+             "formula": None, "contribution": [1.0, 1.0]},
+            {"parent": "n3", "child": "n0", "slot": 1, "local": None, "rule": "∂L/∂B = ∂L/∂Y",
+             "formula": None, "contribution": [1.0, 1.0]},
+            {"parent": "n2", "child": "n0", "slot": 0, "local": None, "rule": "∂L/∂A = ∂L/∂Y ⊙ B",
+             "formula": None, "contribution": [3.0, "inf"]},
+            {"parent": "n2", "child": "n1", "slot": 1, "local": None, "rule": "∂L/∂B = ∂L/∂Y ⊙ A",
+             "formula": None, "contribution": [1.0, 2.0]},
+        ],
+        "notes": [{"kind": "overflow", "node": "n2", "message": "n2 mul overflows", "suggestion": "log(a) + log(b)"}],
+        "check": None, "ok": True,
+    }
+
+
+def test_page_reads_schema_2_with_shapes_arrays_and_rules(page, tmp_path):
+    from bpcli.web import page as build_page
+    from bpcli.web import view_data
+
+    out = tmp_path / "tensor.html"
+    out.write_text(build_page(view_data(parse("a*b + a"), tensor_document())), encoding="utf-8")
+    open_page(page, out)
+    tables = page.inner_text("#bp-tables")
+    assert "shape" in tables and "∂L/∂A = ∂L/∂Y ⊙ B" in tables
+    assert "note: n2 mul overflows (try log(a) + log(b))" in tables
+    page.keyboard.press("End")
+    assert page.inner_text("#bp-chain").startswith("gradient: a [4, inf], b [1, 2]")
+    assert "= [2]" in node_text(page, "n2") and "∂ [2]" in node_text(page, "n2")
+    open_page(page, out, step=7)  # n3 ← n0: a's first contribution
+    chain = page.inner_text("#bp-chain")
+    assert chain.startswith("∂n3/∂a = [1, 1]   from n3 by ∂L/∂B = ∂L/∂Y")
+    page.keyboard.press("ArrowRight")
+    assert "contribution 2 of 2 to a: ∂n3/∂a = [4, inf]" in page.inner_text("#bp-chain")
+    page.click("[data-id=n0]")
+    details = page.inner_text("#bp-details")
+    assert "shape\n2" in details and "[1, 2]" in details and "[4, inf]" in details

@@ -49,6 +49,9 @@
     };
     return walk(v);
   }
+  function brief(v) { // a small array in full (up to 6 numbers), a larger one by its shape
+    return Array.isArray(v) && v.flat(Infinity).length <= 6 ? arrayText(v) : short(v);
+  }
   function magnitude(v) { // |v|, the largest |element| of an array
     if (Array.isArray(v)) return v.reduce((m, x) => Math.max(m, magnitude(x)), 0);
     v = Math.abs(num(v));
@@ -63,7 +66,9 @@
     if (Array.isArray(a)) return a.map((x, i) => add(x, b[i]));
     return num(a) + num(b);
   }
-  function sameNumber(a, b) { return JSON.stringify(a) === JSON.stringify(b); }
+  function sameNumber(a, b) {
+    return a === b || (Array.isArray(a) && Array.isArray(b) && JSON.stringify(a) === JSON.stringify(b));
+  }
 
   // -- names ------------------------------------------------------------------------
   function ref(i) { // how bp refers to a node: its last bound name, an input's name, else n<id>
@@ -95,7 +100,7 @@
     // Each node's number of contributions, and the step at which each arrives.
     const total = new Array(doc.nodes.length).fill(0);
     doc.edges.forEach((e) => total[nodeIndex(e.child)]++);
-    states = { total };
+    states = { total, biggest: doc.edges.reduce((m, e) => Math.max(m, magnitude(e.contribution)), 0) };
   }
   function stateAt(k) { // what is known after step k: values computed, adjoints so far
     const n = doc.nodes.length;
@@ -212,7 +217,7 @@
         was.got = s.got[i];
       }
     }
-    const biggest = doc.edges.reduce((m, e) => Math.max(m, magnitude(e.contribution)), 0);
+    const biggest = states.biggest;
     doc.edges.forEach((e, j) => {
       const g = edgeEls[j];
       if (!g) return;
@@ -276,21 +281,22 @@
       const e = doc.edges[st.edge], p = nodeIndex(e.parent), c = nodeIndex(e.child);
       const first = s.got[c] === 1;
       const parentAdj = doc.nodes[p].adjoint;
-      text(dL(c) + (first ? " = " : " += ") + dL(p) + " · ∂" + ref(p) + "/∂" + ref(c) + " = ");
       if (e.local !== null && e.local !== undefined) {
+        text(dL(c) + (first ? " = " : " += ") + dL(p) + " · ∂" + ref(p) + "/∂" + ref(c) + " = ");
         g(short(parentAdj)); text(" · " + short(e.local) + " = "); g(short(e.contribution));
-      } else {
-        text((e.rule || "") + " = "); g(arrayText(e.contribution));
+      } else { // a tensor edge: the vector-Jacobian product, in words by its rule
+        text(dL(c) + (first ? " = " : " += ")); g(brief(e.contribution));
+        text("   from " + e.parent + " by " + (e.rule || "its rule"));
       }
       if (states.total[c] > 1) {
         text("\ncontribution " + s.got[c] + " of " + states.total[c] + " to " + ref(c) + ": " + dL(c) + " = ");
-        g(short(s.adj[c]));
+        g(brief(s.adj[c]));
         if (s.got[c] < states.total[c]) text(" so far");
       }
       if (e.formula) text("\nlocal gradient: " + e.formula);
     } else {
       text("gradient: ");
-      Object.entries(doc.gradient).forEach(([name, val], j) => { if (j) text(", "); text(name + " "); g(short(val)); });
+      Object.entries(doc.gradient).forEach(([name, val], j) => { if (j) text(", "); text(name + " "); g(brief(val)); });
       text("   (" + checkSummary() + ")");
     }
     return parts;
