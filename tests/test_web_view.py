@@ -347,3 +347,16 @@ def test_page_reads_schema_2_with_shapes_arrays_and_rules(page, tmp_path):
     page.click("[data-id=n0]")
     details = page.inner_text("#bp-details")
     assert "shape\n2" in details and "[1, 2]" in details and "[4, inf]" in details
+
+
+def test_bp_view_of_a_tensor_formula_shows_shapes_and_arrays(page, view):
+    open_page(page, view("L = sum(tanh(W @ x) * x)", "--W", "[[1,2],[3,4]]", "--x", "[0.5,-1]"))
+    assert "shape" in page.inner_text("#bp-tables") and "2×2" in page.inner_text("#bp-tables")
+    page.keyboard.press("End")
+    assert "= [2×2]" in node_text(page, "n0")
+    assert page.inner_text("#bp-chain").startswith("gradient: W [[0.0451767, −0.0903533], "
+                                                   "[−0.0132961, 0.0265922]], x ")
+    page.click("[data-id=n2]")
+    details = page.inner_text("#bp-details")
+    assert "matmul: n0 @ n1" in details and "[−1.5, −2.5]" in details
+    assert details.count("∂L/∂W = ∂L/∂n2 @ xᵀ") == 1

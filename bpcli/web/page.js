@@ -293,7 +293,7 @@
         g(brief(s.adj[c]));
         if (s.got[c] < states.total[c]) text(" so far");
       }
-      if (e.formula) text("\nlocal gradient: " + e.formula);
+      if (e.formula && e.formula !== e.rule) text("\nlocal gradient: " + e.formula);
     } else {
       text("gradient: ");
       Object.entries(doc.gradient).forEach(([name, val], j) => { if (j) text(", "); text(name + " "); g(brief(val)); });
@@ -323,7 +323,8 @@
     else row("adjoint " + dL(i), full(n.adjoint) + (s.got[i] < states.total[i] ? "   (at this step: " + (s.adj[i] === null ? "not reached" : full(s.adj[i])) + ")" : ""));
     doc.edges.filter((e) => e.parent === n.id).forEach((e) => {
       const c = nodeIndex(e.child);
-      row("∂" + ref(i) + "/∂" + ref(c), (e.local !== null && e.local !== undefined ? full(e.local) : e.rule || "") + (e.formula ? "   " + e.formula : ""));
+      const scalar = e.local !== null && e.local !== undefined;
+      row("∂" + ref(i) + "/∂" + ref(c), (scalar ? full(e.local) : e.rule || "") + (e.formula && e.formula !== e.rule ? "   " + e.formula : ""));
     });
     const uses = doc.edges.filter((e) => e.child === n.id);
     if (uses.length > 1) row("gradient from", uses.map((e) => e.parent + ": " + short(e.contribution)).join(" + ") + " = " + short(n.adjoint));
