@@ -1051,6 +1051,8 @@ def export(
     dtype: str = typer.Option("float64", "--dtype", metavar="float64|float32", help="--loop: as bp train."),
     init: list[str] = typer.Option([], "--init", metavar="NAME=VALUE", help="--loop: initial parameter value."),
     predict: list[str] = typer.Option([], "--predict", metavar="X|NAME=X,…", help="--loop: predict at a point."),
+    batch_size: str = typer.Option("1", "--batch-size", metavar="N|all",
+                                   help="--loop: rows per step, as bp train (1: the lecture's loop)."),
 ):
     """A standalone PyTorch or JAX script that rebuilds FORMULA and checks every number bp gives."""
     if torch and jax:
@@ -1058,7 +1060,8 @@ def export(
     if loop:
         if jax:
             raise UsageError("--loop writes the lecture's PyTorch loop; --jax exports single points")
-        text = _export_loop(formula, ctx.args, file, target, loss, lr, epochs, dtype, init, predict)
+        text = _export_loop(formula, ctx.args, file, target, loss, lr, epochs, dtype, init, predict,
+                            _batch_size(batch_size))
     else:
         from .export import jax_script, torch_script
 
@@ -1076,7 +1079,7 @@ def export(
     say_error(f"bp: wrote {output}")
 
 
-def _export_loop(model, extra, file, target, loss, lr, epochs, dtype, init, predict) -> str:
+def _export_loop(model, extra, file, target, loss, lr, epochs, dtype, init, predict, batch_size) -> str:
     from .data import read_csv
     from .export import loop_script
     from .train import Settings, Trainer, build_model, check_model_name, choose_target
@@ -1091,7 +1094,8 @@ def _export_loop(model, extra, file, target, loss, lr, epochs, dtype, init, pred
             model = read_text(model, "formula file", "a bp formula")
     if model is None or len(words) != 1:
         raise UsageError("--loop takes MODEL DATA, as bp train: e.g. bp export --loop linear data.csv")
-    settings = Settings(lr=_finite(lr, "--lr"), epochs=epochs, dtype=dtype, init=read_pairs(init, "--init", "w=0.5"))
+    settings = Settings(lr=_finite(lr, "--lr"), epochs=epochs, dtype=dtype, batch_size=batch_size,
+                        init=read_pairs(init, "--init", "w=0.5"))
     check_model_name(model)
     table = read_csv(words[0])
     spec = build_model(model, table.columns, choose_target(table.columns, target, table.source),

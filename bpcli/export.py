@@ -242,8 +242,9 @@ def loop_script(run, table, predictions: list[dict]) -> str:
     from .parser import parse
 
     model, settings = run.model, run.settings
-    if settings.batch_size != 1 or settings.shuffle:
-        raise UsageError("--loop writes the lecture's loop: one sample per step, in file order")
+    if settings.shuffle:
+        raise UsageError("--loop goes through the rows in file order: --shuffle is not exported")
+    size = settings.batch_size or table.rows  # None: the whole data set
     if table.rows > MAX_LOOP_ROWS:
         raise UsageError(f"--loop embeds the data in the script: {table.rows:,} rows is more than "
                          f"{MAX_LOOP_ROWS:,}")
@@ -252,7 +253,8 @@ def loop_script(run, table, predictions: list[dict]) -> str:
         require(f, lib)
     columns = model.features + [model.target]
     exact = settings.dtype == "float64"
-    rel = REL if exact else 1e-6
+    # A batch's mean gradient is summed in another order than bp's: equal to rounding, not bit for bit.
+    rel = (REL if size == 1 else 1e-9) if exact else 1e-6
     out = _header(
         f"bp export --loop: the lecture's training loop in PyTorch, for bp train's run of\n"
         f"    yhat = {model.text}\n    loss = {model.loss_text}"
@@ -275,18 +277,29 @@ def loop_script(run, table, predictions: list[dict]) -> str:
     out += _function("loss", loss, ["yhat", "y"], f"loss = {model.loss_text}")
     row = ", ".join(columns)
     grads = ", ".join(f"{p}.grad.item()" for p in model.params)
-    out += ["", "", f"TRACE = {table.rows * settings.epochs <= 1000}  # the lecture's grad: line for every step", ""]
+    out += ["", ""]
+    if size == 1:
+        out += [f"TRACE = {table.rows * settings.epochs <= 1000}  # the lecture's grad: line for every step", ""]
     for p in predictions:
         out.append(_predict_print("before", p, model.features))
     if len(model.params) > 1:  # bp train --trace's key to the grad: columns
         key = " ".join(model.features + [model.target] + [f"∂loss/∂{p}" for p in model.params])
         out.append(f"print({'# grad: ' + key!r})")
-    out += [f"for epoch in range({settings.epochs}):",
-            f"    for {row}{',' if len(columns) == 1 else ''} in zip({', '.join(c + '_data' for c in columns)}):",
-            f"        l = loss(forward({', '.join(model.features)}), {model.target})",
-            "        l.backward()  # d l/d parameter into each parameter's .grad",
-            "        if TRACE:",
-            f'            print("\\tgrad:", {", ".join(c + ".item()" for c in columns)}, {grads})']
+    if size == 1:
+        out += [f"for epoch in range({settings.epochs}):",
+                f"    for {row}{',' if len(columns) == 1 else ''} in zip({', '.join(c + '_data' for c in columns)}):",
+                f"        l = loss(forward({', '.join(model.features)}), {model.target})",
+                "        l.backward()  # d l/d parameter into each parameter's .grad",
+                "        if TRACE:",
+                f'            print("\\tgrad:", {", ".join(c + ".item()" for c in columns)}, {grads})']
+    else:  # mini-batches: the rows of a step at once, elementwise, and their mean loss
+        out += [f"for epoch in range({settings.epochs}):",
+                f"    for start in range(0, {table.rows}, {size}):",
+                f"        {row}{',' if len(columns) == 1 else ''} = "
+                + ", ".join(f"{c}_data[start:start + {size}]" for c in columns),
+                f"        losses = loss(forward({', '.join(model.features)}), {model.target})",
+                "        losses.mean().backward()  # the mean gradient over the batch into .grad",
+                "        l = losses[-1]  # bp train reports the loss of the epoch's last row"]
     for p in model.params:
         out.append(f"        {p}.data = {p}.data - {settings.lr!r} * {p}.grad.data")
     for p in model.params:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 
@@ -170,3 +171,17 @@ def test_tensors_are_refused_by_name_until_export_handles_them():
     point = {"x": np.array([1.0, 2.0]), "w": 1.0}
     with pytest.raises(UsageError, match="bp export works on scalars only, and x is a tensor"):
         torch_script(f.grad(point), point)
+
+
+@pytest.mark.parametrize("batch", ["2", "all"])
+def test_loop_with_mini_batches_reaches_bp_trains_parameters(bp, tmp_path, batch):
+    data = tmp_path / "d.csv"
+    data.write_text("x,y\n0.5,0.2\n-1.2,-0.4\n0.8,1.1\n-0.3,-0.5\n1.5,0.9\n")
+    args = ["c*tanh(w*x + b)", str(data), "--epochs", "40", "--lr", "0.1", "--batch-size", batch]
+    text = exported(bp, "--loop", *args)
+    assert "losses.mean().backward()" in text
+    done = run_script(text, tmp_path)
+    # The script checks the parameters it reached against bp train's, embedded exactly.
+    assert (done.returncode, done.stdout.splitlines()[-1]) == (0, "ok"), done.stdout[-300:] + done.stderr
+    trained = json.loads(bp("train", *args, "--json").stdout)["params"]
+    assert 'expected = {"c": %r, "w": %r, "b": %r}' % (trained["c"], trained["w"], trained["b"]) in text
