@@ -173,6 +173,12 @@ def test_tensors_are_refused_by_name_until_export_handles_them():
         torch_script(f.grad(point), point)
 
 
+def test_the_cli_refuses_tensors_with_exit_2(bp):
+    r = bp("export", "sum(x*w)", "--x", "[1,2]", "--w", "3", "--jax")
+    assert r.exit_code == 2 and r.stdout == ""
+    assert "bp export works on scalars only, and x is a tensor; it uses sum" in r.stderr
+
+
 @pytest.mark.parametrize("batch", ["2", "all"])
 def test_loop_with_mini_batches_reaches_bp_trains_parameters(bp, tmp_path, batch):
     data = tmp_path / "d.csv"

@@ -201,3 +201,8 @@ def test_terminal_session_shows_the_answer_after_three_tries_and_stops_on_ctrl_d
     child.sendeof()
     child.expect_exact("stopped: 0 of 4 right at the first try")
     child.expect(pytest.importorskip("pexpect").EOF)
+
+
+def test_tensors_are_refused(bp):
+    r = bp("quiz", "--formula", "sum(x*w)", "--x", "[1,2]", "--w", "3")
+    assert r.exit_code == 2 and "bp quiz works on scalars only, and x is a tensor; it uses sum" in r.stderr
