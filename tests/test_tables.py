@@ -44,7 +44,8 @@ def test_train_tables_keep_epochs_and_parameters(bp, monkeypatch, tmp_path, widt
     _fits(r.stdout, width)
     for epoch in (0, 10, 19):
         assert re.search(rf"│\s+{epoch} │", r.stdout)
-    assert re.search(r"│ w\s+│ 1.886081856 │", r.stdout) and re.search(r"│ b\s+│ 1.322172826 │", r.stdout)
+    assert re.search(r"│ w\s+│ scalar │ 1.886081856 │", r.stdout)
+    assert re.search(r"│ b\s+│ scalar │ 1.322172826 │", r.stdout)
 
 
 def test_numbers_are_shortened_in_tables_and_whole_in_json_and_with_precision_full(bp):
