@@ -145,6 +145,20 @@ FileOpt = Annotated[Optional[str], typer.Option(
 ValuesOpt = Annotated[Optional[str], typer.Option(
     "--values", metavar="FILE", help="JSON object of values (or a bp train --json document); - for stdin.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document to stdout.")]
+PrecisionOpt = Annotated[str, typer.Option(
+    "--precision", metavar="N|full",
+    help="Significant digits of the numbers in tables (1 to 17), or full: every digit (JSON always has all).")]
+
+
+def _precision(text: str) -> None:
+    """Set how many digits tables show, from --precision."""
+    from .render import set_precision
+
+    if text == "full":
+        return set_precision(None)
+    if text.isascii() and text.isdigit() and 1 <= int(text) <= 17:
+        return set_precision(int(text))
+    raise UsageError(f"--precision must be a whole number from 1 to 17 or full, not {text!r}")
 
 
 def _version(value: bool) -> None:
@@ -454,6 +468,7 @@ def grad(
     with_hessian: bool = typer.Option(False, "--hessian", help="Second derivatives, cross-checked with SymPy."),
     max_hessian: int = typer.Option(1_000, "--max-hessian", min=1, metavar="N",
                                     help="Refuse --hessian past N inputs (N² entries, a pass each)."),
+    precision: PrecisionOpt = "10",
     forward: bool = typer.Option(False, "--forward", help="Forward mode beside reverse mode: a tangent "
                                  "per node and input, one pass per input."),
     max_forward: int = typer.Option(20_000_000, "--max-forward", min=1, metavar="N",
@@ -471,6 +486,7 @@ def grad(
     from . import render
 
     check_timeout = _seconds(check_timeout, "--check-timeout")
+    _precision(precision)
     formula_text, given = split_formula(formula, ctx.args, file, allow_nonfinite)
     f = load_formula(formula_text, file, max_size)
     if at is None and (as_json or show_all):
@@ -586,8 +602,10 @@ def train(
                                   help="The update: sgd is the lecture's p -= lr*grad."),
     features: Optional[str] = typer.Option(None, "--features", metavar="A,B,…",
                                            help="The columns of the vector `features`, in order (default: all but the target)."),
+    precision: PrecisionOpt = "10",
 ):
     """Fit MODEL to DATA by gradient descent through bp's own graph."""
+    _precision(precision)
     from . import render
     from .data import read_csv
     from .train import Settings, Trainer, build_model, check_model_name, choose_target
@@ -811,8 +829,10 @@ def graph(
                                        "nodes (0: no limit)."),
     max_depth: int = typer.Option(TREE_DEPTH, "--max-depth", min=0, metavar="N",
                                   help="Refuse a tree more than N levels deep (0: no limit)."),
+    precision: PrecisionOpt = "10",
 ):
     """Draw the computational graph of FORMULA, with values and gradients when given a point."""
+    _precision(precision)
     from . import pictures
 
     formula_text, given = split_formula(formula, ctx.args, file)

@@ -112,9 +112,26 @@ def _jsonable(doc):
 
 
 
+DIGITS: int | None = 10  # significant digits of numbers for people; None: every digit (JSON always has all)
+
+
+def set_precision(digits: int | None) -> None:
+    """How many significant digits tables, trees and notes show (None: all, as repr)."""
+    global DIGITS
+    DIGITS = digits
+
+
 def show_number(v) -> str:
-    """A number as Python prints the float: shortest text that reads back exactly."""
-    return repr(float(v))
+    """A number for people: Python's shortest round-trip text, cut to DIGITS significant
+    digits when it has more (12.00000000007759 shows as 12.0; --precision full keeps it)."""
+    text = repr(float(v))
+    if DIGITS is None or not math.isfinite(v):
+        return text
+    mantissa = text.split("e")[0].lstrip("-").replace(".", "").lstrip("0")
+    if len(mantissa) <= DIGITS:
+        return text
+    short = f"{float(v):.{DIGITS}g}"
+    return short if any(c in short for c in ".en") else short + ".0"
 
 
 # -- JSON ---------------------------------------------------------------------------
@@ -215,18 +232,76 @@ def _add(table, *cells) -> None:
 
 
 def _table(title: str, *columns: str, numeric_columns=()):
-    from rich.table import Table
-
-    table = Table(title=rich_text(title), title_justify="left", title_style="bold")
-    for name in columns:
-        # Numbers never wrap or get cut; text columns give way.
+    """A table whose names, edges, numbers and marks are never cut: formulas and other text
+    fold onto more lines, and where even that does not fit each row is stacked as lines."""
+    table = _fitted_table_class()(title=rich_text(title), title_justify="left", title_style="bold")
+    for k, name in enumerate(columns):
         numeric = name in _NUMERIC or name in numeric_columns
-        table.add_column(rich_text(name), justify="right" if numeric else "left", no_wrap=numeric)
+        key = k == 0 or name in _KEYS
+        table.add_column(rich_text(name), justify="right" if numeric else "left",
+                         no_wrap=numeric or key, overflow="fold")
     return table
 
 
 _NUMERIC = {"value", "adjoint", "local", "contribution", "backprop", "SymPy",
-            "finite difference", "parent adjoint"}
+            "finite difference", "parent adjoint", "nodes", "edges"}
+_KEYS = {"check", "agree", "label"}  # with the first column: never folded
+_FOLDED_MIN = 14  # the narrowest a folding column may get before rows are stacked instead
+_fitted = None
+
+
+def _fitted_table_class():
+    """Rich's Table, rendered as stacked rows when its fixed columns do not fit the width."""
+    global _fitted
+    if _fitted is not None:
+        return _fitted
+    from rich.table import Table
+
+    class FittedTable(Table):
+        def needed_width(self) -> int:
+            """The width at which no fixed column is cut and no folding one cuts a word of up
+            to _FOLDED_MIN cells (each folding column is held to that minimum)."""
+            from rich.cells import cell_len
+
+            total = self._extra_width
+            for column in self.columns:
+                texts = [str(getattr(c, "plain", c)) for c in [column.header, *column._cells]]
+                if column.no_wrap:
+                    total += max(map(cell_len, texts))
+                else:
+                    longest = max((cell_len(w) for t in texts for w in t.split()), default=1)
+                    column.min_width = min(longest, _FOLDED_MIN)
+                    total += column.min_width
+                total += self.padding[1] + self.padding[3]
+            return total
+
+        def __rich_console__(self, console, options):
+            if self.needed_width() <= options.max_width:
+                yield from super().__rich_console__(console, options)
+            else:
+                yield self.stacked()
+
+        def stacked(self):
+            """Each row as a heading (its first cell) over lines of `column  cell`."""
+            from rich.console import Group
+
+            table = Table(title=self.title, title_justify="left", title_style="bold", show_header=False,
+                          show_lines=True)
+            table.add_column(overflow="fold")
+            heads = [column.header for column in self.columns]
+            for r in range(self.row_count):
+                cells = [column._cells[r] for column in self.columns]
+                lines = Table.grid(padding=(0, 1))
+                lines.add_column(no_wrap=True, style="dim")
+                lines.add_column(overflow="fold")
+                for head, cell in zip(heads[1:], cells[1:]):
+                    if str(getattr(cell, "plain", cell)):  # an empty cell says nothing
+                        lines.add_row(head, cell)
+                table.add_row(Group(cells[0], lines))
+            return table
+
+    _fitted = FittedTable
+    return _fitted
 
 
 def _rows(items: list, limit: int | None):
@@ -459,8 +534,8 @@ def epoch_record(epoch) -> dict:
 def train_tables(run, predictions: list[dict]) -> list:
     params = [p for p in run.model.params if p not in run.model.shapes]  # tensors: final table only
     scores = ["accuracy"] if run.model.head else []
-    epochs = _table(f"Training: {len(run.epochs)} epochs (mean loss of each epoch)",
-                    "epoch", "loss", *scores, *params, numeric_columns=("epoch", "loss", *scores, *params))
+    epochs = _table(f"Training: {len(run.epochs)} epochs", "epoch", "mean loss", *scores, *params,
+                    numeric_columns=("epoch", "mean loss", *scores, *params))
     for e in sample_epochs(run.epochs):
         shown = [f"{e.accuracy:.1%}"] if scores else []
         _add(epochs, str(e.epoch), show_number(e.loss), *shown, *(show_number(e.params[p]) for p in params))

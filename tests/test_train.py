@@ -59,9 +59,10 @@ def test_trace_in_float32_prints_what_pytorch_prints(bp, csv):
 def test_people_output_has_epochs_parameters_predictions_and_a_curve(bp, csv):
     r = bp("train", "linear", csv(LECTURE), "--predict", "4")
     assert r.exit_code == 0 and r.stderr == ""
-    for part in ("Training: 100 epochs", "Parameters", "Predictions", "1.9999999999999236",
+    for part in ("Training: 100 epochs", "Parameters", "Predictions", "│ w         │ scalar │   2.0 │",
                  "log10(mean loss) by epoch"):
         assert part in r.stdout
+    assert "1.9999999999999236" in bp("train", "linear", csv(LECTURE), "--precision", "full").stdout
     assert "\x1b[" not in r.stdout
 
 
