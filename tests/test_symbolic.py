@@ -55,7 +55,9 @@ def test_printed_derivatives_evaluate_to_backprop_on_programs_that_rebind_names(
         direct = d.evaluate({n: point[n] for n in d.inputs})
         printed = to_text(d)
         assert _same(_value(printed, point), direct), (text, printed)
-        assert math.isclose(direct, r.gradient[name], rel_tol=1e-9, abs_tol=1e-9), (text, name, printed)
+        # nan where backprop is nan too (y^x at y = -1: the partial in x takes log(-1)).
+        agree = _same(direct, r.gradient[name]) or math.isclose(direct, r.gradient[name], rel_tol=1e-9, abs_tol=1e-9)
+        assert agree, (text, name, printed)
 
 
 # -- what bp diff prints parses back to the same function -----------------------------------
