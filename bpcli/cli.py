@@ -391,8 +391,8 @@ def grad_at(f, at: str, out_format, fixed: dict, formula_text, values_file, chec
     overridden = [n for n in names if n in fixed and n in points.columns]
     if overridden:
         s = "s" if len(overridden) > 1 else ""
-        say_error(f"bp: note: {', '.join(overridden)} given as value{s}: the same in every row, in place of "
-                  f"the column{s} of {points.source}")
+        say_error(f"bp: note: {', '.join(overridden)} given as {'values' if s else 'a value'}: the same in "
+                  f"every row, in place of the column{s} of {points.source}")
     missing = [n for n in names if n not in fixed and n not in points.columns]
     if missing:
         raise InputValueError(f"no value for {', '.join(missing)}: not a column of {points.source} "
