@@ -452,3 +452,9 @@ def read_values(path: str, inputs: list[str], limit: Limit, allow_nonfinite: boo
     """A values file (or stdin): the values of `inputs`, the other names (unread), a name for messages."""
     text, source = read_text(path, "values file", "JSON", limit)
     return (*values_of(last_document(text, source), source, inputs, allow_nonfinite), source)
+
+
+def read_csv(path: str, limit: Limit = Limit(MAX_DATA), delimiter: str | None = None) -> Table:
+    """Every column of a CSV, each of which must hold numbers (the library's one-call reader)."""
+    reader = open_csv(path, limit, delimiter)
+    return reader.table(reader.columns)
