@@ -251,12 +251,19 @@ def load_formula(formula: Optional[str], file: Optional[str], max_size: int = MA
     return parse(text)
 
 
+def read_text(path: str, what: str, expected: str, limit=None) -> str:
+    """A text file, or stdin for `-`, read once within a size bound (a values file's by default)."""
+    from .data import MAX_VALUES, Limit, read_text as read
+
+    return read(path, what, expected, limit or Limit(MAX_VALUES))[0]
+
+
 def read_formula(path: str, max_size: int = MAX_SIZE) -> str:
     """A formula file (or stdin) within --max-size: at most 4 bytes a character are read."""
-    from .data import Limit, TooBig, read_text
+    from .data import Limit, TooBig
 
     try:
-        return read_text(path, "formula file", "a bp formula", Limit(4 * max_size))[0]
+        return read_text(path, "formula file", "a bp formula", Limit(4 * max_size))
     except TooBig:
         raise too_long(max_size) from None
 
