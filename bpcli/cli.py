@@ -268,9 +268,11 @@ def read_formula(path: str, max_size: int = MAX_SIZE) -> str:
         raise too_long(max_size) from None
 
 
-def too_long(max_size: int, size: Optional[int] = None) -> UsageError:
+def too_long(max_size: int, size: Optional[int] = None):
+    from .errors import LimitError
+
     has = f"has {size:,} characters, more than" if size is not None else "is longer than"
-    return UsageError(f"the formula {has} the limit of {max_size:,} (about 4 s of parsing)",
+    return LimitError(f"the formula {has} the limit of {max_size:,} (about 4 s of parsing)",
                       hint="raise the limit with --max-size N, or 0 for none")
 
 

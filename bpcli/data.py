@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from .errors import DataError
+from .errors import DataError, LimitError
 from .values import normalise, values_of
 
 MAX_DATA = 1 << 30  # bytes of a data file (bp train's CSV, --at's points)
@@ -74,7 +74,7 @@ class _Bounded(io.RawIOBase):
         super().close()
 
 
-class TooBig(DataError):
+class TooBig(LimitError):
     """A file or stream past its size bound."""
 
 
