@@ -374,26 +374,29 @@ class Trainer:
         """How many rows of a step the classifier got right."""
         from .nets import correct
 
-        return correct(yhat, self.columns[self.model.target][index], self.model.head)
+        row = index[0] if self.per_sample else index  # per sample: (row, point)
+        return correct(yhat, self.columns[self.model.target][row], self.model.head)
 
     def _rows(self, epoch: int):
-        """Each row of the epoch as {column: float}, in its order; a block of rows becomes
+        """Each row of the epoch as (row, {column: float}), in its order; a block of rows becomes
         floats at a time, so memory stays that of the float64 columns."""
         order = self.order(epoch)
         if self.floats is not None:
             rows = range(self.rows) if order is None else order.tolist()
             floats = self.floats.items()
             for row in rows:
-                yield {n: col[row] for n, col in floats}
+                yield row, {n: col[row] for n, col in floats}
             return
         for start in range(0, self.rows, ROWS_AS_FLOATS):
             index = slice(start, start + ROWS_AS_FLOATS) if order is None else order[start:start + ROWS_AS_FLOATS]
+            rows = range(start, start + ROWS_AS_FLOATS) if order is None else index.tolist()
             names, columns = zip(*((n, c[index].tolist()) for n, c in self.columns.items()))
-            for values in zip(*columns):
-                yield dict(zip(names, values))
+            for row, values in zip(rows, zip(*columns)):
+                yield row, dict(zip(names, values))
 
-    def _sample_step(self, point: dict):
-        """One row with plain floats: the lecture's loop, fast."""
+    def _sample_step(self, item: tuple):
+        """One row (its number and its {column: float}) with plain floats: the lecture's loop, fast."""
+        point = item[1]
         point.update(self.params)
         vals = self.f.forward(point, FLOAT)
         adj = self.f.backward(vals, FLOAT, self.wrt)
