@@ -7,116 +7,96 @@ written out before the next chunk is read.
 
 from __future__ import annotations
 
-import io
-import itertools
 import json
 import re
-import sys
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Iterator
 
-from .data import (as_matrix, decode_text, empty_file, header_of, no_rows, numbers_fast, open_binary,
-                   rows_one_by_one)
+from .data import CSV, JSON_DEPTH, Limit, Lines, as_matrix, check_depth, open_csv
 from .errors import DataError
-from .values import object_of_numbers
-
-CHUNK = 65_536  # rows per vectorised pass
+from .values import json_scalar, normalise
 
 
 @dataclass
 class Chunk:
     first_row: int  # 1-based number of the chunk's first data row
+    rows: int
     columns: dict  # name -> numpy array
 
 
-def open_text(path: str):
-    """A text stream of the file (or stdin), checked up front for being text."""
-    if path == "-":
-        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", newline=""), "stdin"
-    f = open_binary(path, "file of points")
-    decode_text(f.peek(8192)[:8192], path, partial=True)
-    return io.TextIOWrapper(f, encoding="utf-8-sig", newline=""), path
-
-
-def read_points(path: str) -> Iterator[Chunk]:
-    """Chunks of points from a CSV (header row) or JSON Lines file, by name.
+class Points:
+    """Points from a CSV (header row) or JSON Lines file, read once as a stream.
 
     JSON Lines by the extension .jsonl or .ndjson, or on stdin by a first line that opens
-    a JSON object; CSV otherwise.
+    a JSON object; CSV otherwise. `columns` are known before any row is read.
     """
-    stream, source = open_text(path)
-    with stream:
-        lines = iter(stream)
-        if path.lower().endswith((".jsonl", ".ndjson")):
-            jsonl = True
-        elif path == "-":
-            first = next(lines, "")
-            lines = itertools.chain([first], lines)
+
+    def __init__(self, path: str, limit: Limit, delimiter: str | None = None):
+        jsonl = path.lower().endswith((".jsonl", ".ndjson"))
+        if path == "-" and delimiter is None:
+            lines = Lines(path, limit, "file of points")
+            first = next((line for line in lines if line.strip()), "")
             jsonl = first.lstrip().startswith("{")
+            if jsonl:
+                self._jsonl(lines, first)
+            else:
+                self.csv = CSV(lines, delimiter, first)
+        elif jsonl:
+            lines = Lines(path, limit, "file of points", "JSON Lines")
+            self._jsonl(lines, next((line for line in lines if line.strip()), ""))
         else:
-            jsonl = False
-        yield from (_jsonl_chunks if jsonl else _csv_chunks)(lines, source)
+            self.csv = open_csv(path, limit, delimiter)
+        self.jsonl = jsonl
+        self.source = lines.source if jsonl else self.csv.source
+        self.columns = self.keys if jsonl else self.csv.columns
+
+    def _jsonl(self, lines: Lines, first: str) -> None:
+        self.lines = lines
+        if not first:
+            raise DataError(f"{lines.source}: no points: expected one JSON object per line")
+        self.first = first
+        self.keys = list(_json_point(first, f"{lines.source}: line {lines.number}"))
+
+    def chunks(self, used: list[str]) -> Iterator[Chunk]:
+        """Chunks of points: the `used` columns as numpy arrays (other columns are not read)."""
+        if not self.jsonl:
+            with self.csv.lines:
+                for b in self.csv.blocks(used):
+                    yield Chunk(b.first_row, len(b.matrix), {n: b.matrix[:, j] for j, n in enumerate(used)})
+            return
+        with self.lines:
+            yield from self._jsonl_chunks(used)
+
+    def _jsonl_chunks(self, used: list[str]) -> Iterator[Chunk]:
+        source, row = self.source, 0
+        raw = [k for k in json.loads(self.first)]  # keys as written, before NFKC
+        keys = [raw[self.keys.index(n)] for n in used]
+        self.lines.unread(self.first)
+        while block := self.lines.block():
+            first_line = self.lines.number - len(block) + 1
+            matrix = _json_block(block, keys)
+            if matrix is None:
+                matrix = _json_rows(block, first_line, used, source)
+            if len(matrix):
+                yield Chunk(row + 1, len(matrix), {n: matrix[:, j] for j, n in enumerate(used)})
+            row += len(matrix)
 
 
-def _chunks(lines, line_no: int, names: list[str], rows_of, empty: DataError) -> Iterator[Chunk]:
-    """Chunks of CHUNK lines as columns of numbers; `rows_of(block, first line, first row)`
-    turns a block of lines (blank ones included) into a matrix with a row per point."""
-    row = 0
-    while block := list(itertools.islice(lines, CHUNK)):
-        matrix = rows_of(block, line_no + 1, row + 1)
-        if len(matrix):
-            yield Chunk(row + 1, {name: matrix[:, j] for j, name in enumerate(names)})
-        row += len(matrix)
-        line_no += len(block)
-    if row == 0:
-        raise empty
-
-
-def _csv_chunks(lines, source: str) -> Iterator[Chunk]:
-    line_no = 0
-    for line_no, line in enumerate(lines, start=1):
+def _json_rows(block: list[str], first_line: int, used: list[str], source: str):
+    """bp's own reader for a block of JSON lines: slower, and it says what is wrong where."""
+    rows = []
+    for n, line in enumerate(block, start=first_line):
         if line.strip():
-            header = header_of(line, line_no, source)
-            break
-    else:
-        raise empty_file(source)
-
-    def rows_of(block: list[str], first_line: int, first_row: int):
-        fast = numbers_fast(block, len(header))
-        if fast is not None:
-            return fast
-        return as_matrix(list(rows_one_by_one(block, first_line, first_row, header, source)), len(header))
-
-    return _chunks(lines, line_no, header, rows_of, no_rows(source, header))
+            point = _json_point(line, f"{source}: line {n}")
+            rows.append([_json_value(point, name, f"{source}: line {n}") for name in used])
+    return as_matrix(rows, len(used))
 
 
-def _jsonl_chunks(lines, source: str) -> Iterator[Chunk]:
-    no_points = DataError(f"{source}: no points: expected one JSON object per line")
-    line_no = 0
-    for line_no, line in enumerate(lines, start=1):
-        if line.strip():
-            names = list(_json_point(line, f"{source}: line {line_no}"))
-            keys = list(json.loads(line))  # as written, before NFKC
-            break
-    else:
-        raise no_points
-
-    def rows_of(block: list[str], first_line: int, first_row: int):
-        fast = _json_block(block, keys)
-        if fast is not None:
-            return fast
-        rows = []
-        for n, line in enumerate(block, start=first_line):
-            if line.strip():
-                point = _json_point(line, f"{source}: line {n}")
-                if set(point) != set(names):
-                    raise DataError(f"{source}: line {n}: keys {', '.join(point)} differ from the "
-                                    f"first line's ({', '.join(names)})")
-                rows.append([point[name] for name in names])
-        return as_matrix(rows, len(names))
-
-    return _chunks(itertools.chain([line], lines), line_no - 1, names, rows_of, no_points)
+def _json_value(point: dict, name: str, where: str) -> float:
+    if name not in point:
+        raise DataError(f"{where}: no {name} in this point (its keys: {', '.join(list(point)[:10])})")
+    return json_scalar(point[name], f"{where}: the value of {name}")
 
 
 # true, false or null as a value (not inside a key such as "nullable", which would send every
@@ -125,24 +105,23 @@ _LITERAL_VALUE = re.compile(r"[:\[,]\s*(?:true|false|null)\b")
 
 
 def _json_block(block: list[str], keys: list[str]):
-    """The block's points as a matrix when every line is an object with exactly these keys
-    and finite numbers for values; None otherwise (then bp's own reader says what is wrong)."""
+    """The block's points as a matrix of the `keys` when every line is an object that has them,
+    with finite numbers for values; None otherwise (then bp's own reader says what is wrong)."""
     import numpy as np
 
     if _LITERAL_VALUE.search("".join(block)):
         return None  # numpy would take true as 1.0
     try:
         points = [json.loads(line) for line in block if line.strip()]
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not points:
         return np.empty((0, len(keys)))
-    wanted = set(keys)
-    if not all(type(p) is dict and p.keys() == wanted for p in points):
-        return None
+    if not keys:
+        return np.empty((len(points), 0)) if all(type(p) is dict for p in points) else None
     try:
         matrix = np.array(list(map(itemgetter(*keys), points))).reshape(len(points), len(keys))
-    except (ValueError, TypeError, OverflowError):
+    except (ValueError, TypeError, OverflowError, KeyError):
         return None
     if matrix.dtype.kind not in "fi":  # strings, lists, ints beyond 64 bits
         return None
@@ -151,11 +130,16 @@ def _json_block(block: list[str], keys: list[str]):
 
 
 def _json_point(line: str, where: str) -> dict:
+    check_depth(line, where, JSON_DEPTH, lines=False)
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as e:
         raise DataError(f"{where}, column {e.colno}: not valid JSON: {e.msg}") from None
-    return object_of_numbers(obj, where)
+    except ValueError as e:  # an integer of more than 4,300 digits
+        raise DataError(f"{where}: cannot read a number in it: {e}".split(";")[0]) from None
+    if not isinstance(obj, dict):
+        raise DataError(f"{where}: expected a JSON object such as {{\"x\": 2, \"w\": 3}}")
+    return {normalise(k): v for k, v in obj.items()}
 
 
 def gradients(formula, chunks: Iterator[Chunk], fixed: dict[str, float]):
@@ -173,7 +157,7 @@ def gradients(formula, chunks: Iterator[Chunk], fixed: dict[str, float]):
 
             raise InputValueError(f"no value for {', '.join(missing)}: not a column of the points "
                                   "and not given", hint=" ".join(f"--{n} VALUE" for n in missing))
-        size = len(next(iter(chunk.columns.values())))
+        size = chunk.rows
         with np.errstate(all="ignore"):
             result = formula.grad(values, m)
             value = np.broadcast_to(result.value, (size,))

@@ -13,7 +13,7 @@ import typer
 from typer._click import exceptions as click_errors
 from typer.core import TyperCommand, TyperGroup
 
-from .errors import BPError, CheckError, UsageError
+from .errors import BPError, CheckError, InputValueError, UsageError
 
 
 def say_error(message: str) -> None:
@@ -229,15 +229,6 @@ def _silence_stdout() -> None:
         pass
 
 
-def read_text(path: str, what: str, expected: str) -> str:
-    """A text file, or stdin for `-`; errors name the file."""
-    from .data import decode_text, read_bytes
-
-    if path == "-":
-        return sys.stdin.read()
-    return decode_text(read_bytes(path, what)[0], path, expected=expected)
-
-
 # --json and --all list every node and edge: about 370 bytes of JSON and 3.7 KB of memory per
 # node (a table row costs more), so 250,000 nodes stay near 1 GB.
 LISTED_NODES = 250_000
@@ -266,21 +257,62 @@ def load_formula(formula: Optional[str], file: Optional[str], max_size: int = MA
         raise UsageError('no formula: try bp grad "(x*w-y)^2" --x 2 --w 3 --y 4')
     if file is None and formula.endswith(".bp"):
         file = formula  # bp grad model.bp: a program file named as the formula
-    text = read_text(file, "formula file", "a bp formula") if file is not None else formula
     if formula == "-":
-        text = sys.stdin.read()
+        file = "-"
+    text = read_formula(file, max_size) if file is not None else formula
     if max_size and len(text) > max_size:
-        raise UsageError(f"the formula has {len(text):,} characters, more than the limit of {max_size:,} "
-                         "(about 4 s of parsing)", hint="raise the limit with --max-size N, or 0 for none")
+        raise too_long(max_size, len(text))
     return parse(text)
 
 
+def read_text(path: str, what: str, expected: str, limit=None) -> str:
+    """A text file, or stdin for `-`, read once within a size bound (a values file's by default)."""
+    from .data import MAX_VALUES, Limit, read_text as read
+
+    return read(path, what, expected, limit or Limit(MAX_VALUES))[0]
+
+
+def read_formula(path: str, max_size: int = MAX_SIZE) -> str:
+    """A formula file (or stdin) within --max-size: at most 4 bytes a character are read."""
+    from .data import Limit, TooBig
+
+    try:
+        return read_text(path, "formula file", "a bp formula", Limit(4 * max_size))
+    except TooBig:
+        raise too_long(max_size) from None
+
+
+def too_long(max_size: int, size: Optional[int] = None):
+    from .errors import LimitError
+
+    has = f"has {size:,} characters, more than" if size is not None else "is longer than"
+    return LimitError(f"the formula {has} the limit of {max_size:,} (about 4 s of parsing)",
+                      hint="raise the limit with --max-size N, or 0 for none")
+
+
+def data_limit(size: str, flag: str):
+    """A size bound from an option's text such as 500M (0: none), with the flag that raises it."""
+    from .data import Limit, parse_size
+
+    try:
+        return Limit(parse_size(size), flag)
+    except ValueError as e:
+        raise UsageError(f"{flag}: {e}") from None
+
+
+MaxValuesOpt = Annotated[str, typer.Option("--max-values", metavar="SIZE",
+                                           help="Refuse a --values file larger than SIZE (e.g. 500M; 0: no bound).")]
+MAX_DATA_HELP = "Refuse a data file larger than SIZE (e.g. 4G; 0: no bound)."
+DELIMITER_HELP = "The CSV's delimiter (default: the most frequent of , ; tab | in the header)."
+NOTED_NAMES = 5  # unused names of a values file listed by name; the rest are counted
+
+
 def gather_values(formula, given, given_formula: Optional[str], values_file: Optional[str],
-                  complete: Optional[bool] = True, options: tuple[str, ...] = ()):
+                  complete: Optional[bool] = True, options: tuple[str, ...] = (), max_values: str = "128M"):
     """The point: values from --values, then from the command line (which win), checked once
     (complete=None: complete if any value is given). Returns the point and notes."""
-    # --allow-nonfinite rides on `given` (the command line's values), to reach --values too.
-    from .values import from_json, from_numpy, raise_problems, value_problems
+    from .data import read_values
+    from .values import from_numpy, raise_problems, value_problems
 
     if values_file == "-" and given_formula == "-":
         raise UsageError("stdin can hold the formula or the values, not both")
@@ -289,17 +321,16 @@ def gather_values(formula, given, given_formula: Optional[str], values_file: Opt
     if not formula.inputs:
         notes.append(NO_INPUTS)
     if values_file is not None:
-        source = "stdin" if values_file == "-" else values_file
         if values_file.endswith((".npy", ".npz")):
-            from_file = dict(from_numpy(values_file))
+            arrays = dict(from_numpy(values_file))
+            point = {n: v for n, v in arrays.items() if n in formula.inputs}
+            ignored, source = [n for n in arrays if n not in formula.inputs], values_file
         else:
-            from_file = from_json(read_text(values_file, "values file", "JSON"), source,
-                                  getattr(given, "allow_nonfinite", False))
-        for name, v in from_file.items():
-            if name in formula.inputs:
-                point[name] = v
-            else:
-                notes.append(f"{source}: {name} is not an input of the formula; ignored")
+            point, ignored, source = read_values(values_file, list(formula.inputs),
+                                                 data_limit(max_values, "--max-values"),
+                                                 getattr(given, "allow_nonfinite", False))
+        if ignored:
+            notes.append(ignored_note(source, ignored))
     point.update(given.values)
     if complete is None:
         complete = bool(point) or bool(given.names)
@@ -313,6 +344,21 @@ def gather_values(formula, given, given_formula: Optional[str], values_file: Opt
 
 
 NO_INPUTS = "the formula has no inputs: its value is a constant, and there is nothing to differentiate"
+
+
+def ignored_note(source: str, names: list[str]) -> str:
+    """`a, b and c are not inputs…`, naming the first few and counting the rest."""
+    shown = [shown_name(n) for n in names[:NOTED_NAMES]]
+    if len(names) > NOTED_NAMES:
+        shown.append(f"{len(names) - NOTED_NAMES:,} more")
+    listed = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+    verb = "is not an input" if len(names) == 1 else "are not inputs"
+    return f"{source}: {listed} {verb} of the formula; ignored"
+
+
+def shown_name(name: str) -> str:
+    """A name as any output can take it (a lone surrogate from a JSON file is escaped)."""
+    return name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _long_options(ctx) -> tuple[str, ...]:
@@ -388,20 +434,31 @@ def _print_jacobian(f, point: dict, jac, as_json: bool) -> None:
 CHECKED_ROWS = 3  # rows of an --at file that are cross-checked with SymPy: the first three
 
 
-def grad_at(f, at: str, out_format, fixed: dict, formula_text, values_file, check: bool, budget: float):
+def grad_at(f, at: str, out_format, fixed: dict, formula_text, values_file, check: bool, budget: float,
+            max_data: str, delimiter: Optional[str]):
     """The gradient at every row of a file, streamed out chunk by chunk."""
     from . import render
-    from .batch import gradients, read_points
+    from .batch import Points, gradients
 
     if at == "-" and (formula_text == "-" or values_file == "-"):
         raise UsageError("stdin can hold the formula, the values or the points, not two of them")
     out_format = out_format or "csv"
     if out_format not in ("csv", "jsonl"):
         raise UsageError(f"--format must be csv or jsonl, not {out_format!r}")
+    points = Points(at, data_limit(max_data, "--max-data"), _delimiter(delimiter))
     names = list(f.inputs)
+    overridden = [n for n in names if n in fixed and n in points.columns]
+    if overridden:
+        s = "s" if len(overridden) > 1 else ""
+        say_error(f"bp: note: {', '.join(overridden)} given as {'values' if s else 'a value'}: the same in "
+                  f"every row, in place of the column{s} of {points.source}")
+    missing = [n for n in names if n not in fixed and n not in points.columns]
+    if missing:
+        raise InputValueError(f"no value for {', '.join(missing)}: not a column of {points.source} "
+                              "and not given", hint=" ".join(f"--{n} VALUE" for n in missing))
     write = sys.stdout.write
     checked = None
-    for chunk, value, grads in gradients(f, read_points(at), fixed):
+    for chunk, value, grads in gradients(f, points.chunks([n for n in names if n not in fixed]), fixed):
         columns = [value.tolist()] + [grads[n].tolist() for n in names]
         if out_format == "csv":
             write(render.csv_rows(names, columns, header=chunk.first_row == 1))
@@ -414,13 +471,22 @@ def grad_at(f, at: str, out_format, fixed: dict, formula_text, values_file, chec
         raise CheckError(checked)
 
 
+def _delimiter(text: Optional[str]) -> Optional[str]:
+    """--delimiter: one character; `tab` or \\t for a tab."""
+    if text is None:
+        return None
+    text = {"tab": "\t", "\\t": "\t"}.get(text.lower(), text)
+    if len(text) != 1 or text in ('"', "\n", "\r"):
+        raise UsageError(f"--delimiter must be one character such as ; or tab, not {text!r}")
+    return text
+
+
 def _check_rows(f, chunk, fixed: dict, budget: float) -> str:
     """Cross-check the first rows with SymPy; the failures as text ('' if none)."""
     from .verify import check as run_check
 
     failures = []
-    rows = len(next(iter(chunk.columns.values())))
-    for r in range(min(CHECKED_ROWS, rows)):
+    for r in range(min(CHECKED_ROWS, chunk.rows)):
         point = {n: float(chunk.columns[n][r]) if n in chunk.columns else fixed[n] for n in f.inputs}
         result = f.grad(point)
         for c in run_check(f, result, point, budget=budget).inputs:
@@ -481,6 +547,9 @@ def grad(
                                        "tensor (or scalar) output, one backward pass per output entry."),
     max_jacobian: int = typer.Option(100, "--max-jacobian", min=0, metavar="N",
                                      help="Refuse --jacobian past N output entries (0: no limit)."),
+    max_data: str = typer.Option("1G", "--max-data", metavar="SIZE", help="With --at: " + MAX_DATA_HELP),
+    max_values: MaxValuesOpt = "128M",
+    delimiter: Optional[str] = typer.Option(None, "--delimiter", metavar="CHAR", help="With --at: " + DELIMITER_HELP),
 ):
     """Forward and backward pass of FORMULA at a point: give values as --x 2 or x=2."""
     from . import render
@@ -495,10 +564,21 @@ def grad(
         raise UsageError("--jacobian does not go with --at: it is one point's")
     if at is None and out_format is not None:
         raise UsageError("--format goes with --at; for one point use --json")
+    if at is None and delimiter is not None:
+        raise UsageError("--delimiter goes with --at (a CSV of points)")
+    one_point = [flag for flag, on in (("--json", as_json), ("--explain", explain_paths),
+                                       ("--hessian", with_hessian), ("--forward", forward)) if on]
+    if at is not None and one_point:
+        raise UsageError(f"{' and '.join(one_point)} show{'s' if len(one_point) == 1 else ''} one point; "
+                         "--at differentiates every row of a file",
+                         hint="for JSON at every row use --format jsonl; for one row drop --at and give its values")
     point, notes = gather_values(f, given, formula_text, values_file, complete=at is None,
-                                 options=_long_options(ctx))
+                                 options=_long_options(ctx), max_values=max_values)
     if at is not None:
-        return grad_at(f, at, out_format, point, formula_text, values_file, check, check_timeout)
+        for note in notes:
+            say_error(f"bp: note: {note}")
+        return grad_at(f, at, out_format, point, formula_text, values_file, check, check_timeout,
+                       max_data, delimiter)
     from .verify import checked_grad
 
     jac = _jacobian(f, point, max_jacobian, explain=explain_paths, hessian=with_hessian,
@@ -603,20 +683,23 @@ def train(
     features: Optional[str] = typer.Option(None, "--features", metavar="A,B,…",
                                            help="The columns of the vector `features`, in order (default: all but the target)."),
     precision: PrecisionOpt = "10",
+    delimiter: Optional[str] = typer.Option(None, "--delimiter", metavar="CHAR", help=DELIMITER_HELP),
+    drop_missing: bool = typer.Option(False, "--drop-missing",
+                                      help="Leave out rows with an empty, NA or NaN cell in a column used."),
+    max_data: str = typer.Option("1G", "--max-data", metavar="SIZE", help=MAX_DATA_HELP),
 ):
     """Fit MODEL to DATA by gradient descent through bp's own graph."""
     _precision(precision)
     from . import render
-    from .data import read_csv
-    from .train import Settings, Trainer, build_model, check_model_name, choose_target
+    from .train import Settings, Trainer, check_model_name
     from .values import read_pairs
 
     if file is not None:
         if data is not None:
             raise UsageError("with --file, give only the data file")
-        model, data = read_text(file, "formula file", "a bp formula"), model
+        model, data = read_formula(file), model
     elif model.endswith(".bp"):
-        model = read_text(model, "formula file", "a bp formula")
+        model = read_formula(model)
     if data is None:
         raise UsageError("no data: try bp train linear data.csv")
     if sum([as_json, jsonl, trace]) > 1:
@@ -628,9 +711,7 @@ def train(
     check_model_name(model)  # before reading the data: a typo should not wait for a big CSV
     if plot:
         render.check_plot_path(plot)
-    table = read_csv(data)
-    goal = choose_target(table.columns, target, table.source)
-    spec = build_model(model, table.columns, goal, table.source, loss, net, table.data[goal])
+    spec, table = _training_data(model, data, target, loss, max_data, delimiter, drop_missing, net)
     points = [_predict_point(p, spec.features) for p in predict]
     trainer = Trainer(spec, table, settings)
     show = _TrainView(spec, settings, trace, jsonl, points)
@@ -641,6 +722,8 @@ def train(
         print(render.dumps(render.train_document(run, table, predictions)))
     elif jsonl:
         print(render.dumps({"type": "summary", **render.train_document(run, table, predictions)}))
+    elif run.diverged:
+        pass  # the error says where it stopped and what to try
     elif trace:
         print("params (after training):", ", ".join(f"{p} = {v!r}" for p, v in run.params.items()))
         for p in predictions:
@@ -653,10 +736,12 @@ def train(
                                   and not console.no_color)
         if curve:
             console.print(curve, markup=False, highlight=False, soft_wrap=True)
-    if plot and not run.interrupted:  # last: the parameters are printed whatever happens to the picture
-        render.save_loss_plot([e.loss for e in run.epochs], plot, f"bp train {spec.text}")
+    if plot and not run.interrupted and not run.diverged:  # last: the parameters are printed whatever
+        render.save_loss_plot([e.loss for e in run.epochs], plot, f"bp train {spec.text}")  # happens to it
     if report:
         _write_report(report, run, table, settings)
+    if run.diverged:
+        raise run.diverged
     if run.interrupted:
         params = ", ".join(f"{p} = {v!r}" for p, v in run.params.items())
         say_error(f"bp: interrupted after {len(run.epochs)} epochs; parameters reached: {params}")
@@ -674,6 +759,28 @@ def _write_report(path: str, run, table, settings) -> None:
         return
     write_output(path, html)
     say_error(f"bp: wrote {path} ({len(html) / 1000:,.0f} kB)")
+
+
+def _training_data(model: str, data: str, target, loss, max_data: str = "1G", delimiter=None,
+                   drop_missing: bool = False, net=None):
+    """The model and the columns it uses, read from the CSV once (its header first)."""
+    from .data import open_csv
+    from .train import build_model, choose_target, columns_used
+
+    csv = open_csv(data, data_limit(max_data, "--max-data"), _delimiter(delimiter))
+    goal = choose_target(csv.columns, target, csv.source)
+    table = csv.table(columns_used(model, csv.columns, goal, net), drop_missing)
+    spec = build_model(model, csv.columns, goal, csv.source, loss, net, table.data[goal])
+    if table.dropped:
+        s = "s" if len(table.dropped) > 1 else ""
+        say_error(f"bp: note: left out {len(table.dropped):,} row{s} with missing cells "
+                  f"(row{s} {_row_list(table.dropped)}); {table.rows:,} remain")
+    return spec, table
+
+
+def _row_list(rows: list[int], most: int = 5) -> str:
+    shown = ", ".join(map(str, rows[:most]))
+    return shown + (f" and {len(rows) - most:,} more" if len(rows) > most else "")
 
 
 class _TrainView:
@@ -1100,26 +1207,23 @@ def export(
 
 
 def _export_loop(model, extra, file, target, loss, lr, epochs, dtype, init, predict, batch_size) -> str:
-    from .data import read_csv
     from .export import loop_script
-    from .train import Settings, Trainer, build_model, check_model_name, choose_target
+    from .train import Settings, Trainer, check_model_name
     from .values import read_pairs
 
     words = ([model] if model is not None else []) + list(extra)
     if file is not None:
-        model, words = read_text(file, "formula file", "a bp formula"), words
+        model, words = read_formula(file), words
     elif words:
         model, words = words[0], words[1:]
         if model.endswith(".bp"):
-            model = read_text(model, "formula file", "a bp formula")
+            model = read_formula(model)
     if model is None or len(words) != 1:
         raise UsageError("--loop takes MODEL DATA, as bp train: e.g. bp export --loop linear data.csv")
     settings = Settings(lr=_finite(lr, "--lr"), epochs=epochs, dtype=dtype, batch_size=batch_size,
                         init=read_pairs(init, "--init", "w=0.5"))
     check_model_name(model)
-    table = read_csv(words[0])
-    spec = build_model(model, table.columns, choose_target(table.columns, target, table.source),
-                       table.source, loss)
+    spec, table = _training_data(model, words[0], target, loss)
     points = [_predict_point(p, spec.features) for p in predict]
     run = Trainer(spec, table, settings).run()
     predictions = [{**p, "yhat": _predict(spec, run.params, p, dtype)} for p in points]

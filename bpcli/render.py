@@ -509,6 +509,7 @@ def train_document(run, table, predictions: list[dict]) -> dict:
                  "features": run.model.features, "target": run.model.target},
         "epochs_run": len(run.epochs),
         "interrupted": run.interrupted,
+        "diverged": run.diverged is not None,
     }
 
 

@@ -22,6 +22,7 @@ MODELS = {
     "mlp": "an MLP over the features (--hidden, --activation); sigmoid + BCE for a 0/1 target",
     "softmax": "multinomial logistic regression (with --hidden: an MLP classifier), cross-entropy",
 }
+ROWS_AS_FLOATS = 65_536  # rows turned into Python floats at a time by the per-sample loop
 LOSSES = {
     "mse": "(yhat - y)^2",
     # As torch.nn.BCELoss: each log is clamped at -100, so a saturated sigmoid stays finite.
@@ -70,6 +71,7 @@ class Model:
     def data(self) -> list[str]:
         """The loss graph's inputs that come from the data, one value per row."""
         return [n for n in self.loss.inputs if n not in self.params]
+    binary: bool = False  # binary cross-entropy: the target must be 0 or 1
 
 
 @dataclass
@@ -113,6 +115,7 @@ class Run:
     params: dict
     epochs: list[Epoch]
     interrupted: bool = False
+    diverged: DomainError | None = None  # why training stopped early; params are the last finite ones
 
 
 # -- the model ---------------------------------------------------------------------
@@ -189,7 +192,7 @@ def build_model(model: str, columns: list[str], target: str, source: str,
         raise UsageError(f"--param names no parameter of the model: {', '.join(unknown)}; "
                          f"its parameters: {', '.join(params)}")
     return Model(text, loss_text, _join(yhat, loss_formula, target, text, loss_text), yhat,
-                 params, used, target, shapes, head, classes, vector, init)
+                 params, used, target, shapes, head, classes, vector, init, binary=loss == "bce")
 
 
 def _feature_columns(columns: list[str], target: str, source: str) -> list[str]:
@@ -225,6 +228,29 @@ def _network(model: str, columns, target, source, loss, net: NetOptions, target_
     return program, loss, head, classes, shapes, init
 
 
+def columns_used(model: str, columns: list[str], target: str, net=None) -> list[str]:
+    """The columns a model reads, target last: a preset's features, or the columns a formula names."""
+    from .nets import FEATURES
+
+    vector = (net.features if net is not None and net.features else None) or [c for c in columns if c != target]
+    names = None if model in MODELS else list(parse(model).inputs)
+    features = vector if names is None else [n for n in names if n in columns and n != target] + (
+        vector if FEATURES in names else [])
+    return [c for c in dict.fromkeys(features) if c in columns] + [target]
+
+
+def check_binary(column, target: str, source: str) -> None:
+    """Binary cross-entropy needs a target of 0s and 1s: anything else is named."""
+    np = _arithmetic("float64")[0].np
+    found = np.unique(column)
+    other = found[(found != 0) & (found != 1)]
+    if len(other):
+        shown = ", ".join(f"{v:.10g}" for v in found[:8].tolist()) + (", …" if len(found) > 8 else "")
+        raise DataError(f"{source}: the target {target} must be 0 or 1 for binary cross-entropy "
+                        f"(logistic); it has {len(found):,} distinct values: {shown}",
+                        hint="pick a 0/1 target column with --target, or use --loss mse")
+
+
 def _join(yhat, loss, target: str, text: str, loss_text: str):
     g = GraphBuilder()
     out = g.insert(yhat, {})[-1]
@@ -246,6 +272,8 @@ class Trainer:
         if unknown:
             raise UsageError(f"--init names no parameter: {', '.join(unknown)}; "
                              f"the parameters are {', '.join(model.params)}")
+        if model.binary:
+            check_binary(table.data[model.target], model.target, table.source)
         self.f = model.loss
         self.rows = table.rows
         self.m, self.cast = _arithmetic(settings.dtype)
@@ -253,7 +281,8 @@ class Trainer:
         self.columns = self._columns(table)
         # The lecture's loop runs on plain floats: the fastest way through a small graph.
         self.per_sample = settings.batch_size == 1 and settings.dtype == "float64" and not model.tensor
-        self.lists = {n: c.tolist() for n, c in self.columns.items()} if self.per_sample else {}
+        small = self.per_sample and self.rows <= ROWS_AS_FLOATS  # then floats once, not every epoch
+        self.floats = {n: c.tolist() for n, c in self.columns.items()} if small else None
         self.params = self._initial()
         self.lr = self.cast(settings.lr)
         self.optimizer = make(settings.optimizer, self.lr)
@@ -319,13 +348,15 @@ class Trainer:
         except KeyboardInterrupt:
             run.interrupted = True
             run.params = self._export()
+        except DomainError as e:
+            run.diverged = e
+            run.params = self._export()
         return run
 
     def _epoch(self, epoch: int, on_step) -> Epoch:
         losses, right = [], 0
         if self.per_sample:
-            order = self.order(epoch)
-            steps = ((self._sample_step, row) for row in (range(self.rows) if order is None else order.tolist()))
+            steps = ((self._sample_step, point) for point in self._rows(epoch))
         else:
             step = self._tensor_step if self.model.tensor else self._batch_step
             steps = ((step, batch) for batch in self.batches(epoch))
@@ -345,11 +376,29 @@ class Trainer:
         """How many rows of a step the classifier got right."""
         from .nets import correct
 
-        return correct(yhat, self.columns[self.model.target][index], self.model.head)
+        row = index[0] if self.per_sample else index  # per sample: (row, point)
+        return correct(yhat, self.columns[self.model.target][row], self.model.head)
 
-    def _sample_step(self, row: int):
-        """One row with plain floats: the lecture's loop, fast."""
-        point = {n: col[row] for n, col in self.lists.items()}
+    def _rows(self, epoch: int):
+        """Each row of the epoch as (row, {column: float}), in its order; a block of rows becomes
+        floats at a time, so memory stays that of the float64 columns."""
+        order = self.order(epoch)
+        if self.floats is not None:
+            rows = range(self.rows) if order is None else order.tolist()
+            floats = self.floats.items()
+            for row in rows:
+                yield row, {n: col[row] for n, col in floats}
+            return
+        for start in range(0, self.rows, ROWS_AS_FLOATS):
+            index = slice(start, start + ROWS_AS_FLOATS) if order is None else order[start:start + ROWS_AS_FLOATS]
+            rows = range(start, start + ROWS_AS_FLOATS) if order is None else index.tolist()
+            names, columns = zip(*((n, c[index].tolist()) for n, c in self.columns.items()))
+            for row, values in zip(rows, zip(*columns)):
+                yield row, dict(zip(names, values))
+
+    def _sample_step(self, item: tuple):
+        """One row (its number and its {column: float}) with plain floats: the lecture's loop, fast."""
+        point = item[1]
         point.update(self.params)
         vals = self.f.forward(point, FLOAT)
         adj = self.f.backward(vals, FLOAT, self.wrt)

@@ -256,33 +256,6 @@ def from_numpy(path: str) -> list:
     return out
 
 
-def from_json(text: str, source: str, allow_nonfinite: bool = False) -> dict:
-    """Values from a JSON object of numbers or arrays, or from a bp document's `params`."""
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise DataError(f"{source}: not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
-    if isinstance(doc, dict) and isinstance(doc.get("params"), dict):
-        doc = doc["params"]
-    return object_of_numbers(doc, source, arrays=True, allow_nonfinite=allow_nonfinite)
-
-
-def object_of_numbers(obj, where: str, arrays: bool = False, allow_nonfinite: bool = False) -> dict:
-    """A JSON object whose every value is a finite number (or, with `arrays`, a nested list
-    of them), as {name: float or array}."""
-    if not isinstance(obj, dict):
-        raise DataError(f"{where}: expected a JSON object of numbers such as {{\"x\": 2, \"w\": 3}}")
-    values = {}
-    for name, v in obj.items():
-        if arrays and isinstance(v, list):
-            values[normalise(name)] = tensor(v, f"{where}: {name}")
-            continue
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise DataError(f"{where}: the value of {name} is not a number: {json.dumps(v)}")
-        values[normalise(name)] = number(str(v), f"{where}: the value of {name}", DataError, allow_nonfinite)
-    return values
-
-
 def require_scalars(formula, point: dict, feature: str) -> None:
     """Refuse tensors where a feature works on scalars only (forward mode, export, quiz)."""
     from .ops import OPS
@@ -293,3 +266,40 @@ def require_scalars(formula, point: dict, feature: str) -> None:
         what = [f"{', '.join(tensors)} {'is a tensor' if len(tensors) == 1 else 'are tensors'}"] if tensors else []
         what += [f"it uses {', '.join(ops)}"] if ops else []
         raise UsageError(f"{feature} works on scalars only, and {'; '.join(what)}")
+
+
+def values_of(doc, source: str, inputs: list[str], allow_nonfinite: bool = False) -> tuple[dict, list[str]]:
+    """The values of `inputs` in a JSON document (numbers, or nested lists of them), and the
+    names it has that are not inputs (left unread). The document is an object of numbers, bp train's (its `params`) or bp
+    grad's (its `inputs`)."""
+    if isinstance(doc, dict) and isinstance(doc.get("params"), dict):
+        doc = doc["params"]
+    elif isinstance(doc, dict) and str(doc.get("schema", "")).startswith("bp.grad/") and isinstance(
+            doc.get("inputs"), dict):
+        doc = doc["inputs"]
+    if not isinstance(doc, dict):
+        raise DataError(f"{source}: expected a JSON object of numbers such as {{\"x\": 2, \"w\": 3}}")
+    wanted = set(inputs)
+    point, ignored = {}, []
+    for name, v in doc.items():
+        n = normalise(name)
+        if n in wanted:
+            point[n] = tensor(v, f"{source}: {name}") if isinstance(v, list) else \
+                json_scalar(v, f"{source}: the value of {name}", allow_nonfinite)
+        else:
+            ignored.append(name)
+    return point, ignored
+
+
+def json_scalar(v, what: str, allow_nonfinite: bool = False) -> float:
+    """A JSON value that must be a finite number, as a float."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        shown = json.dumps(v)
+        raise DataError(f"{what} is not a number: {shown if len(shown) <= 60 else shown[:50] + '…'}")
+    try:
+        value = float(v)
+    except OverflowError:  # an integer beyond float64 (json reads up to 4,300 digits)
+        raise DataError(f"{what} must be a finite number, got an integer of {len(str(abs(v))):,} digits") from None
+    if value - value != 0 and not allow_nonfinite:
+        raise DataError(f"{what} must be a finite number, got {json.dumps(v)}")
+    return value

@@ -102,9 +102,9 @@ def test_at_checks_the_first_rows_with_sympy(bp, tmp_path, monkeypatch):
 
 
 def test_at_streams_more_rows_than_one_chunk(bp, tmp_path, monkeypatch):
-    import bpcli.batch
+    import bpcli.data
 
-    monkeypatch.setattr(bpcli.batch, "CHUNK", 7)
+    monkeypatch.setattr(bpcli.data, "CHUNK_ROWS", 7)
     pts = tmp_path / "p.csv"
     pts.write_text("x\n" + "".join(f"{i}\n" for i in range(30)))
     r = bp("grad", "x^2", "--at", str(pts), "--no-check")
@@ -112,9 +112,9 @@ def test_at_streams_more_rows_than_one_chunk(bp, tmp_path, monkeypatch):
 
 
 def test_at_bad_cell_in_a_later_chunk_names_its_row_and_line(bp, tmp_path, monkeypatch):
-    import bpcli.batch
+    import bpcli.data
 
-    monkeypatch.setattr(bpcli.batch, "CHUNK", 7)
+    monkeypatch.setattr(bpcli.data, "CHUNK_ROWS", 7)
     rows = [f"{i},1" for i in range(30)]
     rows[19] = "19,oops"
     pts = tmp_path / "p.csv"
@@ -144,9 +144,9 @@ def test_at_refuses_the_headers_train_refuses(bp, tmp_path, header, fragment):
 
 
 def test_at_jsonl_across_chunks_with_blank_lines(bp, tmp_path, monkeypatch):
-    import bpcli.batch
+    import bpcli.data
 
-    monkeypatch.setattr(bpcli.batch, "CHUNK", 3)
+    monkeypatch.setattr(bpcli.data, "CHUNK_ROWS", 3)
     lines = ["", ""] + [f'{{"x": {i}}}' for i in range(8)] + [""]
     pts = tmp_path / "p.jsonl"
     pts.write_text("\n".join(lines) + '\n{"x": "bad"}\n')
