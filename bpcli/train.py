@@ -309,7 +309,7 @@ class Trainer:
         """Starting values: --init, else the scheme for tensors, else the model's own, else 1.0."""
         from .nets import initial
 
-        s, rng = self.settings, self.np.random.default_rng(self.settings.seed)
+        s, rng = self.settings, None
         params = {}
         for p in self.model.params:
             shape = self.model.shapes.get(p, ())
@@ -317,6 +317,7 @@ class Trainer:
                 value = s.init[p]
                 params[p] = self.np.full(shape, value, dtype=self.m.dtype) if shape else self.cast(value)
             elif shape:
+                rng = rng or self.np.random.default_rng(s.seed)  # made once, and only for tensors
                 params[p] = initial(shape, s.init_scheme, rng, self.m.dtype)
             else:
                 params[p] = self.cast(self.model.init.get(p, 1.0))
@@ -451,7 +452,7 @@ class Trainer:
         np = self.np
         new = self.optimizer.step(self.params, grads)
         last = float(loss[-1]) if hasattr(loss, "__len__") else float(loss)
-        bad = [p for p, v in new.items() if not np.all(np.isfinite(v))]
+        bad = [p for p, v in new.items() if not (math.isfinite(v) if isinstance(v, float) else np.isfinite(v).all())]
         if bad or not math.isfinite(last):
             what = f"parameter {', '.join(bad)}" if bad else "loss"
             finite = ", ".join(f"{p} = {_shown(v)}" for p, v in self.params.items())
@@ -463,7 +464,8 @@ class Trainer:
         return last
 
     def _export(self) -> dict:
-        return {p: float(v) if self.np.ndim(v) == 0 else v.tolist() for p, v in self.params.items()}
+        return {p: v if isinstance(v, float) else float(v) if self.np.ndim(v) == 0 else v.tolist()
+                for p, v in self.params.items()}
 
 
 def _shown(v) -> str:
