@@ -860,8 +860,6 @@ def _predict_point(text: str, features: list[str]) -> dict:
 
 
 def _finite(value: float, option: str) -> float:
-    import math
-
     if not math.isfinite(value) or value <= 0:
         raise UsageError(f"{option} must be a positive number, got {value}")
     return value
@@ -869,8 +867,6 @@ def _finite(value: float, option: str) -> float:
 
 def _seconds(value: float, option: str) -> float:
     """A time budget: a finite number of seconds a clock and a thread can wait for."""
-    import math
-
     if not (math.isfinite(value) and 0.1 <= value <= 86_400):
         raise UsageError(f"{option} must be a number of seconds from 0.1 to 86,400 (a day), not {value}")
     return value
@@ -1019,6 +1015,7 @@ def view(
         say_error(f"bp: wrote {output} ({len(html) / 1000:,.0f} kB, {len(f):,} nodes laid out by {laid})")
         if open_page:
             import webbrowser
+            from pathlib import Path
 
             webbrowser.open(Path(output).resolve().as_uri())
     _fail_on_mismatch(checked)
@@ -1037,7 +1034,6 @@ def serve(
 ):
     """Serve the page with a formula box, and POST /api/grad answering as bp grad --json."""
     import json
-    import os
     import socket
 
     from .errors import MissingDependency
