@@ -12,7 +12,6 @@ import random
 import sys
 from dataclasses import dataclass, field
 
-from . import sympy_bridge as bridge
 
 # Tolerances, documented in the README: |a - b| <= ABS + REL * max(|a|, |b|).
 SYMPY_REL, SYMPY_ABS = 1e-9, 1e-12
@@ -90,6 +89,8 @@ def rounding(result) -> float:
 
 def sympy_derivatives(formula, point: dict[str, float]) -> dict[str, tuple[str, float | None]]:
     """{input: (derivative in bp syntax, its value at the point)} from SymPy (in this process)."""
+    from . import sympy_bridge as bridge  # here, not at the top: --no-check never loads it
+
     sp, expr, symbols, subs = bridge.at_point(formula, point)
     out = {}
     for name, sym in symbols.items():
@@ -102,6 +103,8 @@ def sympy_derivatives(formula, point: dict[str, float]) -> dict[str, tuple[str, 
 
 def symbolic_check(formula, point: dict[str, float], budget: float):
     """SymPy's derivatives within the budget: (derivatives, None) or ({}, why not)."""
+    from . import sympy_bridge as bridge
+
     why = bridge.refusal(formula)
     if why is None:
         done, answer = bridge.run(sympy_derivatives, formula, point, seconds=budget)
