@@ -120,7 +120,7 @@ class TensorResult(Result):
             return None
         return self.adjoints[i]
 
-    @property
+    @cached_property
     def hits(self) -> list[tuple[str, int]]:
         """(kind, node) as for floats: a kink hit by any entry, entries that left the reals."""
         np = self._m.np

@@ -61,6 +61,7 @@ class Model:
     classes: list | None = None  # class labels, by index (softmax)
     vector: list = field(default_factory=list)  # columns of the row's vector `features`, if read
     init: dict = field(default_factory=dict)  # the model's own starting values (a preset's bias)
+    binary: bool = False  # binary cross-entropy: the target must be 0 or 1
 
     @property
     def tensor(self) -> bool:
@@ -71,7 +72,6 @@ class Model:
     def data(self) -> list[str]:
         """The loss graph's inputs that come from the data, one value per row."""
         return [n for n in self.loss.inputs if n not in self.params]
-    binary: bool = False  # binary cross-entropy: the target must be 0 or 1
 
 
 @dataclass
@@ -241,14 +241,17 @@ def columns_used(model: str, columns: list[str], target: str, net=None) -> list[
 
 def check_binary(column, target: str, source: str) -> None:
     """Binary cross-entropy needs a target of 0s and 1s: anything else is named."""
-    np = _arithmetic("float64")[0].np
+    from .nets import is_binary
+
+    if is_binary(column):
+        return
+    import numpy as np
+
     found = np.unique(column)
-    other = found[(found != 0) & (found != 1)]
-    if len(other):
-        shown = ", ".join(f"{v:.10g}" for v in found[:8].tolist()) + (", …" if len(found) > 8 else "")
-        raise DataError(f"{source}: the target {target} must be 0 or 1 for binary cross-entropy "
-                        f"(logistic); it has {len(found):,} distinct values: {shown}",
-                        hint="pick a 0/1 target column with --target, or use --loss mse")
+    shown = ", ".join(f"{v:.10g}" for v in found[:8].tolist()) + (", …" if len(found) > 8 else "")
+    raise DataError(f"{source}: the target {target} must be 0 or 1 for binary cross-entropy "
+                    f"(logistic); it has {len(found):,} distinct values: {shown}",
+                    hint="pick a 0/1 target column with --target, or use --loss mse")
 
 
 def _join(yhat, loss, target: str, text: str, loss_text: str):
@@ -287,7 +290,7 @@ class Trainer:
         self.lr = self.cast(settings.lr)
         self.optimizer = make(settings.optimizer, self.lr)
         self.wrt = tuple(model.params)  # gradients for the parameters only, never the data
-        self.data = tuple(n for n in self.f.inputs if n not in model.params)
+        self.data = tuple(model.data)
         self.yhat = next(i for i, names in self.f.labels.items() if "yhat" in names)
 
     def _columns(self, table) -> dict:
