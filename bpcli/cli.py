@@ -753,11 +753,9 @@ def _write_report(path: str, run, table, settings) -> None:
     from .web.report import report_page
 
     html = report_page(run, table, settings).encode()
-    if path == "-":
-        sys.stdout.flush()
-        sys.stdout.buffer.write(html)
-        return
     write_output(path, html)
+    if path == "-":
+        return
     say_error(f"bp: wrote {path} ({len(html) / 1000:,.0f} kB)")
 
 
@@ -960,13 +958,11 @@ def graph(
     else:
         text = pictures.to_mermaid(f, result) if fmt == "mermaid" else pictures.to_dot(f, result)
         data = pictures.render_with_graphviz(text, fmt) if fmt in pictures.GRAPHVIZ else text.encode()
-    if to_stdout:
-        sys.stdout.flush()
-        sys.stdout.buffer.write(data)
-        return
     from .streams import write_output
 
-    write_output(output, data)
+    write_output("-" if to_stdout else output, data)
+    if to_stdout:
+        return
     say_error(f"bp: wrote {output} ({size})")
 
 
@@ -1004,13 +1000,10 @@ def view(
     doc = render.grad_document(result, point, checked, render.grad_notes(result, notes, checked))
     data = view_data(f, doc, engine)
     html = page(data, large=large).encode()
-    if output == "-":
-        sys.stdout.flush()
-        sys.stdout.buffer.write(html)
-    else:
-        from .streams import write_output
+    from .streams import write_output
 
-        write_output(output, html)
+    write_output(output, html)
+    if output != "-":
         laid = "Graphviz" if data["layout"]["engine"] == "graphviz" else "bp"
         say_error(f"bp: wrote {output} ({len(html) / 1000:,.0f} kB, {len(f):,} nodes laid out by {laid})")
         if open_page:
