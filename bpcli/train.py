@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from .errors import DataError, DomainError, UsageError
 from .graph import GraphBuilder
+from .nets import correct
 from .numeric import FLOAT
 from .parser import parse
 
@@ -285,7 +286,7 @@ class Trainer:
         # The lecture's loop runs on plain floats: the fastest way through a small graph.
         self.per_sample = settings.batch_size == 1 and settings.dtype == "float64" and not model.tensor
         small = self.per_sample and self.rows <= ROWS_AS_FLOATS  # then floats once, not every epoch
-        self.floats = {n: c.tolist() for n, c in self.columns.items()} if small else None
+        self.floats = list(self._rows_as_floats(range(self.rows), slice(None))) if small else None
         self.params = self._initial()
         self.lr = self.cast(settings.lr)
         self.optimizer = make(settings.optimizer, self.lr)
@@ -358,17 +359,15 @@ class Trainer:
         return run
 
     def _epoch(self, epoch: int, on_step) -> Epoch:
-        losses, right = [], 0
         if self.per_sample:
-            steps = ((self._sample_step, point) for point in self._rows(epoch))
-        else:
-            step = self._tensor_step if self.model.tensor else self._batch_step
-            steps = ((step, batch) for batch in self.batches(epoch))
+            return self._sample_epoch(epoch, on_step)
+        losses, right = [], 0
+        step = self._tensor_step if self.model.tensor else self._batch_step
         last = None
-        for step, index in steps:
-            loss, grads, point, yhat = step(index)
+        for batch in self.batches(epoch):
+            loss, grads, point, yhat = step(batch)
             if self.model.head:
-                right += self._right(yhat, index)
+                right += self._right(yhat, batch)
             if on_step:
                 on_step(point, grads)
             last = self._update(grads, loss, epoch)
@@ -376,38 +375,49 @@ class Trainer:
         accuracy = right / self.rows if self.model.head else None
         return Epoch(epoch, _mean_loss(losses), last, self._export(), accuracy)
 
+    def _sample_epoch(self, epoch: int, on_step) -> Epoch:
+        """The lecture's loop: one row a step, on plain floats, with nothing per step but the
+        two passes and the update (it is the loop most learners run)."""
+        f, wrt, output, yhat, head = self.f, self.wrt, self.f.output, self.yhat, self.model.head
+        target, step, isfinite = self.columns[self.model.target], self.optimizer.step, math.isfinite
+        losses, right = [], 0
+        for row, values in self._rows(epoch):
+            point = {**values, **self.params}
+            vals = f.forward(point, FLOAT)
+            grads = dict(zip(wrt, f.float_gradient(vals, wrt)))
+            if head:
+                right += correct(vals[yhat], target[row], head)
+            if on_step:
+                on_step(point, grads)
+            new, loss = step(self.params, grads), vals[output]
+            if not (isfinite(loss) and all(map(isfinite, new.values()))):
+                raise self._diverged(new, loss, epoch)
+            self.params = new
+            losses.append(loss)
+        accuracy = right / self.rows if head else None
+        return Epoch(epoch, _mean_loss(losses), losses[-1], self._export(), accuracy)
+
     def _right(self, yhat, index) -> int:
         """How many rows of a step the classifier got right."""
-        from .nets import correct
-
-        row = index[0] if self.per_sample else index  # per sample: (row, point)
-        return correct(yhat, self.columns[self.model.target][row], self.model.head)
+        return correct(yhat, self.columns[self.model.target][index], self.model.head)
 
     def _rows(self, epoch: int):
         """Each row of the epoch as (row, {column: float}), in its order; a block of rows becomes
         floats at a time, so memory stays that of the float64 columns."""
         order = self.order(epoch)
-        if self.floats is not None:
-            rows = range(self.rows) if order is None else order.tolist()
-            floats = self.floats.items()
-            for row in rows:
-                yield row, {n: col[row] for n, col in floats}
+        if self.floats is not None:  # a small table: its rows were made floats once
+            yield from self.floats if order is None else (self.floats[row] for row in order.tolist())
             return
         for start in range(0, self.rows, ROWS_AS_FLOATS):
             index = slice(start, start + ROWS_AS_FLOATS) if order is None else order[start:start + ROWS_AS_FLOATS]
             rows = range(start, start + ROWS_AS_FLOATS) if order is None else index.tolist()
-            names, columns = zip(*((n, c[index].tolist()) for n, c in self.columns.items()))
-            for row, values in zip(rows, zip(*columns)):
-                yield row, dict(zip(names, values))
+            yield from self._rows_as_floats(rows, index)
 
-    def _sample_step(self, item: tuple):
-        """One row (its number and its {column: float}) with plain floats: the lecture's loop, fast."""
-        point = item[1]
-        point.update(self.params)
-        vals = self.f.forward(point, FLOAT)
-        adj = self.f.backward(vals, FLOAT, self.wrt)
-        grads = {p: adj[self.f.inputs[p]] for p in self.params}
-        return vals[self.f.output], grads, point, vals[self.yhat]
+    def _rows_as_floats(self, rows, index):
+        """The rows `index` selects as (row, {column: float}), numbered by `rows`."""
+        names, columns = zip(*((n, c[index].tolist()) for n, c in self.columns.items()))
+        for row, values in zip(rows, zip(*columns)):
+            yield row, dict(zip(names, values))
 
     def _batch_step(self, batch):
         """A batch as numpy arrays (or one row, in float32): mean loss and mean gradient."""
@@ -452,19 +462,27 @@ class Trainer:
     def _update(self, grads: dict, loss, epoch: int):
         """One optimizer step (the lecture's: params -= lr · grad); stop at the first number
         that is not finite."""
-        np = self.np
         new = self.optimizer.step(self.params, grads)
         last = float(loss[-1]) if hasattr(loss, "__len__") else float(loss)
-        bad = [p for p, v in new.items() if not (math.isfinite(v) if isinstance(v, float) else np.isfinite(v).all())]
-        if bad or not math.isfinite(last):
-            what = f"parameter {', '.join(bad)}" if bad else "loss"
-            finite = ", ".join(f"{p} = {_shown(v)}" for p, v in self.params.items())
-            raise DomainError(
-                f"training diverged in epoch {epoch}: the {what} became {'nan or inf'}; "
-                f"last finite parameters: {finite}",
-                hint=f"try a smaller learning rate, e.g. --lr {self.settings.lr / 10:g}")
+        if not math.isfinite(last) or self._not_finite(new):
+            raise self._diverged(new, last, epoch)
         self.params = new
         return last
+
+    def _not_finite(self, params: dict) -> list:
+        """The parameters holding a number that is not finite."""
+        np = self.np
+        return [p for p, v in params.items() if not (math.isfinite(v) if isinstance(v, float) else np.isfinite(v).all())]
+
+    def _diverged(self, new: dict, last: float, epoch: int) -> DomainError:
+        """The error that stops a run whose parameters or loss stopped being finite."""
+        bad = self._not_finite(new)
+        what = f"parameter {', '.join(bad)}" if bad else "loss"
+        finite = ", ".join(f"{p} = {_shown(v)}" for p, v in self.params.items())
+        return DomainError(
+            f"training diverged in epoch {epoch}: the {what} became {'nan or inf'}; "
+            f"last finite parameters: {finite}",
+            hint=f"try a smaller learning rate, e.g. --lr {self.settings.lr / 10:g}")
 
     def _export(self) -> dict:
         return {p: v if isinstance(v, float) else float(v) if self.np.ndim(v) == 0 else v.tolist()

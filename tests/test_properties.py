@@ -65,6 +65,20 @@ def test_float_and_array_backward_passes_agree_bit_for_bit(text, point):
         assert same, (text, point, f"n{i}", a, b)
 
 
+@given(programs(ops=ARITHMETIC_PARTIALS), st.fixed_dictionaries({n: signed for n in "xwy"}), st.data())
+def test_float_gradient_is_the_backward_pass_read_at_the_inputs(text, point, data):
+    """The training loop's lean gradient (adjoints of the asked inputs only) is bit for bit
+    what the full backward pass gives those inputs, an input no term reaches included."""
+    f = parse(text)
+    assume(f.inputs)
+    vals = f.forward({n: v for n, v in point.items() if n in f.inputs})
+    wrt = tuple(data.draw(st.lists(st.sampled_from(list(f.inputs)), min_size=1, unique=True)))
+    full = f.backward(vals, wrt=wrt)
+    for name, g in zip(wrt, f.float_gradient(vals, wrt)):
+        want = full[f.inputs[name]]
+        assert repr(g) == repr(want), (text, point, name, g, want)
+
+
 # Piecewise-constant ops: their derivative is 0 between jumps, and a central difference that
 # straddles a jump measures the jump. The integer that counts the jumps of each:
 _JUMPS = {"floor": lambda out, *xs: out, "ceil": lambda out, *xs: out, "round": lambda out, *xs: out,
