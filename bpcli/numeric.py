@@ -7,6 +7,7 @@ them on Python floats (float64), `ArrayMath` on numpy arrays of any float dtype.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 INF = math.inf
 NAN = math.nan
@@ -76,6 +77,9 @@ def _pole_at(pole, sign):
     return lambda x: sign * INF if x == pole else NAN
 
 
+_log10_libm = _guard(math.log10, lambda x: INF, _pole_at(0.0, -1))
+
+
 def _atanh_pole(x):
     return math.copysign(INF, x) if abs(x) == 1 else NAN
 
@@ -98,40 +102,59 @@ def _remainder(a: float, b: float) -> float:
         return NAN
 
 
-def _two_product(a: float, b: float) -> tuple[float, float]:
-    """a·b as an unevaluated sum hi + lo, exactly (Dekker's product, no fma needed)."""
-    hi = a * b
-    a1, a2 = _split(a)
-    b1, b2 = _split(b)
-    return hi, ((a1 * b1 - hi) + a1 * b2 + a2 * b1) + a2 * b2
-
-
-def _split(a: float) -> tuple[float, float]:
-    c = 134217729.0 * a  # 2^27 + 1
-    hi = c - (c - a)
-    return hi, a - hi
-
-
-_LOG10E_HI = 0.4342944819032518
-_LOG10E_LO = 1.098319650216765e-17  # log10(e) - _LOG10E_HI
-
-
-def _log10(x: float) -> float:
-    """log10 as ln(x)·log10(e) with the constant in two parts: glibc's own log10 is off by
-    up to an ulp more (log10(710))."""
-    if not 0 < x < INF:
-        return _guard(math.log10, lambda v: INF, _pole_at(0.0, -1))(x)
-    y = math.log(x)
-    hi, lo = _two_product(y, _LOG10E_HI)
-    return hi + (lo + y * _LOG10E_LO)
-
-
 def _erfc(x: float) -> float:
     """erfc; for x < 0 as 1 + erf(-x) or 2 - erfc(-x), which round once at the end (libm's
     erfc(-0.1) is off by more than half an ulp)."""
     if x >= 0 or x != x:
         return math.erfc(x)
     return 1.0 + math.erf(-x) if x > -0.5 else 2.0 - math.erfc(-x)
+
+
+# The expm1, log10 and erfc rows round once from 96 bits: libm's (glibc's, numpy's) are within
+# an ulp but round some points the wrong way (expm1(0.75), log10(700), erfc(3)), where
+# PyTorch's do not. mpmath is SymPy's own dependency, so always installed; it is imported
+# on the first such call, never at start-up. Each call costs microseconds, not nanoseconds:
+# the op rows pay it, elu and gelu keep libm's.
+_BITS = 96
+
+
+def _rounded_once(evaluate):
+    """Evaluate `evaluate(libmp, x, prec)` as an mpmath number and round it to float64 once."""
+    from mpmath import libmp
+
+    return lambda x, prec=_BITS: libmp.to_float(evaluate(libmp, libmp.from_float(x), prec), rnd=libmp.round_nearest)
+
+
+@lru_cache(maxsize=None)
+def _mp(name):
+    evaluators = {
+        "expm1": lambda lib, x, prec: lib.mpf_sub(lib.mpf_exp(x, prec), lib.fone, prec),
+        "log10": lambda lib, x, prec: lib.mpf_div(lib.mpf_log(x, prec), lib.mpf_log(lib.from_int(10), prec), prec),
+        "erfc": lambda lib, x, prec: lib.mpf_erfc(x, prec),
+    }
+    return _rounded_once(evaluators[name])
+
+
+def _cr_expm1(x: float) -> float:
+    """expm1 correctly rounded. Outside (-40, 709.8), and for |x| < 2^-54 where it is x,
+    libm's is already the correctly rounded value (-1, inf, x)."""
+    if not -40.0 < x < 709.8 or abs(x) < 2.0**-54:
+        return FloatMath.expm1(x)
+    return _mp("expm1")(x, _BITS - min(0, math.frexp(x)[1]))  # bits that exp(x) - 1 cancels
+
+
+def _cr_log10(x: float) -> float:
+    """log10 correctly rounded (C's values at 0, below 0, inf and nan)."""
+    if not 0 < x < INF:
+        return _log10_libm(x)
+    return _mp("log10")(x)
+
+
+def _cr_erfc(x: float) -> float:
+    """erfc correctly rounded; from 26 on the value is subnormal or 0, libm's there."""
+    if not -6.0 < x < 26.0:  # below -6 erfc is 2 to the last bit
+        return _erfc(x)
+    return _mp("erfc")(x)
 
 
 def _fmod(a: float, b: float) -> float:
@@ -159,7 +182,6 @@ class FloatMath:
     expm1 = staticmethod(_guard(math.expm1, lambda x: INF))
     exp2 = staticmethod(_guard(math.exp2, lambda x: INF))
     log2 = staticmethod(_guard(math.log2, lambda x: INF, _pole_at(0.0, -1)))
-    log10 = staticmethod(_log10)
     asin = staticmethod(_guard(math.asin, lambda x: NAN))
     acos = staticmethod(_guard(math.acos, lambda x: NAN))
     atan = staticmethod(math.atan)
@@ -173,6 +195,9 @@ class FloatMath:
     hypot = staticmethod(math.hypot)
     erf = staticmethod(math.erf)
     erfc = staticmethod(_erfc)
+    cr_expm1 = staticmethod(_cr_expm1)
+    cr_log10 = staticmethod(_cr_log10)
+    cr_erfc = staticmethod(_cr_erfc)
     floor = staticmethod(_integral(math.floor))
     ceil = staticmethod(_integral(math.ceil))
     rint = staticmethod(_integral(round))  # round half to even, as torch.round and numpy.rint
@@ -197,14 +222,14 @@ FLOAT = FloatMath()
 _UFUNCS = {
     "exp": "exp", "log1p": "log1p", "sqrt": "sqrt", "sin": "sin", "cos": "cos", "tan": "tan",
     "tanh": "tanh", "fabs": "abs", "expm1": "expm1", "log2": "log2",
-    "log10": "log10", "asin": "arcsin", "acos": "arccos", "atan": "arctan", "atan2": "arctan2",
+    "asin": "arcsin", "acos": "arccos", "atan": "arctan", "atan2": "arctan2",
     "sinh": "sinh", "asinh": "arcsinh", "acosh": "arccosh", "atanh": "arctanh",
     "cbrt": "cbrt", "hypot": "hypot", "floor": "floor", "ceil": "ceil", "rint": "rint",
     "fmod": "fmod", "remainder": "remainder", "floordiv": "floor_divide",
 }
 
 
-_ELEMENTWISE = ("erf", "erfc", "cosh", "exp2")
+_ELEMENTWISE = ("erf", "erfc", "cosh", "exp2", "cr_expm1", "cr_log10", "cr_erfc")
 
 
 class ArrayMath:
@@ -219,7 +244,8 @@ class ArrayMath:
         for name, ufunc in _UFUNCS.items():
             setattr(self, name, getattr(np, ufunc))
         # numpy has no erf; its cosh and exp2 are less precise than libm's (by a fraction of
-        # an ulp at 710 and 0.001): the float pass's, element by element.
+        # an ulp at 710 and 0.001), and its expm1 and log10 round as the machine's SIMD
+        # library does: the float pass's, element by element.
         for name in _ELEMENTWISE:
             setattr(self, name, np.vectorize(getattr(FloatMath, name), otypes=[self.dtype]))
 

@@ -533,7 +533,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "expm1", 1, "exp(x) - 1, exact for small x",
-            forward=lambda m, a: m.expm1(a),
+            forward=lambda m, a: m.cr_expm1(a),
             partials=(lambda m, out, a: m.exp(a),),
             derivative=("exp(a)",),
             sympy=lambda sp, a: sp.exp(a) - 1,
@@ -551,7 +551,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "log10", 1, "base-10 logarithm",
-            forward=lambda m, a: m.log10(a),
+            forward=lambda m, a: m.cr_log10(a),
             partials=(lambda m, out, a: m.div(LOG10E, a),),
             derivative=("1/(a*log(10))",),
             sympy=lambda sp, a: sp.log(a) / sp.log(10),
@@ -609,7 +609,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "erfc", 1, "complementary error function 1 - erf(x), exact in the tail",
-            forward=lambda m, a: m.erfc(a),
+            forward=lambda m, a: m.cr_erfc(a),
             partials=(lambda m, out, a: -TWO_OVER_SQRT_PI * m.exp(-(a * a)),),
             derivative=("-2/sqrt(pi)*exp(-a^2)",),
             sympy=lambda sp, a: sp.erfc(a),
