@@ -166,8 +166,10 @@ def _sinc(m, a):
     return m.where(a == 0, 1.0, m.div(_sinpi(m, a), PI * a))
 
 
-# sinc'(a) = Σ_k≥1 (-1)^k·2k·π^2k·a^(2k-1)/(2k+1)!, for small |a| where cos(πa) - sinc(a) cancels.
-_SINC_SERIES = [(-1) ** k * 2 * k / math.factorial(2 * k + 1) for k in range(1, 10)]
+# sinc'(a) = Σ_k≥1 (-1)^k·2k·π^2k·a^(2k-1)/(2k+1)!, for |a| < 1/4 where cos(πa) - sinc(a)
+# cancels. Each coefficient is ±1/n for a whole n: the derivative formula writes it so.
+_SINC_DIVISORS = [(-1) ** k * (math.factorial(2 * k + 1) // (2 * k)) for k in range(1, 10)]
+_SINC_SERIES = [1 / n for n in _SINC_DIVISORS]
 
 
 def _sinc_partial(m, out, a):
@@ -178,6 +180,17 @@ def _sinc_partial(m, out, a):
     series = series * (PI * PI) * a
     direct = m.div(m.cos(PI * a) - out, a)
     return m.where(m.fabs(a) < 0.25, series, direct)
+
+
+def _sinc_derivative() -> str:
+    """The partial above in bp syntax, series and all: differentiated again (--hessian, bp diff
+    of bp diff) it gives sinc''(0) = -π²/3 and stays exact near 0, where the quotient's
+    own derivative would cancel to nothing."""
+    series = ""  # the signs alternate from -: -(1/3 - y·(1/30 - y·(…))) with y = (πa)²
+    for n in reversed(_SINC_DIVISORS):
+        series = f"1/{abs(n)}" + (f" - (pi*a)^2*({series})" if series else "")
+    near = "step(1/4 - abs(a))"
+    return f"-{near}*pi^2*a*({series}) + (1 - {near})*(cos(pi*a) - sinc(a))/(a + {near})"
 
 
 def _gelu(m, a):
@@ -700,7 +713,7 @@ OPS: dict[str, Op] = {
             "elu", 1, "exponential linear unit: x where x > 0, else exp(x) - 1",
             forward=lambda m, a: m.where(a > 0, a, m.expm1(m.where(a > 0, 0.0, a))),
             partials=(lambda m, out, a: m.exp(m.where(a > 0, 0.0, a)),),
-            derivative=("exp(min(a, 0))",),
+            derivative=("exp(-relu(-a))",),  # exp(min(a, 0)); relu'(0) = 0 makes elu''(0) 0, as PyTorch
             sympy=lambda sp, a: sp.Piecewise((a, a > 0), (sp.exp(a) - 1, True)),
             show="elu({0})",
             torch="torch.nn.functional.elu({0})", jax="jax.nn.elu({0})",
@@ -745,7 +758,7 @@ OPS: dict[str, Op] = {
             "sinc", 1, "normalized sinc sin(pi*x)/(pi*x), 1 at 0 (as numpy and PyTorch)",
             forward=_sinc,
             partials=(_sinc_partial,),
-            derivative=("(cos(pi*a) - sinc(a))/(a + (1 - sign(abs(a))))",),
+            derivative=(_sinc_derivative(),),
             sympy=lambda sp, a: sp.sinc(sp.pi * a),
             show="sinc({0})",
             torch="torch.sinc({0})", jax="jnp.sinc({0})",

@@ -159,3 +159,76 @@ def test_hessian_check_passes_where_sympy_is_nan_and_bp_has_the_limit(bp):
     r = bp("grad", "x^y", "--x", "0", "--y", "2", "--hessian", "--json")
     assert r.exit_code == 0, r.stderr
     assert json.loads(r.stdout)["hessian"]["y"]["y"] == 0.0
+
+
+# -- second derivatives of the new functions at their awkward points -----------------------
+def _sinc_second_derivative(x):
+    import mpmath as mp
+
+    mp.mp.dps = 40
+    if x == 0:
+        return -mp.pi**2 / 3
+    return mp.diff(lambda t: mp.sinpi(t) / (mp.pi * t), mp.mpf(x), 2)
+
+
+@pytest.mark.parametrize("x", [0.0, 1e-300, 1e-9, -1e-6, 1e-4, 0.01, -0.1, 0.2499, 0.25, 0.3, 1.0, -2.5])
+def test_sinc_second_derivative_is_the_limit_at_0_and_exact_near_it(x):
+    """sinc''(0) = -π²/3 (PyTorch's Hessian there is nan, and 0 at 1e-9): the derivative formula
+    carries sinc'(x)'s series near 0, so differentiating it again does not cancel."""
+    from bpcli.symbolic import hessian
+
+    ours = hessian(parse("sinc(x)"), {"x": x})["x"]["x"]
+    assert ours == pytest.approx(float(_sinc_second_derivative(x)), rel=1e-15, abs=0)
+
+
+def test_bp_diff_twice_of_sinc_evaluates_to_minus_pi_squared_over_3_at_0(bp):
+    once = bp("diff", "sinc(x)", "--no-simplify").stdout.strip()
+    twice = bp("diff", once, "--no-simplify")
+    assert twice.exit_code == 0, twice.stderr
+    assert parse(once).evaluate({"x": 0.0}) == 0.0
+    assert parse(twice.stdout.strip()).evaluate({"x": 0.0}) == pytest.approx(-math.pi**2 / 3, rel=1e-15)
+
+
+def test_sinc_hessian_through_the_cli_at_0(bp):
+    r = bp("grad", "sinc(x)", "--x", "0", "--hessian", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["hessian"]["x"]["x"] == pytest.approx(-math.pi**2 / 3, rel=1e-15)
+
+
+HESSIAN_KINKS = [  # (formula, x, PyTorch's function): the table's kinks and the new functions' awkward points
+    ("relu6(x)", 0, lambda t, x: t.nn.functional.relu6(x)),
+    ("relu6(x)", 6, lambda t, x: t.nn.functional.relu6(x)),
+    ("leaky_relu(x, 0.1)", 0, lambda t, x: t.nn.functional.leaky_relu(x, 0.1)),
+    ("elu(x)", 0, lambda t, x: t.nn.functional.elu(x)),
+    ("elu(x)", -1e-300, lambda t, x: t.nn.functional.elu(x)),
+    ("floor(x)", 1, lambda t, x: t.floor(x)),
+    ("ceil(x)", 1, lambda t, x: t.ceil(x)),
+    ("round(x)", 0.5, lambda t, x: t.round(x)),
+    ("mod(x, 2)", 2, lambda t, x: t.remainder(x, 2.0)),
+    ("clamp(x, 0, 1)", 0, lambda t, x: t.clamp(x, 0.0, 1.0)),
+    ("clamp(x, 0, 1)", 1, lambda t, x: t.clamp(x, 0.0, 1.0)),
+    ("clamp(x, 1, 1)", 1, lambda t, x: t.clamp(x, 1.0, 1.0)),
+    ("rsqrt(x)", 0, lambda t, x: t.rsqrt(x)),
+    ("cbrt(x)", 0, lambda t, x: t.sign(x) * t.abs(x) ** (1 / 3)),
+    ("atan2(x, 0)", 0, lambda t, x: t.atan2(x, t.zeros_like(x))),
+    ("hypot(x, 0)", 0, lambda t, x: t.hypot(x, t.zeros_like(x))),
+    ("gelu(x)", 0, lambda t, x: t.nn.functional.gelu(x)),
+    ("silu(x)", 0, lambda t, x: t.nn.functional.silu(x)),
+    ("logaddexp(x, 0)", 0, lambda t, x: t.logaddexp(x, t.zeros_like(x))),
+    ("square(x)", 0, lambda t, x: t.square(x)),
+    ("sinc(x)", 0.3, lambda t, x: t.sinc(x)),
+]
+
+
+@pytest.mark.parametrize("text, x, torch_fn", HESSIAN_KINKS, ids=[f"{t}@{x}" for t, x, _ in HESSIAN_KINKS])
+def test_hessians_at_kinks_are_pytorchs_and_never_a_mismatch(bp, text, x, torch_fn):
+    torch = pytest.importorskip("torch")
+    theirs = torch.autograd.functional.hessian(lambda v: torch_fn(torch, v),
+                                               torch.tensor(float(x), dtype=torch.float64)).item()
+    r = bp("grad", text, "--x", str(x), "--hessian", "--json")
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    ours = doc["hessian"]["x"]["x"]
+    ours = float(ours) if isinstance(ours, str) else ours
+    assert ours == pytest.approx(theirs, rel=1e-15, abs=0) or (math.isnan(ours) and math.isnan(theirs))
+    assert doc["hessian_status"] != "mismatch" and doc["ok"]
