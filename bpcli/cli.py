@@ -717,7 +717,7 @@ def train(
     show = _TrainView(spec, settings, trace, jsonl, points)
     with show.progress():
         run = trainer.run(on_step=show.step if trace else None, on_epoch=show.epoch)
-    predictions = [{**p, "yhat": _predict(spec, run.params, p, settings.dtype)} for p in points]
+    predictions = [{**p, **_prediction(spec, run.params, p, settings.dtype)} for p in points]
     if as_json:
         print(render.dumps(render.train_document(run, table, predictions)))
     elif jsonl:
@@ -762,18 +762,42 @@ def _write_report(path: str, run, table, settings) -> None:
 def _training_data(model: str, data: str, target, loss, max_data: str = "1G", delimiter=None,
                    drop_missing: bool = False, net=None):
     """The model and the columns it uses, read from the CSV once (its header first)."""
-    from .data import open_csv
+    from .data import NotANumber, open_csv
     from .train import build_model, choose_target, columns_used
 
     csv = open_csv(data, data_limit(max_data, "--max-data"), _delimiter(delimiter))
     goal = choose_target(csv.columns, target, csv.source)
-    table = csv.table(columns_used(model, csv.columns, goal, net), drop_missing)
+    used = columns_used(model, csv.columns, goal, net)
+    try:
+        table = csv.table(used, drop_missing, labels=goal if model in CLASSIFIERS else None)
+    except NotANumber as e:
+        raise _text_column(e, model, used, goal) from None
     spec = build_model(model, csv.columns, goal, csv.source, loss, net, table.data[goal])
     if table.dropped:
         s = "s" if len(table.dropped) > 1 else ""
         say_error(f"bp: note: left out {len(table.dropped):,} row{s} with missing cells "
                   f"(row{s} {_row_list(table.dropped)}); {table.rows:,} remain")
     return spec, table
+
+
+CLASSIFIERS = ("softmax", "mlp")  # presets whose target may hold class labels as text
+
+
+def _text_column(e, model: str, used: list[str], goal: str):
+    """A column of text where bp needs numbers: say which, and what to do instead."""
+    from .parser import parse
+    from .train import MODELS
+
+    column = e.column
+    if column == goal:
+        e.hint = (f"class labels such as {e.text!r} need a classifier: bp train softmax, "
+                  "or mlp for two classes")
+        return e
+    rest = [c for c in used[:-1] if c != column]
+    named = model not in MODELS and column in parse(model).inputs  # the formula reads it by name
+    drop = f"leave it out with --features {','.join(rest)}" if rest and not named else "write the model without it"
+    e.hint = f"the column {column} holds text, not numbers: {drop}, or make it the target with --target {column}"
+    return e
 
 
 def _row_list(rows: list[int], most: int = 5) -> str:
@@ -838,6 +862,12 @@ def _predict(spec, params, point, dtype):
     from .train import predict
 
     return predict(spec, params, point, dtype)
+
+
+def _prediction(spec, params, point, dtype) -> dict:
+    from .train import prediction
+
+    return prediction(spec, params, point, dtype)
 
 
 def _net_options(param: list[str], hidden, activation: str, features):

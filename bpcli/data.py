@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -220,6 +221,7 @@ class Table:
     data: dict  # column name -> numpy float64 array (the columns read)
     rows: int
     dropped: list[int] = field(default_factory=list)  # rows left out for missing cells (1-based)
+    classes: list | None = None  # the target holds class indices into these labels (train.encode_classes)
 
 
 @dataclass
@@ -227,6 +229,7 @@ class Block:
     first_row: int  # 1-based number of the block's first data row
     matrix: object  # numpy float64 array: a row per point, a column per column read
     dropped: list[int]  # rows of the block left out for missing cells
+    labels: list[str] | None = None  # the label column's cells as text, if one of them is not a number
 
 
 class CSV:
@@ -244,49 +247,60 @@ class CSV:
         self.delimiter = delimiter or sniff(line)
         self.columns = header_of(line.rstrip("\r\n"), self.lines.number, self.source, self.delimiter)
 
-    def blocks(self, used: list[str], drop_missing: bool = False) -> Iterator[Block]:
-        """Blocks of rows as matrices of the `used` columns (in that order)."""
+    def blocks(self, used: list[str], drop_missing: bool = False, labels: str | None = None) -> Iterator[Block]:
+        """Blocks of rows as matrices of the `used` columns (in that order); the column `labels`
+        may hold text (class labels), given in Block.labels where it does."""
         where = [self.columns.index(n) for n in used]
+        label = self.columns.index(labels) if labels is not None else None
         row = 0
         while block := self.lines.block():
             first_line = self.lines.number - len(block) + 1
-            matrix, dropped = self._numbers(block, where, first_line, row + 1, drop_missing)
+            matrix, dropped, texts = self._numbers(block, where, first_line, row + 1, drop_missing, label)
             if len(matrix) or dropped:
-                yield Block(row + 1, matrix, dropped)
+                yield Block(row + 1, matrix, dropped, texts)
             row += len(matrix) + len(dropped)
         if row == 0:
             raise no_rows(self.source, self.columns)
 
-    def table(self, used: list[str], drop_missing: bool = False) -> Table:
-        """Every row at once, as a Table of the used columns (each one contiguous)."""
+    def table(self, used: list[str], drop_missing: bool = False, labels: str | None = None) -> Table:
+        """Every row at once, as a Table of the used columns (each one contiguous); the column
+        `labels` (one of them) may hold text: then it is an array of strings."""
         import numpy as np
 
         with self.lines:
-            parts, dropped = [], []
-            for b in self.blocks(used, drop_missing):
-                parts.append(b.matrix)
-                dropped += b.dropped
-        matrix = np.concatenate(parts) if parts else np.empty((0, len(used)))
+            blocks = list(self.blocks(used, drop_missing, labels))
+        matrix = np.concatenate([b.matrix for b in blocks]) if blocks else np.empty((0, len(used)))
         if len(matrix) == 0:
             raise DataError(f"{self.source}: every row has a missing cell in {', '.join(used)}")
         data = {n: np.ascontiguousarray(matrix[:, j]) for j, n in enumerate(used)}
-        return Table(self.source, self.columns, data, len(matrix), dropped)
+        if any(b.labels is not None for b in blocks):
+            j = used.index(labels)
+            data[labels] = np.array([text for b in blocks for text in (
+                b.labels if b.labels is not None else map(label_text, b.matrix[:, j].tolist()))])
+        return Table(self.source, self.columns, data, len(matrix), [r for b in blocks for r in b.dropped])
 
     def _numbers(self, block: list[str], where: list[int], first_line: int, first_row: int,
-                 drop_missing: bool):
+                 drop_missing: bool, label: int | None = None):
         fast = numbers_fast(block, len(self.columns), where, self.delimiter)
         if fast is not None:
-            return fast, []
-        rows, dropped = [], []
+            return fast, [], None
+        rows, dropped, texts = [], [], []
         for row, line, cells in self._rows(block, first_line, first_row):
+            at = f"{self.source}: row {row} (line {line}), column"
             try:
-                rows.append([cell(cells[j], f"{self.source}: row {row} (line {line}), column {self.columns[j]}")
-                             for j in where])
+                numbers = [label_cell(cells[j], f"{at} {self.columns[j]}") if j == label else
+                           cell(cells[j], f"{at} {self.columns[j]}", self.columns[j]) for j in where]
             except MissingCell:
                 if not drop_missing:
                     raise
                 dropped.append(row)
-        return as_matrix(rows, len(where)), dropped
+                continue
+            if label is not None:
+                texts.append(cells[label].strip())
+            rows.append(numbers)
+        matrix = as_matrix(rows, len(where))
+        text = label is not None and any(math.isnan(v) for v in matrix[:, where.index(label)].tolist())
+        return matrix, dropped, texts if text else None
 
     def _rows(self, block: list[str], first_line: int, first_row: int):
         """(row number, line number, cells) of each non-blank line; a ragged row is an error."""
@@ -371,7 +385,32 @@ class MissingCell(DataError):
     """An empty, NA or NaN cell in a column that is used."""
 
 
-def cell(text: str, where: str) -> float:
+class NotANumber(DataError):
+    """Text in a column that must hold numbers; `column` and `text` say which."""
+
+    def __init__(self, message: str, column: str | None = None, text: str = ""):
+        super().__init__(message)
+        self.column, self.text = column, text
+
+
+def label_cell(text: str, where: str) -> float:
+    """A class label's number, or nan where it is text (a missing cell is still an error)."""
+    shown = text.strip()
+    if shown.lower() in MISSING:
+        return cell(text, where)  # raises MissingCell
+    try:
+        value = float(shown)
+    except ValueError:
+        return math.nan
+    return value if math.isfinite(value) else math.nan
+
+
+def label_text(v: float) -> str:
+    """A number read from a label column, written back as text (1.0 -> '1')."""
+    return str(int(v)) if v.is_integer() else repr(v)
+
+
+def cell(text: str, where: str, column: str | None = None) -> float:
     """One cell's number: finite, or an error saying where and what is wrong."""
     try:
         value = float(text)  # the common case, fast
@@ -386,7 +425,7 @@ def cell(text: str, where: str) -> float:
     if len(shown) > 40:
         shown = f"{shown[:20]}…{shown[-10:]} ({len(shown):,} characters)"
     if value is None:
-        raise DataError(f"{where} is not a number: {shown!r}")
+        raise NotANumber(f"{where} is not a number: {shown!r}", column, shown)
     raise DataError(f"{where} must be a finite number, got {shown!r}")
 
 

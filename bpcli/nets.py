@@ -98,12 +98,18 @@ def mlp_shapes(width: int, hidden: list[int], head: str, classes: int = 0) -> di
     return shapes
 
 
-def class_indices(values):
-    """Class labels as indices 0..C-1 in sorted order, and the labels in that order."""
+def class_labels(values) -> list:
+    """The distinct class labels of a target column, sorted (numbers as ints where whole)."""
     import numpy as np
 
-    labels = np.unique(values)
-    return np.searchsorted(labels, values).astype(values.dtype), [_label(v) for v in labels.tolist()]
+    return [_label(v) for v in np.unique(values).tolist()]
+
+
+def class_indices(values, labels: list, dtype="float64"):
+    """Each row's class as its index 0..C-1 in `labels` (class_labels of the same column)."""
+    import numpy as np
+
+    return np.searchsorted(np.asarray(labels), values).astype(dtype)
 
 
 def _label(v):

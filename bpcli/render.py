@@ -497,7 +497,8 @@ def train_document(run, table, predictions: list[dict]) -> dict:
         "params": {p: json_value(v) for p, v in run.params.items()},
         "loss": [json_number(e.loss) for e in run.epochs],
         **_classifier_fields(run),
-        "predictions": [{k: json_number(v) for k, v in p.items()} for p in predictions],
+        "predictions": [{k: v if isinstance(v, str) else json_number(v) for k, v in p.items()}
+                        for p in predictions],
         "settings": {
             "lr": s.lr, "epochs": s.epochs, "batch_size": s.batch_size or "all",
             "shuffle": s.shuffle, "seed": s.seed, "dtype": s.dtype,
@@ -545,13 +546,25 @@ def train_tables(run, predictions: list[dict]) -> list:
         shape = run.model.shapes.get(p, ())
         _add(final, p, "×".join(map(str, shape)) or "scalar", show_value(run.params[p]))
     out = [epochs, final]
+    if run.model.classes is not None:
+        classes = _table("Classes (sorted)", "index", "label", numeric_columns=("index",))
+        for k, label in enumerate(run.model.classes):
+            _add(classes, str(k), str(label))
+        out.append(classes)
     if predictions:
         features = run.model.features
-        pred = _table("Predictions", *features, "yhat", numeric_columns=(*features, "yhat"))
+        named = ["class"] if any("class" in p for p in predictions) else []
+        pred = _table("Predictions", *features, "yhat", *named, numeric_columns=(*features, "yhat"))
         for p in predictions:
-            _add(pred, *(show_number(p[f]) for f in features), show_number(p["yhat"]))
+            _add(pred, *(show_number(p[f]) for f in features), _shown_label(p["yhat"]),
+                 *(_shown_label(p["class"]) for _ in named))
         out.append(pred)
     return out
+
+
+def _shown_label(v) -> str:
+    """A prediction: a number for people, or a class label as it is written in the data."""
+    return v if isinstance(v, str) else str(v) if isinstance(v, int) else show_number(v)
 
 
 def loss_curve(losses: list[float], width: int, colour: bool) -> str:

@@ -164,8 +164,7 @@ def build_model(model: str, columns: list[str], target: str, source: str,
         text, loss, head, classes, shapes, init = _network(model, columns, target, source, loss, net,
                                                            target_values)
     elif model in MODELS:
-        features = _feature_columns(columns, target, source)
-        text = model_formula(model, features)
+        text = model_formula(model, feature_columns(columns, target, source, net))
         loss = loss or ("bce" if model == "logistic" else "mse")
         head = "sigmoid" if model == "logistic" else None
     else:
@@ -180,7 +179,7 @@ def build_model(model: str, columns: list[str], target: str, source: str,
     from .nets import FEATURES
 
     reads_vector = FEATURES in yhat.inputs and FEATURES not in columns
-    vector = (net.features or _feature_columns(columns, target, source)) if reads_vector else []
+    vector = feature_columns(columns, target, source, net) if reads_vector else []
     data = [n for n in yhat.inputs if (n in columns and n != target)]
     params = [n for n in yhat.inputs if n not in columns and not (reads_vector and n == FEATURES)]
     used = vector + [c for c in data if c not in vector]
@@ -196,9 +195,14 @@ def build_model(model: str, columns: list[str], target: str, source: str,
                  params, used, target, shapes, head, classes, vector, init, binary=loss == "bce")
 
 
-def _feature_columns(columns: list[str], target: str, source: str) -> list[str]:
-    """Every column but the target, each a bp name."""
-    features = [c for c in columns if c != target]
+def _vector(columns: list[str], target: str, net) -> list[str]:
+    """--features in its order, else every column but the target."""
+    return (net.features if net is not None and net.features else None) or [c for c in columns if c != target]
+
+
+def feature_columns(columns: list[str], target: str, source: str, net=None) -> list[str]:
+    """The feature columns (_vector), each a bp name."""
+    features = _vector(columns, target, net)
     if not features:
         raise DataError(f"{source}: no feature column besides the target {target}")
     for c in features:
@@ -210,18 +214,23 @@ def _feature_columns(columns: list[str], target: str, source: str) -> list[str]:
 
 def _network(model: str, columns, target, source, loss, net: NetOptions, target_values):
     """The program, loss, head, classes, parameter shapes and starting values of a preset."""
-    from .nets import class_indices, is_binary, mlp_program, mlp_shapes
+    from .nets import class_labels, is_binary, mlp_program, mlp_shapes
 
-    width = len(net.features or _feature_columns(columns, target, source))
+    width = len(feature_columns(columns, target, source, net))
+    labels = class_labels(target_values) if target_values is not None else None
     if model == "softmax":
         hidden = net.hidden or []
-        classes = class_indices(target_values)[1] if target_values is not None else []
-        head = "logits"
+        classes, head = labels or [], "logits"
         loss = loss or "ce"
     else:
         hidden = [16, 16] if net.hidden is None else net.hidden
-        binary = target_values is not None and is_binary(target_values)
-        classes, head = None, ("sigmoid" if binary else None)
+        text = labels is not None and any(isinstance(c, str) for c in labels)
+        if text and len(labels) != 2:
+            raise DataError(f"{source}: the target {target} holds {len(labels)} class labels "
+                            f"({_some(labels)}); mlp's sigmoid output tells two apart",
+                            hint="softmax --hidden 16,16 is an MLP classifier for any number of classes")
+        binary = text or (target_values is not None and is_binary(target_values))
+        classes, head = (labels if binary else None), ("sigmoid" if binary else None)
         loss = loss or ("bce" if binary else "mse")
     program = mlp_program(hidden, net.activation, head or "linear")
     shapes = {**mlp_shapes(width, hidden, head or "linear", len(classes or [])), **net.shapes}
@@ -229,11 +238,15 @@ def _network(model: str, columns, target, source, loss, net: NetOptions, target_
     return program, loss, head, classes, shapes, init
 
 
+def _some(labels: list, most: int = 6) -> str:
+    return ", ".join(map(str, labels[:most])) + (", …" if len(labels) > most else "")
+
+
 def columns_used(model: str, columns: list[str], target: str, net=None) -> list[str]:
     """The columns a model reads, target last: a preset's features, or the columns a formula names."""
     from .nets import FEATURES
 
-    vector = (net.features if net is not None and net.features else None) or [c for c in columns if c != target]
+    vector = _vector(columns, target, net)
     names = None if model in MODELS else list(parse(model).inputs)
     features = vector if names is None else [n for n in names if n in columns and n != target] + (
         vector if FEATURES in names else [])
@@ -253,6 +266,17 @@ def check_binary(column, target: str, source: str) -> None:
     raise DataError(f"{source}: the target {target} must be 0 or 1 for binary cross-entropy "
                     f"(logistic); it has {len(found):,} distinct values: {shown}",
                     hint="pick a 0/1 target column with --target, or use --loss mse")
+
+
+def encode_classes(model: Model, table) -> None:
+    """A classifier's target column (numbers or text) as class indices 0..C-1 in the table,
+    once: the table keeps the labels it was encoded with."""
+    if model.classes is None or table.classes is not None:
+        return
+    from .nets import class_indices
+
+    table.data[model.target] = class_indices(table.data[model.target], model.classes)
+    table.classes = model.classes
 
 
 def _join(yhat, loss, target: str, text: str, loss_text: str):
@@ -276,13 +300,13 @@ class Trainer:
         if unknown:
             raise UsageError(f"--init names no parameter: {', '.join(unknown)}; "
                              f"the parameters are {', '.join(model.params)}")
-        if model.binary:
-            check_binary(table.data[model.target], model.target, table.source)
         self.f = model.loss
         self.rows = table.rows
         self.m, self.cast = _arithmetic(settings.dtype)
         self.np = self.m.np
         self.columns = self._columns(table)
+        if model.binary:
+            check_binary(self.columns[model.target], model.target, table.source)
         # The lecture's loop runs on plain floats: the fastest way through a small graph.
         self.per_sample = settings.batch_size == 1 and settings.dtype == "float64" and not model.tensor
         small = self.per_sample and self.rows <= ROWS_AS_FLOATS  # then floats once, not every epoch
@@ -298,11 +322,8 @@ class Trainer:
         """The data as arrays of the training dtype: columns, class indices, the feature matrix."""
         np, model = self.np, self.model
         names = list(dict.fromkeys(model.features + [model.target]))
+        encode_classes(model, table)
         columns = {n: np.ascontiguousarray(table.data[n], dtype=self.m.dtype) for n in names}
-        if model.classes is not None:
-            from .nets import class_indices
-
-            columns[model.target] = class_indices(columns[model.target])[0]
         if model.vector:
             from .nets import FEATURES
 
@@ -533,9 +554,18 @@ def predict(model: Model, params: dict, point: dict, dtype: str = "float64"):
 
     with m.np.errstate(all="ignore"):
         yhat = evaluate(model.yhat, values, m).values[model.yhat.output]
-    if model.classes is not None:
+    if model.head == "logits":
         return model.classes[int(m.np.argmax(yhat))]
     return float(yhat)
+
+
+def prediction(model: Model, params: dict, point: dict, dtype: str = "float64") -> dict:
+    """ŷ at a point and, for a classifier with class labels, the class it names (a sigmoid's
+    ŷ ≥ 1/2 is the second label, as with 0 and 1)."""
+    yhat = predict(model, params, point, dtype)
+    if model.classes is None or model.head == "logits":  # softmax's ŷ is already the class
+        return {"yhat": yhat}
+    return {"yhat": yhat, "class": model.classes[int(yhat >= 0.5)]}
 
 
 def predict_rows(model: Model, params: dict, columns: dict, dtype: str = "float64"):

@@ -243,3 +243,98 @@ def test_the_report_of_a_network_has_its_boundary_accuracy_and_tensor_parameters
     assert data["fit"]["kind"] == "boundary" and len(data["fit"]["p"]) == 60 * 60
     assert np.shape(data["params"]["W1"]) == (6, 2)
     assert data["init"]["W1"] == "uniform 6×2" and data["init"]["b2"] == 0.0
+
+
+ANIMALS = "a,b,y\n0,0,cat\n0,1,cat\n5,5,dog\n5,6,dog\n9,0,bird\n9,1,bird\n"
+
+
+def test_softmax_takes_text_class_labels_in_sorted_order_and_predicts_a_label(tmp_path):
+    data = tmp_path / "animals.csv"
+    data.write_text(ANIMALS)
+    r = run_cli("train", "softmax", str(data), "--hidden", "8", "--optimizer", "adam", "--lr", "0.05",
+                "--epochs", "300", "--batch-size", "all", "--predict", "5,5", "--predict", "9,0", "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["classes"] == ["bird", "cat", "dog"]
+    assert doc["final_accuracy"] == 1.0
+    assert [p["yhat"] for p in doc["predictions"]] == ["dog", "bird"]
+    text = run_cli("train", "softmax", str(data), "--epochs", "2", "--batch-size", "all", "--predict", "0,0")
+    assert text.exit_code == 0 and text.stderr == ""
+    assert "Classes (sorted)" in text.stdout
+    classes = text.stdout[text.stdout.index("Classes (sorted)"):]
+    assert [line.split("│")[1:3] for line in classes.splitlines() if line.startswith("│")][:3] == [
+        ["     0 ", " bird  "], ["     1 ", " cat   "], ["     2 ", " dog   "]]
+
+
+def test_integer_class_labels_are_classes_of_softmax_named_as_written(tmp_path):
+    data = tmp_path / "ints.csv"
+    data.write_text("a,y\n0,7\n1,7\n5,3\n6,3\n")
+    r = run_cli("train", "softmax", str(data), "--lr", "0.5", "--epochs", "200", "--batch-size", "all",
+                "--predict", "6", "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["classes"] == [3, 7]
+    assert doc["predictions"] == [{"a": 6.0, "yhat": 3}]
+
+
+def test_mlp_takes_two_text_labels_as_a_binary_target_and_names_the_predicted_class(tmp_path):
+    data = tmp_path / "yn.csv"
+    data.write_text("a,b,y\n" + "".join(f"{a},{b},{'yes' if a != b else 'no'}\n" for a in (0, 1) for b in (0, 1)))
+    r = run_cli("train", "mlp", str(data), "--hidden", "4", "--optimizer", "adam", "--lr", "0.05",
+                "--epochs", "400", "--batch-size", "all", "--predict", "1,0", "--predict", "1,1", "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["classes"] == ["no", "yes"] and doc["final_accuracy"] == 1.0
+    assert [p["class"] for p in doc["predictions"]] == ["yes", "no"]
+    assert doc["predictions"][0]["yhat"] > 0.5 > doc["predictions"][1]["yhat"]
+    table = run_cli("train", "mlp", str(data), "--hidden", "4", "--epochs", "2", "--batch-size", "all",
+                    "--predict", "1,0")
+    assert table.exit_code == 0 and "class" in table.stdout and "Classes (sorted)" in table.stdout
+
+
+def test_a_text_target_gets_the_mapping_in_the_report_and_the_training_row_by_row(tmp_path):
+    data = tmp_path / "animals.csv"
+    data.write_text(ANIMALS)
+    page = tmp_path / "r.html"
+    r = run_cli("train", "softmax", str(data), "--epochs", "3", "--report", str(page))
+    assert r.exit_code == 0, r.output
+    assert page.exists()
+
+
+@pytest.mark.parametrize("model, args, message, hint", [
+    ("mlp", [], "the target y holds 3 class labels (bird, cat, dog); mlp's sigmoid output tells two apart",
+     "softmax --hidden 16,16"),
+    ("linear", [], "row 1 (line 2), column y is not a number: 'cat'",
+     "class labels such as 'cat' need a classifier: bp train softmax, or mlp for two classes"),
+])
+def test_text_labels_outside_a_classifier_are_refused_with_what_to_use(tmp_path, model, args, message, hint):
+    data = tmp_path / "animals.csv"
+    data.write_text(ANIMALS)
+    r = run_cli("train", model, str(data), "--epochs", "1", *args)
+    assert r.exit_code == 2 and r.stdout == ""
+    assert message in r.stderr and hint in r.stderr
+
+
+@pytest.mark.parametrize("model, args, hint", [
+    ("softmax", [], "the column color holds text, not numbers: leave it out with --features a,b, "
+                    "or make it the target with --target color"),
+    ("linear", [], "leave it out with --features a,b"),
+    ("w*color + v*a", [], "write the model without it, or make it the target with --target color"),
+])
+def test_a_text_feature_column_is_named_with_the_column_to_drop_or_target(tmp_path, model, args, hint):
+    data = tmp_path / "c.csv"
+    data.write_text("a,b,color,y\n1,2,red,0\n2,1,blue,1\n")
+    page, plot = tmp_path / "r.html", tmp_path / "loss.png"
+    r = run_cli("train", model, str(data), "--report", str(page), "--plot", str(plot), *args)
+    assert r.exit_code == 2 and r.stdout == ""
+    assert "row 1 (line 2), column color is not a number: 'red'" in r.stderr
+    assert hint in r.stderr
+    assert not page.exists() and not plot.exists()
+
+
+def test_the_suggested_features_train_on_the_numeric_columns(tmp_path):
+    data = tmp_path / "c.csv"
+    data.write_text("a,b,color,y\n1,2,red,3\n2,1,blue,3\n")
+    r = run_cli("train", "linear", str(data), "--features", "a,b", "--epochs", "1", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["data"]["features"] == ["a", "b"]
