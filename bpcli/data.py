@@ -20,6 +20,9 @@ MAX_VALUES = 128 << 20  # bytes of a values file
 JSON_DEPTH = 100  # levels of nesting: a tensor has at most 64 axes, a bp document adds a few
 CHUNK_ROWS = 65_536  # rows per block: numpy's reader and the vectorised passes work block by block
 CHUNK_CHARS = 8 << 20  # characters read ahead at a time, so that very wide rows come in small blocks
+# A table (bp train) is kept whole: it is read in smaller blocks, so that the text of a block
+# (Python strings, ten times the numbers' size) stays small beside the numbers.
+TABLE_ROWS, TABLE_CHARS = 8192, 1 << 20
 DELIMITERS = [",", ";", "\t", "|"]  # tried in this order on the header line
 MISSING = frozenset({"", "na", "n/a", "#n/a", "nan", "-nan", "null", "none", "<na>"})  # any case
 
@@ -180,15 +183,17 @@ class Lines:
         self.pending.insert(0, line)
         self.number -= 1
 
-    def block(self) -> list[str]:
-        """The next CHUNK_ROWS lines, fewer where they pass CHUNK_CHARS characters; [] at the end."""
-        if len(self.pending) < CHUNK_ROWS:
-            more = self.text.readlines(CHUNK_CHARS)  # Python's C loop: whole lines, about that much text
+    def block(self, rows: int | None = None, chars: int | None = None) -> list[str]:
+        """The next `rows` lines (CHUNK_ROWS), fewer where they pass `chars` characters
+        (CHUNK_CHARS); [] at the end."""
+        rows, chars = rows or CHUNK_ROWS, chars or CHUNK_CHARS
+        if len(self.pending) < rows:
+            more = self.text.readlines(chars)  # Python's C loop: whole lines, about that much text
             if not "".join(more).isascii():
                 for n, line in enumerate(more, start=self.number + len(self.pending) + 1):
                     self._checked(line, n)
             self.pending += more
-        lines, self.pending = self.pending[:CHUNK_ROWS], self.pending[CHUNK_ROWS:]
+        lines, self.pending = self.pending[:rows], self.pending[rows:]
         self.number += len(lines)
         return lines
 
@@ -222,6 +227,19 @@ class Table:
     rows: int
     dropped: list[int] = field(default_factory=list)  # rows left out for missing cells (1-based)
     classes: list | None = None  # the target holds class indices into these labels (train.encode_classes)
+    matrix: object = None  # the columns read, side by side (data's arrays are its columns), if read so
+    used: list[str] = field(default_factory=list)  # the names of matrix's columns, in order
+
+    def stack(self, names: list[str]):
+        """The named columns side by side (a row per row): a view where they are adjacent
+        in the matrix, in this order, else a new array."""
+        import numpy as np
+
+        if self.matrix is not None and names and all(self.data[n].base is self.matrix for n in names):
+            first = self.used.index(names[0])
+            if self.used[first:first + len(names)] == names:
+                return self.matrix[:, first:first + len(names)]
+        return np.column_stack([self.data[n] for n in names])
 
 
 @dataclass
@@ -247,15 +265,18 @@ class CSV:
         self.delimiter = delimiter or sniff(line)
         self.columns = header_of(line.rstrip("\r\n"), self.lines.number, self.source, self.delimiter)
 
-    def blocks(self, used: list[str], drop_missing: bool = False, labels: str | None = None) -> Iterator[Block]:
+    def blocks(self, used: list[str], drop_missing: bool = False, labels: str | None = None,
+               size: tuple = (None, None)) -> Iterator[Block]:
         """Blocks of rows as matrices of the `used` columns (in that order); the column `labels`
-        may hold text (class labels), given in Block.labels where it does."""
+        may hold text (class labels), given in Block.labels where it does. `size`: (rows,
+        characters) of a block of lines, by default CHUNK_ROWS and CHUNK_CHARS."""
         where = [self.columns.index(n) for n in used]
         label = self.columns.index(labels) if labels is not None else None
         row = 0
-        while block := self.lines.block():
+        while block := self.lines.block(*size):
             first_line = self.lines.number - len(block) + 1
             matrix, dropped, texts = self._numbers(block, where, first_line, row + 1, drop_missing, label)
+            del block
             if len(matrix) or dropped:
                 yield Block(row + 1, matrix, dropped, texts)
             row += len(matrix) + len(dropped)
@@ -263,21 +284,25 @@ class CSV:
             raise no_rows(self.source, self.columns)
 
     def table(self, used: list[str], drop_missing: bool = False, labels: str | None = None) -> Table:
-        """Every row at once, as a Table of the used columns (each one contiguous); the column
-        `labels` (one of them) may hold text: then it is an array of strings."""
+        """Every row at once, as a Table of the used columns: one matrix, whose columns are
+        the table's arrays (views); the column `labels` (one of them) may hold text: then it
+        is an array of strings."""
         import numpy as np
 
         with self.lines:
-            blocks = list(self.blocks(used, drop_missing, labels))
-        matrix = np.concatenate([b.matrix for b in blocks]) if blocks else np.empty((0, len(used)))
+            blocks = list(self.blocks(used, drop_missing, labels, (TABLE_ROWS, TABLE_CHARS)))
+        texts = [(b.labels, len(b.matrix)) for b in blocks] if any(b.labels is not None for b in blocks) else None
+        dropped = [r for b in blocks for r in b.dropped]
+        parts = [b.matrix for b in blocks]
+        del blocks
+        matrix = np.concatenate(parts) if parts else np.empty((0, len(used)))
+        del parts
         if len(matrix) == 0:
             raise DataError(f"{self.source}: every row has a missing cell in {', '.join(used)}")
-        data = {n: np.ascontiguousarray(matrix[:, j]) for j, n in enumerate(used)}
-        if any(b.labels is not None for b in blocks):
-            j = used.index(labels)
-            data[labels] = np.array([text for b in blocks for text in (
-                b.labels if b.labels is not None else map(label_text, b.matrix[:, j].tolist()))])
-        return Table(self.source, self.columns, data, len(matrix), [r for b in blocks for r in b.dropped])
+        data = {n: matrix[:, j] for j, n in enumerate(used)}
+        if texts is not None:
+            data[labels] = _label_column(texts, data[labels])
+        return Table(self.source, self.columns, data, len(matrix), dropped, matrix=matrix, used=list(used))
 
     def _numbers(self, block: list[str], where: list[int], first_line: int, first_row: int,
                  drop_missing: bool, label: int | None = None):
@@ -314,6 +339,17 @@ class CSV:
                                 f"the header has {len(self.columns)}: {line.strip()[:60]}")
             yield row, first_line + n, cells
             row += 1
+
+
+def _label_column(texts: list, numbers):
+    """A label column as text: each block's cells as written, or its numbers written back."""
+    import numpy as np
+
+    out, start = [], 0
+    for labels, rows in texts:
+        out += labels if labels is not None else map(label_text, numbers[start:start + rows].tolist())
+        start += rows
+    return np.array(out)
 
 
 def open_csv(path: str, limit: Limit, delimiter: str | None = None) -> CSV:

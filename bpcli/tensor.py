@@ -286,8 +286,12 @@ def forward(formula, arrays: dict, node_shapes: list, batch, m) -> list:
     return vals
 
 
-def backward(formula, vals: list, node_shapes: list, batch, m, wanted: list, seed) -> list:
-    """The adjoint of every node from `seed` at the output (zeros where none reaches)."""
+def backward(formula, vals: list, node_shapes: list, batch, m, wanted: list, seed, lean: bool = False) -> list:
+    """The adjoint of every node from `seed` at the output (zeros where none reaches).
+
+    `lean` (a trainer's step): each node's adjoint and value are dropped from the lists as soon
+    as they have been sent on (inputs' adjoints stay, None where none reaches), so memory holds
+    the forward values and little more."""
     f = formula
     np = m.np
     adj: list = [None] * len(f)
@@ -304,7 +308,29 @@ def backward(formula, vals: list, node_shapes: list, batch, m, wanted: list, see
                 continue
             c = _contribution(f, vals, node_shapes, batch, m, i, slot, g)
             adj[a] = c if adj[a] is None else adj[a] + c
+        if lean:  # node i's parents are done (they come later on the tape): nothing reads it again
+            adj[i] = vals[i] = g = None
+    if lean:
+        return adj
     return [np.zeros(np.shape(v), dtype=m.dtype) if a is None else a for a, v in zip(adj, vals)]
+
+
+def step(formula, values: dict, m, batched, wrt, keep: list[int]) -> tuple[dict, dict]:
+    """A trainer's forward and backward over a batch: the values of the `keep` nodes and the
+    gradients of the `wrt` inputs (shared ones summed over the rows), holding little more
+    than the forward values at any time (backward's `lean`)."""
+    np = m.np
+    with np.errstate(all="ignore"):
+        arrays, node_shapes, batch = prepare(formula, values, m, tuple(batched))
+        vals = forward(formula, arrays, node_shapes, batch, m)
+        kept = {i: vals[i] for i in keep}
+        del arrays
+        seed = np.ones(() if batch is None else (batch,), dtype=m.dtype)
+        adj = backward(formula, vals, node_shapes, batch, m, _wanted(formula, wrt), seed, lean=True)
+    shape = {n: values[n].shape if n in batched else np.shape(values[n]) for n in wrt}
+    grads = {n: adj[formula.inputs[n]] if adj[formula.inputs[n]] is not None else np.zeros(shape[n], dtype=m.dtype)
+             for n in wrt}
+    return kept, grads
 
 
 def grad(formula, values: dict, m=None, batched=None, wrt=None) -> TensorResult:

@@ -33,7 +33,8 @@ LOSSES = {
     # As torch.nn.CrossEntropyLoss on logits, y the class index.
     "ce": "-log_softmax(yhat)[y]",
 }
-CHUNK = 16_384  # rows a tensor step evaluates at once: a full batch is summed chunk by chunk
+CHUNK = 2048  # rows a tensor step evaluates at once: a full batch is summed chunk by chunk, so the
+# activations of a chunk (a few hundred floats a row for an MLP) stay below the data's own size
 
 
 @dataclass
@@ -275,7 +276,12 @@ def encode_classes(model: Model, table) -> None:
         return
     from .nets import class_indices
 
-    table.data[model.target] = class_indices(table.data[model.target], model.classes)
+    column = table.data[model.target]
+    indices = class_indices(column, model.classes)
+    if column.dtype == indices.dtype:
+        column[...] = indices  # in place: the column may be a view of the table's matrix
+    else:
+        table.data[model.target] = indices
     table.classes = model.classes
 
 
@@ -323,11 +329,11 @@ class Trainer:
         np, model = self.np, self.model
         names = list(dict.fromkeys(model.features + [model.target]))
         encode_classes(model, table)
-        columns = {n: np.ascontiguousarray(table.data[n], dtype=self.m.dtype) for n in names}
+        columns = {n: np.asarray(table.data[n], dtype=self.m.dtype) for n in names}  # float64: no copy
         if model.vector:
             from .nets import FEATURES
 
-            columns[FEATURES] = np.ascontiguousarray(np.column_stack([columns[c] for c in model.vector]))
+            columns[FEATURES] = np.asarray(table.stack(model.vector), dtype=self.m.dtype)
         return {n: c for n, c in columns.items() if n in self.f.inputs}
 
     def _initial(self) -> dict:
@@ -458,23 +464,29 @@ class Trainer:
     def _tensor_step(self, batch):
         """A batch through the tensor pass (vmap over its rows), a chunk of rows at a time so
         memory stays bounded: mean loss and mean gradient, as the whole batch gives them."""
+        from .tensor import step
+
         np = self.np
-        index = np.arange(self.rows)[batch]
-        losses, yhats, totals = [], [], {}
-        for start in range(0, len(index), CHUNK):
-            rows = index[start:start + CHUNK]
-            point = {n: col[rows] for n, col in self.columns.items()}
+        rows = range(self.rows)[batch] if isinstance(batch, slice) else batch
+        loss = np.empty(len(rows), dtype=self.m.dtype)
+        yhat = None
+        totals = {}
+        for start in range(0, len(rows), CHUNK):
+            chunk = _part(rows, start, CHUNK)
+            point = {n: col[chunk] for n, col in self.columns.items()}  # views for a slice
             point.update(self.params)
-            result = self.f.grad(point, self.m, batched=self.data, wrt=self.wrt, checked=True)
-            losses.append(result.values[self.f.output])
-            yhats.append(result.values[self.yhat])
-            for p in self.params:
-                g = result.gradient[p]
+            kept, grads = step(self.f, point, self.m, self.data, self.wrt, [self.f.output, self.yhat])
+            loss[start:start + CHUNK] = kept[self.f.output]
+            out = kept[self.yhat]
+            if yhat is None:
+                yhat = np.empty((len(rows),) + out.shape[1:], dtype=self.m.dtype)
+            yhat[start:start + CHUNK] = out
+            for p, g in grads.items():
                 totals[p] = g if p not in totals else totals[p] + g
-        n = self.cast(len(index))
+        n = self.cast(len(rows))
         grads = {p: self._as_param(g / n) for p, g in totals.items()}
-        loss, yhat = np.concatenate(losses), np.concatenate(yhats)
-        point = {n: col[index] for n, col in self.columns.items()} | self.params
+        index = slice(rows.start, rows.stop) if isinstance(rows, range) else rows
+        point = {n: col[index] for n, col in self.columns.items()} | self.params  # views for a slice
         return loss, grads, point, yhat
 
     def _as_param(self, g):
@@ -508,6 +520,13 @@ class Trainer:
     def _export(self) -> dict:
         return {p: v if isinstance(v, float) else float(v) if self.np.ndim(v) == 0 else v.tolist()
                 for p, v in self.params.items()}
+
+
+def _part(rows, start: int, size: int):
+    """Rows start..start+size of a batch: a slice where the batch is a range (its arrays are
+    then views, not copies), else those row numbers."""
+    part = rows[start:start + size]
+    return slice(part.start, part.stop) if isinstance(part, range) else part
 
 
 def _shown(v) -> str:

@@ -338,3 +338,38 @@ def test_the_suggested_features_train_on_the_numeric_columns(tmp_path):
     r = run_cli("train", "linear", str(data), "--features", "a,b", "--epochs", "1", "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["data"]["features"] == ["a", "b"]
+
+
+def test_a_lean_step_gives_the_gradients_and_values_of_the_full_pass():
+    from bpcli.numeric import ArrayMath
+    from bpcli.tensor import step
+
+    t = trainer("softmax", MOONS, Settings(batch_size=None), NetOptions([5], "relu"))
+    point = {n: col[:40] for n, col in t.columns.items()} | t.params
+    full = t.f.grad(point, t.m, batched=t.data, wrt=t.wrt)
+    kept, grads = step(t.f, point, ArrayMath("float64"), t.data, t.wrt, [t.f.output, t.yhat])
+    np.testing.assert_array_equal(kept[t.f.output], full.values[t.f.output])
+    np.testing.assert_array_equal(kept[t.yhat], full.values[t.yhat])
+    assert list(grads) == list(t.wrt)
+    for p in t.wrt:
+        np.testing.assert_allclose(grads[p], full.gradient[p], rtol=1e-13, atol=1e-15)
+
+
+def test_training_holds_the_data_once_the_feature_vector_is_a_view_of_the_table():
+    table = read_csv(MOONS)
+    assert all(table.data[n].base is table.matrix for n in table.columns)
+    t = trainer("mlp", MOONS, Settings(batch_size=None), NetOptions([3], "tanh"))
+    assert t.columns["features"].base is t.columns["y"].base  # one matrix, read once
+    np.testing.assert_array_equal(t.columns["features"], np.column_stack([table.data["x1"], table.data["x2"]]))
+
+
+def test_a_table_read_in_small_blocks_mixing_number_and_text_labels_keeps_every_label(tmp_path, monkeypatch):
+    import bpcli.data as data
+
+    monkeypatch.setattr(data, "TABLE_ROWS", 2)
+    path = tmp_path / "mixed.csv"
+    path.write_text("a,y\n1,1\n2,2\n3,cat\n4,2.5\n5,1\n")
+    csv = data.open_csv(str(path), data.Limit(0))
+    table = csv.table(["a", "y"], labels="y")
+    assert table.data["y"].tolist() == ["1", "2", "cat", "2.5", "1"]
+    assert table.data["a"].tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
