@@ -1396,6 +1396,9 @@ def main() -> None:
 
     guard_standard_streams()
     signal.signal(signal.SIGTERM, _terminated)
+    # bp's matrix products are small (a chunk of rows by a layer): BLAS threads would only
+    # contend for the cores with each other and other programs. Read when numpy loads.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         app()
     except KeyboardInterrupt:

@@ -373,3 +373,20 @@ def test_a_table_read_in_small_blocks_mixing_number_and_text_labels_keeps_every_
     table = csv.table(["a", "y"], labels="y")
     assert table.data["y"].tolist() == ["1", "2", "cat", "2.5", "1"]
     assert table.data["a"].tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+@pytest.mark.parametrize("given, expected", [(None, "1"), ("2", "2")])
+def test_bp_runs_blas_on_one_thread_unless_told_otherwise(given, expected):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if given:
+        env["OPENBLAS_NUM_THREADS"] = given
+    script = ("import atexit, os, sys; atexit.register(lambda: print('threads', os.environ.get('OPENBLAS_NUM_THREADS')));"
+              "sys.argv = ['bp', 'grad', 'x*2', '--x', '1', '--no-check', '--json']; from bpcli.cli import main; main()")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                         cwd=Path(__file__).resolve().parent.parent, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == f"threads {expected}"
