@@ -53,8 +53,9 @@ def test_expm1_log10_erfc_round_once_where_libm_rounds_the_other_way(name, x, ro
                                                ("log10", 0.0, -math.inf), ("log10", -1.0, math.nan),
                                                ("log10", math.inf, math.inf), ("erfc", -math.inf, 2.0),
                                                ("erfc", 30.0, 0.0), ("erfc", math.nan, math.nan)])
-def test_the_rounded_once_functions_keep_c_values_at_the_edges(name, x, expected):
-    got = bp_values(name, [(x,)])[0]
+@pytest.mark.parametrize("arrays", [False, True], ids=["floats", "arrays"])
+def test_the_rounded_once_functions_keep_c_values_at_the_edges(name, x, expected, arrays):
+    got = bp_values(name, [(x,)], arrays)[0]
     assert got == expected or (math.isnan(got) and math.isnan(expected))
     assert math.copysign(1, got) == math.copysign(1, expected) or math.isnan(expected)
 
@@ -63,3 +64,19 @@ def test_start_up_does_not_import_mpmath():
     code = ("import sys; from bpcli.cli import app; from typer.testing import CliRunner;"
             "CliRunner().invoke(app, ['grad', 'x^2', '--x', '3', '--no-check']); print('mpmath' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.split() == ["False"]
+
+
+@pytest.mark.parametrize("name, low, high", [("cr_expm1", -45.0, 712.0), ("cr_expm1", -1e-3, 1e-3),
+                                             ("cr_log10", 0.0, 3.0), ("cr_log10", 1e-300, 1e300)])
+def test_arrays_round_expm1_and_log10_as_floats_do_bit_for_bit(name, low, high):
+    """The array pass evaluates them in long double and asks mpmath only where that cannot
+    decide the rounding; every element equals the float pass's correctly rounded value."""
+    import numpy as np
+
+    from bpcli.numeric import FLOAT, ArrayMath
+
+    rng = np.random.default_rng(13)
+    x = rng.uniform(low, high, 4000) if high / max(low, 1e-300) < 1e10 or low <= 0 else \
+        np.exp(rng.uniform(math.log(low), math.log(high), 4000))
+    got = getattr(ArrayMath("float64"), name)(x)
+    assert [repr(float(g)) for g in got] == [repr(getattr(FLOAT, name)(float(v))) for v in x]
