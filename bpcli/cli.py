@@ -1199,6 +1199,8 @@ def export(
     predict: list[str] = typer.Option([], "--predict", metavar="X|NAME=X,…", help="--loop: predict at a point."),
     batch_size: str = typer.Option("1", "--batch-size", metavar="N|all",
                                    help="--loop: rows per step, as bp train (1: the lecture's loop)."),
+    max_numbers: int = typer.Option(1_000_000, "--max-numbers", min=0, metavar="N",
+                                    help="Refuse a tensor script that would embed more than N numbers (0: no limit)."),
 ):
     """A standalone PyTorch or JAX script that rebuilds FORMULA and checks every number bp gives."""
     if torch and jax:
@@ -1214,8 +1216,8 @@ def export(
         formula_text, given = split_formula(formula, ctx.args, file)
         f = load_formula(formula_text, file)
         point, _ = gather_values(f, given, formula_text, values_file, options=_long_options(ctx))
-        result = f.grad(point, checked=True)
-        text = (jax_script if jax else torch_script)(result, point)
+        result = _tensor_aware(f, lambda: f.grad(point, checked=True))
+        text = (jax_script if jax else torch_script)(result, point, max_numbers)
     if output is None or output == "-":
         sys.stdout.write(text)
         return

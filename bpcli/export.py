@@ -26,6 +26,11 @@ _RESERVED = {"torch", "jax", "jnp", "DTYPE", "close", "check", "expected", "foun
              "difference", "float", "abs", "max", "print", "SystemExit"}
 
 
+MAX_NUMBERS = 1_000_000  # numbers a tensor script embeds (values and adjoints): a readable file
+# A vector's transpose is the vector (bp, as NumPy); these spell it as a node of its own.
+_VECTOR_TRANSPOSE = {"torch": "torch.t({0})", "jax": "jnp.transpose({0})"}
+
+
 def unsupported(formula, library: str) -> list[str]:
     """The ops of the formula that the library has no differentiable counterpart for."""
     return [k for k in dict.fromkeys(formula.kinds) if k in OPS and getattr(OPS[k], library) is None]
@@ -47,6 +52,25 @@ def number(v: float) -> str:
     return repr(float(v))
 
 
+def literal(v) -> str:
+    """A number or an array (as nested lists) as Python source that reads back exactly."""
+    if getattr(v, "ndim", 0) == 0:
+        return number(float(v))
+    return re.sub(r"\b(nan|inf)\b", r'float("\1")', repr(v.tolist()))
+
+
+def spell(f, i: int, library: str, names: list[str], shapes=None) -> str:
+    """Node i as the library writes it, over its operands' variable names."""
+    op = OPS[f.kinds[i]]
+    args = [names[a] for a in f.args[i]]
+    params = f.params.get(i, ())
+    if op.name == "transpose" and len(shapes[f.args[i][0]]) < 2:
+        return _VECTOR_TRANSPOSE[library].format(*args)
+    text = getattr(op, library).format(*args, axis=params[0] if params else None,
+                                       index=", ".join(map(str, params)))
+    return re.sub(r", (?:dim|axis)=None\)$", ")", text)
+
+
 def variable_names(formula) -> list[str]:
     """A Python name per node: the input's or bound name where it is a safe identifier,
     else n<id>; never a keyword, a name the script uses itself, or one taken twice."""
@@ -66,12 +90,14 @@ def variable_names(formula) -> list[str]:
     return out
 
 
-def _comment(formula, i: int, names: list[str]) -> str:
+def _comment(formula, i: int, names: list[str], shapes=None) -> str:
+    from .ops import shape_text
     from .view import label, show
 
     what = show(formula, i, lambda j: names[j])
     lab = label(formula, i)
-    return f"n{i}: {what}" + (f" ({lab})" if lab and lab != names[i] else "")
+    shape = f", {shape_text(shapes[i])}" if shapes is not None else ""
+    return f"n{i}: {what}" + (f" ({lab})" if lab and lab != names[i] else "") + shape
 
 
 def _header(title: str, lines: list[str]) -> list[str]:
@@ -124,14 +150,104 @@ def _compare_loop(value_of: str, adjoint_of: str) -> list[str]:
         "    return None",
         "",
         "",
-        "difference = check(found)",
-        'print("ok" if difference is None else "differs: " + difference)',
-        "raise SystemExit(0 if difference is None else 1)",
+        *_verdict(),
     ]
 
 
-def _point_text(formula, point: dict) -> str:
-    return ", ".join(f"{n} = {point[n]!r}" for n in formula.inputs)
+def _verdict() -> list[str]:
+    return ["difference = check(found)",
+            'print("ok" if difference is None else "differs: " + difference)',
+            "raise SystemExit(0 if difference is None else 1)"]
+
+
+# -- tensors: arrays embedded as nested lists, compared entry by entry ----------------------
+def _tensor_check_helper(entries: str) -> list[str]:
+    """close() relative to the node's largest entry too (a sum may cancel), entries(), and
+    the check that names the first entry that differs."""
+    return [
+        "",
+        "",
+        "def close(ours, bps, scale):",
+        f'    """Equal to rounding (relative {REL:g} of the entry or of the node\'s largest entry);',
+        '    inf and nan only equal themselves."""',
+        "    if ours != ours or bps != bps:",
+        "        return ours != ours and bps != bps",
+        '    if abs(ours) == float("inf") or abs(bps) == float("inf"):',
+        "        return ours == bps",
+        f"    return abs(ours - bps) <= {ABS!r} + {REL!r} * max(abs(ours), abs(bps), scale)",
+        "",
+        "",
+        "def entries(x):",
+        '    """A node\'s numbers in row-major order (a scalar: one)."""',
+        f"    return {entries}",
+        "",
+        "",
+        "def first_difference(what, ours, bps, shape):",
+        '    """"value[1, 0] ours, bp theirs" at the first entry that differs, or None."""',
+        "    ours, bps = entries(ours), entries(bps)",
+        '    scale = max([abs(b) for b in bps if abs(b) < float("inf")], default=0.0)',
+        "    for k, (a, b) in enumerate(zip(ours, bps)):",
+        "        if not close(a, b, scale):",
+        "            at = []",
+        "            for n in reversed(shape):  # the entry's index, from its place in the row-major order",
+        "                at.insert(0, k % n)",
+        "                k //= n",
+        '            where = "[" + ", ".join(map(str, at)) + "]" if shape else ""',
+        '            return f"{what}{where} {a!r}, bp {b!r}"',
+        "    return None",
+        "",
+        "",
+    ]
+
+
+def _tensor_expected(result, names: list[str]) -> list[str]:
+    f = result.formula
+    lines = ["# bp's numbers, exact: (node, variable, shape, value, adjoint; None where no",
+             "# gradient flows). Tensors are nested lists, row by row.",
+             "expected = ["]
+    for i in range(len(f)):
+        adjoint = result.adjoint(i)
+        lines += [f'    ("n{i}", "{names[i]}", {list(result.shapes[i])},',
+                  f"     {literal(result.values[i])},",
+                  f"     {'None' if adjoint is None else literal(adjoint)}),"]
+    return lines + ["]"]
+
+
+def _tensor_compare() -> list[str]:
+    return [
+        "",
+        "",
+        "def check(nodes):",
+        '    """The first number that differs from bp\'s, or None."""',
+        "    for node, name, shape, value, adjoint in expected:",
+        "        ours, grad = nodes[name]",
+        "        if list(ours.shape) != shape:",
+        '            return f"{node} ({name}): shape {list(ours.shape)}, bp {shape}"',
+        '        difference = first_difference("value", ours, value, shape)',
+        "        if difference is None and adjoint is not None:",
+        '            difference = first_difference("adjoint", grad, adjoint, shape)',
+        "        if difference is not None:",
+        '            return f"{node} ({name}): {difference}"',
+        "    return None",
+        "",
+        "",
+        *_verdict(),
+    ]
+
+
+def _is_tensor(result) -> bool:
+    return hasattr(result, "shapes")
+
+
+def _point_text(result, point: dict) -> str:
+    from .ops import shape_text
+
+    f = result.formula
+    if not _is_tensor(result):
+        return ", ".join(f"{n} = {point[n]!r}" for n in f.inputs)
+    shapes = result.shapes
+    return ", ".join(f"{n} = {float(point[n])!r}" if not shapes[i] else f"{n} ({shape_text(shapes[i])})"
+                     for n, i in f.inputs.items())
 
 
 def _refuse_constant_output(formula) -> None:
@@ -139,99 +255,149 @@ def _refuse_constant_output(formula) -> None:
         raise UsageError("the formula depends on no input: there is no gradient to export")
 
 
-def _torch_nodes(f, names: list[str], indent: str = "") -> list[str]:
+def _refuse_large(result, limit: int) -> None:
+    """A tensor script embeds every value and adjoint: refused past `limit` numbers."""
+    if not _is_tensor(result) or not limit:
+        return
+    total = 0
+    for shape in result.shapes:
+        size = 1
+        for n in shape:
+            size *= n
+        total += 2 * size
+    if total > limit:
+        raise UsageError(f"the script would embed {total:,} numbers (every node's value and adjoint), "
+                         f"more than the limit of {limit:,}", hint="raise it with --max-numbers N (0: no limit)")
+
+
+def _torch_nodes(f, names: list[str], indent: str = "", shapes=None) -> list[str]:
     """A line per constant and operation node, in tape order (inputs are the caller's)."""
     out = []
     for i, kind in enumerate(f.kinds):
         if kind == CONST:
             out.append(f"{indent}{names[i]} = torch.tensor({number(f.consts[i])}, dtype=DTYPE)  # n{i}: constant")
         elif kind != INPUT:
-            out.append(f"{indent}{names[i]} = {OPS[kind].torch.format(*(names[a] for a in f.args[i]))}  # "
-                       + _comment(f, i, names))
+            out.append(f"{indent}{names[i]} = {spell(f, i, 'torch', names, shapes)}  # "
+                       + _comment(f, i, names, shapes))
     return out
 
 
-def _start(result, point: dict, library: str, about: list[str]):
+def _start(result, point: dict, library: str, about: list[str], limit: int):
     """The formula, a variable name per node, and the script's docstring."""
-    from .values import require_scalars
-
     f = result.formula
-    require_scalars(f, point, "bp export")
     require(f, library)
     _refuse_constant_output(f)
-    title = f"bp export --{library}: {f.text.strip()} at {_point_text(f, point)}"
+    _refuse_large(result, limit)
+    title = f"bp export --{library}: {f.text.strip()} at {_point_text(result, point)}"
     return f, variable_names(f), _header(title, about)
 
 
-def torch_script(result, point: dict) -> str:
+def _input_line(result, i: int, names: list[str], point: dict, library: str) -> str:
+    """An input: a leaf that gets a gradient, or a class label (an index, no gradient)."""
+    f = result.formula
+    value = point[f.names[i]]
+    label = result.adjoint(i) is None
+    what = "a class label: a whole number, used as an index (no gradient)" if label else None
+    if library == "torch":
+        tracked = "" if label else ", requires_grad=True"
+        line = f"{names[i]} = torch.tensor({literal(value)}, dtype=DTYPE{tracked})"
+    elif _is_tensor(result):
+        line = f"{names[i]} = jnp.asarray({literal(value)}, dtype=jnp.float64)"
+    else:
+        line = f"{names[i]} = jnp.float64({number(value)})"
+    if _is_tensor(result):
+        from .ops import shape_text
+
+        what = what or shape_text(result.shapes[i])
+    return f"{line}  # n{i}" + (f": {what}" if what else "")
+
+
+def torch_script(result, point: dict, limit: int = MAX_NUMBERS) -> str:
     """A PyTorch script: one tensor per node, backward(), every value and adjoint checked."""
     f, names, out = _start(result, point, "torch", [
         "Every node of bp's graph is one tensor here, in bp's order (n0, n1, ...). PyTorch",
         "records the graph as the tensors are computed; backward() then walks it from the",
         "output back, as bp's backward pass does. The script checks every value and every",
-        "adjoint (.grad) against bp's numbers and prints ok, or the first difference."])
-    out += ["import torch", "", "DTYPE = torch.float64  # bp computes in float64", *_check_helper()]
+        "adjoint (.grad) against bp's numbers and prints ok, or the first difference."], limit)
+    tensor = _is_tensor(result)
+    out += ["import torch", "", "DTYPE = torch.float64  # bp computes in float64"]
+    out += _tensor_check_helper("torch.as_tensor(x, dtype=DTYPE).reshape(-1).tolist()") if tensor \
+        else _check_helper()
     out += ["# Forward pass. Inputs are leaves that PyTorch tracks (requires_grad=True);",
             "# constants are plain tensors, so no gradient flows into them."]
-    for i in f.inputs.values():
-        out.append(f"{names[i]} = torch.tensor({number(point[f.names[i]])}, dtype=DTYPE, "
-                   f"requires_grad=True)  # n{i}")
-    out += _torch_nodes(f, names)
-    retained = [names[i] for i, kind in enumerate(f.kinds) if kind in OPS and f.differentiable[i]]
+    out += [_input_line(result, i, names, point, "torch") for i in f.inputs.values()]
+    out += _torch_nodes(f, names, shapes=result.shapes if tensor else None)
+    retained = [names[i] for i, kind in enumerate(f.kinds) if kind in OPS and result.adjoint(i) is not None]
     if retained:
         out += ["", "# PyTorch keeps .grad only for leaves; retain_grad() keeps it for these",
                 "# intermediate nodes too, so every adjoint can be compared.",
                 *(f"{v}.retain_grad()" for v in retained)]
     out += ["", "# Backward pass: d out/d out = 1, then the chain rule from the output back.",
-            f"{names[f.output]}.backward()", "", "found = {", *(f'    "{v}": {v},' for v in names), "}",
-            "", *_expected_table(result, names)]
+            f"{names[f.output]}.backward()", ""]
+    if tensor:
+        out += ["# Each node's value and adjoint (.grad; None where no gradient flows)", "found = {",
+                *(f'    "{v}": ({v}.detach(), {v}.grad),' for v in names), "}", "",
+                *_tensor_expected(result, names), *_tensor_compare()]
+        return "\n".join(out) + "\n"
+    out += ["found = {", *(f'    "{v}": {v},' for v in names), "}", "", *_expected_table(result, names)]
     out += _compare_loop("nodes[name].item()", "nodes[name].grad.item()")
     return "\n".join(out) + "\n"
 
 
-def jax_script(result, point: dict) -> str:
+def jax_script(result, point: dict, limit: int = MAX_NUMBERS) -> str:
     """A JAX script: each node through jax.vjp, the pullbacks run from the output back."""
     f, names, out = _start(result, point, "jax", [
         "Every node of bp's graph is one jax.vjp call here, in bp's order (n0, n1, ...):",
         "it returns the node's value and its pullback, the function that turns the node's",
         "adjoint into its operands' contributions (the local gradients times the adjoint).",
         "Running the pullbacks from the output back is bp's backward pass. The script checks",
-        "every value and adjoint against bp's numbers and prints ok, or the first difference."])
+        "every value and adjoint against bp's numbers and prints ok, or the first difference."], limit)
+    tensor = _is_tensor(result)
+    shapes = result.shapes if tensor else None
     out += ["import jax", "", 'jax.config.update("jax_enable_x64", True)  # float64, as bp',
-            "import jax.numpy as jnp  # noqa: E402 (after x64 is enabled)", *_check_helper()]
+            "import jax.numpy as jnp  # noqa: E402 (after x64 is enabled)"]
+    out += _tensor_check_helper("jnp.ravel(jnp.asarray(x, dtype=jnp.float64)).tolist()") if tensor \
+        else _check_helper()
     out += ["# Forward pass: a value and a pullback per node that depends on an input."]
+    live = [result.adjoint(i) is not None for i in range(len(f))]
     pulls = []
     for i, kind in enumerate(f.kinds):
         v = names[i]
         if kind == INPUT:
-            out.append(f"{v} = jnp.float64({number(point[f.names[i]])})  # n{i}")
+            out.append(_input_line(result, i, names, point, "jax"))
         elif kind == CONST:
             out.append(f"{v} = jnp.float64({number(f.consts[i])})  # n{i}: constant")
-        elif not f.differentiable[i]:
-            out.append(f"{v} = {OPS[kind].jax.format(*(names[a] for a in f.args[i]))}  # "
-                       + _comment(f, i, names) + ", constant")
+        elif not live[i]:
+            out.append(f"{v} = {spell(f, i, 'jax', names, shapes)}  # " + _comment(f, i, names, shapes)
+                       + ", constant")
         else:
             # The lambda's parameters are the operands that carry a gradient (named as they
-            # are, so it reads like the formula); constants are read from outside.
-            live = list(dict.fromkeys(a for a in f.args[i] if f.differentiable[a]))
-            body = OPS[kind].jax.format(*(names[a] for a in f.args[i]))
-            operands = ", ".join(names[a] for a in live)
-            out.append(f"# {_comment(f, i, names)}")
-            out.append(f"{v}, pull_{v} = jax.vjp(lambda {operands}: {body}, {operands})")
-            pulls.append((i, live))
+            # are, so it reads like the formula); constants and class labels are read from outside.
+            op = OPS[kind]
+            operands = list(dict.fromkeys(a for slot, a in enumerate(f.args[i])
+                                          if live[a] and (op.elementwise or op.vjp[slot] is not None)))
+            params = ", ".join(names[a] for a in operands)
+            out.append(f"# {_comment(f, i, names, shapes)}")
+            out.append(f"{v}, pull_{v} = jax.vjp(lambda {params}: {spell(f, i, 'jax', names, shapes)}, {params})")
+            pulls.append((i, operands))
     out += ["", "# Backward pass: every adjoint starts at 0, the output's at 1 (d out/d out);",
             "# each pullback adds its node's contributions to its operands' adjoints."]
-    live_nodes = [i for i in range(len(f)) if f.differentiable[i]]
-    for i in live_nodes:
-        out.append(f"g_{names[i]} = jnp.float64({'1.0' if i == f.output else '0.0'})")
+    for i in range(len(f)):
+        if live[i]:
+            start = "1.0" if i == f.output else "0.0"
+            out.append(f"g_{names[i]} = " + (f"jnp.zeros({tuple(shapes[i])})" if tensor and shapes[i]
+                                             else f"jnp.float64({start})"))
     for i, operands in reversed(pulls):
         targets = ", ".join(f"d_{names[a]}" for a in operands) + ("," if len(operands) == 1 else "")
         out.append(f"{targets} = pull_{names[i]}(g_{names[i]})")
         out.extend(f"g_{names[a]} = g_{names[a]} + d_{names[a]}" for a in operands)
     out += ["", "# Each node's value and adjoint (None: a constant, no gradient flows into it)",
-            "found = {", *(f'    "{names[i]}": ({names[i]}, ' + (f"g_{names[i]})," if f.differentiable[i]
-                                                                   else "None),") for i in range(len(f))),
-            "}", "", *_expected_table(result, names)]
+            "found = {", *(f'    "{names[i]}": ({names[i]}, ' + (f"g_{names[i]})," if live[i] else "None),")
+                           for i in range(len(f))), "}", ""]
+    if tensor:
+        out += [*_tensor_expected(result, names), *_tensor_compare()]
+        return "\n".join(out) + "\n"
+    out += [*_expected_table(result, names)]
     out += _compare_loop("float(nodes[name][0])", "float(nodes[name][1])")
     return "\n".join(out) + "\n"
 

@@ -45,7 +45,8 @@ class Op:
     kink: Callable | None = None  # (*operands) -> True at a non-differentiable point
     convention: str = ""  # what bp does at the kink, said aloud when hit
     # The same operation in the libraries bp exports to (bp export), over operand
-    # expressions {0}, {1}; None where the library has no differentiable counterpart.
+    # expressions {0}, {1} (and a tensor row's {axis}: the integer or None, {index}: "1, 0");
+    # None where the library has no differentiable counterpart.
     torch: str | None = None  # e.g. "torch.exp({0})", the script imports torch
     jax: str | None = None  # e.g. "jnp.exp({0})", the script imports jax.numpy as jnp
     elementwise: bool = True  # False: forward and vjp take a Site last; shape says the output's
@@ -986,38 +987,45 @@ def _tensor_op(name, arity, doc, forward, vjp, shape, rule, show, **more):
 for _op in [
     _tensor_op("matmul", 2, "matrix product (vector·vector, matrix·vector, vector·matrix, matrix·matrix)",
                _matmul, (_matmul_grad_a, _matmul_grad_b), _matmul_shape,
-               ("∂L/∂{y} @ {1}ᵀ", "{0}ᵀ @ ∂L/∂{y}"), "{0} @ {1}", syntax="{0} @ {1}", prec=PRODUCT),
+               ("∂L/∂{y} @ {1}ᵀ", "{0}ᵀ @ ∂L/∂{y}"), "{0} @ {1}", syntax="{0} @ {1}", prec=PRODUCT,
+               torch="{0} @ {1}", jax="{0} @ {1}"),
     _tensor_op("sum", 1, "sum of all entries; sum(A, axis) along one axis",
                lambda m, a, site: m.np.sum(a, axis=_axes(site)),
                (lambda m, g, out, a, site: _spread(m, g, a, site),), _reduce_shape("sum"),
-               ("∂L/∂{y} copied to every summed entry",), "sum({0})", axis=True),
+               ("∂L/∂{y} copied to every summed entry",), "sum({0})", axis=True,
+               torch="torch.sum({0}, dim={axis})", jax="jnp.sum({0}, axis={axis})"),
     _tensor_op("mean", 1, "mean of all entries; mean(A, axis) along one axis",
                lambda m, a, site: m.np.sum(a, axis=_axes(site)) / _count(a, site),
                (lambda m, g, out, a, site: _spread(m, g, a, site) / _count(a, site),),
                _reduce_shape("mean"), ("∂L/∂{y} / n copied to every averaged entry",), "mean({0})",
-               axis=True),
+               axis=True, torch="torch.mean({0}, dim={axis})", jax="jnp.mean({0}, axis={axis})"),
     _tensor_op("transpose", 1, "transpose: swaps the last two axes (a vector stays as it is)",
                lambda m, a, site: m.np.swapaxes(a, -1, -2) if site.ranks[0] >= 2 else a,
                (lambda m, g, out, a, site: m.np.swapaxes(g, -1, -2) if site.ranks[0] >= 2 else g,),
                lambda shapes, params: shapes[0][:-2] + shapes[0][:-3:-1],
-               ("(∂L/∂{y})ᵀ",), "transpose({0})"),
+               ("(∂L/∂{y})ᵀ",), "transpose({0})",
+               torch="torch.transpose({0}, -2, -1)", jax="jnp.swapaxes({0}, -2, -1)"),
     _tensor_op("softmax", 1, "softmax along the last axis: exp(v) / sum(exp(v))",
                _softmax, (lambda m, g, out, a, site: out * (g - (g * out).sum(axis=-1, keepdims=True)),),
-               _vector_shape("softmax"), ("{y} ⊙ (∂L/∂{y} − Σ ∂L/∂{y} ⊙ {y})",), "softmax({0})"),
+               _vector_shape("softmax"), ("{y} ⊙ (∂L/∂{y} − Σ ∂L/∂{y} ⊙ {y})",), "softmax({0})",
+               torch="torch.softmax({0}, dim=-1)", jax="jax.nn.softmax({0}, axis=-1)"),
     _tensor_op("log_softmax", 1, "log of softmax along the last axis, computed stably",
                _log_softmax,
                (lambda m, g, out, a, site: g - m.np.exp(out) * g.sum(axis=-1, keepdims=True),),
-               _vector_shape("log_softmax"), ("∂L/∂{y} − softmax({0}) · Σ ∂L/∂{y}",), "log_softmax({0})"),
+               _vector_shape("log_softmax"), ("∂L/∂{y} − softmax({0}) · Σ ∂L/∂{y}",), "log_softmax({0})",
+               torch="torch.log_softmax({0}, dim=-1)", jax="jax.nn.log_softmax({0}, axis=-1)"),
     _tensor_op("logsumexp", 1, "log of the sum of exp(v) along the last axis, computed stably",
                _logsumexp, (lambda m, g, out, a, site: g[..., None] * m.np.exp(a - out[..., None]),),
-               _vector_shape("logsumexp"), ("∂L/∂{y} · softmax({0})",), "logsumexp({0})"),
+               _vector_shape("logsumexp"), ("∂L/∂{y} · softmax({0})",), "logsumexp({0})",
+               torch="torch.logsumexp({0}, dim=-1)", jax="jax.nn.logsumexp({0}, axis=-1)"),
     _tensor_op("index", 1, "an entry, row or column at integer indices: v[2], A[1, 0], A[-1]",
                _index, (_index_grad,), _index_shape, ("∂L/∂{y} at the index, 0 elsewhere",), "{0}[…]",
-               syntax="{0}[…]", prec=POWER + 1),
+               syntax="{0}[…]", prec=POWER + 1, torch="{0}[{index}]", jax="{0}[{index}]"),
     _tensor_op("take", 2, "p[y]: the entry of p at the class label y (an input holding a whole number)",
                _take, (_take_grad, None), _take_shape,
                ("∂L/∂{y} at the label {1}, 0 elsewhere", "none: a label is not differentiated"),
-               "{0}[{1}]", syntax="{0}[{1}]", prec=POWER + 1),
+               "{0}[{1}]", syntax="{0}[{1}]", prec=POWER + 1,
+               torch="{0}[{1}.long()]", jax="{0}[{1}.astype(int)]"),
 ]:
     OPS[_op.name] = _op
 
