@@ -187,7 +187,7 @@ EVERY_TENSOR_OP = (NETWORK + " + mean(transpose(W)[0]) + sum(W, 1)[-1] + logsume
 
 
 def run_inline(text: str) -> str:
-    """Run an exported script in this process (torch or jax already imported): its output."""
+    """Run an exported PyTorch script in this process (torch is imported already): its output."""
     import contextlib
     import io
 
@@ -265,13 +265,13 @@ def test_random_tensor_formulas_exported_to_pytorch_agree(expr, seed):
     assert run_inline(torch_script(f.grad(point), point)) == "0: ok\n", expr.text
 
 
-@settings(max_examples=15)
-@given(tensor_formulas(), st.integers(0, 2**32 - 1))
-def test_random_tensor_formulas_exported_to_jax_agree(expr, seed):
+def test_random_tensor_formulas_exported_to_jax_agree():
     pytest.importorskip("jax", reason="the JAX export is checked by running it with jax")
-    from bpcli import parse
-    from bpcli.export import jax_script
+    import os
+    from pathlib import Path
 
-    f = parse(expr.text)
-    point = _random_point(f.inputs, seed)
-    assert run_inline(jax_script(f.grad(point), point)) == "0: ok\n", expr.text
+    here = Path(__file__).parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here.parent), str(here)])}
+    done = subprocess.run([sys.executable, str(here / "jax_export_check.py"), "20"], capture_output=True,
+                          text=True, timeout=600, cwd=here.parent, env=env)
+    assert (done.returncode, done.stdout) == (0, "ok\n"), done.stderr[-3000:]
