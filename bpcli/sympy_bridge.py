@@ -74,51 +74,167 @@ def run(job, *args, seconds: float):
     """job(*args) in a child process: (True, its result) or (False, why there is none).
 
     The child is killed at the deadline, on Ctrl-C (which then reaches the caller) and
-    when bp returns; it ignores Ctrl-C itself, so the parent alone decides. Results must
-    pickle (text and floats). Without fork (Windows) the job runs here, unbounded.
+    when bp returns; it ignores Ctrl-C itself, so the parent alone decides. The job is a
+    module-level function; it, its arguments and its result travel by pipe, so they must
+    pickle. Inside `bp serve` the child is a warm one from the process's pool (see
+    keep_warm); elsewhere it is forked for this job and ended after it.
+    Without fork (Windows) the job runs here, unbounded.
     """
     import multiprocessing
 
     import sympy  # noqa: F401 - imported once here, so every child starts with it
 
     if "fork" not in multiprocessing.get_all_start_methods():
-        return _outcome(job, args)
-    context = multiprocessing.get_context("fork")
-    receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(send, job, args), daemon=True)
-    child.start()
-    send.close()
+        return _outcome(job, args)[:2]
+    pool = _POOL
+    worker = Worker() if pool is None else pool.take(seconds)
+    if worker is None:
+        return False, f"SymPy was busy with other requests for {seconds:g} s"
+    healthy = False
     try:
-        if not receive.poll(seconds):
-            return False, f"SymPy did not finish within {seconds:g} s"
-        try:
-            return receive.recv()
-        except (EOFError, OSError):
-            return False, "SymPy stopped without an answer (out of memory or crashed)"
+        done, answer, healthy = worker.ask(job, args, seconds)
+        return done, answer
     finally:
-        if child.is_alive():
-            child.kill()
-        child.join()
-        receive.close()
+        if pool is None:
+            worker.close()
+        else:
+            pool.give_back(worker, healthy)
 
 
-def _child(send, job, args) -> None:
+class Worker:
+    """A child process that runs SymPy jobs sent over a pipe, one at a time, until closed."""
+
+    def __init__(self) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        self.pipe, theirs = context.Pipe()
+        self.process = context.Process(target=_serve, args=(theirs, self.pipe), daemon=True)
+        self.process.start()
+        theirs.close()
+
+    def ask(self, job, args: tuple, seconds: float) -> tuple[bool, object, bool]:
+        """(done, result or why not, whether this worker may take another job)."""
+        try:
+            self.pipe.send((job, args))
+        except (BrokenPipeError, ConnectionResetError):
+            return False, "SymPy stopped without an answer (out of memory or crashed)", False
+        if not self.pipe.poll(seconds):
+            return False, f"SymPy did not finish within {seconds:g} s", False
+        try:
+            return self.pipe.recv()
+        except (EOFError, OSError):
+            return False, "SymPy stopped without an answer (out of memory or crashed)", False
+
+    def close(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
+        self.pipe.close()
+
+
+def _serve(pipe, parents_end) -> None:
+    """The child's loop: a job in, its outcome out, until the parent closes the pipe."""
+    parents_end.close()  # else the pipe never reports the parent gone
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _limit_memory(MEMORY)
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20 * MAX_DEPTH))
-    send.send(_outcome(job, args))
-    send.close()
+    while True:
+        try:
+            job, args = pipe.recv()
+        except (EOFError, OSError):
+            return
+        outcome = _outcome(job, args)
+        pipe.send(outcome)
+        if not outcome[2]:
+            return
 
 
-def _outcome(job, args):
+def _outcome(job, args) -> tuple[bool, object, bool]:
+    """(done, result or why not, whether the process is still fit for another job)."""
     try:
-        return True, job(*args)
+        return True, job(*args), True
     except RecursionError:
-        return False, "the formula is too deep for SymPy"
+        return False, "the formula is too deep for SymPy", True
     except MemoryError:
-        return False, f"SymPy needed more than {MEMORY >> 30} GiB"
+        return False, f"SymPy needed more than {MEMORY >> 30} GiB", False
     except Exception as e:  # SymPy's own failures must not take bp down
-        return False, f"SymPy failed: {type(e).__name__}: {e}"
+        return False, f"SymPy failed: {type(e).__name__}: {e}", True
+
+
+def _warm_up() -> None:
+    """Differentiate, print and evaluate a small expression (not any user's): SymPy's first
+    derivative in a process costs tens of milliseconds of its own lazy set-up and caches."""
+    import sympy as sp
+
+    a, b = sp.symbols("a b", real=True)
+    expr = (a * b - 1) ** 2 + sp.sin(a) / sp.exp(b) + sp.log(1 + a**2)
+    at = {a: sp.Float(0.5, 30), b: sp.Float(2, 30)}
+    for s in (a, b):
+        d = sp.diff(expr, s)
+        to_bp_syntax(d)
+        value_at(d, at)
+
+
+class Pool:
+    """Warm SymPy workers kept for the life of a server process, shared by its threads.
+
+    A worker serves one job at a time; one that timed out, crashed or ran out of memory is
+    killed and replaced. Nothing of a job survives in the worker but SymPy's own caches.
+    This process warms SymPy up once (on an expression of its own), so every worker, and
+    every replacement, is forked warm.
+    """
+
+    def __init__(self, size: int) -> None:
+        import threading
+
+        _warm_up()
+        self._idle = [Worker() for _ in range(size)]
+        self._ready = threading.Condition()
+        self._closed = False
+
+    def take(self, seconds: float) -> "Worker | None":
+        """An idle worker, waiting up to `seconds` for one; None if none came free."""
+        with self._ready:
+            if not self._ready.wait_for(lambda: self._idle, timeout=seconds):
+                return None
+            return self._idle.pop()
+
+    def give_back(self, worker: Worker, healthy: bool) -> None:
+        """Return a worker after its job; an unfit one is replaced by a fresh one."""
+        if not healthy or self._closed:
+            worker.close()
+            if self._closed:
+                return
+            worker = Worker()
+        with self._ready:
+            self._idle.append(worker)
+            self._ready.notify()
+
+    def close(self) -> None:
+        with self._ready:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.close()
+
+
+_POOL: Pool | None = None
+
+
+def keep_warm(size: int) -> None:
+    """From now on, run SymPy's jobs in `size` warm workers kept by this process (bp serve)."""
+    global _POOL
+    if _POOL is None:
+        _POOL = Pool(size)
+
+
+def stop_warm() -> None:
+    """Kill the warm workers; later jobs fork a child each again."""
+    global _POOL
+    pool, _POOL = _POOL, None
+    if pool is not None:
+        pool.close()
 
 
 def _limit_memory(extra: int) -> None:

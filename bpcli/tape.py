@@ -94,6 +94,13 @@ class Formula:
     def __len__(self) -> int:
         return len(self.kinds)
 
+    def __reduce__(self):
+        """Rebuilt from its plain data (its steps hold the op table's functions): how a
+        formula reaches SymPy's worker process."""
+        state = {"source_notes": self.source_notes} if self.source_notes else None
+        return Formula, (self.text, self.kinds, self.args, self.consts, self.names, self.labels,
+                         self.params), state
+
     def __repr__(self) -> str:
         return f"<Formula {len(self)} nodes, inputs {list(self.inputs)}>"
 

@@ -105,6 +105,78 @@ def test_ctrl_c_stops_sympys_work_at_once():
     assert multiprocessing.active_children() == []
 
 
+# -- the warm workers of bp serve ----------------------------------------------------------------
+def _pid():
+    return os.getpid()
+
+
+def _add(a, b):
+    return a + b
+
+
+@pytest.fixture
+def warm():
+    bridge.keep_warm(1)
+    yield
+    bridge.stop_warm()
+    assert multiprocessing.active_children() == []
+
+
+def test_a_warm_worker_serves_job_after_job_in_one_process(warm):
+    first, second = bridge.run(_pid, seconds=30), bridge.run(_pid, seconds=30)
+    assert first[0] and first == second and first[1] != os.getpid()
+
+
+def test_a_warm_worker_is_killed_at_the_deadline_and_replaced(warm):
+    before = bridge.run(_pid, seconds=30)[1]
+    start = time.monotonic()
+    assert bridge.run(_forever, seconds=0.5) == (False, "SymPy did not finish within 0.5 s")
+    assert time.monotonic() - start < 10
+    assert bridge.run(_add, 2, 3, seconds=30) == (True, 5)
+    assert bridge.run(_pid, seconds=30)[1] != before
+    assert len(multiprocessing.active_children()) == 1
+
+
+def test_a_warm_worker_that_ran_out_of_memory_is_replaced(warm):
+    done, why = bridge.run(_greedy, seconds=30)
+    assert not done and "GiB" in why
+    assert bridge.run(_add, 2, 3, seconds=30) == (True, 5)
+
+
+def test_ctrl_c_stops_a_warm_workers_job_at_once(warm):
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    start = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        bridge.run(_forever, seconds=60)
+    assert time.monotonic() - start < 10
+
+
+def test_a_busy_pool_says_so_instead_of_waiting_past_the_budget(warm):
+    runner = threading.Thread(target=bridge.run, args=(_forever,), kwargs={"seconds": 3})
+    runner.start()
+    time.sleep(0.2)
+    assert bridge.run(_add, 1, 1, seconds=0.5) == (False, "SymPy was busy with other requests for 0.5 s")
+    runner.join()
+
+
+FORMULAS = ["(x*w-y)^2", "z = x*w; z^2 + sin(z)", "relu(x) + abs(w)", "sigmoid(x)*log(1+w^2)", "pi*x^e"]
+
+
+def test_a_warm_worker_answers_as_a_fresh_process_whatever_it_answered_before():
+    from bpcli.verify import sympy_derivatives
+
+    jobs = [(parse(text), {n: 0.75 + k for k, n in enumerate(parse(text).inputs)}) for text in FORMULAS]
+    fresh = [bridge.run(sympy_derivatives, f, point, seconds=60) for f, point in jobs]
+    bridge.keep_warm(1)
+    try:
+        warm = [bridge.run(sympy_derivatives, f, point, seconds=60) for f, point in jobs + jobs[::-1]]
+    finally:
+        bridge.stop_warm()
+    assert all(done for done, _ in fresh)
+    assert warm == fresh + fresh[::-1]
+
+
 # -- JSON ----------------------------------------------------------------------------------------
 def test_every_document_writes_non_finite_numbers_and_huge_counts_as_text():
     from bpcli.render import dumps

@@ -146,11 +146,53 @@ def test_typing_a_formula_in_the_box_updates_the_graph(server, browser):
     assert [p for p in problems if "400" not in p] == []  # the 400 itself is logged by Chromium
 
 
+def live_processes() -> dict[int, int]:
+    """{pid: parent pid} of every process not yet ended (zombies excluded), from /proc."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            parents[int(stat.parent.name)] = int(fields[1])
+    return parents
+
+
+def descendants(pid: int) -> list[int]:
+    """The live processes below `pid` (its workers and their SymPy workers)."""
+    parents = live_processes()
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [p for p, pp in parents.items() if pp == parent]
+        found += children
+        frontier += children
+    return found
+
+
+def test_a_check_that_sympy_cannot_finish_is_stopped_and_the_next_is_checked_by_sympy():
+    proc, url = start("--timeout", "1")  # SymPy gets 0.5 s a request
+    try:
+        slow = post(url, {"formula": "sin(" * 150 + "x" + ")" * 150, "values": {"x": 0.5}})
+        assert slow.status_code == 200
+        assert "SymPy check skipped: SymPy did not finish within 0.5 s" in slow.text
+        card = post(url, CARD).json()
+        assert card["check"]["x"]["derivative"] == "2*w*(w*x - y)" and card["check"]["x"]["sympy"] == 12.0
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=15)
+
+
 def test_ctrl_c_stops_the_server_cleanly():
     proc, url = start("--workers", "2")
     assert post(url, CARD).status_code == 200
+    below = descendants(proc.pid)
+    assert len(below) >= 2 + 2 * 2  # two server processes, each with two SymPy workers
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=15) == 0
+    time.sleep(0.5)
+    assert [p for p in below if p in live_processes()] == []
     err = proc.stderr.read()
     assert "bp: serving on http://127.0.0.1:" in err and "2 workers" in err
     assert err.rstrip().endswith("bp: stopped")

@@ -8,6 +8,7 @@ so one request that hits a bound gets a clear answer and the server goes on serv
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -32,6 +33,7 @@ class Limits:
     max_nodes: int = 5_000
     seconds: float = 10.0  # a whole request's computation
     check_seconds: float = 2.0  # SymPy's share of it
+    sympy_workers: int = 2  # warm SymPy processes kept by each server process
 
     @property
     def max_body(self) -> int:
@@ -146,5 +148,17 @@ def create_app(limits: Limits | None = None) -> Starlette:
         data = await run_in_threadpool(compute, {"formula": EXAMPLE[0], "values": EXAMPLE[1]}, limits, True)
         return HTMLResponse(page(data, mode="serve", title="bp serve", api="api/view"))
 
+    @contextlib.asynccontextmanager
+    async def warm_sympy(app):
+        # SymPy's first derivative in a fresh process costs ~40 ms of set-up; a worker kept
+        # for the server's life answers the card example's check in ~1 ms.
+        from .. import sympy_bridge
+
+        await run_in_threadpool(sympy_bridge.keep_warm, limits.sympy_workers)
+        try:
+            yield
+        finally:
+            sympy_bridge.stop_warm()
+
     return Starlette(routes=[Route("/", home), Route("/api/grad", grad, methods=["POST"]),
-                             Route("/api/view", view, methods=["POST"])])
+                             Route("/api/view", view, methods=["POST"])], lifespan=warm_sympy)
