@@ -377,7 +377,7 @@ def _tensor_aware(f, run):
     except TensorOutputError as e:
         text = f.text.strip()
         example = f'sum({text})' if not any(c in text for c in ";=\n") else "sum(…) around the output"
-        raise TensorOutputError(e.message, hint=f"use {example}, as loss.backward() needs one number, "
+        raise TensorOutputError(e.reason, hint=f"use {example}, as loss.backward() needs one number, "
                                 "or --jacobian for the full Jacobian",
                                 node=e.node, op=e.op, shapes=e.shapes) from None
     except ShapeError as e:
@@ -385,7 +385,7 @@ def _tensor_aware(f, run):
             raise
         from .parser import located
 
-        raise ShapeError(located(f.text, e.node, e.message), e.hint, e.node, e.op, e.shapes) from None
+        raise located(f.text, e) from None
 
 
 def _refuse_for_tensors(**flags) -> None:
@@ -406,7 +406,7 @@ def _jacobian(f, point: dict, limit: int, **scalar_only):
     try:
         return _tensor_aware(f, lambda: f.jacobian(point, limit=limit, checked=True))
     except JacobianLimitError as e:
-        raise JacobianLimitError(e.message, e.entries, e.limit, e.shape, hint="raise the limit with "
+        raise JacobianLimitError(e.reason, e.entries, e.limit, e.shape, hint="raise the limit with "
                                  "--max-jacobian N (0: none), or take an entry or a sum of the output") from None
 
 

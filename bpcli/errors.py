@@ -2,17 +2,57 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+CONTEXT = 40  # characters of the line shown on either side of an error's position
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where in a formula's text an error is, for programs (line, column, offset) and for people
+    (the line around it, cut to CONTEXT characters either side, and the caret's place in it)."""
+
+    offset: int  # characters of the text before it
+    line: int  # from 1
+    column: int  # from 1, in characters
+    excerpt: str  # the line around it, "…" where cut, anything unprintable as "?"
+    caret: int  # the position's index in `excerpt`
+    one_line: bool  # the text is one line (so people need not be told which)
+
+    @classmethod
+    def in_text(cls, text: str, offset: int) -> "Position":
+        start = text.rfind("\n", 0, offset) + 1
+        end = text.find("\n", offset)
+        end = len(text) if end < 0 else end
+        lo, hi = max(start, offset - CONTEXT), min(end, offset + CONTEXT)
+        prefix, suffix = "…" * (lo > start), "…" * (hi < end)
+        excerpt = "".join(c if c.isprintable() else "?" for c in prefix + text[lo:hi] + suffix)
+        return cls(offset, text.count("\n", 0, offset) + 1, offset - start + 1, excerpt,
+                   len(prefix) + offset - lo, "\n" not in text.strip())
+
+    def where(self) -> str:
+        return f"column {self.column}" if self.one_line else f"line {self.line}, column {self.column}"
+
+    def pointer(self) -> str:
+        """The excerpt and a caret under the position, indented, as bp prints them."""
+        return f"  {self.excerpt}\n  {' ' * self.caret}^"
+
 
 class BPError(Exception):
-    """Something the user can fix; the CLI prints the message, never a traceback."""
+    """Something the user can fix; the CLI prints the message, never a traceback.
+
+    `reason` says what is wrong; `position`, when the error is at a place in the formula's
+    text, says where; `message` is both, as people read them (the line and a caret)."""
 
     exit_code = 2
     kind = "error"
 
-    def __init__(self, message: str, hint: str | None = None):
-        super().__init__(message)
-        self.message = message
+    def __init__(self, reason: str, hint: str | None = None, position: Position | None = None):
+        self.reason = reason
         self.hint = hint
+        self.position = position
+        self.message = reason if position is None else f"{reason} at {position.where()}\n{position.pointer()}"
+        super().__init__(self.message)
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\nhint: {self.hint}"
@@ -81,8 +121,8 @@ class ShapeError(BPError):
     kind = "shape error"
 
     def __init__(self, message: str, hint: str | None = None, node: int | None = None,
-                 op: str | None = None, shapes: tuple = ()):
-        super().__init__(message, hint)
+                 op: str | None = None, shapes: tuple = (), position: Position | None = None):
+        super().__init__(message, hint, position)
         self.node = node
         self.op = op
         self.shapes = shapes

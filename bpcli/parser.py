@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import driver
-from .errors import ParseError
+from .errors import ParseError, Position, ShapeError
 from .graph import CONST, NAMED_CONSTANTS, GraphBuilder
 from .ops import FUNCTIONS, OPS
 
@@ -198,9 +198,9 @@ class _Builder:
     def call(self, name: str, args: "_Args") -> int:
         if OPS[name].axis and len(args) == OPS[name].arity + 1:  # sum(A, 0): a static axis
             if not self._is_constant(args[-1]):
-                raise ParseError(_at(self.text, args.commas[-1].start_pos,
-                                     f"{name}() takes 1 argument and an optional axis, got 2: the axis "
-                                     "must be an integer constant such as 0 or -1"))
+                raise _error(self.text, args.commas[-1].start_pos,
+                             f"{name}() takes 1 argument and an optional axis, got 2: the axis "
+                             "must be an integer constant such as 0 or -1")
             axis = self._static_int(args[-1], f"the axis of {name}(…)")
             return self.graph.apply_with(name, tuple(args[:-1]), (axis,))
         self._check_arity(name, args)
@@ -213,8 +213,8 @@ class _Builder:
             return self.graph.apply_with("index", (node,), tuple(self._static_int(a, where) for a in args))
         if len(args) == 1:
             return self.graph.apply("take", (node, args[0]))
-        raise ParseError(_at(self.text, args.commas[0].start_pos,
-                             "indices are integer constants (A[1, 0]), or one class label (p[y])"))
+        raise _error(self.text, args.commas[0].start_pos,
+                     "indices are integer constants (A[1, 0]), or one class label (p[y])")
 
     def _is_constant(self, node: int) -> bool:
         g = self.graph
@@ -237,15 +237,15 @@ class _Builder:
         plural = "s" if want != 1 else ""
         message = f"{name}() takes {want} argument{plural}, got {len(args)}"
         if len(args) > want:
-            raise ParseError(_at(self.text, args.commas[want - 1].start_pos, message))
+            raise _error(self.text, args.commas[want - 1].start_pos, message)
         raise ParseError(message + f": {name}(" + ", ".join("…" * want) + ")")
 
     # Grammar aliases that are not operations.
     def number(self, token):
         value = float(token)
         if value == float("inf"):
-            raise ParseError(_at(self.text, token.start_pos,
-                                 f"the number {_short(token)} is too large for float64 (max about 1.8e308)"))
+            raise _error(self.text, token.start_pos,
+                         f"the number {_short(token)} is too large for float64 (max about 1.8e308)")
         return self.graph.const(value)
 
     def name(self, token):
@@ -277,7 +277,7 @@ class _Builder:
             hint = f"bp has no implicit multiplication: write {token}*(…) for a product"
         else:
             hint = "bp's functions: " + ", ".join(FUNCTIONS) + " (bp ops lists them)"
-        raise ParseError(_at(self.text, token.start_pos, message), hint=hint)
+        raise _error(self.text, token.start_pos, message, hint)
 
     def assign(self, token, node):
         name = unicodedata.normalize("NFKC", str(token))
@@ -360,10 +360,10 @@ def positions(text: str) -> dict[int, int]:
     return {renumbered[old]: pos for old, pos in dispatch.positions.items() if old in renumbered}
 
 
-def located(text: str, node: int, message: str) -> str:
-    """The message with the line of the formula where `node` is written and a caret under it."""
-    pos = positions(text).get(node)
-    return message if pos is None else _at(text, pos, message)
+def located(text: str, e: ShapeError) -> ShapeError:
+    """The shape error again, with the place in the formula where its node is written."""
+    pos = positions(text).get(e.node)
+    return type(e)(e.reason, e.hint, e.node, e.op, e.shapes, None if pos is None else Position.in_text(text, pos))
 
 
 # -- error messages ---------------------------------------------------------------
@@ -380,21 +380,9 @@ def _short(token) -> str:
     return s if len(s) <= 24 else s[:10] + "…" + s[-10:]
 
 
-def _at(text: str, pos: int, message: str) -> str:
-    """The message, then the offending line with a caret under the column."""
-    line_start = text.rfind("\n", 0, pos) + 1
-    line_end = text.find("\n", pos)
-    line_end = len(text) if line_end < 0 else line_end
-    line_no = text.count("\n", 0, pos) + 1
-    column = pos - line_start + 1
-    lo = max(line_start, pos - 40)
-    hi = min(line_end, pos + 40)
-    prefix = "…" if lo > line_start else ""
-    suffix = "…" if hi < line_end else ""
-    shown = prefix + text[lo:hi] + suffix
-    shown = "".join(c if c.isprintable() else "?" for c in shown)
-    where = f"line {line_no}, column {column}" if "\n" in text.strip() else f"column {column}"
-    return f"{message} at {where}\n  {shown}\n  {' ' * (len(prefix) + pos - lo)}^"
+def _error(text: str, pos: int, reason: str, hint: str | None = None) -> ParseError:
+    """A parse error at a place in the text (its line and column; people see a caret under it)."""
+    return ParseError(reason, hint, Position.in_text(text, pos))
 
 
 def _expected(names) -> str:
@@ -409,8 +397,7 @@ def _lark_error(text: str, e: Exception) -> ParseError:
     if isinstance(e, UnexpectedCharacters):
         char = text[e.pos_in_stream]
         shown = repr(char) if char.isprintable() else f"U+{ord(char):04X}"
-        return ParseError(_at(text, e.pos_in_stream, f"unexpected character {shown}"),
-                          hint=_char_hint(char))
+        return _error(text, e.pos_in_stream, f"unexpected character {shown}", _char_hint(char))
     if isinstance(e, UnexpectedToken):
         token = e.token
         trailing = token.type == "_SEP" and not text[token.start_pos:].strip(" \t\r\n;")
@@ -427,10 +414,10 @@ def _lark_error(text: str, e: Exception) -> ParseError:
             what = f"unexpected {_short(token)!r}"
         before = re.search(r"(\w+)\s*$", text[:pos])
         if before and before.group(1) in FUNCTIONS + ["ln"]:
-            return ParseError(_at(text, pos, f"{before.group(1)} is a function: call it as {before.group(1)}(…)"))
+            return _error(text, pos, f"{before.group(1)} is a function: call it as {before.group(1)}(…)")
         expected = _expected(_acceptable(e))
         hint = _char_hint(str(token)) if token.type == "LSQB" else _product_hint(text, token)
-        return ParseError(_at(text, pos, what + (f"; expected {expected}" if expected else "")), hint=hint)
+        return _error(text, pos, what + (f"; expected {expected}" if expected else ""), hint)
     if isinstance(e, UnexpectedEOF):
         return ParseError("the formula ends too early")
     raise e

@@ -86,7 +86,7 @@ def shapes(formula, input_shapes: dict) -> list[tuple]:
             else:
                 out.append(tuple(op.shape(tuple(operand_shapes), f.params.get(i, ()))))
         except ShapeError as e:
-            raise ShapeError(e.message, e.hint, node=i, op=kind, shapes=tuple(operand_shapes)) from None
+            raise ShapeError(e.reason, e.hint, node=i, op=kind, shapes=tuple(operand_shapes)) from None
     return out
 
 

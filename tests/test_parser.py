@@ -129,6 +129,22 @@ def test_parse_error_has_a_caret_under_the_column():
     assert lines[2] == "         ^"
 
 
+def test_parse_errors_carry_where_they_are_as_data():
+    from bpcli.errors import Position
+
+    with pytest.raises(ParseError) as e:
+        parse("a = x\nb = * a")
+    assert e.value.reason == "unexpected '*'; expected a name, a number, (, +, -"
+    assert e.value.position == Position(offset=10, line=2, column=5, excerpt="b = * a", caret=4, one_line=False)
+    with pytest.raises(ParseError) as e:
+        parse("y" * 60 + " +* 2")
+    assert (e.value.position.column, e.value.position.caret) == (63, 41)  # 40 characters shown before
+    assert e.value.position.excerpt == "…" + "y" * 38 + " +* 2"
+    with pytest.raises(ParseError) as e:
+        parse("")
+    assert e.value.position is None and str(e.value) == e.value.reason
+
+
 def test_parse_error_in_a_program_names_the_line():
     with pytest.raises(ParseError, match="line 2, column 5"):
         parse("a = x\nb = * a")

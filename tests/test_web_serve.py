@@ -75,8 +75,35 @@ def test_bad_formula_gets_400_with_the_message_and_its_position(server):
     body = r.json()
     assert body["kind"] == "parse error"
     assert body["error"].startswith("the formula ends too early")
-    assert body["position"] == {"line": 1, "column": 6}
+    assert body["position"] == {"line": 1, "column": 6, "offset": 5}
     assert body["caret"] == "  (x*w-\n       ^"
+
+
+def test_a_bad_line_of_a_program_gets_its_line_and_column(server):
+    body = post(server, {"formula": "a = x\nb = * a", "values": {}}).json()
+    assert body["error"] == "unexpected '*'; expected a name, a number, (, +, - at line 2, column 5"
+    assert body["position"] == {"line": 2, "column": 5, "offset": 10}
+    assert body["caret"] == "  b = * a\n      ^"
+
+
+def test_the_position_counts_characters_and_has_no_message_to_parse(server):
+    body = post(server, {"formula": "𝑥é +* 2", "values": {}}).json()  # 𝑥 is two UTF-16 units, one character
+    assert body["position"] == {"line": 1, "column": 5, "offset": 4}
+    assert body["error"].startswith("unexpected '*'")
+
+
+def test_a_shape_error_gets_400_with_the_operators_position(server):
+    r = post(server, {"formula": "y = x+1; A @ B + y", "values": {"A": [[1, 2]], "B": [[1, 2]], "x": 1}})
+    assert r.status_code == 400
+    body = r.json()
+    assert body["kind"] == "shape error" and body["error"].startswith("cannot multiply 1×2 by 1×2")
+    assert body["position"] == {"line": 1, "column": 12, "offset": 11}
+    assert body["caret"] == "  y = x+1; A @ B + y\n             ^"
+
+
+def test_an_error_with_no_place_in_the_text_has_no_position(server):
+    body = post(server, {"formula": "x*w", "values": {"x": 1}}).json()
+    assert body["position"] is None and body["caret"] is None
 
 
 def test_missing_value_and_bad_requests_get_400(server):
@@ -142,6 +169,18 @@ def test_typing_a_formula_in_the_box_updates_the_graph(server, browser):
     tab.wait_for_function("document.getElementById('bp-error').textContent !== ''")
     assert "the formula ends too early" in tab.inner_text("#bp-error")
     assert tab.locator(".node").count() == 5  # the last good graph stays
+    tab.fill("#bp-formula", "𝑥é +* b")
+    tab.press("#bp-formula", "Enter")
+    tab.wait_for_function("document.getElementById('bp-error').textContent.startsWith(\"unexpected '*'\")")
+    box = tab.evaluate("""() => { const b = document.getElementById('bp-formula');
+        return [b.getAttribute('aria-invalid'), document.activeElement === b, b.selectionStart, b.selectionEnd,
+                getComputedStyle(b).borderColor]; }""")
+    assert box[:4] == ["true", True, 5, 6]  # the * is selected (after 𝑥's two UTF-16 units), the box marked
+    assert box[4] == tab.evaluate("getComputedStyle(document.getElementById('bp-error')).color")
+    tab.fill("#bp-formula", "a*b")
+    tab.press("#bp-formula", "Enter")
+    tab.wait_for_function("document.getElementById('bp-title').textContent === 'a*b'")
+    assert tab.get_attribute("#bp-formula", "aria-invalid") is None
     context.close()
     assert [p for p in problems if "400" not in p] == []  # the 400 itself is logged by Chromium
 

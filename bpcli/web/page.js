@@ -457,19 +457,32 @@
     ev.preventDefault();
     const values = {};
     $("bp-fields").querySelectorAll("input").forEach((i) => { values[i.name] = i.value; });
-    const err = $("bp-error");
+    const err = $("bp-error"), box = $("bp-formula");
     err.textContent = "";
+    box.removeAttribute("aria-invalid");
     let answer;
     try {
       const r = await fetch(data.api, { method: "POST", headers: { "content-type": "application/json" },
-        body: JSON.stringify({ formula: $("bp-formula").value, values }) });
+        body: JSON.stringify({ formula: box.value, values }) });
       answer = await r.json();
-      if (!r.ok) { err.textContent = answer.error + (answer.caret ? "\n" + answer.caret : ""); return; }
+      if (!r.ok) { err.textContent = answer.error + (answer.caret ? "\n" + answer.caret : ""); pointAt(box, answer.position); return; }
     } catch (e) { err.textContent = "bp serve did not answer: " + e; return; }
     load(answer);
     if (answer.defaulted && answer.defaulted.length) {
       err.textContent = "no value was given for " + answer.defaulted.join(", ") + ": 1 is used until you change it";
     }
+  }
+
+  // The error's place in the formula box: the box marked invalid, the character there selected
+  // (bp counts characters; JavaScript's strings count UTF-16 units).
+  function pointAt(box, position) {
+    if (!position) return;
+    const chars = Array.from(box.value);
+    const at = chars.slice(0, position.offset).join("").length;
+    const end = at + (position.offset < chars.length ? chars[position.offset].length : 0);
+    box.setAttribute("aria-invalid", "true");
+    box.focus();
+    box.setSelectionRange(at, end);
   }
 
   function load(d) {

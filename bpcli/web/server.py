@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
@@ -20,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from ..errors import BPError, InputValueError
+from ..errors import BPError, InputValueError, ShapeError
 from ..values import number
 
 EXAMPLE = ("(x*w-y)^2", {"x": 2.0, "w": 3.0, "y": 4.0})
@@ -82,7 +81,14 @@ def compute(body: dict, limits: Limits, with_layout: bool) -> dict:
     point, defaulted = _values(body.get("values"), f, fill=with_layout)
     f.check_values(point)
     check = body.get("check", True) is not False
-    result, checked = checked_grad(f, point, check, limits.check_seconds)
+    try:
+        result, checked = checked_grad(f, point, check, limits.check_seconds)
+    except ShapeError as e:
+        if e.node is None:
+            raise
+        from ..parser import located
+
+        raise located(text, e) from None
     doc = render.grad_document(result, point, checked, render.grad_notes(result, [], checked))
     if not with_layout:
         return doc
@@ -91,15 +97,15 @@ def compute(body: dict, limits: Limits, with_layout: bool) -> dict:
     return {**view_data(f, doc), "defaulted": defaulted}
 
 
-_WHERE = re.compile(r" at (?:line (\d+), )?column (\d+)$")
-
-
 def error_body(e: BPError) -> dict:
-    """bp's message, split as the terminal shows it: the sentence, where it is, the caret."""
-    first, _, caret = e.message.partition("\n")
-    where = _WHERE.search(first)
-    position = None if where is None else {"line": int(where.group(1) or 1), "column": int(where.group(2))}
-    return {"error": first, "kind": e.kind, "position": position, "caret": caret or None, "hint": e.hint}
+    """bp's error as data: the sentence the terminal shows (with where), the position (line and
+    column from 1; offset: characters before it), the line with its caret, the hint."""
+    at = e.position
+    if at is None:
+        return {"error": e.reason, "kind": e.kind, "position": None, "caret": None, "hint": e.hint}
+    return {"error": f"{e.reason} at {at.where()}", "kind": e.kind,
+            "position": {"line": at.line, "column": at.column, "offset": at.offset},
+            "caret": at.pointer(), "hint": e.hint}
 
 
 def create_app(limits: Limits | None = None) -> Starlette:
