@@ -36,7 +36,8 @@ def text(result) -> str:
     from . import render
 
     out = io.StringIO()
-    console = Console(file=out, width=100, no_color=True, color_system=None)
+    # Not Rich's Jupyter mode, which would display the tables itself and return nothing.
+    console = Console(file=out, width=100, no_color=True, color_system=None, force_jupyter=False)
     for table in render.grad_tables(result, None):
         console.print(table)
     notes = render.grad_notes(result)

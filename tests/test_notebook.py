@@ -59,3 +59,49 @@ def test_the_frame_steps_through_the_passes_in_a_browser(page, tmp_path):
     assert frame.locator("#bp-chain").inner_text().startswith("gradient: x 12, w 8, y −4")
     frame.locator("#bp-prev").click()
     assert frame.locator("#bp-counter").inner_text().startswith("step 13 / 14")
+
+
+# -- the example notebook (nbformat, nbclient and ipykernel: the test extra) ----------------------
+def _notebook_tool():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+    try:
+        import run_notebook
+    finally:
+        sys.path.pop(0)
+    return run_notebook
+
+
+def _outputs(nb) -> list[list[dict]]:
+    return [[dict(o) for o in cell.outputs] for cell in nb.cells if cell.cell_type == "code"]
+
+
+def _check_outputs(outputs) -> None:
+    card, numbers, tables, many, error = outputs
+    assert [o["output_type"] for o in card] == ["execute_result"]  # one output: not a display per table
+    shown = card[0]["data"]
+    assert shown["text/html"].startswith('<iframe srcdoc="') and "bp-data" in shown["text/html"]
+    for title in ("Forward: a value per node", "Backward: a local gradient per edge", "Gradient"):
+        assert title in shown["text/plain"]
+    assert numbers[0]["data"]["text/plain"] == "(4.0, {'x': 12.0, 'w': 8.0, 'y': -4.0})"
+    assert tables[0]["text"].rstrip("\n") == shown["text/plain"]
+    assert many[0]["data"]["text/plain"] == "[(0.5, -3.0), (1.0, -2.0), (1.5, -1.0), (2.0, 0.0)]"
+    assert error[0]["text"].splitlines()[-1] == "2 5"
+    assert "at line 2, column 5" in error[0]["text"]
+
+
+def test_the_example_notebook_runs_and_shows_the_page_and_the_tables():
+    tool = _notebook_tool()
+    _check_outputs(_outputs(tool.execute(tool.build())))
+
+
+def test_the_example_notebook_in_the_repository_is_the_tools_and_was_run():
+    import nbformat
+
+    tool = _notebook_tool()
+    kept = nbformat.read(tool.NOTEBOOK, as_version=4)
+    nbformat.validate(kept)
+    assert [c.source for c in kept.cells] == [c.source for c in tool.build().cells]
+    _check_outputs(_outputs(kept))
