@@ -95,13 +95,19 @@ def test_sympys_work_is_stopped_by_its_memory_limit():
     assert not done and "GiB" in why
 
 
-def test_ctrl_c_stops_sympys_work_at_once():
-    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
-    start = time.monotonic()
-    timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        bridge.run(_forever, seconds=60)
-    assert time.monotonic() - start < 10
+@pytest.mark.parametrize("warm_workers", [0, 1], ids=["a child forked for the job", "a warm worker"])
+def test_ctrl_c_stops_sympys_work_at_once(warm_workers):
+    if warm_workers:
+        bridge.keep_warm(warm_workers)
+    try:
+        timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+        start = time.monotonic()
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            bridge.run(_forever, seconds=60)
+        assert time.monotonic() - start < 10
+    finally:
+        bridge.stop_warm()
     assert multiprocessing.active_children() == []
 
 
@@ -141,15 +147,6 @@ def test_a_warm_worker_that_ran_out_of_memory_is_replaced(warm):
     done, why = bridge.run(_greedy, seconds=30)
     assert not done and "GiB" in why
     assert bridge.run(_add, 2, 3, seconds=30) == (True, 5)
-
-
-def test_ctrl_c_stops_a_warm_workers_job_at_once(warm):
-    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
-    start = time.monotonic()
-    timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        bridge.run(_forever, seconds=60)
-    assert time.monotonic() - start < 10
 
 
 def test_a_busy_pool_says_so_instead_of_waiting_past_the_budget(warm):
