@@ -2,7 +2,8 @@
 turned back into floats and bp syntax, and SymPy's work run where it can be stopped.
 
 SymPy only ever sees expressions built from bp's own graph (never user text). Its work
-runs in a child process with a deadline and a memory limit, killed when either is hit:
+runs in a child process (in bp serve, a warm one kept for the server's life) with a deadline
+and a memory limit, killed when either is hit:
 SymPy can compute 3^(2^52) exactly while holding the GIL, which no thread budget and no
 Ctrl-C can interrupt, and its simplifications can take gigabytes.
 """
@@ -223,9 +224,12 @@ _POOL: Pool | None = None
 
 
 def keep_warm(size: int) -> None:
-    """From now on, run SymPy's jobs in `size` warm workers kept by this process (bp serve)."""
+    """From now on, run SymPy's jobs in `size` warm workers kept by this process (bp serve);
+    without fork (Windows) jobs keep running in this process."""
+    import multiprocessing
+
     global _POOL
-    if _POOL is None:
+    if _POOL is None and "fork" in multiprocessing.get_all_start_methods():
         _POOL = Pool(size)
 
 
