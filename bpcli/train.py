@@ -106,7 +106,7 @@ class Epoch:
     epoch: int
     loss: float  # mean loss over the epoch's samples, each before its update
     last_loss: float  # loss of the epoch's last sample (what the lecture prints)
-    params: dict
+    params: dict  # floats, and numpy arrays for tensor parameters
     accuracy: float | None = None  # a classifier's share of rows right, each before its update
 
 
@@ -374,9 +374,9 @@ class Trainer:
         try:
             for epoch in range(self.settings.epochs):
                 history.append(self._epoch(epoch, on_step))
-                run.params = history[-1].params
                 if on_epoch:
                     on_epoch(history[-1])
+            run.params = self._export()
         except KeyboardInterrupt:
             run.interrupted = True
             run.params = self._export()
@@ -392,15 +392,14 @@ class Trainer:
         step = self._tensor_step if self.model.tensor else self._batch_step
         last = None
         for batch in self.batches(epoch):
-            loss, grads, point, yhat = step(batch)
-            if self.model.head:
-                right += self._right(yhat, batch)
+            loss, grads, point, hits = step(batch)
+            right += hits
             if on_step:
                 on_step(point, grads)
             last = self._update(grads, loss, epoch)
             losses.append(loss)
         accuracy = right / self.rows if self.model.head else None
-        return Epoch(epoch, _mean_loss(losses), last, self._export(), accuracy)
+        return Epoch(epoch, _mean_loss(losses), last, self._snapshot(), accuracy)
 
     def _sample_epoch(self, epoch: int, on_step) -> Epoch:
         """The lecture's loop: one row a step, on plain floats, with nothing per step but the
@@ -425,7 +424,9 @@ class Trainer:
         return Epoch(epoch, _mean_loss(losses), losses[-1], self._export(), accuracy)
 
     def _right(self, yhat, index) -> int:
-        """How many rows of a step the classifier got right."""
+        """How many rows of a step the classifier got right (0 for a model that does not classify)."""
+        if not self.model.head:
+            return 0
         return correct(yhat, self.columns[self.model.target][index], self.model.head)
 
     def _rows(self, epoch: int):
@@ -447,7 +448,8 @@ class Trainer:
             yield row, dict(zip(names, values))
 
     def _batch_step(self, batch):
-        """A batch as numpy arrays (or one row, in float32): mean loss and mean gradient."""
+        """A batch as numpy arrays (or one row, in float32): mean loss, mean gradient, the
+        point, how many rows a classifier got right."""
         np = self.np
         point = {n: col[batch] for n, col in self.columns.items()}
         point.update(self.params)
@@ -458,36 +460,33 @@ class Trainer:
         loss = np.broadcast_to(vals[self.f.output], point[self.model.target].shape)
         if len(loss) == 1:  # one row: report it as the lecture does, a number per value
             point = {n: v[0] for n, v in point.items() if n in self.columns} | self.params
-            return self.cast(loss[0]), grads, point, vals[self.yhat]
-        return loss, grads, point, vals[self.yhat]
+            return self.cast(loss[0]), grads, point, self._right(vals[self.yhat], batch)
+        return loss, grads, point, self._right(vals[self.yhat], batch)
 
     def _tensor_step(self, batch):
         """A batch through the tensor pass (vmap over its rows), a chunk of rows at a time so
-        memory stays bounded: mean loss and mean gradient, as the whole batch gives them."""
+        memory stays bounded: mean loss and mean gradient, as the whole batch gives them, the
+        point, and how many rows a classifier got right."""
         from .tensor import step
 
         np = self.np
         rows = range(self.rows)[batch] if isinstance(batch, slice) else batch
         loss = np.empty(len(rows), dtype=self.m.dtype)
-        yhat = None
-        totals = {}
+        right, totals = 0, {}
         for start in range(0, len(rows), CHUNK):
             chunk = _part(rows, start, CHUNK)
             point = {n: col[chunk] for n, col in self.columns.items()}  # views for a slice
             point.update(self.params)
             kept, grads = step(self.f, point, self.m, self.data, self.wrt, [self.f.output, self.yhat])
             loss[start:start + CHUNK] = kept[self.f.output]
-            out = kept[self.yhat]
-            if yhat is None:
-                yhat = np.empty((len(rows),) + out.shape[1:], dtype=self.m.dtype)
-            yhat[start:start + CHUNK] = out
+            right += self._right(kept[self.yhat], chunk)
             for p, g in grads.items():
                 totals[p] = g if p not in totals else totals[p] + g
         n = self.cast(len(rows))
         grads = {p: self._as_param(g / n) for p, g in totals.items()}
         index = slice(rows.start, rows.stop) if isinstance(rows, range) else rows
         point = {n: col[index] for n, col in self.columns.items()} | self.params  # views for a slice
-        return loss, grads, point, yhat
+        return loss, grads, point, right
 
     def _as_param(self, g):
         return self.cast(g) if self.np.ndim(g) == 0 else g.astype(self.m.dtype, copy=False)
@@ -516,6 +515,11 @@ class Trainer:
             f"training diverged in epoch {epoch}: the {what} became {'nan or inf'}; "
             f"last finite parameters: {finite}",
             hint=f"try a smaller learning rate, e.g. --lr {self.settings.lr / 10:g}")
+
+    def _snapshot(self) -> dict:
+        """The parameters now, for an epoch's record: floats, and the arrays themselves (no
+        copy: each step makes new ones), so a long history costs little."""
+        return {p: v if self.np.ndim(v) else float(v) for p, v in self.params.items()}
 
     def _export(self) -> dict:
         return {p: v if isinstance(v, float) else float(v) if self.np.ndim(v) == 0 else v.tolist()
