@@ -151,14 +151,47 @@ def json_value(v):
     return shown.tolist()
 
 
+SMALL_ARRAY = 16  # entries an array may have to be shown in full
+
+
 def show_value(v, width: int = 36) -> str:
-    """A number as show_number; an array as numpy prints it, summarised when large."""
+    """A number as show_number; a small array as numpy prints it; a larger one on one line,
+    its first and last entries and its shape, within `width` characters where it can."""
     if not isinstance(v, list) and getattr(v, "ndim", 0) == 0:
         return show_number(v)
     import numpy as np
 
-    return np.array2string(np.asarray(v), max_line_width=width, threshold=16, edgeitems=2,
-                           precision=4, floatmode="maxprec", separator=" ")
+    a = np.asarray(v)
+    if a.size <= SMALL_ARRAY:
+        text = np.array2string(a, max_line_width=width, threshold=SMALL_ARRAY, edgeitems=2,
+                               precision=4, floatmode="maxprec", separator=" ")
+        rows = a.size // a.shape[-1] if a.shape[-1] else 1
+        if text.count("\n") <= rows:  # a line per row, and one more where a line wraps
+            return text
+    return summary(a, width)
+
+
+def summary(a, width: int) -> str:
+    """A large array on one line as numpy summarises it, `[[0 0.1 … 0.9] … [5 5.1 … 5.9]] (6×10)`:
+    the first and last rows, as many edge entries of each as fit `width` (at least one)."""
+    shape = " (" + "×".join(map(str, a.shape)) + ")"
+    rows = a.reshape(-1, a.shape[-1]) if a.ndim > 1 and a.shape[-1] else a.reshape(1, -1)
+    depth = a.ndim - 1
+    text = ""
+    for edge in (3, 2, 1):
+        shown = [_row(r, edge) for r in ((rows[0],) if len(rows) == 1 else (rows[0], rows[-1]))]
+        text = "[" * depth + " … ".join(shown) + "]" * depth + shape
+        if len(text) <= width:
+            break
+    return text
+
+
+def _row(row, edge: int) -> str:
+    """One row of an array: all of it when short, else `edge` entries at each end."""
+    items = row.tolist()
+    if len(items) > 2 * edge:
+        items = items[:edge] + ["…"] + items[-edge:]
+    return "[" + " ".join(x if x == "…" else f"{x:.4g}" for x in items) + "]"
 
 
 def grad_notes(result, extra: list[str] = (), check=None) -> list:

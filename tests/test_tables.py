@@ -70,3 +70,31 @@ def test_too_narrow_for_a_row_stacks_each_row_as_lines(bp, monkeypatch):
     monkeypatch.setenv("COLUMNS", "60")
     r = bp("grad", *CARD)
     assert "│ n6 ← n4" in r.stdout and "│ local gradient ∂(n4^2)/∂n4 = 2·n4" in r.stdout
+
+
+def test_small_arrays_show_in_full_and_large_ones_on_one_line_with_their_shape():
+    import numpy as np
+
+    from bpcli.render import show_value
+
+    assert show_value(np.array([1.0, 2.5, -3.0])) == "[ 1.   2.5 -3. ]"
+    assert show_value(np.array([[1.0, 2.0], [3.0, 4.0]])) == "[[1. 2.]\n [3. 4.]]"
+    big = np.arange(60.0).reshape(6, 10) / 10
+    assert show_value(big, 24) == "[[0 … 0.9] … [5 … 5.9]] (6×10)"
+    assert show_value(big, 60) == "[[0 0.1 … 0.8 0.9] … [5 5.1 … 5.8 5.9]] (6×10)"
+    assert show_value(big, 64) == "[[0 0.1 0.2 … 0.7 0.8 0.9] … [5 5.1 5.2 … 5.7 5.8 5.9]] (6×10)"
+    assert show_value(np.arange(100.0), 36) == "[0 1 2 … 97 98 99] (100)"
+    assert show_value(np.zeros((2, 3, 4)), 36) == "[[[0 0 0 0] … [0 0 0 0]]] (2×3×4)"
+    tall = np.arange(12.0) * 1e6  # twelve entries, but too many lines at this width
+    assert "\n" not in show_value(tall, 20) and show_value(tall, 20).endswith("(12)")
+
+
+def test_an_80_column_table_never_wraps_a_big_matrix(bp, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    W = json.dumps([[round(0.01 * (i + j), 2) for j in range(30)] for i in range(20)])
+    x = json.dumps([1.0] * 30)
+    r = bp("grad", "sum(tanh(W @ x))", "--W", W, "--x", x, "--no-check")
+    assert r.exit_code == 0, r.output
+    assert max(cell_len(line) for line in r.stdout.splitlines()) <= 80
+    assert "[[0 … 0.29] … [0.19 … 0.48]] (20×30)" in r.stdout
+    assert len(r.stdout.splitlines()) < 80  # each of the six nodes a few lines, not one per matrix row
