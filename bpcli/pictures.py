@@ -17,9 +17,9 @@ from .render import show_value
 
 
 def show_number(v) -> str:
-    """A value as the tables show it (arrays summarised, on one line); '' for none (a
-    tensor edge has a rule, not one local number)."""
-    return "" if v is None else " ".join(show_value(v, 60).split())
+    """A value as the tables show it (arrays summarised, on one line; the node's title has
+    the shape); '' for none (a tensor edge has a rule, not one local number)."""
+    return "" if v is None else " ".join(show_value(v, 60, shape=False).split())
 
 FORMATS = ("tree", "dot", "mermaid", "svg", "png", "pdf")
 GRAPHVIZ = ("svg", "png", "pdf")  # drawn by Graphviz's dot program
@@ -36,12 +36,20 @@ def _role(f, i: int) -> str:
     return "named" if f.labels.get(i) else "op"
 
 
-def _title(f, i: int) -> str:
+def _title(f, i: int, result=None) -> str:
+    """A node's title: its name or operation, and its shape where it is a tensor."""
     kind = f.kinds[i]
     if kind in (INPUT, CONST):
-        return view.label(f, i)
-    head = f"n{i}: {view.show(f, i, lambda j: view.ref(f, j))}"
-    return f"{view.label(f, i)} = {head}" if f.labels.get(i) else head
+        title = view.label(f, i)
+    else:
+        head = f"n{i}: {view.show(f, i, lambda j: view.ref(f, j))}"
+        title = f"{view.label(f, i)} = {head}" if f.labels.get(i) else head
+    shapes = getattr(result, "shapes", None)
+    if shapes and shapes[i]:
+        from .ops import shape_text
+
+        title += f" (shape {shape_text(shapes[i])})"
+    return title
 
 
 # -- DOT ----------------------------------------------------------------------------------
@@ -100,7 +108,7 @@ def to_dot(f, result=None) -> str:
                      "constants drawn beside each use")
 
     def label(i: int) -> str:
-        title = _html(_title(f, i))
+        title = _html(_title(f, i, result))
         if result is None:
             return f"<{title}>"
         adj = result.adjoint(i)
@@ -152,7 +160,7 @@ def to_mermaid(f, result=None) -> str:
     """A Mermaid flowchart, as GitHub and GitLab render in Markdown."""
     lines = ["flowchart LR"]
     for i in range(len(f)):
-        text = _title(f, i)
+        text = _title(f, i, result)
         if result is not None:
             text += f"\n= {show_number(result.values[i])}"
             if result.adjoint(i) is not None:
@@ -264,7 +272,7 @@ def to_tree(f, result=None, fold: bool = True):
     from rich.tree import Tree
 
     def label(i: int, again: bool) -> Text:
-        text = Text(_title(f, i), style="bold" if _role(f, i) in ("output", "named") else "")
+        text = Text(_title(f, i, result), style="bold" if _role(f, i) in ("output", "named") else "")
         if result is not None:
             text.append(f"  = {show_number(result.values[i])}", style="blue")
             if result.adjoint(i) is not None:

@@ -154,9 +154,9 @@ def json_value(v):
 SMALL_ARRAY = 16  # entries an array may have to be shown in full
 
 
-def show_value(v, width: int = 36) -> str:
+def show_value(v, width: int = 36, shape: bool = True) -> str:
     """A number as show_number; a small array as numpy prints it; a larger one on one line,
-    its first and last entries and its shape, within `width` characters where it can."""
+    its first and last entries and (`shape`) its shape, within `width` characters where it can."""
     if not isinstance(v, list) and getattr(v, "ndim", 0) == 0:
         return show_number(v)
     import numpy as np
@@ -168,13 +168,13 @@ def show_value(v, width: int = 36) -> str:
         rows = a.size // a.shape[-1] if a.shape[-1] else 1
         if text.count("\n") <= rows:  # a line per row, and one more where a line wraps
             return text
-    return summary(a, width)
+    return summary(a, width, shape)
 
 
-def summary(a, width: int) -> str:
+def summary(a, width: int, shape: bool = True) -> str:
     """A large array on one line as numpy summarises it, `[[0 0.1 … 0.9] … [5 5.1 … 5.9]] (6×10)`:
     the first and last rows, as many edge entries of each as fit `width` (at least one)."""
-    shape = " (" + "×".join(map(str, a.shape)) + ")"
+    shape = " (" + "×".join(map(str, a.shape)) + ")" if shape else ""
     rows = a.reshape(-1, a.shape[-1]) if a.ndim > 1 and a.shape[-1] else a.reshape(1, -1)
     depth = a.ndim - 1
     text = ""

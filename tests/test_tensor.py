@@ -276,3 +276,37 @@ def test_every_tensor_row_declares_its_rules():
     for op in OPS.values():
         if not op.elementwise:
             assert op.shape and len(op.vjp) == op.arity == len(op.rule), op.name
+
+
+GRAPH = ["loss = sum((W @ x + b)^2)", "--W", "[[1,2],[3,4]]", "--x", "[1,-1]", "--b", "[0.5, 0.5]"]
+
+
+def test_graph_tree_titles_give_tensor_shapes_and_values_inline(bp):
+    r = bp("graph", *GRAPH)
+    assert r.exit_code == 0 and r.stderr == ""
+    lines = r.stdout.splitlines()
+    assert lines[0] == "loss = n7: sum(n6)  = 0.5  ∂out = 1.0"  # a scalar node: no shape
+    assert "    │   │   ├── W (shape 2×2)  = [[1. 2.] [3. 4.]]  ∂out = [[-1. 1.] [-1. 1.]]" in lines
+    assert "    ├── n4: n2 + b (shape 2)  = [-0.5 -0.5]  ∂out = [-1. -1.]" in lines
+
+
+@pytest.mark.parametrize("fmt", ["dot", "mermaid"])
+def test_graph_sources_give_tensor_shapes_in_node_titles(bp, fmt):
+    r = bp("graph", *GRAPH, "--format", fmt)
+    assert r.exit_code == 0 and r.stderr == ""
+    assert "W (shape 2×2)" in r.stdout and "n2: W @ x (shape 2)" in r.stdout
+    assert "n7: sum(n6) (shape" not in r.stdout
+
+
+def test_graph_svg_draws_the_shapes(bp, tmp_path):
+    out = tmp_path / "g.svg"
+    r = bp("graph", *GRAPH, "-o", str(out))
+    assert r.exit_code == 0, r.output
+    assert "W (shape 2×2)" in out.read_text() and "n2: W @ x (shape 2)" in out.read_text()
+
+
+def test_graph_of_a_large_matrix_summarises_it_on_one_line_once_shaped(bp):
+    W = json.dumps([[float(i * 8 + j) for j in range(8)] for i in range(8)])
+    r = bp("graph", "sum(W @ x)", "--W", W, "--x", json.dumps([1.0] * 8), "--format", "dot")
+    assert r.exit_code == 0
+    assert "W (shape 8×8)<br/><font color=\"#1565c0\">= [[0 1 2 … 5 6 7] … [56 57 58 … 61 62 63]]</font>" in r.stdout
