@@ -311,8 +311,7 @@ def gather_values(formula, given, given_formula: Optional[str], values_file: Opt
                   complete: Optional[bool] = True, options: tuple[str, ...] = (), max_values: str = "128M"):
     """The point: values from --values, then from the command line (which win), checked once
     (complete=None: complete if any value is given). Returns the point and notes."""
-    from .data import read_values
-    from .values import from_numpy, raise_problems, value_problems
+    from .values import from_numpy, nonfinite, raise_problems, value_problems
 
     if values_file == "-" and given_formula == "-":
         raise UsageError("stdin can hold the formula or the values, not both")
@@ -322,10 +321,12 @@ def gather_values(formula, given, given_formula: Optional[str], values_file: Opt
         notes.append(NO_INPUTS)
     if values_file is not None:
         if values_file.endswith((".npy", ".npz")):
-            arrays = dict(from_numpy(values_file))
+            arrays = dict(from_numpy(values_file, getattr(given, "allow_nonfinite", False)))
             point = {n: v for n, v in arrays.items() if n in formula.inputs}
             ignored, source = [n for n in arrays if n not in formula.inputs], values_file
         else:
+            from .data import read_values
+
             point, ignored, source = read_values(values_file, list(formula.inputs),
                                                  data_limit(max_values, "--max-values"),
                                                  getattr(given, "allow_nonfinite", False))
@@ -336,7 +337,7 @@ def gather_values(formula, given, given_formula: Optional[str], values_file: Opt
         complete = bool(point) or bool(given.names)
     raise_problems(*value_problems(list(formula.inputs), point, complete, given, options,
                                    allow_nonfinite=getattr(given, "allow_nonfinite", False)))
-    odd = [f"{name} = {v}" for name, v in point.items() if isinstance(v, float) and not math.isfinite(v)]
+    odd = [text for name, v in point.items() if (text := nonfinite(name, v))]
     if odd:
         notes.append(f"{', '.join(odd)}: not finite (--allow-nonfinite); IEEE arithmetic gives every value "
                      "that follows from it (inf - inf and 0·inf are nan)")
@@ -1401,6 +1402,8 @@ def main() -> None:
     # bp's matrix products are small (a chunk of rows by a layer): BLAS threads would only
     # contend for the cores with each other and other programs. Read when numpy loads.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    every = list(app.registered_commands)
+    app.registered_commands[:] = _asked_for(every, sys.argv[1:2])
     try:
         app()
     except KeyboardInterrupt:
@@ -1416,6 +1419,17 @@ def main() -> None:
         sys.exit(_stream_failure(e))
     except Exception as e:  # a bug in bp: say so plainly, without a traceback
         _internal_error(e)
+    finally:
+        app.registered_commands[:] = every
+
+
+def _asked_for(commands: list, first: list[str]) -> list:
+    """The one command the first word names, or all: Typer reads every command's signature
+    and type hints on each run, and only the one that runs needs its options built."""
+    from typer.main import get_command_name
+
+    named = [c for c in commands if (c.name or get_command_name(c.callback.__name__)) in first]
+    return named or commands
 
 
 def _internal_error(e: Exception) -> None:

@@ -12,7 +12,6 @@ import errno
 import os
 import stat
 import sys
-import tempfile
 
 from .errors import OutputError, UsageError
 
@@ -120,6 +119,8 @@ def write_output(path: str, data: bytes) -> None:
         return
     folder = os.path.dirname(path) or "."
     try:
+        import tempfile  # only when writing a file: not at start-up
+
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     except OSError as e:
         raise OutputError(f"cannot write {path}: cannot create a file in {folder}: {e.strerror}") from None

@@ -26,6 +26,7 @@ def pair(text: str) -> tuple[str, str] | None:
 
 
 NONFINITE = "must be a finite number"  # the words of the problem --allow-nonfinite lifts
+ALLOW_NONFINITE = "bp grad --allow-nonfinite takes inf, -inf and nan as values, to see what they do"
 
 
 def to_number(text: str, what: str, allow_nonfinite: bool = False) -> tuple[float | None, str | None]:
@@ -43,7 +44,7 @@ def number(text: str, what: str, error: type = InputValueError, allow_nonfinite:
     """A finite float from text, or an error that says which value is wrong."""
     value, problem = to_number(text, what, allow_nonfinite)
     if problem:
-        raise error(problem)
+        raise error(problem, hint=ALLOW_NONFINITE if NONFINITE in problem else None)
     return value
 
 
@@ -179,7 +180,7 @@ def raise_problems(problems: list[str], missing: list[str]) -> None:
         example = " ".join(f"--{n} VALUE" if n.isascii() else f"{n}=VALUE" for n in missing)
         hint = f"give {example}" if missing else None
         if hint is None and any(NONFINITE in p for p in problems):
-            hint = "bp grad --allow-nonfinite takes inf, -inf and nan as values, to see what they do"
+            hint = ALLOW_NONFINITE
         raise InputValueError("; ".join(problems), hint=hint)
 
 
@@ -201,15 +202,16 @@ def value_text(text: str, name: str, allow_nonfinite: bool = False):
         except json.JSONDecodeError as e:
             raise InputValueError(f"the value of {name} is not a JSON array of numbers: {e.msg} "
                                   f"at column {e.colno}") from None
-        return tensor(obj, name, InputValueError)
+        return tensor(obj, name, InputValueError, allow_nonfinite)
     if stripped.endswith(".npy") and not _is_float(stripped):
-        return from_numpy(stripped)[0][1]
+        return from_numpy(stripped, allow_nonfinite, name)[0][1]
     return number(text, f"the value of {name}", allow_nonfinite=allow_nonfinite)
 
 
-def tensor(obj, name: str, error: type = DataError):
+def tensor(obj, name: str, error: type = DataError, allow_nonfinite: bool = False):
     """A nested list of numbers as a float64 array; ragged, empty or non-numeric lists are an
-    error naming the input and where (W[1] has 3 entries, W[0] has 2). No recursion."""
+    error naming the input and where (W[1] has 3 entries, W[0] has 2), and so is an inf or nan
+    unless allowed (W[0][1] must be a finite number). No recursion."""
     level = [(name, obj)]
     while isinstance(level[0][1], list):
         first, n = level[0][0], len(level[0][1])
@@ -227,14 +229,15 @@ def tensor(obj, name: str, error: type = DataError):
             raise error(f"{where} is a list where {first} is a number: the array is ragged")
         if isinstance(x, bool) or not isinstance(x, (int, float)):
             raise error(f"{where} is not a number: {json.dumps(x)}")
-        number(str(x), where, error)
+        number(str(x), where, error, allow_nonfinite)
     import numpy as np
 
     return np.array(obj, dtype=np.float64)
 
 
-def from_numpy(path: str) -> list:
-    """(name, array) pairs from a .npz file (its keys) or a .npy file (named by its stem)."""
+def from_numpy(path: str, allow_nonfinite: bool = False, name: str | None = None) -> list:
+    """(name, array) pairs from a .npz file (its keys) or a .npy file (named `name`, or by its
+    stem); an inf or nan is refused, naming the first one's position, unless allowed."""
     from pathlib import Path
 
     import numpy as np
@@ -243,17 +246,40 @@ def from_numpy(path: str) -> list:
         loaded = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as e:
         raise DataError(f"{path}: numpy cannot read it: {e}") from None
-    pairs = list(loaded.items()) if hasattr(loaded, "files") else [(Path(path).stem, loaded)]
+    pairs = list(loaded.items()) if hasattr(loaded, "files") else [(name or Path(path).stem, loaded)]
     out = []
-    for name, array in pairs:
+    for key, array in pairs:
         if array.dtype.kind not in "iuf" or array.size == 0:
-            raise DataError(f"{path}: {name} must be a non-empty array of numbers, not {array.dtype} "
+            raise DataError(f"{path}: {key} must be a non-empty array of numbers, not {array.dtype} "
                             f"of shape {array.shape}")
         array = array.astype(np.float64)
-        if not np.isfinite(array).all():
-            raise DataError(f"{path}: {name} holds numbers that are not finite")
-        out.append((normalise(name), array if array.ndim else float(array)))
+        odd = np.argwhere(~np.isfinite(array))
+        if len(odd) and not allow_nonfinite:
+            where = entry(key, odd[0])
+            more = f" ({len(odd):,} entries are not finite)" if len(odd) > 1 else ""
+            raise DataError(f"{path}: {where} {NONFINITE}, got {float(array[tuple(odd[0])])!r}{more}",
+                            hint=ALLOW_NONFINITE)
+        out.append((normalise(key), array if array.ndim else float(array)))
     return out
+
+
+def entry(name: str, index) -> str:
+    """An array entry as the user writes it: W[0][1]."""
+    return name + "".join(f"[{int(i)}]" for i in index)
+
+
+def nonfinite(name: str, value) -> str | None:
+    """`x = inf`, or `W[0][1] = nan` (and how many more) for a tensor; None when all is finite."""
+    if isinstance(value, (int, float)):
+        return None if math.isfinite(value) else f"{name} = {value}"
+    import numpy as np
+
+    odd = np.argwhere(~np.isfinite(value))
+    if not len(odd):
+        return None
+    shown = [f"{entry(name, k)} = {float(value[tuple(k)])}" for k in odd[:3]]
+    more = f" and {len(odd) - 3:,} more" if len(odd) > 3 else ""
+    return ", ".join(shown) + more
 
 
 def require_scalars(formula, point: dict, feature: str) -> None:
@@ -284,7 +310,7 @@ def values_of(doc, source: str, inputs: list[str], allow_nonfinite: bool = False
     for name, v in doc.items():
         n = normalise(name)
         if n in wanted:
-            point[n] = tensor(v, f"{source}: {name}") if isinstance(v, list) else \
+            point[n] = tensor(v, f"{source}: {name}", DataError, allow_nonfinite) if isinstance(v, list) else \
                 json_scalar(v, f"{source}: the value of {name}", allow_nonfinite)
         else:
             ignored.append(name)
@@ -301,5 +327,5 @@ def json_scalar(v, what: str, allow_nonfinite: bool = False) -> float:
     except OverflowError:  # an integer beyond float64 (json reads up to 4,300 digits)
         raise DataError(f"{what} must be a finite number, got an integer of {len(str(abs(v))):,} digits") from None
     if value - value != 0 and not allow_nonfinite:
-        raise DataError(f"{what} must be a finite number, got {json.dumps(v)}")
+        raise DataError(f"{what} {NONFINITE}, got {json.dumps(v)}", hint=ALLOW_NONFINITE)
     return value

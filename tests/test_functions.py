@@ -232,3 +232,37 @@ def test_hessians_at_kinks_are_pytorchs_and_never_a_mismatch(bp, text, x, torch_
     ours = float(ours) if isinstance(ours, str) else ours
     assert ours == pytest.approx(theirs, rel=1e-15, abs=0) or (math.isnan(ours) and math.isnan(theirs))
     assert doc["hessian_status"] != "mismatch" and doc["ok"]
+
+
+# -- --allow-nonfinite for tensor inputs ----------------------------------------------------
+@pytest.mark.parametrize("how", ["inline", "npy", "values"])
+def test_a_tensor_with_an_inf_or_nan_is_refused_naming_the_entry(bp, tmp_path, how):
+    W = [[1.0, 2.0], [math.nan, math.inf]]
+    args = _tensor_args(how, W, tmp_path)
+    r = bp("grad", "sum(W*x)", *args, "--x", "2")
+    assert r.exit_code == 2 and r.stdout == ""
+    assert "W[1][0] must be a finite number, got nan" in r.stderr.replace("'", "")
+    assert "--allow-nonfinite" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("how", ["inline", "npy", "values"])
+def test_allow_nonfinite_takes_tensor_entries_and_says_which(bp, tmp_path, how):
+    W = [[1.0, 2.0], [math.nan, math.inf]]
+    r = bp("grad", "sum(W*x)", *_tensor_args(how, W, tmp_path), "--x", "2", "--allow-nonfinite", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert r.stderr == ""  # no numpy RuntimeWarning from the checks
+    doc = json.loads(r.stdout)
+    assert doc["inputs"]["W"] == [[1.0, 2.0], ["nan", "inf"]] and doc["value"] == "nan"
+    assert doc["gradient"]["W"] == [[2.0, 2.0], [2.0, 2.0]] and doc["gradient"]["x"] == "nan"
+    notes = [n["message"] for n in doc["notes"] if n["kind"] == "input"]
+    assert notes and notes[0].startswith("W[1][0] = nan, W[1][1] = inf: not finite (--allow-nonfinite)")
+
+
+def _tensor_args(how, W, tmp_path):
+    if how == "inline":
+        return ["--W", json.dumps(W).replace("NaN", "NaN")]
+    if how == "npy":
+        np.save(tmp_path / "W.npy", np.array(W))
+        return ["--W", str(tmp_path / "W.npy")]
+    (tmp_path / "v.json").write_text(json.dumps({"W": W}))
+    return ["--values", str(tmp_path / "v.json")]
