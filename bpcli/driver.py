@@ -51,9 +51,7 @@ class Tables:
             raise Unsupported(f"cannot read Lark's tables: {e!r}") from None
 
     def _read_lexer(self, lexer) -> None:
-        from lark.lexer import PatternStr
-
-        terminals = lexer.scanner.terminals  # Lark's order, which decides between alternatives
+        terminals, self.keywords = _keywords(lexer)  # Lark's order, which decides between alternatives
         ignored = "|".join(t.pattern.to_regexp() for t in terminals if t.name in lexer.ignore_types)
         tokens = "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})"
                           for t in terminals if t.name not in lexer.ignore_types)
@@ -63,14 +61,6 @@ class Tables:
         # between them and the ignored terminals is moot.
         self.pattern = re.compile(f"(?:{ignored})*+(?:{tokens})", lexer.g_regex_flags)
         self.trailing = re.compile(f"(?:{ignored})*+", lexer.g_regex_flags)
-        # Keywords the NAME pattern also matches (tanh, pi): Lark retypes them after the match.
-        self.keywords: dict[str, dict[str, str]] = {}
-        for type_, callback in lexer.callback.items():
-            terminals = getattr(getattr(callback, "scanner", None), "terminals", None)
-            if terminals is None or not all(isinstance(t.pattern, PatternStr) and not t.pattern.flags
-                                            for t in terminals):
-                raise Unsupported(f"lexer callback on {type_}")
-            self.keywords[type_] = {t.pattern.value: t.name for t in terminals}
 
     def _read_parser(self, parser) -> None:
         from lark.parsers.lalr_analysis import Shift
@@ -110,6 +100,37 @@ class Tables:
             state = self.actions[below][self.rules[~action].origin.name]
         self.chains[key] = state
         return state
+
+
+def _keywords(lexer) -> tuple[list, dict[str, dict[str, str]]]:
+    """Lark's terminals less the keywords a pattern also matches (tanh, pi: NAME matches them),
+    and those keywords by pattern: {NAME: {"tanh": "TANH", …}}, which Lark retypes after the
+    match. What Lark's own scanner derives (lark.lexer._create_unless), without compiling the
+    two regexes it would build for it: the lean loop compiles its own, and start-up reads this."""
+    from lark.lexer import PatternRE, PatternStr
+
+    if lexer.user_callbacks:
+        raise Unsupported("lexer callbacks")
+    strings = [t for t in lexer.terminals if isinstance(t.pattern, PatternStr)]
+    keywords: dict[str, dict[str, str]] = {}
+    embedded = []
+    for pattern in (t for t in lexer.terminals if isinstance(t.pattern, PatternRE)):
+        regexp = pattern.pattern.to_regexp()
+        for word in strings:
+            s = word.pattern.value
+            if word.priority != pattern.priority or not _matches_whole(lexer, regexp, s):
+                continue
+            if word.pattern.flags:
+                raise Unsupported(f"a keyword with flags: {word.name}")
+            keywords.setdefault(pattern.name, {})[s] = word.name
+            if word.pattern.flags <= pattern.pattern.flags:
+                embedded.append(word.name)
+    return [t for t in lexer.terminals if t.name not in embedded], keywords
+
+
+def _matches_whole(lexer, regexp: str, s: str) -> bool:
+    m = lexer.re.match(regexp, s, lexer.g_regex_flags)
+    return m is not None and m.group(0) == s
 
 
 def _kept(rule) -> list[tuple[int, bool]]:

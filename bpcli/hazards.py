@@ -28,10 +28,11 @@ class Hazard(NamedTuple):
     suggestion: str | None
 
 
-def find(formula, vals: list) -> list[Hazard]:
-    """Every hazard at this point, in node order."""
+def find(formula, vals: list, shapes: list | None = None) -> list[Hazard]:
+    """Every hazard at this point, in node order (`shapes`: each node's per-example shape,
+    for a tensor pass)."""
     if not all(isinstance(v, float) for v in vals):
-        return []
+        return _tensor_hazards(formula, vals, shapes) if shapes is not None else []
     g = _Graph(formula, vals)
     out = []
     for i, kind in enumerate(formula.kinds):
@@ -48,8 +49,8 @@ def find(formula, vals: list) -> list[Hazard]:
 class _Graph:
     """The formula and its values, with the questions the rules ask."""
 
-    def __init__(self, formula, vals):
-        self.f, self.vals = formula, vals
+    def __init__(self, formula, vals, shapes=None):
+        self.f, self.vals, self.shapes = formula, vals, shapes
         self._text: dict[int, tuple[str, int]] = {}
 
     def op(self, i: int, name: str) -> bool:
@@ -161,3 +162,67 @@ def _sqrt_rule(g: _Graph, i: int):
 
 
 _RULES = {"log": _log_rule, "sub": _sub_rule, "div": _div_rule, "sqrt": _sqrt_rule}
+
+
+# -- tensors: the same questions of whole arrays (any entry, any example of a batch) ---------
+def _tensor_hazards(formula, vals: list, shapes: list) -> list[Hazard]:
+    import numpy as np
+
+    g = _Graph(formula, vals, shapes)
+    out = []
+    with np.errstate(all="ignore"):
+        for i, kind in enumerate(formula.kinds):
+            rule = _TENSOR_RULES.get(kind)
+            found = rule(g, i, np) if rule else None
+            if found:
+                out.append(Hazard("hazard", i, *found))
+    return out
+
+
+def _over_the_last_axis(g: _Graph, s: int) -> bool:
+    """Node s sums along an example's last axis: what logsumexp and softmax reduce over."""
+    rank = len(g.shapes[g.args(s)[0]])
+    axis = g.f.params.get(s, ())
+    return (rank == 1 and axis in ((), (0,), (-1,))) or (rank >= 1 and axis in ((-1,), (rank - 1,)))
+
+
+def _exp_of_finite(g: _Graph, e: int, np):
+    """(v, where exp(v) overflows, where it underflows to 0) for node e = exp(v), v finite."""
+    (v,) = g.args(e)
+    finite = np.isfinite(g.vals[v])
+    return v, np.isinf(g.vals[e]) & finite, (g.vals[e] == 0) & finite
+
+
+def _tensor_log_rule(g: _Graph, i: int, np):
+    (a,) = g.args(i)
+    if g.op(a, "softmax"):
+        (v,) = g.args(a)
+        if np.any((g.vals[a] == 0) & np.isfinite(g.vals[v])):
+            return ("log(softmax(v)): an entry of softmax(v) has underflowed to 0, so its log is -inf",
+                    f"log_softmax({g.text(v)})")
+        return None
+    if not (g.op(a, "sum") and g.op(g.args(a)[0], "exp") and _over_the_last_axis(g, a)):
+        return None
+    v, over, under = _exp_of_finite(g, g.args(a)[0], np)
+    if np.any(over):
+        return "log(sum(exp(v))) overflows: exp(v) has entries that are inf", f"logsumexp({g.text(v)})"
+    if np.any(g.vals[a] == 0) and np.any(under):
+        return ("log(sum(exp(v))) is -inf: every exp(v) of a sum underflows to 0",
+                f"logsumexp({g.text(v)})")
+    return None
+
+
+def _tensor_div_rule(g: _Graph, i: int, np):
+    a, s = g.args(i)
+    if not (g.op(a, "exp") and g.op(s, "sum") and g.args(s)[0] == a and len(g.shapes[a]) == 1
+            and _over_the_last_axis(g, s)):
+        return None
+    v, over, under = _exp_of_finite(g, a, np)
+    if np.any(over):
+        return "exp(v)/sum(exp(v)) is inf/inf: exp(v) overflows", f"softmax({g.text(v)})"
+    if np.any(g.vals[s] == 0) and np.any(under):
+        return "exp(v)/sum(exp(v)) is 0/0: every exp(v) underflows", f"softmax({g.text(v)})"
+    return None
+
+
+_TENSOR_RULES = {"log": _tensor_log_rule, "div": _tensor_div_rule}

@@ -57,9 +57,17 @@ def tables_path() -> Path:
     return grammar_path().with_name("bp.tables.json")
 
 
-def _int_keys(pairs):
-    # JSON turns the parse table's integer keys into strings; turn them back.
-    return {int(k) if k.isdigit() else k: v for k, v in pairs}
+def _int_keys(doc: dict) -> dict:
+    """JSON turns the tables' integer keys into strings; turn them back where Lark 1.x keeps
+    them (the memo, the parser's tokens, its states and each state's actions): a hook on every
+    object of the document would cost more than reading it."""
+    parser = doc["data"]["parser"]["parser"]
+    for holder, key in [(doc, "memo"), (parser, "tokens"), (parser, "states")]:
+        holder[key] = {int(k): v for k, v in holder[key].items()}
+    states = parser["states"]
+    for k in states:
+        states[k] = {int(t) if t.isdigit() else t: action for t, action in states[k].items()}
+    return doc
 
 
 def _fingerprint(grammar: str) -> dict:
@@ -87,11 +95,14 @@ def shipped_tables() -> dict | None:
     Read only from the package (no user-writable cache: an edited table would change what
     a formula means, an edited pattern could hang every run)."""
     try:
-        doc = json.loads(tables_path().read_text(encoding="utf-8"), object_pairs_hook=_int_keys)
+        doc = json.loads(tables_path().read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     fresh = isinstance(doc, dict) and all(doc.get(k) == v for k, v in _fingerprint(grammar_text()).items())
-    return doc if fresh else None
+    try:
+        return _int_keys(doc) if fresh else None
+    except (KeyError, TypeError, AttributeError, ValueError):  # not shaped as Lark 1.x writes them
+        return None
 
 
 def _build_parser():

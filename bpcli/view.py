@@ -195,4 +195,4 @@ def hazards(result) -> list:
     """The numerical hazards at the point (bpcli.hazards), with their stable rewrites."""
     from .hazards import find
 
-    return find(result.formula, result.values)
+    return find(result.formula, result.values, getattr(result, "shapes", None))

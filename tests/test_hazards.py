@@ -73,3 +73,77 @@ def test_hazards_reach_the_tables_the_json_and_the_graph(bp):
             "suggestion": "softplus(x)"} in doc["notes"]
     dot = bp("graph", "log(1 + exp(x))", "--x", "800", "--format", "dot").stdout
     assert "⚠ try softplus(x)" in dot and 'n4 [label=' in dot and "penwidth=2" in dot
+
+
+# -- tensors: logsumexp, log_softmax and softmax ---------------------------------------------
+def _lse(row):
+    return mp.log(mp.fsum(mp.exp(mp.mpf(x)) for x in row))
+
+
+def _rows(a):
+    return [a] if not isinstance(a[0], list) else a
+
+
+TENSOR_CASES = [  # (formula, v, the rewrite, the exact value per entry of the output, row by row)
+    ("log(sum(exp(v)))", [1000.0, 0.0, -1.0], "logsumexp(v)", lambda r: [_lse(r)]),
+    ("log(sum(exp(v)))", [-1000.0, -1001.0, -1002.0], "logsumexp(v)", lambda r: [_lse(r)]),
+    ("log(sum(exp(v), -1))", [[1000.0, 0.0], [1.0, 2.0]], "logsumexp(v)", lambda r: [_lse(r)]),
+    ("log(sum(exp(v), 1))", [[-800.0, -900.0], [1.0, 2.0]], "logsumexp(v)", lambda r: [_lse(r)]),
+    ("log(softmax(v))", [1000.0, 0.0, -1.0], "log_softmax(v)", lambda r: [mp.mpf(x) - _lse(r) for x in r]),
+    ("log(softmax(v))", [[1.0, 2.0], [0.0, -800.0]], "log_softmax(v)", lambda r: [mp.mpf(x) - _lse(r) for x in r]),
+    ("exp(v)/sum(exp(v))", [1000.0, 0.0, -1.0], "softmax(v)", lambda r: [mp.exp(mp.mpf(x) - _lse(r)) for x in r]),
+    ("exp(v)/sum(exp(v))", [-1000.0, -1001.0, -1002.0], "softmax(v)",
+     lambda r: [mp.exp(mp.mpf(x) - _lse(r)) for x in r]),
+]
+
+
+def _error(got, exact):
+    """Relative to at least the smallest normal float64: e^-1000 is 0 to float64, rightly."""
+    if got != got or abs(got) == float("inf"):
+        return float("inf")
+    return float(abs(mp.mpf(got) - exact) / max(abs(exact), mp.mpf(2.2250738585072014e-308)))
+
+
+def _tensor_pass(text, v):
+    import numpy as np
+
+    from bpcli.tensor import evaluate
+
+    f = parse(text)
+    r = evaluate(f, {"v": np.array(v)})
+    return f, r, [float(x) for x in np.ravel(r.value)]
+
+
+@pytest.mark.parametrize("text, v, rewrite, exact", TENSOR_CASES, ids=[f"{c[0]} at {c[1]}" for c in TENSOR_CASES])
+def test_tensor_rewrites_are_offered_and_right_where_the_naive_form_is_not(text, v, rewrite, exact):
+    f, r, naive = _tensor_pass(text, v)
+    found = [h for h in find(f, r.values, r.shapes) if h.suggestion]
+    assert [(h.suggestion, h.node) for h in found] == [(rewrite, f.output)]
+    truth = [t for row in _rows(v) for t in exact(row)]
+    _, _, stable = _tensor_pass(rewrite, v)
+    assert len(stable) == len(truth) == len(naive)
+    assert max(map(_error, stable, truth)) < 1e-15
+    assert not max(map(_error, naive, truth)) < 1e-8
+
+
+@pytest.mark.parametrize("text, v", [
+    ("log(sum(exp(v)))", [1.0, 2.0, 3.0]), ("log(softmax(v))", [1.0, 2.0, 3.0]),
+    ("exp(v)/sum(exp(v))", [1.0, 2.0, 3.0]),
+    ("log(sum(exp(v)))", [[1000.0, 0.0], [1.0, 2.0]]),  # sums every entry: logsumexp(v) would be a vector
+    ("log(sum(exp(v), 0))", [[1000.0, 0.0], [1.0, 2.0]]),  # down the columns, not along the last axis
+    ("exp(v)/sum(exp(v))", [[1000.0, 0.0], [1.0, 2.0]]),  # every entry's share of the whole matrix
+])
+def test_tensor_forms_that_are_healthy_or_not_the_same_get_no_rewrite(text, v):
+    f, r, _ = _tensor_pass(text, v)
+    assert [h for h in find(f, r.values, r.shapes) if h.suggestion] == []
+
+
+def test_tensor_hazards_reach_the_tables_the_json_and_the_graph(bp):
+    args = ("log(sum(exp(v)))", "--v", "[1000, 0, -1]", "--no-check")
+    note = "n3 log: log(sum(exp(v))) overflows: exp(v) has entries that are inf (try logsumexp(v))"
+    assert note in " ".join(bp("grad", *args).stdout.split())
+    doc = json.loads(bp("grad", *args, "--json").stdout)
+    assert {"kind": "hazard", "node": "n3", "message": "n3 log: log(sum(exp(v))) overflows: exp(v) has entries "
+            "that are inf", "suggestion": "logsumexp(v)"} in doc["notes"]
+    dot = bp("graph", "log(sum(exp(v)))", "--v", "[1000, 0, -1]", "--format", "dot").stdout
+    assert "⚠ try logsumexp(v)" in dot and "penwidth=2" in dot
