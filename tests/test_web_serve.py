@@ -177,6 +177,8 @@ def test_typing_a_formula_in_the_box_updates_the_graph(server, browser):
                 getComputedStyle(b).borderColor]; }""")
     assert box[:4] == ["true", True, 5, 6]  # the * is selected (after 𝑥's two UTF-16 units), the box marked
     assert box[4] == tab.evaluate("getComputedStyle(document.getElementById('bp-error')).color")
+    tab.press("#bp-formula", "Backspace")  # editing the formula clears the mark
+    assert tab.get_attribute("#bp-formula", "aria-invalid") is None
     tab.fill("#bp-formula", "a*b")
     tab.press("#bp-formula", "Enter")
     tab.wait_for_function("document.getElementById('bp-title').textContent === 'a*b'")

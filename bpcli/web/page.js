@@ -499,7 +499,11 @@
   }
   legend();
   controls();
-  if (data.mode === "serve") { $("bp-form").hidden = false; $("bp-form").addEventListener("submit", submit); }
+  if (data.mode === "serve") {
+    $("bp-form").hidden = false;
+    $("bp-form").addEventListener("submit", submit);
+    $("bp-formula").addEventListener("input", (e) => e.target.removeAttribute("aria-invalid"));
+  }
   $("bp-graph").addEventListener("click", () => { if (pinned !== null) pin(pinned); });
   load(data);
   document.body.dataset.ready = "1";
