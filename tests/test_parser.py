@@ -129,6 +129,17 @@ def test_parse_error_has_a_caret_under_the_column():
     assert lines[2] == "         ^"
 
 
+def test_a_formula_pickles_as_its_plain_data_and_computes_the_same():
+    import pickle  # how a formula reaches SymPy's worker process
+
+    f = parse("pi = 3; z = x*w; z^2 + clamp(z, 0, pi) + sum(v, 0)")
+    g = pickle.loads(pickle.dumps(f))
+    for part in ("text", "kinds", "args", "consts", "names", "labels", "params", "source_notes", "inputs"):
+        assert getattr(g, part) == getattr(f, part)
+    point = {"x": 2.0, "w": 3.0, "v": [1.0, 2.0]}
+    assert g.grad(point).gradient["x"] == f.grad(point).gradient["x"]
+
+
 def test_parse_errors_carry_where_they_are_as_data():
     from bpcli.errors import Position
 
