@@ -539,7 +539,8 @@ def grad(
     forward: bool = typer.Option(False, "--forward", help="Forward mode beside reverse mode: a tangent "
                                  "per node and input, one pass per input."),
     max_forward: int = typer.Option(20_000_000, "--max-forward", min=1, metavar="N",
-                                    help="Refuse --forward past N node tangents (nodes × inputs)."),
+                                    help="Refuse --forward past N node tangents (nodes × inputs; "
+                                    "tensors: passes × the graph's entries)."),
     max_nodes: int = typer.Option(LISTED_NODES, "--max-nodes", min=0, metavar="N",
                                   help="Refuse --json or --all for formulas of more than N nodes (0: no limit)."),
     allow_nonfinite: bool = typer.Option(False, "--allow-nonfinite",
@@ -588,7 +589,7 @@ def grad(
         return _print_jacobian(f, point, jac, as_json)
     result, checked = _tensor_aware(f, lambda: checked_grad(f, point, check, check_timeout, values_checked=True))
     if hasattr(result, "shapes"):
-        _refuse_for_tensors(explain=explain_paths, hessian=with_hessian, forward=forward)
+        _refuse_for_tensors(explain=explain_paths, hessian=with_hessian)
     notes = render.grad_notes(result, notes, checked)
     explanations = _explain(result, max_paths, explain_steps) if explain_paths else None
     hessian = _hessian(f, point, check, check_timeout, max_hessian) if with_hessian else None
@@ -917,15 +918,19 @@ def _explain(result, max_paths: int, steps: int) -> list:
 
 
 def _forward_mode(f, result, point: dict, limit: int):
-    from .forward import forward_mode
-    from .values import require_scalars
+    from .forward import forward_mode, tensor_passes
 
-    require_scalars(f, point, "--forward")
-
-    work = len(f) * len(f.inputs)
+    if hasattr(result, "shapes"):  # a pass per input entry, each computing every node's tangent
+        passes, entries = tensor_passes(result), sum(math.prod(s) for s in result.shapes)
+        work = passes * entries
+        what = (f"{work:,} tangent entries ({passes:,} passes, one per input entry, × {entries:,} "
+                "entries of the graph)")
+    else:
+        work = len(f) * len(f.inputs)
+        what = f"{work:,} tangents ({len(f):,} nodes × {len(f.inputs):,} inputs)"
     if work > limit:
-        raise UsageError(f"--forward would compute {work:,} tangents ({len(f):,} nodes × {len(f.inputs):,} "
-                         f"inputs), more than the limit of {limit:,}", hint="raise it with --max-forward N")
+        raise UsageError(f"--forward would compute {what}, more than the limit of {limit:,}",
+                         hint="raise it with --max-forward N")
     return forward_mode(f, result, point)
 
 

@@ -54,6 +54,9 @@ class Op:
     shape: Callable | None = None  # (operand shapes, params) -> output shape, or ShapeError
     rule: tuple = ()  # per operand, the VJP in words: {0}, {1} the operands, {y} the output
     axis: bool = False  # takes an optional last argument: an integer constant axis
+    # Forward mode for a non-elementwise row, per operand: (m, t, out, *operands, site) -> what
+    # the operand's tangent t (in its shape) adds to the output's tangent; None: no tangent flows.
+    jvp: tuple = ()
 
     @property
     def is_function(self) -> bool:
@@ -988,44 +991,54 @@ for _op in [
     _tensor_op("matmul", 2, "matrix product (vector·vector, matrix·vector, vector·matrix, matrix·matrix)",
                _matmul, (_matmul_grad_a, _matmul_grad_b), _matmul_shape,
                ("∂L/∂{y} @ {1}ᵀ", "{0}ᵀ @ ∂L/∂{y}"), "{0} @ {1}", syntax="{0} @ {1}", prec=PRODUCT,
-               torch="{0} @ {1}", jax="{0} @ {1}"),
+               torch="{0} @ {1}", jax="{0} @ {1}",
+               jvp=(lambda m, t, out, a, b, site: _matmul(m, t, b, site),
+                    lambda m, t, out, a, b, site: _matmul(m, a, t, site))),
     _tensor_op("sum", 1, "sum of all entries; sum(A, axis) along one axis",
                lambda m, a, site: m.np.sum(a, axis=_axes(site)),
                (lambda m, g, out, a, site: _spread(m, g, a, site),), _reduce_shape("sum"),
                ("∂L/∂{y} copied to every summed entry",), "sum({0})", axis=True,
-               torch="torch.sum({0}, dim={axis})", jax="jnp.sum({0}, axis={axis})"),
+               torch="torch.sum({0}, dim={axis})", jax="jnp.sum({0}, axis={axis})",
+               jvp=(lambda m, t, out, a, site: m.np.sum(t, axis=_axes(site)),)),
     _tensor_op("mean", 1, "mean of all entries; mean(A, axis) along one axis",
                lambda m, a, site: m.np.sum(a, axis=_axes(site)) / _count(a, site),
                (lambda m, g, out, a, site: _spread(m, g, a, site) / _count(a, site),),
                _reduce_shape("mean"), ("∂L/∂{y} / n copied to every averaged entry",), "mean({0})",
-               axis=True, torch="torch.mean({0}, dim={axis})", jax="jnp.mean({0}, axis={axis})"),
+               axis=True, torch="torch.mean({0}, dim={axis})", jax="jnp.mean({0}, axis={axis})",
+               jvp=(lambda m, t, out, a, site: m.np.sum(t, axis=_axes(site)) / _count(a, site),)),
     _tensor_op("transpose", 1, "transpose: swaps the last two axes (a vector stays as it is)",
                lambda m, a, site: m.np.swapaxes(a, -1, -2) if site.ranks[0] >= 2 else a,
                (lambda m, g, out, a, site: m.np.swapaxes(g, -1, -2) if site.ranks[0] >= 2 else g,),
                lambda shapes, params: shapes[0][:-2] + shapes[0][:-3:-1],
                ("(∂L/∂{y})ᵀ",), "transpose({0})",
-               torch="torch.transpose({0}, -2, -1)", jax="jnp.swapaxes({0}, -2, -1)"),
+               torch="torch.transpose({0}, -2, -1)", jax="jnp.swapaxes({0}, -2, -1)",
+               jvp=(lambda m, t, out, a, site: m.np.swapaxes(t, -1, -2) if site.ranks[0] >= 2 else t,)),
     _tensor_op("softmax", 1, "softmax along the last axis: exp(v) / sum(exp(v))",
                _softmax, (lambda m, g, out, a, site: out * (g - (g * out).sum(axis=-1, keepdims=True)),),
                _vector_shape("softmax"), ("{y} ⊙ (∂L/∂{y} − Σ ∂L/∂{y} ⊙ {y})",), "softmax({0})",
-               torch="torch.softmax({0}, dim=-1)", jax="jax.nn.softmax({0}, axis=-1)"),
+               torch="torch.softmax({0}, dim=-1)", jax="jax.nn.softmax({0}, axis=-1)",
+               jvp=(lambda m, t, out, a, site: out * (t - (t * out).sum(axis=-1, keepdims=True)),)),
     _tensor_op("log_softmax", 1, "log of softmax along the last axis, computed stably",
                _log_softmax,
                (lambda m, g, out, a, site: g - m.np.exp(out) * g.sum(axis=-1, keepdims=True),),
                _vector_shape("log_softmax"), ("∂L/∂{y} − softmax({0}) · Σ ∂L/∂{y}",), "log_softmax({0})",
-               torch="torch.log_softmax({0}, dim=-1)", jax="jax.nn.log_softmax({0}, axis=-1)"),
+               torch="torch.log_softmax({0}, dim=-1)", jax="jax.nn.log_softmax({0}, axis=-1)",
+               jvp=(lambda m, t, out, a, site: t - (m.np.exp(out) * t).sum(axis=-1, keepdims=True),)),
     _tensor_op("logsumexp", 1, "log of the sum of exp(v) along the last axis, computed stably",
                _logsumexp, (lambda m, g, out, a, site: g[..., None] * m.np.exp(a - out[..., None]),),
                _vector_shape("logsumexp"), ("∂L/∂{y} · softmax({0})",), "logsumexp({0})",
-               torch="torch.logsumexp({0}, dim=-1)", jax="jax.nn.logsumexp({0}, axis=-1)"),
+               torch="torch.logsumexp({0}, dim=-1)", jax="jax.nn.logsumexp({0}, axis=-1)",
+               jvp=(lambda m, t, out, a, site: (m.np.exp(a - out[..., None]) * t).sum(axis=-1),)),
     _tensor_op("index", 1, "an entry, row or column at integer indices: v[2], A[1, 0], A[-1]",
                _index, (_index_grad,), _index_shape, ("∂L/∂{y} at the index, 0 elsewhere",), "{0}[…]",
-               syntax="{0}[…]", prec=POWER + 1, torch="{0}[{index}]", jax="{0}[{index}]"),
+               syntax="{0}[…]", prec=POWER + 1, torch="{0}[{index}]", jax="{0}[{index}]",
+               jvp=(lambda m, t, out, a, site: _index(m, t, site),)),
     _tensor_op("take", 2, "p[y]: the entry of p at the class label y (an input holding a whole number)",
                _take, (_take_grad, None), _take_shape,
                ("∂L/∂{y} at the label {1}, 0 elsewhere", "none: a label is not differentiated"),
                "{0}[{1}]", syntax="{0}[{1}]", prec=POWER + 1,
-               torch="{0}[{1}.long()]", jax="{0}[{1}.astype(int)]"),
+               torch="{0}[{1}.long()]", jax="{0}[{1}.astype(int)]",
+               jvp=(lambda m, t, out, p, y, site: _take(m, t, y, site), None)),
 ]:
     OPS[_op.name] = _op
 

@@ -299,8 +299,8 @@ def _fitted_table_class():
             total = self._extra_width
             for column in self.columns:
                 texts = [str(getattr(c, "plain", c)) for c in [column.header, *column._cells]]
-                if column.no_wrap:
-                    total += max(map(cell_len, texts))
+                if column.no_wrap:  # an array's cell has a line per row: its widest line counts
+                    total += max(cell_len(line) for t in texts for line in t.split("\n"))
                 else:
                     longest = max((cell_len(w) for t in texts for w in t.split()), default=1)
                     column.min_width = min(longest, _FOLDED_MIN)
@@ -414,37 +414,71 @@ def forward_tables(result, fm, limit: int | None = 200) -> list:
     """Forward mode: each node's tangent per input, then both modes' gradients side by side."""
     from rich.text import Text
 
+    if fm.tensors:
+        return _tensor_forward_tables(result, fm, limit)
     from . import view
 
     f = result.formula
-    names = [t.name for t in fm.inputs]
-    heads = [f"∂·/∂{n}" for n in names]
-    tangents = _table("Forward mode: tangent ∂node/∂input",
-                      "node", "label", *heads, numeric_columns=heads)
+    heads = [f"∂·/∂{t.name}" for t in fm.inputs]
+    tangents = _table("Forward mode: tangent ∂node/∂input", "node", "label", *heads, numeric_columns=heads)
     nodes, hidden = _rows(list(range(len(f))), limit)
     for i in nodes:
         if i is None:
-            _add(tangents, "…", f"{hidden} more rows (--all shows them)", *[""] * len(names))
+            _add(tangents, "…", f"{hidden} more rows (--all shows them)", *[""] * len(heads))
             continue
         _add(tangents, f"n{i}", view.label(f, i) or view.show(f, i), *(show_number(t.tangents[i]) for t in fm.inputs))
     both = _table("Forward mode vs reverse mode", "input", "forward mode", "reverse mode", "agree",
                   numeric_columns=("forward mode", "reverse mode"))
     for t in fm.inputs:
-        mark = Text(plain("✓" if t.agrees else "✗"), style="green" if t.agrees else "bold red")
-        _add(both, t.name, show_number(t.forward), show_number(t.reverse), mark)
+        _add(both, t.name, show_number(t.forward), show_number(t.reverse), _agree_mark(t.agrees))
     return [tangents, both, Text(plain(fm.summary))]
 
 
+def _agree_mark(agrees: bool):
+    from rich.text import Text
+
+    return Text(plain("✓" if agrees else "✗"), style="green" if agrees else "bold red")
+
+
+def _tensor_forward_tables(result, fm, limit) -> list:
+    """Per input, its first pass (seeded at its first entry): every node's tangent; then
+    each input's gradient assembled from its passes beside reverse mode's."""
+    from rich.text import Text
+
+    from . import view
+    from .ops import shape_text
+
+    f = result.formula
+    out = []
+    for t in fm.inputs:
+        at = f"{t.name}[{', '.join(map(str, t.direction))}]" if t.direction else t.name
+        table = _table(f"Forward mode along {at} (pass 1 of {t.passes:,} for {t.name})",
+                       "node", "label", "shape", f"∂·/∂{at}", numeric_columns=("shape", f"∂·/∂{at}"))
+        for i in _shown(table, list(range(len(f))), limit):
+            _add(table, f"n{i}", view.label(f, i) or view.show(f, i), shape_text(result.shapes[i]),
+                 show_value(t.tangents[i], 28))
+        out.append(table)
+    both = _table("Forward mode vs reverse mode", "input", "passes", "forward mode", "reverse mode", "agree",
+                  numeric_columns=("passes", "forward mode", "reverse mode"))
+    for t in fm.inputs:
+        _add(both, f"{t.name} ({shape_text(t.shape)})", f"{t.passes:,}", show_value(t.forward, 20),
+             show_value(t.reverse, 20), _agree_mark(t.agrees))
+    return out + [both, Text(plain(fm.summary))]
+
+
 def forward_document(fm) -> dict:
-    """`forward_mode` in bp grad --json."""
+    """`forward_mode` in bp grad --json (for a tensor input: its shape, its passes, and the
+    direction its tangents are along)."""
+    inputs = {}
+    for t in fm.inputs:
+        doc = {"tangents": {f"n{i}": json_value(v) for i, v in enumerate(t.tangents)},
+               "gradient": json_value(t.forward), "reverse": json_value(t.reverse), "agrees": t.agrees}
+        if fm.tensors:
+            doc.update(shape=list(t.shape), passes=t.passes, direction=list(t.direction))
+        inputs[t.name] = doc
     return {
         "passes": {"forward": fm.forward_passes, "reverse": fm.outputs},
-        "inputs": {
-            t.name: {"tangents": {f"n{i}": json_number(v) for i, v in enumerate(t.tangents)},
-                     "gradient": json_number(t.forward), "reverse": json_number(t.reverse),
-                     "agrees": t.agrees}
-            for t in fm.inputs
-        },
+        "inputs": inputs,
         "agrees": fm.agrees,
         "summary": fm.summary,
     }

@@ -175,7 +175,8 @@ class Formula:
 
     def jvp(self, values: dict, tangents: dict, m=None) -> tuple[list, list]:
         """Forward mode: every node's value and its tangent (∂node along `tangents`, an input
-        name → number dict), both computed in one sweep along the tape.
+        name → number dict; arrays of the inputs' shapes for a tensor formula), computed in
+        one sweep along the tape.
 
         An input missing from `tangents` has tangent 0, and so has every node that depends
         on no input given one; their partials are never evaluated (as in PyTorch's forward
@@ -183,9 +184,10 @@ class Formula:
         """
         self.check_values(values)
         self.check_values(tangents, complete=False)
-        from .values import require_scalars
+        if not self.elementwise:  # @, sum, softmax, …: the tensor pass and the rows' jvp rules
+            from .tensor import jvp
 
-        require_scalars(self, {}, "forward mode")  # elementwise ops only: partials, not VJP rules
+            return jvp(self, values, tangents, None if m is FLOAT else m)
         if m is None:
             m = _namespace_for(dict(enumerate([*values.values(), *tangents.values()])))
         if m is FLOAT:

@@ -394,3 +394,42 @@ def jacobian(formula, values: dict, m=None, wrt=None, limit: int | None = None) 
     matrices = {n: np.stack(rows[n]).reshape(out_shape + node_shapes[formula.inputs[n]]) for n in names}
     return Jacobian(formula, vals[formula.output], out_shape,
                     {n: node_shapes[formula.inputs[n]] for n in names}, matrices)
+
+
+def jvp(formula, values: dict, tangents: dict, m=None) -> tuple[list, list]:
+    """Forward mode over tensors: every node's value and its tangent along `tangents` (input
+    name → an array of the input's shape, or a number for every entry), in one sweep; nodes
+    no tangent reaches get zeros. Elementwise rows multiply their partials in, the others
+    apply their `jvp` rule (a class label carries none)."""
+    f = formula
+    m = m or ArrayMath("float64")
+    np = m.np
+    with np.errstate(all="ignore"):
+        arrays, node_shapes, _ = prepare(f, values, m, None)
+        vals = forward(f, arrays, node_shapes, None, m)
+        tan: list = [None] * len(f)
+        for name, t in tangents.items():
+            i = f.inputs[name]
+            t = np.asarray(t, dtype=m.dtype)
+            if t.shape != node_shapes[i] and t.shape:
+                raise InputValueError(f"the tangent of {name} has shape {shape_text(t.shape)}, "
+                                      f"{name} has shape {shape_text(node_shapes[i])}")
+            tan[i] = np.broadcast_to(t, node_shapes[i])
+        for i, kind in enumerate(f.kinds):
+            if not f.args[i] or all(tan[a] is None for a in f.args[i]):
+                continue
+            op = OPS[kind]
+            xs = [vals[a] for a in f.args[i]]
+            site = None if op.elementwise else Site(f.params.get(i, ()), tuple(len(node_shapes[a]) for a in f.args[i]))
+            terms = []
+            for slot, a in enumerate(f.args[i]):
+                if tan[a] is None:
+                    continue
+                if op.elementwise:
+                    p = op.partials[slot](m, vals[i], *xs)
+                    terms.append(tan[a] if p is ONE else p * tan[a])
+                elif op.jvp[slot] is not None:
+                    terms.append(op.jvp[slot](m, tan[a], vals[i], *xs, site))
+            if terms:
+                tan[i] = np.broadcast_to(np.asarray(sum(terms[1:], terms[0]), dtype=m.dtype), node_shapes[i])
+    return vals, [np.zeros(s, dtype=m.dtype) if t is None else np.array(t) for t, s in zip(tan, node_shapes)]
