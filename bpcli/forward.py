@@ -100,6 +100,8 @@ def _size(shape: tuple) -> int:
 def _tensor_forward_mode(formula, result, point: dict) -> ForwardMode:
     import numpy as np
 
+    from .tensor import jvp
+
     out = formula.output
     passes = []
     for name in _differentiated(result):
@@ -109,7 +111,7 @@ def _tensor_forward_mode(formula, result, point: dict) -> ForwardMode:
         for k in range(_size(shape)):
             seed = np.zeros(_size(shape))
             seed[k] = 1.0
-            _, tangents = formula.jvp(point, {name: seed.reshape(shape)})
+            _, tangents = jvp(formula, point, {name: seed.reshape(shape)})
             gradient.reshape(-1)[k] = tangents[out]
             for t in tangents:
                 finite = np.abs(t[np.isfinite(t)])

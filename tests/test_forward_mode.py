@@ -204,3 +204,10 @@ def test_tensor_forward_mode_is_bounded_with_the_flag_that_raises_it(bp):
     assert "--forward would compute 378 tangent entries (14 passes, one per input entry, × 27 entries" in r.stderr
     assert "--max-forward" in r.stderr
     assert bp(*NET, "--forward", "--max-forward", "378").exit_code == 0
+
+
+def test_a_scalar_formula_given_as_arrays_takes_the_tensor_forward_mode():
+    f = parse("s / (1.5 + sin(s))")
+    point = {"s": np.array(0.41088506)}
+    fm = forward_mode(f, f.grad(point), point)
+    assert fm.forward_passes == 1 and fm.agrees
