@@ -120,20 +120,21 @@ def _check_helper(rel: float = REL) -> list[str]:
     ]
 
 
-def _expected_table(result, names: list[str]) -> list[str]:
+def _expected_table(result, names: list[str], adjoints=None, variable: str = "expected") -> list[str]:
     """bp's numbers: (node, Python name, value, adjoint or None) per node."""
     f = result.formula
+    adjoints = adjoints or [result.adjoint(i) for i in range(len(f))]
     lines = ["# bp's numbers, exact: (node, variable, value, adjoint; None where no gradient flows)",
-             "expected = ["]
+             f"{variable} = ["]
     for i in range(len(f)):
-        adjoint = result.adjoint(i)
+        adjoint = adjoints[i]
         lines.append(f'    ("n{i}", "{names[i]}", {number(result.values[i])}, '
                      f"{'None' if adjoint is None else number(adjoint)}),")
     lines.append("]")
     return lines
 
 
-def _compare_loop(value_of: str, adjoint_of: str) -> list[str]:
+def _compare_loop(value_of: str, adjoint_of: str, conventions: bool = False) -> list[str]:
     return [
         "",
         "",
@@ -150,14 +151,48 @@ def _compare_loop(value_of: str, adjoint_of: str) -> list[str]:
         "    return None",
         "",
         "",
-        *_verdict(),
+        *_verdict(conventions),
     ]
 
 
-def _verdict() -> list[str]:
+def _verdict(conventions: bool = False) -> list[str]:
+    if not conventions:
+        return ["difference = check(found)",
+                'print("ok" if difference is None else "differs: " + difference)',
+                "raise SystemExit(0 if difference is None else 1)"]
     return ["difference = check(found)",
+            "if difference is not None:",
+            "    # At a kink where JAX's convention differs from bp's, check JAX against bp's",
+            "    # numbers under JAX's convention: equal there, only the convention differs.",
+            "    by_bp, expected = difference, expected_under_jax",
+            "    difference = check(found)",
+            "    if difference is None:",
+            """        print("ok under JAX's convention at a kink, where it differs from bp's and PyTorch's:")""",
+            "        for convention in JAX_CONVENTIONS:",
+            '            print("  " + convention)',
+            """        print("  (against bp's own numbers: " + by_bp + ")")""",
+            "        raise SystemExit(0)",
             'print("ok" if difference is None else "differs: " + difference)',
             "raise SystemExit(0 if difference is None else 1)"]
+
+
+def _jax_conventions(result, point: dict, names: list[str]) -> list[str]:
+    """Where JAX's convention at a kink differs from bp's: what it does, in words, and bp's
+    numbers under it (JAX_CONVENTIONS and expected_under_jax); nothing where none is hit."""
+    f = result.formula
+    hit = [i for kind, i in result.hits if kind == "kink" and OPS[f.kinds[i]].jax_partials]
+    if not hit:
+        return []
+    from .tensor import grad
+
+    other = grad(f, point, convention="jax")
+    adjoints = [other.adjoint(i) for i in range(len(f))]
+    notes = [f"n{i} {_comment(f, i, names).split(': ', 1)[1]}: {OPS[f.kinds[i]].jax_convention}" for i in hit]
+    table = (_tensor_expected(result, names, adjoints, "expected_under_jax") if _is_tensor(result)
+             else _expected_table(result, names, adjoints, "expected_under_jax"))
+    return ["", "# JAX's convention differs from bp's (and PyTorch's) at a kink this point hits:",
+            "JAX_CONVENTIONS = [", *(f"    {n!r}," for n in notes), "]",
+            "# ... so here are bp's numbers under JAX's convention too:", *table[1:]]
 
 
 # -- tensors: arrays embedded as nested lists, compared entry by entry ----------------------
@@ -200,20 +235,21 @@ def _tensor_check_helper(entries: str) -> list[str]:
     ]
 
 
-def _tensor_expected(result, names: list[str]) -> list[str]:
+def _tensor_expected(result, names: list[str], adjoints=None, variable: str = "expected") -> list[str]:
     f = result.formula
+    adjoints = adjoints or [result.adjoint(i) for i in range(len(f))]
     lines = ["# bp's numbers, exact: (node, variable, shape, value, adjoint; None where no",
              "# gradient flows). Tensors are nested lists, row by row.",
-             "expected = ["]
+             f"{variable} = ["]
     for i in range(len(f)):
-        adjoint = result.adjoint(i)
+        adjoint = adjoints[i]
         lines += [f'    ("n{i}", "{names[i]}", {list(result.shapes[i])},',
                   f"     {literal(result.values[i])},",
                   f"     {'None' if adjoint is None else literal(adjoint)}),"]
     return lines + ["]"]
 
 
-def _tensor_compare() -> list[str]:
+def _tensor_compare(conventions: bool = False) -> list[str]:
     return [
         "",
         "",
@@ -231,7 +267,7 @@ def _tensor_compare() -> list[str]:
         "    return None",
         "",
         "",
-        *_verdict(),
+        *_verdict(conventions),
     ]
 
 
@@ -394,11 +430,12 @@ def jax_script(result, point: dict, limit: int = MAX_NUMBERS) -> str:
     out += ["", "# Each node's value and adjoint (None: a constant, no gradient flows into it)",
             "found = {", *(f'    "{names[i]}": ({names[i]}, ' + (f"g_{names[i]})," if live[i] else "None),")
                            for i in range(len(f))), "}", ""]
+    conventions = _jax_conventions(result, point, names)
     if tensor:
-        out += [*_tensor_expected(result, names), *_tensor_compare()]
+        out += [*_tensor_expected(result, names), *conventions, *_tensor_compare(bool(conventions))]
         return "\n".join(out) + "\n"
-    out += [*_expected_table(result, names)]
-    out += _compare_loop("float(nodes[name][0])", "float(nodes[name][1])")
+    out += [*_expected_table(result, names), *conventions]
+    out += _compare_loop("float(nodes[name][0])", "float(nodes[name][1])", bool(conventions))
     return "\n".join(out) + "\n"
 
 

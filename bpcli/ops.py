@@ -49,6 +49,11 @@ class Op:
     # None where the library has no differentiable counterpart.
     torch: str | None = None  # e.g. "torch.exp({0})", the script imports torch
     jax: str | None = None  # e.g. "jnp.exp({0})", the script imports jax.numpy as jnp
+    # Where JAX's convention at the kink differs from bp's (and PyTorch's): per operand
+    # (m, out, *operands) -> JAX's partial there, and the difference in words, which the
+    # exported JAX script says aloud instead of reporting a false difference.
+    jax_partials: tuple = ()
+    jax_convention: str = ""
     elementwise: bool = True  # False: forward and vjp take a Site last; shape says the output's
     vjp: tuple = ()  # per operand: (m, g, out, *operands, site) -> contribution, or None (no gradient)
     shape: Callable | None = None  # (operand shapes, params) -> output shape, or ShapeError
@@ -229,6 +234,18 @@ def _clamp_partials():
     )
 
 
+def _clip_partials():
+    """JAX's clip: min(max(a, lo), hi), its max and min each splitting a tie 1/2 and 1/2."""
+    def inner(m, a, lo, hi):
+        return _max(m, a, lo)
+
+    return (
+        lambda m, out, a, lo, hi: _pick(m, hi, inner(m, a, lo, hi)) * _pick(m, a, lo),
+        lambda m, out, a, lo, hi: _pick(m, hi, inner(m, a, lo, hi)) * _pick(m, lo, a),
+        lambda m, out, a, lo, hi: _pick(m, inner(m, a, lo, hi), hi),
+    )
+
+
 @lru_cache(maxsize=None)
 def _flat(sp, base: str):
     """SymPy's floor or ceiling with derivative 0 (SymPy leaves floor's undone): the
@@ -236,8 +253,9 @@ def _flat(sp, base: str):
     return type(base, (getattr(sp, base),), {"fdiff": lambda self, argindex=1: sp.S.Zero})
 
 
-def _is_integer(a) -> bool:
-    return math.isfinite(a) and a == math.floor(a)
+def _is_integer(a):
+    """Whole numbers (inf and nan are not: their remainder is nan); a float or an array."""
+    return a % 1.0 == 0
 
 
 OPS: dict[str, Op] = {
@@ -339,6 +357,8 @@ OPS: dict[str, Op] = {
             torch="torch.abs({0})", jax="jnp.abs({0})",
             kink=lambda a: a == 0,
             convention="abs'(0) taken as 0 (PyTorch's convention)",
+            jax_partials=(lambda m, out, a: 1.0,),
+            jax_convention="JAX takes abs'(0) = 1; bp and PyTorch take 0",
         ),
         Op(
             "sin", 1, "sine (radians)",
@@ -489,8 +509,10 @@ OPS: dict[str, Op] = {
             sympy=lambda sp, a, b: sp.atan2(a, b),
             show="atan2({0}, {1})",
             torch="torch.atan2({0}, {1})", jax="jnp.arctan2({0}, {1})",
-            kink=lambda a, b: a == 0 and b == 0,
+            kink=lambda a, b: (a == 0) & (b == 0),
             convention="atan2's gradient at (0, 0) taken as 0 (PyTorch's convention)",
+            jax_partials=(lambda m, out, a, b: math.nan, lambda m, out, a, b: math.nan),
+            jax_convention="JAX's gradient of atan2 at (0, 0) is nan (0/0); bp and PyTorch take 0",
         ),
         Op(
             "sinh", 1, "hyperbolic sine",
@@ -603,8 +625,10 @@ OPS: dict[str, Op] = {
             sympy=lambda sp, a, b: sp.sqrt(a**2 + b**2),
             show="hypot({0}, {1})",
             torch="torch.hypot({0}, {1})", jax="jnp.hypot({0}, {1})",
-            kink=lambda a, b: a == 0 and b == 0,
+            kink=lambda a, b: (a == 0) & (b == 0),
             convention="hypot's gradient at (0, 0) is nan: there is no limit (PyTorch gives nan)",
+            jax_partials=(lambda m, out, a, b: 0.5, lambda m, out, a, b: 0.5),
+            jax_convention="JAX's gradient of hypot at (0, 0) is (1/2, 1/2); bp and PyTorch give nan",
         ),
         Op(
             "logaddexp", 2, "log(e^a + e^b) without overflow",
@@ -674,7 +698,7 @@ OPS: dict[str, Op] = {
             sympy=lambda sp, a, b: a - b * _flat(sp, "floor")(a / b),
             show="mod({0}, {1})",
             torch="torch.remainder({0}, {1})", jax="jnp.remainder({0}, {1})",
-            kink=lambda a, b: b != 0 and _is_integer(a / b),
+            kink=lambda a, b: (b != 0) & _is_integer(a / (b + (b == 0))),  # no division by 0
             convention="mod jumps where a/b is an integer; its partials are taken as 1 and -floor(a/b) "
                        "there (PyTorch's remainder)",
         ),
@@ -687,9 +711,12 @@ OPS: dict[str, Op] = {
             sympy=lambda sp, a, b, c: sp.Min(sp.Max(a, b), c),
             show="clamp({0}, {1}, {2})",
             torch="torch.clamp({0}, {1}, {2})", jax="jnp.clip({0}, {1}, {2})",
-            kink=lambda a, lo, hi: a == lo or a == hi or lo == hi,
+            kink=lambda a, lo, hi: (a == lo) | (a == hi) | (lo == hi),
             convention="at a bound clamp passes the gradient to x, and with lo = hi to lo below "
                        "and hi above (PyTorch's convention)",
+            jax_partials=_clip_partials(),
+            jax_convention="JAX's clip is min(max(x, lo), hi), whose ties split the gradient 1/2 and 1/2 "
+                           "at a bound; bp and PyTorch pass it whole",
         ),
         Op(
             "relu6", 1, "rectifier capped at 6: min(max(x, 0), 6)",
@@ -699,7 +726,7 @@ OPS: dict[str, Op] = {
             sympy=lambda sp, a: sp.Min(sp.Max(a, 0), 6),
             show="relu6({0})",
             torch="torch.nn.functional.relu6({0})", jax="jax.nn.relu6({0})",
-            kink=lambda a: a == 0 or a == 6,
+            kink=lambda a: (a == 0) | (a == 6),
             convention="relu6'(0) = relu6'(6) = 0 (PyTorch's and JAX's convention)",
         ),
         Op(

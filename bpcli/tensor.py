@@ -214,12 +214,14 @@ def _operands(f, vals, shapes, batch, i) -> list:
     return out
 
 
-def _contribution(f, vals, shapes, batch, m, i, slot, g):
+def _contribution(f, vals, shapes, batch, m, i, slot, g, convention=None):
     op = OPS[f.kinds[i]]
     a = f.args[i][slot]
     xs = _operands(f, vals, shapes, batch, i)
     if op.elementwise:
         p = op.partials[slot](m, vals[i], *xs)
+        if convention == "jax" and op.jax_partials:  # JAX's own partial where the kink is hit
+            p = m.np.where(op.kink(*xs), op.jax_partials[slot](m, vals[i], *xs), 1.0 if p is ONE else p)
         c = g if p is ONE else g * p
         return _fit(m.np, c, xs[slot], vals[a])
     site = Site(f.params.get(i, ()), tuple(len(shapes[b]) for b in f.args[i]))
@@ -286,8 +288,10 @@ def forward(formula, arrays: dict, node_shapes: list, batch, m) -> list:
     return vals
 
 
-def backward(formula, vals: list, node_shapes: list, batch, m, wanted: list, seed, lean: bool = False) -> list:
-    """The adjoint of every node from `seed` at the output (zeros where none reaches).
+def backward(formula, vals: list, node_shapes: list, batch, m, wanted: list, seed, lean: bool = False,
+             convention=None) -> list:
+    """The adjoint of every node from `seed` at the output (zeros where none reaches);
+    `convention` "jax": JAX's partials at the kinks where its convention differs from bp's.
 
     `lean` (a trainer's step): each node's adjoint and value are dropped from the lists as soon
     as they have been sent on (inputs' adjoints stay, None where none reaches), so memory holds
@@ -306,7 +310,7 @@ def backward(formula, vals: list, node_shapes: list, batch, m, wanted: list, see
             op = OPS[f.kinds[i]]
             if not op.elementwise and op.vjp[slot] is None:
                 continue
-            c = _contribution(f, vals, node_shapes, batch, m, i, slot, g)
+            c = _contribution(f, vals, node_shapes, batch, m, i, slot, g, convention)
             adj[a] = c if adj[a] is None else adj[a] + c
         if lean:  # node i's parents are done (they come later on the tape): nothing reads it again
             adj[i] = vals[i] = g = None
@@ -333,8 +337,9 @@ def step(formula, values: dict, m, batched, wrt, keep: list[int]) -> tuple[dict,
     return kept, grads
 
 
-def grad(formula, values: dict, m=None, batched=None, wrt=None) -> TensorResult:
-    """Forward and backward over tensors: one example, or a batch (vmap semantics)."""
+def grad(formula, values: dict, m=None, batched=None, wrt=None, convention=None) -> TensorResult:
+    """Forward and backward over tensors: one example, or a batch (vmap semantics);
+    `convention` "jax": with JAX's partials where its convention at a kink differs (export)."""
     m = m or ArrayMath("float64")
     batched = tuple(batched) if batched is not None else None
     if batched is not None:
@@ -351,7 +356,7 @@ def grad(formula, values: dict, m=None, batched=None, wrt=None) -> TensorResult:
         vals = forward(formula, arrays, node_shapes, batch, m)
         wanted = _wanted(formula, wrt)
         seed = m.np.ones(() if batch is None else (batch,), dtype=m.dtype)
-        adjoints = backward(formula, vals, node_shapes, batch, m, wanted, seed)
+        adjoints = backward(formula, vals, node_shapes, batch, m, wanted, seed, convention=convention)
     return TensorResult(formula, vals, adjoints, m, node_shapes, batch, wanted)
 
 

@@ -310,3 +310,13 @@ def test_graph_of_a_large_matrix_summarises_it_on_one_line_once_shaped(bp):
     r = bp("graph", "sum(W @ x)", "--W", W, "--x", json.dumps([1.0] * 8), "--format", "dot")
     assert r.exit_code == 0
     assert "W (shape 8×8)<br/><font color=\"#1565c0\">= [[0 1 2 … 5 6 7] … [56 57 58 … 61 62 63]]</font>" in r.stdout
+
+
+@pytest.mark.parametrize("text", ["sum(floor(x)) + sum(atan2(x, w)) + sum(hypot(x, w))",
+                                  "sum(clamp(x, w, 1)) + sum(relu6(6 * x)) + sum(mod(x, w)) + sum(round(x))"])
+def test_kinks_of_two_operand_and_integer_rows_are_found_entry_by_entry(text):
+    # Their kink tests once used `and`/`or` and math.isfinite, which arrays cannot take.
+    f = parse(text)
+    r = f.grad({"x": np.array([1.0, 0.0, 0.5]), "w": np.array([1.0, 0.0, 2.0])})
+    kinks = [f.kinds[i] for kind, i in r.hits if kind == "kink"]
+    assert kinks and all(k in text for k in kinks), kinks
