@@ -59,12 +59,41 @@ def markdown_key(ex: Exercise) -> str:
 
 
 _TEX = {"\\": r"\textbackslash{}", "_": r"\_", "&": r"\&", "%": r"\%", "#": r"\#", "$": r"\$",
-        "{": r"\{", "}": r"\}", "^": r"\^{}", "~": r"\~{}", "·": r"$\cdot$", "∂": r"$\partial$",
-        "←": r"$\leftarrow$", "ŷ": r"$\hat{y}$"}
+        "{": r"\{", "}": r"\}", "^": r"\^{}", "~": r"\~{}", "<": r"\textless{}", ">": r"\textgreater{}",
+        "|": r"\textbar{}", "·": r"$\cdot$", "∂": r"$\partial$", "←": r"$\leftarrow$", "−": "-",
+        "ŷ": r"$\hat{y}$", "×": r"$\times$", "÷": r"$\div$", "±": r"$\pm$", "°": r"$^\circ$",
+        "µ": r"$\mu$", "\n": r"\newline{}"}
+_GREEK = ("Alpha Beta Gamma Delta Epsilon Zeta Eta Theta Iota Kappa Lambda Mu Nu Xi Omicron Pi Rho Sigma "
+          "Tau Upsilon Phi Chi Psi Omega").split()
+# Greek capitals LaTeX has no command for look like Latin ones.
+_GREEK_AS_LATIN = {"Alpha": "A", "Beta": "B", "Epsilon": "E", "Zeta": "Z", "Eta": "H", "Iota": "I",
+                   "Kappa": "K", "Mu": "M", "Nu": "N", "Omicron": "O", "Rho": "P", "Tau": "T", "Chi": "X"}
 
 
 def tex(text: str) -> str:
-    return "".join(_TEX.get(c, c) for c in text)
+    """Text for pdflatex with no package beyond the base: its special characters escaped,
+    Greek letters and sub- and superscript digits as math, other characters the base fonts
+    lack (CJK, …) as their code point, so a worksheet always compiles."""
+    return "".join(_TEX.get(c) or (c if c.isascii() or 0xC0 <= ord(c) < 0x180 and c != "×" and c != "÷"
+                                   else _unicode_tex(c)) for c in text)
+
+
+def _unicode_tex(c: str) -> str:
+    import unicodedata
+
+    name = unicodedata.name(c, "")
+    if name.startswith("GREEK ") and " LETTER " in name and " WITH " not in name:
+        letter = name.rsplit(" ", 1)[1].capitalize().replace("Lamda", "Lambda")
+        if letter not in _GREEK:
+            pass
+        elif " SMALL " in name:
+            return "o" if letter == "Omicron" else rf"$\{letter.lower()}$"
+        else:
+            return _GREEK_AS_LATIN.get(letter) or rf"$\{letter}$"
+    kind, _, code = unicodedata.decomposition(c).partition(" ")
+    if kind in ("<sub>", "<super>") and code:
+        return f"${'_' if kind == '<sub>' else '^'}{{{tex(chr(int(code, 16)))}}}$"
+    return rf"\texttt{{[U+{ord(c):04X}]}}"
 
 
 def latex(ex: Exercise) -> str:

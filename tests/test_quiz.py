@@ -154,6 +154,44 @@ def test_worksheet_and_its_key_are_written_separately(bp, tmp_path, ext):
         assert text.startswith(r"\documentclass{article}") and r"\end{document}" in text
 
 
+# A formula of the user's own with everything LaTeX treats specially: _ ^ % # & $ { } < | >,
+# a blank line, Greek names (θ, λ, Λ), a subscript digit, an accent and names in Chinese.
+UNUSUAL = ("θ_1 = x^2 * w_0  # 100% & $5 {not} <, |, >\n\n"
+           "損失 = (θ_1 - y)^2 / 2 + max(x, w_0) + λ*Λ*x₁*é\nloss = 損失")
+UNUSUAL_VALUES = ["x=2", "w_0=3", "y=4", "λ=1", "Λ=2", "x₁=2", "é=1"]
+PDFLATEX = __import__("shutil").which("pdflatex")
+
+
+@pytest.mark.skipif(PDFLATEX is None, reason="pdflatex is missing (.ci/run installs texlive-latex-base)")
+@pytest.mark.parametrize("args", [["--lecture", "1"], ["--lecture", "2"], ["--level", "3", "--seed", "5"],
+                                  ["--level", "3", "--seed", "11"], ["--formula", UNUSUAL, *UNUSUAL_VALUES]],
+                         ids=["lecture-1", "lecture-2", "level-3-seed-5", "level-3-seed-11", "unusual-names"])
+def test_latex_worksheets_and_their_keys_compile_with_pdflatex(bp, tmp_path, args):
+    import subprocess
+
+    r = bp("quiz", *args, "--worksheet", str(tmp_path / "sheet.tex"))
+    assert r.exit_code == 0, r.stderr
+    for name in ("sheet", "sheet-key"):
+        done = subprocess.run([PDFLATEX, "-halt-on-error", "-interaction=nonstopmode", f"{name}.tex"],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout[-3000:]
+        assert (tmp_path / f"{name}.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_latex_text_escapes_what_tex_treats_specially_and_is_plain_ascii():
+    from bpcli.worksheet import tex
+
+    text = tex(UNUSUAL)
+    assert all(c.isascii() or 0xC0 <= ord(c) < 0x180 for c in text)  # accented letters: inputenc's utf8
+    assert "é" in text
+    for special in ["_", "%", "#", "&", "$5", "{not\\}"]:
+        assert "\\" + special in text
+    assert "x\\^{}2" in text and "$\\theta$" in text and "$\\Lambda$" in text and "x$_{1}$" in text
+    assert "\\texttt{[U+640D]}" in text  # 損: a character pdflatex's base fonts lack, by its code point
+    assert "\\newline{}\\newline{}" in text  # the blank line
+    assert text.count("{") - text.count("\\{") == text.count("}") - text.count("\\}")
+
+
 def test_a_worksheet_must_be_markdown_or_latex(bp, tmp_path):
     r = bp("quiz", "--worksheet", str(tmp_path / "sheet.pdf"))
     assert r.exit_code == 2 and ".md (Markdown) or .tex (LaTeX)" in r.stderr
