@@ -62,8 +62,9 @@ def execute(nb: nbformat.NotebookNode, cwd: Path = ROOT) -> nbformat.NotebookNod
 def main() -> None:
     nb = execute(build())
     nbformat.validate(nb)
-    for cell in nb.cells:  # ids made afresh each time would make every run a diff
+    for cell in nb.cells:  # ids and timings made afresh each time would make every run a diff
         cell.pop("id", None)
+        cell.metadata.pop("execution", None)
     nb.nbformat_minor = 4
     NOTEBOOK.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
     print(f"wrote {NOTEBOOK.relative_to(ROOT)} ({NOTEBOOK.stat().st_size // 1000} kB)", file=sys.stderr)
