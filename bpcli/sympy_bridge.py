@@ -195,11 +195,16 @@ class Pool:
         self._closed = False
 
     def take(self, seconds: float) -> "Worker | None":
-        """An idle worker, waiting up to `seconds` for one; None if none came free."""
+        """An idle worker, waiting up to `seconds` for one; None if none came free. One that
+        ended while idle (killed from outside) is replaced before it is given a job."""
         with self._ready:
             if not self._ready.wait_for(lambda: self._idle, timeout=seconds):
                 return None
-            return self._idle.pop()
+            worker = self._idle.pop()
+        if not worker.process.is_alive():
+            worker.close()
+            worker = Worker()
+        return worker
 
     def give_back(self, worker: Worker, healthy: bool) -> None:
         """Return a worker after its job; an unfit one is replaced by a fresh one."""

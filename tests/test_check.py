@@ -143,6 +143,12 @@ def test_a_warm_worker_is_killed_at_the_deadline_and_replaced(warm):
     assert len(multiprocessing.active_children()) == 1
 
 
+def test_a_warm_worker_killed_while_idle_is_replaced_before_its_next_job(warm):
+    os.kill(bridge.run(_pid, seconds=30)[1], signal.SIGKILL)
+    time.sleep(0.5)
+    assert bridge.run(_add, 2, 3, seconds=30) == (True, 5)
+
+
 def test_a_warm_worker_that_ran_out_of_memory_is_replaced(warm):
     done, why = bridge.run(_greedy, seconds=30)
     assert not done and "GiB" in why
