@@ -35,6 +35,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 LOAD_REQUESTS, LOAD_SECONDS, LOAD_CONCURRENCY = 3_000, 20.0, 16
+PASSES = 3  # walks through the 2,100-node graph's steps
 
 
 def big_formula() -> str:
@@ -77,25 +78,37 @@ def in_browser(work: Path) -> list[tuple]:
         load = time.perf_counter() - t
         nodes = page.locator(".node").count()
         # A step is the key press, the page's update and the layout it forces, timed in the page.
-        steps = page.evaluate("""(count) => {
-            const times = [], press = (key) => document.dispatchEvent(new KeyboardEvent('keydown', {key}));
-            const run = (key, n) => { for (let i = 0; i < n; i++) { const t = performance.now();
-                press(key); document.body.getBoundingClientRect(); times.push(performance.now() - t); } };
-            run('ArrowRight', count);                       // forward
-            press('End'); document.body.getBoundingClientRect();
-            run('ArrowLeft', count);                        // backward, from its end
-            const t = performance.now(); press('Home'); document.body.getBoundingClientRect();
-            const jump = performance.now() - t;
-            return {times, jump};
-        }""", 200)
+        # The walk is made PASSES times: the first is the figure; each step's fastest of them
+        # says what the page itself costs when a shared machine's other work preempts a step.
+        steps = page.evaluate("""([count, passes]) => {
+            const press = (key) => document.dispatchEvent(new KeyboardEvent('keydown', {key}));
+            const walks = [];
+            let jump = 0;
+            for (let p = 0; p < passes; p++) {
+              const times = [];
+              const run = (key, n) => { for (let i = 0; i < n; i++) { const t = performance.now();
+                  press(key); document.body.getBoundingClientRect(); times.push(performance.now() - t); } };
+              run('ArrowRight', count);                       // forward
+              press('End'); document.body.getBoundingClientRect();
+              run('ArrowLeft', count);                        // backward, from its end
+              const t = performance.now(); press('Home'); document.body.getBoundingClientRect();
+              if (p === 0) jump = performance.now() - t;
+              walks.push(times);
+            }
+            return {walks, jump};
+        }""", [200, PASSES])
         browser.close()
-    times = steps["times"]
+    walks = steps["walks"]
+    times = walks[0]
+    fastest = [min(walk[i] for walk in walks) for i in range(len(times))]
     return [
         ("first contentful paint, card example (median of 7)", f"{statistics.median(paints):.0f} ms", "", "",
          "<= 1000 ms"),
         (f"{nodes:,}-node graph: page load", f"{load * 1e3:.0f} ms", "", "", ""),
         (f"{nodes:,}-node graph: one step (median / max of {len(times)})",
          f"{statistics.median(times):.1f} / {max(times):.1f} ms", "", "", "<= 50 ms"),
+        (f"{nodes:,}-node graph: one step, its fastest of {PASSES} walks (median / max)",
+         f"{statistics.median(fastest):.1f} / {max(fastest):.1f} ms", "", "", "<= 50 ms"),
         (f"{nodes:,}-node graph: jump End -> Home", f"{steps['jump']:.1f} ms", "", "", ""),
     ]
 
