@@ -589,7 +589,7 @@ def grad(
         return _print_jacobian(f, point, jac, as_json)
     result, checked = _tensor_aware(f, lambda: checked_grad(f, point, check, check_timeout, values_checked=True))
     if hasattr(result, "shapes"):
-        _refuse_for_tensors(explain=explain_paths, hessian=with_hessian)
+        _refuse_for_tensors(hessian=with_hessian)
     notes = render.grad_notes(result, notes, checked)
     explanations = _explain(result, max_paths, explain_steps) if explain_paths else None
     hessian = _hessian(f, point, check, check_timeout, max_hessian) if with_hessian else None

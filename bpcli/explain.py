@@ -100,11 +100,25 @@ def _path(result, link, budget: Budget) -> Path:
         link = link[1]
     edges.reverse()
     budget.spend(len(edges))
+    if hasattr(result, "shapes"):
+        return _tensor_path(result, edges)
     factors = [result.local(p)[slot] for p, slot, _ in edges]
     product = 1.0
     for x in factors:
         product *= x
     return Path(edges, factors, product)
+
+
+def _tensor_path(result, edges: list) -> Path:
+    """A path of a tensor formula: a gradient of 1 at the output pulled back edge by edge (each
+    edge's vector-Jacobian product); `factors` holds what reaches each edge's operand, and the
+    last of them is the path's share of the input's gradient."""
+    g = result._m.np.ones(result.shapes[result.formula.output], dtype=result._m.dtype)
+    factors = []
+    for parent, slot, _ in edges:
+        g = result.pull(parent, slot, g)
+        factors.append(g)
+    return Path(edges, factors, g)
 
 
 def count_text(n: int) -> str:
@@ -132,7 +146,7 @@ def describe(result, e: Explanation) -> list[str]:
     lines = [f"∂{out}/∂{e.name}: {count_text(e.total_paths)} path{'s' if e.total_paths != 1 else ''} "
              f"from {out} to {e.name}"]
     for p in e.paths:
-        lines.append("  " + _path_text(f, p))
+        lines += _tensor_path_text(result, p) if hasattr(result, "shapes") else ["  " + _path_text(f, p)]
     if e.total_paths > len(e.paths):
         more = f"{count_text(e.total_paths - len(e.paths))} more paths"
         if not e.complete:
@@ -141,9 +155,18 @@ def describe(result, e: Explanation) -> list[str]:
                      "adjoint below is exact: the backward pass adds every path at once")
     else:
         shown = sum(p.product for p in e.paths)
-        lines.append(f"  sum over the paths: {shown!r}")
-    lines.append(f"  ∂{out}/∂{e.name} = {e.adjoint!r} (the backward pass)")
+        lines.append(f"  sum over the paths: {_shown(shown)}")
+    lines.append(f"  ∂{out}/∂{e.name} = {_shown(e.adjoint)} (the backward pass)")
     return lines
+
+
+def _shown(x) -> str:
+    """A number in full (repr), an array on one line as the tables summarise it."""
+    if isinstance(x, float):
+        return repr(x)
+    from .render import show_value
+
+    return " ".join(show_value(x, 60).split())
 
 
 def _path_text(f, p: Path) -> str:
@@ -164,6 +187,26 @@ def _path_text(f, p: Path) -> str:
                                                     [ref(f, a) for a in f.args[edges[k][0]]])))
     numbers = join(lambda k: _num(factors[k]))
     return f"{symbols} = {formulas} = {numbers} = {p.product!r}"
+
+
+def _tensor_path_text(result, p: Path) -> list[str]:
+    """A tensor path: the nodes it goes through, then a line per edge, its vector-Jacobian
+    rule in words and what it sends on (a long path shows its two ends)."""
+    from .view import vjp_rule
+
+    f, edges = result.formula, p.edges
+    nodes = [ref(f, f.output)] + [ref(f, child) for _, _, child in edges]
+    lines = ["  " + " → ".join(nodes if len(nodes) <= SHOWN_FACTORS + 1 else
+                                nodes[:SHOWN_FACTORS // 2] + ["…"] + nodes[-SHOWN_FACTORS // 2:])]
+    half = SHOWN_FACTORS // 2
+    for k, (parent, slot, _) in enumerate(edges):
+        if len(edges) > SHOWN_FACTORS and half <= k < len(edges) - half:
+            if k == half:
+                lines.append(f"    … {len(edges) - 2 * half:,} more edges …")
+            continue
+        rule = vjp_rule(f, parent, slot, result.broadcast_axes(parent, slot))
+        lines.append(f"    {rule} = {_shown(p.factors[k])}")
+    return lines
 
 
 def _symbol(f, parent: int, slot: int, child: int) -> str:

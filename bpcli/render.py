@@ -724,17 +724,25 @@ def _matplotlib():
 
 # -- explanations, Hessians, the op table ------------------------------------------------
 def explain_document(result, explanations) -> dict:
+    """Per input: its paths (edges, factors, product) and the adjoint. For a tensor formula a
+    path's factors are what each edge's vector-Jacobian product sends on (nested lists), and
+    `rules` says each edge's product in words."""
     f = result.formula
     from .explain import count_json
+    from .view import vjp_rule
+
+    tensor = hasattr(result, "shapes")
 
     return {
         e.name: {
             "total_paths": count_json(e.total_paths),
             "complete": e.complete,
             "paths": [{"edges": [{"parent": f"n{p}", "slot": s, "child": f"n{c}"} for p, s, c in path.edges],
-                       "factors": [json_number(x) for x in path.factors],
-                       "product": json_number(path.product)} for path in e.paths],
-            "adjoint": json_number(e.adjoint),
+                       "factors": [json_value(x) for x in path.factors],
+                       "product": json_value(path.product),
+                       **({"rules": [vjp_rule(f, p, s, result.broadcast_axes(p, s)) for p, s, _ in path.edges]}
+                          if tensor else {})} for path in e.paths],
+            "adjoint": json_value(e.adjoint),
         }
         for e in explanations
     }

@@ -183,9 +183,13 @@ class TensorResult(Result):
 
     def contribution(self, i: int, slot: int):
         """What node i's adjoint sends to its operand `slot`, in that operand's shape."""
+        return self.pull(i, slot, self.adjoints[i])
+
+    def pull(self, i: int, slot: int, g):
+        """What a gradient `g` at node i sends to its operand `slot` (the edge's vector-Jacobian
+        product), in that operand's shape."""
         with self._m.np.errstate(all="ignore"):
-            return _contribution(self.formula, self.values, self.shapes, self.batch, self._m,
-                                 i, slot, self.adjoints[i])
+            return _contribution(self.formula, self.values, self.shapes, self.batch, self._m, i, slot, g)
 
     def broadcast_axes(self, i: int, slot: int) -> int:
         """How many entries of node i each entry of operand `slot` feeds by broadcasting."""

@@ -208,3 +208,58 @@ def test_graphviz_lays_out_thousands_of_nodes(bp, tmp_path):
     out = tmp_path / "big.svg"
     r = bp("graph", LARGE, "--x", "0.5", "-o", str(out))
     assert r.exit_code == 0 and "3,999 nodes, 5,997 edges" in r.stderr and "<svg" in out.read_text()
+
+
+# -- the chain rule on tensors ------------------------------------------------------------
+TENSOR = ["loss = sum((W @ x + b)^2)", "--W", "[[1,2],[3,4]]", "--x", "[1,-1]", "--b", "[0.5, 0.5]"]
+
+
+def test_a_tensor_path_is_explained_edge_by_edge_with_its_vjp_rule(bp):
+    r = bp("grad", *TENSOR, "--explain", "--no-check")
+    assert r.exit_code == 0 and r.stderr == ""
+    text = r.stdout[r.stdout.index("The chain rule"):]
+    assert text.splitlines()[1:10] == [
+        "∂loss/∂W: 1 path from loss to W",
+        "  loss → n6 → n4 → n2 → W",
+        "    ∂L/∂n6 = ∂L/∂loss copied to every summed entry = [1. 1.]",
+        "    ∂L/∂n4 = ∂L/∂n6 ⊙ 2·n4 = [-1. -1.]",
+        "    ∂L/∂n2 = ∂L/∂n4 = [-1. -1.]",
+        "    ∂L/∂W = ∂L/∂n2 @ xᵀ = [[-1. 1.] [-1. 1.]]",
+        "  sum over the paths: [[-1. 1.] [-1. 1.]]",
+        "  ∂loss/∂W = [[-1. 1.] [-1. 1.]] (the backward pass)",
+        "∂loss/∂x: 1 path from loss to x",
+    ]
+    assert "    ∂L/∂x = Wᵀ @ ∂L/∂n2 = [-4. -6.]" in text
+
+
+def test_tensor_paths_sum_to_the_gradient_which_pytorch_agrees_with():
+    torch = pytest.importorskip("torch")
+    import numpy as np
+
+    rng = np.random.default_rng(4)
+    W, x, c = rng.normal(size=(3, 3)), rng.normal(size=3), rng.normal()
+    r = grad("sum(x * tanh(W @ x + c))", {"W": W, "x": x, "c": c})
+    e = explain(r, "x", max_paths=10)
+    assert e.total_paths == 2 and len(e.paths) == 2
+    tx = torch.tensor(x, requires_grad=True)
+    (torch.sum(tx * torch.tanh(torch.tensor(W) @ tx + c))).backward()
+    np.testing.assert_allclose(sum(p.product for p in e.paths), tx.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(e.adjoint, tx.grad.numpy(), rtol=1e-12)
+    (broadcast,) = explain(r, "c").paths  # a scalar c added to every entry: summed back
+    assert np.ndim(broadcast.product) == 0
+
+
+def test_a_broadcast_edge_says_it_sums_and_json_has_rules_and_nested_factors(bp):
+    r = bp("grad", "sum(tanh(W @ x + c))", "--W", "[[1,2],[3,4]]", "--x", "[1,-1]", "--c", "0.5",
+           "--explain", "--no-check", "--json")
+    assert r.exit_code == 0, r.output
+    path = json.loads(r.stdout)["explain"]["c"]["paths"][0]
+    assert path["rules"][-1] == "∂L/∂c = ∂L/∂n4, summed over broadcast (2 → 1)"
+    assert isinstance(path["factors"][0], list) and isinstance(path["product"], float)
+
+
+def test_tensor_explanations_stay_within_max_paths(bp):
+    r = bp("grad", "sum(x * x * x)", "--x", "[1, 2]", "--explain", "--no-check", "--max-paths", "1")
+    assert r.exit_code == 0
+    assert "∂n3/∂x: 3 paths from n3 to x" in r.stdout
+    assert "… and 2 more paths; their sum is not listed" in " ".join(r.stdout.split())
