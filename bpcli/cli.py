@@ -417,19 +417,29 @@ def _output_name(f) -> str:
     return names[-1] if names else "out"
 
 
-def _print_jacobian(f, point: dict, jac, as_json: bool) -> None:
-    """`bp grad --jacobian` of a tensor output: its value, then ∂output/∂input per input."""
+def _print_jacobian(f, point: dict, jac, as_json: bool, check: bool, budget: float, notes: list) -> None:
+    """`bp grad --jacobian` of a tensor output: its value, ∂output/∂input per input, and the
+    check of every block (exit 3 where it truly disagrees)."""
     from . import render
 
+    checked = None
+    if check:
+        from .tensorcheck import check_jacobian
+
+        checked = check_jacobian(f, jac, point, budget)
+    notes = render.input_notes(notes) + render.check_notes(checked.notes if checked else [])
     if as_json:
-        doc = {"schema": render.SCHEMA, "formula": f.text,
-               "inputs": {name: render.json_value(point[name]) for name in f.inputs},
-               "value": render.json_value(jac.value), "jacobian": render.jacobian_document(jac)}
-        print(render.dumps(doc))
-        return
-    console = stdout_console()
-    for table in [render.jacobian_summary(f, jac, _output_name(f))] + render.jacobian_tables(jac, _output_name(f)):
-        console.print(table)
+        print(render.dumps(render.jacobian_full_document(f, point, jac, checked, notes)))
+    else:
+        console = stdout_console()
+        out = _output_name(f)
+        for table in [render.jacobian_summary(f, jac, out)] + render.jacobian_tables(jac, out):
+            console.print(table)
+        if checked is not None:
+            console.print(render.jacobian_check_table(jac, checked, out))
+        if notes:
+            console.print(render.notes_text(notes), end="")
+    _fail_on_mismatch(checked)
 
 
 CHECKED_ROWS = 3  # rows of an --at file that are cross-checked with SymPy: the first three
@@ -586,7 +596,7 @@ def grad(
     jac = _jacobian(f, point, max_jacobian, explain=explain_paths, hessian=with_hessian,
                     forward=forward) if with_jacobian else None
     if jac is not None and jac.output_shape:
-        return _print_jacobian(f, point, jac, as_json)
+        return _print_jacobian(f, point, jac, as_json, check, check_timeout, notes)
     result, checked = _tensor_aware(f, lambda: checked_grad(f, point, check, check_timeout, values_checked=True))
     if hasattr(result, "shapes"):
         _refuse_for_tensors(hessian=with_hessian)

@@ -198,8 +198,14 @@ def grad_notes(result, extra: list[str] = (), check=None) -> list:
     """Every note of a point: the engine's findings, then `extra` (the CLI's), then the check's."""
     from . import view
 
-    return (view.notes(result) + [view.Note("input", None, n) for n in extra]
-            + check_notes(check.notes if check else []))
+    return view.notes(result) + input_notes(extra) + check_notes(check.notes if check else [])
+
+
+def input_notes(texts: list[str]) -> list:
+    """The CLI's notes about the values given, as note objects."""
+    from . import view
+
+    return [view.Note("input", None, n) for n in texts]
 
 
 def check_notes(texts: list[str]) -> list:
@@ -244,15 +250,21 @@ def grad_document(result, point: dict, check=None, notes: list | None = None) ->
         "ok": True,
     }
     if check is not None:
-        doc["check"] = {
-            c.name: {"backprop": json_value(c.backprop), "derivative": c.derivative,
-                     "sympy": None if c.sympy is None else json_value(c.sympy),
-                     "finite_difference": None if c.finite_difference is None else json_value(c.finite_difference),
-                     "status": c.status, "ok": c.ok}
-            for c in check.inputs
-        }
+        doc["check"] = check_document(check)
         doc["ok"] = check.ok
     return doc
+
+
+def check_document(check) -> dict:
+    """Per input: backprop's numbers, SymPy's and the finite differences' beside them (nested
+    lists for arrays, "nan" where an entry was not sampled), the status."""
+    return {
+        c.name: {"backprop": json_value(c.backprop), "derivative": c.derivative,
+                 "sympy": None if c.sympy is None else json_value(c.sympy),
+                 "finite_difference": None if c.finite_difference is None else json_value(c.finite_difference),
+                 "status": c.status, "ok": c.ok}
+        for c in check.inputs
+    }
 
 
 # -- Rich ---------------------------------------------------------------------------
@@ -859,6 +871,50 @@ def _entry_labels(name: str, shape: tuple) -> list[str]:
 def jacobian_document(jac) -> dict:
     """The `jacobian` of --json: per input, nested lists of shape output_shape + input_shape."""
     return {n: json_value(a) for n, a in jac.matrices.items()}
+
+
+def jacobian_full_document(f, point: dict, jac, check=None, notes: list = ()) -> dict:
+    """`bp grad --jacobian --json` of a tensor output: the value and its shape, each input's
+    shape and its Jacobian block, the check of every block and the notes."""
+    doc = {"schema": SCHEMA, "formula": f.text,
+           "inputs": {name: json_value(point[name]) for name in f.inputs},
+           "value": json_value(jac.value), "shape": list(jac.output_shape),
+           "input_shapes": {n: list(s) for n, s in jac.input_shapes.items()},
+           "jacobian": jacobian_document(jac),
+           "check": None if check is None else check_document(check),
+           "notes": [note_document(n) for n in notes],
+           "ok": True if check is None else check.ok}
+    return doc
+
+
+def jacobian_check_table(jac, check, out_name: str):
+    """Each Jacobian block against SymPy and finite differences: the largest gap, how many
+    columns were perturbed, the verdict."""
+    import numpy as np
+
+    from .ops import shape_text
+
+    table = _table(f"Jacobian ∂{out_name}/∂input, cross-checked", "input", "block", "SymPy",
+                   "finite differences", "check", numeric_columns=("block",))
+    for c in check.inputs:
+        block = np.asarray(c.backprop)
+        sympy = "–" if c.sympy is None else f"max gap {_gap(block, c.sympy)}"
+        fd = np.asarray(c.finite_difference)
+        columns = int(np.prod(jac.input_shapes[c.name], dtype=np.int64))
+        sampled = int(np.count_nonzero(~np.isnan(fd.reshape(-1, columns)[0]))) if fd.size else 0
+        gap = _gap(block[~np.isnan(fd)], fd[~np.isnan(fd)]) if sampled else "–"
+        _add(table, c.name, shape_text(block.shape), sympy, f"{sampled} of {columns} columns, max gap {gap}",
+             MARKS[c.status])
+    return table
+
+
+def _gap(a, b) -> str:
+    """The largest |a - b| over entries where both are finite, shortly."""
+    import numpy as np
+
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    both = np.isfinite(a) & np.isfinite(b)
+    return f"{float(np.max(np.abs(a[both] - b[both]), initial=0.0)):.1e}"
 
 
 def jacobian_tables(jac, out_name: str, width: int = 80) -> list:

@@ -28,34 +28,48 @@ def sample(shape: tuple, seed: int = SEED) -> list[tuple]:
 
 def finite_differences(formula, point: dict, labels: list[str]) -> dict:
     """{input: (entries, central differences there)} for every input but class labels."""
-    import numpy as np
-
-    from .tensor import evaluate
-
-    def value(values) -> float:
-        return float(evaluate(formula, values).value)
-
-    out = {}
-    for name in formula.inputs:
-        if name in labels:
-            continue
-        x = np.array(point[name], dtype=np.float64)
-        entries = sample(x.shape)
-        diffs = []
-        for at in entries:
-            h = FD_STEP * max(1.0, abs(float(x[at])))
-            up, down = x.copy(), x.copy()
-            with np.errstate(all="ignore"):  # an inf entry (--allow-nonfinite): IEEE's nan, no warning
-                up[at] += h
-                down[at] -= h
-                diffs.append((value({**point, name: up}) - value({**point, name: down})) / (2 * h))
-        out[name] = (entries, diffs)
-    return out
+    return {name: (entries, [float(c) for c in columns])
+            for name, (entries, columns) in jacobian_differences(formula, point, labels).items()}
 
 
 def sympy_gradient(formula, point: dict, labels: list[str]) -> dict:
     """{input: array of SymPy's ∂output/∂entry at the point}: the formula built entry by entry
     (numpy arrays of SymPy expressions; no recursion), differentiated per entry."""
+    import sympy as sp
+
+    out, symbols, subs = _sympy_output(formula, point, labels)
+    return {name: _derivatives(sp, out.reshape(()).item(), grid, subs) for name, grid in symbols.items()}
+
+
+def sympy_jacobian(formula, point: dict, labels: list[str]) -> dict:
+    """{input: SymPy's ∂output entry/∂input entry at the point, shape output + input}."""
+    import numpy as np
+    import sympy as sp
+
+    out, symbols, subs = _sympy_output(formula, point, labels)
+    result = {}
+    for name, grid in symbols.items():
+        block = np.empty(out.shape + grid.shape, dtype=np.float64)
+        for o in np.ndindex(*out.shape):
+            block[o] = _derivatives(sp, out[o], grid, subs)
+        result[name] = block
+    return result
+
+
+def _derivatives(sp, expr, grid, subs: dict):
+    """∂expr/∂s for each symbol s of the grid, at the point (nan where SymPy leaves a symbol)."""
+    import numpy as np
+
+    g = np.empty(grid.shape, dtype=np.float64)
+    for at in np.ndindex(*grid.shape):
+        d = sp.diff(expr, grid[at])
+        g[at] = float(sp.N(d.subs(subs))) if d.free_symbols <= set(subs) else math.nan
+    return g
+
+
+def _sympy_output(formula, point: dict, labels: list[str]):
+    """The output as an array of SymPy expressions in a symbol per input entry (class labels
+    stay numbers), the symbols of each input, and their values at the point."""
     import numpy as np
     import sympy as sp
 
@@ -82,15 +96,7 @@ def sympy_gradient(formula, point: dict, labels: list[str]) -> dict:
             vals.append(np.asarray(sp.Float(formula.consts[i]), dtype=object))
         else:
             vals.append(_sympy_node(formula, i, vals, node_shapes, sp, np))
-    out = np.asarray(vals[formula.output], dtype=object).reshape(()).item()
-    result = {}
-    for name, grid in symbols.items():
-        g = np.empty(grid.shape, dtype=np.float64)
-        for at in np.ndindex(*grid.shape):
-            d = sp.diff(out, grid[at])
-            g[at] = float(sp.N(d.subs(subs))) if d.free_symbols <= set(subs) else math.nan
-        result[name] = g
-    return result
+    return np.asarray(vals[formula.output], dtype=object), symbols, subs
 
 
 def _sympy_node(formula, i, vals, node_shapes, sp, np):
@@ -176,4 +182,102 @@ def check(formula, result, point: dict, budget: float = 5.0) -> Check:
                          f"(seeded sample, seed {SEED})")
     if at_kink and any(c.status == "convention" for c in checks):
         notes.append("where bp and the check differ, bp follows PyTorch's convention at a kink (see notes)")
+    return Check(checks, notes)
+
+
+SYMPY_DERIVATIVES = 2_000  # Jacobian entries past which SymPy is not tried (one diff each)
+
+
+def jacobian_differences(formula, point: dict, labels: list[str]) -> dict:
+    """{input: (entries, columns)}: the central difference of the whole output when each
+    sampled entry of the input moves (a column of the Jacobian per entry; every input but
+    class labels)."""
+    import numpy as np
+
+    from .tensor import evaluate
+
+    def value(values):
+        return np.asarray(evaluate(formula, values).value, dtype=np.float64)
+
+    out = {}
+    with np.errstate(all="ignore"):
+        for name in formula.inputs:
+            if name in labels:
+                continue
+            x = np.array(point[name], dtype=np.float64)
+            entries = sample(x.shape)
+            columns = []
+            for at in entries:
+                h = FD_STEP * max(1.0, abs(float(x[at])))
+                up, down = x.copy(), x.copy()
+                up[at] += h
+                down[at] -= h
+                columns.append((value({**point, name: up}) - value({**point, name: down})) / (2 * h))
+            out[name] = (entries, columns)
+    return out
+
+
+def _agree(np, block, reference, rel: float, abs_: float) -> tuple[bool, int]:
+    """Whether backprop's block and a reference agree on every entry where both are finite
+    numbers (a reference's nan: not computed there), and on how many entries that was."""
+    both = np.isfinite(block) & np.isfinite(reference)
+    pairs = zip(block[both].tolist(), np.asarray(reference)[both].tolist())
+    return all(close(b, r, rel, abs_) for b, r in pairs), int(np.count_nonzero(both))
+
+
+def check_jacobian(formula, jac, point: dict, budget: float = 5.0) -> Check:
+    """Compare each Jacobian block with SymPy (entry by entry, within SYMPY_DERIVATIVES and
+    the time budget) and finite differences (a column per sampled input entry)."""
+    import numpy as np
+
+    from .tensor import evaluate
+
+    probe = evaluate(formula, point)
+    labels = probe.labels()
+    notes = []
+    fd = jacobian_differences(formula, point, labels)
+    count = sum(a.size for a in jac.matrices.values())
+    symbolic = {}
+    if count > SYMPY_DERIVATIVES:
+        notes.append(f"SymPy check skipped: {count:,} Jacobian entries (more than {SYMPY_DERIVATIVES:,}); "
+                     "finite differences only")
+    else:
+        done, symbolic = bridge.run(sympy_jacobian, formula, point, labels, seconds=budget)
+        if not done:
+            notes.append(f"SymPy check skipped: {symbolic}; finite differences only")
+            symbolic = {}
+    at_kink = any(kind == "kink" for kind, _ in probe.hits)
+    checks = []
+    for name, block in jac.matrices.items():
+        entries, columns = fd[name]
+        out_axes = tuple(slice(None) for _ in jac.output_shape)
+        fd_block = np.full(block.shape, np.nan)
+        for at, column in zip(entries, columns):
+            fd_block[out_axes + at] = column
+        c = InputCheck(name, block, finite_difference=fd_block)
+        fd_ok, compared = _agree(np, block, fd_block, FD_REL, FD_ABS)
+        if name in symbolic:
+            c.sympy, c.derivative = symbolic[name], "elementwise"
+            agrees, by_sympy = _agree(np, block, c.sympy, SYMPY_REL, SYMPY_ABS)
+            compared += by_sympy
+        else:
+            agrees = fd_ok
+        odd = int(np.count_nonzero(~np.isfinite(block)))
+        if odd:
+            notes.append(f"∂/∂{name}: {odd} of {block.size} entries are not finite (inf or nan): "
+                         "compared where they are")
+        if not compared:
+            c.status = "skipped"
+        elif not agrees:
+            c.status = "convention" if at_kink else "mismatch"
+        elif not fd_ok:
+            notes.append(f"∂/∂{name}: a finite difference is off (rounding or curvature); SymPy "
+                         "agrees with backprop")
+        checks.append(c)
+        size = int(np.prod(jac.input_shapes[name], dtype=np.int64))
+        if len(entries) < size:
+            notes.append(f"∂/∂{name}: finite differences at {len(entries)} of {size} entries "
+                         f"(seeded sample, seed {SEED})")
+    if at_kink and any(c.status == "convention" for c in checks):
+        notes.append("where bp and the check differ, bp follows PyTorch's convention at a kink")
     return Check(checks, notes)

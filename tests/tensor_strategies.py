@@ -98,8 +98,9 @@ def _tensor_op(draw, e: Expr) -> Expr | None:
 
 
 @st.composite
-def tensor_formulas(draw, max_steps: int = 6) -> Expr:
-    """A random formula over SHAPES' inputs, summed to a scalar at the end if it is not one."""
+def tensor_formulas(draw, max_steps: int = 6, summed: bool = True) -> Expr:
+    """A random formula over SHAPES' inputs, summed to a scalar at the end if it is not one
+    (unless `summed` is False: then its output may be a tensor)."""
     import torch
 
     pool = [_leaf(n) for n in SHAPES]
@@ -116,6 +117,6 @@ def tensor_formulas(draw, max_steps: int = 6) -> Expr:
         if new is not None:
             pool.append(new)
     out = pool[-1]
-    if out.shape:
+    if out.shape and summed:
         out = Expr(f"sum({out.text})", (), lambda t, e=out: torch.sum(e.torch(t)))
     return out

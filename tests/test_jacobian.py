@@ -125,3 +125,91 @@ def test_jacobian_does_not_go_with_many_points(bp):
     r = bp("grad", "x^2", "--at", "points.csv", "--jacobian")
     assert r.exit_code == 2
     assert "--jacobian does not go with --at" in r.stderr
+
+
+# -- random formulas, and the check ------------------------------------------------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from tensor_strategies import SHAPES, tensor_formulas  # noqa: E402
+
+from bpcli.tensorcheck import check_jacobian  # noqa: E402
+
+
+def _random_values(seed: int, names) -> dict:
+    rng = np.random.default_rng(seed)
+    return {n: rng.uniform(-1.5, 1.5, SHAPES[n]) for n in names}
+
+
+@given(tensor_formulas(max_steps=5, summed=False), st.integers(0, 2**32 - 1))
+def test_jacobians_of_random_formulas_equal_pytorch_float64(expr, seed):
+    f = parse(expr.text)
+    values = _random_values(seed, f.inputs)
+    jac = f.jacobian(values)
+    names = list(values)
+    leaves = tuple(torch.tensor(values[n], dtype=torch.float64) for n in names)
+    expected = torch.autograd.functional.jacobian(lambda *ts: expr.torch(dict(zip(names, ts))), leaves)
+    assert jac.output_shape == expr.shape
+    for name, want in zip(names, expected):
+        assert jac.matrices[name].shape == expr.shape + SHAPES[name], expr.text
+        np.testing.assert_allclose(jac.matrices[name], want.numpy(), rtol=1e-10, atol=1e-12, err_msg=expr.text)
+
+
+@settings(max_examples=15, deadline=None)
+@given(tensor_formulas(max_steps=4, summed=False), st.integers(0, 2**32 - 1))
+def test_the_jacobian_check_agrees_on_random_formulas(expr, seed):
+    f = parse(expr.text)
+    values = _random_values(seed, f.inputs)
+    check = check_jacobian(f, f.jacobian(values), values, budget=20.0)
+    assert all(c.status in ("ok", "convention") for c in check.inputs), (expr.text, check.notes)
+
+
+def test_a_wrong_jacobian_is_a_mismatch_and_the_cli_exits_3(bp, monkeypatch):
+    f = parse("softmax(W @ x)")
+    values = {"W": np.array(W), "x": np.array(X3)}
+    jac = f.jacobian(values)
+    jac.matrices["x"] = jac.matrices["x"] + 1e-3
+    check = check_jacobian(f, jac, values)
+    assert [c.status for c in check.inputs] == ["ok", "mismatch"] and not check.ok
+    from bpcli import tensor
+
+    real = tensor.jacobian
+
+    def off(*args, **kwargs):
+        j = real(*args, **kwargs)
+        j.matrices["W"] = j.matrices["W"] * 1.01
+        return j
+
+    monkeypatch.setattr(tensor, "jacobian", off)
+    r = bp("grad", "softmax(W @ x)", "--W", json.dumps(W), "--x", json.dumps(X3), "--jacobian")
+    assert r.exit_code == 3
+    assert "✗" in r.stdout and "∂/∂W: backprop" in r.stderr
+
+
+def test_the_check_samples_big_inputs_and_skips_sympy_past_its_bound(bp):
+    W = [[0.01 * (i - j) for j in range(100)] for i in range(30)]
+    r = bp("grad", "tanh(W @ x)", "--W", json.dumps(W), "--x", json.dumps([1.0] * 100), "--jacobian")
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.stdout.split())
+    assert "64 of 3000 columns" in text and "64 of 100 columns" in text
+    assert "finite differences at 64 of 3000 entries (seeded sample, seed 0)" in text
+    assert "SymPy check skipped: 93,000 Jacobian entries (more than 2,000)" in text
+
+
+def test_the_jacobian_json_document_is_complete(bp_json):
+    doc = bp_json("grad", "softmax(W @ x)", "--W", "[[1,2],[3,4]]", "--x", "[1,-1]", "--jacobian")
+    assert list(doc) == ["schema", "formula", "inputs", "value", "shape", "input_shapes", "jacobian",
+                         "check", "notes", "ok"]
+    assert doc["schema"] == "bp.grad/2" and doc["ok"] is True and doc["notes"] == []
+    assert doc["value"] == [0.5, 0.5] and doc["shape"] == [2]
+    assert doc["input_shapes"] == {"W": [2, 2], "x": [2]}
+    assert doc["jacobian"]["x"] == [[-0.5, -0.5], [0.5, 0.5]]
+    check = doc["check"]["W"]
+    assert check["status"] == "ok" and check["derivative"] == "elementwise"
+    assert np.shape(check["sympy"]) == np.shape(check["finite_difference"]) == (2, 2, 2)
+    np.testing.assert_allclose(check["sympy"], doc["jacobian"]["W"], atol=1e-15)
+    np.testing.assert_allclose(check["finite_difference"], doc["jacobian"]["W"], atol=1e-9)
+
+
+def test_no_check_leaves_the_check_out(bp_json):
+    doc = bp_json("grad", "softmax(W @ x)", "--W", "[[1,2],[3,4]]", "--x", "[1,-1]", "--jacobian", "--no-check")
+    assert doc["check"] is None and doc["ok"] is True
