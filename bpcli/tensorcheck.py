@@ -127,6 +127,33 @@ def _sympy_node(formula, i, vals, node_shapes, sp, np):
     raise NotImplementedError(name)
 
 
+def _ask_sympy(job, formula, point: dict, labels: list[str], size: tuple, budget: float, notes: list) -> dict:
+    """SymPy's answer (job in its child process, within the budget), or {} with a note saying
+    why there is none; `size` is (how many, the bound, what they are)."""
+    count, bound, what = size
+    if count > bound:
+        notes.append(f"SymPy check skipped: {count:,} {what} (more than {bound:,}); finite differences only")
+        return {}
+    done, answer = bridge.run(job, formula, point, labels, seconds=budget)
+    if not done:
+        notes.append(f"SymPy check skipped: {answer}; finite differences only")
+        return {}
+    return answer
+
+
+def _verdict(c: InputCheck, agrees: bool, fd_ok: bool, at_kink: bool, sampled: tuple, notes: list) -> None:
+    """c's status from the comparisons (a disagreement at a kink is PyTorch's convention), and
+    the notes they call for; `sampled` is (entries perturbed, entries of the input)."""
+    if c.status != "skipped" and not agrees:
+        c.status = "convention" if at_kink else "mismatch"
+    elif c.status != "skipped" and not fd_ok:
+        notes.append(f"∂/∂{c.name}: a finite difference is off (rounding or curvature); SymPy "
+                     "agrees with backprop")
+    if sampled[0] < sampled[1]:
+        notes.append(f"∂/∂{c.name}: finite differences at {sampled[0]} of {sampled[1]} entries "
+                     f"(seeded sample, seed {SEED})")
+
+
 def check(formula, result, point: dict, budget: float = 5.0) -> Check:
     """Compare a tensor gradient with SymPy (entry by entry) and sampled finite differences."""
     import numpy as np
@@ -135,15 +162,8 @@ def check(formula, result, point: dict, budget: float = 5.0) -> Check:
     notes = []
     fd = finite_differences(formula, point, labels)
     sizes = sum(np.size(point[n]) for n in formula.inputs if n not in labels)
-    symbolic = {}
-    if sizes > SYMPY_ENTRIES:
-        notes.append(f"SymPy check skipped: {sizes} entries (more than {SYMPY_ENTRIES}); finite "
-                     "differences only")
-    else:
-        done, symbolic = bridge.run(sympy_gradient, formula, point, labels, seconds=budget)
-        if not done:
-            notes.append(f"SymPy check skipped: {symbolic}; finite differences only")
-            symbolic = {}
+    symbolic = _ask_sympy(sympy_gradient, formula, point, labels, (sizes, SYMPY_ENTRIES, "entries"),
+                          budget, notes)
     at_kink = any(kind == "kink" for kind, _ in result.hits)
     # An inf or nan among the inputs (--allow-nonfinite): SymPy's extended reals are not IEEE
     # arithmetic (1 + nan + oo is oo to it), so where both sides are not finite neither judges.
@@ -171,15 +191,8 @@ def check(formula, result, point: dict, budget: float = 5.0) -> Check:
                          for b, s in zip(np.ravel(g), np.ravel(c.sympy)))
         else:
             agrees = fd_ok
-        if not agrees:
-            c.status = "convention" if at_kink else "mismatch"
-        elif not fd_ok:
-            notes.append(f"∂/∂{name}: a finite difference is off (rounding or curvature); SymPy "
-                         "agrees with backprop")
+        _verdict(c, agrees, fd_ok, at_kink, (len(entries), np.size(g)), notes)
         checks.append(c)
-        if len(entries) < np.size(g):
-            notes.append(f"∂/∂{name}: finite differences at {len(entries)} of {np.size(g)} entries "
-                         f"(seeded sample, seed {SEED})")
     if at_kink and any(c.status == "convention" for c in checks):
         notes.append("where bp and the check differ, bp follows PyTorch's convention at a kink (see notes)")
     return Check(checks, notes)
@@ -237,15 +250,8 @@ def check_jacobian(formula, jac, point: dict, budget: float = 5.0) -> Check:
     notes = []
     fd = jacobian_differences(formula, point, labels)
     count = sum(a.size for a in jac.matrices.values())
-    symbolic = {}
-    if count > SYMPY_DERIVATIVES:
-        notes.append(f"SymPy check skipped: {count:,} Jacobian entries (more than {SYMPY_DERIVATIVES:,}); "
-                     "finite differences only")
-    else:
-        done, symbolic = bridge.run(sympy_jacobian, formula, point, labels, seconds=budget)
-        if not done:
-            notes.append(f"SymPy check skipped: {symbolic}; finite differences only")
-            symbolic = {}
+    symbolic = _ask_sympy(sympy_jacobian, formula, point, labels,
+                          (count, SYMPY_DERIVATIVES, "Jacobian entries"), budget, notes)
     at_kink = any(kind == "kink" for kind, _ in probe.hits)
     checks = []
     for name, block in jac.matrices.items():
@@ -268,16 +274,9 @@ def check_jacobian(formula, jac, point: dict, budget: float = 5.0) -> Check:
                          "compared where they are")
         if not compared:
             c.status = "skipped"
-        elif not agrees:
-            c.status = "convention" if at_kink else "mismatch"
-        elif not fd_ok:
-            notes.append(f"∂/∂{name}: a finite difference is off (rounding or curvature); SymPy "
-                         "agrees with backprop")
-        checks.append(c)
         size = int(np.prod(jac.input_shapes[name], dtype=np.int64))
-        if len(entries) < size:
-            notes.append(f"∂/∂{name}: finite differences at {len(entries)} of {size} entries "
-                         f"(seeded sample, seed {SEED})")
+        _verdict(c, agrees, fd_ok, at_kink, (len(entries), size), notes)
+        checks.append(c)
     if at_kink and any(c.status == "convention" for c in checks):
         notes.append("where bp and the check differ, bp follows PyTorch's convention at a kink")
     return Check(checks, notes)
