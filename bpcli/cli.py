@@ -1383,6 +1383,50 @@ def _quiz_session(ex) -> None:
     print(f"score: {first}/{len(ex.blanks)} right at the first try" + (f", {later} more after a hint" if later else ""))
 
 
+LINT_EXIT = """Exit codes: 0 no hazard notes (or --exit-zero); 1 hazard notes found; 2 bad input or usage;
+130 interrupted."""
+
+
+@app.command(cls=BpCommand, epilog="Examples:\n" + "\n".join(f"  {e}" for e in (
+    'bp lint "log(1 + exp(x))"',
+    'bp lint "exp(x) - 1" --range x=-1:1 --samples 1000 --seed 7 --json',
+    "bp lint model.bp --exit-zero")) + "\n\n" + LINT_EXIT)
+@handles_errors
+def lint(
+    formula: FormulaArg = None,
+    file: FileOpt = None,
+    samples: int = typer.Option(200, "--samples", min=1, max=1_000_000, metavar="N",
+                                help="Points to run the formula at."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**63 - 1, help="Seed of the points: the same seed, the same notes."),
+    ranges: list[str] = typer.Option([], "--range", metavar="NAME=LO:HI",
+                                     help="Draw NAME uniformly from LO to HI (repeatable; default: ±1e-12 to ±1000, "
+                                          "log-uniform)."),
+    exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit 0 even when there are notes."),
+    as_json: JsonOpt = False,
+    max_size: int = typer.Option(MAX_SIZE, "--max-size", min=0, metavar="N",
+                                 help="Refuse formulas longer than N characters (0: no limit)."),
+):
+    """The hazard notes FORMULA can raise over its inputs' typical ranges, without values:
+    it runs at seeded random points and reports each note once, with how many points raised it."""
+    from . import render
+    from .errors import LimitError
+    from .lint import lint as run_lint, parse_range
+
+    f = load_formula(formula, file, max_size)
+    try:
+        report = run_lint(f, samples, seed, dict(parse_range(r) for r in ranges))
+    except LimitError as e:
+        raise LimitError(e.message, hint="lower --samples N") from None
+    if as_json:
+        print(render.dumps(render.lint_document(f, report)))
+    else:
+        console = stdout_console()
+        for table in render.lint_tables(f, report):
+            console.print(table)
+    if report.findings and not exit_zero:
+        raise typer.Exit(1)
+
+
 @app.command(name="ops", epilog=_epilog("bp ops", "bp ops --json"))
 @handles_errors
 def ops_command(as_json: Annotated[bool, typer.Option("--json", help="Print the op table as JSON.")] = False):

@@ -108,16 +108,19 @@ def _log_rule(g: _Graph, i: int):
     t = g.one_plus(a)
     if t is not None and g.op(t, "exp"):
         (x,) = g.args(t)
+        e = f"exp({g.text(x)})"
         if v[t] == math.inf:
-            return "log(1 + exp(x)) overflows: exp(x) is inf", f"softplus({g.text(x)})"
+            return f"log(1 + {e}) overflows: {e} is inf", f"softplus({g.text(x)})"
         if 0 < v[t] < HALF_DIGITS:
-            return (f"log(1 + exp(x)) loses exp(x) = {v[t]:.3g} beside 1", f"softplus({g.text(x)})")
+            return (f"log(1 + {e}) loses {e} = {v[t]:.3g} beside 1", f"softplus({g.text(x)})")
         return None
     if t is not None and v[t] != 0 and abs(v[t]) < HALF_DIGITS:
-        return f"log(1 + x) loses most digits of x = {v[t]:.3g} beside 1", f"log1p({g.text(t)})"
+        return (f"log(1 + {g.text(t, True)}) loses most digits of {g.text(t, True)} = {v[t]:.3g} beside 1",
+                f"log1p({g.text(t)})")
     if g.op(a, "sigmoid") and v[a] < TINY:
         (x,) = g.args(a)
-        return (f"log(sigmoid(x)): sigmoid(x) = {v[a]:.3g} has underflowed", f"-softplus(-{g.text(x, True)})")
+        return (f"log(sigmoid({g.text(x)})): sigmoid({g.text(x)}) = {v[a]:.3g} has underflowed",
+                f"-softplus(-{g.text(x, True)})")
     return None
 
 
@@ -128,11 +131,13 @@ def _sub_rule(g: _Graph, i: int):
     if g.op(a, "exp") and g.one(b):
         (x,) = g.args(a)
         if v[x] != 0 and lost and math.isfinite(v[x]):
-            return f"exp(x) - 1 cancels: most digits of x = {v[x]:.3g} are lost", f"expm1({g.text(x)})"
+            return (f"exp({g.text(x)}) - 1 cancels: most digits of {g.text(x, True)} = {v[x]:.3g} are lost",
+                    f"expm1({g.text(x)})")
     if g.one(a) and g.op(b, "cos"):
         (x,) = g.args(b)
         if v[x] != 0 and lost and math.isfinite(v[x]):
-            return (f"1 - cos(x) cancels near 0 (x = {v[x]:.3g})", f"2*sin({g.text(x, True)}/2)^2")
+            return (f"1 - cos({g.text(x)}) cancels near 0 ({g.text(x, True)} = {v[x]:.3g})",
+                    f"2*sin({g.text(x, True)}/2)^2")
     return None
 
 
@@ -140,7 +145,8 @@ def _div_rule(g: _Graph, i: int):
     a, b = g.args(i)
     if g.op(a, "exp") and g.one_plus(b) == a and g.vals[a] == math.inf:
         (x,) = g.args(a)
-        return "exp(x)/(1 + exp(x)) is inf/inf: exp(x) overflows", f"sigmoid({g.text(x)})"
+        e = f"exp({g.text(x)})"
+        return f"{e}/(1 + {e}) is inf/inf: {e} overflows", f"sigmoid({g.text(x)})"
     return None
 
 
@@ -205,7 +211,8 @@ def _tensor_log_rule(g: _Graph, i: int, np):
         return None
     v, over, under = _exp_of_finite(g, g.args(a)[0], np)
     if np.any(over):
-        return "log(sum(exp(v))) overflows: exp(v) has entries that are inf", f"logsumexp({g.text(v)})"
+        return (f"log(sum(exp({g.text(v)}))) overflows: exp({g.text(v)}) has entries that are inf",
+                f"logsumexp({g.text(v)})")
     if np.any(g.vals[a] == 0) and np.any(under):
         return ("log(sum(exp(v))) is -inf: every exp(v) of a sum underflows to 0",
                 f"logsumexp({g.text(v)})")

@@ -948,3 +948,36 @@ def jacobian_summary(f, jac, out_name: str):
     table = _table("Formula", "formula", "output", "shape", "value", numeric_columns=("shape",))
     _add(table, f.text.strip(), out_name, shape_text(jac.output_shape), show_value(jac.value))
     return table
+
+
+# -- bp lint -----------------------------------------------------------------------------
+LINT_SCHEMA = "bp.lint/1"
+
+
+def _lint_message(f, finding) -> str:
+    from .ops import OPS
+
+    return f"n{finding.node} {OPS[f.kinds[finding.node]].name}: {finding.message}"
+
+
+def lint_document(f, report) -> dict:
+    notes = [{"node": f"n{x.node}", "kind": x.kind, "message": _lint_message(f, x), "suggestion": x.suggestion,
+              "points": x.points, "example": x.example} for x in report.findings]
+    return {"schema": LINT_SCHEMA, "formula": f.text, "samples": report.samples, "seed": report.seed,
+            "ranges": {n: r.text() for n, r in report.ranges.items()}, "notes": notes, "ok": not notes}
+
+
+def lint_tables(f, report) -> list:
+    """How the points were drawn, then one row per note (or a line saying there is none)."""
+    from rich.text import Text
+
+    drawn = _table(f"{report.samples:,} points, seed {report.seed}", "input", "drawn from")
+    for name, r in report.ranges.items():
+        _add(drawn, name, r.text())
+    if not report.findings:
+        return [drawn, Text("no hazard notes at any of the points")]
+    found = _table("Hazard notes", "note", "try", "points", "first at")
+    for x in report.findings:
+        at = ", ".join(f"{n} = {show_number(v)}" for n, v in x.example.items())
+        _add(found, _lint_message(f, x), x.suggestion or "", f"{x.points:,}", at)
+    return [drawn, found]

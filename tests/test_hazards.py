@@ -147,3 +147,12 @@ def test_tensor_hazards_reach_the_tables_the_json_and_the_graph(bp):
             "that are inf", "suggestion": "logsumexp(v)"} in doc["notes"]
     dot = bp("graph", "log(sum(exp(v)))", "--v", "[1000, 0, -1]", "--format", "dot").stdout
     assert "⚠ try logsumexp(v)" in dot and "penwidth=2" in dot
+
+
+def test_the_message_names_the_operand_as_the_formula_does():
+    f = parse("exp(y) - 1")
+    (h,) = find(f, f.forward({"y": 1e-12}))
+    assert h.message.startswith("exp(y) - 1 cancels: most digits of y = 1e-12 are lost")
+    f = parse("log(1 + exp(x*w))")
+    (h,) = [h for h in find(f, f.forward({"x": 800.0, "w": 1.0})) if h.suggestion]
+    assert h.message == "log(1 + exp(x * w)) overflows: exp(x * w) is inf"
