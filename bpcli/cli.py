@@ -1217,6 +1217,14 @@ def export(
                                    help="--loop: rows per step, as bp train (1: the lecture's loop)."),
     max_numbers: int = typer.Option(1_000_000, "--max-numbers", min=0, metavar="N",
                                     help="Refuse a tensor script that would embed more than N numbers (0: no limit)."),
+    param: list[str] = typer.Option([], "--param", metavar="NAME=SHAPE", help="--loop: a tensor parameter's shape, as bp train."),
+    hidden: Optional[str] = typer.Option(None, "--hidden", metavar="N,N,…", help="--loop: mlp/softmax hidden layers, as bp train."),
+    activation: str = typer.Option("tanh", "--activation", metavar="tanh|relu|sigmoid|none",
+                                   help="--loop: as bp train."),
+    features: Optional[str] = typer.Option(None, "--features", metavar="A,B,…", help="--loop: as bp train."),
+    init_scheme: str = typer.Option("uniform", "--init-scheme", metavar="uniform|normal|xavier|zeros",
+                                    help="--loop: how tensor parameters start, as bp train."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**63 - 1, help="--loop: seeds --init-scheme, as bp train."),
 ):
     """A standalone PyTorch or JAX script that rebuilds FORMULA and checks every number bp gives."""
     if torch and jax:
@@ -1224,8 +1232,13 @@ def export(
     if loop:
         if jax:
             raise UsageError("--loop writes the lecture's PyTorch loop; --jax exports single points")
-        text = _export_loop(formula, ctx.args, file, target, loss, lr, epochs, dtype, init, predict,
-                            _batch_size(batch_size))
+        from .train import Settings
+        from .values import read_pairs
+
+        settings = Settings(lr=_finite(lr, "--lr"), epochs=epochs, dtype=dtype, batch_size=_batch_size(batch_size),
+                            init=read_pairs(init, "--init", "w=0.5"), seed=seed, init_scheme=init_scheme)
+        text = _export_loop(formula, ctx.args, file, target, loss, settings, predict,
+                            _net_options(param, hidden, activation, features))
     else:
         from .export import jax_script, torch_script
 
@@ -1243,10 +1256,9 @@ def export(
     say_error(f"bp: wrote {output}")
 
 
-def _export_loop(model, extra, file, target, loss, lr, epochs, dtype, init, predict, batch_size) -> str:
+def _export_loop(model, extra, file, target, loss, settings, predict, net) -> str:
     from .export import loop_script
-    from .train import Settings, Trainer, check_model_name
-    from .values import read_pairs
+    from .train import Trainer, check_model_name
 
     words = ([model] if model is not None else []) + list(extra)
     if file is not None:
@@ -1257,14 +1269,16 @@ def _export_loop(model, extra, file, target, loss, lr, epochs, dtype, init, pred
             model = read_formula(model)
     if model is None or len(words) != 1:
         raise UsageError("--loop takes MODEL DATA, as bp train: e.g. bp export --loop linear data.csv")
-    settings = Settings(lr=_finite(lr, "--lr"), epochs=epochs, dtype=dtype, batch_size=batch_size,
-                        init=read_pairs(init, "--init", "w=0.5"))
     check_model_name(model)
-    spec, table = _training_data(model, words[0], target, loss)
+    spec, table = _training_data(model, words[0], target, loss, net=net)
+    if spec.tensor and predict:
+        raise UsageError("--predict is exported for models of number parameters; this one has tensors")
     points = [_predict_point(p, spec.features) for p in predict]
-    run = Trainer(spec, table, settings).run()
-    predictions = [{**p, "yhat": _predict(spec, run.params, p, dtype)} for p in points]
-    return loop_script(run, table, predictions)
+    trainer = Trainer(spec, table, settings)
+    start = dict(trainer.params)  # each step makes new arrays: these stay as training began
+    run = trainer.run()
+    predictions = [{**p, "yhat": _predict(spec, run.params, p, settings.dtype)} for p in points]
+    return loop_script(run, table, predictions, start, trainer.columns)
 
 
 @app.command(cls=BpCommand, context_settings=VALUE_ARGS, epilog=_epilog(

@@ -196,20 +196,20 @@ def _jax_conventions(result, point: dict, names: list[str]) -> list[str]:
 
 
 # -- tensors: arrays embedded as nested lists, compared entry by entry ----------------------
-def _tensor_check_helper(entries: str) -> list[str]:
+def _tensor_check_helper(entries: str, rel: float = REL) -> list[str]:
     """close() relative to the node's largest entry too (a sum may cancel), entries(), and
     the check that names the first entry that differs."""
     return [
         "",
         "",
         "def close(ours, bps, scale):",
-        f'    """Equal to rounding (relative {REL:g} of the entry or of the node\'s largest entry);',
+        f'    """Equal to rounding (relative {rel:g} of the entry or of the node\'s largest entry);',
         '    inf and nan only equal themselves."""',
         "    if ours != ours or bps != bps:",
         "        return ours != ours and bps != bps",
         '    if abs(ours) == float("inf") or abs(bps) == float("inf"):',
         "        return ours == bps",
-        f"    return abs(ours - bps) <= {ABS!r} + {REL!r} * max(abs(ours), abs(bps), scale)",
+        f"    return abs(ours - bps) <= {ABS!r} + {rel!r} * max(abs(ours), abs(bps), scale)",
         "",
         "",
         "def entries(x):",
@@ -439,18 +439,22 @@ def jax_script(result, point: dict, limit: int = MAX_NUMBERS) -> str:
     return "\n".join(out) + "\n"
 
 
-def loop_script(run, table, predictions: list[dict]) -> str:
+def loop_script(run, table, predictions: list[dict], start=None, columns=None) -> str:
     """The lecture's PyTorch loop for a bp train run (per-sample SGD, file order), checked
-    against the parameters (and predictions) bp's own training reached."""
+    against the parameters (and predictions) bp's own training reached. A model with tensor
+    parameters or the feature vector needs the parameters it `start`ed from and the data
+    `columns` as training read them (the trainer's)."""
     from .parser import parse
 
     model, settings = run.model, run.settings
     if settings.shuffle:
         raise UsageError("--loop goes through the rows in file order: --shuffle is not exported")
-    size = settings.batch_size or table.rows  # None: the whole data set
     if table.rows > MAX_LOOP_ROWS:
         raise UsageError(f"--loop embeds the data in the script: {table.rows:,} rows is more than "
                          f"{MAX_LOOP_ROWS:,}")
+    if model.tensor:
+        return _tensor_loop_script(run, table, start, columns)
+    size = settings.batch_size or table.rows  # None: the whole data set
     yhat, loss = model.yhat, parse(model.loss_text)
     for f, lib in ((yhat, "torch"), (loss, "torch")):
         require(f, lib)
@@ -528,12 +532,107 @@ def loop_script(run, table, predictions: list[dict]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _function(name: str, f, params: list[str], doc: str) -> list[str]:
+def _function(name: str, f, params: list[str], doc: str, shapes=None) -> list[str]:
     """def name(params): the formula's nodes, one tensor each; globals are the parameters."""
     names = variable_names(f)
     lines = ["", "", f"def {name}({', '.join(params)}):", f'    """{doc}"""']
-    lines += _torch_nodes(f, names, "    ")
+    lines += _torch_nodes(f, names, "    ", shapes)
     return lines + [f"    return {names[f.output]}"]
+
+
+def _tensor_loop_script(run, table, start: dict, columns: dict) -> str:
+    """The loop for a model of tensor parameters (or the feature vector): one row a step, as
+    the lecture's loop, or a batch's rows at once through torch.func.vmap (the model is
+    written for one row, as bp's is)."""
+    from .nets import FEATURES
+    from .ops import shape_text
+    from .parser import parse
+    from .tensor import shapes as node_shapes
+
+    model, settings = run.model, run.settings
+    if run.diverged:
+        raise UsageError("bp train diverged on this setting: there are no trained parameters to check")
+    yhat, loss = model.yhat, parse(model.loss_text)
+    for f in (yhat, loss):
+        require(f, "torch")
+    size = settings.batch_size or table.rows
+    data = [n for n in yhat.inputs if n not in model.params]
+    example = {n: tuple(columns[n].shape[1:]) for n in data}
+    example.update({p: tuple(getattr(start[p], "shape", ())) for p in model.params})
+    yhat_shapes = node_shapes(yhat, example)
+    loss_shapes = node_shapes(loss, {"yhat": yhat_shapes[yhat.output], "y": ()})
+    exact = settings.dtype == "float64"
+    rel = 1e-9 if exact else 1e-4  # another summation order than bp's, step after step
+    target = model.target
+    what = {FEATURES: f"the row's feature vector (columns {', '.join(model.vector)})"}
+    classes = f" (class indices: {', '.join(f'{k} = {c}' for k, c in enumerate(model.classes))})" \
+        if model.classes else ""
+    how = (["One row per step, as the lecture's loop."] if size == 1 else
+           [f"{size} rows per step at once: torch.func.vmap runs the one-row model on each row,",
+            "and backward() goes from their mean loss."])
+    text = "; ".join(line.strip() for line in model.text.splitlines() if line.strip())
+    out = _header(
+        f"bp export --loop: the lecture's training loop in PyTorch, for bp train's run of\n"
+        f"    yhat = {text}\n    loss = {model.loss_text}"
+        + (f"   (y: the column {target})" if target != "y" else ""),
+        [f"on {table.source} ({table.rows} rows), lr {settings.lr!r}, {settings.epochs} epochs, {settings.dtype}.",
+         *how,
+         "Each step: forward, loss, backward() (the gradient lands in .grad), the update",
+         "through .data (kept out of the graph), then .grad is zeroed, since PyTorch adds",
+         "gradients up. At the end the script checks that it reached bp's parameters and",
+         "prints ok, or the first difference."])
+    dt = "float64" if exact else "float32"
+    out += ["import torch", "", f"DTYPE = torch.{dt}  # bp train --dtype {settings.dtype}", "",
+            "# The data: a tensor per input the model reads, a row per sample (the last: the target)."]
+    for n in data + [target]:
+        about = what.get(n, f"the column {n}") + (classes if n == target else "")
+        out.append(f"{n}_data = torch.tensor({literal(columns[n])}, dtype=DTYPE)  # {about}")
+    scheme = f"--init-scheme {settings.init_scheme}, --seed {settings.seed}"
+    out += ["", f"# The parameters as bp train started them ({scheme}), tracked by PyTorch."]
+    for p in model.params:
+        shape = getattr(start[p], "shape", ())
+        out.append(f"{p} = torch.tensor({literal(start[p])}, dtype=DTYPE, requires_grad=True)  # "
+                   + shape_text(shape))
+    out += _function("forward", yhat, data, f"yhat = {text}, one tensor per bp node (one row).",
+                     yhat_shapes)
+    out += _function("loss", loss, ["yhat", "y"], f"loss = {model.loss_text}", loss_shapes)
+    rows = ", ".join(data + [target])
+    each = ", ".join(f"{n}_data" for n in data + [target])
+    out += ["", ""]
+    if size == 1:
+        out += [f"for epoch in range({settings.epochs}):",
+                f"    for {rows} in zip({each}):",
+                f"        l = loss(forward({', '.join(data)}), {target})",
+                "        l.backward()  # d l/d parameter into each parameter's .grad"]
+    else:
+        out += ["def row_loss(" + rows + "):",
+                '    """One row\'s loss: the model is written for one row."""',
+                f"    return loss(forward({', '.join(data)}), {target})", "", "",
+                f"for epoch in range({settings.epochs}):",
+                f"    for start in range(0, {table.rows}, {size}):",
+                f"        losses = torch.func.vmap(row_loss)("
+                + ", ".join(f"{n}_data[start:start + {size}]" for n in data + [target]) + ")",
+                "        losses.mean().backward()  # the mean gradient over the batch into .grad",
+                "        l = losses[-1]  # bp train reports the loss of the epoch's last row"]
+    out += [f"        {p}.data = {p}.data - {settings.lr!r} * {p}.grad.data" for p in model.params]
+    out += [f"        {p}.grad.data.zero_()" for p in model.params]
+    out += ['    print("progress:", epoch, l.item())', "", "",
+            "# What bp train reached, exact.",
+            "expected = {", *(f'    "{p}": {literal(_array(v))},' for p, v in run.params.items()), "}"]
+    out += _tensor_check_helper("torch.as_tensor(x, dtype=torch.float64).reshape(-1).tolist()", rel)
+    out += ["differences = [first_difference(p, globals()[p].detach(), value, list(globals()[p].shape))",
+            "               for p, value in expected.items()]",
+            "differences = [d for d in differences if d is not None]",
+            'print("ok" if not differences else "differs: " + differences[0])',
+            "raise SystemExit(0 if not differences else 1)"]
+    return "\n".join(out) + "\n"
+
+
+def _array(v):
+    """A parameter bp train reports (a number or nested lists) as something literal() writes."""
+    import numpy as np
+
+    return np.asarray(v, dtype=np.float64)
 
 
 def _predict_print(when: str, point: dict, features: list[str]) -> str:

@@ -305,3 +305,69 @@ def test_random_tensor_formulas_exported_to_jax_agree():
     done = subprocess.run([sys.executable, str(here / "jax_export_check.py"), "20"], capture_output=True,
                           text=True, timeout=600, cwd=here.parent, env=env)
     assert (done.returncode, done.stdout) == (0, "ok\n"), done.stderr[-3000:]
+
+
+# -- the training loop with tensors ----------------------------------------------------------
+@pytest.fixture
+def regression_csv(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    X = rng.uniform(-1, 1, (24, 2))
+    y = np.sin(2 * X[:, 0]) + X[:, 1] ** 2
+    path = tmp_path / "reg.csv"
+    path.write_text("a,b,y\n" + "".join(f"{p:.4f},{q:.4f},{t:.4f}\n" for (p, q), t in zip(X, y)))
+    return str(path)
+
+
+@pytest.fixture
+def classes_csv(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(2)
+    X = rng.uniform(-1, 1, (24, 2))
+    names = np.array(["cat", "dog", "emu"])[(X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 0] > 0.5)]
+    path = tmp_path / "cls.csv"
+    path.write_text("a,b,kind\n" + "".join(f"{p:.4f},{q:.4f},{k}\n" for (p, q), k in zip(X, names)))
+    return str(path)
+
+
+def test_loop_of_a_formula_with_tensor_parameters_reaches_bp_trains_parameters(bp, tmp_path, regression_csv):
+    args = ["W2 @ tanh(W1 @ features + b1) + b2", regression_csv, "--param", "W1=6x2", "--param", "b1=6",
+            "--param", "W2=6", "--lr", "0.05", "--epochs", "15"]
+    text = exported(bp, "--loop", *args)
+    assert imports_of(text) == {"torch"}
+    assert "W1 = torch.tensor([[" in text and "requires_grad=True)  # 6×2" in text
+    assert "W1.data = W1.data - 0.05 * W1.grad.data" in text and "W1.grad.data.zero_()" in text
+    assert "for features, y in zip(features_data, y_data):" in text  # the lecture's loop, a row a step
+    done = run_script(text, tmp_path)
+    assert (done.returncode, done.stdout.splitlines()[-1]) == (0, "ok"), done.stdout[-500:] + done.stderr
+    trained = json.loads(bp("train", *args, "--json").stdout)["params"]
+    assert f'    "W1": {trained["W1"]!r},' in text  # what bp train reached, embedded exactly
+
+
+@pytest.mark.parametrize("preset, extra", [
+    ("mlp", ["--hidden", "5", "--batch-size", "8"]),
+    ("mlp", ["--hidden", "5", "--dtype", "float32"]),
+    ("softmax", ["--hidden", "4", "--activation", "relu", "--batch-size", "all", "--init-scheme", "xavier",
+                 "--seed", "3"]),
+])
+def test_loop_of_a_network_preset_reaches_bp_trains_parameters(bp, regression_csv, classes_csv, preset, extra):
+    data = classes_csv if preset == "softmax" else regression_csv
+    text = exported(bp, "--loop", preset, data, "--lr", "0.1", "--epochs", "10", *extra)
+    if "--batch-size" in extra:
+        assert "torch.func.vmap(row_loss)" in text and "losses.mean().backward()" in text
+    if preset == "softmax":
+        assert "class indices: 0 = cat, 1 = dog, 2 = emu" in text and "[y.long()]" in text
+    assert run_inline(text).endswith("ok\n")
+
+
+def test_loop_with_tensors_names_the_parameter_entry_that_differs(bp, regression_csv):
+    text = exported(bp, "--loop", "mlp", regression_csv, "--hidden", "3", "--epochs", "5")
+    result = run_inline(text.replace(" - 0.01 * W1.grad.data", " - 0.02 * W1.grad.data"))
+    assert result.startswith("1: ") and "differs: W1[0, 0] " in result
+
+
+def test_loop_with_tensors_refuses_predict(bp, regression_csv):
+    r = bp("export", "--loop", "mlp", regression_csv, "--predict", "a=1,b=2")
+    assert r.exit_code == 2 and "--predict is exported for models of number parameters" in r.stderr
