@@ -462,18 +462,12 @@ def loop_script(run, table, predictions: list[dict], start=None, columns=None) -
     exact = settings.dtype == "float64"
     # A batch's mean gradient is summed in another order than bp's: equal to rounding, not bit for bit.
     rel = (REL if size == 1 else 1e-9) if exact else 1e-6
-    out = _header(
-        f"bp export --loop: the lecture's training loop in PyTorch, for bp train's run of\n"
-        f"    yhat = {model.text}\n    loss = {model.loss_text}"
-        + (f"   (y: the column {model.target})" if model.target != "y" else ""),
-        [f"on {table.source} ({table.rows} rows), lr {settings.lr!r}, {settings.epochs} epochs, {settings.dtype}.",
-         "Each epoch goes through the samples in order; for each: forward, loss, backward()",
-         "(the gradient lands in .grad), the update through .data (kept out of the graph),",
-         "then .grad is zeroed, since PyTorch adds gradients up. At the end the script checks",
-         "that it reached bp's parameters and prints ok, or the first difference."])
-    dt = "float64" if exact else "float32"
-    out += ["import torch", "", f"DTYPE = torch.{dt}  # bp train --dtype {settings.dtype}", "",
-            "# The data, one tensor per column (the last one is the target)."]
+    out = _loop_start(run, table, model.text, [
+        "Each epoch goes through the samples in order; for each: forward, loss, backward()",
+        "(the gradient lands in .grad), the update through .data (kept out of the graph),",
+        "then .grad is zeroed, since PyTorch adds gradients up. At the end the script checks",
+        "that it reached bp's parameters and prints ok, or the first difference."])
+    out += ["# The data, one tensor per column (the last one is the target)."]
     for c in columns:
         out.append(f"{c}_data = torch.tensor([{', '.join(number(v) for v in table.data[c].tolist())}], "
                    "dtype=DTYPE)")
@@ -532,6 +526,19 @@ def loop_script(run, table, predictions: list[dict], start=None, columns=None) -
     return "\n".join(out) + "\n"
 
 
+def _loop_start(run, table, text: str, about: list[str]) -> list[str]:
+    """A loop script's docstring (the model, its loss, the run's settings), then torch and DTYPE."""
+    model, settings = run.model, run.settings
+    out = _header(
+        f"bp export --loop: the lecture's training loop in PyTorch, for bp train's run of\n"
+        f"    yhat = {text}\n    loss = {model.loss_text}"
+        + (f"   (y: the column {model.target})" if model.target != "y" else ""),
+        [f"on {table.source} ({table.rows} rows), lr {settings.lr!r}, {settings.epochs} epochs, {settings.dtype}.",
+         *about])
+    dt = "float64" if settings.dtype == "float64" else "float32"
+    return out + ["import torch", "", f"DTYPE = torch.{dt}  # bp train --dtype {settings.dtype}", ""]
+
+
 def _function(name: str, f, params: list[str], doc: str, shapes=None) -> list[str]:
     """def name(params): the formula's nodes, one tensor each; globals are the parameters."""
     names = variable_names(f)
@@ -571,19 +578,13 @@ def _tensor_loop_script(run, table, start: dict, columns: dict) -> str:
            [f"{size} rows per step at once: torch.func.vmap runs the one-row model on each row,",
             "and backward() goes from their mean loss."])
     text = "; ".join(line.strip() for line in model.text.splitlines() if line.strip())
-    out = _header(
-        f"bp export --loop: the lecture's training loop in PyTorch, for bp train's run of\n"
-        f"    yhat = {text}\n    loss = {model.loss_text}"
-        + (f"   (y: the column {target})" if target != "y" else ""),
-        [f"on {table.source} ({table.rows} rows), lr {settings.lr!r}, {settings.epochs} epochs, {settings.dtype}.",
-         *how,
-         "Each step: forward, loss, backward() (the gradient lands in .grad), the update",
-         "through .data (kept out of the graph), then .grad is zeroed, since PyTorch adds",
-         "gradients up. At the end the script checks that it reached bp's parameters and",
-         "prints ok, or the first difference."])
-    dt = "float64" if exact else "float32"
-    out += ["import torch", "", f"DTYPE = torch.{dt}  # bp train --dtype {settings.dtype}", "",
-            "# The data: a tensor per input the model reads, a row per sample (the last: the target)."]
+    out = _loop_start(run, table, text, [
+        *how,
+        "Each step: forward, loss, backward() (the gradient lands in .grad), the update",
+        "through .data (kept out of the graph), then .grad is zeroed, since PyTorch adds",
+        "gradients up. At the end the script checks that it reached bp's parameters and",
+        "prints ok, or the first difference."])
+    out += ["# The data: a tensor per input the model reads, a row per sample (the last: the target)."]
     for n in data + [target]:
         about = what.get(n, f"the column {n}") + (classes if n == target else "")
         out.append(f"{n}_data = torch.tensor({literal(columns[n])}, dtype=DTYPE)  # {about}")
