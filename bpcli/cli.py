@@ -1192,7 +1192,9 @@ def _unused(f, name: str) -> str:
 @app.command(cls=BpCommand, context_settings=VALUE_ARGS, epilog=_epilog(
     'bp export "(x*w-y)^2" --x 2 --w 3 --y 4 -o check.py',
     'bp export "tanh(w*x + b)" --x 0.5 --w 2 --b 0 --jax',
-    "bp export --loop linear data.csv --lr 0.01 --epochs 100 --predict 4"))
+    'bp export "logsumexp(V @ tanh(W @ x))" --values net.json --jax',
+    "bp export --loop linear data.csv --lr 0.01 --epochs 100 --predict 4",
+    "bp export --loop mlp data.csv --hidden 8 --batch-size 16 -o loop.py"))
 @handles_errors
 def export(
     ctx: typer.Context,
