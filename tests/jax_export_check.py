@@ -36,7 +36,8 @@ def exported_to_jax_agree(expr, seed):
     rng = np.random.default_rng(seed)
     point = {n: rng.uniform(-1.5, 1.5, SHAPES[n]) for n in f.inputs}
     done = run(jax_script(f.grad(point), point))
-    assert done == "0: ok\n", (expr.text, done)
+    # ok, or ok under JAX's own convention where a kink is hit (abs(A - A) is abs at 0)
+    assert done == "0: ok\n" or done.startswith("0: ok under JAX's convention at a kink"), (expr.text, done)
 
 
 if __name__ == "__main__":
