@@ -227,12 +227,14 @@ def test_a_check_that_sympy_cannot_finish_is_stopped_and_the_next_is_checked_by_
 
 def test_ctrl_c_stops_the_server_cleanly():
     proc, url = start("--workers", "2")
-    assert post(url, CARD).status_code == 200
-    deadline = time.monotonic() + 30  # the second server process may still be starting
-    while len(below := descendants(proc.pid)) < 2 + 2 * 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert len(below) >= 2 + 2 * 2  # two server processes, each with two SymPy workers
-    proc.send_signal(signal.SIGINT)
+    try:
+        assert post(url, CARD).status_code == 200
+        deadline = time.monotonic() + 30  # the second server process may still be starting
+        while len(below := descendants(proc.pid)) < 2 + 2 * 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(below) >= 2 + 2 * 2  # two server processes, each with two SymPy workers
+    finally:
+        proc.send_signal(signal.SIGINT)  # also when an assertion failed: no server left behind
     assert proc.wait(timeout=15) == 0
     time.sleep(0.5)
     assert [p for p in below if p in live_processes()] == []
