@@ -17,6 +17,7 @@ from common import machine  # noqa: E402
 
 SCRIPTS = [
     ("bp grad: start-up and formula size", "grad_speed.py"),
+    ("bp grad's start-up against the commit before issue 13 grew the op table", "startup_history.py"),
     ("bp train: against the lecture's PyTorch loop and hand-written scripts", "train_speed.py"),
     ("The engine: against PyTorch, micrograd and SymPy", "engine_speed.py"),
     ("bp train mlp: a network against the same network in PyTorch", "mlp_speed.py"),
