@@ -116,7 +116,7 @@ class TensorResult(Result):
 
     def adjoint(self, i: int):
         """The adjoint, or None where no gradient flows: constants, class labels."""
-        if not self._wanted[i] or (self.formula.kinds[i] == INPUT and self.formula.names[i] in self.labels()):
+        if not self._wanted[i] or i in self._label_ids:
             return None
         return self.adjoints[i]
 
@@ -150,17 +150,18 @@ class TensorResult(Result):
             return int(np.count_nonzero(~np.isfinite(self.values[i])))
 
     @cached_property
-    def _labels(self) -> list[str]:
+    def _label_ids(self) -> frozenset[int]:
+        """The input nodes used only as class labels (the label operand of p[y])."""
         f = self.formula
         uses: dict[int, list[bool]] = {}
         for i, args in enumerate(f.args):
             for slot, a in enumerate(args):
                 uses.setdefault(a, []).append(f.kinds[i] == "take" and slot == 1)
-        return [n for n, i in f.inputs.items() if uses.get(i) and all(uses[i])]
+        return frozenset(i for i in f.inputs.values() if uses.get(i) and all(uses[i]))
 
     def labels(self) -> list[str]:
         """Inputs used only as class labels (p[y]): they get no gradient."""
-        return self._labels
+        return [n for n, i in self.formula.inputs.items() if i in self._label_ids]
 
     @property
     def gradient(self) -> dict:
@@ -218,10 +219,12 @@ def _operands(f, vals, shapes, batch, i) -> list:
     return out
 
 
-def _contribution(f, vals, shapes, batch, m, i, slot, g, convention=None):
+def _contribution(f, vals, shapes, batch, m, i, slot, g, convention=None, xs=None):
+    """What g at node i sends to operand `slot`; `xs`: the node's aligned operands, if the
+    caller has them already (backward aligns them once per node, not once per slot)."""
     op = OPS[f.kinds[i]]
     a = f.args[i][slot]
-    xs = _operands(f, vals, shapes, batch, i)
+    xs = _operands(f, vals, shapes, batch, i) if xs is None else xs
     if op.elementwise:
         p = op.partials[slot](m, vals[i], *xs)
         if convention == "jax" and op.jax_partials:  # JAX's own partial where the kink is hit
@@ -308,13 +311,12 @@ def backward(formula, vals: list, node_shapes: list, batch, m, wanted: list, see
         g = adj[i]
         if g is None or not f.args[i]:
             continue
+        op = OPS[f.kinds[i]]
+        xs = _operands(f, vals, node_shapes, batch, i)
         for slot, a in enumerate(f.args[i]):
-            if not wanted[a]:
+            if not wanted[a] or (not op.elementwise and op.vjp[slot] is None):
                 continue
-            op = OPS[f.kinds[i]]
-            if not op.elementwise and op.vjp[slot] is None:
-                continue
-            c = _contribution(f, vals, node_shapes, batch, m, i, slot, g, convention)
+            c = _contribution(f, vals, node_shapes, batch, m, i, slot, g, convention, xs)
             adj[a] = c if adj[a] is None else adj[a] + c
         if lean:  # node i's parents are done (they come later on the tape): nothing reads it again
             adj[i] = vals[i] = g = None
