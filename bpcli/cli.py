@@ -850,8 +850,12 @@ class _TrainView:
         return progress
 
     def step(self, point, grads):
-        values = [point[n] for n in self.spec.features + [self.spec.target]]
-        print("\tgrad:", *(repr(float(v)) for v in values), *(repr(float(grads[p])) for p in self.spec.params))
+        from .nets import FEATURES
+
+        spec = self.spec
+        values = [point[n] if n in point else point[FEATURES][..., spec.vector.index(n)]  # a column of the vector
+                  for n in spec.features + [spec.target]]
+        print("\tgrad:", *map(_traced, values), *(_traced(grads[p]) for p in spec.params))
 
     def epoch(self, e):
         if self.trace:
@@ -863,6 +867,17 @@ class _TrainView:
         if self.bar:
             progress, task = self.bar
             progress.update(task, advance=1, loss=f"{e.loss:.6g}")
+
+
+def _traced(v) -> str:
+    """A number of a trace line as the lecture prints it; a batch's rows or a tensor's entries
+    as a list."""
+    if isinstance(v, float):
+        return repr(v)
+    import numpy as np
+
+    a = np.asarray(v, dtype=np.float64)
+    return repr(float(a.reshape(()))) if a.size == 1 else repr(a.tolist())
 
 
 def _trace_numbers(point: dict, features: list[str]) -> list[str]:

@@ -390,3 +390,20 @@ def test_bp_runs_blas_on_one_thread_unless_told_otherwise(given, expected):
                          cwd=Path(__file__).resolve().parent.parent, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[-1] == f"threads {expected}"
+
+
+@pytest.mark.parametrize("args", [
+    ["mlp", XOR, "--hidden", "2"],  # tensor parameters, the feature vector
+    ["w @ features", XOR, "--param", "w=2"],
+    ["w*a + v*b", XOR, "--batch-size", "2"],  # number parameters, two rows a step
+])
+def test_trace_prints_a_grad_line_per_step_for_tensors_and_batches(bp, args):
+    # It once ended in an internal error: a feature read from the vector, arrays taken for numbers.
+    r = bp("train", *args, "--epochs", "1", "--trace")
+    assert r.exit_code == 0, r.output
+    grads = [line for line in r.stdout.splitlines() if line.startswith("\tgrad:")]
+    assert len(grads) == (2 if "--batch-size" in args else 4)
+    if args[0] == "mlp":  # a b y, then ∂loss/∂W1 as a 2×2 list, …
+        assert grads[0].startswith("\tgrad: 0.0 0.0 0.0 [[")
+    if "--batch-size" in args:  # a step's two rows as lists
+        assert grads[0].startswith("\tgrad: [0.0, 0.0] [0.0, 1.0] [0.0, 1.0] ")
