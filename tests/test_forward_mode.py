@@ -211,3 +211,12 @@ def test_a_scalar_formula_given_as_arrays_takes_the_tensor_forward_mode():
     point = {"s": np.array(0.41088506)}
     fm = forward_mode(f, f.grad(point), point)
     assert fm.forward_passes == 1 and fm.agrees
+
+
+def test_every_tensor_row_of_the_op_table_has_a_forward_mode_rule_where_it_has_a_backward_one():
+    from bpcli.ops import OPS
+
+    for op in OPS.values():
+        if not op.elementwise:
+            assert len(op.jvp) == op.arity, op.name
+            assert [r is None for r in op.jvp] == [r is None for r in op.vjp], op.name
