@@ -266,3 +266,11 @@ def _tensor_args(how, W, tmp_path):
         return ["--W", str(tmp_path / "W.npy")]
     (tmp_path / "v.json").write_text(json.dumps({"W": W}))
     return ["--values", str(tmp_path / "v.json")]
+
+
+def test_the_tensor_check_beside_an_inf_says_there_is_no_finite_difference(bp):
+    r = bp("grad", "sum(W*x)", "--W", "[1, Infinity]", "--x", "2", "--allow-nonfinite", "--json")
+    assert r.exit_code == 0, r.stderr
+    notes = [n["message"] for n in json.loads(r.stdout)["notes"]]
+    assert "∂/∂W: no finite difference at 2 of 2 entries: the formula is not finite on both sides of them" in notes
+    assert not any("a finite difference is off" in n for n in notes)
