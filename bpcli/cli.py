@@ -1009,15 +1009,14 @@ def graph(
     size = f"{len(f):,} nodes, {sum(len(a) for a in f.args):,} edges"
     to_stdout = output is None or output == "-"
     if fmt == "tree":
-        tree = pictures.to_tree(f, result, fold=not no_fold)
         if to_stdout:
-            console = stdout_console()
-            console.print(tree)
-            console.print(f"{size}", style="dim")
+            _print_tree(f, result, not no_fold, size)
             return
-        data = _tree_text(tree).encode("utf-8")
+        data = pictures.tree_text(pictures.tree_lines(f, result, fold=not no_fold)).encode("utf-8")
     else:
         text = pictures.to_mermaid(f, result) if fmt == "mermaid" else pictures.to_dot(f, result)
+        if to_stdout and fmt in ("dot", "mermaid"):
+            text = pictures.for_stdout(text, fmt)
         data = pictures.render_with_graphviz(text, fmt) if fmt in pictures.GRAPHVIZ else text.encode()
     from .streams import write_output
 
@@ -1141,14 +1140,25 @@ def _graph_format(fmt: Optional[str], output: Optional[str]) -> str:
     return fmt or implied
 
 
-def _tree_text(tree) -> str:
-    import io
+def _print_tree(f, result, fold: bool, size: str) -> None:
+    """The tree on standard output: on a terminal each line cut at its width, and the cut said
+    (with how to see everything); into a pipe or file every line whole."""
+    from . import pictures
 
-    from rich.console import Console
-
-    out = io.StringIO()
-    Console(file=out, width=120, no_color=True, color_system=None).print(tree)
-    return out.getvalue()
+    console = stdout_console()
+    lines = pictures.tree_lines(f, result, fold=fold, ascii_only=console.options.ascii_only)
+    width = console.width
+    for line in lines:
+        if console.is_terminal:
+            console.print(line, no_wrap=True, overflow="ellipsis", crop=True)
+        else:
+            console.print(line, soft_wrap=True)
+    console.print(size, style="dim")
+    cut, widest = pictures.cut_lines(lines, width)
+    if cut and console.is_terminal:
+        say_error(f"bp: note: {cut:,} of the tree's {len(lines):,} lines are wider than this terminal's "
+                  f"{width} columns and were cut at the right (the widest needs {widest:,})\n"
+                  "hint: see every line whole with -o tree.txt, or | less -S; or draw it with --format svg")
 
 
 @app.command(cls=BpCommand, epilog=_epilog(
@@ -1485,9 +1495,11 @@ def main() -> None:
     """Entry point of the `bp` script: never lets a traceback reach the user."""
     import signal
 
+    from .render import setup_streams
     from .streams import guard_standard_streams
 
     guard_standard_streams()
+    setup_streams()  # before Click parses anything: `bp --help` is written in the same spelling
     signal.signal(signal.SIGTERM, _terminated)
     # bp's matrix products are small (a chunk of rows by a layer): BLAS threads would only
     # contend for the cores with each other and other programs. Read when numpy loads.

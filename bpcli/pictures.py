@@ -185,6 +185,17 @@ def to_mermaid(f, result=None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def for_stdout(source: str, fmt: str) -> str:
+    """DOT or Mermaid source as standard output can take it: on an ASCII-only stream bp's
+    symbols spelled out as everywhere else, other characters as the format's own entities."""
+    from . import render
+
+    if not render.ASCII:
+        return source
+    entity = "&#{};" if fmt == "dot" else "#{};"
+    return render.ascii_text(source, lambda c: entity.format(ord(c)))
+
+
 # -- Graphviz programs -------------------------------------------------------------------------
 def render_with_graphviz(dot: str, fmt: str) -> bytes:
     """SVG, PNG or PDF bytes from Graphviz's `dot` program."""
@@ -248,28 +259,44 @@ def check_tree(f, fold: bool, max_nodes: int, max_depth: int) -> None:
 
 
 def _plan(f, fold: bool) -> list[tuple[int, int, bool]]:
-    """The tree's lines in drawing order: (node, depth, drawn before); depth first, no recursion."""
+    """The tree's lines in drawing order: (node, depth, drawn before); depth first, no recursion.
+    "Drawn before" is decided when a line is drawn, so a shared node is drawn whole where it
+    first appears and referred to below it, never above."""
     plan = []
-    seen = {f.output}
-    stack = [(f.output, 0, False)]
+    seen = [False] * len(f)
+    stack = [(f.output, 0)]
     while stack:
-        node, depth, again = stack.pop()
+        node, depth = stack.pop()
+        again = fold and seen[node] and bool(f.args[node])
         plan.append((node, depth, again))
         if again:
             continue
-        children = []
-        for child in f.args[node]:
-            shown = fold and child in seen and bool(f.args[child])
-            seen.add(child)
-            children.append((child, depth + 1, shown))
-        stack.extend(reversed(children))
+        seen[node] = True
+        stack.extend((child, depth + 1) for child in reversed(f.args[node]))
     return plan
 
 
-def to_tree(f, result=None, fold: bool = True):
-    """A Rich tree from the output down; a shared node is drawn once, then referred to."""
+GUIDES = {False: ("├── ", "└── ", "│   ", "    "), True: ("+-- ", "`-- ", "|   ", "    ")}
+
+
+def _last_children(plan: list) -> list[bool]:
+    """For each line of the plan, whether it is its parent's last child (scanned backwards)."""
+    last = [True] * len(plan)
+    later: list[bool] = []  # later[d]: a later line at depth d under the same parent
+    for k in range(len(plan) - 1, -1, -1):
+        depth = plan[k][1]
+        del later[depth + 1:]
+        later.extend([False] * (depth + 1 - len(later)))
+        last[k] = not later[depth]
+        later[depth] = True
+    return last
+
+
+def tree_lines(f, result=None, fold: bool = True, ascii_only: bool = False) -> list:
+    """The tree from the output down, as Rich Text lines (guides, then the node); a shared node
+    is drawn once, then referred to. Lines, not a Rich Tree: a tree deeper than the width would
+    lose its deep levels silently, where a line can be cut and the cut said."""
     from rich.text import Text
-    from rich.tree import Tree
 
     def label(i: int, again: bool) -> Text:
         text = Text(_title(f, i, result), style="bold" if _role(f, i) in ("output", "named") else "")
@@ -281,11 +308,26 @@ def to_tree(f, result=None, fold: bool = True):
             text.append("  (shown above)", style="dim")
         return text
 
+    fork, corner, through, blank = GUIDES[ascii_only]
     plan = _plan(f, fold)
-    root = Tree(label(f.output, False))
-    branches = [root]  # the branch at each depth of the line being drawn
-    for node, depth, again in plan[1:]:
-        sub = branches[depth - 1].add(label(node, again))
-        del branches[depth:]
-        branches.append(sub)
-    return root
+    last = _last_children(plan)
+    lines = []
+    guides: list[str] = []  # what each open level draws on the lines below it
+    for k, (node, depth, again) in enumerate(plan):
+        del guides[max(depth - 1, 0):]
+        prefix = "".join(guides) + (corner if last[k] else fork) if depth else ""
+        if depth:
+            guides.append(blank if last[k] else through)
+        lines.append(Text(prefix) + label(node, again))
+    return lines
+
+
+def tree_text(lines: list) -> str:
+    """The tree's lines as plain text, each whole (no width to cut it to)."""
+    return "".join(line.plain + "\n" for line in lines)
+
+
+def cut_lines(lines: list, width: int) -> tuple[int, int]:
+    """How many lines are wider than `width` columns, and how wide the widest is."""
+    widths = [line.cell_len for line in lines]
+    return sum(w > width for w in widths), max(widths, default=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import json
 import math
@@ -10,11 +11,33 @@ import sys
 
 SCHEMA = "bp.grad/2"
 
-# On a terminal or pipe that cannot take Unicode (LANG=C, PYTHONIOENCODING=ascii) the
-# symbols fall back to ASCII; other characters (a name like ω) are escaped, never fatal.
+# On a terminal or pipe that cannot take Unicode (PYTHONIOENCODING=ascii, or a C locale with
+# PYTHONUTF8=0) the symbols bp prints fall back to ASCII spellings; other characters (a name
+# like ω) are escaped (\u03c9), never fatal. The fallback is a codec error handler on the
+# standard streams, so every writer (Rich, print, Typer's help) gets the same spelling.
 ASCII = False
-_ASCII_SYMBOLS = str.maketrans({"·": "*", "∂": "d", "←": "<-", "✓": "ok", "✗": "FAIL", "–": "-",
-                                "…": "...", "ŷ": "yhat"})
+ASCII_SYMBOLS = {"·": "*", "∂": "d", "←": "<-", "→": "->", "✓": "ok", "✗": "FAIL", "–": "-", "−": "-",
+                 "…": "...", "ŷ": "yhat", "×": "x", "±": "+/-", "²": "^2", "ᵀ": "^T", "⊙": "*",
+                 "≥": ">=", "≤": "<=", "⚠": "!", "₀": "_0", "₁": "_1", "π": "pi", "Σ": "sum"}
+_ASCII_SYMBOLS = str.maketrans(ASCII_SYMBOLS)
+
+
+def _ascii_fallback(error: UnicodeError):
+    """Codec error handler: bp's symbols as their ASCII spellings, anything else a \\x escape."""
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    chunk = error.object[error.start:error.end]
+    return "".join(ASCII_SYMBOLS.get(c) or c.encode("ascii", "backslashreplace").decode()
+                   for c in chunk), error.end
+
+
+codecs.register_error("bp-ascii", _ascii_fallback)
+
+
+def ascii_text(text: str, escape=lambda c: c.encode("ascii", "backslashreplace").decode()) -> str:
+    """The text in ASCII: bp's symbols spelled out, any other character as `escape` writes it."""
+    text = text.translate(_ASCII_SYMBOLS)
+    return text if text.isascii() else "".join(c if c.isascii() else escape(c) for c in text)
 
 
 def setup_streams() -> None:
@@ -23,7 +46,7 @@ def setup_streams() -> None:
     for stream in (sys.stdout, sys.stderr):
         encoding = (getattr(stream, "encoding", None) or "ascii").lower().replace("-", "")
         if encoding not in ("utf8", "utf16", "utf32") and hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="backslashreplace")
+            stream.reconfigure(errors="bp-ascii")
             ASCII = ASCII or stream is sys.stdout
 
 

@@ -98,14 +98,44 @@ def test_the_bounds_can_be_raised(bp):
     assert r.exit_code == 0 and r.stdout.count("x = a\n") == 32
 
 
-def test_the_tree_is_drawn_as_before(bp):
+def test_a_shared_node_is_drawn_where_it_first_appears_and_referred_to_below(bp):
     r = bp("graph", "a=x*y; b=a*a+sin(a); b*x+a")
     assert r.exit_code == 0
     assert r.stdout.splitlines() == [
         "n7: n6 + a", "├── n6: b · x", "│   ├── b = n5: n3 + n4", "│   │   ├── n3: a · a",
-        "│   │   │   ├── a = n2: x · y  (shown above)", "│   │   │   └── a = n2: x · y  (shown above)",
-        "│   │   └── n4: sin(a)", "│   │       └── a = n2: x · y  (shown above)", "│   └── x",
-        "└── a = n2: x · y", "    ├── x", "    └── y", "8 nodes, 11 edges"]
+        "│   │   │   ├── a = n2: x · y", "│   │   │   │   ├── x", "│   │   │   │   └── y",
+        "│   │   │   └── a = n2: x · y  (shown above)", "│   │   └── n4: sin(a)",
+        "│   │       └── a = n2: x · y  (shown above)", "│   └── x", "└── a = n2: x · y  (shown above)",
+        "8 nodes, 11 edges"]
+
+
+CHAIN = "0" + "-(0" * 1500 + "-x" + ")" * 1500  # 1,503 nodes, a tree 1,501 levels deep
+
+
+def test_a_tree_wider_than_the_terminal_is_cut_and_the_cut_is_said(bp, monkeypatch):
+    from rich.console import Console
+
+    from bpcli import cli
+
+    monkeypatch.setattr(cli, "stdout_console", lambda: Console(force_terminal=True, width=80, color_system=None))
+    r = bp("graph", CHAIN, "--max-depth", "0")
+    assert r.exit_code == 0
+    lines = r.stdout.splitlines()
+    assert len(lines) == 3004 and lines[-1] == "1,503 nodes, 3,002 edges"  # every line, none dropped
+    assert max(map(len, lines)) == 80 and lines[-2].endswith("…")
+    assert ("bp: note: 2,967 of the tree's 3,003 lines are wider than this terminal's 80 columns and were "
+            "cut at the right (the widest needs 6,009)") in r.stderr
+    assert "-o tree.txt" in r.stderr and "--format svg" in r.stderr
+
+
+def test_a_wide_tree_is_whole_in_a_pipe_and_in_a_file(bp, tmp_path):
+    piped = bp("graph", CHAIN, "--max-depth", "0")
+    assert piped.exit_code == 0 and piped.stderr == ""
+    lines = piped.stdout.splitlines()
+    assert len(lines) == 3004 and lines[-2] == " " * 6000 + "└── x"
+    out = tmp_path / "tree.txt"
+    assert bp("graph", CHAIN, "--max-depth", "0", "-o", str(out)).exit_code == 0
+    assert out.read_text().splitlines() == lines[:-1]
 
 
 # -- documents that list every node ------------------------------------------------------------

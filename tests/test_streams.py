@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 
 def run_ascii(*args, **kw):
     env = {**os.environ, "PYTHONIOENCODING": "ascii"}
@@ -32,6 +34,30 @@ def test_ascii_errors_are_readable():
     r = run_ascii("grad", "w(x+1)")
     assert r.returncode == 2
     assert "write w*(...) for a product" in r.stderr.decode("ascii")
+
+
+@pytest.mark.parametrize("args", [
+    ["graph", "(x*w-y)^2 + ω", "--x", "2", "--w", "3", "--y", "4", "ω=1"],
+    ["graph", "(x*w-y)^2 + ω", "--x", "2", "--w", "3", "--y", "4", "ω=1", "--format", "dot"],
+    ["graph", "(x*w-y)^2 + ω", "--x", "2", "--w", "3", "--y", "4", "ω=1", "--format", "mermaid"],
+    ["grad", "x*w^2", "--x", "2", "--w", "3", "--hessian"],
+    ["grad", "sum(A@B)", "--A", "[[1,2],[3,4]]", "--B", "[[1],[2]]"],
+    ["ops"],
+    ["grad", "--help"],
+])
+def test_every_text_output_spells_symbols_in_ascii_where_unicode_cannot_go(args):
+    r = run_ascii(*args)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode("ascii")
+    assert "\\x" not in out and "\\u2" not in out  # no escaped symbol (·, ∂, ², ×, ±, ᵀ)
+    if args[0] == "graph":
+        assert "dout = 1.0" in out and "x * w" in out
+    if "dot" in args:  # a name bp cannot spell: the format's own character reference
+        assert "&#969;" in out
+    if "mermaid" in args:
+        assert "#969;" in out
+    if args[0] == "graph" and len(args) == 9:  # the tree, on a stream: a Python escape, as bp grad
+        assert "n8: n6 + \\u03c9" in out
 
 
 def test_ctrl_c_during_training_exits_130_with_the_parameters(tmp_path):
