@@ -95,9 +95,14 @@ def test_graph_help_documents_every_format(bp):
         assert fmt in text
 
 
-def test_shell_completion_is_offered(bp):
-    r = bp("--show-completion", "bash")
-    assert r.exit_code == 0 and "complete" in r.stdout
+def test_shell_completion_is_offered(bp, monkeypatch):
+    # Typer's --show-completion is a flag (a shell name after it is not read): it finds the shell
+    # by walking up the process tree, which a detached or CI run may not have. Name the shell.
+    import shellingham
+
+    monkeypatch.setattr(shellingham, "detect_shell", lambda *a, **k: ("bash", "/bin/bash"))
+    r = bp("--show-completion")
+    assert r.exit_code == 0 and "complete -o default -F" in r.stdout
     assert "--install-completion" in bp("--help").stdout
 
 
