@@ -56,16 +56,33 @@ def close(a: float, b: float, rel: float, abs_: float) -> bool:
     return abs(a - b) <= abs_ + rel * max(abs(a), abs(b))
 
 
+def central_difference(formula, point: dict[str, float], name: str, scale: float = 1.0) -> float:
+    """(f(x + h) - f(x - h)) / 2h for one input, h = FD_STEP·max(1, |x|)·scale."""
+    x = point[name]
+    h = FD_STEP * max(1.0, abs(x)) * scale
+    return (formula.evaluate({**point, name: x + h}) - formula.evaluate({**point, name: x - h})) / (2 * h)
+
+
 def finite_differences(formula, point: dict[str, float], names=None) -> dict[str, float]:
     """Central differences of the output with respect to every input (or those named)."""
-    out = {}
-    for name in formula.inputs if names is None else names:
-        x = point[name]
-        h = FD_STEP * max(1.0, abs(x))
-        up = formula.evaluate({**point, name: x + h})
-        down = formula.evaluate({**point, name: x - h})
-        out[name] = (up - down) / (2 * h)
-    return out
+    return {name: central_difference(formula, point, name)
+            for name in (formula.inputs if names is None else names)}
+
+
+@dataclass
+class Steps:
+    """A finite difference taken again with the step doubled and halved: what it is worth."""
+
+    extrapolated: float  # Richardson's (4·D(h) - D(2h))/3: curvature's h² error removed
+    spread: float  # how far D(h/2) and D(2h) move from D(h): an estimate of its own error
+
+
+def other_steps(formula, point: dict[str, float], name: str, fd: float) -> Steps:
+    """The same difference at steps 2h and h/2: curvature (error ∝ h²) or rounding (∝ 1/h)
+    makes a difference move with its step, a wrong gradient does not."""
+    double = central_difference(formula, point, name, 2.0)
+    half = central_difference(formula, point, name, 0.5)
+    return Steps((4 * fd - double) / 3, max(abs(double - fd), abs(half - fd)))
 
 
 
@@ -134,12 +151,17 @@ def check(formula, result, point: dict[str, float], budget: float = 5.0, seed: i
     noise = rounding(result)
     sympy_rel = max(SYMPY_REL, 4 * EPS * len(formula))
     checks = []
+    again = max(1, FD_WORK // (4 * max(1, len(formula))))  # inputs whose difference may be retaken
     for name, g in result.gradient.items():
         c = InputCheck(name, g, finite_difference=fd.get(name))
         if name in symbolic:
             c.derivative, c.sympy = symbolic[name]
-        verdict, note = _verdict(name, g, c.sympy, c.finite_difference, name in symbolic, sympy_rel,
-                                 2 * noise / (FD_STEP * max(1.0, abs(point[name]))))
+        fd_noise = 2 * noise / (FD_STEP * max(1.0, abs(point[name])))
+        verdict, note = _verdict(name, g, c.sympy, c.finite_difference, name in symbolic, sympy_rel, fd_noise)
+        alone = c.sympy is None or math.isnan(c.sympy)  # finite differences decided by themselves
+        if verdict is False and alone and math.isfinite(c.finite_difference or math.nan):
+            verdict, note = _steps_verdict(formula, point, name, g, c.finite_difference, fd_noise, again > 0)
+            again -= 1
         if note:
             notes.append(note)
         if verdict is None:
@@ -182,6 +204,24 @@ def _verdict(name, g, sympy, fd, asked: bool, sympy_rel: float, fd_noise: float)
         return None, None
     return None, (f"∂/∂{name}: no verdict: neither SymPy nor finite differences give a number "
                   f"here, so bp's {g!r} (PyTorch's rule) stands unchecked")
+
+
+def _steps_verdict(formula, point, name: str, g: float, fd: float, fd_noise: float, affordable: bool):
+    """A finite difference alone disagrees with backprop: before failing, take it again at 2h
+    and h/2. Extrapolated to zero step it may agree (curvature); if it moves with its step
+    by as much as it misses, it is too coarse to judge (inconclusive); only a difference
+    that holds still and still misses is a disagreement."""
+    if not affordable:
+        return None, (f"∂/∂{name}: inconclusive: the finite difference {fd!r} disagrees, and retaking it "
+                      "at other steps is past the work bound")
+    steps = other_steps(formula, point, name, fd)
+    if close(g, steps.extrapolated, FD_REL, FD_ABS + fd_noise):
+        return True, (f"∂/∂{name}: the finite difference {fd!r} is off by curvature; extrapolated to "
+                      f"zero step ({steps.extrapolated!r}) it agrees with backprop")
+    if abs(g - fd) <= FD_ABS + fd_noise + FD_REL * abs(g) + 3 * steps.spread:
+        return None, (f"∂/∂{name}: inconclusive: the finite difference {fd!r} moves by "
+                      f"{steps.spread:.3g} when its step is halved or doubled, too much to judge backprop")
+    return False, None
 
 
 def checked_grad(formula, point: dict, check_it: bool = True, budget: float = 5.0,

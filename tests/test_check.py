@@ -54,6 +54,37 @@ def test_a_long_sum_passes_where_rounding_widens_the_tolerance():
     assert [i.status for i in c.inputs] == ["ok", "ok"]
 
 
+# 80,000 statements: SymPy is skipped (too deep) and finite differences judge alone. Their
+# step's curvature error (h²/6 times the third derivative) was 2.9e-5 of the gradient: exit 3.
+CURVED = "a = 0\n" + "a = a + 1/x\n" * 80_000 + "a"
+
+
+def test_a_right_gradient_off_by_the_steps_curvature_is_not_failed(bp_json):
+    doc = bp_json("grad", CURVED, "--x", "0.001")
+    assert doc["ok"] and doc["gradient"]["x"] == -8e10 and doc["check"]["x"]["status"] == "ok"
+    assert abs(doc["check"]["x"]["finite_difference"] + 8.0002938e10) < 1e4  # the step's own error
+    assert any("off by curvature; extrapolated to zero step" in n["message"] for n in doc["notes"])
+
+
+@pytest.mark.parametrize("text, x", [("a = 0\n" + "a = a + log(x)\n" * 500 + "a", 1e-4),
+                                     ("a = 0\n" + "a = a + tanh(10000*x)\n" * 500 + "a", 1e-4),
+                                     ("a = x\n" + "a = a + sin(3000*x)\n" * 500 + "a", 1.0)])
+def test_a_finite_difference_that_moves_with_its_step_never_fails_a_gradient(text, x):
+    f = parse(text)
+    c = check(f, f.grad({"x": x}), {"x": x})
+    assert c.ok and c.inputs[0].status in ("ok", "skipped")
+
+
+def test_a_wrong_gradient_still_fails_when_finite_differences_judge_alone(bp, monkeypatch):
+    from bpcli.ops import OPS
+
+    op = OPS["sin"]
+    monkeypatch.setitem(OPS, "sin", type(op)(**{**op.__dict__, "partials": (lambda m, out, a: 2.0,)}))
+    r = bp("grad", "a = x\n" + "a = a + sin(x)\n" * 500 + "a", "--x", "0.5")
+    assert r.exit_code == 3 and "SymPy check skipped" in r.stdout
+    assert "bp: check failed: ∂/∂x: backprop 1001.0, finite difference 439.79" in r.stderr
+
+
 def test_finite_differences_sample_inputs_past_their_budget():
     names = [f"x{i}" for i in range(3_000)]
     f = parse(" + ".join(names))
