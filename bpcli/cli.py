@@ -869,8 +869,10 @@ class _TrainView:
 
             print(render.dumps(render.epoch_record(e)), flush=True)
         if self.bar:
+            from .numtext import number_text
+
             progress, task = self.bar
-            progress.update(task, advance=1, loss=f"{e.loss:.6g}")
+            progress.update(task, advance=1, loss=number_text(e.loss, 6))
 
 
 def _traced(v) -> str:
@@ -885,8 +887,9 @@ def _traced(v) -> str:
 
 
 def _trace_numbers(point: dict, features: list[str]) -> list[str]:
-    return [repr(float(point[f])) if not float(point[f]).is_integer() else str(int(point[f]))
-            for f in features]
+    from .numtext import number_text
+
+    return [number_text(point[f]) for f in features]
 
 
 def _predict(spec, params, point, dtype):

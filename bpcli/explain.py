@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .numtext import number_text
 from .ops import OPS, partial_display
 from .view import ref
 
@@ -220,4 +221,6 @@ def _wrap(text: str) -> str:
 
 
 def _num(x: float) -> str:
-    return f"({x!r})" if x < 0 else repr(x)
+    """A factor of a product: negative ones in parentheses."""
+    text = number_text(x, whole=False)
+    return f"({text})" if x < 0 else text

@@ -8,16 +8,11 @@ from __future__ import annotations
 
 import math
 
+from .numtext import number_text
+
 INPUT, CONST = "input", "const"
 # The language's named constants: their value, and their name in SymPy.
 NAMED_CONSTANTS = {"pi": (math.pi, "pi"), "e": (math.e, "E")}
-
-
-def number_text(v: float) -> str:
-    """A constant as people write it: 2 rather than 2.0, repr precision otherwise."""
-    if v.is_integer() and abs(v) < 1e16:
-        return str(int(v))
-    return repr(v)
 
 
 class GraphBuilder:

@@ -16,7 +16,8 @@ import random
 from dataclasses import dataclass, field
 
 from .errors import InputValueError, UsageError
-from .graph import CONST, INPUT, number_text
+from .graph import CONST, INPUT
+from .numtext import number_text
 from .ops import OPS
 
 SCHEMA, GRADE_SCHEMA = "bp.quiz/1", "bp.quiz-grade/1"

@@ -147,14 +147,9 @@ def set_precision(digits: int | None) -> None:
 def show_number(v) -> str:
     """A number for people: Python's shortest round-trip text, cut to DIGITS significant
     digits when it has more (12.00000000007759 shows as 12.0; --precision full keeps it)."""
-    text = repr(float(v))
-    if DIGITS is None or not math.isfinite(v):
-        return text
-    mantissa = text.split("e")[0].lstrip("-").replace(".", "").lstrip("0")
-    if len(mantissa) <= DIGITS:
-        return text
-    short = f"{float(v):.{DIGITS}g}"
-    return short if any(c in short for c in ".en") else short + ".0"
+    from .numtext import number_text
+
+    return number_text(v, DIGITS, whole=False)
 
 
 # -- JSON ---------------------------------------------------------------------------

@@ -17,7 +17,8 @@ import sys
 from dataclasses import dataclass
 
 from .explain import count_text
-from .graph import CONST, INPUT, NAMED_CONSTANTS, number_text
+from .graph import CONST, INPUT, NAMED_CONSTANTS
+from .numtext import number_text
 from .ops import OPS
 
 # Past these, SymPy is not asked at all: its expressions are trees (a shared node is

@@ -263,7 +263,9 @@ def check_binary(column, target: str, source: str) -> None:
     import numpy as np
 
     found = np.unique(column)
-    shown = ", ".join(f"{v:.10g}" for v in found[:8].tolist()) + (", …" if len(found) > 8 else "")
+    from .numtext import number_text
+
+    shown = ", ".join(number_text(v, 10) for v in found[:8].tolist()) + (", …" if len(found) > 8 else "")
     raise DataError(f"{source}: the target {target} must be 0 or 1 for binary cross-entropy "
                     f"(logistic); it has {len(found):,} distinct values: {shown}",
                     hint="pick a 0/1 target column with --target, or use --loss mse")

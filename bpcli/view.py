@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .graph import CONST, INPUT, number_text
+from .graph import CONST, INPUT
+from .numtext import number_text
 from .ops import OPS, partial_display
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from .numtext import number_text
 from .quiz import Exercise, _operation, key_document, ref
 
 
@@ -18,7 +19,7 @@ def rows(ex: Exercise) -> tuple[list, list]:
     for i in range(len(f)):
         v = number.get(("value", i, None))
         a = number.get(("adjoint", i, None))
-        nodes.append((f"n{i}", ref(f, i), _operation(f, i), f"[{v}]" if v else _num(r.values[i]),
+        nodes.append((f"n{i}", ref(f, i), _operation(f, i), f"[{v}]" if v else number_text(r.values[i]),
                       f"[{a}]" if a else ("1" if i == f.output else "")))
     edges = []
     for b in ex.blanks:
@@ -29,13 +30,10 @@ def rows(ex: Exercise) -> tuple[list, list]:
     return nodes, edges
 
 
-def _num(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else repr(v)
-
 
 def markdown(ex: Exercise) -> str:
     nodes, edges = rows(ex)
-    values = ", ".join(f"{n} = {_num(v)}" for n, v in ex.point.items())
+    values = ", ".join(f"{n} = {number_text(v)}" for n, v in ex.point.items())
     out = [f"# Backpropagation exercise: {ex.title}", "", f"Formula: `{ex.formula.text.strip()}`  ",
            f"Values: {values}  ", f"Output: `{ref(ex.formula, ex.formula.output)}`", "",
            "Fill in each numbered blank: forward values, local gradients (∂parent/∂child) and",
@@ -52,7 +50,7 @@ def markdown(ex: Exercise) -> str:
 
 def markdown_key(ex: Exercise) -> str:
     out = [f"# Answer key: {ex.title}", "", f"Formula: `{ex.formula.text.strip()}`", ""]
-    out += [f"{k}. {b.prompt} = **{_num(b.answer)}**" for k, b in enumerate(ex.blanks, 1)]
+    out += [f"{k}. {b.prompt} = **{number_text(b.answer)}**" for k, b in enumerate(ex.blanks, 1)]
     out += ["", "As `bp quiz --answers` reads it:", "", "```json", json.dumps(key_document(ex), indent=2),
             "```"]
     return "\n".join(out) + "\n"
@@ -98,7 +96,7 @@ def _unicode_tex(c: str) -> str:
 
 def latex(ex: Exercise) -> str:
     nodes, edges = rows(ex)
-    values = ", ".join(f"{n} = {_num(v)}" for n, v in ex.point.items())
+    values = ", ".join(f"{n} = {number_text(v)}" for n, v in ex.point.items())
     out = [r"\documentclass{article}", r"\usepackage[utf8]{inputenc}", r"\begin{document}",
            rf"\section*{{Backpropagation exercise: {tex(ex.title)}}}",
            rf"Formula: \texttt{{{tex(ex.formula.text.strip())}}}\\", rf"Values: {tex(values)}\\",
@@ -119,7 +117,7 @@ def latex(ex: Exercise) -> str:
 def latex_key(ex: Exercise) -> str:
     out = [r"\documentclass{article}", r"\usepackage[utf8]{inputenc}", r"\begin{document}",
            rf"\section*{{Answer key: {tex(ex.title)}}}", r"\begin{enumerate}"]
-    out += [rf"\item {tex(b.prompt)} = \textbf{{{_num(b.answer)}}}" for b in ex.blanks]
+    out += [rf"\item {tex(b.prompt)} = \textbf{{{number_text(b.answer)}}}" for b in ex.blanks]
     out += [r"\end{enumerate}", rf"{{\small exercise {ex.fingerprint}}}", r"\end{document}"]
     return "\n".join(out) + "\n"
 

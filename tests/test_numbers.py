@@ -70,3 +70,28 @@ def test_gradient_keeps_the_sign_of_zero_as_pytorch_does_for_floats_and_arrays(t
     tensor = f.grad({k: np.array(v) for k, v in point.items()}).gradient[name]
     assert one == 0.0 and math.copysign(1, one) == -1
     assert math.copysign(1, many) == -1 and math.copysign(1, tensor) == -1
+
+
+# -- numbers as text: one formatter for tables, trees, notes, programs and pages -------------
+@pytest.mark.parametrize("v, digits, whole, text", [
+    (2.0, None, True, "2"), (2.0, None, False, "2.0"), (0.1 + 0.2, None, True, "0.30000000000000004"),
+    (12.00000000007759, 10, False, "12.0"), (12.00000000007759, None, False, "12.00000000007759"),
+    (1234567.5, 6, True, "1.23457e+06"), (4.0, 6, True, "4"), (1e300, None, True, "1e+300"),
+    (float("inf"), 10, False, "inf"), (float("-inf"), None, True, "-inf"), (float("nan"), 6, True, "nan"),
+    (-1e-300, 10, False, "-1e-300"), (1e16, None, True, "1e+16"), (9007199254740993.0, None, True,
+                                                                     "9007199254740992"),
+])
+def test_number_text_writes_each_number_once_for_every_face(v, digits, whole, text):
+    from bpcli.numtext import number_text
+
+    assert number_text(v, digits, whole) == text
+
+
+def test_the_faces_share_the_one_formatter():
+    from bpcli import render
+    from bpcli.cli import _trace_numbers
+    from bpcli.web.layout import short
+
+    assert render.show_number(12.00000000007759) == "12.0" and render.show_number(3.0) == "3.0"
+    assert short(1234567.5) == "1.23457e+06" and short(4.0) == "4"
+    assert _trace_numbers({"x": 1e300, "y": 2.0, "z": 0.5}, ["x", "y", "z"]) == ["1e+300", "2", "0.5"]

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 
 from .. import view
+from ..numtext import number_text
 from ..pictures import LARGE
 from ..pictures import _role as role
 from ..pictures import _title as title
@@ -37,7 +38,7 @@ def short(v) -> str:
             shape.append(len(v))
             v = v[0] if v else None
         return "[" + "×".join(map(str, shape)) + "]"
-    return f"{v:.6g}"
+    return number_text(v, 6)
 
 
 def node_lines(f, doc: dict) -> list[list[str]]:
