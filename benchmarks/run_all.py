@@ -36,8 +36,25 @@ def main() -> None:
             body += f"\n\n(failed: {out.stderr.strip()[-500:]})"
         parts.append(f"## {title}\n\n`python benchmarks/{script}`\n\n{body}\n")
         print(f"## {title}\n{body}\n", flush=True)
+    parts.append(_design_figures())
     (HERE / "RESULTS.md").write_text("\n".join(parts), encoding="utf-8")
     print(f"wrote {HERE / 'RESULTS.md'}")
+
+
+DESIGN = "## Design figures"
+
+
+def _design_figures() -> str:
+    """The hand-kept section of figures behind design choices, carried over from the last file."""
+    try:
+        text = (HERE / "RESULTS.md").read_text(encoding="utf-8")
+    except OSError:
+        return ""
+    start = text.find(DESIGN)
+    if start < 0:
+        return ""
+    end = text.find("\n## ", start + len(DESIGN))
+    return text[start:] if end < 0 else text[start:end + 1]
 
 
 if __name__ == "__main__":

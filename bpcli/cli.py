@@ -229,8 +229,8 @@ def _silence_stdout() -> None:
         pass
 
 
-# --json and --all list every node and edge: about 370 bytes of JSON and 3.7 KB of memory per
-# node (a table row costs more), so 250,000 nodes stay near 1 GB.
+# --json and --all list every node and edge, each costing memory and output: the bound keeps
+# both near the memory budget (figures in benchmarks/RESULTS.md, "Design figures").
 LISTED_NODES = 250_000
 
 
@@ -243,9 +243,9 @@ def _check_listed(f, max_nodes: int, option: str) -> None:
                          hint="raise the limit with --max-nodes N (0: none), or leave out " + option)
 
 
-PICTURE_NODES = 5_000  # tree lines or Graphviz nodes: Graphviz lays out 4,000 in seconds
+PICTURE_NODES = 5_000  # tree lines or Graphviz nodes: what Graphviz lays out in seconds
 TREE_DEPTH = 100  # levels of a tree: each adds 4 columns, so a deeper one is wider than any screen
-MAX_SIZE = 2_000_000  # characters of formula; parsing runs at about 0.5 MB/s
+MAX_SIZE = 2_000_000  # characters of formula: a few seconds of parsing
 
 
 def load_formula(formula: Optional[str], file: Optional[str], max_size: int = MAX_SIZE):

@@ -2,7 +2,7 @@
 by one loop that hands each reduction straight to the graph builder.
 
 Lark's own driver is general (interactive parsing, error recovery, tree building, line
-counting); on a 100,000-operation program it spends ~6 µs a token. This loop runs only the
+counting), and pays for it on every token of a long program. This loop runs only the
 success path: at the first character or token it cannot take it gives up (`Refused`) and the
 caller re-parses with Lark, whose errors bp shows. Both call the same builder in the same
 order, so they build the same graph (tests compare them on every case bp knows).

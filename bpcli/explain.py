@@ -11,7 +11,7 @@ from .ops import OPS, partial_display
 from .view import ref
 
 
-STEPS = 1_000_000  # steps of path listing, over every input: about a second
+STEPS = 1_000_000  # steps of path listing, over every input: a short wait at most
 SHOWN_FACTORS = 12  # factors a path shows in text; a longer path shows its two ends
 
 

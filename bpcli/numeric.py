@@ -308,8 +308,8 @@ def keep_freed_memory() -> None:
 
     Array passes allocate the same few arrays of megabytes again and again (every epoch of
     a large batch, every chunk of points). By default glibc hands each freed block back and
-    every new one costs page faults: on a 1,000,000-row full batch that made each epoch
-    3-4x slower. PyTorch's caching allocator does the same job for its tensors. Done once,
+    every new one costs page faults, on every epoch of a full batch. PyTorch's caching
+    allocator does the same job for its tensors. Done once,
     when bp first works on arrays; a no-op where the C library is not glibc.
     """
     global _KEPT

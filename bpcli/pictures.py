@@ -86,7 +86,7 @@ def _hazard_marks(result) -> dict[int, str]:
 def _spread_leaves(f) -> set[int]:
     """In a large graph, the inputs and constants used more than FAN_OUT times: drawn beside
     each use, since an input feeding every layer makes Graphviz route edges across every
-    rank (minutes, or a crash, at a few thousand nodes; seconds when spread)."""
+    rank (a few thousand nodes would take Graphviz minutes, or crash it)."""
     if len(f) <= LARGE:
         return set()
     uses = [0] * len(f)

@@ -29,7 +29,7 @@ class Formula:
         # The forward loop reads flat tuples: (node, forward, a, b), b = -1 if unary.
         # The operand indices are fresh ints (+ 0), made here in tape order: the parser's lie
         # wherever their nodes were made, so on a large graph reading b's index alone was a
-        # random memory access per step (100k ops: passes 15-20% faster).
+        # random memory access per step.
         self._steps = [
             (i, OPS[k].forward, a[0] + 0, a[1] + 0 if len(a) > 1 else -1)
             for i, (k, a) in enumerate(zip(kinds, args))
@@ -65,8 +65,8 @@ class Formula:
         are constants (+, -, neg, step, sign) they are numbers, and the pass neither reads the
         operands' values nor calls a function: a third of a typical graph's steps."""
         kinds = self.kinds
-        # Only the ops this formula uses: reading all the table's derivative formulas took
-        # 34 us a formula, half the parse of a small one. Read from OPS each time, so the
+        # Only the ops this formula uses: reading all the table's derivative formulas costs
+        # as much as parsing a small formula. Read from OPS each time, so the
         # table stays the one place an op's rules live (tests swap a rule in it).
         rules = {k: _partials_of(OPS[k]) for k in (used or dict.fromkeys(kinds)) if k in OPS}
         steps = _Steps()
@@ -296,9 +296,9 @@ _START = -0.0
 
 def _float_adjoints(steps: list, vals: list, output: int, raw: bool = False) -> list:
     """The backward pass over floats, lean: each sum starts from -0.0 and every partial is
-    multiplied in, as tests cost more than they save on floats (14-20% faster than the array
-    pass's tests at 1k-10k ops, 8% at 100k). Every node a step names is reached (the tape
-    holds only what the output depends on), so no adjoint is read before it has a term.
+    multiplied in, as tests cost more than they save on floats. Every node a step names is
+    reached (the tape holds only what the output depends on), so no adjoint is read before
+    it has a term.
     With `raw`, adjoints no term reached are left -0.0 (_START) for the caller to read."""
     m = FLOAT
     adj: list = [_START] * len(vals)
