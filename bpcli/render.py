@@ -413,7 +413,7 @@ def grad_tables(result, check=None, limit: int | None = 200) -> list:
 
     backward = _table("Backward: a local gradient per edge, from the output back",
                       "edge", "local gradient", "local", "parent adjoint", "contribution")
-    edges, hidden = _rows(view.edges(result), limit)
+    edges, hidden = view.shown_edges(result, limit)
     for e in edges:
         if e is None:
             _add(backward, "…", f"{hidden} more rows (--all shows them)", "", "", "")
@@ -426,12 +426,12 @@ def grad_tables(result, check=None, limit: int | None = 200) -> list:
 
     if check is None:
         gradient = _table("Gradient", "input", "backprop")
-        for name, g in result.gradient.items():
-            _add(gradient, name, show_number(g))
+        for name in _shown(gradient, list(result.gradient), limit):
+            _add(gradient, name, show_number(result.gradient[name]))
     else:
         gradient = _table("Gradient, cross-checked", "input", "backprop", "SymPy derivative",
                           "SymPy", "finite difference", "check")
-        for c in check.inputs:
+        for c in _shown(gradient, check.inputs, limit):
             mark = Text(plain(MARKS[c.status]), style="green" if c.ok else "bold red")
             _add(gradient, c.name, show_number(c.backprop), c.derivative or "–",
                              "–" if c.sympy is None else show_number(c.sympy),

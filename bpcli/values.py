@@ -148,9 +148,10 @@ def value_problems(inputs: list[str], values: dict, complete: bool = True, given
     name that is not an input gets a did-you-mean among the inputs still missing, or among
     the command's `options` when it was typed as one (`--jsn` for `--json`)."""
     named = list(dict.fromkeys([*values, *(given.names if given else [])]))
-    still_missing = [n for n in inputs if n not in named]
+    named_set, input_set = set(named), set(inputs)  # membership only: the lists keep the order
+    still_missing = [n for n in inputs if n not in named_set]
     missing = still_missing if complete else []
-    unknown = [n for n in named if n not in inputs]
+    unknown = [n for n in named if n not in input_set]
     as_options = given.as_options if given else []
     problems = list(given.problems) if given else []
     problems += [f"--{n} needs a value, e.g. --{n} 2" for n in (given.without_value if given else [])
@@ -169,7 +170,7 @@ def value_problems(inputs: list[str], values: dict, complete: bool = True, given
         known = ", ".join(inputs) or "none"
         problems.append(f"the formula has no input named {', '.join(named)}; its inputs: {known}")
     for name, v in values.items():  # arrays are taken as they are: IEEE rules apply
-        if name in inputs and isinstance(v, (int, float)) and not math.isfinite(v) and not allow_nonfinite:
+        if name in input_set and isinstance(v, (int, float)) and not math.isfinite(v) and not allow_nonfinite:
             problems.append(f"the value of {name} {NONFINITE}, got {v!r}")
     return problems, missing
 

@@ -4,6 +4,7 @@ integer node ids; everything a person reads is made here."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from .graph import CONST, INPUT
@@ -143,6 +144,41 @@ def edges(result) -> list[Edge]:
             if f.differentiable[a]
         )
     return out
+
+
+def shown_edges(result, limit: int | None) -> tuple[list, int]:
+    """The edges a table shows: all, or past `limit` the first and last halves with None
+    between them, and how many were left out. Only those shown are made: a table of a
+    million-node graph shows 200 edges and costs no more."""
+    if limit is None or hasattr(result, "shapes"):
+        found = edges(result)
+        if limit is None or len(found) <= limit:
+            return found, 0
+        half = limit // 2
+        return found[:half] + [None] + found[-half:], len(found) - 2 * half
+    f = result.formula
+    total = sum(1 for _ in _edge_slots(f))
+    if total <= limit:
+        return edges(result), 0
+    half = limit // 2
+    head = [_edge(result, i, s) for i, s in itertools.islice(_edge_slots(f), half)]
+    tail = [_edge(result, i, s) for i, s in itertools.islice(_edge_slots(f, backwards=True), half)]
+    return head + [None] + tail[::-1], total - 2 * half
+
+
+def _edge_slots(f, backwards: bool = False):
+    """(parent, slot) of each edge that carries a gradient, in backward-pass order (or reversed)."""
+    parents = range(len(f)) if backwards else range(len(f) - 1, -1, -1)
+    for i in parents:
+        slots = range(len(f.args[i]))
+        for slot in (reversed(slots) if backwards else slots):
+            if f.differentiable[f.args[i][slot]]:
+                yield i, slot
+
+
+def _edge(result, i: int, slot: int) -> Edge:
+    local = result.local(i)[slot]
+    return Edge(f"n{i}", f"n{result.formula.args[i][slot]}", slot, local, result.adjoints[i] * local)
 
 
 def _tensor_edges(result) -> list[Edge]:
