@@ -72,7 +72,6 @@ def test_too_narrow_for_a_row_stacks_each_row_as_lines(bp, monkeypatch):
     assert "│ n6 ← n4" in r.stdout and "│ local gradient ∂(n4^2)/∂n4 = 2·n4" in r.stdout
 
 
-<<<<<<< HEAD
 def test_small_arrays_show_in_full_and_large_ones_on_one_line_with_their_shape():
     import numpy as np
 
@@ -99,7 +98,8 @@ def test_an_80_column_table_never_wraps_a_big_matrix(bp, monkeypatch):
     assert max(cell_len(line) for line in r.stdout.splitlines()) <= 80
     assert "[[0 … 0.29] … [0.19 … 0.48]] (20×30)" in r.stdout
     assert len(r.stdout.splitlines()) < 80  # each of the six nodes a few lines, not one per matrix row
-=======
+
+
 def test_large_tables_show_their_first_and_last_rows_and_say_how_many_more(bp):
     names = [f"x{i}" for i in range(300)]
     args = [a for n in names for a in (f"--{n}", "1")]
@@ -112,4 +112,3 @@ def test_large_tables_show_their_first_and_last_rows_and_say_how_many_more(bp):
     assert "398 more rows" in backward and "n598 ← n596" in backward and "n2 ← n1" in backward
     everything = bp("grad", "+".join(names), *args, "--all").stdout
     assert "more rows" not in everything and "│ x150 " in everything
->>>>>>> 187cbf2 (bp grad's tables make only the rows they show (a 1,000,000-node sum's Backward table built every edge: 1.1 GB, now 0.65 GB); the Gradient table is cut to 200 rows too; value checks use sets (a sum of 100,000 inputs with a values file ran past 10 minutes))
