@@ -151,7 +151,9 @@ def hostile_commands(files: dict[str, str]) -> list[str]:
     commands += [f"grad x*2 --at {files['deep.jsonl']}", f"grad -f {files['formula.bp']} --x 1",
                  "grad x*2 --x 1 > /dev/full", "graph x*w --format dot >&-", "grad - <&-",
                  "train linear - <&-", "grad 'x*' 2>&-", "grad x --check-timeout nan",
-                 "train linear - --seed -1 < /dev/null", "graph x*w -o /proc/version", "graph x*w -o /"]
+                 "train linear - --seed -1 < /dev/null", "graph x*w -o /proc/version", "graph x*w -o /",
+                 f"graph -f {files['formula.bp']} --max-depth 0 --max-nodes 0",
+                 "graph 'a = x; a*ω' ω=1 --x 2 --format dot", "grad 'x*w^2' --x 2 --w 3 --hessian"]
     return commands
 
 
@@ -166,7 +168,9 @@ def hostile(timeout: float = 120) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         commands = hostile_commands(hostile_files(Path(tmp)))
         for command in commands:
-            line = f"ulimit -v 8000000; {sys.executable} -m bpcli {command}"
+            ascii_too = "ω" in command or "hessian" in command  # symbols on a stream that cannot take them
+            line = (f"ulimit -v 8000000; {'PYTHONIOENCODING=ascii ' if ascii_too else ''}"
+                    f"{sys.executable} -m bpcli {command}")
             try:
                 done = subprocess.run(line, shell=True, cwd=root, capture_output=True, timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -182,7 +186,9 @@ def hostile(timeout: float = 120) -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--hostile"]:
+    if sys.argv[1:2] in (["--help"], ["-h"]):
+        print(__doc__.strip())
+    elif sys.argv[1:2] == ["--hostile"]:
         hostile()
     else:
         main()
