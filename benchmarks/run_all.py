@@ -23,6 +23,7 @@ SCRIPTS = [
     ("bp train mlp: a network against the same network in PyTorch", "mlp_speed.py"),
     ("Precision of the functions: largest relative error against mpmath at 50 digits", "precision.py"),
     ("The web face: bp view, the page in Chromium, bp serve", "web_speed.py"),
+    ("Memory at the bounds: the largest inputs the Limits let through", "memory.py"),
 ]
 
 

@@ -71,18 +71,32 @@ def finite_differences(formula, point: dict[str, float], names=None) -> dict[str
 
 @dataclass
 class Steps:
-    """A finite difference taken again with the step doubled and halved: what it is worth."""
+    """A finite difference taken again with the step doubled and halved: what it is worth.
+    Curvature (error ∝ h²) or rounding (∝ 1/h) makes a difference move with its step; a
+    wrong gradient does not."""
 
-    extrapolated: float  # Richardson's (4·D(h) - D(2h))/3: curvature's h² error removed
-    spread: float  # how far D(h/2) and D(2h) move from D(h): an estimate of its own error
+    fd: float  # D(h)
+    double: float  # D(2h)
+    half: float  # D(h/2)
 
+    @property
+    def extrapolated(self) -> float:
+        """Richardson's (4·D(h) - D(2h))/3: curvature's h² error removed."""
+        return (4 * self.fd - self.double) / 3
 
-def other_steps(formula, point: dict[str, float], name: str, fd: float) -> Steps:
-    """The same difference at steps 2h and h/2: curvature (error ∝ h²) or rounding (∝ 1/h)
-    makes a difference move with its step, a wrong gradient does not."""
-    double = central_difference(formula, point, name, 2.0)
-    half = central_difference(formula, point, name, 0.5)
-    return Steps((4 * fd - double) / 3, max(abs(double - fd), abs(half - fd)))
+    @property
+    def spread(self) -> float:
+        """How far D(h/2) and D(2h) move from D(h): an estimate of its own error."""
+        return max(abs(self.double - self.fd), abs(self.half - self.fd))
+
+    def judge(self, g: float, noise: float = 0.0) -> str:
+        """'curvature' (extrapolated it agrees), 'moves' (too coarse to judge) or 'holds'
+        (it holds still and still misses: a real disagreement)."""
+        if close(g, self.extrapolated, FD_REL, FD_ABS + noise):
+            return "curvature"
+        if abs(g - self.fd) <= FD_ABS + noise + FD_REL * abs(g) + 3 * self.spread:
+            return "moves"
+        return "holds"
 
 
 
@@ -214,11 +228,12 @@ def _steps_verdict(formula, point, name: str, g: float, fd: float, fd_noise: flo
     if not affordable:
         return None, (f"∂/∂{name}: inconclusive: the finite difference {fd!r} disagrees, and retaking it "
                       "at other steps is past the work bound")
-    steps = other_steps(formula, point, name, fd)
-    if close(g, steps.extrapolated, FD_REL, FD_ABS + fd_noise):
+    steps = Steps(fd, central_difference(formula, point, name, 2.0), central_difference(formula, point, name, 0.5))
+    found = steps.judge(g, fd_noise)
+    if found == "curvature":
         return True, (f"∂/∂{name}: the finite difference {fd!r} is off by curvature; extrapolated to "
                       f"zero step ({steps.extrapolated!r}) it agrees with backprop")
-    if abs(g - fd) <= FD_ABS + fd_noise + FD_REL * abs(g) + 3 * steps.spread:
+    if found == "moves":
         return None, (f"∂/∂{name}: inconclusive: the finite difference {fd!r} moves by "
                       f"{steps.spread:.3g} when its step is halved or doubled, too much to judge backprop")
     return False, None

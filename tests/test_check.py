@@ -218,3 +218,22 @@ def test_every_document_writes_non_finite_numbers_and_huge_counts_as_text():
     doc = {"a": [1.0, math.inf, {"b": (-math.inf, math.nan)}], "n": 2**20_000, "ok": True, "m": 3}
     assert json.loads(dumps(doc)) == {"a": [1.0, "inf", {"b": ["-inf", "nan"]}], "n": "3.98e+6020", "ok": True,
                                       "m": 3}
+
+
+# The issue's own figures: 500 entries (SymPy is not asked past 400), the gradient -1/v² is
+# -1,000,000 at 0.001 and the step's curvature made the difference -1000036.72495143: exit 3.
+def test_a_tensors_right_gradient_off_by_the_steps_curvature_is_not_failed(bp_json):
+    doc = bp_json("grad", "sum(1/v)", "--v", json.dumps([0.001] * 500))
+    assert doc["ok"] and doc["check"]["v"]["status"] == "ok"
+    assert -1000036.8 < min(d for d in doc["check"]["v"]["finite_difference"] if d != "nan") < -1000036.7
+    assert any("off by curvature; extrapolated to zero step it agrees" in n["message"] for n in doc["notes"])
+    assert not any("SymPy agrees" in n["message"] for n in doc["notes"])
+
+
+def test_a_wrong_tensor_gradient_still_fails_when_finite_differences_judge_alone(bp, monkeypatch):
+    from bpcli.ops import OPS
+
+    op = OPS["sin"]
+    monkeypatch.setitem(OPS, "sin", type(op)(**{**op.__dict__, "partials": (lambda m, out, a: 2.0 + 0 * a,)}))
+    r = bp("grad", "sum(sin(v))", "--v", json.dumps([0.5] * 500))
+    assert r.exit_code == 3 and "check failed" in r.stderr
