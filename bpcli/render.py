@@ -375,13 +375,13 @@ def _rows(items: list, limit: int | None):
     return items[:half] + [None] + items[-half:], len(items) - 2 * half
 
 
-def _shown(table, items: list, limit: int | None):
+def _shown(table, items: list, limit: int | None, see: str = "--all shows them"):
     """The items to give a row each; past `limit`, the first and last, with a row saying how
-    many more there are between them."""
+    many more there are between them (and where to `see` them)."""
     rows, hidden = _rows(items, limit)
     for item in rows:
         if item is None:
-            _add(table, "…", f"{hidden} more rows (--all shows them)", *[""] * (len(table.columns) - 2))
+            _add(table, "…", f"{hidden} more rows ({see})", *[""] * (len(table.columns) - 2))
         else:
             yield item
 
@@ -630,16 +630,21 @@ def epoch_record(epoch) -> dict:
     return record
 
 
+PARAMETER_COLUMNS = 8  # parameters the epochs table follows; the Parameters table has them all
+
+
 def train_tables(run, predictions: list[dict]) -> list:
-    params = [p for p in run.model.params if p not in run.model.shapes]  # tensors: final table only
+    scalars = [p for p in run.model.params if p not in run.model.shapes]  # tensors: final table only
+    params = scalars[:PARAMETER_COLUMNS]
     scores = ["accuracy"] if run.model.head else []
-    epochs = _table(f"Training: {len(run.epochs)} epochs", "epoch", "mean loss", *scores, *params,
+    more = f" (the first {len(params)} of {len(scalars):,} parameters)" if len(params) < len(scalars) else ""
+    epochs = _table(f"Training: {len(run.epochs)} epochs{more}", "epoch", "mean loss", *scores, *params,
                     numeric_columns=("epoch", "mean loss", *scores, *params))
     for e in sample_epochs(run.epochs):
         shown = [f"{e.accuracy:.1%}"] if scores else []
         _add(epochs, str(e.epoch), show_number(e.loss), *shown, *(show_number(e.params[p]) for p in params))
     final = _table("Parameters", "parameter", "shape", "value")
-    for p in run.model.params:
+    for p in _shown(final, list(run.model.params), 200, "--json has them all"):
         shape = run.model.shapes.get(p, ())
         _add(final, p, "×".join(map(str, shape)) or "scalar", show_value(run.params[p]))
     out = [epochs, final]

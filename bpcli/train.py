@@ -73,7 +73,8 @@ class Model:
     @property
     def data(self) -> list[str]:
         """The loss graph's inputs that come from the data, one value per row."""
-        return [n for n in self.loss.inputs if n not in self.params]
+        params = set(self.params)
+        return [n for n in self.loss.inputs if n not in params]
 
 
 @dataclass
@@ -179,11 +180,13 @@ def build_model(model: str, columns: list[str], target: str, source: str,
         raise UsageError(f"the loss may use only yhat and y, not {', '.join(stray)}")
     from .nets import FEATURES
 
-    reads_vector = FEATURES in yhat.inputs and FEATURES not in columns
+    known = set(columns)  # membership only (a file may have thousands of columns)
+    reads_vector = FEATURES in yhat.inputs and FEATURES not in known
     vector = feature_columns(columns, target, source, net) if reads_vector else []
-    data = [n for n in yhat.inputs if (n in columns and n != target)]
-    params = [n for n in yhat.inputs if n not in columns and not (reads_vector and n == FEATURES)]
-    used = vector + [c for c in data if c not in vector]
+    data = [n for n in yhat.inputs if (n in known and n != target)]
+    params = [n for n in yhat.inputs if n not in known and not (reads_vector and n == FEATURES)]
+    in_vector = set(vector)
+    used = vector + [c for c in data if c not in in_vector]
     if not used:
         raise DataError(f"the model {text} uses no column of {source} ({', '.join(columns)})")
     if not params:
@@ -239,8 +242,9 @@ def _network(model: str, columns, target, source, loss, net: NetOptions, target_
     return program, loss, head, classes, shapes, init
 
 
-def _some(labels: list, most: int = 6) -> str:
-    return ", ".join(map(str, labels[:most])) + (", …" if len(labels) > most else "")
+def _some(items: list, most: int = 6) -> str:
+    """The first `most` items, and how many more (a model may have thousands of parameters)."""
+    return ", ".join(map(str, items[:most])) + (f" and {len(items) - most:,} more" if len(items) > most else "")
 
 
 def columns_used(model: str, columns: list[str], target: str, net=None) -> list[str]:
@@ -249,9 +253,10 @@ def columns_used(model: str, columns: list[str], target: str, net=None) -> list[
 
     vector = _vector(columns, target, net)
     names = None if model in MODELS else list(parse(model).inputs)
-    features = vector if names is None else [n for n in names if n in columns and n != target] + (
+    known = set(columns)
+    features = vector if names is None else [n for n in names if n in known and n != target] + (
         vector if FEATURES in names else [])
-    return [c for c in dict.fromkeys(features) if c in columns] + [target]
+    return [c for c in dict.fromkeys(features) if c in known] + [target]
 
 
 def check_binary(column, target: str, source: str) -> None:
@@ -511,8 +516,8 @@ class Trainer:
     def _diverged(self, new: dict, last: float, epoch: int) -> DomainError:
         """The error that stops a run whose parameters or loss stopped being finite."""
         bad = self._not_finite(new)
-        what = f"parameter {', '.join(bad)}" if bad else "loss"
-        finite = ", ".join(f"{p} = {_shown(v)}" for p, v in self.params.items())
+        what = f"parameter {_some(bad)}" if bad else "loss"
+        finite = _some([f"{p} = {_shown(v)}" for p, v in self.params.items()])
         return DomainError(
             f"training diverged in epoch {epoch}: the {what} became {'nan or inf'}; "
             f"last finite parameters: {finite}",

@@ -288,3 +288,30 @@ def test_a_saturated_logistic_model_keeps_training(tmp_path):
     assert r.exit_code == 0, r.output
     loss = json.loads(r.stdout)["loss"]
     assert loss[-1] < loss[0] / 10
+
+
+def test_a_model_of_thousands_of_parameters_trains_with_tables_a_person_can_read(bp, tmp_path):
+    data = tmp_path / "wide.csv"
+    names = [f"c{i}" for i in range(300)]
+    data.write_text(",".join(names + ["y"]) + "\n" + ",".join(["0.001"] * 300 + ["1"]) + "\n")
+    r = bp("train", "linear", str(data), "--epochs", "2")
+    assert r.exit_code == 0, r.stderr
+    assert "(the first 8 of 300 parameters)" in " ".join(r.stdout.split())
+    assert "100 more rows (--json has them all)" in r.stdout  # 300 parameters, 200 rows shown
+    assert len(bp_json_params(bp, data)) == 300
+
+
+def bp_json_params(bp, data) -> dict:
+    import json
+
+    r = bp("train", "linear", str(data), "--epochs", "2", "--json")
+    return json.loads(r.stdout)["params"]
+
+
+def test_divergence_names_a_few_parameters_and_counts_the_rest(bp, tmp_path):
+    data = tmp_path / "wide.csv"
+    data.write_text(",".join(f"c{i}" for i in range(50)) + ",y\n" + ",".join(["100"] * 50) + ",1\n")
+    r = bp("train", "linear", str(data), "--lr", "10")
+    assert r.exit_code == 4
+    assert "last finite parameters: w_c0 = " in r.stderr and " and 44 more" in r.stderr
+    assert "w_c49" not in r.stderr
