@@ -121,17 +121,20 @@ def _check_helper(rel: float = REL) -> list[str]:
 
 
 def _expected_table(result, names: list[str], adjoints=None, variable: str = "expected") -> list[str]:
-    """bp's numbers: (node, Python name, value, adjoint or None) per node."""
+    """bp's numbers per node: (node, Python name, value, adjoint or None); a tensor formula's
+    rows also carry each node's shape, and its numbers are nested lists."""
     f = result.formula
     adjoints = adjoints or [result.adjoint(i) for i in range(len(f))]
-    lines = ["# bp's numbers, exact: (node, variable, value, adjoint; None where no gradient flows)",
-             f"{variable} = ["]
-    for i in range(len(f)):
-        adjoint = adjoints[i]
-        lines.append(f'    ("n{i}", "{names[i]}", {number(result.values[i])}, '
-                     f"{'None' if adjoint is None else number(adjoint)}),")
-    lines.append("]")
-    return lines
+    if _is_tensor(result):
+        lines = ["# bp's numbers, exact: (node, variable, shape, value, adjoint; None where no",
+                 "# gradient flows). Tensors are nested lists, row by row."]
+        rows = [[f'    ("n{i}", "{names[i]}", {list(result.shapes[i])},', f"     {literal(result.values[i])},",
+                 f"     {'None' if adjoint is None else literal(adjoint)}),"] for i, adjoint in enumerate(adjoints)]
+    else:
+        lines = ["# bp's numbers, exact: (node, variable, value, adjoint; None where no gradient flows)"]
+        rows = [[f'    ("n{i}", "{names[i]}", {number(result.values[i])}, '
+                 f"{'None' if adjoint is None else number(adjoint)}),"] for i, adjoint in enumerate(adjoints)]
+    return lines + [f"{variable} = ["] + [line for row in rows for line in row] + ["]"]
 
 
 def _compare_loop(value_of: str, adjoint_of: str, conventions: bool = False) -> list[str]:
@@ -188,8 +191,7 @@ def _jax_conventions(result, point: dict, names: list[str]) -> list[str]:
     other = grad(f, point, convention="jax")
     adjoints = [other.adjoint(i) for i in range(len(f))]
     notes = [f"n{i} {_comment(f, i, names).split(': ', 1)[1]}: {OPS[f.kinds[i]].jax_convention}" for i in hit]
-    table = (_tensor_expected(result, names, adjoints, "expected_under_jax") if _is_tensor(result)
-             else _expected_table(result, names, adjoints, "expected_under_jax"))
+    table = _expected_table(result, names, adjoints, "expected_under_jax")
     return ["", "# JAX's convention differs from bp's (and PyTorch's) at a kink this point hits:",
             "JAX_CONVENTIONS = [", *(f"    {n!r}," for n in notes), "]",
             "# ... so here are bp's numbers under JAX's convention too:", *table[1:]]
@@ -233,20 +235,6 @@ def _tensor_check_helper(entries: str, rel: float = REL) -> list[str]:
         "",
         "",
     ]
-
-
-def _tensor_expected(result, names: list[str], adjoints=None, variable: str = "expected") -> list[str]:
-    f = result.formula
-    adjoints = adjoints or [result.adjoint(i) for i in range(len(f))]
-    lines = ["# bp's numbers, exact: (node, variable, shape, value, adjoint; None where no",
-             "# gradient flows). Tensors are nested lists, row by row.",
-             f"{variable} = ["]
-    for i in range(len(f)):
-        adjoint = adjoints[i]
-        lines += [f'    ("n{i}", "{names[i]}", {list(result.shapes[i])},',
-                  f"     {literal(result.values[i])},",
-                  f"     {'None' if adjoint is None else literal(adjoint)}),"]
-    return lines + ["]"]
 
 
 def _tensor_compare(conventions: bool = False) -> list[str]:
@@ -373,7 +361,7 @@ def torch_script(result, point: dict, limit: int = MAX_NUMBERS) -> str:
     if tensor:
         out += ["# Each node's value and adjoint (.grad; None where no gradient flows)", "found = {",
                 *(f'    "{v}": ({v}.detach(), {v}.grad),' for v in names), "}", "",
-                *_tensor_expected(result, names), *_tensor_compare()]
+                *_expected_table(result, names), *_tensor_compare()]
         return "\n".join(out) + "\n"
     out += ["found = {", *(f'    "{v}": {v},' for v in names), "}", "", *_expected_table(result, names)]
     out += _compare_loop("nodes[name].item()", "nodes[name].grad.item()")
@@ -432,7 +420,7 @@ def jax_script(result, point: dict, limit: int = MAX_NUMBERS) -> str:
                            for i in range(len(f))), "}", ""]
     conventions = _jax_conventions(result, point, names)
     if tensor:
-        out += [*_tensor_expected(result, names), *conventions, *_tensor_compare(bool(conventions))]
+        out += [*_expected_table(result, names), *conventions, *_tensor_compare(bool(conventions))]
         return "\n".join(out) + "\n"
     out += [*_expected_table(result, names), *conventions]
     out += _compare_loop("float(nodes[name][0])", "float(nodes[name][1])", bool(conventions))
