@@ -68,6 +68,8 @@ def in_browser(work: Path) -> list[tuple]:
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             page.goto(card.as_uri())
             page.wait_for_selector("body[data-ready='1']")
+            # The paint entry is recorded a frame after the page is ready, at times later.
+            page.wait_for_function("performance.getEntriesByName('first-contentful-paint').length > 0")
             paints.append(page.evaluate(
                 "performance.getEntriesByName('first-contentful-paint')[0].startTime"))
             page.close()
