@@ -428,7 +428,8 @@ class Trainer:
             self.params = new
             losses.append(loss)
         accuracy = right / self.rows if head else None
-        return Epoch(epoch, _mean_loss(losses), losses[-1], self._export(), accuracy)
+        # Every loss and parameter here is a Python float: no conversions to make.
+        return Epoch(epoch, math.fsum(losses) / len(losses), losses[-1], dict(self.params), accuracy)
 
     def _right(self, yhat, index) -> int:
         """How many rows of a step the classifier got right (0 for a model that does not classify)."""
