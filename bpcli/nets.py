@@ -18,10 +18,6 @@ INIT_SCHEMES = {
     "zeros": "every entry 0",
 }
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "none")
-PRESETS = {
-    "mlp": "an MLP over the features: --hidden sizes, --activation; sigmoid + BCE for a 0/1 target",
-    "softmax": "multinomial logistic regression (with --hidden: an MLP classifier), cross-entropy",
-}
 FEATURES = "features"  # the name of the row's feature vector in a model
 
 
