@@ -230,10 +230,19 @@ def tensor(obj, name: str, error: type = DataError, allow_nonfinite: bool = Fals
             raise error(f"{where} is a list where {first} is a number: the array is ragged")
         if isinstance(x, bool) or not isinstance(x, (int, float)):
             raise error(f"{where} is not a number: {json.dumps(x)}")
-        number(str(x), where, error, allow_nonfinite)
+        if not _finite(x):  # then number() words the problem (or lets it pass, if allowed)
+            number(str(x), where, error, allow_nonfinite)
     import numpy as np
 
     return np.array(obj, dtype=np.float64)
+
+
+def _finite(x) -> bool:
+    """Whether a JSON number is a finite float64 (an integer beyond float64 is not)."""
+    try:
+        return math.isfinite(x)
+    except OverflowError:
+        return False
 
 
 def from_numpy(path: str, allow_nonfinite: bool = False, name: str | None = None) -> list:
