@@ -36,16 +36,23 @@ def entry_difference(formula, point: dict, name: str, at, scale: float = 1.0) ->
     """The central difference of the output in one entry of one input (step times `scale`)."""
     import numpy as np
 
+    return float(_central(formula, point, name, np.array(point[name], dtype=np.float64), at, scale))
+
+
+def _central(formula, point: dict, name: str, x, at, scale: float = 1.0):
+    """The central difference of the whole output (an array) when entry `at` of input `name`
+    (its values `x`) moves by a step of FD_STEP, relative past 1, times `scale`."""
+    import numpy as np
+
     from .tensor import evaluate
 
-    x = np.array(point[name], dtype=np.float64)
     h = FD_STEP * max(1.0, abs(float(x[at]))) * scale
     up, down = x.copy(), x.copy()
     with np.errstate(all="ignore"):  # an inf entry (--allow-nonfinite): IEEE's nan, no warning
         up[at] += h
         down[at] -= h
-        return (float(evaluate(formula, {**point, name: up}).value)
-                - float(evaluate(formula, {**point, name: down}).value)) / (2 * h)
+        return (np.asarray(evaluate(formula, {**point, name: up}).value, dtype=np.float64)
+                - np.asarray(evaluate(formula, {**point, name: down}).value, dtype=np.float64)) / (2 * h)
 
 
 def _differences_alone(formula, point, name: str, g, entries, diffs) -> tuple:
@@ -255,26 +262,12 @@ def jacobian_differences(formula, point: dict, labels: list[str]) -> dict:
     class labels)."""
     import numpy as np
 
-    from .tensor import evaluate
-
-    def value(values):
-        return np.asarray(evaluate(formula, values).value, dtype=np.float64)
-
     out = {}
-    with np.errstate(all="ignore"):
-        for name in formula.inputs:
-            if name in labels:
-                continue
+    for name in formula.inputs:
+        if name not in labels:
             x = np.array(point[name], dtype=np.float64)
             entries = sample(x.shape)
-            columns = []
-            for at in entries:
-                h = FD_STEP * max(1.0, abs(float(x[at])))
-                up, down = x.copy(), x.copy()
-                up[at] += h
-                down[at] -= h
-                columns.append((value({**point, name: up}) - value({**point, name: down})) / (2 * h))
-            out[name] = (entries, columns)
+            out[name] = (entries, [_central(formula, point, name, x, at) for at in entries])
     return out
 
 
