@@ -367,13 +367,12 @@ def grad(formula, values: dict, m=None, batched=None, wrt=None, convention=None)
 
 
 def evaluate(formula, values: dict, m=None, batched=None) -> TensorResult:
-    """Forward only (any output shape): values and shapes, no adjoints."""
+    """Forward only (any output shape): values and shapes, no adjoints (None: none is wanted)."""
     m = m or ArrayMath("float64")
     with m.np.errstate(all="ignore"):
         arrays, node_shapes, batch = prepare(formula, values, m, batched)
         vals = forward(formula, arrays, node_shapes, batch, m)
-    zeros = [m.np.zeros(m.np.shape(v), dtype=m.dtype) for v in vals]
-    return TensorResult(formula, vals, zeros, m, node_shapes, batch, [False] * len(vals))
+    return TensorResult(formula, vals, [None] * len(vals), m, node_shapes, batch, [False] * len(vals))
 
 
 
