@@ -261,6 +261,22 @@ def _rounded_from_long(np, ufunc: str, exact, libm_where):
     return evaluate
 
 
+@lru_cache(maxsize=None)
+def _array_functions(np, dtype) -> dict:
+    """ArrayMath's functions that are not numpy's own, built once per dtype: np.vectorize
+    is slow to build, and tensor passes make an ArrayMath per call."""
+    # numpy has no erf; its cosh and exp2 are less precise than libm's (by a fraction of
+    # an ulp at 710 and 0.001), and its erfc rounds as the machine's SIMD library does:
+    # the float pass's, element by element.
+    out = {name: np.vectorize(getattr(FloatMath, name), otypes=[dtype]) for name in _ELEMENTWISE}
+    # expm1 and log10 round correctly, as the float pass's do, at long double's speed.
+    expm1 = _rounded_from_long(np, "expm1", _cr_expm1, lambda x: ~((-40.0 < x) & (x < 709.8)) | (np.abs(x) < 2.0**-54))
+    log10 = _rounded_from_long(np, "log10", _cr_log10, lambda x: ~((0 < x) & (x < INF)))
+    out["cr_expm1"] = lambda x: expm1(x).astype(dtype, copy=False)
+    out["cr_log10"] = lambda x: log10(x).astype(dtype, copy=False)
+    return out
+
+
 class ArrayMath:
     """The same operations on numpy arrays (or numpy scalars) of one float dtype."""
 
@@ -272,16 +288,7 @@ class ArrayMath:
         self.dtype = np.dtype(dtype)
         for name, ufunc in _UFUNCS.items():
             setattr(self, name, getattr(np, ufunc))
-        # numpy has no erf; its cosh and exp2 are less precise than libm's (by a fraction of
-        # an ulp at 710 and 0.001), and its expm1 and log10 round as the machine's SIMD
-        # library does: the float pass's, element by element.
-        for name in _ELEMENTWISE:
-            setattr(self, name, np.vectorize(getattr(FloatMath, name), otypes=[self.dtype]))
-        # expm1 and log10 round correctly, as the float pass's do, at long double's speed.
-        expm1 = _rounded_from_long(np, "expm1", _cr_expm1, lambda x: ~((-40.0 < x) & (x < 709.8)) | (np.abs(x) < 2.0**-54))
-        log10 = _rounded_from_long(np, "log10", _cr_log10, lambda x: ~((0 < x) & (x < INF)))
-        self.cr_expm1 = lambda x: expm1(x).astype(self.dtype, copy=False)
-        self.cr_log10 = lambda x: log10(x).astype(self.dtype, copy=False)
+        self.__dict__.update(_array_functions(np, self.dtype))
 
     def log(self, x):
         return self.np.log(x)
