@@ -209,10 +209,7 @@ def _program_latex(d, names: dict[int, str]) -> str:
 
 
 def _apply(sp, d, i: int, exprs: list):
-    functions = bridge.bp_functions(sp)
-    operands = [exprs[a] for a in d.args[i]]
-    kind = d.kinds[i]
-    return functions[kind](*operands) if kind in functions else OPS[kind].sympy(sp, *operands)
+    return bridge.node_expr(sp, d.kinds[i], [exprs[a] for a in d.args[i]], bridge.bp_functions(sp))
 
 
 def _faithful(text: str, d) -> bool:

@@ -282,11 +282,15 @@ def to_sympy(formula, sp, named: bool = False, symbols: dict | None = None) -> l
             if folded is None:
                 folded = formula.forward({n: math.nan for n in formula.inputs})
             exprs[i] = _constant(sp, "", folded[i])
-        elif kind in functions:
-            exprs[i] = functions[kind](*(exprs[a] for a in formula.args[i]))
         else:
-            exprs[i] = OPS[kind].sympy(sp, *(exprs[a] for a in formula.args[i]))
+            exprs[i] = node_expr(sp, kind, [exprs[a] for a in formula.args[i]], functions)
     return exprs
+
+
+def node_expr(sp, kind: str, operands: list, functions: dict):
+    """One operation over SymPy operands: bp's own function where `functions` has one
+    (bp_functions), else the op table's SymPy counterpart."""
+    return functions[kind](*operands) if kind in functions else OPS[kind].sympy(sp, *operands)
 
 
 def _constant(sp, text: str, value: float):
