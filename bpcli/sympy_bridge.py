@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .explain import count_text
 from .graph import CONST, INPUT, NAMED_CONSTANTS
@@ -367,6 +368,12 @@ def to_bp_syntax(expr) -> str:
     """A SymPy expression in bp's syntax (Abs → abs, Heaviside → step, E → e, …); floats
     with all 17 digits, integers past 4,300 digits in scientific form (which bp reads as
     too large: such a text is for people, and does not parse back)."""
+    return _bp_printer()().doprint(expr)
+
+
+@lru_cache(maxsize=None)
+def _bp_printer():
+    """SymPy's str printer speaking bp's syntax: a class made once, on the first print."""
     from sympy.printing.str import StrPrinter
 
     class BpPrinter(StrPrinter):
@@ -407,4 +414,4 @@ def to_bp_syntax(expr) -> str:
         def _print_Min(self, e):
             return self._nested("min", e.args)
 
-    return BpPrinter().doprint(expr)
+    return BpPrinter
