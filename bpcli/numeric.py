@@ -135,10 +135,14 @@ def _mp(name):
     return _rounded_once(evaluators[name])
 
 
+# Outside (-40, 709.8), and for |x| < 2^-54 where it is x, libm's expm1 is already the
+# correctly rounded value (-1, inf, x): the float and the array pass both leave it to libm.
+_EXPM1_LO, _EXPM1_HI, _EXPM1_TINY = -40.0, 709.8, 2.0**-54
+
+
 def _cr_expm1(x: float) -> float:
-    """expm1 correctly rounded. Outside (-40, 709.8), and for |x| < 2^-54 where it is x,
-    libm's is already the correctly rounded value (-1, inf, x)."""
-    if not -40.0 < x < 709.8 or abs(x) < 2.0**-54:
+    """expm1 correctly rounded (libm's outside the range above)."""
+    if not _EXPM1_LO < x < _EXPM1_HI or abs(x) < _EXPM1_TINY:
         return FloatMath.expm1(x)
     return _mp("expm1")(x, _BITS - min(0, math.frexp(x)[1]))  # bits that exp(x) - 1 cancels
 
@@ -265,12 +269,12 @@ def _rounded_from_long(np, ufunc: str, exact, libm_where):
 def _array_functions(np, dtype) -> dict:
     """ArrayMath's functions that are not numpy's own, built once per dtype: np.vectorize
     is slow to build, and tensor passes make an ArrayMath per call."""
-    # numpy has no erf; its cosh and exp2 are less precise than libm's (by a fraction of
-    # an ulp at 710 and 0.001), and its erfc rounds as the machine's SIMD library does:
-    # the float pass's, element by element.
+    # numpy has no erf or erfc, and its cosh and exp2 are less precise than libm's (by a
+    # fraction of an ulp at 710 and 0.001): the float pass's, element by element.
     out = {name: np.vectorize(getattr(FloatMath, name), otypes=[dtype]) for name in _ELEMENTWISE}
     # expm1 and log10 round correctly, as the float pass's do, at long double's speed.
-    expm1 = _rounded_from_long(np, "expm1", _cr_expm1, lambda x: ~((-40.0 < x) & (x < 709.8)) | (np.abs(x) < 2.0**-54))
+    expm1 = _rounded_from_long(np, "expm1", _cr_expm1,
+                               lambda x: ~((_EXPM1_LO < x) & (x < _EXPM1_HI)) | (np.abs(x) < _EXPM1_TINY))
     log10 = _rounded_from_long(np, "log10", _cr_log10, lambda x: ~((0 < x) & (x < INF)))
     out["cr_expm1"] = lambda x: expm1(x).astype(dtype, copy=False)
     out["cr_log10"] = lambda x: log10(x).astype(dtype, copy=False)
