@@ -93,7 +93,6 @@ def lint(formula, samples: int = SAMPLES, seed: int = SEED, ranges: dict[str, Ra
                          f"{MAX_WORK:,} node evaluations", hint="lower the number of points")
     used = {n: ranges.get(n, TYPICAL) for n in formula.inputs}
     rng = random.Random(seed)
-    out = Lint(samples, seed, used)
     seen: dict[tuple, Finding] = {}
     for _ in range(samples):
         point = {n: r.draw(rng) for n, r in used.items()}
@@ -103,6 +102,4 @@ def lint(formula, samples: int = SAMPLES, seed: int = SEED, ranges: dict[str, Ra
                 seen[key].points += 1
             else:
                 seen[key] = Finding(h.node, h.kind, h.message, h.suggestion, 1, point)
-                out.findings.append(seen[key])
-    out.findings.sort(key=lambda f: (f.node, f.kind))
-    return out
+    return Lint(samples, seed, used, sorted(seen.values(), key=lambda f: (f.node, f.kind)))
