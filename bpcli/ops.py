@@ -236,13 +236,10 @@ def _clamp_partials():
 
 def _clip_partials():
     """JAX's clip: min(max(a, lo), hi), its max and min each splitting a tie 1/2 and 1/2."""
-    def inner(m, a, lo, hi):
-        return _max(m, a, lo)
-
     return (
-        lambda m, out, a, lo, hi: _pick(m, hi, inner(m, a, lo, hi)) * _pick(m, a, lo),
-        lambda m, out, a, lo, hi: _pick(m, hi, inner(m, a, lo, hi)) * _pick(m, lo, a),
-        lambda m, out, a, lo, hi: _pick(m, inner(m, a, lo, hi), hi),
+        lambda m, out, a, lo, hi: _pick(m, hi, _max(m, a, lo)) * _pick(m, a, lo),
+        lambda m, out, a, lo, hi: _pick(m, hi, _max(m, a, lo)) * _pick(m, lo, a),
+        lambda m, out, a, lo, hi: _pick(m, _max(m, a, lo), hi),
     )
 
 
