@@ -30,7 +30,6 @@ def rows(ex: Exercise) -> tuple[list, list]:
     return nodes, edges
 
 
-
 def markdown(ex: Exercise) -> str:
     nodes, edges = rows(ex)
     values = ", ".join(f"{n} = {number_text(v)}" for n, v in ex.point.items())
@@ -72,8 +71,8 @@ def tex(text: str) -> str:
     """Text for pdflatex with no package beyond the base: its special characters escaped,
     Greek letters and sub- and superscript digits as math, other characters the base fonts
     lack (CJK, …) as their code point, so a worksheet always compiles."""
-    return "".join(_TEX.get(c) or (c if c.isascii() or 0xC0 <= ord(c) < 0x180 and c != "×" and c != "÷"
-                                   else _unicode_tex(c)) for c in text)
+    return "".join(_TEX.get(c) or (c if c.isascii() or 0xC0 <= ord(c) < 0x180 else _unicode_tex(c))
+                   for c in text)
 
 
 def _unicode_tex(c: str) -> str:
@@ -82,11 +81,9 @@ def _unicode_tex(c: str) -> str:
     name = unicodedata.name(c, "")
     if name.startswith("GREEK ") and " LETTER " in name and " WITH " not in name:
         letter = name.rsplit(" ", 1)[1].capitalize().replace("Lamda", "Lambda")
-        if letter not in _GREEK:
-            pass
-        elif " SMALL " in name:
+        if letter in _GREEK and " SMALL " in name:
             return "o" if letter == "Omicron" else rf"$\{letter.lower()}$"
-        else:
+        if letter in _GREEK:
             return _GREEK_AS_LATIN.get(letter) or rf"$\{letter}$"
     kind, _, code = unicodedata.decomposition(c).partition(" ")
     if kind in ("<sub>", "<super>") and code:
