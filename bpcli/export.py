@@ -283,12 +283,7 @@ def _refuse_large(result, limit: int) -> None:
     """A tensor script embeds every value and adjoint: refused past `limit` numbers."""
     if not _is_tensor(result) or not limit:
         return
-    total = 0
-    for shape in result.shapes:
-        size = 1
-        for n in shape:
-            size *= n
-        total += 2 * size
+    total = 2 * sum(math.prod(shape) for shape in result.shapes)
     if total > limit:
         raise UsageError(f"the script would embed {total:,} numbers (every node's value and adjoint), "
                          f"more than the limit of {limit:,}", hint="raise it with --max-numbers N (0: no limit)")

@@ -83,18 +83,11 @@ def forward_mode(formula, result, point: dict) -> ForwardMode:
 def tensor_passes(result) -> int:
     """How many forward-mode passes a tensor formula needs: one per entry of every input
     that gets a gradient (class labels get none)."""
-    return sum(_size(result.shapes[result.formula.inputs[n]]) for n in _differentiated(result))
+    return sum(math.prod(result.shapes[result.formula.inputs[n]]) for n in _differentiated(result))
 
 
 def _differentiated(result) -> list[str]:
     return [n for n in result.formula.inputs if result.adjoint(result.formula.inputs[n]) is not None]
-
-
-def _size(shape: tuple) -> int:
-    n = 1
-    for k in shape:
-        n *= k
-    return n
 
 
 def _tensor_forward_mode(formula, result, point: dict) -> ForwardMode:
@@ -106,10 +99,11 @@ def _tensor_forward_mode(formula, result, point: dict) -> ForwardMode:
     passes = []
     for name in _differentiated(result):
         shape = result.shapes[formula.inputs[name]]
+        size = math.prod(shape)
         gradient = np.zeros(shape)
         first, scale = None, 1.0
-        for k in range(_size(shape)):
-            seed = np.zeros(_size(shape))
+        for k in range(size):
+            seed = np.zeros(size)
             seed[k] = 1.0
             _, tangents = jvp(formula, point, {name: seed.reshape(shape)})
             gradient.reshape(-1)[k] = tangents[out]
@@ -119,6 +113,6 @@ def _tensor_forward_mode(formula, result, point: dict) -> ForwardMode:
                     scale = max(scale, float(finite.max()))
             first = tangents if first is None else first
         direction = tuple(0 for _ in shape)
-        passes.append(InputTangents(name, first, gradient, np.asarray(result.gradient[name]), _size(shape),
+        passes.append(InputTangents(name, first, gradient, np.asarray(result.gradient[name]), size,
                                     shape, direction, scale))
     return ForwardMode(passes, tensors=True)
