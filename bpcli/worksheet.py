@@ -87,7 +87,8 @@ def _unicode_tex(c: str) -> str:
             return _GREEK_AS_LATIN.get(letter) or rf"$\{letter}$"
     kind, _, code = unicodedata.decomposition(c).partition(" ")
     if kind in ("<sub>", "<super>") and code:
-        return f"${'_' if kind == '<sub>' else '^'}{{{tex(chr(int(code, 16)))}}}$"
+        letters = "".join(chr(int(h, 16)) for h in code.split())  # ™ is <super> T M
+        return f"${'_' if kind == '<sub>' else '^'}{{{tex(letters)}}}$"
     return rf"\texttt{{[U+{ord(c):04X}]}}"
 
 

@@ -192,6 +192,18 @@ def test_latex_text_escapes_what_tex_treats_specially_and_is_plain_ascii():
     assert text.count("{") - text.count("\\{") == text.count("}") - text.count("\\}")
 
 
+def test_latex_text_spells_a_compatibility_superscript_of_several_letters():
+    from bpcli.worksheet import tex
+
+    assert tex("price™") == "price$^{TM}$"  # ™ decomposes to <super> T M: two code points, not one
+
+
+def test_a_latex_worksheet_of_a_formula_whose_comment_has_a_trade_mark_is_written(bp, tmp_path):
+    r = bp("quiz", "--formula", "x*w  # price™", "--x", "2", "--w", "3", "--worksheet", str(tmp_path / "s.tex"))
+    assert r.exit_code == 0, r.stderr
+    assert "price$^{TM}$" in (tmp_path / "s.tex").read_text(encoding="utf-8")
+
+
 def test_a_worksheet_must_be_markdown_or_latex(bp, tmp_path):
     r = bp("quiz", "--worksheet", str(tmp_path / "sheet.pdf"))
     assert r.exit_code == 2 and ".md (Markdown) or .tex (LaTeX)" in r.stderr
