@@ -5,6 +5,8 @@ data point (the page of bp view, in a frame)."""
 
 from __future__ import annotations
 
+from ..render import json_number, json_value
+from ..train import predict_rows
 from . import build, page, script_json, view_data
 
 MAX_POINTS = 2_000  # data points drawn; a larger file is sampled evenly
@@ -14,30 +16,11 @@ GRID = 60  # cells a side of the decision boundary's grid
 CURVE = 200  # points along the fitted line
 
 
-def _number(v) -> float | str:
-    from ..render import json_number
-
-    return json_number(v)
-
-
-def json_value(v):
-    from ..render import json_value
-
-    return json_value(v)
-
-
 def _evenly(n: int, most: int) -> list[int]:
     """Up to `most` indices from 0 … n-1, first and last included."""
     if n <= most:
         return list(range(n))
     return sorted({round(k * (n - 1) / (most - 1)) for k in range(most)})
-
-
-def _predict(spec, params: dict, columns: dict):
-    """ŷ for arrays of features (numpy), with these parameters."""
-    from ..train import predict_rows
-
-    return predict_rows(spec, params, columns)
 
 
 def is_classifier(table, spec) -> bool:
@@ -59,7 +42,7 @@ def _accuracy(spec, table, epochs) -> list:
     y = table.data[spec.target][rows]
     out = []
     for i in _evenly(len(epochs), MAX_ACCURACY_EPOCHS):
-        yhat = _predict(spec, epochs[i].params, columns)
+        yhat = predict_rows(spec, epochs[i].params, columns)
         out.append([epochs[i].epoch, float(np.mean((yhat >= 0.5) == (y >= 0.5)))])
     return out
 
@@ -78,14 +61,14 @@ def _fit(spec, table, params: dict, classifier: bool):
     if len(feats) == 1:
         lo, hi = _span(table.data[feats[0]])
         x = np.linspace(lo, hi, CURVE)
-        return {"kind": "line", "x": [_number(v) for v in x],
-                "yhat": [_number(v) for v in _predict(spec, params, {feats[0]: x})]}
+        return {"kind": "line", "x": [json_number(v) for v in x],
+                "yhat": [json_number(v) for v in predict_rows(spec, params, {feats[0]: x})]}
     if len(feats) == 2 and classifier:
         (alo, ahi), (blo, bhi) = _span(table.data[feats[0]]), _span(table.data[feats[1]])
         a, b = np.meshgrid(np.linspace(alo, ahi, GRID), np.linspace(blo, bhi, GRID))
-        p = _predict(spec, params, {feats[0]: a.ravel(), feats[1]: b.ravel()})
+        p = predict_rows(spec, params, {feats[0]: a.ravel(), feats[1]: b.ravel()})
         return {"kind": "boundary", "x": [alo, ahi], "y": [blo, bhi], "size": GRID,
-                "p": [_number(v) for v in p]}
+                "p": [json_number(v) for v in p]}
     return None
 
 
@@ -115,13 +98,13 @@ def report_data(run, table, settings) -> dict:
         "model": spec.text, "loss_formula": spec.loss_text, "features": spec.features, "target": spec.target,
         "source": table.source, "rows": table.rows, "classifier": classifier,
         "params": {p: json_value(v) for p, v in run.params.items()},
-        "init": {p: _number(settings.init.get(p, spec.init.get(p, 1.0))) if not spec.shapes.get(p)
+        "init": {p: json_number(settings.init.get(p, spec.init.get(p, 1.0))) if not spec.shapes.get(p)
                  else f"{settings.init_scheme} {'×'.join(map(str, spec.shapes[p]))}" for p in spec.params},
         "settings": {"lr": settings.lr, "epochs": settings.epochs, "batch_size": settings.batch_size or "all",
                      "dtype": settings.dtype, "epochs_run": len(run.epochs), "interrupted": run.interrupted},
-        "loss": [_number(e.loss) for e in run.epochs],
+        "loss": [json_number(e.loss) for e in run.epochs],
         "accuracy": _accuracy(spec, table, run.epochs) if classifier and run.epochs else None,
-        "points": {c: [_number(table.data[c][r]) for r in rows] for c in spec.features + [spec.target]},
+        "points": {c: [json_number(table.data[c][r]) for r in rows] for c in spec.features + [spec.target]},
         "fit": _fit(spec, table, run.params, classifier) if run.epochs else None,
     }
 
