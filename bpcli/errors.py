@@ -51,8 +51,13 @@ class BPError(Exception):
         self.reason = reason
         self.hint = hint
         self.position = position
-        self.message = reason if position is None else f"{reason} at {position.where()}\n{position.pointer()}"
+        self.message = self.headline if position is None else f"{self.headline}\n{position.pointer()}"
         super().__init__(self.message)
+
+    @property
+    def headline(self) -> str:
+        """The reason and where it is, on one line (the message's first)."""
+        return self.reason if self.position is None else f"{self.reason} at {self.position.where()}"
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\nhint: {self.hint}"

@@ -101,11 +101,9 @@ def error_body(e: BPError) -> dict:
     """bp's error as data: the sentence the terminal shows (with where), the position (line and
     column from 1; offset: characters before it), the line with its caret, the hint."""
     at = e.position
-    if at is None:
-        return {"error": e.reason, "kind": e.kind, "position": None, "caret": None, "hint": e.hint}
-    return {"error": f"{e.reason} at {at.where()}", "kind": e.kind,
-            "position": {"line": at.line, "column": at.column, "offset": at.offset},
-            "caret": at.pointer(), "hint": e.hint}
+    position = None if at is None else {"line": at.line, "column": at.column, "offset": at.offset}
+    return {"error": e.headline, "kind": e.kind, "position": position,
+            "caret": None if at is None else at.pointer(), "hint": e.hint}
 
 
 def create_app(limits: Limits | None = None) -> Starlette:
