@@ -30,8 +30,12 @@ class InputTangents:
     reverse: object  # the same part of reverse mode's gradient
     passes: int = 1
     shape: tuple | None = None  # None: a scalar formula
-    direction: tuple | None = None  # the entry the first pass is seeded at (a tensor input)
     scale: float | None = None  # the largest finite tangent of all passes (None: of `tangents`)
+
+    @property
+    def direction(self) -> tuple | None:
+        """The entry the first pass is seeded at (a tensor input's first); None for a scalar formula."""
+        return None if self.shape is None else (0,) * len(self.shape)
 
     @property
     def agrees(self) -> bool:
@@ -112,7 +116,6 @@ def _tensor_forward_mode(formula, result, point: dict) -> ForwardMode:
                 if finite.size:
                     scale = max(scale, float(finite.max()))
             first = tangents if first is None else first
-        direction = tuple(0 for _ in shape)
         passes.append(InputTangents(name, first, gradient, np.asarray(result.gradient[name]), size,
-                                    shape, direction, scale))
+                                    shape, scale))
     return ForwardMode(passes, tensors=True)
