@@ -15,7 +15,7 @@ import re
 
 from .errors import UsageError
 from .graph import CONST, INPUT
-from .ops import OPS
+from .ops import OPS, shape_text
 
 LIBRARIES = {"torch": "PyTorch", "jax": "JAX"}
 # Equal to rounding: the libraries' exp, tanh, … may differ from C's libm in the last bit.
@@ -91,7 +91,6 @@ def variable_names(formula) -> list[str]:
 
 
 def _comment(formula, i: int, names: list[str], shapes=None) -> str:
-    from .ops import shape_text
     from .view import label, show
 
     what = show(formula, i, lambda j: names[j])
@@ -264,8 +263,6 @@ def _is_tensor(result) -> bool:
 
 
 def _point_text(result, point: dict) -> str:
-    from .ops import shape_text
-
     f = result.formula
     if not _is_tensor(result):
         return ", ".join(f"{n} = {point[n]!r}" for n in f.inputs)
@@ -325,8 +322,6 @@ def _input_line(result, i: int, names: list[str], point: dict, library: str) -> 
     else:
         line = f"{names[i]} = jnp.float64({number(value)})"
     if _is_tensor(result):
-        from .ops import shape_text
-
         what = what or shape_text(result.shapes[i])
     return f"{line}  # n{i}" + (f": {what}" if what else "")
 
@@ -535,7 +530,6 @@ def _tensor_loop_script(run, table, start: dict, columns: dict) -> str:
     the lecture's loop, or a batch's rows at once through torch.func.vmap (the model is
     written for one row, as bp's is)."""
     from .nets import FEATURES
-    from .ops import shape_text
     from .parser import parse
     from .tensor import shapes as node_shapes
 
