@@ -123,8 +123,7 @@ def _keywords(lexer) -> tuple[list, dict[str, dict[str, str]]]:
             if word.pattern.flags:
                 raise Unsupported(f"a keyword with flags: {word.name}")
             keywords.setdefault(pattern.name, {})[s] = word.name
-            if word.pattern.flags <= pattern.pattern.flags:
-                embedded.append(word.name)
+            embedded.append(word.name)  # flagless, so within the pattern's flags: Lark embeds it
     return [t for t in lexer.terminals if t.name not in embedded], keywords
 
 
