@@ -370,8 +370,7 @@ def _long_options(ctx) -> tuple[str, ...]:
 def _tensor_aware(f, run):
     """run() (a gradient of f), its shape errors shown with a caret under the operator, a
     tensor output refused with the way out."""
-    from .errors import ShapeError
-    from .tensor import TensorOutputError
+    from .errors import ShapeError, TensorOutputError
 
     try:
         return run()

@@ -131,3 +131,7 @@ class ShapeError(BPError):
         self.node = node
         self.op = op
         self.shapes = shapes
+
+
+class TensorOutputError(ShapeError):
+    """A gradient was asked of a tensor-valued output (as PyTorch's backward needs a scalar)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from .errors import InputValueError, LimitError, ShapeError
+from .errors import InputValueError, LimitError, ShapeError, TensorOutputError
 from .graph import CONST, INPUT
 from .numeric import ONE, ArrayMath
 from .ops import OPS, Site, shape_text
@@ -20,10 +20,6 @@ from .tape import Result
 
 _VERBS = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "divide", "pow": "raise",
           "max": "take the max of", "min": "take the min of"}
-
-
-class TensorOutputError(ShapeError):
-    """A gradient was asked of a tensor-valued output (as PyTorch's backward needs a scalar)."""
 
 
 MAX_JACOBIAN = 100  # output entries: one backward pass each, a table row each
