@@ -378,7 +378,11 @@ def _rows(items: list, limit: int | None):
 def _shown(table, items: list, limit: int | None, see: str = "--all shows them"):
     """The items to give a row each; past `limit`, the first and last, with a row saying how
     many more there are between them (and where to `see` them)."""
-    rows, hidden = _rows(items, limit)
+    return _with_gap(table, *_rows(items, limit), see)
+
+
+def _with_gap(table, rows: list, hidden: int, see: str = "--all shows them"):
+    """The rows to fill, None among them standing for the `hidden` ones: a row says how many."""
     for item in rows:
         if item is None:
             _add(table, "…", f"{hidden} more rows ({see})", *[""] * (len(table.columns) - 2))
@@ -413,11 +417,7 @@ def grad_tables(result, check=None, limit: int | None = 200) -> list:
 
     backward = _table("Backward: a local gradient per edge, from the output back",
                       "edge", "local gradient", "local", "parent adjoint", "contribution")
-    edges, hidden = view.shown_edges(result, limit)
-    for e in edges:
-        if e is None:
-            _add(backward, "…", f"{hidden} more rows (--all shows them)", "", "", "")
-            continue
+    for e in _with_gap(backward, *view.shown_edges(result, limit)):
         parent = int(e.parent[1:])
         _add(backward, f"{e.parent} ← {e.child}", view.edge_formula(f, parent, e.slot),
                          show_number(e.local), show_number(result.adjoints[parent]),
@@ -451,11 +451,7 @@ def forward_tables(result, fm, limit: int | None = 200) -> list:
     f = result.formula
     heads = [f"∂·/∂{t.name}" for t in fm.inputs]
     tangents = _table("Forward mode: tangent ∂node/∂input", "node", "label", *heads, numeric_columns=heads)
-    nodes, hidden = _rows(list(range(len(f))), limit)
-    for i in nodes:
-        if i is None:
-            _add(tangents, "…", f"{hidden} more rows (--all shows them)", *[""] * len(heads))
-            continue
+    for i in _shown(tangents, list(range(len(f))), limit):
         _add(tangents, f"n{i}", view.label(f, i) or view.show(f, i), *(show_number(t.tangents[i]) for t in fm.inputs))
     both = _table("Forward mode vs reverse mode", "input", "forward mode", "reverse mode", "agree",
                   numeric_columns=("forward mode", "reverse mode"))
