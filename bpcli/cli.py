@@ -321,7 +321,7 @@ def gather_values(formula, given, given_formula: Optional[str], values_file: Opt
         notes.append(NO_INPUTS)
     if values_file is not None:
         if values_file.endswith((".npy", ".npz")):
-            arrays = dict(from_numpy(values_file, getattr(given, "allow_nonfinite", False)))
+            arrays = dict(from_numpy(values_file, given.allow_nonfinite))
             point = {n: v for n, v in arrays.items() if n in formula.inputs}
             ignored, source = [n for n in arrays if n not in formula.inputs], values_file
         else:
@@ -329,14 +329,14 @@ def gather_values(formula, given, given_formula: Optional[str], values_file: Opt
 
             point, ignored, source = read_values(values_file, list(formula.inputs),
                                                  data_limit(max_values, "--max-values"),
-                                                 getattr(given, "allow_nonfinite", False))
+                                                 given.allow_nonfinite)
         if ignored:
             notes.append(ignored_note(source, ignored))
     point.update(given.values)
     if complete is None:
         complete = bool(point) or bool(given.names)
     raise_problems(*value_problems(list(formula.inputs), point, complete, given, options,
-                                   allow_nonfinite=getattr(given, "allow_nonfinite", False)))
+                                   allow_nonfinite=given.allow_nonfinite))
     odd = [text for name, v in point.items() if (text := nonfinite(name, v))]
     if odd:
         notes.append(f"{', '.join(odd)}: not finite (--allow-nonfinite); IEEE arithmetic gives every value "
