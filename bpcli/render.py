@@ -192,7 +192,9 @@ def show_value(v, width: int = 36, shape: bool = True) -> str:
 def summary(a, width: int, shape: bool = True) -> str:
     """A large array on one line as numpy summarises it, `[[0 0.1 … 0.9] … [5 5.1 … 5.9]] (6×10)`:
     the first and last rows, as many edge entries of each as fit `width` (at least one)."""
-    shape = " (" + "×".join(map(str, a.shape)) + ")" if shape else ""
+    from .ops import shape_text
+
+    shape = f" ({shape_text(a.shape)})" if shape else ""
     rows = a.reshape(-1, a.shape[-1]) if a.ndim > 1 and a.shape[-1] else a.reshape(1, -1)
     depth = a.ndim - 1
     text = ""
@@ -630,6 +632,8 @@ PARAMETER_COLUMNS = 8  # parameters the epochs table follows; the Parameters tab
 
 
 def train_tables(run, predictions: list[dict]) -> list:
+    from .ops import shape_text
+
     scalars = [p for p in run.model.params if p not in run.model.shapes]  # tensors: final table only
     params = scalars[:PARAMETER_COLUMNS]
     scores = ["accuracy"] if run.model.head else []
@@ -641,8 +645,7 @@ def train_tables(run, predictions: list[dict]) -> list:
         _add(epochs, str(e.epoch), show_number(e.loss), *shown, *(show_number(e.params[p]) for p in params))
     final = _table("Parameters", "parameter", "shape", "value")
     for p in _shown(final, list(run.model.params), 200, "--json has them all"):
-        shape = run.model.shapes.get(p, ())
-        _add(final, p, "×".join(map(str, shape)) or "scalar", show_value(run.params[p]))
+        _add(final, p, shape_text(run.model.shapes.get(p, ())), show_value(run.params[p]))
     out = [epochs, final]
     if run.model.classes is not None:
         classes = _table("Classes (sorted)", "index", "label", numeric_columns=("index",))
