@@ -165,9 +165,9 @@ def _shown(x) -> str:
     """A number in full (repr), an array on one line as the tables summarise it."""
     if isinstance(x, float):
         return repr(x)
-    from .render import show_value
+    from .render import show_inline
 
-    return " ".join(show_value(x, 60).split())
+    return show_inline(x)
 
 
 def _path_text(f, p: Path) -> str:

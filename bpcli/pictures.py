@@ -13,13 +13,13 @@ import subprocess
 from . import view
 from .errors import LimitError, MissingDependency, UsageError
 from .graph import CONST, INPUT
-from .render import show_value
+from .render import show_inline
 
 
 def show_number(v) -> str:
     """A value as the tables show it (arrays summarised, on one line; the node's title has
     the shape); '' for none (a tensor edge has a rule, not one local number)."""
-    return "" if v is None else " ".join(show_value(v, 60, shape=False).split())
+    return "" if v is None else show_inline(v, shape=False)
 
 FORMATS = ("tree", "dot", "mermaid", "svg", "png", "pdf")
 GRAPHVIZ = ("svg", "png", "pdf")  # drawn by Graphviz's dot program

@@ -189,6 +189,11 @@ def show_value(v, width: int = 36, shape: bool = True) -> str:
     return summary(a, width, shape)
 
 
+def show_inline(v, width: int = 60, shape: bool = True) -> str:
+    """show_value on one line (an array's rows side by side): for trees, pictures and paths."""
+    return " ".join(show_value(v, width, shape).split())
+
+
 def summary(a, width: int, shape: bool = True) -> str:
     """A large array on one line as numpy summarises it, `[[0 0.1 … 0.9] … [5 5.1 … 5.9]] (6×10)`:
     the first and last rows, as many edge entries of each as fit `width` (at least one)."""
