@@ -245,6 +245,8 @@ def _tree_size(f, fold: bool) -> tuple[int, int]:
 
 def check_tree(f, fold: bool, max_nodes: int, max_depth: int) -> None:
     """Refuse a tree of more than `max_nodes` lines or `max_depth` levels (0: no limit)."""
+    if not max_nodes and not max_depth:  # nothing to refuse: tree_lines plans the tree once
+        return
     from .explain import count_text
 
     lines, levels = _tree_size(f, fold)
