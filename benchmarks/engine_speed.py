@@ -25,8 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (best_of, bp_runs, compile_bytecode, interleaved_best, machine, steady,  # noqa: E402
-                    table)
+from common import best_of, bp_runs, compile_bytecode, interleaved_best, machine, steady, table  # noqa: E402
 from workloads import compact_dag, random_dag, spec  # noqa: E402
 
 OPS = 100_000
@@ -56,7 +55,7 @@ def lark_alone(text: str) -> dict[str, float]:
     by lexer: how far Lark goes before bp does any work."""
     from lark import Lark, Tree
 
-    from bpcli.parser import grammar_text
+    from bpcli.language.parser import grammar_text
 
     class Nothing:
         def __default__(self, data, children, meta):
@@ -135,7 +134,7 @@ def sympy_vs_bp(ops: int = 30) -> tuple[float, float]:
     import sympy  # noqa: F401
 
     from bpcli import parse
-    from bpcli.verify import sympy_derivatives
+    from bpcli.check.verify import sympy_derivatives
 
     text, point = random_dag(ops, inputs=5, seed=1)
     f = parse(text)
@@ -149,7 +148,7 @@ def vectorised(n: int = 1_000_000) -> tuple[float, float | None]:
     import numpy as np
 
     from bpcli import parse
-    from bpcli.numeric import ArrayMath
+    from bpcli.engine.numeric import ArrayMath
 
     rng = np.random.default_rng(0)
     x, w, y = (rng.uniform(-2, 2, n) for _ in range(3))

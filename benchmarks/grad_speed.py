@@ -17,8 +17,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (alternated_medians, bp_runs, compile_bytecode, interleaved_best, machine,  # noqa: E402
-                    median_runs, steady, table)
+from common import (  # noqa: E402
+    alternated_medians,
+    bp_runs,
+    compile_bytecode,
+    interleaved_best,
+    machine,
+    median_runs,
+    steady,
+    table,
+)
 from workloads import random_dag  # noqa: E402
 
 

@@ -36,7 +36,7 @@ def array_speed(n: int = 100_000) -> list:
     """The correctly rounded functions on an array against numpy's own (libm) ufunc."""
     import numpy as np
 
-    from bpcli.numeric import ArrayMath
+    from bpcli.engine.numeric import ArrayMath
 
     m, x = ArrayMath("float64"), np.random.default_rng(0).uniform(0.0, 3.0, n)
     rows = []

@@ -57,10 +57,10 @@ def write_csv(path: Path, rows: int, seed: int) -> None:
 
 def lecture_loop_bp():
     """bp's loop on the lecture's data (in-process, after start-up): 300 steps a call."""
-    from bpcli.data import Table
-    from bpcli.train import Settings, Trainer, build_model
-
     import numpy as np
+
+    from bpcli.data.files import Table
+    from bpcli.train.loop import Settings, Trainer, build_model
 
     data = Table("lecture", ["x", "y"], {"x": np.array([1.0, 2.0, 3.0]), "y": np.array([2.0, 4.0, 6.0])}, 3)
     model = build_model("linear", data.columns, "y", "lecture")

@@ -7,8 +7,16 @@
 
 from __future__ import annotations
 
-from .errors import BPError, CheckError, DataError, DomainError, InputValueError, ParseError, ShapeError
-from .parser import parse
+from bpcli.errors import (
+    BPError,
+    CheckError,
+    DataError,
+    DomainError,
+    InputValueError,
+    ParseError,
+    ShapeError,
+)
+from bpcli.language.parser import parse
 
 __all__ = ["grad", "parse", "BPError", "ParseError", "InputValueError", "DataError", "ShapeError",
            "DomainError", "CheckError"]

@@ -1,3 +1,3 @@
-from .cli import main
+from bpcli.cli import main
 
 main()

@@ -13,7 +13,7 @@ import os
 import stat
 import sys
 
-from .errors import OutputError, UsageError
+from bpcli.errors import OutputError, UsageError
 
 # Errors of a stream that cannot take the output (no file name: the stream is not a file bp opened).
 STREAM_ERRNOS = {errno.ENOSPC, errno.EIO, errno.EBADF, errno.EFBIG, errno.EDQUOT, errno.EINVAL,

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from tensor_strategies import SHAPES, tensor_formulas
 
 from bpcli import parse
-from bpcli.export import jax_script
+from bpcli.views.export import jax_script
 
 
 def run(text: str) -> str:

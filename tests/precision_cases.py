@@ -8,8 +8,8 @@ import math
 
 import mpmath as mp
 
-from bpcli.numeric import FLOAT, ArrayMath
-from bpcli.ops import OPS
+from bpcli.engine.numeric import FLOAT, ArrayMath
+from bpcli.engine.ops import OPS
 
 mp.mp.dps = 50
 TINY = 2.2250738585072014e-308  # the smallest normal float64: errors are relative to at least this

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from bpcli.ops import ELEMENTWISE, OPS
+from bpcli.engine.ops import ELEMENTWISE, OPS
 
 INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "^"}
 NAMES = ["x", "w", "y"]

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from bpcli import parse
-from bpcli.numeric import ArrayMath
-from bpcli.ops import ELEMENTWISE, OPS
+from bpcli.engine.numeric import ArrayMath
+from bpcli.engine.ops import ELEMENTWISE, OPS
 
 MANY = ArrayMath("float64")  # arrays as many points of a scalar formula (not one tensor)
 
@@ -50,7 +50,7 @@ def test_arrays_match_one_point_results_within_libm_differences(text):
 @pytest.mark.parametrize("op", [OPS[k] for k in ELEMENTWISE], ids=ELEMENTWISE)
 def test_compiled_tape_equals_graph_evaluation_on_every_op(op):
     """The tape's passes against the op table's own rules applied by hand, one op at a time."""
-    from bpcli.numeric import FLOAT
+    from bpcli.engine.numeric import FLOAT
 
     call = {"add": "a + b", "sub": "a - b", "mul": "a * b", "div": "a / b", "neg": "-a",
             "pow": "a ^ b"}.get(op.name, f"{op.name}({', '.join('abc'[:op.arity])})")
@@ -102,9 +102,9 @@ def test_at_checks_the_first_rows_with_sympy(bp, tmp_path, monkeypatch):
 
 
 def test_at_streams_more_rows_than_one_chunk(bp, tmp_path, monkeypatch):
-    import bpcli.data
+    import bpcli.data.files
 
-    monkeypatch.setattr(bpcli.data, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(bpcli.data.files, "CHUNK_ROWS", 7)
     pts = tmp_path / "p.csv"
     pts.write_text("x\n" + "".join(f"{i}\n" for i in range(30)))
     r = bp("grad", "x^2", "--at", str(pts), "--no-check")
@@ -112,9 +112,9 @@ def test_at_streams_more_rows_than_one_chunk(bp, tmp_path, monkeypatch):
 
 
 def test_at_bad_cell_in_a_later_chunk_names_its_row_and_line(bp, tmp_path, monkeypatch):
-    import bpcli.data
+    import bpcli.data.files
 
-    monkeypatch.setattr(bpcli.data, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(bpcli.data.files, "CHUNK_ROWS", 7)
     rows = [f"{i},1" for i in range(30)]
     rows[19] = "19,oops"
     pts = tmp_path / "p.csv"
@@ -144,9 +144,9 @@ def test_at_refuses_the_headers_train_refuses(bp, tmp_path, header, fragment):
 
 
 def test_at_jsonl_across_chunks_with_blank_lines(bp, tmp_path, monkeypatch):
-    import bpcli.data
+    import bpcli.data.files
 
-    monkeypatch.setattr(bpcli.data, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(bpcli.data.files, "CHUNK_ROWS", 3)
     lines = ["", ""] + [f'{{"x": {i}}}' for i in range(8)] + [""]
     pts = tmp_path / "p.jsonl"
     pts.write_text("\n".join(lines) + '\n{"x": "bad"}\n')
@@ -174,7 +174,7 @@ def test_at_bad_rows_name_file_row_and_column(bp, tmp_path, content, name, fragm
 
 @pytest.mark.parametrize("ascii_only", [False, True])
 def test_jsonl_rows_are_what_dumps_writes_row_by_row(monkeypatch, ascii_only):
-    from bpcli import render
+    from bpcli.views import render
 
     monkeypatch.setattr(render, "ASCII", ascii_only)
     names = ["x", "ω", "w_2"]
@@ -206,7 +206,7 @@ def test_at_jsonl_big_integers_and_mixed_numbers_read_as_python_floats(bp, tmp_p
 def test_jsonl_keys_that_contain_true_or_null_keep_the_fast_reader():
     """Only true/false/null as values send a block to bp's own reader; inside a key they are
     just letters (a column "nullable" once sent every block of its file the slow way)."""
-    from bpcli.batch import _json_block
+    from bpcli.data.batch import _json_block
 
     block = ['{"nullable": 1.5, "truex": 2}\n', '\n', '{"nullable": -3, "truex": 0.25}\n']
     assert _json_block(block, ["nullable", "truex"]).tolist() == [[1.5, 2.0], [-3.0, 0.25]]

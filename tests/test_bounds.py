@@ -26,7 +26,7 @@ def test_training_options_out_of_range_are_refused(bp, tmp_path, args, fragment)
 # -- --explain -----------------------------------------------------------------------------------
 def _explained(text: str, point: dict, steps: int, max_paths: int = 4):
     from bpcli import parse
-    from bpcli.explain import Budget, explain, path_counts
+    from bpcli.views.explain import Budget, explain, path_counts
 
     f = parse(text)
     r = f.grad(point)
@@ -35,7 +35,7 @@ def _explained(text: str, point: dict, steps: int, max_paths: int = 4):
 
 
 def test_explain_on_a_long_sum_lists_paths_within_its_step_budget_and_says_so():
-    from bpcli import render
+    from bpcli.views import render
 
     n = 5000
     r, budget, found = _explained("+".join(f"x{i}" for i in range(n)), {f"x{i}": 1.0 for i in range(n)}, 50_000)
@@ -49,7 +49,7 @@ def test_explain_on_a_long_sum_lists_paths_within_its_step_budget_and_says_so():
 
 
 def test_explain_on_a_rebound_chain_walks_each_path_once_without_copies():
-    from bpcli import render
+    from bpcli.views import render
 
     lines = 20_000
     text = "a = x\n" + "a = a + x\n" * lines + "a"
@@ -66,7 +66,7 @@ def test_an_astronomical_path_count_prints_in_scientific_form(bp):
     r = bp("grad", text, "--x", "1", "--explain", "--no-check", "--max-paths", "1")
     assert r.exit_code == 0, r.stderr
     assert "∂a/∂x: 2.82e+4515 paths from a to x" in r.stdout
-    from bpcli.explain import count_json, count_text
+    from bpcli.views.explain import count_json, count_text
 
     assert count_text(10**15) == "1.00e+15" and count_text(999_999_999_999_999) == "999,999,999,999,999"
     assert count_json(2**53) == 2**53 and count_json(2**53 + 1) == "9.01e+15"

@@ -14,8 +14,8 @@ import time
 import pytest
 
 from bpcli import parse
-from bpcli import sympy_bridge as bridge
-from bpcli.verify import check
+from bpcli.check import sympy_bridge as bridge
+from bpcli.check.verify import check
 
 
 @pytest.mark.parametrize("text", ["x^0.5", "x^x"])
@@ -32,7 +32,7 @@ def test_sqrt_at_zero_is_pytorchs_convention(bp_json):
 
 
 def test_a_real_disagreement_still_exits_3(bp, monkeypatch):
-    from bpcli.ops import OPS
+    from bpcli.engine.ops import OPS
 
     op = OPS["sin"]
     monkeypatch.setitem(OPS, "sin", type(op)(**{**op.__dict__, "partials": (lambda m, out, a: 2 * m.cos(a),)}))
@@ -76,7 +76,7 @@ def test_a_finite_difference_that_moves_with_its_step_never_fails_a_gradient(tex
 
 
 def test_a_wrong_gradient_still_fails_when_finite_differences_judge_alone(bp, monkeypatch):
-    from bpcli.ops import OPS
+    from bpcli.engine.ops import OPS
 
     op = OPS["sin"]
     monkeypatch.setitem(OPS, "sin", type(op)(**{**op.__dict__, "partials": (lambda m, out, a: 2.0,)}))
@@ -198,7 +198,7 @@ FORMULAS = ["(x*w-y)^2", "z = x*w; z^2 + sin(z)", "relu(x) + abs(w)", "sigmoid(x
 
 
 def test_a_warm_worker_answers_as_a_fresh_process_whatever_it_answered_before():
-    from bpcli.verify import sympy_derivatives
+    from bpcli.check.verify import sympy_derivatives
 
     jobs = [(parse(text), {n: 0.75 + k for k, n in enumerate(parse(text).inputs)}) for text in FORMULAS]
     fresh = [bridge.run(sympy_derivatives, f, point, seconds=60) for f, point in jobs]
@@ -213,7 +213,7 @@ def test_a_warm_worker_answers_as_a_fresh_process_whatever_it_answered_before():
 
 # -- JSON ----------------------------------------------------------------------------------------
 def test_every_document_writes_non_finite_numbers_and_huge_counts_as_text():
-    from bpcli.render import dumps
+    from bpcli.views.render import dumps
 
     doc = {"a": [1.0, math.inf, {"b": (-math.inf, math.nan)}], "n": 2**20_000, "ok": True, "m": 3}
     assert json.loads(dumps(doc)) == {"a": [1.0, "inf", {"b": ["-inf", "nan"]}], "n": "3.98e+6020", "ok": True,
@@ -231,7 +231,7 @@ def test_a_tensors_right_gradient_off_by_the_steps_curvature_is_not_failed(bp_js
 
 
 def test_a_wrong_tensor_gradient_still_fails_when_finite_differences_judge_alone(bp, monkeypatch):
-    from bpcli.ops import OPS
+    from bpcli.engine.ops import OPS
 
     op = OPS["sin"]
     monkeypatch.setitem(OPS, "sin", type(op)(**{**op.__dict__, "partials": (lambda m, out, a: 2.0 + 0 * a,)}))

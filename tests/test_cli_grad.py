@@ -110,7 +110,7 @@ def test_kink_is_reported_as_convention_not_failure(bp_json):
 
 
 def test_failed_check_exits_3(bp, monkeypatch):
-    from bpcli.ops import OPS
+    from bpcli.engine.ops import OPS
 
     broken = OPS["sin"].__class__(**{**OPS["sin"].__dict__, "partials": (lambda m, out, a: 2.0,)})
     monkeypatch.setitem(OPS, "sin", broken)

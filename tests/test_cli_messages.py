@@ -1,8 +1,8 @@
 """The command line as a user meets it: words that start with -, messages, help texts."""
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 

@@ -332,8 +332,8 @@ def test_per_sample_training_holds_floats_for_a_block_of_rows_not_all(tmp_path):
 
     import numpy as np
 
-    from bpcli.data import Table
-    from bpcli.train import Settings, Trainer, build_model
+    from bpcli.data.files import Table
+    from bpcli.train.loop import Settings, Trainer, build_model
 
     rows = 400_000
     x = np.linspace(0, 1, rows)

@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from bpcli import BPError, driver, parser
 from strategies import programs
 from test_fuzz import PIECES, VALID
+
+from bpcli import BPError
+from bpcli.language import driver, parser
 
 
 def outcome(text: str, lean: bool):

@@ -12,9 +12,9 @@ import subprocess
 import pytest
 
 from bpcli import grad, parse
-from bpcli.explain import explain
-from bpcli.ops import OPS
-from bpcli.symbolic import derivatives, formula_text, hessian, sympy_hessian
+from bpcli.check.symbolic import derivatives, formula_text, hessian, sympy_hessian
+from bpcli.engine.ops import OPS
+from bpcli.views.explain import explain
 
 CARD = ["(x*w-y)^2", "--x", "2", "--w", "3", "--y", "4"]
 SHARED = ["a = x*y; b = a*a + sin(a); c = b*x + a", "(x+y)*(x+y)", "x*x*x", "t = tanh(x*w); t*t - t/y"]
@@ -208,7 +208,7 @@ def test_graphviz_draws_the_large_graph_form(bp, tmp_path):
     # What this adds over the DOT test above: Graphviz accepts the large-graph form (spread
     # inputs, tooltips instead of edge labels). Just past LARGE nodes is that form; how long
     # Graphviz takes on thousands of nodes is a figure for benchmarks, not a test.
-    from bpcli.pictures import LARGE as LARGE_NODES
+    from bpcli.views.pictures import LARGE as LARGE_NODES
 
     lines = LARGE_NODES // 2 + 1
     out = tmp_path / "big.svg"

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tensor_strategies import tensor_formulas
 
-from bpcli.ops import OPS
+from bpcli.engine.ops import OPS
 
 torch = pytest.importorskip("torch", reason="the PyTorch export is checked by running it with torch")
 
@@ -288,7 +288,7 @@ def _random_point(names, seed):
 @given(tensor_formulas(), st.integers(0, 2**32 - 1))
 def test_random_tensor_formulas_exported_to_pytorch_agree(expr, seed):
     from bpcli import parse
-    from bpcli.export import torch_script
+    from bpcli.views.export import torch_script
 
     f = parse(expr.text)
     point = _random_point(f.inputs, seed)

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-
-from bpcli import parse
-from bpcli.errors import InputValueError
-from bpcli.forward import forward_mode
 from strategies import points, programs
 from tensor_strategies import tensor_formulas
 from test_properties import well_behaved
+
+from bpcli import parse
+from bpcli.engine.forward import forward_mode
+from bpcli.errors import InputValueError
 
 CARD = ["grad", "(x*w-y)^2", "--x", "2", "--w", "3", "--y", "4"]
 
@@ -91,7 +91,7 @@ def test_one_input_is_a_tie(bp_json):
 
 
 def test_a_disagreement_is_flagged_like_a_failed_check(bp, monkeypatch):
-    from bpcli.tape import Formula
+    from bpcli.engine.tape import Formula
 
     real = Formula.jvp
 
@@ -214,7 +214,7 @@ def test_a_scalar_formula_given_as_arrays_takes_the_tensor_forward_mode():
 
 
 def test_every_tensor_row_of_the_op_table_has_a_forward_mode_rule_where_it_has_a_backward_one():
-    from bpcli.ops import OPS
+    from bpcli.engine.ops import OPS
 
     for op in OPS.values():
         if not op.elementwise:

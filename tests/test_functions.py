@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bpcli import parse
-from bpcli.numeric import ArrayMath
+from bpcli.engine.numeric import ArrayMath
 
 
 def grad(text, **point):
@@ -130,7 +130,7 @@ def test_allow_nonfinite_reaches_a_values_file(bp, tmp_path):
 
 # -- second derivatives at the awkward points of x^y ---------------------------------------
 def test_second_derivatives_of_powers_take_the_limits_where_they_exist():
-    from bpcli.symbolic import hessian
+    from bpcli.check.symbolic import hessian
 
     assert hessian(parse("x^0"), {"x": 0.0}) == {"x": {"x": 0.0}}
     assert hessian(parse("0^y"), {"y": 2.0}) == {"y": {"y": 0.0}}
@@ -138,7 +138,7 @@ def test_second_derivatives_of_powers_take_the_limits_where_they_exist():
 
 
 def test_second_derivatives_of_powers_are_unchanged_elsewhere():
-    from bpcli.symbolic import hessian
+    from bpcli.check.symbolic import hessian
 
     h = hessian(parse("x^y"), {"x": 1.5, "y": 2.5})
     x, y = 1.5, 2.5
@@ -175,7 +175,7 @@ def _sinc_second_derivative(x):
 def test_sinc_second_derivative_is_the_limit_at_0_and_exact_near_it(x):
     """sinc''(0) = -π²/3 (PyTorch's Hessian there is nan, and 0 at 1e-9): the derivative formula
     carries sinc'(x)'s series near 0, so differentiating it again does not cancel."""
-    from bpcli.symbolic import hessian
+    from bpcli.check.symbolic import hessian
 
     ours = hessian(parse("sinc(x)"), {"x": x})["x"]["x"]
     assert ours == pytest.approx(float(_sinc_second_derivative(x)), rel=1e-15, abs=0)

@@ -57,7 +57,7 @@ def test_sympy_never_sees_a_huge_integer_power():
     """Constant subgraphs reach SymPy as the float bp computed, not as 2**65536 to expand."""
     import sympy as sp
 
-    from bpcli.sympy_bridge import to_sympy
+    from bpcli.check.sympy_bridge import to_sympy
 
     f = parse("x * 2^2^2^2^2^2")
     expr = to_sympy(f, sp)[f.output]

@@ -8,7 +8,7 @@ import mpmath as mp
 import pytest
 
 from bpcli import parse
-from bpcli.hazards import find
+from bpcli.check.hazards import find
 
 mp.mp.dps = 50
 
@@ -107,7 +107,7 @@ def _error(got, exact):
 def _tensor_pass(text, v):
     import numpy as np
 
-    from bpcli.tensor import evaluate
+    from bpcli.engine.tensor import evaluate
 
     f = parse(text)
     r = evaluate(f, {"v": np.array(v)})

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from bpcli.errors import LimitError
-from bpcli.parser import parse
+from bpcli.language.parser import parse
 
 W = [[1.0, 2.0, -0.5], [3.0, -4.0, 0.25]]
 X3 = [0.5, -1.0, 2.0]
@@ -132,7 +132,7 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from tensor_strategies import SHAPES, tensor_formulas  # noqa: E402
 
-from bpcli.tensorcheck import check_jacobian  # noqa: E402
+from bpcli.check.tensorcheck import check_jacobian  # noqa: E402
 
 
 def _random_values(seed: int, names) -> dict:
@@ -170,7 +170,7 @@ def test_a_wrong_jacobian_is_a_mismatch_and_the_cli_exits_3(bp, monkeypatch):
     jac.matrices["x"] = jac.matrices["x"] + 1e-3
     check = check_jacobian(f, jac, values)
     assert [c.status for c in check.inputs] == ["ok", "mismatch"] and not check.ok
-    from bpcli import tensor
+    from bpcli.engine import tensor
 
     real = tensor.jacobian
 

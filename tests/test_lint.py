@@ -7,8 +7,8 @@ import mpmath as mp
 import pytest
 
 from bpcli import parse
+from bpcli.check.lint import Range, lint, parse_range
 from bpcli.errors import LimitError, UsageError
-from bpcli.lint import Range, lint, parse_range
 
 mp.mp.dps = 50
 

@@ -33,7 +33,7 @@ def test_ipython_pretty_printing_uses_the_tables():
 def test_many_points_at_once_say_so_briefly():
     import numpy as np
 
-    from bpcli.numeric import ArrayMath
+    from bpcli.engine.numeric import ArrayMath
 
     for r in (parse("x^2").grad({"x": np.array([1.0, 2.0])}, ArrayMath("float64")),
               parse("x^2").grad({"x": np.array([1.0, 2.0])}, batched=["x"])):

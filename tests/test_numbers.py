@@ -4,8 +4,9 @@ import math
 
 import pytest
 
-from bpcli import grad, parse, view
-from bpcli.numeric import ArrayMath
+from bpcli import grad, parse
+from bpcli.engine.numeric import ArrayMath
+from bpcli.views import labels as view
 
 CASES = [
     ("exp(x)", {"x": 1000}, math.inf),
@@ -82,15 +83,15 @@ def test_gradient_keeps_the_sign_of_zero_as_pytorch_does_for_floats_and_arrays(t
                                                                      "9007199254740992"),
 ])
 def test_number_text_writes_each_number_once_for_every_face(v, digits, whole, text):
-    from bpcli.numtext import number_text
+    from bpcli.engine.numtext import number_text
 
     assert number_text(v, digits, whole) == text
 
 
 def test_the_faces_share_the_one_formatter():
-    from bpcli import render
     from bpcli.cli import _trace_numbers
-    from bpcli.web.layout import short
+    from bpcli.views import render
+    from bpcli.views.web.layout import short
 
     assert render.show_number(12.00000000007759) == "12.0" and render.show_number(3.0) == "3.0"
     assert short(1234567.5) == "1.23457e+06" and short(4.0) == "4"

@@ -6,12 +6,13 @@ import re
 import pytest
 import sympy as sp
 
-from bpcli import parse, view
-from bpcli.numeric import FLOAT, ONE, ArrayMath
-from bpcli.ops import ELEMENTWISE, FUNCTIONS, OPS
-from bpcli.parser import grammar_text
-from bpcli.sympy_bridge import value_at
-from bpcli.verify import close, finite_differences
+from bpcli import parse
+from bpcli.check.sympy_bridge import value_at
+from bpcli.check.verify import close, finite_differences
+from bpcli.engine.numeric import FLOAT, ONE, ArrayMath
+from bpcli.engine.ops import ELEMENTWISE, FUNCTIONS, OPS
+from bpcli.language.parser import grammar_text
+from bpcli.views import labels as view
 
 # Points away from every op's kinks and inside every domain (log, sqrt need a > 0); clamp's
 # third is below x, inside and above it.

@@ -16,7 +16,7 @@ def test_wheel_ships_the_grammar_and_runs_from_elsewhere(tmp_path):
     wheel = next(tmp_path.glob("backprop_cli-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"bpcli/grammar/bp.lark", "bpcli/grammar/bp.tables.json"} <= names
-    assert {f"bpcli/web/{name}" for name in ("head.html", "page.html", "page.css", "page.js", "report.html",
+    assert {f"bpcli/views/web/{name}" for name in ("head.html", "page.html", "page.css", "page.js", "report.html",
                                             "report.css", "report.js")} <= names
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
@@ -36,7 +36,7 @@ STALE = "grammar/bp.tables.json is stale (built from another grammar or Lark): r
 
 
 def test_the_shipped_parse_tables_match_the_grammar_and_lark():
-    from bpcli import parser
+    from bpcli.language import parser
 
     assert parser.shipped_tables() is not None, STALE
 
@@ -46,7 +46,7 @@ def test_the_shipped_tables_parse_as_a_fresh_build_of_the_grammar(monkeypatch):
     from test_driver import outcome
     from test_fuzz import PIECES, VALID
 
-    from bpcli import driver, parser
+    from bpcli.language import driver, parser
 
     texts = VALID + PIECES + ["x +", "(x", "sin x", "foo(x)", "max(x)", "1e999", "a = x; a = a*a; a"]
     shipped = [outcome(t, lean) for t in texts for lean in (True, False)]
@@ -57,7 +57,7 @@ def test_the_shipped_tables_parse_as_a_fresh_build_of_the_grammar(monkeypatch):
 
 
 def test_stale_tables_are_rebuilt_in_memory_and_never_read(monkeypatch, tmp_path):
-    from bpcli import parser
+    from bpcli.language import parser
 
     stale = tmp_path / "bp.tables.json"
     stale.write_text(json.dumps({"lark": "0.0", "grammar": "edited", "data": {}, "memo": {}}))

@@ -2,7 +2,8 @@
 
 import pytest
 
-from bpcli import ParseError, grad, parse, view
+from bpcli import ParseError, grad, parse
+from bpcli.views import labels as view
 
 
 @pytest.mark.parametrize("text, point, value", [

@@ -8,7 +8,6 @@ import sys
 
 import mpmath as mp
 import pytest
-
 from precision_cases import NEW_OPS, REFERENCE, bp_values, max_error, points, torch_values
 
 pytest.importorskip("torch")
@@ -73,7 +72,7 @@ def test_arrays_round_expm1_and_log10_as_floats_do_bit_for_bit(name, low, high):
     decide the rounding; every element equals the float pass's correctly rounded value."""
     import numpy as np
 
-    from bpcli.numeric import FLOAT, ArrayMath
+    from bpcli.engine.numeric import FLOAT, ArrayMath
 
     rng = np.random.default_rng(13)
     x = rng.uniform(low, high, 4000) if high / max(low, 1e-300) < 1e10 or low <= 0 else \

@@ -9,11 +9,19 @@ import math
 import numpy as np
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
+from strategies import points, programs
 
 from bpcli import parse
-from bpcli.printer import to_text
-from bpcli.verify import FD_ABS, FD_REL, SYMPY_ABS, SYMPY_REL, close, finite_differences, sympy_derivatives
-from strategies import points, programs
+from bpcli.check.verify import (
+    FD_ABS,
+    FD_REL,
+    SYMPY_ABS,
+    SYMPY_REL,
+    close,
+    finite_differences,
+    sympy_derivatives,
+)
+from bpcli.language.printer import to_text
 
 
 def well_behaved(result) -> bool:
@@ -52,7 +60,7 @@ def test_float_and_array_backward_passes_agree_bit_for_bit(text, point):
     """The float pass (sums from -0.0, every partial multiplied in) and the array pass (first
     terms kept, ×1 skipped) are written apart for speed; from the same forward values they
     give the same adjoint, sign of zero and nan included."""
-    from bpcli.numeric import ArrayMath
+    from bpcli.engine.numeric import ArrayMath
 
     f = parse(text)
     vals = f.forward({n: v for n, v in point.items() if n in f.inputs})
@@ -135,8 +143,8 @@ def test_printer_round_trips(text, point):
 @given(st.lists(st.tuples(st.floats(-2, 2), st.floats(-2, 2)), min_size=2, max_size=20),
        st.floats(-2, 2))
 def test_full_batch_gradient_is_the_least_squares_gradient(rows, w):
-    from bpcli.data import Table
-    from bpcli.train import Settings, Trainer, build_model
+    from bpcli.data.files import Table
+    from bpcli.train.loop import Settings, Trainer, build_model
 
     x = np.array([r[0] for r in rows])
     y = np.array([r[1] for r in rows])
@@ -150,8 +158,8 @@ def test_full_batch_gradient_is_the_least_squares_gradient(rows, w):
 
 @given(st.floats(-5, 5), st.floats(-5, 5), st.floats(-5, 5), st.floats(-5, 5), st.floats(0.001, 0.5))
 def test_one_per_sample_step_is_the_hand_computed_update(x, y, w, b, lr):
-    from bpcli.data import Table
-    from bpcli.train import Settings, Trainer, build_model
+    from bpcli.data.files import Table
+    from bpcli.train.loop import Settings, Trainer, build_model
 
     model = build_model("affine", ["x", "y"], "y", "data")
     data = Table("data", ["x", "y"], {"x": np.array([x]), "y": np.array([y])}, 1)

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from bpcli import quiz
+from bpcli.teach import quiz
 
 
 def key_of(bp, *args) -> dict:
@@ -94,7 +94,7 @@ def test_the_exercise_document_hides_the_answers(bp_json):
 
 
 def test_hint_for_a_missed_path_where_a_node_is_used_twice():
-    from bpcli.parser import parse
+    from bpcli.language.parser import parse
 
     ex = quiz.build(parse("u = x*w; z = u*u + u"), {"x": 2.0, "w": -2.0}, ids=["adjoint:u"])
     # ∂z/∂u = 2u + 1 = -7: three uses of u; the path through the + alone gives 1.
@@ -103,7 +103,7 @@ def test_hint_for_a_missed_path_where_a_node_is_used_twice():
 
 
 def test_hint_for_a_local_gradient_not_multiplied_by_the_upstream_adjoint():
-    from bpcli.parser import parse
+    from bpcli.language.parser import parse
 
     ex = quiz.build(parse("y_hat = x*w; r = y_hat - y; loss = r^2"), {"x": 2.0, "w": 1.0, "y": 4.0},
                     ids=["adjoint:w"])
@@ -179,7 +179,7 @@ def test_latex_worksheets_and_their_keys_compile_with_pdflatex(bp, tmp_path, arg
 
 
 def test_latex_text_escapes_what_tex_treats_specially_and_is_plain_ascii():
-    from bpcli.worksheet import tex
+    from bpcli.teach.worksheet import tex
 
     text = tex(UNUSUAL)
     assert all(c.isascii() or 0xC0 <= ord(c) < 0x180 for c in text)  # accented letters: inputenc's utf8
@@ -193,7 +193,7 @@ def test_latex_text_escapes_what_tex_treats_specially_and_is_plain_ascii():
 
 
 def test_latex_text_spells_a_compatibility_superscript_of_several_letters():
-    from bpcli.worksheet import tex
+    from bpcli.teach.worksheet import tex
 
     assert tex("price™") == "price$^{TM}$"  # ™ decomposes to <super> T M: two code points, not one
 

@@ -7,11 +7,11 @@ import math
 
 import pytest
 from hypothesis import assume, example, given
+from strategies import points, rebinding_programs
 
 from bpcli import parse
-from bpcli.printer import to_text
-from bpcli.symbolic import derivatives, formula_text
-from strategies import points, rebinding_programs
+from bpcli.check.symbolic import derivatives, formula_text
+from bpcli.language.printer import to_text
 
 RNN = "h = tanh(w*h0 + x1)\nh = tanh(w*h + x2)\nh = tanh(w*h + x3)\nh"
 
@@ -96,7 +96,7 @@ def test_latex_is_the_expression_the_text_shows(bp):
 
 
 def test_a_tidy_form_worse_than_bps_own_at_a_sample_point_is_not_chosen():
-    from bpcli.symbolic import _faithful
+    from bpcli.check.symbolic import _faithful
 
     d = derivatives(parse("softplus(x)"))["x"]
     assert not _faithful("exp(x)/(exp(x) + 1)", d)  # nan at x = 800, where sigmoid(x) is 1
@@ -155,7 +155,7 @@ def test_a_shared_graphs_derivative_grows_with_the_graph_not_the_tree(bp):
 
 
 def test_no_simplify_on_a_chain_20000_deep_writes_short_lines():
-    from bpcli.printer import MAX_INLINE, program
+    from bpcli.language.printer import MAX_INLINE, program
 
     d = derivatives(parse("sin(" * 20_000 + "x" + ")" * 20_000))["x"]
     lines, _ = program(d)

@@ -8,14 +8,13 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from strategies import programs
 from tensor_strategies import SHAPES, tensor_formulas
 
 from bpcli import ShapeError, parse
-from bpcli.numeric import ArrayMath
-from bpcli.ops import OPS
-from bpcli.tensor import TensorOutputError
-
-from strategies import programs
+from bpcli.engine.numeric import ArrayMath
+from bpcli.engine.ops import OPS
+from bpcli.engine.tensor import TensorOutputError
 
 
 def _values(seed: int, shapes=SHAPES, batch=None, batched=()) -> dict:

@@ -11,10 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from bpcli.cli import app
-from bpcli.data import read_csv
+from bpcli.data.files import read_csv
 from bpcli.errors import UsageError
-from bpcli.nets import mlp_program
-from bpcli.train import NetOptions, Settings, Trainer, build_model, choose_target
+from bpcli.train.loop import NetOptions, Settings, Trainer, build_model, choose_target
+from bpcli.train.nets import mlp_program
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 XOR, MOONS = str(EXAMPLES / "xor.csv"), str(EXAMPLES / "moons.csv")
@@ -62,7 +62,7 @@ def test_a_full_batch_gradient_is_the_mean_of_the_rows_gradients():
 
 
 def test_chunks_of_a_batch_sum_to_the_whole(monkeypatch):
-    import bpcli.train as train
+    import bpcli.train.loop as train
 
     whole = trainer("mlp", MOONS, Settings(batch_size=None), NetOptions([3], "tanh"))
     _, expected, _, _ = whole._tensor_step(slice(None))
@@ -190,7 +190,7 @@ def test_bad_network_options_are_usage_errors(args, message):
 
 
 def test_init_schemes_are_seeded_and_scaled_by_fan_in():
-    from bpcli.nets import initial
+    from bpcli.train.nets import initial
 
     a = initial((16, 4), "uniform", np.random.default_rng(1), "float64")
     b = initial((16, 4), "uniform", np.random.default_rng(1), "float64")
@@ -202,7 +202,7 @@ def test_init_schemes_are_seeded_and_scaled_by_fan_in():
 
 def test_the_optimizers_match_torch_optim_on_a_quadratic():
     torch = pytest.importorskip("torch")
-    from bpcli.optim import make
+    from bpcli.train.optim import make
 
     for name, ctor in [("momentum", lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9)),
                        ("adam", lambda p: torch.optim.Adam(p, lr=0.1))]:
@@ -225,14 +225,14 @@ def test_the_lecture_still_trains_as_it_did(tmp_path):
 
 
 def test_a_shape_with_a_zero_is_refused():
-    from bpcli.nets import parse_shape
+    from bpcli.train.nets import parse_shape
 
     with pytest.raises(UsageError):
         parse_shape("0x2", "--param W")
 
 
 def test_the_report_of_a_network_has_its_boundary_accuracy_and_tensor_parameters():
-    from bpcli.web.report import report_data
+    from bpcli.views.web.report import report_data
 
     t = trainer("mlp", MOONS, Settings(lr=0.05, epochs=30, batch_size=None, optimizer="adam"),
                 NetOptions([6], "tanh"))
@@ -341,8 +341,8 @@ def test_the_suggested_features_train_on_the_numeric_columns(tmp_path):
 
 
 def test_a_lean_step_gives_the_gradients_and_values_of_the_full_pass():
-    from bpcli.numeric import ArrayMath
-    from bpcli.tensor import step
+    from bpcli.engine.numeric import ArrayMath
+    from bpcli.engine.tensor import step
 
     t = trainer("softmax", MOONS, Settings(batch_size=None), NetOptions([5], "relu"))
     point = {n: col[:40] for n, col in t.columns.items()} | t.params
@@ -364,7 +364,7 @@ def test_training_holds_the_data_once_the_feature_vector_is_a_view_of_the_table(
 
 
 def test_a_table_read_in_small_blocks_mixing_number_and_text_labels_keeps_every_label(tmp_path, monkeypatch):
-    import bpcli.data as data
+    import bpcli.data.files as data
 
     monkeypatch.setattr(data, "TABLE_ROWS", 2)
     path = tmp_path / "mixed.csv"

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import open_tab
 
 ROOT = Path(__file__).resolve().parent.parent

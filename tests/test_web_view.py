@@ -7,7 +7,7 @@ import re
 import pytest
 
 from bpcli import parse
-from bpcli.web.layout import layout
+from bpcli.views.web.layout import layout
 
 CARD = ["(x*w-y)^2", "--x", "2", "--w", "3", "--y", "4"]
 TWICE = ["z = x*w; L = (z-y)^2 + z", "--x", "2", "--w", "3", "--y", "4"]
@@ -86,7 +86,7 @@ def test_view_needs_every_value(bp, tmp_path):
 
 
 def test_script_json_cannot_close_the_script():
-    from bpcli.web import script_json
+    from bpcli.views.web import script_json
 
     text = script_json({"formula": "</script><script>alert(1)</script> & <!--"})
     assert "</" not in text and "<!--" not in text and "&" not in text
@@ -327,8 +327,8 @@ def tensor_document():
 
 
 def test_page_reads_schema_2_with_shapes_arrays_and_rules(page, tmp_path):
-    from bpcli.web import page as build_page
-    from bpcli.web import view_data
+    from bpcli.views.web import page as build_page
+    from bpcli.views.web import view_data
 
     out = tmp_path / "tensor.html"
     out.write_text(build_page(view_data(parse("a*b + a"), tensor_document())), encoding="utf-8")

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
-    from bpcli.parser import build_tables, tables_path
+    from bpcli.language.parser import build_tables, tables_path
 
     doc = build_tables()
     path = tables_path()

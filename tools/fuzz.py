@@ -18,8 +18,9 @@ import time
 import traceback
 from pathlib import Path
 
-from bpcli import BPError, parse, view
-from bpcli.ops import OPS
+from bpcli import BPError, parse
+from bpcli.engine.ops import OPS
+from bpcli.views import labels as view
 
 VALID = ["(x*w-y)^2", "y_hat = x*w; r = y_hat - y; loss = r^2", "max(x, 2) + sigmoid(-x)^2",
          "a = 𝜔 * x # weight\nb = a / 2\nb", "2^3^2 - -x**2 / (1e-3 + .5)", "relu(x) + abs(w) + sqrt(y)"]

@@ -1,0 +1,1 @@
+"""Second opinions: SymPy, finite differences, hazards, lint."""

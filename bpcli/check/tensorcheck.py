@@ -1,0 +1,333 @@
+"""Cross-checks of a tensor gradient: SymPy elementwise (one expression per entry, within
+the time budget) and central finite differences at a seeded sample of entries."""
+
+from __future__ import annotations
+
+import math
+
+from bpcli.check import sympy_bridge as bridge
+from bpcli.check.verify import (
+    FD_ABS,
+    FD_REL,
+    FD_STEP,
+    SYMPY_ABS,
+    SYMPY_REL,
+    Check,
+    InputCheck,
+    Steps,
+    close,
+)
+from bpcli.engine.graph import CONST, INPUT
+from bpcli.engine.ops import OPS
+
+FD_SAMPLE = 64  # entries perturbed per input, at most
+SEED = 0
+SYMPY_ENTRIES = 400  # entries of all inputs together past which SymPy is not tried
+
+
+def sample(shape: tuple, seed: int = SEED) -> list[tuple]:
+    """The entries finite differences perturb: all of them, or FD_SAMPLE chosen by a seeded
+    generator (the same every run), in index order."""
+    import numpy as np
+
+    size = int(np.prod(shape)) if shape else 1
+    flat = range(size) if size <= FD_SAMPLE else sorted(
+        np.random.default_rng(seed).choice(size, FD_SAMPLE, replace=False).tolist())
+    return [tuple(int(k) for k in np.unravel_index(j, shape)) if shape else () for j in flat]
+
+
+def finite_differences(formula, point: dict, labels: list[str]) -> dict:
+    """{input: (entries, central differences there)} for every input but class labels."""
+    return {name: (entries, [float(c) for c in columns])
+            for name, (entries, columns) in jacobian_differences(formula, point, labels).items()}
+
+
+def entry_difference(formula, point: dict, name: str, at, scale: float = 1.0) -> float:
+    """The central difference of the output in one entry of one input (step times `scale`)."""
+    import numpy as np
+
+    return float(_central(formula, point, name, np.array(point[name], dtype=np.float64), at, scale))
+
+
+def _central(formula, point: dict, name: str, x, at, scale: float = 1.0):
+    """The central difference of the whole output (an array) when entry `at` of input `name`
+    (its values `x`) moves by a step of FD_STEP, relative past 1, times `scale`."""
+    import numpy as np
+
+    from bpcli.engine.tensor import evaluate
+
+    h = FD_STEP * max(1.0, abs(float(x[at]))) * scale
+    up, down = x.copy(), x.copy()
+    with np.errstate(all="ignore"):  # an inf entry (--allow-nonfinite): IEEE's nan, no warning
+        up[at] += h
+        down[at] -= h
+        return (np.asarray(evaluate(formula, {**point, name: up}).value, dtype=np.float64)
+                - np.asarray(evaluate(formula, {**point, name: down}).value, dtype=np.float64)) / (2 * h)
+
+
+def _differences_alone(formula, point, name: str, g, entries, diffs) -> tuple:
+    """Finite differences judging by themselves: each entry that misses backprop is taken again
+    at 2h and h/2 (verify.Steps); (True | False | None for no verdict, a note or None)."""
+    import numpy as np
+
+    found = []
+    for at, d in zip(entries, diffs):
+        b = float(np.asarray(g)[at])
+        if close(b, d, FD_REL, FD_ABS) or not math.isfinite(d):
+            continue
+        found.append(Steps(d, entry_difference(formula, point, name, at, 2.0),
+                           entry_difference(formula, point, name, at, 0.5)).judge(b))
+    if "holds" in found:
+        return False, None
+    if "moves" in found:
+        return None, (f"∂/∂{name}: inconclusive: a finite difference moves with its step as much as it "
+                      "misses backprop, too coarse to judge")
+    if found:
+        return True, f"∂/∂{name}: a finite difference is off by curvature; extrapolated to zero step it agrees"
+    return True, None
+
+
+def sympy_gradient(formula, point: dict, labels: list[str]) -> dict:
+    """{input: array of SymPy's ∂output/∂entry at the point}: the formula built entry by entry
+    (numpy arrays of SymPy expressions; no recursion), differentiated per entry."""
+    import sympy as sp
+
+    out, symbols, subs = _sympy_output(formula, point, labels)
+    return {name: _derivatives(sp, out.reshape(()).item(), grid, subs) for name, grid in symbols.items()}
+
+
+def sympy_jacobian(formula, point: dict, labels: list[str]) -> dict:
+    """{input: SymPy's ∂output entry/∂input entry at the point, shape output + input}."""
+    import numpy as np
+    import sympy as sp
+
+    out, symbols, subs = _sympy_output(formula, point, labels)
+    result = {}
+    for name, grid in symbols.items():
+        block = np.empty(out.shape + grid.shape, dtype=np.float64)
+        for o in np.ndindex(*out.shape):
+            block[o] = _derivatives(sp, out[o], grid, subs)
+        result[name] = block
+    return result
+
+
+def _derivatives(sp, expr, grid, subs: dict):
+    """∂expr/∂s for each symbol s of the grid, at the point (nan where SymPy leaves a symbol)."""
+    import numpy as np
+
+    g = np.empty(grid.shape, dtype=np.float64)
+    for at in np.ndindex(*grid.shape):
+        d = sp.diff(expr, grid[at])
+        g[at] = float(sp.N(d.subs(subs))) if d.free_symbols <= set(subs) else math.nan
+    return g
+
+
+def _sympy_output(formula, point: dict, labels: list[str]):
+    """The output as an array of SymPy expressions in a symbol per input entry (class labels
+    stay numbers), the symbols of each input, and their values at the point."""
+    import numpy as np
+    import sympy as sp
+
+    from bpcli.engine.tensor import shapes as infer
+
+    node_shapes = infer(formula, {n: np.shape(point[n]) for n in formula.inputs})
+    symbols, subs = {}, {}
+    vals: list = []
+    for i, kind in enumerate(formula.kinds):
+        if kind == INPUT:
+            name = formula.names[i]
+            x = np.asarray(point[name], dtype=np.float64)
+            if name in labels:
+                vals.append(x)
+                continue
+            grid = np.empty(x.shape, dtype=object)
+            for at in np.ndindex(*x.shape):
+                s = sp.Symbol(f"{name}_{'_'.join(map(str, at))}", real=True)
+                grid[at] = s
+                subs[s] = float(x[at])
+            symbols[name] = grid
+            vals.append(grid)
+        elif kind == CONST:
+            vals.append(np.asarray(sp.Float(formula.consts[i]), dtype=object))
+        else:
+            vals.append(_sympy_node(formula, i, vals, node_shapes, sp, np))
+    return np.asarray(vals[formula.output], dtype=object), symbols, subs
+
+
+def _sympy_node(formula, i, vals, node_shapes, sp, np):
+    op = OPS[formula.kinds[i]]
+    xs = [vals[a] for a in formula.args[i]]
+    if op.elementwise:
+        return np.vectorize(lambda *e: op.sympy(sp, *e), otypes=[object])(*xs)
+    name, params = op.name, formula.params.get(i, ())
+    a = np.asarray(xs[0], dtype=object)
+    if name == "matmul":
+        return np.asarray(np.matmul(a, np.asarray(xs[1], dtype=object)), dtype=object)
+    if name in ("sum", "mean"):
+        total = a.sum(axis=params[0]) if params else a.sum()
+        n = a.shape[params[0]] if params else a.size
+        return np.asarray(total if name == "sum" else total / n, dtype=object)
+    if name == "transpose":
+        return np.swapaxes(a, -1, -2) if a.ndim >= 2 else a
+    if name in ("softmax", "log_softmax", "logsumexp"):
+        lse = np.vectorize(sp.log, otypes=[object])(np.vectorize(sp.exp, otypes=[object])(a).sum(axis=-1))
+        if name == "logsumexp":
+            return lse
+        log_p = a - lse[..., None]
+        return log_p if name == "log_softmax" else np.vectorize(sp.exp, otypes=[object])(log_p)
+    if name == "index":
+        return np.asarray(a[tuple(params)], dtype=object)
+    if name == "take":
+        return np.asarray(a[int(np.asarray(xs[1], dtype=np.float64))], dtype=object)
+    raise NotImplementedError(name)
+
+
+def _ask_sympy(job, formula, point: dict, labels: list[str], size: tuple, budget: float, notes: list) -> dict:
+    """SymPy's answer (job in its child process, within the budget), or {} with a note saying
+    why there is none; `size` is (how many, the bound, what they are)."""
+    count, bound, what = size
+    if count > bound:
+        notes.append(f"SymPy check skipped: {count:,} {what} (more than {bound:,}); finite differences only")
+        return {}
+    done, answer = bridge.run(job, formula, point, labels, seconds=budget)
+    if not done:
+        notes.append(f"SymPy check skipped: {answer}; finite differences only")
+        return {}
+    return answer
+
+
+def _verdict(c: InputCheck, agrees: bool, fd_ok: bool, at_kink: bool, sampled: tuple, notes: list) -> None:
+    """c's status from the comparisons (a disagreement at a kink is PyTorch's convention), and
+    the notes they call for; `sampled` is (entries perturbed, entries of the input)."""
+    if c.status != "skipped" and not agrees:
+        c.status = "convention" if at_kink else "mismatch"
+    elif c.status != "skipped" and not fd_ok:
+        notes.append(f"∂/∂{c.name}: a finite difference is off (rounding or curvature); SymPy "
+                     "agrees with backprop")
+    if sampled[0] < sampled[1]:
+        notes.append(f"∂/∂{c.name}: finite differences at {sampled[0]} of {sampled[1]} entries "
+                     f"(seeded sample, seed {SEED})")
+
+
+def check(formula, result, point: dict, budget: float = 5.0) -> Check:
+    """Compare a tensor gradient with SymPy (entry by entry) and sampled finite differences."""
+    import numpy as np
+
+    labels = result.labels()
+    notes = []
+    fd = finite_differences(formula, point, labels)
+    sizes = sum(np.size(point[n]) for n in formula.inputs if n not in labels)
+    symbolic = _ask_sympy(sympy_gradient, formula, point, labels, (sizes, SYMPY_ENTRIES, "entries"),
+                          budget, notes)
+    at_kink = any(kind == "kink" for kind, _ in result.hits)
+    # An inf or nan among the inputs (--allow-nonfinite): SymPy's extended reals are not IEEE
+    # arithmetic (1 + nan + oo is oo to it), so where both sides are not finite neither judges.
+    ieee = not all(np.isfinite(point[n]).all() for n in formula.inputs if n not in labels)
+    if ieee and symbolic:
+        notes.append("entries where backprop and SymPy are both inf or nan are not compared: SymPy's "
+                     "arithmetic with inf and nan is not IEEE's")
+    checks = []
+    for name, g in result.gradient.items():
+        if name in labels:
+            checks.append(InputCheck(name, g, status="skipped"))
+            notes.append(f"{name} is a class label (p[{name}]): it gets no gradient")
+            continue
+        entries, diffs = fd[name]
+        fd_array = np.full(np.shape(g), np.nan)
+        for at, d in zip(entries, diffs):
+            fd_array[at] = d
+        c = InputCheck(name, g, finite_difference=fd_array)
+        pairs = list(zip(entries, diffs))
+        if ieee:  # beside an inf or nan a difference is mostly nan: it has nothing to say there
+            pairs = [(at, d) for at, d in pairs if math.isfinite(d)]
+            if len(pairs) < len(entries):
+                notes.append(f"∂/∂{name}: no finite difference at {len(entries) - len(pairs)} of {len(entries)} "
+                             "entries: the formula is not finite on both sides of them")
+        fd_ok = all(close(float(np.asarray(g)[at]), d, FD_REL, FD_ABS) for at, d in pairs)
+        if name in symbolic:
+            c.sympy = symbolic[name]
+            c.derivative = "elementwise"
+            agrees = all(close(float(b), float(s), SYMPY_REL, SYMPY_ABS) or (math.isnan(s) and fd_ok)
+                         or (ieee and not (math.isfinite(b) or math.isfinite(s)))
+                         for b, s in zip(np.ravel(g), np.ravel(c.sympy)))
+        else:
+            agrees, note = _differences_alone(formula, point, name, g, entries, diffs)
+            notes += [note] if note else []
+            fd_ok = True  # judged just now: no note that SymPy agrees
+            if agrees is None:
+                c.status = "skipped"
+        _verdict(c, agrees, fd_ok, at_kink, (len(entries), np.size(g)), notes)
+        checks.append(c)
+    if at_kink and any(c.status == "convention" for c in checks):
+        notes.append("where bp and the check differ, bp follows PyTorch's convention at a kink (see notes)")
+    return Check(checks, notes)
+
+
+SYMPY_DERIVATIVES = 2_000  # Jacobian entries past which SymPy is not tried (one diff each)
+
+
+def jacobian_differences(formula, point: dict, labels: list[str]) -> dict:
+    """{input: (entries, columns)}: the central difference of the whole output when each
+    sampled entry of the input moves (a column of the Jacobian per entry; every input but
+    class labels)."""
+    import numpy as np
+
+    out = {}
+    for name in formula.inputs:
+        if name not in labels:
+            x = np.array(point[name], dtype=np.float64)
+            entries = sample(x.shape)
+            out[name] = (entries, [_central(formula, point, name, x, at) for at in entries])
+    return out
+
+
+def _agree(np, block, reference, rel: float, abs_: float) -> tuple[bool, int]:
+    """Whether backprop's block and a reference agree on every entry where both are finite
+    numbers (a reference's nan: not computed there), and on how many entries that was."""
+    both = np.isfinite(block) & np.isfinite(reference)
+    pairs = zip(block[both].tolist(), np.asarray(reference)[both].tolist())
+    return all(close(b, r, rel, abs_) for b, r in pairs), int(np.count_nonzero(both))
+
+
+def check_jacobian(formula, jac, point: dict, budget: float = 5.0) -> Check:
+    """Compare each Jacobian block with SymPy (entry by entry, within SYMPY_DERIVATIVES and
+    the time budget) and finite differences (a column per sampled input entry)."""
+    import numpy as np
+
+    from bpcli.engine.tensor import evaluate
+
+    probe = evaluate(formula, point)
+    labels = probe.labels()
+    notes = []
+    fd = jacobian_differences(formula, point, labels)
+    count = sum(a.size for a in jac.matrices.values())
+    symbolic = _ask_sympy(sympy_jacobian, formula, point, labels,
+                          (count, SYMPY_DERIVATIVES, "Jacobian entries"), budget, notes)
+    at_kink = any(kind == "kink" for kind, _ in probe.hits)
+    checks = []
+    for name, block in jac.matrices.items():
+        entries, columns = fd[name]
+        out_axes = tuple(slice(None) for _ in jac.output_shape)
+        fd_block = np.full(block.shape, np.nan)
+        for at, column in zip(entries, columns):
+            fd_block[out_axes + at] = column
+        c = InputCheck(name, block, finite_difference=fd_block)
+        fd_ok, compared = _agree(np, block, fd_block, FD_REL, FD_ABS)
+        if name in symbolic:
+            c.sympy, c.derivative = symbolic[name], "elementwise"
+            agrees, by_sympy = _agree(np, block, c.sympy, SYMPY_REL, SYMPY_ABS)
+            compared += by_sympy
+        else:
+            agrees = fd_ok
+        odd = int(np.count_nonzero(~np.isfinite(block)))
+        if odd:
+            notes.append(f"∂/∂{name}: {odd} of {block.size} entries are not finite (inf or nan): "
+                         "compared where they are")
+        if not compared:
+            c.status = "skipped"
+        size = int(np.prod(jac.input_shapes[name], dtype=np.int64))
+        _verdict(c, agrees, fd_ok, at_kink, (len(entries), size), notes)
+        checks.append(c)
+    if at_kink and any(c.status == "convention" for c in checks):
+        notes.append("where bp and the check differ, bp follows PyTorch's convention at a kink")
+    return Check(checks, notes)

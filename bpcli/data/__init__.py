@@ -1,0 +1,1 @@
+"""Numbers from files: CSV, JSON Lines, many points at once."""

@@ -1,0 +1,1 @@
+"""Numbers only: the op table, graph, tape, tensors, forward mode, values."""

@@ -1,0 +1,1090 @@
+"""The op table: every operation bp knows, each declared once with all there is to it.
+
+A row gives the operation's syntax name (the grammar's alias), its arity, its
+forward rule, its local partial derivatives (one per operand, free to reuse the
+forward output), its SymPy counterpart, how it prints, and its convention at
+points where it is not differentiable. Rules take a numeric namespace `m`
+(bpcli.numeric) so one rule serves float64 scalars and numpy arrays alike.
+
+Adding a function: one row here and one alternative in grammar/bp.lark.
+
+Every row works on tensors too. An elementwise row (the default) needs nothing more: the
+tensor pass applies it with NumPy broadcasting and multiplies each partial into the upstream
+gradient. The others (matmul, sum, softmax, indexing, …) give a vector-Jacobian rule per
+operand, a shape rule and the rule in words; their forward and VJP rules also receive a
+`Site` (the node's static parameters and its operands' per-example ranks) and are written
+for one example with any leading batch axes: negative axes and `...` only.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable
+
+from bpcli.engine.numeric import ONE
+from bpcli.errors import ShapeError
+
+
+@dataclass(frozen=True)
+class Op:
+    """One primitive operation of the graph."""
+
+    name: str
+    arity: int
+    doc: str
+    forward: Callable  # (m, *operands) -> value
+    partials: tuple  # per operand: (m, out, *operands) -> ∂out/∂operand (as autograd's defvjp)
+    derivative: tuple  # per operand: ∂out/∂operand in bp syntax over a, b, c (bp diff, display)
+    sympy: Callable  # (sympy module, *operand expressions) -> expression
+    show: str  # how a node prints, e.g. "{0} · {1}"
+    syntax: str = ""  # bp syntax, e.g. "{0} * {1}" (defaults to a function call)
+    prec: int = 9  # binding strength when printed as bp syntax (9: atom-like)
+    kink: Callable | None = None  # (*operands) -> True at a non-differentiable point
+    convention: str = ""  # what bp does at the kink, said aloud when hit
+    # The same operation in the libraries bp exports to (bp export), over operand
+    # expressions {0}, {1} (and a tensor row's {axis}: the integer or None, {index}: "1, 0");
+    # None where the library has no differentiable counterpart.
+    torch: str | None = None  # e.g. "torch.exp({0})", the script imports torch
+    jax: str | None = None  # e.g. "jnp.exp({0})", the script imports jax.numpy as jnp
+    # Where JAX's convention at the kink differs from bp's (and PyTorch's): per operand
+    # (m, out, *operands) -> JAX's partial there, and the difference in words, which the
+    # exported JAX script says aloud instead of reporting a false difference.
+    jax_partials: tuple = ()
+    jax_convention: str = ""
+    elementwise: bool = True  # False: forward and vjp take a Site last; shape says the output's
+    vjp: tuple = ()  # per operand: (m, g, out, *operands, site) -> contribution, or None (no gradient)
+    shape: Callable | None = None  # (operand shapes, params) -> output shape, or ShapeError
+    rule: tuple = ()  # per operand, the VJP in words: {0}, {1} the operands, {y} the output
+    axis: bool = False  # takes an optional last argument: an integer constant axis
+    # Forward mode for a non-elementwise row, per operand: (m, t, out, *operands, site) -> what
+    # the operand's tangent t (in its shape) adds to the output's tangent; None: no tangent flows.
+    jvp: tuple = ()
+
+    @property
+    def is_function(self) -> bool:
+        return not self.syntax
+
+    @property
+    def constant_partials(self) -> tuple | None:
+        """The partials as numbers when none depends on the point (+, -, neg, step, sign),
+        read off the derivative formulas (a test holds them equal to `partials`); else None."""
+        try:
+            values = tuple(float(d) for d in self.derivative)
+        except ValueError:
+            return None
+        return tuple(ONE if v == 1 else v for v in values)  # ONE: the pass skips × 1
+
+
+# Precedence levels for printing, loosest first; they mirror the grammar's ?rules.
+SUM, PRODUCT, UNARY, POWER = 1, 2, 3, 4
+
+
+def _pow_base_partial(m, out, a, b):
+    # PyTorch: the partial is 0 where the exponent is 0 (even at a = 0, where 0·inf is nan).
+    return m.where(b == 0, 0.0, b * m.pow(a, b - 1.0))
+
+
+def _pow_exponent_partial(m, out, a, b):
+    # PyTorch: a^b·ln a, taken as 0 where a = 0 and b >= 0 (the limit from above).
+    return m.where((a == 0) & (b >= 0), 0.0, out * m.log(a))
+
+
+def _sigmoid(m, a):
+    # Stable on both sides: exp never sees a large positive argument.
+    z = m.exp(-m.fabs(a))
+    return m.where(a >= 0, 1.0 / (1.0 + z), z / (1.0 + z))
+
+
+def _softplus(m, a):
+    # log(1 + e^a) = log1p(e^-|a|) + max(a, 0): no overflow at ±1000.
+    return m.log1p(m.exp(-m.fabs(a))) + m.where(a > 0, a, 0.0)
+
+
+def _sign(m, a):
+    return m.where(a > 0, 1.0, m.where(a < 0, -1.0, 0.0))
+
+
+def _pick(m, a, b):
+    """∂max(a,b)/∂a: 1 where a wins, 0 where it loses, 1/2 at a tie (PyTorch)."""
+    return m.where(a > b, 1.0, m.where(a < b, 0.0, 0.5))
+
+
+def _max(m, a, b):
+    # nan in either operand propagates, as torch.maximum does.
+    return m.where(a > b, a, m.where(a < b, b, m.where(a != a, a, b)))
+
+
+def _min(m, a, b):
+    return m.where(a < b, a, m.where(a > b, b, m.where(a != a, a, b)))
+
+
+def _tie(a, b):
+    return a == b
+
+
+LN2, LN10 = math.log(2.0), math.log(10.0)
+LOG2E, LOG10E = 1.0 / LN2, 1.0 / LN10  # 1/(a·ln 2) is written LOG2E/a: one rounding, not two
+TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+SQRT1_2 = math.sqrt(0.5)
+INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+PI = math.pi
+
+
+def _sqrt_one_minus_square(m, a):
+    # sqrt(1 - a²) as sqrt(1 - a)·sqrt(1 + a): 1 - a² loses its digits near ±1.
+    return m.sqrt(1.0 - a) * m.sqrt(1.0 + a)
+
+
+def _atan_partial(m, out, a):
+    # 1/(1 + a²), without a² overflowing: for |a| > 1 it is r/(a + r) with r = 1/a.
+    r = m.div(1.0, a)
+    return m.where(m.fabs(a) > 1.0, m.div(r, a + r), m.div(1.0, 1.0 + a * a))
+
+
+def _atan2_partials(slot):
+    """∂atan2(a, b)/∂a = b/(a² + b²), ∂/∂b = -a/(a² + b²), as (·/h)/h with h = hypot(a, b)
+    (no overflow); 0 at the origin, as PyTorch."""
+
+    def partial(m, out, a, b):
+        h = m.hypot(a, b)
+        top = b if slot == 0 else -a
+        return m.where(h == 0, 0.0, m.div(m.div(top, h), h))
+
+    return partial
+
+
+def _logaddexp(m, a, b):
+    # max + log1p(e^-|a-b|): no overflow at ±800; a = b (±inf included) is a + ln 2, as numpy.
+    big = _max(m, a, b)
+    return m.where(a == b, a + LN2, big + m.log1p(m.exp(-m.fabs(a - b))))
+
+
+def _sinpi(m, a):
+    """sin(πa), exact in the argument: a is reduced mod 2 (exactly) to [-1/2, 1/2] first,
+    so sinc stays accurate at large a and near the integers, where sin(π·a) is not."""
+    r = m.fmod(a, 2.0)  # exact, in (-2, 2)
+    r = m.where(r > 1.0, r - 2.0, m.where(r < -1.0, r + 2.0, r))  # exact, in [-1, 1]
+    r = m.where(r > 0.5, 1.0 - r, m.where(r < -0.5, -1.0 - r, r))  # sin(π(1 - r)) = sin(πr)
+    return m.sin(PI * r)
+
+
+def _sinc(m, a):
+    return m.where(a == 0, 1.0, m.div(_sinpi(m, a), PI * a))
+
+
+# sinc'(a) = Σ_k≥1 (-1)^k·2k·π^2k·a^(2k-1)/(2k+1)!, for |a| < 1/4 where cos(πa) - sinc(a)
+# cancels. Each coefficient is ±1/n for a whole n: the derivative formula writes it so.
+_SINC_DIVISORS = [(-1) ** k * (math.factorial(2 * k + 1) // (2 * k)) for k in range(1, 10)]
+_SINC_SERIES = [1 / n for n in _SINC_DIVISORS]
+
+
+def _sinc_partial(m, out, a):
+    y = (PI * a) * (PI * a)
+    series = 0.0
+    for c in reversed(_SINC_SERIES):
+        series = series * y + c
+    series = series * (PI * PI) * a
+    direct = m.div(m.cos(PI * a) - out, a)
+    return m.where(m.fabs(a) < 0.25, series, direct)
+
+
+def _sinc_derivative() -> str:
+    """The partial above in bp syntax, series and all: differentiated again (--hessian, bp diff
+    of bp diff) it gives sinc''(0) = -π²/3 and stays exact near 0, where the quotient's
+    own derivative would cancel to nothing."""
+    series = ""  # the signs alternate from -: -(1/3 - y·(1/30 - y·(…))) with y = (πa)²
+    for n in reversed(_SINC_DIVISORS):
+        series = f"1/{abs(n)}" + (f" - (pi*a)^2*({series})" if series else "")
+    near = "step(1/4 - abs(a))"
+    return f"-{near}*pi^2*a*({series}) + (1 - {near})*(cos(pi*a) - sinc(a))/(a + {near})"
+
+
+def _gelu(m, a):
+    # x·Φ(x) with Φ(x) = erfc(-x/√2)/2: 1 + erf(x/√2) would cancel to 0 for x below -8.
+    return 0.5 * a * m.erfc(-a * SQRT1_2)
+
+
+def _gelu_partial(m, out, a):
+    return 0.5 * m.erfc(-a * SQRT1_2) + a * INV_SQRT_2PI * m.exp(-0.5 * a * a)
+
+
+def _silu_partial(m, out, a):
+    # σ(a)·(1 + a·(1 - σ(a))), with 1 - σ(a) as σ(-a): no cancellation for large a.
+    return _sigmoid(m, a) * (1.0 + a * _sigmoid(m, -a))
+
+
+def _clamp(m, a, lo, hi):
+    return _min(m, _max(m, a, lo), hi)
+
+
+def _bit(m, cond):
+    return m.where(cond, 1.0, 0.0)
+
+
+def _clamp_partials():
+    """PyTorch's: x gets the gradient where lo <= x <= hi (ties included), lo where x < lo <= hi,
+    hi where the result is hi and x is not (x > hi, or lo > hi)."""
+    return (
+        lambda m, out, a, lo, hi: _bit(m, (a >= lo) & (a <= hi)),
+        lambda m, out, a, lo, hi: _bit(m, (a < lo) & (lo <= hi)),
+        lambda m, out, a, lo, hi: _bit(m, (a > hi) | (lo > hi)),
+    )
+
+
+def _clip_partials():
+    """JAX's clip: min(max(a, lo), hi), its max and min each splitting a tie 1/2 and 1/2."""
+    return (
+        lambda m, out, a, lo, hi: _pick(m, hi, _max(m, a, lo)) * _pick(m, a, lo),
+        lambda m, out, a, lo, hi: _pick(m, hi, _max(m, a, lo)) * _pick(m, lo, a),
+        lambda m, out, a, lo, hi: _pick(m, _max(m, a, lo), hi),
+    )
+
+
+@lru_cache(maxsize=None)
+def _flat(sp, base: str):
+    """SymPy's floor or ceiling with derivative 0 (SymPy leaves floor's undone): the
+    derivative away from the jumps, as bp and PyTorch take it everywhere."""
+    return type(base, (getattr(sp, base),), {"fdiff": lambda self, argindex=1: sp.S.Zero})
+
+
+def _is_integer(a):
+    """Whole numbers (inf and nan are not: their remainder is nan); a float or an array."""
+    return a % 1.0 == 0
+
+
+OPS: dict[str, Op] = {
+    op.name: op
+    for op in [
+        Op(
+            "add", 2, "sum",
+            forward=lambda m, a, b: a + b,
+            partials=(lambda m, out, a, b: ONE, lambda m, out, a, b: ONE),
+            derivative=("1", "1"),
+            sympy=lambda sp, a, b: a + b,
+            show="{0} + {1}", syntax="{0} + {1}", prec=SUM,
+            torch="{0} + {1}", jax="{0} + {1}",
+        ),
+        Op(
+            "sub", 2, "difference",
+            forward=lambda m, a, b: a - b,
+            partials=(lambda m, out, a, b: ONE, lambda m, out, a, b: -1.0),
+            derivative=("1", "-1"),
+            sympy=lambda sp, a, b: a - b,
+            show="{0} - {1}", syntax="{0} - {1}", prec=SUM,
+            torch="{0} - {1}", jax="{0} - {1}",
+        ),
+        Op(
+            "mul", 2, "product",
+            forward=lambda m, a, b: a * b,
+            partials=(lambda m, out, a, b: b, lambda m, out, a, b: a),
+            derivative=("b", "a"),
+            sympy=lambda sp, a, b: a * b,
+            show="{0} · {1}", syntax="{0} * {1}", prec=PRODUCT,
+            torch="{0} * {1}", jax="{0} * {1}",
+        ),
+        Op(
+            "div", 2, "quotient",
+            forward=lambda m, a, b: m.div(a, b),
+            partials=(lambda m, out, a, b: m.div(1.0, b), lambda m, out, a, b: -m.div(out, b)),
+            derivative=("1/b", "-a/b^2"),
+            sympy=lambda sp, a, b: a / b,
+            show="{0} / {1}", syntax="{0} / {1}", prec=PRODUCT,
+            torch="{0} / {1}", jax="{0} / {1}",
+        ),
+        Op(
+            "neg", 1, "negation",
+            forward=lambda m, a: -a,
+            partials=(lambda m, out, a: -1.0,),
+            derivative=("-1",),
+            sympy=lambda sp, a: -a,
+            show="-{0}", syntax="-{0}", prec=UNARY,
+            torch="-{0}", jax="-{0}",
+        ),
+        Op(
+            "pow", 2, "power (right-associative; ^ or **)",
+            forward=lambda m, a, b: m.pow(a, b),
+            partials=(_pow_base_partial, _pow_exponent_partial),
+            # As the partials, 0 where b = 0 (resp. a = 0) and not 0·inf = nan: b - sign(abs(b)) is
+            # b - 1 but 0 at b = 0, and max(a, 1 - sign(abs(a))) is a but 1 at a = 0, so bp diff and
+            # --hessian give d²(x^0)/dx² = 0 and ∂²(x^y)/∂y² = 0 at x = 0.
+            derivative=("b*a^(b - sign(abs(b)))", "a^b*log(max(a, 1 - sign(abs(a))))"),
+            sympy=lambda sp, a, b: a**b,
+            show="{0}^{1}", syntax="{0}^{1}", prec=POWER,
+            torch="{0} ** {1}", jax="{0} ** {1}",
+        ),
+        Op(
+            "exp", 1, "e to the power",
+            forward=lambda m, a: m.exp(a),
+            partials=(lambda m, out, a: out,),
+            derivative=("exp(a)",),
+            sympy=lambda sp, a: sp.exp(a),
+            show="exp({0})",
+            torch="torch.exp({0})", jax="jnp.exp({0})",
+        ),
+        Op(
+            "log", 1, "natural logarithm (also ln)",
+            forward=lambda m, a: m.log(a),
+            partials=(lambda m, out, a: m.div(1.0, a),),
+            derivative=("1/a",),
+            sympy=lambda sp, a: sp.log(a),
+            show="log({0})",
+            torch="torch.log({0})", jax="jnp.log({0})",
+        ),
+        Op(
+            "sqrt", 1, "square root",
+            forward=lambda m, a: m.sqrt(a),
+            partials=(lambda m, out, a: m.div(0.5, out),),
+            derivative=("1/(2*sqrt(a))",),
+            sympy=lambda sp, a: sp.sqrt(a),
+            show="sqrt({0})",
+            torch="torch.sqrt({0})", jax="jnp.sqrt({0})",
+            kink=lambda a: a == 0,
+            convention="sqrt'(0) = inf, as PyTorch gives",
+        ),
+        Op(
+            "abs", 1, "absolute value",
+            forward=lambda m, a: m.fabs(a),
+            partials=(lambda m, out, a: _sign(m, a),),
+            derivative=("sign(a)",),
+            sympy=lambda sp, a: sp.Abs(a),
+            show="abs({0})",
+            torch="torch.abs({0})", jax="jnp.abs({0})",
+            kink=lambda a: a == 0,
+            convention="abs'(0) taken as 0 (PyTorch's convention)",
+            jax_partials=(lambda m, out, a: 1.0,),
+            jax_convention="JAX takes abs'(0) = 1; bp and PyTorch take 0",
+        ),
+        Op(
+            "sin", 1, "sine (radians)",
+            forward=lambda m, a: m.sin(a),
+            partials=(lambda m, out, a: m.cos(a),),
+            derivative=("cos(a)",),
+            sympy=lambda sp, a: sp.sin(a),
+            show="sin({0})",
+            torch="torch.sin({0})", jax="jnp.sin({0})",
+        ),
+        Op(
+            "cos", 1, "cosine (radians)",
+            forward=lambda m, a: m.cos(a),
+            partials=(lambda m, out, a: -m.sin(a),),
+            derivative=("-sin(a)",),
+            sympy=lambda sp, a: sp.cos(a),
+            show="cos({0})",
+            torch="torch.cos({0})", jax="jnp.cos({0})",
+        ),
+        Op(
+            "tan", 1, "tangent (radians)",
+            forward=lambda m, a: m.tan(a),
+            partials=(lambda m, out, a: 1.0 + out * out,),
+            derivative=("1 + tan(a)^2",),
+            sympy=lambda sp, a: sp.tan(a),
+            show="tan({0})",
+            torch="torch.tan({0})", jax="jnp.tan({0})",
+        ),
+        Op(
+            "tanh", 1, "hyperbolic tangent",
+            forward=lambda m, a: m.tanh(a),
+            partials=(lambda m, out, a: 1.0 - out * out,),
+            derivative=("1 - tanh(a)^2",),
+            sympy=lambda sp, a: sp.tanh(a),
+            show="tanh({0})",
+            torch="torch.tanh({0})", jax="jnp.tanh({0})",
+        ),
+        Op(
+            "sigmoid", 1, "logistic function 1/(1 + e^-x)",
+            forward=_sigmoid,
+            partials=(lambda m, out, a: out * (1.0 - out),),
+            derivative=("sigmoid(a)*(1 - sigmoid(a))",),
+            sympy=lambda sp, a: 1 / (1 + sp.exp(-a)),
+            show="sigmoid({0})",
+            torch="torch.sigmoid({0})", jax="jax.nn.sigmoid({0})",
+        ),
+        Op(
+            "relu", 1, "rectifier max(x, 0)",
+            forward=lambda m, a: m.where(a < 0, 0.0, a),
+            partials=(lambda m, out, a: m.where(a > 0, 1.0, 0.0),),
+            derivative=("step(a)",),
+            sympy=lambda sp, a: sp.Max(0, a),
+            show="relu({0})",
+            torch="torch.relu({0})", jax="jax.nn.relu({0})",
+            kink=lambda a: a == 0,
+            convention="relu'(0) taken as 0 (PyTorch's convention; SymPy says 1/2)",
+        ),
+        Op(
+            "softplus", 1, "smooth rectifier log(1 + e^x)",
+            forward=_softplus,
+            partials=(lambda m, out, a: _sigmoid(m, a),),
+            derivative=("sigmoid(a)",),
+            sympy=lambda sp, a: sp.log(1 + sp.exp(a)),
+            show="softplus({0})",
+            torch="torch.nn.functional.softplus({0})", jax="jax.nn.softplus({0})",
+        ),
+        Op(
+            "max", 2, "larger of two",
+            forward=_max,
+            partials=(lambda m, out, a, b: _pick(m, a, b), lambda m, out, a, b: _pick(m, b, a)),
+            derivative=("(1 + sign(a - b))/2", "(1 + sign(b - a))/2"),
+            sympy=lambda sp, a, b: sp.Max(a, b),
+            show="max({0}, {1})",
+            torch="torch.maximum({0}, {1})", jax="jnp.maximum({0}, {1})",
+            kink=_tie,
+            convention="at a tie max and min send 1/2 to each operand (PyTorch's convention)",
+        ),
+        Op(
+            "min", 2, "smaller of two",
+            forward=_min,
+            partials=(lambda m, out, a, b: _pick(m, b, a), lambda m, out, a, b: _pick(m, a, b)),
+            derivative=("(1 + sign(b - a))/2", "(1 + sign(a - b))/2"),
+            sympy=lambda sp, a, b: sp.Min(a, b),
+            show="min({0}, {1})",
+            torch="torch.minimum({0}, {1})", jax="jnp.minimum({0}, {1})",
+            kink=_tie,
+            convention="at a tie max and min send 1/2 to each operand (PyTorch's convention)",
+        ),
+        Op(
+            "step", 1, "unit step: 1 where x > 0, else 0 (the derivative of relu)",
+            forward=lambda m, a: m.where(a > 0, 1.0, m.where(a != a, a, 0.0)),
+            partials=(lambda m, out, a: 0.0,),
+            derivative=("0",),
+            sympy=lambda sp, a: sp.Heaviside(a, 0),
+            show="step({0})",
+            torch=None, jax="jnp.heaviside({0}, 0.0)",  # torch.heaviside has no derivative
+            kink=lambda a: a == 0,
+            convention="step(0) = 0 and step'(0) taken as 0 (as relu'(0) = 0)",
+        ),
+        Op(
+            "sign", 1, "sign: -1, 0 or 1 (the derivative of abs)",
+            forward=_sign,
+            partials=(lambda m, out, a: 0.0,),
+            derivative=("0",),
+            sympy=lambda sp, a: sp.sign(a),
+            show="sign({0})",
+            torch="torch.sign({0})", jax="jnp.sign({0})",
+            kink=lambda a: a == 0,
+            convention="sign'(0) taken as 0",
+        ),
+        # Issue 13: the functions other autodiff tools have, each evaluated stably.
+        Op(
+            "asin", 1, "inverse sine (radians)",
+            forward=lambda m, a: m.asin(a),
+            partials=(lambda m, out, a: m.div(1.0, _sqrt_one_minus_square(m, a)),),
+            derivative=("1/sqrt((1 - a)*(1 + a))",),
+            sympy=lambda sp, a: sp.asin(a),
+            show="asin({0})",
+            torch="torch.asin({0})", jax="jnp.arcsin({0})",
+            kink=lambda a: abs(a) == 1,
+            convention="asin'(±1) = inf (a vertical tangent), as PyTorch gives",
+        ),
+        Op(
+            "acos", 1, "inverse cosine (radians)",
+            forward=lambda m, a: m.acos(a),
+            partials=(lambda m, out, a: m.div(-1.0, _sqrt_one_minus_square(m, a)),),
+            derivative=("-1/sqrt((1 - a)*(1 + a))",),
+            sympy=lambda sp, a: sp.acos(a),
+            show="acos({0})",
+            torch="torch.acos({0})", jax="jnp.arccos({0})",
+            kink=lambda a: abs(a) == 1,
+            convention="acos'(±1) = -inf (a vertical tangent), as PyTorch gives",
+        ),
+        Op(
+            "atan", 1, "inverse tangent (radians)",
+            forward=lambda m, a: m.atan(a),
+            partials=(_atan_partial,),
+            derivative=("1/(1 + a^2)",),
+            sympy=lambda sp, a: sp.atan(a),
+            show="atan({0})",
+            torch="torch.atan({0})", jax="jnp.arctan({0})",
+        ),
+        Op(
+            "atan2", 2, "angle of the point (b, a): atan2(y, x), in (-pi, pi]",
+            forward=lambda m, a, b: m.atan2(a, b),
+            partials=(_atan2_partials(0), _atan2_partials(1)),
+            derivative=("b/(a^2 + b^2)", "-a/(a^2 + b^2)"),
+            sympy=lambda sp, a, b: sp.atan2(a, b),
+            show="atan2({0}, {1})",
+            torch="torch.atan2({0}, {1})", jax="jnp.arctan2({0}, {1})",
+            kink=lambda a, b: (a == 0) & (b == 0),
+            convention="atan2's gradient at (0, 0) taken as 0 (PyTorch's convention)",
+            jax_partials=(lambda m, out, a, b: math.nan, lambda m, out, a, b: math.nan),
+            jax_convention="JAX's gradient of atan2 at (0, 0) is nan (0/0); bp and PyTorch take 0",
+        ),
+        Op(
+            "sinh", 1, "hyperbolic sine",
+            forward=lambda m, a: m.sinh(a),
+            partials=(lambda m, out, a: m.cosh(a),),
+            derivative=("cosh(a)",),
+            sympy=lambda sp, a: sp.sinh(a),
+            show="sinh({0})",
+            torch="torch.sinh({0})", jax="jnp.sinh({0})",
+        ),
+        Op(
+            "cosh", 1, "hyperbolic cosine",
+            forward=lambda m, a: m.cosh(a),
+            partials=(lambda m, out, a: m.sinh(a),),
+            derivative=("sinh(a)",),
+            sympy=lambda sp, a: sp.cosh(a),
+            show="cosh({0})",
+            torch="torch.cosh({0})", jax="jnp.cosh({0})",
+        ),
+        Op(
+            "asinh", 1, "inverse hyperbolic sine",
+            forward=lambda m, a: m.asinh(a),
+            partials=(lambda m, out, a: m.div(1.0, m.hypot(a, 1.0)),),
+            derivative=("1/hypot(a, 1)",),
+            sympy=lambda sp, a: sp.asinh(a),
+            show="asinh({0})",
+            torch="torch.asinh({0})", jax="jnp.arcsinh({0})",
+        ),
+        Op(
+            "acosh", 1, "inverse hyperbolic cosine (x >= 1)",
+            forward=lambda m, a: m.acosh(a),
+            partials=(lambda m, out, a: m.div(1.0, m.sqrt(a - 1.0) * m.sqrt(a + 1.0)),),
+            derivative=("1/(sqrt(a - 1)*sqrt(a + 1))",),
+            sympy=lambda sp, a: sp.acosh(a),
+            show="acosh({0})",
+            torch="torch.acosh({0})", jax="jnp.arccosh({0})",
+            kink=lambda a: a == 1,
+            convention="acosh'(1) = inf (a vertical tangent), as PyTorch gives",
+        ),
+        Op(
+            "atanh", 1, "inverse hyperbolic tangent (-1 < x < 1)",
+            forward=lambda m, a: m.atanh(a),
+            partials=(lambda m, out, a: m.div(1.0, (1.0 - a) * (1.0 + a)),),
+            derivative=("1/((1 - a)*(1 + a))",),
+            sympy=lambda sp, a: sp.atanh(a),
+            show="atanh({0})",
+            torch="torch.atanh({0})", jax="jnp.arctanh({0})",
+        ),
+        Op(
+            "log1p", 1, "log(1 + x), exact for small x",
+            forward=lambda m, a: m.log1p(a),
+            partials=(lambda m, out, a: m.div(1.0, 1.0 + a),),
+            derivative=("1/(1 + a)",),
+            sympy=lambda sp, a: sp.log(1 + a),
+            show="log1p({0})",
+            torch="torch.log1p({0})", jax="jnp.log1p({0})",
+        ),
+        Op(
+            "expm1", 1, "exp(x) - 1, exact for small x",
+            forward=lambda m, a: m.cr_expm1(a),
+            partials=(lambda m, out, a: m.exp(a),),
+            derivative=("exp(a)",),
+            sympy=lambda sp, a: sp.exp(a) - 1,
+            show="expm1({0})",
+            torch="torch.expm1({0})", jax="jnp.expm1({0})",
+        ),
+        Op(
+            "log2", 1, "base-2 logarithm",
+            forward=lambda m, a: m.log2(a),
+            partials=(lambda m, out, a: m.div(LOG2E, a),),
+            derivative=("1/(a*log(2))",),
+            sympy=lambda sp, a: sp.log(a) / sp.log(2),
+            show="log2({0})",
+            torch="torch.log2({0})", jax="jnp.log2({0})",
+        ),
+        Op(
+            "log10", 1, "base-10 logarithm",
+            forward=lambda m, a: m.cr_log10(a),
+            partials=(lambda m, out, a: m.div(LOG10E, a),),
+            derivative=("1/(a*log(10))",),
+            sympy=lambda sp, a: sp.log(a) / sp.log(10),
+            show="log10({0})",
+            torch="torch.log10({0})", jax="jnp.log10({0})",
+        ),
+        Op(
+            "exp2", 1, "2 to the power",
+            forward=lambda m, a: m.exp2(a),
+            partials=(lambda m, out, a: out * LN2,),
+            derivative=("exp2(a)*log(2)",),
+            sympy=lambda sp, a: 2**a,
+            show="exp2({0})",
+            torch="torch.exp2({0})", jax="jnp.exp2({0})",
+        ),
+        Op(
+            "cbrt", 1, "real cube root (odd: cbrt(-8) = -2)",
+            forward=lambda m, a: m.cbrt(a),
+            partials=(lambda m, out, a: m.div(1.0, 3.0 * (out * out)),),
+            derivative=("1/(3*cbrt(a)^2)",),
+            sympy=lambda sp, a: sp.sign(a) * sp.Abs(a) ** sp.Rational(1, 3),
+            show="cbrt({0})",
+            torch="torch.sign({0}) * torch.abs({0}) ** (1 / 3)", jax="jnp.cbrt({0})",
+            kink=lambda a: a == 0,
+            convention="cbrt'(0) = inf (a vertical tangent), as sqrt'(0)",
+        ),
+        Op(
+            "hypot", 2, "sqrt(a^2 + b^2) without overflow or underflow",
+            forward=lambda m, a, b: m.hypot(a, b),
+            partials=(lambda m, out, a, b: m.div(a, out), lambda m, out, a, b: m.div(b, out)),
+            derivative=("a/hypot(a, b)", "b/hypot(a, b)"),
+            sympy=lambda sp, a, b: sp.sqrt(a**2 + b**2),
+            show="hypot({0}, {1})",
+            torch="torch.hypot({0}, {1})", jax="jnp.hypot({0}, {1})",
+            kink=lambda a, b: (a == 0) & (b == 0),
+            convention="hypot's gradient at (0, 0) is nan: there is no limit (PyTorch gives nan)",
+            jax_partials=(lambda m, out, a, b: 0.5, lambda m, out, a, b: 0.5),
+            jax_convention="JAX's gradient of hypot at (0, 0) is (1/2, 1/2); bp and PyTorch give nan",
+        ),
+        Op(
+            "logaddexp", 2, "log(e^a + e^b) without overflow",
+            forward=_logaddexp,
+            partials=(lambda m, out, a, b: _sigmoid(m, a - b), lambda m, out, a, b: _sigmoid(m, b - a)),
+            derivative=("sigmoid(a - b)", "sigmoid(b - a)"),
+            sympy=lambda sp, a, b: sp.log(sp.exp(a) + sp.exp(b)),
+            show="logaddexp({0}, {1})",
+            torch="torch.logaddexp({0}, {1})", jax="jnp.logaddexp({0}, {1})",
+        ),
+        Op(
+            "erf", 1, "error function",
+            forward=lambda m, a: m.erf(a),
+            partials=(lambda m, out, a: TWO_OVER_SQRT_PI * m.exp(-(a * a)),),
+            derivative=("2/sqrt(pi)*exp(-a^2)",),
+            sympy=lambda sp, a: sp.erf(a),
+            show="erf({0})",
+            torch="torch.erf({0})", jax="jax.lax.erf({0})",
+        ),
+        Op(
+            "erfc", 1, "complementary error function 1 - erf(x), exact in the tail",
+            forward=lambda m, a: m.cr_erfc(a),
+            partials=(lambda m, out, a: -TWO_OVER_SQRT_PI * m.exp(-(a * a)),),
+            derivative=("-2/sqrt(pi)*exp(-a^2)",),
+            sympy=lambda sp, a: sp.erfc(a),
+            show="erfc({0})",
+            torch="torch.erfc({0})", jax="jax.lax.erfc({0})",
+        ),
+        Op(
+            "floor", 1, "largest integer <= x",
+            forward=lambda m, a: m.floor(a),
+            partials=(lambda m, out, a: 0.0,),
+            derivative=("0",),
+            sympy=lambda sp, a: _flat(sp, "floor")(a),
+            show="floor({0})",
+            torch="torch.floor({0})", jax="jnp.floor({0})",
+            kink=_is_integer,
+            convention="floor jumps at integers; its derivative is taken as 0 everywhere (PyTorch's convention)",
+        ),
+        Op(
+            "ceil", 1, "smallest integer >= x",
+            forward=lambda m, a: m.ceil(a),
+            partials=(lambda m, out, a: 0.0,),
+            derivative=("0",),
+            sympy=lambda sp, a: _flat(sp, "ceiling")(a),
+            show="ceil({0})",
+            torch="torch.ceil({0})", jax="jnp.ceil({0})",
+            kink=_is_integer,
+            convention="ceil jumps at integers; its derivative is taken as 0 everywhere (PyTorch's convention)",
+        ),
+        Op(
+            "round", 1, "nearest integer, halves to even (round(2.5) = 2)",
+            forward=lambda m, a: m.rint(a),
+            partials=(lambda m, out, a: 0.0,),
+            derivative=("0",),
+            sympy=lambda sp, a: _flat(sp, "floor")(a + sp.Rational(1, 2)),  # ties aside
+            show="round({0})",
+            torch="torch.round({0})", jax="jnp.round({0})",
+            kink=lambda a: _is_integer(a + 0.5),
+            convention="round jumps at halves; its derivative is taken as 0 everywhere (PyTorch's convention)",
+        ),
+        Op(
+            "mod", 2, "remainder a - b*floor(a/b), with the sign of b (Python's %, torch.remainder)",
+            forward=lambda m, a, b: m.remainder(a, b),
+            partials=(lambda m, out, a, b: ONE, lambda m, out, a, b: -m.floordiv(a, b)),
+            derivative=("1", "-floor(a/b)"),
+            sympy=lambda sp, a, b: a - b * _flat(sp, "floor")(a / b),
+            show="mod({0}, {1})",
+            torch="torch.remainder({0}, {1})", jax="jnp.remainder({0}, {1})",
+            kink=lambda a, b: (b != 0) & _is_integer(a / (b + (b == 0))),  # no division by 0
+            convention="mod jumps where a/b is an integer; its partials are taken as 1 and -floor(a/b) "
+                       "there (PyTorch's remainder)",
+        ),
+        Op(
+            "clamp", 3, "x limited to [lo, hi]: min(max(x, lo), hi)",
+            forward=_clamp,
+            partials=_clamp_partials(),
+            derivative=("(1 - step(b - a))*(1 - step(a - c))", "step(b - a)*(1 - step(b - c))",
+                        "1 - (1 - step(a - c))*(1 - step(b - c))"),
+            sympy=lambda sp, a, b, c: sp.Min(sp.Max(a, b), c),
+            show="clamp({0}, {1}, {2})",
+            torch="torch.clamp({0}, {1}, {2})", jax="jnp.clip({0}, {1}, {2})",
+            kink=lambda a, lo, hi: (a == lo) | (a == hi) | (lo == hi),
+            convention="at a bound clamp passes the gradient to x, and with lo = hi to lo below "
+                       "and hi above (PyTorch's convention)",
+            jax_partials=_clip_partials(),
+            jax_convention="JAX's clip is min(max(x, lo), hi), whose ties split the gradient 1/2 and 1/2 "
+                           "at a bound; bp and PyTorch pass it whole",
+        ),
+        Op(
+            "relu6", 1, "rectifier capped at 6: min(max(x, 0), 6)",
+            forward=lambda m, a: m.where(a < 0, 0.0, m.where(a > 6, 6.0, a)),
+            partials=(lambda m, out, a: _bit(m, (a > 0) & (a < 6)),),
+            derivative=("step(a)*step(6 - a)",),
+            sympy=lambda sp, a: sp.Min(sp.Max(a, 0), 6),
+            show="relu6({0})",
+            torch="torch.nn.functional.relu6({0})", jax="jax.nn.relu6({0})",
+            kink=lambda a: (a == 0) | (a == 6),
+            convention="relu6'(0) = relu6'(6) = 0 (PyTorch's and JAX's convention)",
+        ),
+        Op(
+            "leaky_relu", 2, "leaky rectifier: x where x > 0, else slope*x (leaky_relu(x, slope))",
+            forward=lambda m, a, b: m.where(a > 0, a, a * b),
+            partials=(lambda m, out, a, b: m.where(a > 0, 1.0, b), lambda m, out, a, b: m.where(a > 0, 0.0, a)),
+            derivative=("step(a) + b*(1 - step(a))", "a*(1 - step(a))"),
+            sympy=lambda sp, a, b: sp.Max(a, 0) + b * sp.Min(a, 0),
+            show="leaky_relu({0}, {1})",
+            torch="torch.where({0} > 0, {0}, {0} * {1})", jax="jnp.where({0} > 0, {0}, {0} * {1})",
+            kink=lambda a, b: a == 0,
+            convention="leaky_relu'(0) taken as the slope (PyTorch's convention)",
+        ),
+        Op(
+            "elu", 1, "exponential linear unit: x where x > 0, else exp(x) - 1",
+            forward=lambda m, a: m.where(a > 0, a, m.expm1(m.where(a > 0, 0.0, a))),
+            partials=(lambda m, out, a: m.exp(m.where(a > 0, 0.0, a)),),
+            derivative=("exp(-relu(-a))",),  # exp(min(a, 0)); relu'(0) = 0 makes elu''(0) 0, as PyTorch
+            sympy=lambda sp, a: sp.Piecewise((a, a > 0), (sp.exp(a) - 1, True)),
+            show="elu({0})",
+            torch="torch.nn.functional.elu({0})", jax="jax.nn.elu({0})",
+        ),
+        Op(
+            "gelu", 1, "Gaussian error linear unit x*Phi(x) (exact, erf form)",
+            forward=_gelu,
+            partials=(_gelu_partial,),
+            derivative=("erfc(-a/sqrt(2))/2 + a*exp(-a^2/2)/sqrt(2*pi)",),
+            sympy=lambda sp, a: a / 2 * (1 + sp.erf(a / sp.sqrt(2))),
+            show="gelu({0})",
+            torch="torch.nn.functional.gelu({0})", jax="jax.nn.gelu({0}, approximate=False)",
+        ),
+        Op(
+            "silu", 1, "SiLU (also swish): x*sigmoid(x)",
+            forward=lambda m, a: a * _sigmoid(m, a),
+            partials=(_silu_partial,),
+            derivative=("sigmoid(a)*(1 + a*sigmoid(-a))",),
+            sympy=lambda sp, a: a / (1 + sp.exp(-a)),
+            show="silu({0})",
+            torch="torch.nn.functional.silu({0})", jax="jax.nn.silu({0})",
+        ),
+        Op(
+            "square", 1, "x^2",
+            forward=lambda m, a: a * a,
+            partials=(lambda m, out, a: 2.0 * a,),
+            derivative=("2*a",),
+            sympy=lambda sp, a: a**2,
+            show="square({0})",
+            torch="torch.square({0})", jax="jnp.square({0})",
+        ),
+        Op(
+            "rsqrt", 1, "reciprocal square root 1/sqrt(x)",
+            forward=lambda m, a: m.div(1.0, m.sqrt(a)),
+            partials=(lambda m, out, a: m.div(-0.5 * out, a),),
+            derivative=("-rsqrt(a)/(2*a)",),
+            sympy=lambda sp, a: 1 / sp.sqrt(a),
+            show="rsqrt({0})",
+            torch="torch.rsqrt({0})", jax="jax.lax.rsqrt({0})",
+        ),
+        Op(
+            "sinc", 1, "normalized sinc sin(pi*x)/(pi*x), 1 at 0 (as numpy and PyTorch)",
+            forward=_sinc,
+            partials=(_sinc_partial,),
+            derivative=(_sinc_derivative(),),
+            sympy=lambda sp, a: sp.sinc(sp.pi * a),
+            show="sinc({0})",
+            torch="torch.sinc({0})", jax="jnp.sinc({0})",
+            kink=lambda a: a == 0,
+            convention="sinc(0) = 1 and sinc'(0) = 0, the limits",
+        ),
+    ]
+}
+
+
+# -- tensor operations ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Site:
+    """What a non-elementwise rule knows besides the values: the node's static parameters
+    (axes, indices) and its operands' per-example ranks (more axes than that: a batch)."""
+
+    params: tuple
+    ranks: tuple
+
+
+def shape_text(shape: tuple) -> str:
+    """2×3 for a matrix, 3 for a vector, scalar for ()."""
+    return "×".join(map(str, shape)) if shape else "scalar"
+
+
+def _matmul_shape(shapes, params):
+    a, b = shapes
+    if not (1 <= len(a) <= 2 and 1 <= len(b) <= 2):
+        raise ShapeError(f"@ multiplies vectors and matrices, not {shape_text(a)} by {shape_text(b)}")
+    if a[-1] != b[0]:
+        raise ShapeError(f"cannot multiply {shape_text(a)} by {shape_text(b)} (@ needs {a[-1]} = {b[0]})")
+    return a[:-1] + b[1:]
+
+
+def _promoted(a, ra, b, rb):
+    """Vectors as a row (left) and a column (right), so every case is a matrix product."""
+    return (a if ra == 2 else a[..., None, :]), (b if rb == 2 else b[..., :, None])
+
+
+def _unpromoted(x, ra, rb):
+    if rb == 1:
+        x = x[..., 0]
+    if ra == 1:
+        x = x[..., 0, :] if rb == 2 else x[..., 0]
+    return x
+
+
+def _matmul(m, a, b, site):
+    np = m.np
+    ra, rb = site.ranks
+    if ra == 2 and rb == 1 and a.ndim == 2:  # one matrix, vectors (maybe a batch): one GEMM
+        return b @ a.T
+    if ra == 1 and b.ndim == rb:  # vectors (maybe a batch) times one vector or matrix
+        return a @ b
+    pa, pb = _promoted(a, ra, b, rb)
+    return _unpromoted(np.matmul(pa, pb), ra, rb)
+
+
+def _promoted_grad(g, ra, rb):
+    """The upstream gradient in the promoted product's shape (…, rows, columns)."""
+    g = g[..., None] if rb == 1 else g
+    return g[..., None, :] if ra == 1 else g
+
+
+def _matmul_grad_a(m, g, out, a, b, site):
+    np = m.np
+    ra, rb = site.ranks
+    if ra == 2 and rb == 1 and a.ndim == 2 and b.ndim == 2:  # shared matrix, a batch of vectors
+        return g.T @ b
+    pg = _promoted_grad(g, ra, rb)
+    _, pb = _promoted(a, ra, b, rb)
+    ga = np.matmul(pg, np.swapaxes(pb, -1, -2))
+    return ga[..., 0, :] if ra == 1 else ga
+
+
+def _matmul_grad_b(m, g, out, a, b, site):
+    np = m.np
+    ra, rb = site.ranks
+    if ra == 1 and b.ndim == rb and a.ndim == 2:  # a batch of vectors times one vector or matrix
+        return a.T @ g
+    pg = _promoted_grad(g, ra, rb)
+    pa, _ = _promoted(a, ra, b, rb)
+    gb = np.matmul(np.swapaxes(pa, -1, -2), pg)
+    return gb[..., 0] if rb == 1 else gb
+
+
+def _axes(site) -> tuple:
+    """The example's axes a reduction runs over, as negative axes (so a batch rides along)."""
+    rank = site.ranks[0]
+    if site.params:
+        axis = site.params[0]
+        return (axis - rank if axis >= 0 else axis,)
+    return tuple(range(-rank, 0))
+
+
+def _reduce_shape(name):
+    def shape(shapes, params):
+        (a,) = shapes
+        if not params:
+            return ()
+        axis = params[0]
+        if not -len(a) <= axis < len(a):
+            have = f"its axes are 0 to {len(a) - 1}" if a else "a scalar has no axes"
+            raise ShapeError(f"{name} over axis {axis} of a {shape_text(a)} tensor: {have}")
+        axis %= len(a)
+        return a[:axis] + a[axis + 1:]
+
+    return shape
+
+
+def _count(a, site) -> int:
+    n = 1
+    for axis in _axes(site):
+        n *= a.shape[axis]
+    return n
+
+
+def _spread(m, g, a, site):
+    """The upstream gradient of a reduction, broadcast back over the reduced axes."""
+    return m.np.broadcast_to(m.np.expand_dims(g, _axes(site)), a.shape)
+
+
+def _vector_shape(name):
+    def shape(shapes, params):
+        (a,) = shapes
+        if not a:
+            raise ShapeError(f"{name} works along the last axis of a vector or matrix, not a scalar")
+        return a if name != "logsumexp" else a[:-1]
+
+    return shape
+
+
+def _shifted(m, a):
+    """a minus its largest entry along the last axis (finite or not), so exp never overflows."""
+    top = m.np.max(a, axis=-1, keepdims=True)
+    return a - m.np.where(m.np.isfinite(top), top, 0.0), top
+
+
+def _softmax(m, a, site):
+    e = m.np.exp(_shifted(m, a)[0])
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _log_softmax(m, a, site):
+    z = _shifted(m, a)[0]
+    return z - m.np.log(m.np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def _logsumexp(m, a, site):
+    np = m.np
+    z, top = _shifted(m, a)
+    return (np.log(np.exp(z).sum(axis=-1, keepdims=True)) + np.where(np.isfinite(top), top, 0.0))[..., 0]
+
+
+def _index_shape(shapes, params):
+    (a,) = shapes
+    if len(params) > len(a):
+        raise ShapeError(f"{len(params)} indices into a {shape_text(a)} tensor: it has {len(a)} "
+                         f"ax{'is' if len(a) == 1 else 'es'}")
+    for axis, (i, n) in enumerate(zip(params, a)):
+        if not -n <= i < n:
+            raise ShapeError(f"index {i} is out of range for axis {axis} of length {n}"
+                             f" (a {shape_text(a)} tensor)")
+    return a[len(params):]
+
+
+def _index_key(x, site) -> tuple:
+    return (slice(None),) * (x.ndim - site.ranks[0]) + tuple(site.params)
+
+
+def _index(m, a, site):
+    return a[_index_key(a, site)]
+
+
+def _index_grad(m, g, out, a, site):
+    z = m.np.zeros(a.shape, dtype=m.dtype)
+    z[_index_key(a, site)] = g
+    return z
+
+
+def _take_shape(shapes, params):
+    p, y = shapes
+    if not p:
+        raise ShapeError("p[y] picks an entry of a vector: p is a scalar")
+    if y:
+        raise ShapeError(f"the label in p[y] must be a number, not a {shape_text(y)} tensor")
+    return p[1:]
+
+
+def _take_key(m, p, y, site) -> tuple:
+    """Where p[y] reads, for a batch of labels or one: checked to be whole numbers in range."""
+    np = m.np
+    n = p.shape[p.ndim - site.ranks[0]]
+    labels = np.asarray(y)
+    whole = labels.astype(np.int64)
+    if not (whole == labels).all() or not ((0 <= whole) & (whole < n)).all():
+        from bpcli.errors import InputValueError
+
+        bad = float(labels[~((whole == labels) & (0 <= whole) & (whole < n))].ravel()[0])
+        raise InputValueError(f"a class label must be a whole number from 0 to {n - 1}, got {bad:g}")
+    batch = p.ndim > site.ranks[0]
+    if labels.ndim and batch:
+        return (np.arange(len(whole)), whole)
+    if batch:
+        return (slice(None), int(whole))
+    return (whole,) if labels.ndim else (int(whole),)
+
+
+def _take(m, p, y, site):
+    return p[_take_key(m, p, y, site)]
+
+
+def _take_grad(m, g, out, p, y, site):
+    z = m.np.zeros(p.shape, dtype=m.dtype)
+    m.np.add.at(z, _take_key(m, p, y, site), g)  # add.at: one label may repeat in a batch
+    return z
+
+
+def _tensor_op(name, arity, doc, forward, vjp, shape, rule, show, **more):
+    return Op(name, arity, doc, forward=forward, partials=(),
+              derivative=tuple(r.format("a", "b", y="Y") for r in rule), sympy=None,
+              show=show, elementwise=False, vjp=vjp, shape=shape, rule=rule, **more)
+
+
+for _op in [
+    _tensor_op("matmul", 2, "matrix product (vector·vector, matrix·vector, vector·matrix, matrix·matrix)",
+               _matmul, (_matmul_grad_a, _matmul_grad_b), _matmul_shape,
+               ("∂L/∂{y} @ {1}ᵀ", "{0}ᵀ @ ∂L/∂{y}"), "{0} @ {1}", syntax="{0} @ {1}", prec=PRODUCT,
+               torch="{0} @ {1}", jax="{0} @ {1}",
+               jvp=(lambda m, t, out, a, b, site: _matmul(m, t, b, site),
+                    lambda m, t, out, a, b, site: _matmul(m, a, t, site))),
+    _tensor_op("sum", 1, "sum of all entries; sum(A, axis) along one axis",
+               lambda m, a, site: m.np.sum(a, axis=_axes(site)),
+               (lambda m, g, out, a, site: _spread(m, g, a, site),), _reduce_shape("sum"),
+               ("∂L/∂{y} copied to every summed entry",), "sum({0})", axis=True,
+               torch="torch.sum({0}, dim={axis})", jax="jnp.sum({0}, axis={axis})",
+               jvp=(lambda m, t, out, a, site: m.np.sum(t, axis=_axes(site)),)),
+    _tensor_op("mean", 1, "mean of all entries; mean(A, axis) along one axis",
+               lambda m, a, site: m.np.sum(a, axis=_axes(site)) / _count(a, site),
+               (lambda m, g, out, a, site: _spread(m, g, a, site) / _count(a, site),),
+               _reduce_shape("mean"), ("∂L/∂{y} / n copied to every averaged entry",), "mean({0})",
+               axis=True, torch="torch.mean({0}, dim={axis})", jax="jnp.mean({0}, axis={axis})",
+               jvp=(lambda m, t, out, a, site: m.np.sum(t, axis=_axes(site)) / _count(a, site),)),
+    _tensor_op("transpose", 1, "transpose: swaps the last two axes (a vector stays as it is)",
+               lambda m, a, site: m.np.swapaxes(a, -1, -2) if site.ranks[0] >= 2 else a,
+               (lambda m, g, out, a, site: m.np.swapaxes(g, -1, -2) if site.ranks[0] >= 2 else g,),
+               lambda shapes, params: shapes[0][:-2] + shapes[0][:-3:-1],
+               ("(∂L/∂{y})ᵀ",), "transpose({0})",
+               torch="torch.transpose({0}, -2, -1)", jax="jnp.swapaxes({0}, -2, -1)",
+               jvp=(lambda m, t, out, a, site: m.np.swapaxes(t, -1, -2) if site.ranks[0] >= 2 else t,)),
+    _tensor_op("softmax", 1, "softmax along the last axis: exp(v) / sum(exp(v))",
+               _softmax, (lambda m, g, out, a, site: out * (g - (g * out).sum(axis=-1, keepdims=True)),),
+               _vector_shape("softmax"), ("{y} ⊙ (∂L/∂{y} − Σ ∂L/∂{y} ⊙ {y})",), "softmax({0})",
+               torch="torch.softmax({0}, dim=-1)", jax="jax.nn.softmax({0}, axis=-1)",
+               jvp=(lambda m, t, out, a, site: out * (t - (t * out).sum(axis=-1, keepdims=True)),)),
+    _tensor_op("log_softmax", 1, "log of softmax along the last axis, computed stably",
+               _log_softmax,
+               (lambda m, g, out, a, site: g - m.np.exp(out) * g.sum(axis=-1, keepdims=True),),
+               _vector_shape("log_softmax"), ("∂L/∂{y} − softmax({0}) · Σ ∂L/∂{y}",), "log_softmax({0})",
+               torch="torch.log_softmax({0}, dim=-1)", jax="jax.nn.log_softmax({0}, axis=-1)",
+               jvp=(lambda m, t, out, a, site: t - (m.np.exp(out) * t).sum(axis=-1, keepdims=True),)),
+    _tensor_op("logsumexp", 1, "log of the sum of exp(v) along the last axis, computed stably",
+               _logsumexp, (lambda m, g, out, a, site: g[..., None] * m.np.exp(a - out[..., None]),),
+               _vector_shape("logsumexp"), ("∂L/∂{y} · softmax({0})",), "logsumexp({0})",
+               torch="torch.logsumexp({0}, dim=-1)", jax="jax.nn.logsumexp({0}, axis=-1)",
+               jvp=(lambda m, t, out, a, site: (m.np.exp(a - out[..., None]) * t).sum(axis=-1),)),
+    _tensor_op("index", 1, "an entry, row or column at integer indices: v[2], A[1, 0], A[-1]",
+               _index, (_index_grad,), _index_shape, ("∂L/∂{y} at the index, 0 elsewhere",), "{0}[…]",
+               syntax="{0}[…]", prec=POWER + 1, torch="{0}[{index}]", jax="{0}[{index}]",
+               jvp=(lambda m, t, out, a, site: _index(m, t, site),)),
+    _tensor_op("take", 2, "p[y]: the entry of p at the class label y (an input holding a whole number)",
+               _take, (_take_grad, None), _take_shape,
+               ("∂L/∂{y} at the label {1}, 0 elsewhere", "none: a label is not differentiated"),
+               "{0}[{1}]", syntax="{0}[{1}]", prec=POWER + 1,
+               torch="{0}[{1}.long()]", jax="{0}[{1}.astype(int)]",
+               jvp=(lambda m, t, out, p, y, site: _take(m, t, y, site), None)),
+]:
+    OPS[_op.name] = _op
+
+FUNCTIONS = [name for name, op in OPS.items() if op.is_function]
+ELEMENTWISE = [name for name, op in OPS.items() if op.elementwise]  # what the scalar passes run
+
+_OPERAND = re.compile(r"\b[abc]\b")
+
+
+def partial_formula(op: Op, slot: int, refs: list[str]) -> str:
+    """∂op/∂operand `slot` in bp syntax, the operands written as `refs`."""
+    names = dict(zip("abc", refs))
+    return _OPERAND.sub(lambda m: names[m.group()], op.derivative[slot])
+
+
+def partial_display(op: Op, slot: int, refs: list[str]) -> str:
+    """The same for people: · for products, and r^2's partial as 2·r rather than 2·r^(2 - 1)."""
+    if op.name == "pow" and slot == 0:
+        try:
+            e = float(refs[1])
+        except ValueError:
+            pass
+        else:
+            return f"{refs[1]}·{refs[0]}" if e == 2 else f"{refs[1]}·{refs[0]}^{e - 1:g}"
+    return partial_formula(op, slot, refs).replace("*", "·")

@@ -1,0 +1,1 @@
+"""Text to graph and back: the only user of Lark."""

@@ -1,0 +1,467 @@
+"""Text → graph: the Lark LALR parser builds the hash-consed DAG while it parses.
+
+The builder is Lark's inline transformer, so no parse tree is made and nothing
+recurses: a formula nested 100,000 deep parses like any other.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import re
+import threading
+import unicodedata
+from contextlib import contextmanager
+from pathlib import Path
+
+from bpcli.engine.graph import CONST, NAMED_CONSTANTS, GraphBuilder
+from bpcli.engine.ops import FUNCTIONS, OPS
+from bpcli.errors import ParseError, Position, ShapeError
+from bpcli.language import driver
+
+_lock = threading.Lock()
+_parser = None
+_tables = None  # Lark's tables for the lean driver, or None when this Lark's cannot be read
+
+
+def grammar_path() -> Path:
+    """grammar/bp.lark: inside the package once installed, beside it in a source tree."""
+    package = Path(__file__).resolve().parent.parent  # bpcli/, this module lives in bpcli/language/
+    installed = package / "grammar" / "bp.lark"
+    return installed if installed.exists() else package.parent / "grammar" / "bp.lark"
+
+
+def grammar_text() -> str:
+    return grammar_path().read_text(encoding="utf-8")
+
+
+class _Dispatch:
+    """Lark calls `__default__(alias, children, meta)` on every reduction; pass it on."""
+
+    builder: "_Builder"
+
+    def __default__(self, data, children, meta):
+        if data.startswith("_"):  # Lark's helper rules for repetition: the parent inlines them
+            from lark import Tree
+
+            return Tree(data, children)
+        return self.builder.reduce(data, children)
+
+
+_dispatch = _Dispatch()
+
+
+def tables_path() -> Path:
+    """grammar/bp.tables.json, built from bp.lark by `python tools/build_tables.py`."""
+    return grammar_path().with_name("bp.tables.json")
+
+
+def _int_keys(doc: dict) -> dict:
+    """JSON turns the tables' integer keys into strings; turn them back where Lark 1.x keeps
+    them (the memo, the parser's tokens, its states and each state's actions): a hook on every
+    object of the document would cost more than reading it."""
+    parser = doc["data"]["parser"]["parser"]
+    for holder, key in [(doc, "memo"), (parser, "tokens"), (parser, "states")]:
+        holder[key] = {int(k): v for k, v in holder[key].items()}
+    states = parser["states"]
+    for k in states:
+        states[k] = {int(t) if t.isdigit() else t: action for t, action in states[k].items()}
+    return doc
+
+
+def _fingerprint(grammar: str) -> dict:
+    """What the shipped tables were built from: this grammar, this Lark."""
+    import lark
+
+    return {"lark": lark.__version__, "grammar": hashlib.sha256(grammar.encode()).hexdigest()}
+
+
+def build_tables() -> dict:
+    """Lark's LALR tables for the grammar, as the JSON document shipped beside it."""
+    from lark import Lark
+    from lark.grammar import Rule
+    from lark.lexer import TerminalDef
+
+    grammar = grammar_text()
+    data, memo = Lark(grammar, parser="lalr", lexer="basic").memo_serialize([TerminalDef, Rule])
+    data["options"] = {k: v for k, v in data["options"].items() if k != "transformer"}
+    return {**_fingerprint(grammar), "data": data, "memo": memo}
+
+
+def shipped_tables() -> dict | None:
+    """The tables shipped in the package, if they were built from this grammar by this Lark.
+
+    Read only from the package (no user-writable cache: an edited table would change what
+    a formula means, an edited pattern could hang every run)."""
+    try:
+        doc = json.loads(tables_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    fresh = isinstance(doc, dict) and all(doc.get(k) == v for k, v in _fingerprint(grammar_text()).items())
+    try:
+        return _int_keys(doc) if fresh else None
+    except (KeyError, TypeError, AttributeError, ValueError):  # not shaped as Lark 1.x writes them
+        return None
+
+
+def _build_parser():
+    """The LALR parser, from the shipped tables; built in memory when they are stale."""
+    from lark import Lark
+
+    doc = shipped_tables()
+    if doc is not None:
+        return Lark._load_from_dict(doc["data"], doc["memo"], transformer=_dispatch)
+    return Lark(grammar_text(), parser="lalr", lexer="basic", transformer=_dispatch)
+
+
+@contextmanager
+def _no_gc():
+    """Pause the cyclic garbage collector: parsing makes millions of acyclic objects, and
+    collections triggered by them scan the growing graph again and again (superlinear)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _load() -> None:
+    global _parser, _tables
+    if _parser is None:
+        _parser = _build_parser()
+        try:
+            _tables = driver.Tables(_parser, _Builder.action)
+        except driver.Unsupported:
+            _tables = None
+
+
+def parse(text: str, lean: bool = True):
+    """Parse bp source text into a frozen Formula.
+
+    The lean driver walks Lark's tables fast; text it refuses is parsed again by Lark,
+    whose errors bp shows (lean=False: Lark only, as the tests' reference)."""
+    with _lock, _no_gc():
+        _load()
+        if lean and _tables is not None:
+            builder = _Builder(text)
+            try:
+                driver.parse(_tables, text, builder)
+                return builder.finish()
+            except driver.Refused:
+                pass
+        return _parse_with_lark(text).finish()
+
+
+def lean_driver_active() -> bool:
+    """Whether this Lark's tables could be read by the lean driver."""
+    with _lock:
+        _load()
+    return _tables is not None
+
+
+def _parse_with_lark(text: str) -> "_Builder":
+    builder = _dispatch.builder = _Builder(text)
+    try:
+        _parser.parse(text)
+    except ParseError:
+        raise
+    except Exception as e:  # Lark's errors, turned into bp's
+        raise _lark_error(text, e) from None
+    finally:
+        del _dispatch.builder
+    return builder
+
+
+class _Args(list):
+    """A function's arguments, with the commas between them (for error positions)."""
+
+    commas: list
+
+
+class _Builder:
+    """Turns each reduction of the grammar into a node of the graph."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.graph = GraphBuilder()
+        self.env: dict[str, int] = {}
+        self.last: tuple[str, int] | None = None  # the last statement: (assign or output, node)
+        self.bare_before_last = False  # a bare expression came before another statement
+        self.notes: list[str] = []  # what a reader must know about the text itself
+
+    def reduce(self, alias: str, children: list):
+        return self.action(alias)(self, *children)
+
+    @classmethod
+    def action(cls, alias: str):
+        """What a reduction aliased `alias` does, as a function of (builder, *children):
+        an operation, a function's name (which `call` then applies) or one of the methods below."""
+        op = OPS.get(alias)
+        if op is None or alias == "index":  # v[2] or p[y]: the builder decides which
+            return getattr(cls, alias)
+        if op.is_function:
+            return lambda builder: alias
+        return lambda builder, *operands: builder.graph.apply(alias, operands)
+
+    def call(self, name: str, args: "_Args") -> int:
+        if OPS[name].axis and len(args) == OPS[name].arity + 1:  # sum(A, 0): a static axis
+            if not self._is_constant(args[-1]):
+                raise _error(self.text, args.commas[-1].start_pos,
+                             f"{name}() takes 1 argument and an optional axis, got 2: the axis "
+                             "must be an integer constant such as 0 or -1")
+            axis = self._static_int(args[-1], f"the axis of {name}(…)")
+            return self.graph.apply_with(name, tuple(args[:-1]), (axis,))
+        self._check_arity(name, args)
+        return self.graph.apply(name, tuple(args))
+
+    def index(self, node: int, args: "_Args") -> int:
+        """v[2], A[1, 0]: integer constants, a static part of the node; p[y]: a class label."""
+        if all(self._is_constant(a) for a in args):
+            where = "an index"
+            return self.graph.apply_with("index", (node,), tuple(self._static_int(a, where) for a in args))
+        if len(args) == 1:
+            return self.graph.apply("take", (node, args[0]))
+        raise _error(self.text, args.commas[0].start_pos,
+                     "indices are integer constants (A[1, 0]), or one class label (p[y])")
+
+    def _is_constant(self, node: int) -> bool:
+        g = self.graph
+        return g.kinds[node] == CONST or (g.kinds[node] == "neg" and g.kinds[g.args[node][0]] == CONST)
+
+    def _static_int(self, node: int, what: str) -> int:
+        """An integer constant (negative allowed) written as an argument."""
+        g = self.graph
+        if not self._is_constant(node):
+            raise ParseError(f"{what} must be an integer constant, such as 0 or -1")
+        value = g.consts[node] if g.kinds[node] == CONST else -g.consts[g.args[node][0]]
+        if not value.is_integer():
+            raise ParseError(f"{what} must be a whole number, not {value!r}")
+        return int(value)
+
+    def _check_arity(self, name: str, args: _Args) -> None:
+        want = OPS[name].arity
+        if len(args) == want:
+            return
+        plural = "s" if want != 1 else ""
+        message = f"{name}() takes {want} argument{plural}, got {len(args)}"
+        if len(args) > want:
+            raise _error(self.text, args.commas[want - 1].start_pos, message)
+        raise ParseError(message + f": {name}(" + ", ".join("…" * want) + ")")
+
+    # Grammar aliases that are not operations.
+    def number(self, token):
+        value = float(token)
+        if value == float("inf"):
+            raise _error(self.text, token.start_pos,
+                         f"the number {_short(token)} is too large for float64 (max about 1.8e308)")
+        return self.graph.const(value)
+
+    def name(self, token):
+        name = unicodedata.normalize("NFKC", str(token))
+        node = self.env.get(name)
+        return node if node is not None else self.graph.input(name)
+
+    def constant(self, token):
+        """pi or e: the constant, or the value assigned to that name (shadowing it)."""
+        node = self.env.get(str(token))
+        return node if node is not None else self.graph.const(NAMED_CONSTANTS[token][0], str(token))
+
+    def unary(self, child):  # unary plus: no node
+        return child
+
+    def args(self, *children):
+        args = _Args(c for c in children if isinstance(c, int))
+        args.commas = [c for c in children if not isinstance(c, int)]
+        return args
+
+    def unknown_function(self, token, args):
+        import difflib
+
+        close = difflib.get_close_matches(str(token), FUNCTIONS + ["ln"], n=1)
+        message = f"unknown function {token}" + (f" (did you mean {close[0]}?)" if close else "")
+        if close:
+            hint = None
+        elif len(token) <= 2:  # w(x+1): more likely a product than a function
+            hint = f"bp has no implicit multiplication: write {token}*(…) for a product"
+        else:
+            hint = "bp's functions: " + ", ".join(FUNCTIONS) + " (bp ops lists them)"
+        raise _error(self.text, token.start_pos, message, hint)
+
+    def assign(self, token, node):
+        name = unicodedata.normalize("NFKC", str(token))
+        if name in NAMED_CONSTANTS and name not in self.env:
+            line = self.text.count("\n", 0, token.start_pos) + 1
+            self.notes.append(f"{name} is assigned on line {line}: from there on {name} is that value, "
+                              f"not the constant {NAMED_CONSTANTS[name][0]!r}")
+        self.env[name] = node
+        self.graph.bind(name, node)
+        self._statement("assign", node)
+
+    def output(self, node):
+        self._statement("output", node)
+
+    def _statement(self, kind: str, node: int) -> None:
+        if self.last is not None and self.last[0] == "output":
+            self.bare_before_last = True
+        self.last = (kind, node)
+
+    def start(self, *statements):
+        return None
+
+    def finish(self):
+        if self.last is None:
+            raise ParseError("the formula is empty: write an expression such as (x*w - y)^2")
+        if self.bare_before_last:
+            raise ParseError(
+                "only the last statement may be a bare expression; bind the others to names "
+                "(name = …)")
+        formula = self.graph.freeze(self.last[1], self.text)
+        formula.source_notes = self.notes
+        return formula
+
+
+# -- where nodes are written (for carets under shape errors) -------------------------------
+
+class _PositionDispatch:
+    """Lark's own loop over a parser that keeps every token: the same builder calls, plus where
+    each node's operator (or function name, or bracket) is written, first occurrence."""
+
+    def __init__(self, builder: "_Builder"):
+        self.builder = builder
+        self.positions: dict[int, int] = {}
+        self.names: list[int] = []  # where the function names being applied are written
+
+    def __default__(self, data, children, meta):
+        from lark import Token, Tree
+
+        if data.startswith("_"):
+            return Tree(data, children)
+        marks = [c for c in children if isinstance(c, Token) and c.type not in _KEPT]
+        rest = [c for c in children if not (isinstance(c, Token) and c.type not in _KEPT)]
+        if data not in OPS and not hasattr(_Builder, data):  # ( sum ): the brackets were kept
+            return rest[0]
+        node = self.builder.reduce(data, rest)
+        if isinstance(node, str):  # a function's name, which `call` applies next
+            self.names.append(marks[0].start_pos)
+            return node
+        pos = self.names.pop() if data == "call" else marks[0].start_pos if marks else None
+        if isinstance(node, int) and pos is not None and node not in self.positions:
+            self.positions[node] = pos
+        return node
+
+
+_KEPT = ("NAME", "NUMBER", "COMMA")  # the tokens bp's builder receives; others are punctuation
+
+
+def positions(text: str) -> dict[int, int]:
+    """Where each node of parse(text) is written: a second, slower parse, done only to point
+    at a node in an error message."""
+    from lark import Lark
+
+    dispatch = _PositionDispatch(_Builder(text))
+    with _lock:
+        Lark(grammar_text(), parser="lalr", lexer="basic", keep_all_tokens=True, transformer=dispatch).parse(text)
+    dispatch.builder.finish()
+    renumbered = dispatch.builder.graph.renumbered
+    if renumbered is None:
+        return dispatch.positions
+    return {renumbered[old]: pos for old, pos in dispatch.positions.items() if old in renumbered}
+
+
+def located(text: str, e: ShapeError) -> ShapeError:
+    """The shape error again, with the place in the formula where its node is written."""
+    pos = positions(text).get(e.node)
+    return type(e)(e.reason, e.hint, e.node, e.op, e.shapes, None if pos is None else Position.in_text(text, pos))
+
+
+# -- error messages ---------------------------------------------------------------
+
+_READABLE = {
+    "NAME": "a name", "NUMBER": "a number", "LPAR": "(", "RPAR": ")", "COMMA": ",",
+    "_SEP": "; or a new line", "$END": "the end", "PLUS": "+", "MINUS": "-", "STAR": "*",
+    "SLASH": "/", "_POW": "^ or **", "EQUAL": "=", "LSQB": "[", "RSQB": "]", "AT": "@",
+}
+
+
+def _short(token) -> str:
+    s = str(token)
+    return s if len(s) <= 24 else s[:10] + "…" + s[-10:]
+
+
+def _error(text: str, pos: int, reason: str, hint: str | None = None) -> ParseError:
+    """A parse error at a place in the text (its line and column; people see a caret under it)."""
+    return ParseError(reason, hint, Position.in_text(text, pos))
+
+
+def _expected(names) -> str:
+    # Function names and constants are left out: "a name" stands for them all.
+    shown = [word for name, word in _READABLE.items() if name in names]
+    return ", ".join(dict.fromkeys(shown))
+
+
+def _lark_error(text: str, e: Exception) -> ParseError:
+    from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
+
+    if isinstance(e, UnexpectedCharacters):
+        char = text[e.pos_in_stream]
+        shown = repr(char) if char.isprintable() else f"U+{ord(char):04X}"
+        return _error(text, e.pos_in_stream, f"unexpected character {shown}", _char_hint(char))
+    if isinstance(e, UnexpectedToken):
+        token = e.token
+        trailing = token.type == "_SEP" and not text[token.start_pos:].strip(" \t\r\n;")
+        if token.type == "$END" or trailing:
+            if not text.strip() or not re.sub(r"#[^\n]*", "", text).strip(" \t\r\n;"):
+                return ParseError("the formula is empty: write an expression such as (x*w - y)^2")
+            pos = len(text.rstrip())
+            what = "the formula ends too early"
+        elif token.type == "_SEP" and token.strip() == "":
+            pos = token.start_pos
+            what = "the line ends too early"
+        else:
+            pos = token.start_pos
+            what = f"unexpected {_short(token)!r}"
+        before = re.search(r"(\w+)\s*$", text[:pos])
+        if before and before.group(1) in FUNCTIONS + ["ln"]:
+            return _error(text, pos, f"{before.group(1)} is a function: call it as {before.group(1)}(…)")
+        expected = _expected(_acceptable(e))
+        hint = _char_hint(str(token)) if token.type == "LSQB" else _product_hint(text, token)
+        return _error(text, pos, what + (f"; expected {expected}" if expected else ""), hint)
+    if isinstance(e, UnexpectedEOF):
+        return ParseError("the formula ends too early")
+    raise e
+
+
+def _acceptable(e) -> set:
+    """Every token the parser could take here: Lark's `expected` lists only those of the
+    state it stopped in (after `(x*w` it names ) + - but not * / ^)."""
+    try:
+        return set(e.interactive_parser.accepts())
+    except Exception:  # no interactive parser (or it cannot replay): the plain list
+        return set(e.expected)
+
+
+def _product_hint(text: str, token) -> str | None:
+    """`3x`, `2(x+1)`, `(a)(b)`, `x y`: an operand right after an operand is a product
+    written without its *."""
+    function = str(token) in FUNCTIONS + ["ln"]
+    if token.type not in ("NAME", "NUMBER", "LPAR", "PI", "E") and not function:
+        return None
+    left = re.search(r"(\w+|\))\s*$", text[: token.start_pos])
+    if left is None:
+        return None
+    left = "(…)" if left.group(1) == ")" else left.group(1)
+    right = "(…)" if token.type == "LPAR" else f"{token}(…)" if function else str(token)
+    return f"bp has no implicit multiplication: write {left}*{right}"
+
+
+def _char_hint(char: str) -> str | None:
+    if char in "[]{}":
+        return "use round brackets ( ) for grouping; [ ] only index a tensor, as in v[0]"
+    if char == ",":
+        return "commas only separate the two arguments of max and min"
+    if char in "=<>!":
+        return "assignments are name = expression; bp has no comparisons"
+    return None

@@ -1,0 +1,1 @@
+"""Exercises: quiz and worksheets."""

@@ -1,0 +1,1 @@
+"""Models, optimisers and the training loop."""

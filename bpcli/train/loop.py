@@ -1,0 +1,640 @@
+"""Gradient descent through bp's own graph: the lecture's PyTorch loop, for any CSV.
+
+The loss of one row is a bp formula (model, then loss on top); its gradient with respect
+to the parameters comes from the same reverse-mode engine as `bp grad`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass, field
+
+from bpcli.engine.graph import GraphBuilder
+from bpcli.engine.numeric import FLOAT
+from bpcli.errors import DataError, DomainError, UsageError
+from bpcli.language.parser import parse
+from bpcli.train.nets import correct
+
+MODELS = {
+    "linear": "w·x (the lecture's model)",
+    "affine": "w·x + b",
+    "logistic": "sigmoid(w·x + b), binary cross-entropy loss",
+    "mlp": "an MLP over the features (--hidden, --activation); sigmoid + BCE for a 0/1 target",
+    "softmax": "multinomial logistic regression (with --hidden: an MLP classifier), cross-entropy",
+}
+ROWS_AS_FLOATS = 65_536  # rows turned into Python floats at a time by the per-sample loop
+LOSSES = {
+    "mse": "(yhat - y)^2",
+    # As torch.nn.BCELoss: each log is clamped at -100, so a saturated sigmoid stays finite.
+    # The clamp is on log's argument (log(max(p, e^-100)) = max(log p, -100) exactly), so a
+    # yhat of exactly 1 sends no 0·inf = nan back through log(1 - yhat).
+    "bce": "-(y*log(max(yhat, exp(-100))) + (1 - y)*log(max(1 - yhat, exp(-100))))",
+    # As torch.nn.CrossEntropyLoss on logits, y the class index.
+    "ce": "-log_softmax(yhat)[y]",
+}
+CHUNK = 2048  # rows a tensor step evaluates at once: a full batch is summed chunk by chunk, so the
+# activations of a chunk (a few hundred floats a row for an MLP) stay below the data's own size
+
+
+@dataclass
+class NetOptions:
+    """How a network model is shaped (bp train mlp/softmax, or a formula over `features`)."""
+
+    hidden: list[int] | None = None  # None: the preset's default
+    activation: str = "tanh"
+    shapes: dict = field(default_factory=dict)  # --param NAME=SHAPE
+    features: list[str] | None = None  # --features a,b: the vector's columns, in this order
+
+
+@dataclass
+class Model:
+    """What is trained: the loss graph of one row and the names it reads."""
+
+    text: str  # the model formula, yhat = …
+    loss_text: str
+    loss: object  # Formula of one row's loss
+    yhat: object  # Formula of the prediction
+    params: list[str]
+    features: list[str]
+    target: str
+    shapes: dict = field(default_factory=dict)  # tensor parameters: name -> shape
+    head: str | None = None  # a classifier's output: "sigmoid" (0/1) or "logits" (classes)
+    classes: list | None = None  # class labels, by index (softmax)
+    vector: list = field(default_factory=list)  # columns of the row's vector `features`, if read
+    init: dict = field(default_factory=dict)  # the model's own starting values (a preset's bias)
+    binary: bool = False  # binary cross-entropy: the target must be 0 or 1
+
+    @property
+    def tensor(self) -> bool:
+        """Whether training goes through the tensor pass (shaped parameters or the vector)."""
+        return bool(self.shapes) or self.vector or not self.loss.elementwise
+
+    @property
+    def data(self) -> list[str]:
+        """The loss graph's inputs that come from the data, one value per row."""
+        params = set(self.params)
+        return [n for n in self.loss.inputs if n not in params]
+
+
+@dataclass
+class Settings:
+    lr: float = 0.01
+    epochs: int = 100
+    batch_size: int | None = 1  # None: the whole data set
+    shuffle: bool = False
+    seed: int = 0
+    dtype: str = "float64"
+    init: dict = field(default_factory=dict)
+    optimizer: str = "sgd"
+    init_scheme: str = "uniform"
+
+    def __post_init__(self):
+        from bpcli.train.nets import INIT_SCHEMES
+        from bpcli.train.optim import OPTIMIZERS
+
+        if self.dtype not in ("float64", "float32"):
+            raise UsageError(f"--dtype must be float64 or float32, not {self.dtype!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise UsageError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, not {self.optimizer!r}")
+        if self.init_scheme not in INIT_SCHEMES:
+            raise UsageError(f"--init-scheme must be one of {', '.join(INIT_SCHEMES)}, "
+                             f"not {self.init_scheme!r}")
+
+
+@dataclass
+class Epoch:
+    epoch: int
+    loss: float  # mean loss over the epoch's samples, each before its update
+    last_loss: float  # loss of the epoch's last sample (what the lecture prints)
+    params: dict  # floats, and numpy arrays for tensor parameters
+    accuracy: float | None = None  # a classifier's share of rows right, each before its update
+
+
+@dataclass
+class Run:
+    model: Model
+    settings: Settings
+    params: dict
+    epochs: list[Epoch]
+    interrupted: bool = False
+    diverged: DomainError | None = None  # why training stopped early; params are the last finite ones
+
+
+# -- the model ---------------------------------------------------------------------
+def model_formula(model: str, features: list[str]) -> str:
+    """The bp formula of a named model over the feature columns."""
+    if len(features) == 1:
+        linear = f"w*{features[0]}"
+    else:
+        linear = " + ".join(f"w_{c}*{c}" for c in features)
+    if model == "linear":
+        return linear
+    if model == "affine":
+        return f"{linear} + b"
+    return f"sigmoid({linear} + b)"
+
+
+def choose_target(columns: list[str], target: str | None, source: str) -> str:
+    if target is None:
+        return "y" if "y" in columns else columns[-1]
+    if target not in columns:
+        close = difflib.get_close_matches(target, columns, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise DataError(f"{source}: no target column {target}{hint}; columns: {', '.join(columns)}")
+    return target
+
+
+def check_model_name(model: str) -> None:
+    """A bare word that is no model is a typo, not a formula with one parameter."""
+    word = model.strip()
+    if word.isidentifier() and word not in MODELS:
+        close = difflib.get_close_matches(word, list(MODELS), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise UsageError(f"unknown model {word}{hint}; models: {', '.join(MODELS)}, or a bp formula")
+
+
+def build_model(model: str, columns: list[str], target: str, source: str,
+                loss: str | None = None, net: NetOptions | None = None, target_values=None) -> Model:
+    """Parse the model and its loss and join them into one graph: yhat, then the loss.
+
+    `target_values` (the target column) lets the mlp and softmax presets choose their head."""
+    check_model_name(model)
+    net = net or NetOptions()
+    head, classes, shapes, init = None, None, dict(net.shapes), {}
+    if model in ("mlp", "softmax"):
+        text, loss, head, classes, shapes, init = _network(model, columns, target, source, loss, net,
+                                                           target_values)
+    elif model in MODELS:
+        text = model_formula(model, feature_columns(columns, target, source, net))
+        loss = loss or ("bce" if model == "logistic" else "mse")
+        head = "sigmoid" if model == "logistic" else None
+    else:
+        text = model
+        loss = loss or "mse"
+    yhat = parse(text)
+    loss_text = LOSSES.get(loss, loss)
+    loss_formula = parse(loss_text)
+    stray = [n for n in loss_formula.inputs if n not in ("yhat", "y")]
+    if stray:
+        raise UsageError(f"the loss may use only yhat and y, not {', '.join(stray)}")
+    from bpcli.train.nets import FEATURES
+
+    known = set(columns)  # membership only (a file may have thousands of columns)
+    reads_vector = FEATURES in yhat.inputs and FEATURES not in known
+    vector = feature_columns(columns, target, source, net) if reads_vector else []
+    data = [n for n in yhat.inputs if (n in known and n != target)]
+    params = [n for n in yhat.inputs if n not in known and not (reads_vector and n == FEATURES)]
+    in_vector = set(vector)
+    used = vector + [c for c in data if c not in in_vector]
+    if not used:
+        raise DataError(f"the model {text} uses no column of {source} ({', '.join(columns)})")
+    if not params:
+        raise DataError(f"the model {text} has no parameter to train: every name is a column of {source}")
+    unknown = [n for n in shapes if n not in params]
+    if unknown:
+        raise UsageError(f"--param names no parameter of the model: {', '.join(unknown)}; "
+                         f"its parameters: {', '.join(params)}")
+    return Model(text, loss_text, _join(yhat, loss_formula, target, text, loss_text), yhat,
+                 params, used, target, shapes, head, classes, vector, init, binary=loss == "bce")
+
+
+def _vector(columns: list[str], target: str, net) -> list[str]:
+    """--features in its order, else every column but the target."""
+    return (net.features if net is not None and net.features else None) or [c for c in columns if c != target]
+
+
+def feature_columns(columns: list[str], target: str, source: str, net=None) -> list[str]:
+    """The feature columns (_vector), each a bp name."""
+    features = _vector(columns, target, net)
+    if not features:
+        raise DataError(f"{source}: no feature column besides the target {target}")
+    for c in features:
+        if not c.isidentifier():
+            raise DataError(f"{source}: the column name {c!r} is not a bp name; rename it "
+                            "or write the model as a formula")
+    return features
+
+
+def _network(model: str, columns, target, source, loss, net: NetOptions, target_values):
+    """The program, loss, head, classes, parameter shapes and starting values of a preset."""
+    from bpcli.train.nets import class_labels, is_binary, mlp_program, mlp_shapes
+
+    width = len(feature_columns(columns, target, source, net))
+    labels = class_labels(target_values) if target_values is not None else None
+    if model == "softmax":
+        hidden = net.hidden or []
+        classes, head = labels or [], "logits"
+        loss = loss or "ce"
+    else:
+        hidden = [16, 16] if net.hidden is None else net.hidden
+        text = labels is not None and any(isinstance(c, str) for c in labels)
+        if text and len(labels) != 2:
+            raise DataError(f"{source}: the target {target} holds {len(labels)} class labels "
+                            f"({_some(labels)}); mlp's sigmoid output tells two apart",
+                            hint="softmax --hidden 16,16 is an MLP classifier for any number of classes")
+        binary = text or (target_values is not None and is_binary(target_values))
+        classes, head = (labels if binary else None), ("sigmoid" if binary else None)
+        loss = loss or ("bce" if binary else "mse")
+    program = mlp_program(hidden, net.activation, head or "linear")
+    shapes = {**mlp_shapes(width, hidden, head or "linear", len(classes or [])), **net.shapes}
+    init = {name: 0.0 for name, shape in shapes.items() if shape == ()}  # the output's bias
+    return program, loss, head, classes, shapes, init
+
+
+def _some(items: list, most: int = 6) -> str:
+    """The first `most` items, and how many more (a model may have thousands of parameters)."""
+    return ", ".join(map(str, items[:most])) + (f" and {len(items) - most:,} more" if len(items) > most else "")
+
+
+def columns_used(model: str, columns: list[str], target: str, net=None) -> list[str]:
+    """The columns a model reads, target last: a preset's features, or the columns a formula names."""
+    from bpcli.train.nets import FEATURES
+
+    vector = _vector(columns, target, net)
+    names = None if model in MODELS else list(parse(model).inputs)
+    known = set(columns)
+    features = vector if names is None else [n for n in names if n in known and n != target] + (
+        vector if FEATURES in names else [])
+    return [c for c in dict.fromkeys(features) if c in known] + [target]
+
+
+def check_binary(column, target: str, source: str) -> None:
+    """Binary cross-entropy needs a target of 0s and 1s: anything else is named."""
+    from bpcli.train.nets import is_binary
+
+    if is_binary(column):
+        return
+    import numpy as np
+
+    found = np.unique(column)
+    from bpcli.engine.numtext import number_text
+
+    shown = ", ".join(number_text(v, 10) for v in found[:8].tolist()) + (", …" if len(found) > 8 else "")
+    raise DataError(f"{source}: the target {target} must be 0 or 1 for binary cross-entropy "
+                    f"(logistic); it has {len(found):,} distinct values: {shown}",
+                    hint="pick a 0/1 target column with --target, or use --loss mse")
+
+
+def encode_classes(model: Model, table) -> None:
+    """A classifier's target column (numbers or text) as class indices 0..C-1 in the table,
+    once: the table keeps the labels it was encoded with."""
+    if model.classes is None or table.classes is not None:
+        return
+    from bpcli.train.nets import class_indices
+
+    column = table.data[model.target]
+    indices = class_indices(column, model.classes)
+    if column.dtype == indices.dtype:
+        column[...] = indices  # in place: the column may be a view of the table's matrix
+    else:
+        table.data[model.target] = indices
+    table.classes = model.classes
+
+
+def _join(yhat, loss, target: str, text: str, loss_text: str):
+    g = GraphBuilder()
+    out = g.insert(yhat, {})[-1]
+    g.bind("yhat", out)
+    whole = g.insert(loss, {"yhat": out, "y": g.input(target)})[-1]
+    g.bind("loss", whole)
+    return g.freeze(whole, f"yhat = {text}\nloss = {loss_text}")
+
+
+# -- the loop ------------------------------------------------------------------------
+class Trainer:
+    """Runs the epochs; `on_step` and `on_epoch` let a face show progress."""
+
+    def __init__(self, model: Model, table, settings: Settings):
+        from bpcli.train.optim import make
+
+        self.model, self.settings = model, settings
+        unknown = [n for n in settings.init if n not in model.params]
+        if unknown:
+            raise UsageError(f"--init names no parameter: {', '.join(unknown)}; "
+                             f"the parameters are {', '.join(model.params)}")
+        self.f = model.loss
+        self.rows = table.rows
+        self.m, self.cast = _arithmetic(settings.dtype)
+        self.np = self.m.np
+        self.columns = self._columns(table)
+        if model.binary:
+            check_binary(self.columns[model.target], model.target, table.source)
+        # The lecture's loop runs on plain floats: the fastest way through a small graph.
+        self.per_sample = settings.batch_size == 1 and settings.dtype == "float64" and not model.tensor
+        small = self.per_sample and self.rows <= ROWS_AS_FLOATS  # then floats once, not every epoch
+        self.floats = list(self._rows_as_floats(range(self.rows), slice(None))) if small else None
+        self.params = self._initial()
+        self.lr = self.cast(settings.lr)
+        self.optimizer = make(settings.optimizer, self.lr)
+        self.wrt = tuple(model.params)  # gradients for the parameters only, never the data
+        self.data = tuple(model.data)
+        self.yhat = next(i for i, names in self.f.labels.items() if "yhat" in names)
+
+    def _columns(self, table) -> dict:
+        """The data as arrays of the training dtype: columns, class indices, the feature matrix."""
+        np, model = self.np, self.model
+        names = list(dict.fromkeys(model.features + [model.target]))
+        encode_classes(model, table)
+        columns = {n: np.asarray(table.data[n], dtype=self.m.dtype) for n in names}  # float64: no copy
+        if model.vector:
+            from bpcli.train.nets import FEATURES
+
+            columns[FEATURES] = np.asarray(table.stack(model.vector), dtype=self.m.dtype)
+        return {n: c for n, c in columns.items() if n in self.f.inputs}
+
+    def _initial(self) -> dict:
+        """Starting values: --init, else the scheme for tensors, else the model's own, else 1.0."""
+        from bpcli.train.nets import initial
+
+        s, rng = self.settings, None
+        params = {}
+        for p in self.model.params:
+            shape = self.model.shapes.get(p, ())
+            if p in s.init:
+                value = s.init[p]
+                params[p] = self.np.full(shape, value, dtype=self.m.dtype) if shape else self.cast(value)
+            elif shape:
+                rng = rng or self.np.random.default_rng(s.seed)  # made once, and only for tensors
+                params[p] = initial(shape, s.init_scheme, rng, self.m.dtype)
+            else:
+                params[p] = self.cast(self.model.init.get(p, 1.0))
+        return params
+
+    def order(self, epoch: int):
+        """Row order of an epoch: file order, or a permutation from numpy's default_rng(seed + epoch)."""
+        if not self.settings.shuffle:
+            return None
+        return self.np.random.default_rng(self.settings.seed + epoch).permutation(self.rows)
+
+    def batches(self, epoch: int) -> list:
+        """Index of each step's rows: slices (views, no copies) unless shuffled."""
+        size = self.settings.batch_size or self.rows
+        order = self.order(epoch)
+        if order is None:
+            return [slice(s, s + size) for s in range(0, self.rows, size)]
+        return [order[s:s + size] for s in range(0, self.rows, size)]
+
+    def run(self, on_step=None, on_epoch=None) -> Run:
+        history: list[Epoch] = []
+        run = Run(self.model, self.settings, self._export(), history)
+        try:
+            for epoch in range(self.settings.epochs):
+                history.append(self._epoch(epoch, on_step))
+                if on_epoch:
+                    on_epoch(history[-1])
+            run.params = self._export()
+        except KeyboardInterrupt:
+            run.interrupted = True
+            run.params = self._export()
+        except DomainError as e:
+            run.diverged = e
+            run.params = self._export()
+        return run
+
+    def _epoch(self, epoch: int, on_step) -> Epoch:
+        if self.per_sample:
+            return self._sample_epoch(epoch, on_step)
+        losses, right = [], 0
+        step = self._tensor_step if self.model.tensor else self._batch_step
+        last = None
+        for batch in self.batches(epoch):
+            loss, grads, point, hits = step(batch)
+            right += hits
+            if on_step:
+                on_step(point, grads)
+            last = self._update(grads, loss, epoch)
+            losses.append(loss)
+        accuracy = right / self.rows if self.model.head else None
+        return Epoch(epoch, _mean_loss(losses), last, self._snapshot(), accuracy)
+
+    def _sample_epoch(self, epoch: int, on_step) -> Epoch:
+        """The lecture's loop: one row a step, on plain floats, with nothing per step but the
+        two passes and the update (it is the loop most learners run)."""
+        f, wrt, output, yhat, head = self.f, self.wrt, self.f.output, self.yhat, self.model.head
+        target, step, isfinite = self.columns[self.model.target], self.optimizer.step, math.isfinite
+        losses, right = [], 0
+        for row, values in self._rows(epoch):
+            point = {**values, **self.params}
+            vals = f.forward(point, FLOAT)
+            grads = dict(zip(wrt, f.float_gradient(vals, wrt)))
+            if head:
+                right += correct(vals[yhat], target[row], head)
+            if on_step:
+                on_step(point, grads)
+            new, loss = step(self.params, grads), vals[output]
+            if not (isfinite(loss) and all(map(isfinite, new.values()))):
+                raise self._diverged(new, loss, epoch)
+            self.params = new
+            losses.append(loss)
+        accuracy = right / self.rows if head else None
+        # Every loss and parameter here is a Python float: no conversions to make.
+        return Epoch(epoch, math.fsum(losses) / len(losses), losses[-1], dict(self.params), accuracy)
+
+    def _right(self, yhat, index) -> int:
+        """How many rows of a step the classifier got right (0 for a model that does not classify)."""
+        if not self.model.head:
+            return 0
+        return correct(yhat, self.columns[self.model.target][index], self.model.head)
+
+    def _rows(self, epoch: int):
+        """Each row of the epoch as (row, {column: float}), in its order; a block of rows becomes
+        floats at a time, so memory stays that of the float64 columns."""
+        order = self.order(epoch)
+        if self.floats is not None:  # a small table: its rows were made floats once
+            yield from self.floats if order is None else (self.floats[row] for row in order.tolist())
+            return
+        for start in range(0, self.rows, ROWS_AS_FLOATS):
+            index = slice(start, start + ROWS_AS_FLOATS) if order is None else order[start:start + ROWS_AS_FLOATS]
+            rows = range(start, start + ROWS_AS_FLOATS) if order is None else index.tolist()
+            yield from self._rows_as_floats(rows, index)
+
+    def _rows_as_floats(self, rows, index):
+        """The rows `index` selects as (row, {column: float}), numbered by `rows`."""
+        names, columns = zip(*((n, c[index].tolist()) for n, c in self.columns.items()))
+        for row, values in zip(rows, zip(*columns)):
+            yield row, dict(zip(names, values))
+
+    def _batch_step(self, batch):
+        """A batch as numpy arrays (or one row, in float32): mean loss, mean gradient, the
+        point, how many rows a classifier got right."""
+        np = self.np
+        point = {n: col[batch] for n, col in self.columns.items()}
+        point.update(self.params)
+        with np.errstate(all="ignore"):
+            vals = self.f.forward(point, self.m)
+            adj = self.f.backward(vals, self.m, self.wrt)
+            grads = {p: self.cast(np.mean(adj[self.f.inputs[p]])) for p in self.params}
+        loss = np.broadcast_to(vals[self.f.output], point[self.model.target].shape)
+        if len(loss) == 1:  # one row: report it as the lecture does, a number per value
+            point = {n: v[0] for n, v in point.items() if n in self.columns} | self.params
+            return self.cast(loss[0]), grads, point, self._right(vals[self.yhat], batch)
+        return loss, grads, point, self._right(vals[self.yhat], batch)
+
+    def _tensor_step(self, batch):
+        """A batch through the tensor pass (vmap over its rows), a chunk of rows at a time so
+        memory stays bounded: mean loss and mean gradient, as the whole batch gives them, the
+        point, and how many rows a classifier got right."""
+        from bpcli.engine.tensor import step
+
+        np = self.np
+        rows = range(self.rows)[batch] if isinstance(batch, slice) else batch
+        loss = np.empty(len(rows), dtype=self.m.dtype)
+        right, totals = 0, {}
+        for start in range(0, len(rows), CHUNK):
+            chunk = _part(rows, start, CHUNK)
+            point = {n: col[chunk] for n, col in self.columns.items()}  # views for a slice
+            point.update(self.params)
+            kept, grads = step(self.f, point, self.m, self.data, self.wrt, [self.f.output, self.yhat])
+            loss[start:start + CHUNK] = kept[self.f.output]
+            right += self._right(kept[self.yhat], chunk)
+            for p, g in grads.items():
+                totals[p] = g if p not in totals else totals[p] + g
+        n = self.cast(len(rows))
+        grads = {p: self._as_param(g / n) for p, g in totals.items()}
+        index = slice(rows.start, rows.stop) if isinstance(rows, range) else rows
+        point = {n: col[index] for n, col in self.columns.items()} | self.params  # views for a slice
+        return loss, grads, point, right
+
+    def _as_param(self, g):
+        return self.cast(g) if self.np.ndim(g) == 0 else g.astype(self.m.dtype, copy=False)
+
+    def _update(self, grads: dict, loss, epoch: int):
+        """One optimizer step (the lecture's: params -= lr · grad); stop at the first number
+        that is not finite."""
+        new = self.optimizer.step(self.params, grads)
+        last = float(loss[-1]) if hasattr(loss, "__len__") else float(loss)
+        if not math.isfinite(last) or self._not_finite(new):
+            raise self._diverged(new, last, epoch)
+        self.params = new
+        return last
+
+    def _not_finite(self, params: dict) -> list:
+        """The parameters holding a number that is not finite."""
+        np = self.np
+        return [p for p, v in params.items() if not (math.isfinite(v) if isinstance(v, float) else np.isfinite(v).all())]
+
+    def _diverged(self, new: dict, last: float, epoch: int) -> DomainError:
+        """The error that stops a run whose parameters or loss stopped being finite."""
+        bad = self._not_finite(new)
+        what = f"parameter {_some(bad)}" if bad else "loss"
+        finite = _some([f"{p} = {_shown(v)}" for p, v in self.params.items()])
+        return DomainError(
+            f"training diverged in epoch {epoch}: the {what} became {'nan or inf'}; "
+            f"last finite parameters: {finite}",
+            hint=f"try a smaller learning rate, e.g. --lr {self.settings.lr / 10:g}")
+
+    def _snapshot(self) -> dict:
+        """The parameters now, for an epoch's record: floats, and the arrays themselves (no
+        copy: each step makes new ones), so a long history costs little."""
+        return {p: v if self.np.ndim(v) else float(v) for p, v in self.params.items()}
+
+    def _export(self) -> dict:
+        return {p: v if isinstance(v, float) else float(v) if self.np.ndim(v) == 0 else v.tolist()
+                for p, v in self.params.items()}
+
+
+def _part(rows, start: int, size: int):
+    """Rows start..start+size of a batch: a slice where the batch is a range (its arrays are
+    then views, not copies), else those row numbers."""
+    part = rows[start:start + size]
+    return slice(part.start, part.stop) if isinstance(part, range) else part
+
+
+def _shown(v) -> str:
+    """A parameter in a message: a number in full, a tensor by its shape."""
+    import numpy as np
+
+    return repr(float(v)) if np.ndim(v) == 0 else f"a {'×'.join(map(str, np.shape(v)))} tensor"
+
+
+def _mean_loss(losses: list) -> float:
+    """Mean over every sample of the epoch; `losses` holds numbers or arrays of a batch."""
+    if all(not hasattr(x, "__len__") for x in losses):
+        return math.fsum(map(float, losses)) / len(losses)
+    total = sum(float(x.sum(dtype="float64")) if hasattr(x, "__len__") else float(x) for x in losses)
+    return total / sum(len(x) if hasattr(x, "__len__") else 1 for x in losses)
+
+
+def _arithmetic(dtype: str):
+    """The numeric namespace and the cast for a dtype (float32 only through numpy)."""
+    from bpcli.engine.numeric import ArrayMath
+
+    m = ArrayMath(dtype)
+    scalar = m.np.dtype(dtype).type
+    return m, (float if dtype == "float64" else scalar)
+
+
+def predict(model: Model, params: dict, point: dict, dtype: str = "float64"):
+    """ŷ at one point of the features, computed in the training dtype: a number, or for a
+    softmax model the class with the largest logit."""
+    missing = [n for n in model.features if n not in point]
+    if missing:
+        raise UsageError(f"--predict needs a value for {', '.join(missing)}")
+    values = {**{n: point[n] for n in model.features}, **params}
+    if not model.tensor and dtype == "float64":
+        values = {n: values[n] for n in model.yhat.inputs}
+        return model.yhat.evaluate({n: float(v) for n, v in values.items()})
+    m, cast = _arithmetic(dtype)
+    if model.vector:
+        from bpcli.train.nets import FEATURES
+
+        values[FEATURES] = [point[c] for c in model.vector]
+    values = {n: m.np.asarray(values[n], dtype=m.dtype) for n in model.yhat.inputs}
+    from bpcli.engine.tensor import evaluate
+
+    with m.np.errstate(all="ignore"):
+        yhat = evaluate(model.yhat, values, m).values[model.yhat.output]
+    if model.head == "logits":
+        return model.classes[int(m.np.argmax(yhat))]
+    return float(yhat)
+
+
+def prediction(model: Model, params: dict, point: dict, dtype: str = "float64") -> dict:
+    """ŷ at a point and, for a classifier with class labels, the class it names (a sigmoid's
+    ŷ ≥ 1/2 is the second label, as with 0 and 1)."""
+    yhat = predict(model, params, point, dtype)
+    if model.classes is None or model.head == "logits":  # softmax's ŷ is already the class
+        return {"yhat": yhat}
+    return {"yhat": yhat, "class": model.classes[int(yhat >= 0.5)]}
+
+
+def predict_rows(model: Model, params: dict, columns: dict, dtype: str = "float64"):
+    """ŷ for arrays of feature columns (an entry per row), with these parameters: a number per
+    row, or a row of logits per row for a softmax model."""
+    m, _ = _arithmetic(dtype)
+    np = m.np
+    values = {n: np.asarray(c, dtype=m.dtype) for n, c in columns.items()}
+    rows = len(next(iter(values.values())))
+    if model.vector:
+        from bpcli.train.nets import FEATURES
+
+        values[FEATURES] = np.column_stack([values[c] for c in model.vector])
+    values.update({p: np.asarray(v, dtype=m.dtype) for p, v in params.items()})
+    values = {n: values[n] for n in model.yhat.inputs}
+    with np.errstate(all="ignore"):
+        if not model.tensor:
+            return np.broadcast_to(model.yhat.evaluate(values, m), (rows,))
+        from bpcli.engine.tensor import evaluate
+
+        data = [n for n in model.yhat.inputs if n not in model.params]
+        return evaluate(model.yhat, values, m, batched=data).values[model.yhat.output]
+
+
+def parse_predict(text: str, features: list[str]) -> dict:
+    """`4` for one feature, `0.5,0.1` for a row of several in order, `area=0.5,age=0.1` by name."""
+    from bpcli.engine.values import number, read_pairs
+
+    if "=" not in text:
+        cells = text.split(",")
+        if len(cells) != len(features):
+            raise UsageError(f"--predict {text}: {len(cells)} number{'s' if len(cells) != 1 else ''} for "
+                             f"{len(features)} feature{'s' if len(features) != 1 else ''} "
+                             f"({', '.join(features)}); give them in that order or by name, e.g. "
+                             + ",".join(f"{f}=VALUE" for f in features))
+        return {f: number(c.strip(), f"--predict {f}") for f, c in zip(features, cells)}
+    point = read_pairs(text.split(","), "--predict", ",".join(f"{f}=VALUE" for f in features))
+    unknown = [n for n in point if n not in features]
+    if unknown:
+        raise UsageError(f"--predict: {', '.join(unknown)} is not a feature; the features are {', '.join(features)}")
+    return point

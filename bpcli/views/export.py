@@ -1,0 +1,625 @@
+"""bp export: the same graph as a standalone PyTorch or JAX script that checks bp's numbers.
+
+A script rebuilds the formula one tensor per bp node, runs the library's own backward pass
+(PyTorch's `backward()`, or JAX's `jax.vjp` pullbacks node by node, as bp's reverse pass
+does) and compares every value and adjoint with bp's, embedded as exact numbers. The
+training loop (`loop_script`) is the lecture's PyTorch loop for a `bp train` setting.
+Everything is generated along the tape: no recursion.
+"""
+
+from __future__ import annotations
+
+import keyword
+import math
+import re
+
+from bpcli.engine.graph import CONST, INPUT
+from bpcli.engine.ops import OPS, shape_text
+from bpcli.errors import UsageError
+
+LIBRARIES = {"torch": "PyTorch", "jax": "JAX"}
+# Equal to rounding: the libraries' exp, tanh, … may differ from C's libm in the last bit.
+REL, ABS = 1e-12, 1e-14
+MAX_LOOP_ROWS = 10_000  # the loop embeds its data in the script
+# Names the scripts use themselves (and builtins they call): never a node's variable.
+_RESERVED = {"torch", "jax", "jnp", "DTYPE", "close", "check", "expected", "found", "nodes",
+             "difference", "float", "abs", "max", "print", "SystemExit"}
+
+
+MAX_NUMBERS = 1_000_000  # numbers a tensor script embeds (values and adjoints): a readable file
+# A vector's transpose is the vector (bp, as NumPy); these spell it as a node of its own.
+_VECTOR_TRANSPOSE = {"torch": "torch.t({0})", "jax": "jnp.transpose({0})"}
+
+
+def unsupported(formula, library: str) -> list[str]:
+    """The ops of the formula that the library has no differentiable counterpart for."""
+    return [k for k in dict.fromkeys(formula.kinds) if k in OPS and getattr(OPS[k], library) is None]
+
+
+def require(formula, library: str) -> None:
+    missing = unsupported(formula, library)
+    if missing:
+        raise UsageError(f"{LIBRARIES[library]} has no differentiable counterpart of "
+                         f"{', '.join(missing)}, which the formula uses; nothing was exported")
+
+
+def number(v: float) -> str:
+    """A float as Python source that reads back exactly."""
+    if math.isnan(v):
+        return 'float("nan")'
+    if math.isinf(v):
+        return 'float("inf")' if v > 0 else '-float("inf")'
+    return repr(float(v))
+
+
+def literal(v) -> str:
+    """A number or an array (as nested lists) as Python source that reads back exactly."""
+    if getattr(v, "ndim", 0) == 0:
+        return number(float(v))
+    return re.sub(r"\b(nan|inf)\b", r'float("\1")', repr(v.tolist()))
+
+
+def spell(f, i: int, library: str, names: list[str], shapes=None) -> str:
+    """Node i as the library writes it, over its operands' variable names."""
+    op = OPS[f.kinds[i]]
+    args = [names[a] for a in f.args[i]]
+    params = f.params.get(i, ())
+    if op.name == "transpose" and len(shapes[f.args[i][0]]) < 2:
+        return _VECTOR_TRANSPOSE[library].format(*args)
+    text = getattr(op, library).format(*args, axis=params[0] if params else None,
+                                       index=", ".join(map(str, params)))
+    return re.sub(r", (?:dim|axis)=None\)$", ")", text)
+
+
+def variable_names(formula) -> list[str]:
+    """A Python name per node: the input's or bound name where it is a safe identifier,
+    else n<id>; never a keyword, a name the script uses itself, or one taken twice."""
+    taken: set[str] = set()
+    out = []
+    for i, kind in enumerate(formula.kinds):
+        bound = formula.labels.get(i, [])
+        own = formula.names.get(i) if kind == INPUT else None
+        name = f"n{i}"
+        for candidate in ([own] if own else []) + bound[::-1]:
+            if (candidate.isidentifier() and not keyword.iskeyword(candidate) and candidate not in taken
+                    and candidate not in _RESERVED and not re.fullmatch(r"n\d+|g_\w+|pull_\w+", candidate)):
+                name = candidate
+                break
+        taken.add(name)
+        out.append(name)
+    return out
+
+
+def _comment(formula, i: int, names: list[str], shapes=None) -> str:
+    from bpcli.views.labels import label, show
+
+    what = show(formula, i, lambda j: names[j])
+    lab = label(formula, i)
+    shape = f", {shape_text(shapes[i])}" if shapes is not None else ""
+    return f"n{i}: {what}" + (f" ({lab})" if lab and lab != names[i] else "") + shape
+
+
+def _header(title: str, lines: list[str]) -> list[str]:
+    return ['"""' + title, "", *lines, '"""', ""]
+
+
+def _check_helper(rel: float = REL) -> list[str]:
+    return [
+        "",
+        "",
+        "def close(ours, bps):",
+        f'    """Equal to rounding (relative {rel:g}); inf and nan only equal themselves."""',
+        "    if ours != ours or bps != bps:",
+        "        return ours != ours and bps != bps",
+        '    if abs(ours) == float("inf") or abs(bps) == float("inf"):',
+        "        return ours == bps",
+        f"    return abs(ours - bps) <= {ABS!r} + {rel!r} * max(abs(ours), abs(bps))",
+        "",
+        "",
+    ]
+
+
+def _expected_table(result, names: list[str], adjoints=None, variable: str = "expected") -> list[str]:
+    """bp's numbers per node: (node, Python name, value, adjoint or None); a tensor formula's
+    rows also carry each node's shape, and its numbers are nested lists."""
+    f = result.formula
+    adjoints = adjoints or [result.adjoint(i) for i in range(len(f))]
+    if _is_tensor(result):
+        lines = ["# bp's numbers, exact: (node, variable, shape, value, adjoint; None where no",
+                 "# gradient flows). Tensors are nested lists, row by row."]
+        rows = [[f'    ("n{i}", "{names[i]}", {list(result.shapes[i])},', f"     {literal(result.values[i])},",
+                 f"     {'None' if adjoint is None else literal(adjoint)}),"] for i, adjoint in enumerate(adjoints)]
+    else:
+        lines = ["# bp's numbers, exact: (node, variable, value, adjoint; None where no gradient flows)"]
+        rows = [[f'    ("n{i}", "{names[i]}", {number(result.values[i])}, '
+                 f"{'None' if adjoint is None else number(adjoint)}),"] for i, adjoint in enumerate(adjoints)]
+    return lines + [f"{variable} = ["] + [line for row in rows for line in row] + ["]"]
+
+
+def _compare_loop(value_of: str, adjoint_of: str, conventions: bool = False) -> list[str]:
+    return [
+        "",
+        "",
+        "def check(nodes):",
+        '    """The first number that differs from bp\'s, or None."""',
+        "    for node, name, value, adjoint in expected:",
+        f"        ours = {value_of}",
+        "        if not close(ours, value):",
+        '            return f"{node} ({name}): value {ours!r}, bp {value!r}"',
+        "        if adjoint is not None:",
+        f"            ours = {adjoint_of}",
+        "            if not close(ours, adjoint):",
+        '                return f"{node} ({name}): adjoint {ours!r}, bp {adjoint!r}"',
+        "    return None",
+        "",
+        "",
+        *_verdict(conventions),
+    ]
+
+
+def _verdict(conventions: bool = False) -> list[str]:
+    if not conventions:
+        return ["difference = check(found)",
+                'print("ok" if difference is None else "differs: " + difference)',
+                "raise SystemExit(0 if difference is None else 1)"]
+    return ["difference = check(found)",
+            "if difference is not None:",
+            "    # At a kink where JAX's convention differs from bp's, check JAX against bp's",
+            "    # numbers under JAX's convention: equal there, only the convention differs.",
+            "    by_bp, expected = difference, expected_under_jax",
+            "    difference = check(found)",
+            "    if difference is None:",
+            """        print("ok under JAX's convention at a kink, where it differs from bp's and PyTorch's:")""",
+            "        for convention in JAX_CONVENTIONS:",
+            '            print("  " + convention)',
+            """        print("  (against bp's own numbers: " + by_bp + ")")""",
+            "        raise SystemExit(0)",
+            'print("ok" if difference is None else "differs: " + difference)',
+            "raise SystemExit(0 if difference is None else 1)"]
+
+
+def _jax_conventions(result, point: dict, names: list[str]) -> list[str]:
+    """Where JAX's convention at a kink differs from bp's: what it does, in words, and bp's
+    numbers under it (JAX_CONVENTIONS and expected_under_jax); nothing where none is hit."""
+    f = result.formula
+    hit = [i for kind, i in result.hits if kind == "kink" and OPS[f.kinds[i]].jax_partials]
+    if not hit:
+        return []
+    from bpcli.engine.tensor import grad
+
+    other = grad(f, point, convention="jax")
+    adjoints = [other.adjoint(i) for i in range(len(f))]
+    notes = [f"n{i} {_comment(f, i, names).split(': ', 1)[1]}: {OPS[f.kinds[i]].jax_convention}" for i in hit]
+    table = _expected_table(result, names, adjoints, "expected_under_jax")
+    return ["", "# JAX's convention differs from bp's (and PyTorch's) at a kink this point hits:",
+            "JAX_CONVENTIONS = [", *(f"    {n!r}," for n in notes), "]",
+            "# ... so here are bp's numbers under JAX's convention too:", *table[1:]]
+
+
+# -- tensors: arrays embedded as nested lists, compared entry by entry ----------------------
+def _tensor_check_helper(entries: str, rel: float = REL) -> list[str]:
+    """close() relative to the node's largest entry too (a sum may cancel), entries(), and
+    the check that names the first entry that differs."""
+    return [
+        "",
+        "",
+        "def close(ours, bps, scale):",
+        f'    """Equal to rounding (relative {rel:g} of the entry or of the node\'s largest entry);',
+        '    inf and nan only equal themselves."""',
+        "    if ours != ours or bps != bps:",
+        "        return ours != ours and bps != bps",
+        '    if abs(ours) == float("inf") or abs(bps) == float("inf"):',
+        "        return ours == bps",
+        f"    return abs(ours - bps) <= {ABS!r} + {rel!r} * max(abs(ours), abs(bps), scale)",
+        "",
+        "",
+        "def entries(x):",
+        '    """A node\'s numbers in row-major order (a scalar: one)."""',
+        f"    return {entries}",
+        "",
+        "",
+        "def first_difference(what, ours, bps, shape):",
+        '    """"value[1, 0] ours, bp theirs" at the first entry that differs, or None."""',
+        "    ours, bps = entries(ours), entries(bps)",
+        '    scale = max([abs(b) for b in bps if abs(b) < float("inf")], default=0.0)',
+        "    for k, (a, b) in enumerate(zip(ours, bps)):",
+        "        if not close(a, b, scale):",
+        "            at = []",
+        "            for n in reversed(shape):  # the entry's index, from its place in the row-major order",
+        "                at.insert(0, k % n)",
+        "                k //= n",
+        '            where = "[" + ", ".join(map(str, at)) + "]" if shape else ""',
+        '            return f"{what}{where} {a!r}, bp {b!r}"',
+        "    return None",
+        "",
+        "",
+    ]
+
+
+def _tensor_compare(conventions: bool = False) -> list[str]:
+    return [
+        "",
+        "",
+        "def check(nodes):",
+        '    """The first number that differs from bp\'s, or None."""',
+        "    for node, name, shape, value, adjoint in expected:",
+        "        ours, grad = nodes[name]",
+        "        if list(ours.shape) != shape:",
+        '            return f"{node} ({name}): shape {list(ours.shape)}, bp {shape}"',
+        '        difference = first_difference("value", ours, value, shape)',
+        "        if difference is None and adjoint is not None:",
+        '            difference = first_difference("adjoint", grad, adjoint, shape)',
+        "        if difference is not None:",
+        '            return f"{node} ({name}): {difference}"',
+        "    return None",
+        "",
+        "",
+        *_verdict(conventions),
+    ]
+
+
+def _is_tensor(result) -> bool:
+    return hasattr(result, "shapes")
+
+
+def _point_text(result, point: dict) -> str:
+    f = result.formula
+    if not _is_tensor(result):
+        return ", ".join(f"{n} = {point[n]!r}" for n in f.inputs)
+    shapes = result.shapes
+    return ", ".join(f"{n} = {float(point[n])!r}" if not shapes[i] else f"{n} ({shape_text(shapes[i])})"
+                     for n, i in f.inputs.items())
+
+
+def _refuse_constant_output(formula) -> None:
+    if not formula.differentiable[formula.output]:
+        raise UsageError("the formula depends on no input: there is no gradient to export")
+
+
+def _refuse_large(result, limit: int) -> None:
+    """A tensor script embeds every value and adjoint: refused past `limit` numbers."""
+    if not _is_tensor(result) or not limit:
+        return
+    total = 2 * sum(math.prod(shape) for shape in result.shapes)
+    if total > limit:
+        raise UsageError(f"the script would embed {total:,} numbers (every node's value and adjoint), "
+                         f"more than the limit of {limit:,}", hint="raise it with --max-numbers N (0: no limit)")
+
+
+def _torch_nodes(f, names: list[str], indent: str = "", shapes=None) -> list[str]:
+    """A line per constant and operation node, in tape order (inputs are the caller's)."""
+    out = []
+    for i, kind in enumerate(f.kinds):
+        if kind == CONST:
+            out.append(f"{indent}{names[i]} = torch.tensor({number(f.consts[i])}, dtype=DTYPE)  # n{i}: constant")
+        elif kind != INPUT:
+            out.append(f"{indent}{names[i]} = {spell(f, i, 'torch', names, shapes)}  # "
+                       + _comment(f, i, names, shapes))
+    return out
+
+
+def _start(result, point: dict, library: str, about: list[str], limit: int):
+    """The formula, a variable name per node, and the script's docstring."""
+    f = result.formula
+    require(f, library)
+    _refuse_constant_output(f)
+    _refuse_large(result, limit)
+    title = f"bp export --{library}: {f.text.strip()} at {_point_text(result, point)}"
+    return f, variable_names(f), _header(title, about)
+
+
+def _input_line(result, i: int, names: list[str], point: dict, library: str) -> str:
+    """An input: a leaf that gets a gradient, or a class label (an index, no gradient)."""
+    f = result.formula
+    value = point[f.names[i]]
+    label = result.adjoint(i) is None
+    what = "a class label: a whole number, used as an index (no gradient)" if label else None
+    if library == "torch":
+        tracked = "" if label else ", requires_grad=True"
+        line = f"{names[i]} = torch.tensor({literal(value)}, dtype=DTYPE{tracked})"
+    elif _is_tensor(result):
+        line = f"{names[i]} = jnp.asarray({literal(value)}, dtype=jnp.float64)"
+    else:
+        line = f"{names[i]} = jnp.float64({number(value)})"
+    if _is_tensor(result):
+        what = what or shape_text(result.shapes[i])
+    return f"{line}  # n{i}" + (f": {what}" if what else "")
+
+
+def torch_script(result, point: dict, limit: int = MAX_NUMBERS) -> str:
+    """A PyTorch script: one tensor per node, backward(), every value and adjoint checked."""
+    f, names, out = _start(result, point, "torch", [
+        "Every node of bp's graph is one tensor here, in bp's order (n0, n1, ...). PyTorch",
+        "records the graph as the tensors are computed; backward() then walks it from the",
+        "output back, as bp's backward pass does. The script checks every value and every",
+        "adjoint (.grad) against bp's numbers and prints ok, or the first difference."], limit)
+    tensor = _is_tensor(result)
+    out += ["import torch", "", "DTYPE = torch.float64  # bp computes in float64"]
+    out += _tensor_check_helper("torch.as_tensor(x, dtype=DTYPE).reshape(-1).tolist()") if tensor \
+        else _check_helper()
+    out += ["# Forward pass. Inputs are leaves that PyTorch tracks (requires_grad=True);",
+            "# constants are plain tensors, so no gradient flows into them."]
+    out += [_input_line(result, i, names, point, "torch") for i in f.inputs.values()]
+    out += _torch_nodes(f, names, shapes=result.shapes if tensor else None)
+    retained = [names[i] for i, kind in enumerate(f.kinds) if kind in OPS and result.adjoint(i) is not None]
+    if retained:
+        out += ["", "# PyTorch keeps .grad only for leaves; retain_grad() keeps it for these",
+                "# intermediate nodes too, so every adjoint can be compared.",
+                *(f"{v}.retain_grad()" for v in retained)]
+    out += ["", "# Backward pass: d out/d out = 1, then the chain rule from the output back.",
+            f"{names[f.output]}.backward()", ""]
+    if tensor:
+        out += ["# Each node's value and adjoint (.grad; None where no gradient flows)", "found = {",
+                *(f'    "{v}": ({v}.detach(), {v}.grad),' for v in names), "}", "",
+                *_expected_table(result, names), *_tensor_compare()]
+        return "\n".join(out) + "\n"
+    out += ["found = {", *(f'    "{v}": {v},' for v in names), "}", "", *_expected_table(result, names)]
+    out += _compare_loop("nodes[name].item()", "nodes[name].grad.item()")
+    return "\n".join(out) + "\n"
+
+
+def jax_script(result, point: dict, limit: int = MAX_NUMBERS) -> str:
+    """A JAX script: each node through jax.vjp, the pullbacks run from the output back."""
+    f, names, out = _start(result, point, "jax", [
+        "Every node of bp's graph is one jax.vjp call here, in bp's order (n0, n1, ...):",
+        "it returns the node's value and its pullback, the function that turns the node's",
+        "adjoint into its operands' contributions (the local gradients times the adjoint).",
+        "Running the pullbacks from the output back is bp's backward pass. The script checks",
+        "every value and adjoint against bp's numbers and prints ok, or the first difference."], limit)
+    tensor = _is_tensor(result)
+    shapes = result.shapes if tensor else None
+    out += ["import jax", "", 'jax.config.update("jax_enable_x64", True)  # float64, as bp',
+            "import jax.numpy as jnp  # noqa: E402 (after x64 is enabled)"]
+    out += _tensor_check_helper("jnp.ravel(jnp.asarray(x, dtype=jnp.float64)).tolist()") if tensor \
+        else _check_helper()
+    out += ["# Forward pass: a value and a pullback per node that depends on an input."]
+    live = [result.adjoint(i) is not None for i in range(len(f))]
+    pulls = []
+    for i, kind in enumerate(f.kinds):
+        v = names[i]
+        if kind == INPUT:
+            out.append(_input_line(result, i, names, point, "jax"))
+        elif kind == CONST:
+            out.append(f"{v} = jnp.float64({number(f.consts[i])})  # n{i}: constant")
+        elif not live[i]:
+            out.append(f"{v} = {spell(f, i, 'jax', names, shapes)}  # " + _comment(f, i, names, shapes)
+                       + ", constant")
+        else:
+            # The lambda's parameters are the operands that carry a gradient (named as they
+            # are, so it reads like the formula); constants and class labels are read from outside.
+            op = OPS[kind]
+            operands = list(dict.fromkeys(a for slot, a in enumerate(f.args[i])
+                                          if live[a] and (op.elementwise or op.vjp[slot] is not None)))
+            params = ", ".join(names[a] for a in operands)
+            out.append(f"# {_comment(f, i, names, shapes)}")
+            out.append(f"{v}, pull_{v} = jax.vjp(lambda {params}: {spell(f, i, 'jax', names, shapes)}, {params})")
+            pulls.append((i, operands))
+    out += ["", "# Backward pass: every adjoint starts at 0, the output's at 1 (d out/d out);",
+            "# each pullback adds its node's contributions to its operands' adjoints."]
+    for i in range(len(f)):
+        if live[i]:
+            start = "1.0" if i == f.output else "0.0"
+            out.append(f"g_{names[i]} = " + (f"jnp.zeros({tuple(shapes[i])})" if tensor and shapes[i]
+                                             else f"jnp.float64({start})"))
+    for i, operands in reversed(pulls):
+        targets = ", ".join(f"d_{names[a]}" for a in operands) + ("," if len(operands) == 1 else "")
+        out.append(f"{targets} = pull_{names[i]}(g_{names[i]})")
+        out.extend(f"g_{names[a]} = g_{names[a]} + d_{names[a]}" for a in operands)
+    out += ["", "# Each node's value and adjoint (None: a constant, no gradient flows into it)",
+            "found = {", *(f'    "{names[i]}": ({names[i]}, ' + (f"g_{names[i]})," if live[i] else "None),")
+                           for i in range(len(f))), "}", ""]
+    conventions = _jax_conventions(result, point, names)
+    if tensor:
+        out += [*_expected_table(result, names), *conventions, *_tensor_compare(bool(conventions))]
+        return "\n".join(out) + "\n"
+    out += [*_expected_table(result, names), *conventions]
+    out += _compare_loop("float(nodes[name][0])", "float(nodes[name][1])", bool(conventions))
+    return "\n".join(out) + "\n"
+
+
+def loop_script(run, table, predictions: list[dict], start=None, columns=None) -> str:
+    """The lecture's PyTorch loop for a bp train run (per-sample SGD, file order), checked
+    against the parameters (and predictions) bp's own training reached. A model with tensor
+    parameters or the feature vector needs the parameters it `start`ed from and the data
+    `columns` as training read them (the trainer's)."""
+    from bpcli.language.parser import parse
+
+    model, settings = run.model, run.settings
+    if settings.shuffle:
+        raise UsageError("--loop goes through the rows in file order: --shuffle is not exported")
+    if table.rows > MAX_LOOP_ROWS:
+        raise UsageError(f"--loop embeds the data in the script: {table.rows:,} rows is more than "
+                         f"{MAX_LOOP_ROWS:,}")
+    if model.tensor:
+        return _tensor_loop_script(run, table, start, columns)
+    size = settings.batch_size or table.rows  # None: the whole data set
+    yhat, loss = model.yhat, parse(model.loss_text)
+    for f, lib in ((yhat, "torch"), (loss, "torch")):
+        require(f, lib)
+    columns = model.features + [model.target]
+    exact = settings.dtype == "float64"
+    # A batch's mean gradient is summed in another order than bp's: equal to rounding, not bit for bit.
+    rel = (REL if size == 1 else 1e-9) if exact else 1e-6
+    out = _loop_start(run, table, model.text, [
+        "Each epoch goes through the samples in order; for each: forward, loss, backward()",
+        "(the gradient lands in .grad), the update through .data (kept out of the graph),",
+        "then .grad is zeroed, since PyTorch adds gradients up. At the end the script checks",
+        "that it reached bp's parameters and prints ok, or the first difference."])
+    out += ["# The data, one tensor per column (the last one is the target)."]
+    for c in columns:
+        out.append(f"{c}_data = torch.tensor([{', '.join(number(v) for v in table.data[c].tolist())}], "
+                   "dtype=DTYPE)")
+    out += ["", "# The parameters: tensors that PyTorch tracks (requires_grad=True)."]
+    for p in model.params:
+        out.append(f"{p} = torch.tensor({number(settings.init.get(p, 1.0))}, dtype=DTYPE, requires_grad=True)")
+    out += _function("forward", yhat, model.features, f"yhat = {model.text}, one tensor per bp node.")
+    out += _function("loss", loss, ["yhat", "y"], f"loss = {model.loss_text}")
+    row = ", ".join(columns)
+    grads = ", ".join(f"{p}.grad.item()" for p in model.params)
+    out += ["", ""]
+    if size == 1:
+        out += [f"TRACE = {table.rows * settings.epochs <= 1000}  # the lecture's grad: line for every step", ""]
+    for p in predictions:
+        out.append(_predict_print("before", p, model.features))
+    if len(model.params) > 1:  # bp train --trace's key to the grad: columns
+        key = " ".join(model.features + [model.target] + [f"∂loss/∂{p}" for p in model.params])
+        out.append(f"print({'# grad: ' + key!r})")
+    if size == 1:
+        out += [f"for epoch in range({settings.epochs}):",
+                f"    for {row}{',' if len(columns) == 1 else ''} in zip({', '.join(c + '_data' for c in columns)}):",
+                f"        l = loss(forward({', '.join(model.features)}), {model.target})",
+                "        l.backward()  # d l/d parameter into each parameter's .grad",
+                "        if TRACE:",
+                f'            print("\\tgrad:", {", ".join(c + ".item()" for c in columns)}, {grads})']
+    else:  # mini-batches: the rows of a step at once, elementwise, and their mean loss
+        out += [f"for epoch in range({settings.epochs}):",
+                f"    for start in range(0, {table.rows}, {size}):",
+                f"        {row}{',' if len(columns) == 1 else ''} = "
+                + ", ".join(f"{c}_data[start:start + {size}]" for c in columns),
+                f"        losses = loss(forward({', '.join(model.features)}), {model.target})",
+                "        losses.mean().backward()  # the mean gradient over the batch into .grad",
+                "        l = losses[-1]  # bp train reports the loss of the epoch's last row"]
+    for p in model.params:
+        out.append(f"        {p}.data = {p}.data - {settings.lr!r} * {p}.grad.data")
+    for p in model.params:
+        out.append(f"        {p}.grad.data.zero_()")
+    out += ['    print("progress:", epoch, l.item())']
+    reached = " + \", \" + ".join(f'"{p} = " + repr({p}.item())' for p in model.params)
+    out.append(f'print("params (after training):", {reached})')
+    for p in predictions:
+        out.append(_predict_print("after", p, model.features))
+    out += ["", "# What bp train reached, exact."]
+    out.append("expected = {" + ", ".join(f'"{p}": {number(v)}' for p, v in run.params.items()) + "}")
+    out.append("predicted = [" + ", ".join(number(p["yhat"]) for p in predictions) + "]")
+    out += _check_helper(rel)
+    out += ["found = {" + ", ".join(f'"{p}": {p}.item()' for p in model.params) + "}",
+            "predictions = [" + ", ".join(f"{_predict_call(p, model.features)}.item()" for p in predictions)
+            + "]",
+            "differences = [f\"{p}: {found[p]!r}, bp {expected[p]!r}\" for p in expected",
+            "               if not close(found[p], expected[p])]",
+            "differences += [f\"prediction {k}: {a!r}, bp {b!r}\" for k, (a, b) in enumerate(zip(predictions, predicted))",
+            "                if not close(a, b)]",
+            'print("ok" if not differences else "differs: " + differences[0])',
+            "raise SystemExit(0 if not differences else 1)"]
+    return "\n".join(out) + "\n"
+
+
+def _loop_start(run, table, text: str, about: list[str]) -> list[str]:
+    """A loop script's docstring (the model, its loss, the run's settings), then torch and DTYPE."""
+    model, settings = run.model, run.settings
+    out = _header(
+        f"bp export --loop: the lecture's training loop in PyTorch, for bp train's run of\n"
+        f"    yhat = {text}\n    loss = {model.loss_text}"
+        + (f"   (y: the column {model.target})" if model.target != "y" else ""),
+        [f"on {table.source} ({table.rows} rows), lr {settings.lr!r}, {settings.epochs} epochs, {settings.dtype}.",
+         *about])
+    dt = "float64" if settings.dtype == "float64" else "float32"
+    return out + ["import torch", "", f"DTYPE = torch.{dt}  # bp train --dtype {settings.dtype}", ""]
+
+
+def _function(name: str, f, params: list[str], doc: str, shapes=None) -> list[str]:
+    """def name(params): the formula's nodes, one tensor each; globals are the parameters."""
+    names = variable_names(f)
+    lines = ["", "", f"def {name}({', '.join(params)}):", f'    """{doc}"""']
+    lines += _torch_nodes(f, names, "    ", shapes)
+    return lines + [f"    return {names[f.output]}"]
+
+
+def _tensor_loop_script(run, table, start: dict, columns: dict) -> str:
+    """The loop for a model of tensor parameters (or the feature vector): one row a step, as
+    the lecture's loop, or a batch's rows at once through torch.func.vmap (the model is
+    written for one row, as bp's is)."""
+    from bpcli.engine.tensor import shapes as node_shapes
+    from bpcli.language.parser import parse
+    from bpcli.train.nets import FEATURES
+
+    model, settings = run.model, run.settings
+    if run.diverged:
+        raise UsageError("bp train diverged on this setting: there are no trained parameters to check")
+    yhat, loss = model.yhat, parse(model.loss_text)
+    for f in (yhat, loss):
+        require(f, "torch")
+    size = settings.batch_size or table.rows
+    data = [n for n in yhat.inputs if n not in model.params]
+    example = {n: tuple(columns[n].shape[1:]) for n in data}
+    example.update({p: tuple(getattr(start[p], "shape", ())) for p in model.params})
+    yhat_shapes = node_shapes(yhat, example)
+    loss_shapes = node_shapes(loss, {"yhat": yhat_shapes[yhat.output], "y": ()})
+    exact = settings.dtype == "float64"
+    rel = 1e-9 if exact else 1e-4  # another summation order than bp's, step after step
+    target = model.target
+    what = {FEATURES: f"the row's feature vector (columns {', '.join(model.vector)})"}
+    classes = f" (class indices: {', '.join(f'{k} = {c}' for k, c in enumerate(model.classes))})" \
+        if model.classes else ""
+    how = (["One row per step, as the lecture's loop."] if size == 1 else
+           [f"{size} rows per step at once: torch.func.vmap runs the one-row model on each row,",
+            "and backward() goes from their mean loss."])
+    text = "; ".join(line.strip() for line in model.text.splitlines() if line.strip())
+    out = _loop_start(run, table, text, [
+        *how,
+        "Each step: forward, loss, backward() (the gradient lands in .grad), the update",
+        "through .data (kept out of the graph), then .grad is zeroed, since PyTorch adds",
+        "gradients up. At the end the script checks that it reached bp's parameters and",
+        "prints ok, or the first difference."])
+    out += ["# The data: a tensor per input the model reads, a row per sample (the last: the target)."]
+    for n in data + [target]:
+        about = what.get(n, f"the column {n}") + (classes if n == target else "")
+        out.append(f"{n}_data = torch.tensor({literal(columns[n])}, dtype=DTYPE)  # {about}")
+    scheme = f"--init-scheme {settings.init_scheme}, --seed {settings.seed}"
+    out += ["", f"# The parameters as bp train started them ({scheme}), tracked by PyTorch."]
+    for p in model.params:
+        shape = getattr(start[p], "shape", ())
+        out.append(f"{p} = torch.tensor({literal(start[p])}, dtype=DTYPE, requires_grad=True)  # "
+                   + shape_text(shape))
+    out += _function("forward", yhat, data, f"yhat = {text}, one tensor per bp node (one row).",
+                     yhat_shapes)
+    out += _function("loss", loss, ["yhat", "y"], f"loss = {model.loss_text}", loss_shapes)
+    rows = ", ".join(data + [target])
+    each = ", ".join(f"{n}_data" for n in data + [target])
+    out += ["", ""]
+    if size == 1:
+        out += [f"for epoch in range({settings.epochs}):",
+                f"    for {rows} in zip({each}):",
+                f"        l = loss(forward({', '.join(data)}), {target})",
+                "        l.backward()  # d l/d parameter into each parameter's .grad"]
+    else:
+        out += ["def row_loss(" + rows + "):",
+                '    """One row\'s loss: the model is written for one row."""',
+                f"    return loss(forward({', '.join(data)}), {target})", "", "",
+                f"for epoch in range({settings.epochs}):",
+                f"    for start in range(0, {table.rows}, {size}):",
+                f"        losses = torch.func.vmap(row_loss)("
+                + ", ".join(f"{n}_data[start:start + {size}]" for n in data + [target]) + ")",
+                "        losses.mean().backward()  # the mean gradient over the batch into .grad",
+                "        l = losses[-1]  # bp train reports the loss of the epoch's last row"]
+    out += [f"        {p}.data = {p}.data - {settings.lr!r} * {p}.grad.data" for p in model.params]
+    out += [f"        {p}.grad.data.zero_()" for p in model.params]
+    out += ['    print("progress:", epoch, l.item())', "", "",
+            "# What bp train reached, exact.",
+            "expected = {", *(f'    "{p}": {literal(_array(v))},' for p, v in run.params.items()), "}"]
+    out += _tensor_check_helper("torch.as_tensor(x, dtype=torch.float64).reshape(-1).tolist()", rel)
+    out += ["differences = [first_difference(p, globals()[p].detach(), value, list(globals()[p].shape))",
+            "               for p, value in expected.items()]",
+            "differences = [d for d in differences if d is not None]",
+            'print("ok" if not differences else "differs: " + differences[0])',
+            "raise SystemExit(0 if not differences else 1)"]
+    return "\n".join(out) + "\n"
+
+
+def _array(v):
+    """A parameter bp train reports (a number or nested lists) as something literal() writes."""
+    import numpy as np
+
+    return np.asarray(v, dtype=np.float64)
+
+
+def _predict_print(when: str, point: dict, features: list[str]) -> str:
+    """The lecture's `predict (after training) 4 7.99…` line, the features as bp train prints them."""
+    shown = ", ".join(str(int(point[c])) if float(point[c]).is_integer() else repr(float(point[c]))
+                      for c in features)
+    return f'print("predict ({when} training)", {shown}, {_predict_call(point, features)}.item())'
+
+
+def _predict_call(point: dict, features: list[str]) -> str:
+    args = ", ".join(f"torch.tensor({number(point[c])}, dtype=DTYPE)" for c in features)
+    return f"forward({args})"

@@ -1,0 +1,169 @@
+"""bp serve: the page of bp view with a formula box, and a JSON API, on Starlette + Uvicorn.
+
+Every request is computed from its own body alone: no state is kept between requests.
+Each is bounded: body and formula size (413), node count (413) and compute time (422),
+so one request that hits a bound gets a clear answer and the server goes on serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from bpcli.engine.values import number
+from bpcli.errors import BPError, InputValueError, ShapeError
+
+EXAMPLE = ("(x*w-y)^2", {"x": 2.0, "w": 3.0, "y": 4.0})
+ENV = "BP_SERVE_LIMITS"  # how `bp serve` hands its limits to Uvicorn's worker processes
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_size: int = 10_000  # characters of formula
+    max_nodes: int = 5_000
+    seconds: float = 10.0  # a whole request's computation
+    check_seconds: float = 2.0  # SymPy's share of it
+    sympy_workers: int = 2  # warm SymPy processes kept by each server process
+
+    @property
+    def max_body(self) -> int:
+        return 4 * self.max_size + 100_000  # the formula (JSON-escaped) and the values
+
+
+class TooLarge(BPError):
+    """A request past one of the server's size bounds."""
+
+
+def _values(raw, formula, fill: bool) -> tuple[dict, list[str]]:
+    """The point from a request's "values": numbers or numeric text; with `fill`, inputs not
+    given are 1 (the page's fields start there), and their names are returned."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise InputValueError('"values" must be a JSON object such as {"x": 2, "w": 3}')
+    point = {}
+    for name, v in raw.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float, str, list)):
+            raise InputValueError(f"the value of {name} is not a number: {json.dumps(v)}")
+        if fill and name not in formula.inputs:
+            continue  # a field left from the previous formula
+        point[name] = v if isinstance(v, list) else number(str(v).strip(), f"the value of {name}")
+    defaulted = [n for n in formula.inputs if n not in point] if fill else []
+    for name in defaulted:
+        point[name] = 1.0
+    return point, defaulted
+
+
+def compute(body: dict, limits: Limits, with_layout: bool) -> dict:
+    """The document `bp grad --json` prints for the request (and, for the page, its layout)."""
+    from bpcli import parse
+    from bpcli.check.verify import checked_grad
+    from bpcli.views import render
+
+    text = body.get("formula")
+    if not isinstance(text, str):
+        raise InputValueError('the request needs "formula": a bp formula as a JSON string')
+    if len(text) > limits.max_size:
+        raise TooLarge(f"the formula has {len(text):,} characters, more than this server's limit of "
+                       f"{limits.max_size:,}", hint="bp serve --max-size N raises it")
+    f = parse(text)
+    if len(f) > limits.max_nodes:
+        raise TooLarge(f"the formula has {len(f):,} nodes, more than this server's limit of {limits.max_nodes:,}",
+                       hint="bp serve --max-nodes N raises it")
+    point, defaulted = _values(body.get("values"), f, fill=with_layout)
+    f.check_values(point)
+    check = body.get("check", True) is not False
+    try:
+        result, checked = checked_grad(f, point, check, limits.check_seconds)
+    except ShapeError as e:
+        if e.node is None:
+            raise
+        from bpcli.language.parser import located
+
+        raise located(text, e) from None
+    doc = render.grad_document(result, point, checked, render.grad_notes(result, [], checked))
+    if not with_layout:
+        return doc
+    from bpcli.views.web import view_data
+
+    return {**view_data(f, doc), "defaulted": defaulted}
+
+
+def error_body(e: BPError) -> dict:
+    """bp's error as data: the sentence the terminal shows (with where), the position (line and
+    column from 1; offset: characters before it), the line with its caret, the hint."""
+    at = e.position
+    position = None if at is None else {"line": at.line, "column": at.column, "offset": at.offset}
+    return {"error": e.headline, "kind": e.kind, "position": position,
+            "caret": None if at is None else at.pointer(), "hint": e.hint}
+
+
+def create_app(limits: Limits | None = None) -> Starlette:
+    """The application; limits from the argument, else from bp serve's environment, else defaults."""
+    if limits is None:
+        limits = Limits(**json.loads(os.environ[ENV])) if ENV in os.environ else Limits()
+
+    async def answer(request: Request, with_layout: bool) -> Response:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limits.max_body:
+            return JSONResponse({"error": f"the request has {int(declared):,} bytes, more than this server's "
+                                          f"limit of {limits.max_body:,}", "kind": "too large"}, 413)
+        raw = await request.body()
+        if len(raw) > limits.max_body:
+            return JSONResponse({"error": f"the request is larger than this server's limit of {limits.max_body:,} "
+                                          "bytes", "kind": "too large"}, 413)
+        try:
+            body = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            return JSONResponse({"error": f"the request is not JSON: {e}", "kind": "usage error"}, 400)
+        if not isinstance(body, dict):
+            return JSONResponse({"error": 'the request must be a JSON object: {"formula": …, "values": {…}}',
+                                 "kind": "usage error"}, 400)
+        try:
+            found = await asyncio.wait_for(run_in_threadpool(compute, body, limits, with_layout), limits.seconds)
+        except TooLarge as e:
+            return JSONResponse(error_body(e), 413)
+        except BPError as e:
+            return JSONResponse(error_body(e), 400)
+        except asyncio.TimeoutError:
+            return JSONResponse({"error": f"bp took more than {limits.seconds:g} s on this formula, this "
+                                          "server's limit", "kind": "too slow"}, 422)
+        from bpcli.views.render import dumps
+
+        return Response(dumps(found), media_type="application/json")
+
+    async def grad(request: Request) -> Response:
+        return await answer(request, with_layout=False)
+
+    async def view(request: Request) -> Response:
+        return await answer(request, with_layout=True)
+
+    async def home(request: Request) -> Response:
+        from bpcli.views.web import page
+
+        data = await run_in_threadpool(compute, {"formula": EXAMPLE[0], "values": EXAMPLE[1]}, limits, True)
+        return HTMLResponse(page(data, mode="serve", title="bp serve", api="api/view"))
+
+    @contextlib.asynccontextmanager
+    async def warm_sympy(app):
+        # SymPy's first derivative in a fresh process costs ~40 ms of set-up; a worker kept
+        # for the server's life answers the card example's check in ~1 ms.
+        from bpcli.check import sympy_bridge
+
+        await run_in_threadpool(sympy_bridge.keep_warm, limits.sympy_workers)
+        try:
+            yield
+        finally:
+            sympy_bridge.stop_warm()
+
+    return Starlette(routes=[Route("/", home), Route("/api/grad", grad, methods=["POST"]),
+                             Route("/api/view", view, methods=["POST"])], lifespan=warm_sympy)
