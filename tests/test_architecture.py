@@ -1,0 +1,127 @@
+"""The house: layers whose imports only go down, no import circles, imports inside functions only
+to defer a heavy third-party module, modules of a readable size, no private names across modules."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import grimp
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "bpcli"
+SOURCES = sorted(PACKAGE.rglob("*.py"))
+LONGEST = 800  # lines; the op table is the one exception: every operation declared in one place
+OP_TABLE = PACKAGE / "engine" / "ops.py"  # the exception to LONGEST: every operation declared in one place
+DEFERRED = "# deferred:"  # the comment that says which heavy third-party module an inner import defers
+
+
+def _module(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports_of_bp(tree: ast.AST, module: str):
+    """(node, target) for every import of a bp module, with whether it sits inside a function."""
+    stack = [(tree, False)]
+    while stack:
+        node, inner = stack.pop()
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ImportFrom):
+                target = "." * child.level + (child.module or "")  # relative: bp's own, and refused below
+                if child.level or target == "bpcli" or target.startswith("bpcli."):
+                    yield child, target, inner
+            elif isinstance(child, ast.Import):
+                for alias in child.names:
+                    if alias.name.startswith("bpcli"):
+                        yield child, alias.name, inner
+            stack.append((child, inner or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))))
+
+
+def test_the_layers_contract_holds():
+    """import-linter's layers contract in pyproject.toml: cli > api > teach > views > train > ..."""
+    lint = Path(sys.executable).with_name("lint-imports")
+    out = subprocess.run([str(lint)], capture_output=True, text=True, cwd=PACKAGE.parent)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+
+
+def test_no_module_takes_part_in_an_import_circle():
+    graph = grimp.build_graph("bpcli", include_external_packages=False)
+    edges = {m: sorted(graph.find_modules_directly_imported_by(m)) for m in graph.modules}
+    circles = _strongly_connected(edges)
+    assert not circles, "import circles: " + "; ".join(" <-> ".join(sorted(c)) for c in circles)
+
+
+def _strongly_connected(edges: dict) -> list[set]:
+    """Tarjan's components of more than one module, walked with an explicit stack."""
+    index, low, on, order, found, counter = {}, {}, set(), [], [], [0]
+    for root in sorted(edges):
+        if root in index:
+            continue
+        work = [(root, iter(edges.get(root, ())))]
+        index[root] = low[root] = counter[0]
+        counter[0] += 1
+        order.append(root)
+        on.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is None:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    part = set()
+                    while True:
+                        m = order.pop()
+                        on.discard(m)
+                        part.add(m)
+                        if m == node:
+                            break
+                    if len(part) > 1:
+                        found.append(part)
+            elif child not in index:
+                index[child] = low[child] = counter[0]
+                counter[0] += 1
+                order.append(child)
+                on.add(child)
+                work.append((child, iter(edges.get(child, ()))))
+            elif child in on:
+                low[node] = min(low[node], index[child])
+    return found
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_an_import_inside_a_function_only_defers_a_heavy_module_and_says_so(path):
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    bad = [f"{path.name}:{node.lineno}: {lines[node.lineno - 1].strip()}"
+           for node, _, inner in _imports_of_bp(ast.parse(text), _module(path))
+           if inner and not any(DEFERRED in lines[n - 1] for n in range(node.lineno, node.end_lineno + 1))]
+    assert not bad, f"inner imports of bp's own modules without a '{DEFERRED} <heavy module>' comment:\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_private_name_is_imported_from_another_module(path):
+    text = path.read_text(encoding="utf-8")
+    relative = [n.lineno for n, target, _ in _imports_of_bp(ast.parse(text), _module(path)) if target.startswith(".")]
+    assert not relative, f"relative imports (bp imports its own modules by absolute name) at lines {relative}"
+    bad = [f"{path.name}:{node.lineno}: {alias.name} from {target}"
+           for node, target, _ in _imports_of_bp(ast.parse(text), _module(path))
+           if isinstance(node, ast.ImportFrom) for alias in node.names
+           if alias.name.startswith("_") and not alias.name.startswith("__")]
+    assert not bad, "\n".join(bad)
+    assert "typer._" not in text and "click._" not in text, "a private module of typer or click"
+
+
+@pytest.mark.parametrize("path", [p for p in SOURCES if p != OP_TABLE], ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_every_module_reads_in_one_sitting(path):
+    assert len(path.read_text(encoding="utf-8").splitlines()) <= LONGEST
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_face_asks_hasattr_whether_a_result_is_a_tensor(path):
+    text = path.read_text(encoding="utf-8")
+    assert not [line for line in text.splitlines() if "hasattr(" in line and "shape" in line]
