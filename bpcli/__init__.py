@@ -17,6 +17,9 @@ from bpcli.errors import (
     ShapeError,
 )
 from bpcli.language.parser import parse
+from bpcli.views import notebook
+
+notebook.register()  # until bpcli.api does it: results show their tables and page
 
 __all__ = ["grad", "parse", "BPError", "ParseError", "InputValueError", "DataError", "ShapeError",
            "DomainError", "CheckError"]

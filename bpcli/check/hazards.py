@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from bpcli.engine.graph import CONST, INPUT
 from bpcli.engine.ops import OPS
-from bpcli.language.printer import ATOM, _apply
+from bpcli.language.printer import ATOM, apply
 
 HALF_DIGITS = 2.0**-26  # a term below this beside 1 keeps less than half of its digits
 TINY = 2.2250738585072014e-308  # the smallest normal float64
@@ -99,7 +99,7 @@ class _Graph:
                 name = (f.labels.get(j) or [None])[-1] or f.names[j]
                 self._text[j] = (name, 3 if name.startswith("-") else ATOM)
             else:
-                self._text[j] = _apply(OPS[kind], [self._text[a] for a in f.args[j]])
+                self._text[j] = apply(OPS[kind], [self._text[a] for a in f.args[j]])
 
 
 def _log_rule(g: _Graph, i: int):

@@ -12,6 +12,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from bpcli.check.hazards import find
+from bpcli.engine.values import require_scalars
 from bpcli.errors import LimitError, UsageError
 
 SAMPLES = 200
@@ -79,9 +81,6 @@ def parse_range(text: str) -> tuple[str, Range]:
 
 def lint(formula, samples: int = SAMPLES, seed: int = SEED, ranges: dict[str, Range] | None = None) -> Lint:
     """Run `formula` at `samples` seeded points and gather the hazard notes of every point."""
-    from bpcli.check.hazards import find
-    from bpcli.engine.values import require_scalars
-
     require_scalars(formula, {}, "bp lint")
     ranges = ranges or {}
     unknown = [n for n in ranges if n not in formula.inputs]

@@ -15,11 +15,11 @@ from functools import lru_cache
 from bpcli.check import sympy_bridge as bridge
 from bpcli.check.verify import SYMPY_ABS, SYMPY_REL, close
 from bpcli.engine.graph import GraphBuilder
+from bpcli.engine.numtext import count_text
 from bpcli.engine.ops import OPS
 from bpcli.errors import BPError
 from bpcli.language.parser import parse
 from bpcli.language.printer import program
-from bpcli.views.explain import count_text
 
 # Past this many terms as one expression a derivative is printed as bp's program with
 # named intermediates: SymPy's one-expression form would be too long to read (or to make).
@@ -38,7 +38,7 @@ def derivatives(formula, wrt: list[str] | None = None) -> dict:
     """{input: Formula of ∂output/∂input}, for `wrt` (default: every input); a name the
     formula does not use has the derivative 0."""
     wrt = list(formula.inputs) if wrt is None else wrt
-    wanted = formula._depends_on(set(wrt))
+    wanted = formula.depends_on(set(wrt))
     g = GraphBuilder()
     ids = g.insert(formula, {})
     one = g.const(1.0)

@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from bpcli.engine.graph import CONST, INPUT, NAMED_CONSTANTS
-from bpcli.engine.numtext import number_text
+from bpcli.engine.numtext import count_text, number_text
 from bpcli.engine.ops import OPS
-from bpcli.views.explain import count_text
 
 # Past these, SymPy is not asked at all: its expressions are trees (a shared node is
 # repeated wherever it is used), its printer and simplifier recurse, and exact powers

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from bpcli.check import sympy_bridge as bridge
-from bpcli.check.verify import (
+from bpcli.check.verdicts import (
     FD_ABS,
     FD_REL,
     FD_STEP,
@@ -15,10 +15,11 @@ from bpcli.check.verify import (
     Check,
     InputCheck,
     Steps,
-    close,
 )
-from bpcli.engine.graph import CONST, INPUT
-from bpcli.engine.ops import OPS
+from bpcli.engine.numeric import close
+from bpcli.engine.ops import CONST, INPUT, OPS
+from bpcli.engine.tensor import evaluate
+from bpcli.engine.tensor import shapes as infer
 
 FD_SAMPLE = 64  # entries perturbed per input, at most
 SEED = 0
@@ -54,7 +55,6 @@ def _central(formula, point: dict, name: str, x, at, scale: float = 1.0):
     (its values `x`) moves by a step of FD_STEP, relative past 1, times `scale`."""
     import numpy as np
 
-    from bpcli.engine.tensor import evaluate
 
     h = FD_STEP * max(1.0, abs(float(x[at]))) * scale
     up, down = x.copy(), x.copy()
@@ -128,7 +128,6 @@ def _sympy_output(formula, point: dict, labels: list[str]):
     import numpy as np
     import sympy as sp
 
-    from bpcli.engine.tensor import shapes as infer
 
     node_shapes = infer(formula, {n: np.shape(point[n]) for n in formula.inputs})
     symbols, subs = {}, {}
@@ -294,7 +293,6 @@ def check_jacobian(formula, jac, point: dict, budget: float = 5.0) -> Check:
     the time budget) and finite differences (a column per sampled input entry)."""
     import numpy as np
 
-    from bpcli.engine.tensor import evaluate
 
     probe = evaluate(formula, point)
     labels = probe.labels()

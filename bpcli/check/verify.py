@@ -12,48 +12,22 @@ import random
 import sys
 from dataclasses import dataclass, field
 
-# Tolerances, documented in the README: |a - b| <= ABS + REL * max(|a|, |b|).
-SYMPY_REL, SYMPY_ABS = 1e-9, 1e-12
-FD_REL, FD_ABS = 1e-5, 1e-6
-FD_STEP = 6.06e-6  # about the cube root of float64's epsilon, scaled by max(1, |x|)
-FD_WORK = 1_000_000  # node evaluations finite differences may spend (2 passes per input)
-EPS = sys.float_info.epsilon
+from bpcli.check.verdicts import (
+    EPS,
+    FD_ABS,
+    FD_REL,
+    FD_STEP,
+    FD_WORK,
+    SYMPY_ABS,
+    SYMPY_REL,
+    Check,
+    InputCheck,
+    Steps,
+)
+from bpcli.engine.numeric import close
 
-
-@dataclass
-class InputCheck:
-    """How one gradient component compares with SymPy and finite differences."""
-
-    name: str
-    backprop: float
-    derivative: str | None = None  # SymPy's derivative, printed
-    sympy: float | None = None
-    finite_difference: float | None = None  # None: this input was not sampled
-    status: str = "ok"  # ok | convention | mismatch | skipped (no reference gave a number)
-
-    @property
-    def ok(self) -> bool:
-        return self.status != "mismatch"
-
-
-@dataclass
-class Check:
-    inputs: list[InputCheck]
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return all(c.ok for c in self.inputs)
-
-
-def close(a: float, b: float, rel: float, abs_: float) -> bool:
-    """Equal within tolerance; non-finite values agree only with the same non-finite value."""
-    if math.isnan(a) or math.isnan(b):
-        return math.isnan(a) and math.isnan(b)
-    if math.isinf(a) or math.isinf(b):
-        return a == b
-    return abs(a - b) <= abs_ + rel * max(abs(a), abs(b))
-
+__all__ = ["EPS", "FD_ABS", "FD_REL", "FD_STEP", "FD_WORK", "SYMPY_ABS", "SYMPY_REL", "Check", "InputCheck",
+           "Steps", "close", "check", "checked_grad", "finite_differences", "central_difference"]
 
 def central_difference(formula, point: dict[str, float], name: str, scale: float = 1.0) -> float:
     """(f(x + h) - f(x - h)) / 2h for one input, h = FD_STEP·max(1, |x|)·scale."""
@@ -66,37 +40,6 @@ def finite_differences(formula, point: dict[str, float], names=None) -> dict[str
     """Central differences of the output with respect to every input (or those named)."""
     return {name: central_difference(formula, point, name)
             for name in (formula.inputs if names is None else names)}
-
-
-@dataclass
-class Steps:
-    """A finite difference taken again with the step doubled and halved: what it is worth.
-    Curvature (error ∝ h²) or rounding (∝ 1/h) makes a difference move with its step; a
-    wrong gradient does not."""
-
-    fd: float  # D(h)
-    double: float  # D(2h)
-    half: float  # D(h/2)
-
-    @property
-    def extrapolated(self) -> float:
-        """Richardson's (4·D(h) - D(2h))/3: curvature's h² error removed."""
-        return (4 * self.fd - self.double) / 3
-
-    @property
-    def spread(self) -> float:
-        """How far D(h/2) and D(2h) move from D(h): an estimate of its own error."""
-        return max(abs(self.double - self.fd), abs(self.half - self.fd))
-
-    def judge(self, g: float, noise: float = 0.0) -> str:
-        """'curvature' (extrapolated it agrees), 'moves' (too coarse to judge) or 'holds'
-        (it holds still and still misses: a real disagreement)."""
-        if close(g, self.extrapolated, FD_REL, FD_ABS + noise):
-            return "curvature"
-        if abs(g - self.fd) <= FD_ABS + noise + FD_REL * abs(g) + 3 * self.spread:
-            return "moves"
-        return "holds"
-
 
 
 def sample_inputs(formula, seed: int = 0) -> list[str]:
@@ -119,9 +62,7 @@ def rounding(result) -> float:
 
 def sympy_derivatives(formula, point: dict[str, float]) -> dict[str, tuple[str, float | None]]:
     """{input: (derivative in bp syntax, its value at the point)} from SymPy (in this process)."""
-    from bpcli.check import (
-        sympy_bridge as bridge,  # here, not at the top: --no-check never loads it
-    )
+    from bpcli.check import sympy_bridge as bridge  # deferred: loads SymPy
 
     sp, expr, symbols, subs = bridge.at_point(formula, point)
     out = {}
@@ -135,7 +76,7 @@ def sympy_derivatives(formula, point: dict[str, float]) -> dict[str, tuple[str, 
 
 def symbolic_check(formula, point: dict[str, float], budget: float):
     """SymPy's derivatives within the budget: (derivatives, None) or ({}, why not)."""
-    from bpcli.check import sympy_bridge as bridge
+    from bpcli.check import sympy_bridge as bridge  # deferred: loads SymPy
 
     why = bridge.refusal(formula)
     if why is None:
@@ -247,8 +188,8 @@ def checked_grad(formula, point: dict, check_it: bool = True, budget: float = 5.
     result = formula.grad(point, checked=values_checked)
     if not check_it:
         return result, None
-    if hasattr(result, "shapes"):  # tensors: SymPy entry by entry, sampled finite differences
-        from bpcli.check.tensorcheck import check as check_tensors
+    if result.is_tensor:  # tensors: SymPy entry by entry, sampled finite differences
+        from bpcli.check.tensorcheck import check as check_tensors  # deferred: loads numpy and SymPy
 
         return result, check_tensors(formula, result, point, budget=budget)
     return result, check(formula, result, point, budget=budget)

@@ -598,7 +598,7 @@ def grad(
     if jac is not None and jac.output_shape:
         return _print_jacobian(f, point, jac, as_json, check, check_timeout, notes)
     result, checked = _tensor_aware(f, lambda: checked_grad(f, point, check, check_timeout, values_checked=True))
-    if hasattr(result, "shapes"):
+    if result.is_tensor:
         _refuse_for_tensors(hessian=with_hessian)
     notes = render.grad_notes(result, notes, checked)
     explanations = _explain(result, max_paths, explain_steps) if explain_paths else None
@@ -952,7 +952,7 @@ def _explain(result, max_paths: int, steps: int) -> list:
 def _forward_mode(f, result, point: dict, limit: int):
     from bpcli.engine.forward import forward_mode, tensor_passes
 
-    if hasattr(result, "shapes"):  # a pass per input entry, each computing every node's tangent
+    if result.is_tensor:  # a pass per input entry, each computing every node's tangent
         passes, entries = tensor_passes(result), sum(math.prod(s) for s in result.shapes)
         work = passes * entries
         what = (f"{work:,} tangent entries ({passes:,} passes, one per input entry, × {entries:,} "

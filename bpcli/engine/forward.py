@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from bpcli.check.verify import close
+from bpcli.engine.numeric import close
+from bpcli.engine.tensor import jvp
 
 # Both modes multiply the same partials, only in another order: they agree to rounding,
 # which is relative to the largest tangent met on the way (a sum can cancel to near 0).
@@ -74,7 +75,7 @@ class ForwardMode:
 def forward_mode(formula, result, point: dict) -> ForwardMode:
     """Run one forward-mode pass per input (per entry of a tensor input) and set each
     gradient beside reverse mode's."""
-    if hasattr(result, "shapes"):
+    if result.is_tensor:
         return _tensor_forward_mode(formula, result, point)
     out = formula.output
     passes = []
@@ -95,9 +96,7 @@ def _differentiated(result) -> list[str]:
 
 
 def _tensor_forward_mode(formula, result, point: dict) -> ForwardMode:
-    import numpy as np
-
-    from bpcli.engine.tensor import jvp
+    import numpy as np  # deferred: loads numpy
 
     out = formula.output
     passes = []

@@ -9,8 +9,10 @@ from __future__ import annotations
 import math
 
 from bpcli.engine.numtext import number_text
+from bpcli.engine.ops import CONST, INPUT
+from bpcli.engine.tape import Formula
 
-INPUT, CONST = "input", "const"
+__all__ = ["CONST", "INPUT", "NAMED_CONSTANTS", "GraphBuilder"]
 # The language's named constants: their value, and their name in SymPy.
 NAMED_CONSTANTS = {"pi": (math.pi, "pi"), "e": (math.e, "E")}
 
@@ -79,7 +81,7 @@ class GraphBuilder:
     def bind(self, name: str, node: int) -> None:
         self.labels.setdefault(node, []).append(name)
 
-    def freeze(self, output: int, text: str = "") -> "Formula":
+    def freeze(self, output: int, text: str = "") -> Formula:
         """The tape of the nodes the output depends on, renumbered in topological order."""
         keep = [False] * (output + 1)
         keep[output] = True
@@ -87,8 +89,6 @@ class GraphBuilder:
             if keep[node]:
                 for a in self.args[node]:
                     keep[a] = True
-        from bpcli.engine.tape import Formula
-
         self.renumbered: dict[int, int] | None = None  # old id -> frozen id; None: the same
         if len(keep) == len(self.kinds) and all(keep):  # no dead code: the ids stay as they are
             return Formula(text=text, kinds=list(self.kinds), args=list(self.args),

@@ -336,3 +336,12 @@ def keep_freed_memory() -> None:
         libc.mallopt(m_trim_threshold, 1 << 30)
     except (OSError, AttributeError):
         pass
+
+
+def close(a: float, b: float, rel: float, abs_: float) -> bool:
+    """Equal within tolerance; non-finite values agree only with the same non-finite value."""
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    if math.isinf(a) or math.isinf(b):
+        return a == b
+    return abs(a - b) <= abs_ + rel * max(abs(a), abs(b))

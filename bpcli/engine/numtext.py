@@ -20,6 +20,19 @@ def number_text(v, digits: int | None = None, whole: bool = True) -> str:
     return short if whole or any(c in short for c in ".e") else short + ".0"
 
 
+def count_text(n: int) -> str:
+    """A count of paths: with thousands separators, or in scientific form past 10^15
+    (Python will not print an integer of more than 4,300 digits)."""
+    if n < 10**15:
+        return f"{n:,}"
+    exponent = int(math.log10(n))
+    unit = 10 ** (exponent - 2)
+    lead = (n + unit // 2) // unit  # three digits, rounded
+    if lead >= 1000:  # log10 rounded up past a power of ten, or 9.995… rounded to 10.0
+        exponent, lead = exponent + 1, (lead + 5) // 10
+    return f"{lead / 100:.2f}e+{exponent}"
+
+
 def _significant(text: str) -> int:
     """Digits of a number's text that carry information (leading zeros do not)."""
     return len(text.split("e")[0].lstrip("-").replace(".", "").lstrip("0"))

@@ -25,7 +25,10 @@ from functools import lru_cache
 from typing import Callable
 
 from bpcli.engine.numeric import ONE
-from bpcli.errors import ShapeError
+from bpcli.errors import InputValueError, ShapeError
+
+# The two kinds of leaf node; every other node's kind is a row of OPS.
+INPUT, CONST = "input", "const"
 
 
 @dataclass(frozen=True)
@@ -983,8 +986,6 @@ def _take_key(m, p, y, site) -> tuple:
     labels = np.asarray(y)
     whole = labels.astype(np.int64)
     if not (whole == labels).all() or not ((0 <= whole) & (whole < n)).all():
-        from bpcli.errors import InputValueError
-
         bad = float(labels[~((whole == labels) & (0 <= whole) & (whole < n))].ravel()[0])
         raise InputValueError(f"a class label must be a whole number from 0 to {n - 1}, got {bad:g}")
     batch = p.ndim > site.ranks[0]

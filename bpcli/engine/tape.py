@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from functools import cached_property
 
-from bpcli.engine.graph import INPUT
-from bpcli.engine.numeric import FLOAT, ONE
-from bpcli.engine.ops import OPS
+from bpcli.engine.numeric import FLOAT, ONE, ArrayMath
+from bpcli.engine.ops import INPUT, OPS
+from bpcli.engine.result import Result
+from bpcli.engine.values import raise_problems, value_problems
 
 
 class Formula:
@@ -42,14 +42,14 @@ class Formula:
         self._template = [consts.get(i) for i in range(len(kinds))]
         # Only nodes that depend on an input get adjoints (as requires_grad in PyTorch):
         # the exponent in r^2 is a constant and nothing flows back into it.
-        self.differentiable = self._depends_on(set(self.inputs))
+        self.differentiable = self.depends_on(set(self.inputs))
         used = dict.fromkeys(kinds)
         # Formulas with @, sum, softmax, … run only in the tensor pass (bpcli/tensor.py).
         self.elementwise = all(OPS[k].elementwise for k in used if k in OPS)
         self._back_steps = self._backward_steps(self.differentiable, used) if self.elementwise else None
         self._wrt_steps: dict[tuple, list] = {}
 
-    def _depends_on(self, names: set) -> list[bool]:
+    def depends_on(self, names: set) -> list[bool]:
         """For every node: does it depend on one of these inputs?"""
         flags = [self.names.get(i) in names if k == INPUT else False for i, k in enumerate(self.kinds)]
         for i, _, a, b in self._steps:
@@ -107,8 +107,6 @@ class Formula:
     # -- values -----------------------------------------------------------------
     def check_values(self, values: dict, complete: bool = True) -> None:
         """Raise one error naming every missing (if `complete`), unknown or non-finite value."""
-        from bpcli.engine.values import raise_problems, value_problems
-
         raise_problems(*value_problems(list(self.inputs), values, complete))
 
     # -- the two passes -----------------------------------------------------------
@@ -170,7 +168,7 @@ class Formula:
     def _steps_for(self, wrt: tuple) -> list:
         steps = self._wrt_steps.get(wrt)
         if steps is None:
-            steps = self._wrt_steps[wrt] = self._backward_steps(self._depends_on(set(wrt)))
+            steps = self._wrt_steps[wrt] = self._backward_steps(self.depends_on(set(wrt)))
         return steps
 
     def jvp(self, values: dict, tangents: dict, m=None) -> tuple[list, list]:
@@ -185,9 +183,9 @@ class Formula:
         self.check_values(values)
         self.check_values(tangents, complete=False)
         if not self.elementwise:  # @, sum, softmax, …: the tensor pass and the rows' jvp rules
-            from bpcli.engine.tensor import jvp
+            from bpcli.engine import tensor  # deferred: loads numpy (the tensor pass)
 
-            return jvp(self, values, tangents, None if m is FLOAT else m)
+            return tensor.jvp(self, values, tangents, None if m is FLOAT else m)
         if m is None:
             m = _namespace_for(dict(enumerate([*values.values(), *tangents.values()])))
         if m is FLOAT:
@@ -203,7 +201,7 @@ class Formula:
         for name, i in self.inputs.items():
             vals[i] = values[name]
             tan[i] = tangents.get(name, 0.0)
-        active = self._depends_on(set(tangents))
+        active = self.depends_on(set(tangents))
         kinds, args = self.kinds, self.args
         for i, f, _, _ in self._steps:
             operands = [vals[j] for j in args[i]]
@@ -226,7 +224,7 @@ class Formula:
         """The output's value alone."""
         return self.forward(values, m)[self.output]
 
-    def grad(self, values: dict, m=None, batched=None, wrt=None, checked: bool = False) -> "Result":
+    def grad(self, values: dict, m=None, batched=None, wrt=None, checked: bool = False) -> Result:
         """Forward and backward at a point (floats), at many points of a scalar formula (`m`
         an ArrayMath: numpy arrays, elementwise), or over tensors: one example, or a batch
         whose `batched` inputs have the rows on axis 0 (vmap: gradients of batched inputs
@@ -237,9 +235,9 @@ class Formula:
         if m is None and _all_numbers(values):
             m = FLOAT
         if m is None or batched is not None or not self.elementwise:
-            from bpcli.engine.tensor import grad
+            from bpcli.engine import tensor  # deferred: loads numpy (the tensor pass)
 
-            return grad(self, values, None if m is FLOAT else m, batched, wrt)
+            return tensor.grad(self, values, None if m is FLOAT else m, batched, wrt)
         if m is FLOAT:
             values = {k: float(v) for k, v in values.items()}
             vals = self.forward(values, m)
@@ -254,9 +252,9 @@ class Formula:
         refused past `limit` output entries (None: tensor.MAX_JACOBIAN, 0: no limit)."""
         if not checked:
             self.check_values(values)
-        from bpcli.engine.tensor import jacobian
+        from bpcli.engine import tensor  # deferred: loads numpy (the tensor pass)
 
-        return jacobian(self, values, m, wrt, limit)
+        return tensor.jacobian(self, values, m, wrt, limit)
 
     def hits(self, vals: list) -> list[tuple[str, int]]:
         """What a reader must know about a point, as (kind, node): "kink" (a non-differentiable
@@ -364,52 +362,4 @@ def _namespace_for(values: dict):
     """Floats for single points; numpy when any value is an array."""
     if _all_numbers(values):
         return FLOAT
-    from bpcli.engine.numeric import ArrayMath
-
     return ArrayMath("float64")
-
-
-class Result:
-    """Everything one forward and backward pass found."""
-
-    def __init__(self, formula: Formula, values: list, adjoints: list, m=FLOAT):
-        self.formula = formula
-        self.values = values
-        self.adjoints = adjoints
-        self._m = m
-
-    def local(self, i: int) -> tuple:
-        """∂node/∂operand per operand slot of node i (recomputed: the pass keeps none)."""
-        return self.formula.local_gradients(self.values, i, self._m)
-
-    @property
-    def value(self):
-        return self.values[self.formula.output]
-
-    @cached_property
-    def gradient(self) -> dict:
-        return {name: self.adjoints[i] for name, i in self.formula.inputs.items()}
-
-    @cached_property
-    def hits(self) -> list[tuple[str, int]]:
-        return self.formula.hits(self.values)
-
-    def adjoint(self, i: int):
-        """∂output/∂node, or None for a node that depends on no input (a constant)."""
-        return self.adjoints[i] if self.formula.differentiable[i] else None
-
-    # -- display: bpcli/notebook.py, loaded only when a result is shown ---------------
-    def __repr__(self) -> str:
-        """The tables of `bp grad`, as text."""
-        from bpcli.views.notebook import text
-
-        return text(self)
-
-    def _repr_pretty_(self, printer, cycle) -> None:
-        printer.text(repr(self))
-
-    def _repr_html_(self) -> str | None:
-        """In Jupyter: the page of `bp view`, stepping through both passes."""
-        from bpcli.views.notebook import html
-
-        return html(self)

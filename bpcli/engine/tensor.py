@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from bpcli.engine.graph import CONST, INPUT
 from bpcli.engine.numeric import ONE, ArrayMath
-from bpcli.engine.ops import OPS, Site, shape_text
-from bpcli.engine.tape import Result
+from bpcli.engine.ops import CONST, INPUT, OPS, Site, shape_text
+from bpcli.engine.result import Result
 from bpcli.errors import InputValueError, LimitError, ShapeError, TensorOutputError
 
 _VERBS = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "divide", "pow": "raise",
@@ -110,6 +109,10 @@ class TensorResult(Result):
         self.batch = batch
         self._wanted = wanted
 
+    @property
+    def is_tensor(self) -> bool:
+        return True
+
     def adjoint(self, i: int):
         """The adjoint, or None where no gradient flows: constants, class labels."""
         if not self._wanted[i] or i in self._label_ids:
@@ -119,7 +122,7 @@ class TensorResult(Result):
     @cached_property
     def hits(self) -> list[tuple[str, int]]:
         """(kind, node) as for floats: a kink hit by any entry, entries that left the reals."""
-        np = self._m.np
+        np = self.m.np
         out = []
         with np.errstate(all="ignore"):
             for i, kind in enumerate(self.formula.kinds):
@@ -137,7 +140,7 @@ class TensorResult(Result):
 
     def entries(self, i: int, kind: str) -> int:
         """How many entries of node i a hit of this kind concerns."""
-        np = self._m.np
+        np = self.m.np
         xs = self.operands(i)
         with np.errstate(all="ignore"):
             if kind == "kink":
@@ -175,8 +178,8 @@ class TensorResult(Result):
         if not op.elementwise:
             return (None,) * len(self.formula.args[i])
         xs = self.operands(i)
-        with self._m.np.errstate(all="ignore"):
-            return tuple(p(self._m, self.values[i], *xs) for p in op.partials)
+        with self.m.np.errstate(all="ignore"):
+            return tuple(p(self.m, self.values[i], *xs) for p in op.partials)
 
     def contribution(self, i: int, slot: int):
         """What node i's adjoint sends to its operand `slot`, in that operand's shape."""
@@ -185,8 +188,8 @@ class TensorResult(Result):
     def pull(self, i: int, slot: int, g):
         """What a gradient `g` at node i sends to its operand `slot` (the edge's vector-Jacobian
         product), in that operand's shape."""
-        with self._m.np.errstate(all="ignore"):
-            return _contribution(self.formula, self.values, self.shapes, self.batch, self._m, i, slot, g)
+        with self.m.np.errstate(all="ignore"):
+            return _contribution(self.formula, self.values, self.shapes, self.batch, self.m, i, slot, g)
 
     def broadcast_axes(self, i: int, slot: int) -> int:
         """How many entries of node i each entry of operand `slot` feeds by broadcasting."""

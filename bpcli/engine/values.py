@@ -9,6 +9,7 @@ import math
 import re
 import unicodedata
 
+from bpcli.engine.ops import OPS
 from bpcli.errors import DataError, InputValueError, UsageError
 
 _PAIR = re.compile(r"^\s*([^\W\d]\w*)\s*=\s*(.*?)\s*$")
@@ -294,8 +295,6 @@ def nonfinite(name: str, value) -> str | None:
 
 def require_scalars(formula, point: dict, feature: str) -> None:
     """Refuse tensors where a feature works on scalars only (forward mode, export, quiz)."""
-    from bpcli.engine.ops import OPS
-
     tensors = [n for n, v in point.items() if not isinstance(v, (int, float))]
     ops = [k for k in dict.fromkeys(formula.kinds) if k in OPS and not getattr(OPS[k], "elementwise", True)]
     if tensors or ops:

@@ -46,7 +46,7 @@ def program(formula) -> tuple[list[str], dict[int, str]]:
             t = formula.names[i]
             text.append((t, 3 if t.startswith("-") else ATOM))  # a negative constant reads as -c
             continue
-        body, prec = _apply(OPS[kind], [text[a] for a in formula.args[i]])
+        body, prec = apply(OPS[kind], [text[a] for a in formula.args[i]])
         label = (formula.labels.get(i) or [None])[-1]
         if label is None and (uses[i] > 1 or (uses[i] and len(body) > MAX_INLINE)):
             label = _fresh(f"n{i}", taken)
@@ -65,7 +65,7 @@ def program(formula) -> tuple[list[str], dict[int, str]]:
     return lines, names
 
 
-def _apply(op, operands: list[tuple[str, int]]) -> tuple[str, int]:
+def apply(op, operands: list[tuple[str, int]]) -> tuple[str, int]:
     if op.is_function:
         return f"{op.name}({', '.join(t for t, _ in operands)})", ATOM
     parts = []

@@ -3,10 +3,9 @@ gradients as formulas and numbers, their product, and the sum over paths."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-from bpcli.engine.numtext import number_text
+from bpcli.engine.numtext import count_text, number_text
 from bpcli.engine.ops import OPS, partial_display
 from bpcli.views.labels import ref
 
@@ -100,7 +99,7 @@ def _path(result, link, budget: Budget) -> Path:
         link = link[1]
     edges.reverse()
     budget.spend(len(edges))
-    if hasattr(result, "shapes"):
+    if result.is_tensor:
         return _tensor_path(result, edges)
     factors = [result.local(p)[slot] for p, slot, _ in edges]
     product = 1.0
@@ -113,25 +112,12 @@ def _tensor_path(result, edges: list) -> Path:
     """A path of a tensor formula: a gradient of 1 at the output pulled back edge by edge (each
     edge's vector-Jacobian product); `factors` holds what reaches each edge's operand, and the
     last of them is the path's share of the input's gradient."""
-    g = result._m.np.ones(result.shapes[result.formula.output], dtype=result._m.dtype)
+    g = result.m.np.ones(result.shapes[result.formula.output], dtype=result.m.dtype)
     factors = []
     for parent, slot, _ in edges:
         g = result.pull(parent, slot, g)
         factors.append(g)
     return Path(edges, factors, g)
-
-
-def count_text(n: int) -> str:
-    """A count of paths: with thousands separators, or in scientific form past 10^15
-    (Python will not print an integer of more than 4,300 digits)."""
-    if n < 10**15:
-        return f"{n:,}"
-    exponent = int(math.log10(n))
-    unit = 10 ** (exponent - 2)
-    lead = (n + unit // 2) // unit  # three digits, rounded
-    if lead >= 1000:  # log10 rounded up past a power of ten, or 9.995… rounded to 10.0
-        exponent, lead = exponent + 1, (lead + 5) // 10
-    return f"{lead / 100:.2f}e+{exponent}"
 
 
 def count_json(n: int):
@@ -146,7 +132,7 @@ def describe(result, e: Explanation) -> list[str]:
     lines = [f"∂{out}/∂{e.name}: {count_text(e.total_paths)} path{'s' if e.total_paths != 1 else ''} "
              f"from {out} to {e.name}"]
     for p in e.paths:
-        lines += _tensor_path_text(result, p) if hasattr(result, "shapes") else ["  " + _path_text(f, p)]
+        lines += _tensor_path_text(result, p) if result.is_tensor else ["  " + _path_text(f, p)]
     if e.total_paths > len(e.paths):
         more = f"{count_text(e.total_paths - len(e.paths))} more paths"
         if not e.complete:

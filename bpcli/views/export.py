@@ -259,7 +259,7 @@ def _tensor_compare(conventions: bool = False) -> list[str]:
 
 
 def _is_tensor(result) -> bool:
-    return hasattr(result, "shapes")
+    return result.is_tensor
 
 
 def _point_text(result, point: dict) -> str:

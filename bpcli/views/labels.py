@@ -131,7 +131,7 @@ def edges(result) -> list[Edge]:
     """The edges gradient flows along, in the order the backward pass visits them:
     output first, operands left to right. Edges into constants carry none."""
     f = result.formula
-    if hasattr(result, "shapes"):
+    if result.is_tensor:
         return _tensor_edges(result)
     out = []
     for i in range(len(f) - 1, -1, -1):
@@ -150,7 +150,7 @@ def shown_edges(result, limit: int | None) -> tuple[list, int]:
     """The edges a table shows: all, or past `limit` the first and last halves with None
     between them, and how many were left out. Only those shown are made: a table of a
     million-node graph shows 200 edges and costs no more."""
-    if limit is None or hasattr(result, "shapes"):
+    if limit is None or result.is_tensor:
         found = edges(result)
         if limit is None or len(found) <= limit:
             return found, 0
@@ -213,7 +213,7 @@ def notes(result) -> list[Note]:
     out = []
     for kind, i in result.hits:
         op = OPS[f.kinds[i]]
-        if hasattr(result, "shapes"):
+        if result.is_tensor:
             n = result.entries(i, kind)
             what = f"n{i} {op.name}: {n} entr{'y' if n == 1 else 'ies'}"
             text = op.convention if kind == "kink" else _FINDINGS[kind]

@@ -403,7 +403,7 @@ def grad_tables(result, check=None, limit: int | None = 200) -> list:
 
     from bpcli.views import labels as view
 
-    if hasattr(result, "shapes"):
+    if result.is_tensor:
         return tensor_tables(result, check, limit)
     f = result.formula
     out = []
@@ -770,7 +770,7 @@ def explain_document(result, explanations) -> dict:
     from bpcli.views.explain import count_json
     from bpcli.views.labels import vjp_rule
 
-    tensor = hasattr(result, "shapes")
+    tensor = result.is_tensor
 
     return {
         e.name: {
