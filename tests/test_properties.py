@@ -73,6 +73,21 @@ def test_float_and_array_backward_passes_agree_bit_for_bit(text, point):
         assert same, (text, point, f"n{i}", a, b)
 
 
+@given(programs(ops=ARITHMETIC_PARTIALS), st.fixed_dictionaries({n: signed for n in "xwy"}))
+@example("t0 = (x) * (y)", {"x": 3.0, "w": 1.0, "y": -0.0})
+def test_the_float_fast_path_is_the_backward_loop_specialised(text, point):
+    """tape.float_adjoints is sweep.reverse specialised for floats: run over the same float
+    values with another instance of bp's float math (which takes the general loop), every
+    adjoint is the same bit for bit, sign of zero and nan included."""
+    from bpcli.engine.numeric import FloatMath
+
+    f = parse(text)
+    vals = f.forward({n: v for n, v in point.items() if n in f.inputs})
+    fast = f.backward(vals)
+    general = f.backward(vals, FloatMath())
+    assert [repr(v) for v in fast] == [repr(v) for v in general], (text, point)
+
+
 @given(programs(ops=ARITHMETIC_PARTIALS), st.fixed_dictionaries({n: signed for n in "xwy"}), st.data())
 def test_float_gradient_is_the_backward_pass_read_at_the_inputs(text, point, data):
     """The training loop's lean gradient (adjoints of the asked inputs only) is bit for bit

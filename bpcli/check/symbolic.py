@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 
 from bpcli.check import sympy_bridge as bridge
 from bpcli.check.verify import SYMPY_ABS, SYMPY_REL, close
@@ -29,7 +29,7 @@ SAMPLES = [0.0, 0.1, -0.1, 0.7, -0.7, 2.5, -2.5, 20.0, -20.0, 100.0, -100.0, 800
 TIDY_REL, TIDY_ABS = 1e-7, 1e-9
 
 
-@lru_cache(maxsize=None)
+@cache
 def _template(op_name: str, slot: int):
     return parse(OPS[op_name].derivative[slot])
 

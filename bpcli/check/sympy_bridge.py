@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from bpcli.engine.graph import CONST, INPUT, NAMED_CONSTANTS
 from bpcli.engine.numtext import count_text, number_text
@@ -195,7 +195,7 @@ class Pool:
         self._ready = threading.Condition()
         self._closed = False
 
-    def take(self, seconds: float) -> "Worker | None":
+    def take(self, seconds: float) -> Worker | None:
         """An idle worker, waiting up to `seconds` for one; None if none came free. One that
         ended while idle (killed from outside) is replaced before it is given a job."""
         with self._ready:
@@ -370,7 +370,7 @@ def to_bp_syntax(expr) -> str:
     return _bp_printer()().doprint(expr)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _bp_printer():
     """SymPy's str printer speaking bp's syntax: a class made once, on the first print."""
     from sympy.printing.str import StrPrinter

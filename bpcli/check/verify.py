@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import math
 import random
-import sys
-from dataclasses import dataclass, field
 
 from bpcli.check.verdicts import (
     EPS,

@@ -7,7 +7,7 @@ them on Python floats (float64), `ArrayMath` on numpy arrays of any float dtype.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 
 INF = math.inf
 NAN = math.nan
@@ -125,7 +125,7 @@ def _rounded_once(evaluate):
     return lambda x, prec=_BITS: libmp.to_float(evaluate(libmp, libmp.from_float(x), prec), rnd=libmp.round_nearest)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _mp(name):
     evaluators = {
         "expm1": lambda lib, x, prec: lib.mpf_sub(lib.mpf_exp(x, prec), lib.fone, prec),
@@ -265,7 +265,7 @@ def _rounded_from_long(np, ufunc: str, exact, libm_where):
     return evaluate
 
 
-@lru_cache(maxsize=None)
+@cache
 def _array_functions(np, dtype) -> dict:
     """ArrayMath's functions that are not numpy's own, built once per dtype: np.vectorize
     is slow to build, and tensor passes make an ArrayMath per call."""

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Callable
+from functools import cache
 
 from bpcli.engine.numeric import ONE
 from bpcli.errors import InputValueError, ShapeError
@@ -246,7 +246,7 @@ def _clip_partials():
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _flat(sp, base: str):
     """SymPy's floor or ceiling with derivative 0 (SymPy leaves floor's undone): the
     derivative away from the jumps, as bp and PyTorch take it everywhere."""

@@ -7,6 +7,7 @@ import math
 from bpcli.engine.numeric import FLOAT, ONE, ArrayMath
 from bpcli.engine.ops import INPUT, OPS
 from bpcli.engine.result import Result
+from bpcli.engine.sweep import reverse, tape_sender, total
 from bpcli.engine.values import raise_problems, value_problems
 
 
@@ -79,7 +80,7 @@ class Formula:
                     self._wide_backward_steps(steps, i, wanted)
         return steps
 
-    def _wide_backward_steps(self, steps: "_Steps", i: int, wanted: list[bool]) -> None:
+    def _wide_backward_steps(self, steps: _Steps, i: int, wanted: list[bool]) -> None:
         """A three-operand node's backward as two steps: (a, b), then c alone; their partials
         are bound to each pass's values (see _bound), which supply the missing operands."""
         a, b, c = self.args[i]
@@ -130,8 +131,8 @@ class Formula:
         if steps.wide:
             steps = self._bound_backward(steps, vals)
         if m is FLOAT:
-            return _float_adjoints(steps, vals, self.output)
-        return _array_adjoints(steps, vals, self.output, m)
+            return float_adjoints(steps, vals, self.output)
+        return array_adjoints(steps, vals, self.output, m)
 
     def float_gradient(self, vals: list, wrt: tuple) -> list:
         """∂output/∂input for each name of `wrt`, over floats: the backward pass keeping only
@@ -139,18 +140,18 @@ class Formula:
         steps = self._steps_for(wrt)
         if steps.wide:
             steps = self._bound_backward(steps, vals)
-        adj = _float_adjoints(steps, vals, self.output, raw=True)
+        adj = float_adjoints(steps, vals, self.output, raw=True)
         return [0.0 if adj[i] is _START else adj[i] for i in map(self.inputs.__getitem__, wrt)]
 
     def _bound_forward(self, vals: list) -> list:
         """The forward steps, those of three-operand nodes reading their third operand from `vals`."""
         steps = list(self._steps)
-        for pos, i, c in self._wide:
+        for pos, _, c in self._wide:
             f = steps[pos][1]
             steps[pos] = steps[pos][:1] + (lambda m, x, y, f=f, c=c: f(m, x, y, vals[c]),) + steps[pos][2:]
         return steps
 
-    def _bound_backward(self, steps: "_Steps", vals: list) -> list:
+    def _bound_backward(self, steps: _Steps, vals: list) -> list:
         """The backward steps, three-operand nodes' partials given all their operands from `vals`."""
         bound = list(steps)
         for pos, which, p, q in steps.wide:
@@ -209,7 +210,7 @@ class Formula:
             if active[i]:
                 terms = [p(m, out, *operands) * tan[j]
                          for p, j in zip(OPS[kinds[i]].partials, args[i]) if active[j]]
-                tan[i] = terms[0] if len(terms) == 1 else sum(terms[1:], terms[0])
+                tan[i] = total(terms)
         return vals, tan
 
     def local_gradients(self, vals: list, i: int, m=FLOAT) -> tuple:
@@ -292,11 +293,13 @@ def _partials_of(op) -> tuple:
 _START = -0.0
 
 
-def _float_adjoints(steps: list, vals: list, output: int, raw: bool = False) -> list:
-    """The backward pass over floats, lean: each sum starts from -0.0 and every partial is
-    multiplied in, as tests cost more than they save on floats. Every node a step names is
-    reached (the tape holds only what the output depends on), so no adjoint is read before
-    it has a term.
+def float_adjoints(steps: list, vals: list, output: int, raw: bool = False) -> list:
+    """The backward pass over floats: the loop of sweep.reverse with tape_sender, specialised
+    (the measured fast path; tests/test_properties.py holds it bit for bit equal to
+    array_adjoints). Each sum starts from -0.0 (-0.0 + c is c: sweep.accumulate's first
+    term) and every partial is multiplied in (g · 1.0 is g: sweep.scaled), as tests cost
+    more than they save on floats. Every node a step names is reached (the tape holds only
+    what the output depends on), so no adjoint is read before it has a term.
     With `raw`, adjoints no term reached are left -0.0 (_START) for the caller to read."""
     m = FLOAT
     adj: list = [_START] * len(vals)
@@ -321,36 +324,12 @@ def _float_adjoints(steps: list, vals: list, output: int, raw: bool = False) -> 
     return adj if raw else [0.0 if v is _START else v for v in adj]
 
 
-def _array_adjoints(steps: list, vals: list, output: int, m) -> list:
-    """The backward pass over arrays: every multiplication by one and every first sum is
-    skipped (each would be a pass over a batch's arrays), and nothing is added in place."""
+def array_adjoints(steps: list, vals: list, output: int, m) -> list:
+    """The backward pass over arrays (or floats): the general loop, sweep.reverse, over the
+    tape's steps; nodes no term reaches get 0.0."""
     adj: list = [None] * len(vals)  # None: no contribution yet
     adj[output] = ONE
-    for i, a, b, pa, pb, constant in reversed(steps):
-        g = adj[i]
-        if constant:  # pa and pb are numbers
-            if pa is not None:
-                c = pa if g is ONE else g if pa is ONE else g * pa
-                adj[a] = c if adj[a] is None else adj[a] + c
-            if pb is not None:
-                c = pb if g is ONE else g if pb is ONE else g * pb
-                adj[b] = c if adj[b] is None else adj[b] + c
-            continue
-        out, x = vals[i], vals[a]
-        if b < 0:
-            p = pa(m, out, x)
-            c = p if g is ONE else g if p is ONE else g * p
-            adj[a] = c if adj[a] is None else adj[a] + c
-            continue
-        y = vals[b]
-        if pa is not None:
-            p = pa(m, out, x, y)
-            c = p if g is ONE else g if p is ONE else g * p
-            adj[a] = c if adj[a] is None else adj[a] + c
-        if pb is not None:
-            p = pb(m, out, x, y)
-            c = p if g is ONE else g if p is ONE else g * p
-            adj[b] = c if adj[b] is None else adj[b] + c
+    reverse(adj, reversed(steps), tape_sender(vals, m))
     return [0.0 if v is None else v for v in adj]
 
 

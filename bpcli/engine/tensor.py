@@ -15,6 +15,7 @@ from functools import cached_property
 from bpcli.engine.numeric import ONE, ArrayMath
 from bpcli.engine.ops import CONST, INPUT, OPS, Site, shape_text
 from bpcli.engine.result import Result
+from bpcli.engine.sweep import reverse, total
 from bpcli.errors import InputValueError, LimitError, ShapeError, TensorOutputError
 
 _VERBS = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "divide", "pow": "raise",
@@ -306,19 +307,18 @@ def backward(formula, vals: list, node_shapes: list, batch, m, wanted: list, see
     np = m.np
     adj: list = [None] * len(f)
     adj[f.output] = seed
-    for i in range(len(f) - 1, -1, -1):
-        g = adj[i]
-        if g is None or not f.args[i]:
-            continue
+
+    def send(step, g):
+        i = step[0]
         op = OPS[f.kinds[i]]
         xs = _operands(f, vals, node_shapes, batch, i)
         for slot, a in enumerate(f.args[i]):
-            if not wanted[a] or (not op.elementwise and op.vjp[slot] is None):
-                continue
-            c = _contribution(f, vals, node_shapes, batch, m, i, slot, g, convention, xs)
-            adj[a] = c if adj[a] is None else adj[a] + c
+            if wanted[a] and (op.elementwise or op.vjp[slot] is not None):
+                yield a, _contribution(f, vals, node_shapes, batch, m, i, slot, g, convention, xs)
         if lean:  # node i's parents are done (they come later on the tape): nothing reads it again
-            adj[i] = vals[i] = g = None
+            adj[i] = vals[i] = None
+
+    reverse(adj, [(i,) for i in range(len(f) - 1, -1, -1) if f.args[i]], send)
     if lean:
         return adj
     return [np.zeros(np.shape(v), dtype=m.dtype) if a is None else a for a, v in zip(adj, vals)]
@@ -440,5 +440,5 @@ def jvp(formula, values: dict, tangents: dict, m=None) -> tuple[list, list]:
                 elif op.jvp[slot] is not None:
                     terms.append(op.jvp[slot](m, tan[a], vals[i], *xs, site))
             if terms:
-                tan[i] = np.broadcast_to(np.asarray(sum(terms[1:], terms[0]), dtype=m.dtype), node_shapes[i])
+                tan[i] = np.broadcast_to(np.asarray(total(terms), dtype=m.dtype), node_shapes[i])
     return vals, [np.zeros(s, dtype=m.dtype) if t is None else np.array(t) for t, s in zip(tan, node_shapes)]

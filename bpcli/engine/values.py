@@ -305,8 +305,8 @@ def require_scalars(formula, point: dict, feature: str) -> None:
 
 def values_of(doc, source: str, inputs: list[str], allow_nonfinite: bool = False) -> tuple[dict, list[str]]:
     """The values of `inputs` in a JSON document (numbers, or nested lists of them), and the
-    names it has that are not inputs (left unread). The document is an object of numbers, bp train's (its `params`) or bp
-    grad's (its `inputs`)."""
+    names it has that are not inputs (left unread). The document is an object of numbers,
+    bp train's (its `params`) or bp grad's (its `inputs`)."""
     if isinstance(doc, dict) and isinstance(doc.get("params"), dict):
         doc = doc["params"]
     elif isinstance(doc, dict) and str(doc.get("schema", "")).startswith("bp.grad/") and isinstance(

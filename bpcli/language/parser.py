@@ -39,7 +39,7 @@ def grammar_text() -> str:
 class _Dispatch:
     """Lark calls `__default__(alias, children, meta)` on every reduction; pass it on."""
 
-    builder: "_Builder"
+    builder: _Builder
 
     def __default__(self, data, children, meta):
         if data.startswith("_"):  # Lark's helper rules for repetition: the parent inlines them
@@ -162,7 +162,7 @@ def lean_driver_active() -> bool:
     return _tables is not None
 
 
-def _parse_with_lark(text: str) -> "_Builder":
+def _parse_with_lark(text: str) -> _Builder:
     builder = _dispatch.builder = _Builder(text)
     try:
         _parser.parse(text)
@@ -206,7 +206,7 @@ class _Builder:
             return lambda builder: alias
         return lambda builder, *operands: builder.graph.apply(alias, operands)
 
-    def call(self, name: str, args: "_Args") -> int:
+    def call(self, name: str, args: _Args) -> int:
         if OPS[name].axis and len(args) == OPS[name].arity + 1:  # sum(A, 0): a static axis
             if not self._is_constant(args[-1]):
                 raise _error(self.text, args.commas[-1].start_pos,
@@ -217,7 +217,7 @@ class _Builder:
         self._check_arity(name, args)
         return self.graph.apply(name, tuple(args))
 
-    def index(self, node: int, args: "_Args") -> int:
+    def index(self, node: int, args: _Args) -> int:
         """v[2], A[1, 0]: integer constants, a static part of the node; p[y]: a class label."""
         if all(self._is_constant(a) for a in args):
             where = "an index"
@@ -329,7 +329,7 @@ class _PositionDispatch:
     """Lark's own loop over a parser that keeps every token: the same builder calls, plus where
     each node's operator (or function name, or bracket) is written, first occurrence."""
 
-    def __init__(self, builder: "_Builder"):
+    def __init__(self, builder: _Builder):
         self.builder = builder
         self.positions: dict[int, int] = {}
         self.names: list[int] = []  # where the function names being applied are written
