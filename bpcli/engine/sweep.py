@@ -1,6 +1,9 @@
-"""The backward loop, one for numbers, arrays and tensors: from the output back, each node
-sends its operands their contributions (its adjoint times a partial, or a tensor rule's
-vector-Jacobian product), and each operand's adjoint accumulates them.
+"""The two loops of differentiation, each one for numbers, arrays and tensors.
+
+Backward (`reverse`): from the output back, each node sends its operands their contributions
+(its adjoint times a partial, or a tensor rule's vector-Jacobian product), and each
+operand's adjoint accumulates them (`accumulate`). Forward mode (`tangents`): along the
+tape, each node's tangent is the total of its operands' terms, summed the same way.
 
 The float pass of bpcli.engine.tape (`float_adjoints`) is this loop specialised for floats
 (sums started from -0.0, no test for a first term or a factor of one); a property test holds
@@ -28,6 +31,22 @@ def total(terms: list):
     """A node's terms summed the way `accumulate` sums them, the first kept as it is (forward
     mode's tangent: one term per operand that carries one)."""
     return terms[0] if len(terms) == 1 else sum(terms[1:], terms[0])
+
+
+def tangents(args: list, tan: list, term, finish=None) -> list:
+    """Forward mode's loop, one for numbers, arrays and tensors: along the tape, every node
+    an operand's tangent reaches gets the `total` of its terms, `term(i, slot, a)` for each
+    operand a that carries one (a term None: that slot has no rule and sends nothing);
+    `finish(i, t)` may shape the total. `tan` holds the inputs' tangents and None elsewhere;
+    nodes no tangent reaches stay None (their partials are never evaluated)."""
+    for i, operands in enumerate(args):
+        if not operands:
+            continue
+        terms = [t for slot, a in enumerate(operands) if tan[a] is not None
+                 and (t := term(i, slot, a)) is not None]
+        if terms:
+            tan[i] = total(terms) if finish is None else finish(i, total(terms))
+    return tan
 
 
 def reverse(adj: list, steps, send) -> list:

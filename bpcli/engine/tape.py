@@ -7,7 +7,8 @@ import math
 from bpcli.engine.numeric import FLOAT, ONE, ArrayMath
 from bpcli.engine.ops import INPUT, OPS
 from bpcli.engine.result import Result
-from bpcli.engine.sweep import reverse, tape_sender, total
+from bpcli.engine.sweep import reverse, tape_sender
+from bpcli.engine.sweep import tangents as tangents_loop
 from bpcli.engine.values import raise_problems, value_problems
 
 
@@ -174,8 +175,8 @@ class Formula:
 
     def jvp(self, values: dict, tangents: dict, m=None) -> tuple[list, list]:
         """Forward mode: every node's value and its tangent (∂node along `tangents`, an input
-        name → number dict; arrays of the inputs' shapes for a tensor formula), computed in
-        one sweep along the tape.
+        name → number dict; arrays of the inputs' shapes for a tensor formula): the forward
+        pass, then forward mode's loop (sweep.tangents) along the tape.
 
         An input missing from `tangents` has tangent 0, and so has every node that depends
         on no input given one; their partials are never evaluated (as in PyTorch's forward
@@ -197,21 +198,16 @@ class Formula:
                                    {k: m.np.asarray(v, dtype=m.dtype) for k, v in tangents.items()}, m)
 
     def _jvp_sweep(self, values: dict, tangents: dict, m) -> tuple[list, list]:
-        vals = list(self._template)
-        tan: list = [0.0] * len(vals)
-        for name, i in self.inputs.items():
-            vals[i] = values[name]
-            tan[i] = tangents.get(name, 0.0)
-        active = self.depends_on(set(tangents))
+        vals = self.forward(values, m)
+        tan: list = [None] * len(vals)  # None: no tangent reaches the node
+        for name in tangents:
+            tan[self.inputs[name]] = tangents[name]
         kinds, args = self.kinds, self.args
-        for i, f, _, _ in self._steps:
-            operands = [vals[j] for j in args[i]]
-            out = vals[i] = f(m, *operands)
-            if active[i]:
-                terms = [p(m, out, *operands) * tan[j]
-                         for p, j in zip(OPS[kinds[i]].partials, args[i]) if active[j]]
-                tan[i] = total(terms)
-        return vals, tan
+
+        def term(i, slot, a):
+            return OPS[kinds[i]].partials[slot](m, vals[i], *[vals[j] for j in args[i]]) * tan[a]
+
+        return vals, [0.0 if t is None else t for t in tangents_loop(args, tan, term)]
 
     def local_gradients(self, vals: list, i: int, m=FLOAT) -> tuple:
         """∂node/∂operand for each operand slot of node i, at the forward values."""

@@ -15,7 +15,8 @@ from functools import cached_property
 from bpcli.engine.numeric import ONE, ArrayMath
 from bpcli.engine.ops import CONST, INPUT, OPS, Site, shape_text
 from bpcli.engine.result import Result
-from bpcli.engine.sweep import reverse, total
+from bpcli.engine.sweep import reverse
+from bpcli.engine.sweep import tangents as tangents_loop
 from bpcli.errors import InputValueError, LimitError, ShapeError, TensorOutputError
 
 _VERBS = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "divide", "pow": "raise",
@@ -407,7 +408,7 @@ def jacobian(formula, values: dict, m=None, wrt=None, limit: int | None = None) 
 
 def jvp(formula, values: dict, tangents: dict, m=None) -> tuple[list, list]:
     """Forward mode over tensors: every node's value and its tangent along `tangents` (input
-    name → an array of the input's shape, or a number for every entry), in one sweep; nodes
+    name → an array of the input's shape, or a number for every entry), along the tape; nodes
     no tangent reaches get zeros. Elementwise rows multiply their partials in, the others
     apply their `jvp` rule (a class label carries none)."""
     f = formula
@@ -424,21 +425,18 @@ def jvp(formula, values: dict, tangents: dict, m=None) -> tuple[list, list]:
                 raise InputValueError(f"the tangent of {name} has shape {shape_text(t.shape)}, "
                                       f"{name} has shape {shape_text(node_shapes[i])}")
             tan[i] = np.broadcast_to(t, node_shapes[i])
-        for i, kind in enumerate(f.kinds):
-            if not f.args[i] or all(tan[a] is None for a in f.args[i]):
-                continue
-            op = OPS[kind]
-            xs = [vals[a] for a in f.args[i]]
-            site = None if op.elementwise else Site(f.params.get(i, ()), tuple(len(node_shapes[a]) for a in f.args[i]))
-            terms = []
-            for slot, a in enumerate(f.args[i]):
-                if tan[a] is None:
-                    continue
-                if op.elementwise:
-                    p = op.partials[slot](m, vals[i], *xs)
-                    terms.append(tan[a] if p is ONE else p * tan[a])
-                elif op.jvp[slot] is not None:
-                    terms.append(op.jvp[slot](m, tan[a], vals[i], *xs, site))
-            if terms:
-                tan[i] = np.broadcast_to(np.asarray(total(terms), dtype=m.dtype), node_shapes[i])
+
+        def term(i, slot, a):
+            op = OPS[f.kinds[i]]
+            xs = [vals[b] for b in f.args[i]]
+            if op.elementwise:
+                p = op.partials[slot](m, vals[i], *xs)
+                return tan[a] if p is ONE else p * tan[a]
+            if op.jvp[slot] is None:
+                return None
+            site = Site(f.params.get(i, ()), tuple(len(node_shapes[b]) for b in f.args[i]))
+            return op.jvp[slot](m, tan[a], vals[i], *xs, site)
+
+        tangents_loop(f.args, tan, term,
+                      lambda i, t: np.broadcast_to(np.asarray(t, dtype=m.dtype), node_shapes[i]))
     return vals, [np.zeros(s, dtype=m.dtype) if t is None else np.array(t) for t, s in zip(tan, node_shapes)]
