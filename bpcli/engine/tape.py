@@ -51,9 +51,18 @@ class Formula:
         self._back_steps = self._backward_steps(self.differentiable, used) if self.elementwise else None
         self._wrt_steps: dict[tuple, list] = {}
 
-    def depends_on(self, names: set) -> list[bool]:
-        """For every node: does it depend on one of these inputs?"""
+    def depends_on(self, names: set, gradients: bool = False) -> list[bool]:
+        """For every node: does it depend on one of these inputs? With `gradients`, only
+        through the operand slots a gradient flows back into (the tensor pass's rule: p[y]
+        sends none to its class label y)."""
         flags = [self.names.get(i) in names if k == INPUT else False for i, k in enumerate(self.kinds)]
+        if gradients:
+            for i, args in enumerate(self.args):
+                if args:
+                    op = OPS[self.kinds[i]]
+                    flags[i] = any(flags[a] for slot, a in enumerate(args)
+                                   if op.elementwise or op.vjp[slot] is not None)
+            return flags
         for i, _, a, b in self._steps:
             flags[i] = flags[a] or (b >= 0 and flags[b])
         if self._wide:  # again with every operand: a node's flag comes after its operands'

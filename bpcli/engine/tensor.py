@@ -245,14 +245,7 @@ def _fit(np, c, aligned, value):
 
 def _wanted(f, wrt) -> list[bool]:
     """Nodes that depend on an input whose gradient is wanted (all inputs: wrt None)."""
-    names = set(f.inputs) if wrt is None else set(wrt)
-    flags = [f.kinds[i] == INPUT and f.names[i] in names for i in range(len(f))]
-    for i, args in enumerate(f.args):
-        if args and not flags[i]:
-            op = OPS[f.kinds[i]]
-            flags[i] = any(flags[a] for slot, a in enumerate(args)
-                           if op.elementwise or op.vjp[slot] is not None)
-    return flags
+    return f.depends_on(set(f.inputs) if wrt is None else set(wrt), gradients=True)
 
 
 def prepare(formula, values: dict, m, batched) -> tuple:
