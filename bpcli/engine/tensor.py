@@ -15,7 +15,7 @@ from functools import cached_property
 from bpcli.engine.numeric import ONE, ArrayMath
 from bpcli.engine.ops import CONST, INPUT, OPS, Site, shape_text
 from bpcli.engine.result import Result
-from bpcli.engine.sweep import reverse
+from bpcli.engine.sweep import accumulate, reverse
 from bpcli.engine.sweep import tangents as tangents_loop
 from bpcli.errors import InputValueError, LimitError, ShapeError, TensorOutputError
 
@@ -302,13 +302,13 @@ def backward(formula, vals: list, node_shapes: list, batch, m, wanted: list, see
     adj: list = [None] * len(f)
     adj[f.output] = seed
 
-    def send(step, g):
+    def send(step, g, adj):
         i = step[0]
         op = OPS[f.kinds[i]]
         xs = _operands(f, vals, node_shapes, batch, i)
         for slot, a in enumerate(f.args[i]):
             if wanted[a] and (op.elementwise or op.vjp[slot] is not None):
-                yield a, _contribution(f, vals, node_shapes, batch, m, i, slot, g, convention, xs)
+                accumulate(adj, a, _contribution(f, vals, node_shapes, batch, m, i, slot, g, convention, xs))
         if lean:  # node i's parents are done (they come later on the tape): nothing reads it again
             adj[i] = vals[i] = None
 
