@@ -187,7 +187,7 @@ def checked_grad(formula, point: dict, check_it: bool = True, budget: float = 5.
     if not check_it:
         return result, None
     if result.is_tensor:  # tensors: SymPy entry by entry, sampled finite differences
-        from bpcli.check.tensorcheck import check as check_tensors  # deferred: loads numpy and SymPy
+        from bpcli.check.tensorcheck import check as check_tensors  # deferred: loads numpy, SymPy
 
         return result, check_tensors(formula, result, point, budget=budget)
     return result, check(formula, result, point, budget=budget)

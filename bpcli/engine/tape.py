@@ -194,7 +194,7 @@ class Formula:
         self.check_values(values)
         self.check_values(tangents, complete=False)
         if not self.elementwise:  # @, sum, softmax, …: the tensor pass and the rows' jvp rules
-            from bpcli.engine import tensor  # deferred: loads numpy (the tensor pass)
+            from bpcli.engine import tensor  # deferred: loads numpy (the tensor pass; off the scalar path)
 
             return tensor.jvp(self, values, tangents, None if m is FLOAT else m)
         if m is None:
@@ -241,7 +241,7 @@ class Formula:
         if m is None and _all_numbers(values):
             m = FLOAT
         if m is None or batched is not None or not self.elementwise:
-            from bpcli.engine import tensor  # deferred: loads numpy (the tensor pass)
+            from bpcli.engine import tensor  # deferred: loads numpy (the tensor pass; off the scalar path)
 
             return tensor.grad(self, values, None if m is FLOAT else m, batched, wrt)
         if m is FLOAT:
@@ -258,7 +258,7 @@ class Formula:
         refused past `limit` output entries (None: tensor.MAX_JACOBIAN, 0: no limit)."""
         if not checked:
             self.check_values(values)
-        from bpcli.engine import tensor  # deferred: loads numpy (the tensor pass)
+        from bpcli.engine import tensor  # deferred: loads numpy (the tensor pass; off the scalar path)
 
         return tensor.jacobian(self, values, m, wrt, limit)
 
