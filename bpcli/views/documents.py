@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 
 from bpcli.views import labels as view
 from bpcli.views import settings
@@ -89,13 +90,31 @@ def csv_rows(names: list[str], columns: list[list[float]], header: bool) -> str:
 
 
 # -- bp grad ------------------------------------------------------------------------
+@dataclass
+class Extras:
+    """What bp grad computes beside the gradient when asked (None: not asked)."""
+
+    explanations: list | None = None  # --explain: the paths of each input
+    hessian: object = None  # --hessian: the checked second derivatives
+    forward: object = None  # --forward: forward mode beside reverse mode
+    jacobian: object = None  # --jacobian of a scalar output
+    output_name: str = "out"  # what Jacobian tables call the output
+
+    @property
+    def ok(self) -> bool:
+        """No extra disagrees with its reference."""
+        return ((self.hessian is None or self.hessian.status != "mismatch")
+                and (self.forward is None or self.forward.agrees))
+
+
 def note_document(note) -> dict:
     return {"kind": note.kind, "node": note.node, "message": note.message, "suggestion": note.suggestion}
 
 
-def grad_document(result, point: dict, check=None, notes: list | None = None) -> dict:
+def grad_document(result, point: dict, check=None, notes: list | None = None, extras: Extras | None = None) -> dict:
     """bp.grad/2: every node has a shape ([] for a scalar); values, adjoints, contributions
-    and gradients are numbers or nested lists; tensor edges carry their rule in words."""
+    and gradients are numbers or nested lists; tensor edges carry their rule in words. With
+    `extras`, a member per extra asked for (explain, hessian, forward_mode, jacobian)."""
     f = result.formula
     doc = {
         "schema": SCHEMA,
@@ -124,6 +143,20 @@ def grad_document(result, point: dict, check=None, notes: list | None = None) ->
     if check is not None:
         doc["check"] = check_document(check)
         doc["ok"] = check.ok
+    return doc if extras is None else _with_extras(doc, result, extras)
+
+
+def _with_extras(doc: dict, result, extras: Extras) -> dict:
+    if extras.explanations is not None:
+        doc["explain"] = explain_document(result, extras.explanations)
+    if extras.hessian is not None:
+        doc.update(hessian_document(extras.hessian))
+        doc["ok"] = doc["ok"] and extras.hessian.status != "mismatch"
+    if extras.forward is not None:
+        doc["forward_mode"] = forward_document(extras.forward)
+        doc["ok"] = doc["ok"] and extras.forward.agrees
+    if extras.jacobian is not None:
+        doc["jacobian"] = jacobian_document(extras.jacobian)
     return doc
 
 

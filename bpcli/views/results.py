@@ -251,3 +251,27 @@ def jacobian_summary(f, jac, out_name: str):
     made = table("Formula", "formula", "output", "shape", "value", numeric_columns=("shape",))
     add_row(made, f.text.strip(), out_name, shape_text(jac.output_shape), show_value(jac.value))
     return made
+
+
+# -- bp grad's output in the order printed ----------------------------------------------------
+def grad_output(result, checked, extras, limit: int | None) -> list:
+    """bp grad's tables and texts, in the order printed, for the extras asked for
+    (documents.Extras); the notes apart: they end the output."""
+    printed = list(grad_tables(result, checked, limit=limit))
+    if extras.explanations is not None:
+        printed.append(explain_text(result, extras.explanations))
+    if extras.hessian is not None:
+        printed.append(hessian_table(extras.hessian))
+    if extras.forward is not None:
+        printed.extend(forward_tables(result, extras.forward, limit=limit))
+    if extras.jacobian is not None:
+        printed.extend(jacobian_tables(extras.jacobian, extras.output_name))
+    return printed
+
+
+def jacobian_output(f, jac, checked, out: str) -> list:
+    """bp grad --jacobian of a tensor output: its summary, a table per input, the check's table."""
+    printed = [jacobian_summary(f, jac, out)] + list(jacobian_tables(jac, out))
+    if checked is not None:
+        printed.append(jacobian_check_table(jac, checked, out))
+    return printed

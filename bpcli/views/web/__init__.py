@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from importlib import metadata, resources
+from importlib import resources
 
 from bpcli.views.web.layout import layout
 
@@ -21,6 +21,8 @@ _PLACE = re.compile(r"\{\{(\w+)\}\}|/\*BP:(\w+)\*/")
 def version() -> str:
     """bp's version, as installed (the page's generator tag): read here rather than from the
     package's top, which is the library API above this layer."""
+    from importlib import metadata  # not at import: bp grad never builds a page
+
     return metadata.version("backprop-cli")
 
 
