@@ -173,18 +173,18 @@ def test_at_bad_rows_name_file_row_and_column(bp, tmp_path, content, name, fragm
 
 
 @pytest.mark.parametrize("ascii_only", [False, True])
-def test_jsonl_rows_are_what_dumps_writes_row_by_row(monkeypatch, ascii_only):
-    from bpcli.views import render
+def test_jsonl_rows_are_what_dumps_writes_row_by_row(ascii_only):
+    from bpcli.views import documents, settings
 
-    monkeypatch.setattr(render, "ASCII", ascii_only)
     names = ["x", "ω", "w_2"]
     inf, nan = float("inf"), float("nan")
     columns = [[1.0, -0.0, 1e300, 0.1], [inf, 2.5, -inf, nan], [3.0, 1e-320, -7.25, 2.0], [0.0, 1.0, 2.0, 3.0]]
-    expected = "".join(
-        render.dumps({"value": render.json_number(row[0]),
-                      "gradient": {n: render.json_number(g) for n, g in zip(names, row[1:])}}) + "\n"
-        for row in zip(*columns))
-    assert render.jsonl_rows(names, columns) == expected
+    with settings.using(ascii=ascii_only):
+        expected = "".join(
+            documents.dumps({"value": documents.json_number(row[0]),
+                             "gradient": {n: documents.json_number(g) for n, g in zip(names, row[1:])}}) + "\n"
+            for row in zip(*columns))
+        assert documents.jsonl_rows(names, columns) == expected
 
 
 def test_at_jsonl_values_that_are_not_plain_numbers_are_refused_where_they_are(bp, tmp_path):

@@ -35,7 +35,7 @@ def _explained(text: str, point: dict, steps: int, max_paths: int = 4):
 
 
 def test_explain_on_a_long_sum_lists_paths_within_its_step_budget_and_says_so():
-    from bpcli.views import render
+    from bpcli.views import results
 
     n = 5000
     r, budget, found = _explained("+".join(f"x{i}" for i in range(n)), {f"x{i}": 1.0 for i in range(n)}, 50_000)
@@ -43,20 +43,20 @@ def test_explain_on_a_long_sum_lists_paths_within_its_step_budget_and_says_so():
     assert 0 < len(listed) < n and budget.left <= 0
     assert all(e.total_paths == 1 and e.adjoint == 1.0 for e in found)
     assert sum(len(p.edges) for e in found for p in e.paths) <= 50_000  # work and memory bounded
-    text = render.explain_text(r, found).plain
+    text = results.explain_text(r, found).plain
     assert f"… and {n - len(listed):,} more inputs, whose paths were not listed" in text
     assert "--explain-steps raises it" in text and len(text) < 100_000
 
 
 def test_explain_on_a_rebound_chain_walks_each_path_once_without_copies():
-    from bpcli.views import render
+    from bpcli.views import results
 
     lines = 20_000
     text = "a = x\n" + "a = a + x\n" * lines + "a"
     r, budget, (e,) = _explained(text, {"x": 1.0}, 10**7)
     assert e.total_paths == lines + 1 and len(e.paths) == 4 and e.complete
     assert [len(p.edges) for p in e.paths] == [lines, lines, lines - 1, lines - 2]
-    shown = render.explain_text(r, [e]).plain
+    shown = results.explain_text(r, [e]).plain
     assert "… 19,988 more factors …" in shown and len(shown) < 5_000  # long paths show their ends
 
 
@@ -66,7 +66,7 @@ def test_an_astronomical_path_count_prints_in_scientific_form(bp):
     r = bp("grad", text, "--x", "1", "--explain", "--no-check", "--max-paths", "1")
     assert r.exit_code == 0, r.stderr
     assert "∂a/∂x: 2.82e+4515 paths from a to x" in r.stdout
-    from bpcli.views.explain import count_json, count_text
+    from bpcli.views.numbers import count_json, count_text
 
     assert count_text(10**15) == "1.00e+15" and count_text(999_999_999_999_999) == "999,999,999,999,999"
     assert count_json(2**53) == 2**53 and count_json(2**53 + 1) == "9.01e+15"

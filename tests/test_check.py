@@ -213,7 +213,7 @@ def test_a_warm_worker_answers_as_a_fresh_process_whatever_it_answered_before():
 
 # -- JSON ----------------------------------------------------------------------------------------
 def test_every_document_writes_non_finite_numbers_and_huge_counts_as_text():
-    from bpcli.views.render import dumps
+    from bpcli.views.documents import dumps
 
     doc = {"a": [1.0, math.inf, {"b": (-math.inf, math.nan)}], "n": 2**20_000, "ok": True, "m": 3}
     assert json.loads(dumps(doc)) == {"a": [1.0, "inf", {"b": ["-inf", "nan"]}], "n": "3.98e+6020", "ok": True,

@@ -90,9 +90,9 @@ def test_number_text_writes_each_number_once_for_every_face(v, digits, whole, te
 
 def test_the_faces_share_the_one_formatter():
     from bpcli.cli import _trace_numbers
-    from bpcli.views import render
+    from bpcli.views import numbers
     from bpcli.views.web.layout import short
 
-    assert render.show_number(12.00000000007759) == "12.0" and render.show_number(3.0) == "3.0"
+    assert numbers.show_number(12.00000000007759) == "12.0" and numbers.show_number(3.0) == "3.0"
     assert short(1234567.5) == "1.23457e+06" and short(4.0) == "4"
     assert _trace_numbers({"x": 1e300, "y": 2.0, "z": 0.5}, ["x", "y", "z"]) == ["1e+300", "2", "0.5"]

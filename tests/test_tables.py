@@ -75,7 +75,7 @@ def test_too_narrow_for_a_row_stacks_each_row_as_lines(bp, monkeypatch):
 def test_small_arrays_show_in_full_and_large_ones_on_one_line_with_their_shape():
     import numpy as np
 
-    from bpcli.views.render import show_value
+    from bpcli.views.numbers import show_value
 
     assert show_value(np.array([1.0, 2.5, -3.0])) == "[ 1.   2.5 -3. ]"
     assert show_value(np.array([[1.0, 2.0], [3.0, 4.0]])) == "[[1. 2.]\n [3. 4.]]"

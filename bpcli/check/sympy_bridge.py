@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from bpcli.engine.graph import CONST, INPUT, NAMED_CONSTANTS
-from bpcli.engine.numtext import count_text, number_text
+from bpcli.engine.numtext import WRITABLE_BITS, count_text, number_text
 from bpcli.engine.ops import OPS
 
 # Past these, SymPy is not asked at all: its expressions are trees (a shared node is
@@ -28,7 +28,6 @@ MAX_TREE = 10**5  # nodes of the formula written out as one expression
 MAX_DEPTH = 400  # longest chain of operations from an input to the output
 MAX_EXPONENT = 10**4  # |integer exponent| SymPy would expand exactly
 MEMORY = 2 << 30  # bytes the child may add to what it inherits
-WRITABLE_BITS = 14_000  # integers below 4,300 decimal digits, which Python will write
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from bpcli.errors import BPError, CheckError, InputValueError, UsageError
 def say_error(message: str) -> None:
     """One place where errors reach the user: stderr, no traceback (and no error of its own
     when stderr is full or gone: the exit code still tells)."""
-    from bpcli.views.render import plain
+    from bpcli.views.text import plain
 
     try:
         sys.stderr.write(plain(message).rstrip("\n") + "\n")
@@ -152,7 +152,7 @@ PrecisionOpt = Annotated[str, typer.Option(
 
 def _precision(text: str) -> None:
     """Set how many digits tables show, from --precision."""
-    from bpcli.views.render import set_precision
+    from bpcli.views.settings import set_precision
 
     if text == "full":
         return set_precision(None)
@@ -173,7 +173,7 @@ def _version(value: bool) -> None:
 def _group(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                         help="Print the version and exit.")) -> None:
     """bp: type a formula, see its computational graph and backpropagated gradients."""
-    from bpcli.views.render import setup_streams
+    from bpcli.views.text import setup_streams
 
     setup_streams()
 
@@ -420,25 +420,27 @@ def _output_name(f) -> str:
 def _print_jacobian(f, point: dict, jac, as_json: bool, check: bool, budget: float, notes: list) -> None:
     """`bp grad --jacobian` of a tensor output: its value, ∂output/∂input per input, and the
     check of every block (exit 3 where it truly disagrees)."""
-    from bpcli.views import render
+    from bpcli.views.documents import dumps, jacobian_full_document
+    from bpcli.views.notes import check_notes, input_notes, notes_text
+    from bpcli.views.results import jacobian_check_table, jacobian_summary, jacobian_tables
 
     checked = None
     if check:
         from bpcli.check.tensorcheck import check_jacobian
 
         checked = check_jacobian(f, jac, point, budget)
-    notes = render.input_notes(notes) + render.check_notes(checked.notes if checked else [])
+    notes = input_notes(notes) + check_notes(checked.notes if checked else [])
     if as_json:
-        print(render.dumps(render.jacobian_full_document(f, point, jac, checked, notes)))
+        print(dumps(jacobian_full_document(f, point, jac, checked, notes)))
     else:
         console = stdout_console()
         out = _output_name(f)
-        for table in [render.jacobian_summary(f, jac, out)] + render.jacobian_tables(jac, out):
+        for table in [jacobian_summary(f, jac, out)] + jacobian_tables(jac, out):
             console.print(table)
         if checked is not None:
-            console.print(render.jacobian_check_table(jac, checked, out))
+            console.print(jacobian_check_table(jac, checked, out))
         if notes:
-            console.print(render.notes_text(notes), end="")
+            console.print(notes_text(notes), end="")
     _fail_on_mismatch(checked)
 
 
@@ -449,7 +451,7 @@ def grad_at(f, at: str, out_format, fixed: dict, formula_text, values_file, chec
             max_data: str, delimiter: Optional[str]):
     """The gradient at every row of a file, streamed out chunk by chunk."""
     from bpcli.data.batch import Points, gradients
-    from bpcli.views import render
+    from bpcli.views.documents import csv_rows, jsonl_rows
 
     if at == "-" and (formula_text == "-" or values_file == "-"):
         raise UsageError("stdin can hold the formula, the values or the points, not two of them")
@@ -472,9 +474,9 @@ def grad_at(f, at: str, out_format, fixed: dict, formula_text, values_file, chec
     for chunk, value, grads in gradients(f, points.chunks([n for n in names if n not in fixed]), fixed):
         columns = [value.tolist()] + [grads[n].tolist() for n in names]
         if out_format == "csv":
-            write(render.csv_rows(names, columns, header=chunk.first_row == 1))
+            write(csv_rows(names, columns, header=chunk.first_row == 1))
         else:
-            write(render.jsonl_rows(names, columns))
+            write(jsonl_rows(names, columns))
         if check and checked is None:
             checked = _check_rows(f, chunk, fixed, budget)
     sys.stdout.flush()
@@ -564,7 +566,16 @@ def grad(
     delimiter: Optional[str] = typer.Option(None, "--delimiter", metavar="CHAR", help="With --at: " + DELIMITER_HELP),
 ):
     """Forward and backward pass of FORMULA at a point: give values as --x 2 or x=2."""
-    from bpcli.views import render
+    from bpcli.views.documents import (
+        dumps,
+        explain_document,
+        forward_document,
+        grad_document,
+        hessian_document,
+        jacobian_document,
+    )
+    from bpcli.views.notes import check_notes, grad_notes, notes_text
+    from bpcli.views.results import explain_text, forward_tables, grad_tables, hessian_table, jacobian_tables
 
     check_timeout = _seconds(check_timeout, "--check-timeout")
     _precision(precision)
@@ -600,41 +611,41 @@ def grad(
     result, checked = _tensor_aware(f, lambda: checked_grad(f, point, check, check_timeout, values_checked=True))
     if result.is_tensor:
         _refuse_for_tensors(hessian=with_hessian)
-    notes = render.grad_notes(result, notes, checked)
+    notes = grad_notes(result, notes, checked)
     explanations = _explain(result, max_paths, explain_steps) if explain_paths else None
     hessian = _hessian(f, point, check, check_timeout, max_hessian) if with_hessian else None
     if hessian is not None:
-        notes += render.check_notes(hessian.notes)
+        notes += check_notes(hessian.notes)
     fm = _forward_mode(f, result, point, max_forward) if forward else None
     if as_json:
-        doc = render.grad_document(result, point, checked, notes)
+        doc = grad_document(result, point, checked, notes)
         if explanations is not None:
-            doc["explain"] = render.explain_document(result, explanations)
+            doc["explain"] = explain_document(result, explanations)
         if hessian is not None:
-            doc.update(render.hessian_document(hessian))
+            doc.update(hessian_document(hessian))
             doc["ok"] = doc["ok"] and hessian.status != "mismatch"
         if fm is not None:
-            doc["forward_mode"] = render.forward_document(fm)
+            doc["forward_mode"] = forward_document(fm)
             doc["ok"] = doc["ok"] and fm.agrees
         if jac is not None:
-            doc["jacobian"] = render.jacobian_document(jac)
-        print(render.dumps(doc))
+            doc["jacobian"] = jacobian_document(jac)
+        print(dumps(doc))
     else:
         console = stdout_console()
-        for table in render.grad_tables(result, checked, limit=None if show_all else 200):
+        for table in grad_tables(result, checked, limit=None if show_all else 200):
             console.print(table)
         if explanations is not None:
-            console.print(render.explain_text(result, explanations))
+            console.print(explain_text(result, explanations))
         if hessian is not None:
-            console.print(render.hessian_table(hessian))
+            console.print(hessian_table(hessian))
         if fm is not None:
-            for table in render.forward_tables(result, fm, limit=None if show_all else 200):
+            for table in forward_tables(result, fm, limit=None if show_all else 200):
                 console.print(table)
         if jac is not None:
-            for table in render.jacobian_tables(jac, _output_name(f)):
+            for table in jacobian_tables(jac, _output_name(f)):
                 console.print(table)
         if notes:
-            console.print(render.notes_text(notes), end="")
+            console.print(notes_text(notes), end="")
     if hessian is not None and hessian.status == "mismatch":
         raise CheckError("the Hessian disagrees with SymPy's second derivatives")
     if fm is not None and not fm.agrees:
@@ -708,7 +719,8 @@ def train(
     _precision(precision)
     from bpcli.engine.values import read_pairs
     from bpcli.train.loop import Settings, Trainer, check_model_name
-    from bpcli.views import render
+    from bpcli.views.documents import dumps
+    from bpcli.views.training import check_plot_path, loss_curve, save_loss_plot, train_document, train_tables
 
     if file is not None:
         if data is not None:
@@ -726,7 +738,7 @@ def train(
     net = _net_options(param, hidden, activation, features)
     check_model_name(model)  # before reading the data: a typo should not wait for a big CSV
     if plot:
-        render.check_plot_path(plot)
+        check_plot_path(plot)
     spec, table = _training_data(model, data, target, loss, max_data, delimiter, drop_missing, net)
     points = [_predict_point(p, spec.features) for p in predict]
     trainer = Trainer(spec, table, settings)
@@ -735,9 +747,9 @@ def train(
         run = trainer.run(on_step=show.step if trace else None, on_epoch=show.epoch)
     predictions = [{**p, **_prediction(spec, run.params, p, settings.dtype)} for p in points]
     if as_json:
-        print(render.dumps(render.train_document(run, table, predictions)))
+        print(dumps(train_document(run, table, predictions)))
     elif jsonl:
-        print(render.dumps({"type": "summary", **render.train_document(run, table, predictions)}))
+        print(dumps({"type": "summary", **train_document(run, table, predictions)}))
     elif run.diverged:
         pass  # the error says where it stopped and what to try
     elif trace:
@@ -746,14 +758,14 @@ def train(
             print("predict (after training)", *_trace_numbers(p, spec.features), repr(p["yhat"]))
     else:
         console = stdout_console()
-        for t in render.train_tables(run, predictions):
+        for t in train_tables(run, predictions):
             console.print(t)
-        curve = render.loss_curve([e.loss for e in run.epochs], console.width, console.is_terminal
+        curve = loss_curve([e.loss for e in run.epochs], console.width, console.is_terminal
                                   and not console.no_color)
         if curve:
             console.print(curve, markup=False, highlight=False, soft_wrap=True)
     if plot and not run.interrupted and not run.diverged:  # last: the parameters are printed whatever
-        render.save_loss_plot([e.loss for e in run.epochs], plot, f"bp train {spec.text}")  # happens to it
+        save_loss_plot([e.loss for e in run.epochs], plot, f"bp train {spec.text}")  # happens to it
     if report:
         _write_report(report, run, table, settings)
     if run.diverged:
@@ -832,7 +844,7 @@ class _TrainView:
                 yhat = _predict(spec, {n: settings.init.get(n, 1.0) for n in spec.params}, p, settings.dtype)
                 print("predict (before training)", *_trace_numbers(p, spec.features), repr(yhat))
             if len(spec.params) > 1:  # the lecture's one-weight lines need no key; several do
-                from bpcli.views.render import plain
+                from bpcli.views.text import plain
 
                 print(plain("# grad: " + " ".join(spec.features + [spec.target]
                                                    + [f"∂loss/∂{p}" for p in spec.params])))
@@ -865,9 +877,10 @@ class _TrainView:
         if self.trace:
             print("progress:", e.epoch, repr(float(e.last_loss)))
         if self.jsonl:
-            from bpcli.views import render
+            from bpcli.views.documents import dumps
+            from bpcli.views.training import epoch_record
 
-            print(render.dumps(render.epoch_record(e)), flush=True)
+            print(dumps(epoch_record(e)), flush=True)
         if self.bar:
             from bpcli.engine.numtext import number_text
 
@@ -1055,7 +1068,8 @@ def view(
 ):
     """Write one HTML page that steps through FORMULA's forward and backward pass."""
     from bpcli.check.verify import checked_grad
-    from bpcli.views import render
+    from bpcli.views.documents import grad_document
+    from bpcli.views.notes import grad_notes
     from bpcli.views.web import page, view_data
 
     if engine not in ("auto", "graphviz", "bp"):
@@ -1064,7 +1078,7 @@ def view(
     f = load_formula(formula_text, file, max_size)
     point, notes = gather_values(f, given, formula_text, values_file, options=_long_options(ctx))
     result, checked = checked_grad(f, point, check, check_timeout, values_checked=True)
-    doc = render.grad_document(result, point, checked, render.grad_notes(result, notes, checked))
+    doc = grad_document(result, point, checked, grad_notes(result, notes, checked))
     data = view_data(f, doc, engine)
     html = page(data, large=large).encode()
     from bpcli.streams import write_output
@@ -1185,7 +1199,8 @@ def diff(
     """Derivatives of FORMULA as formulas, from bp's own graph, in bp's syntax."""
     from bpcli.check.symbolic import derivatives, printed
     from bpcli.engine.values import normalise
-    from bpcli.views import render
+    from bpcli.views.documents import dumps
+    from bpcli.views.text import plain
 
     f = load_formula(formula, file)
     if not f.elementwise:
@@ -1204,12 +1219,12 @@ def diff(
         if outputs[n].note:
             say_error(f"note: d/d{n}: {outputs[n].note}")
     if as_json:
-        print(render.dumps(texts))
+        print(dumps(texts))
     elif len(texts) == 1:
         print(next(iter(texts.values())))
     else:
         for n, t in texts.items():
-            print(f"d/d{n}: {render.plain(t)}")
+            print(f"d/d{n}: {plain(t)}")
 
 
 def _unused(f, name: str) -> str:
@@ -1340,21 +1355,22 @@ def quiz(
 ):
     """An exercise like the lecture's: fill in values, local gradients and adjoints, graded."""
     from bpcli.teach import quiz as q
-    from bpcli.views import render
+    from bpcli.teach.console import grade_text, quiz_tables
+    from bpcli.views.documents import dumps
 
     ex = _exercise(ctx, seed, level, formula, values_file, lecture)
     if sum([answers is not None, key, worksheet is not None]) > 1:
         raise UsageError("choose one of --answers, --key and --worksheet")
     if key:
-        print(render.dumps(q.key_document(ex)))
+        print(dumps(q.key_document(ex)))
     elif answers is not None:
         given = q.read_answers(ex, read_text(answers, "answers file", "JSON"),
                                "stdin" if answers == "-" else answers)
         marks = q.grade(ex, given)
         if as_json:
-            print(render.dumps(q.grade_document(ex, marks)))
+            print(dumps(q.grade_document(ex, marks)))
         else:
-            sys.stdout.write(render.grade_text(marks))
+            sys.stdout.write(grade_text(marks))
     elif worksheet is not None:
         from bpcli.streams import write_output
         from bpcli.teach.worksheet import sheets
@@ -1364,10 +1380,10 @@ def quiz(
             write_output(path, text.encode("utf-8"))
         say_error(f"bp: wrote {' and '.join(p for p, _ in written)}")
     elif as_json:
-        print(render.dumps(q.exercise_document(ex)))
+        print(dumps(q.exercise_document(ex)))
     else:
         console = stdout_console()
-        for table in render.quiz_tables(ex):
+        for table in quiz_tables(ex):
             console.print(table)
         if sys.stdin.isatty():
             _quiz_session(ex)
@@ -1400,7 +1416,7 @@ TRIES = 3  # wrong answers to a blank before bp shows its answer
 def _quiz_session(ex) -> None:
     """One blank at a time on the terminal: a hint after a wrong answer, the answer after three."""
     from bpcli.teach import quiz as q
-    from bpcli.views.render import plain
+    from bpcli.views.text import plain
 
     print(plain(f"Fill in the {len(ex.blanks)} blanks, one at a time: a number or a fraction such as -1/2 "
                 "(Ctrl-D stops)."))
@@ -1459,7 +1475,8 @@ def lint(
     from bpcli.check.lint import lint as run_lint
     from bpcli.check.lint import parse_range
     from bpcli.errors import LimitError
-    from bpcli.views import render
+    from bpcli.views.documents import dumps
+    from bpcli.views.lint_report import lint_document, lint_tables
 
     f = load_formula(formula, file, max_size)
     try:
@@ -1467,10 +1484,10 @@ def lint(
     except LimitError as e:
         raise LimitError(e.message, hint="lower --samples N") from None
     if as_json:
-        print(render.dumps(render.lint_document(f, report)))
+        print(dumps(lint_document(f, report)))
     else:
         console = stdout_console()
-        for table in render.lint_tables(f, report):
+        for table in lint_tables(f, report):
             console.print(table)
     if report.findings and not exit_zero:
         raise typer.Exit(1)
@@ -1480,12 +1497,13 @@ def lint(
 @handles_errors
 def ops_command(as_json: Annotated[bool, typer.Option("--json", help="Print the op table as JSON.")] = False):
     """Every operation bp knows, from the op table itself."""
-    from bpcli.views import render
+    from bpcli.views.documents import dumps
+    from bpcli.views.optable import ops_document, ops_table
 
     if as_json:
-        print(render.dumps(render.ops_document()))
+        print(dumps(ops_document()))
     else:
-        stdout_console().print(render.ops_table())
+        stdout_console().print(ops_table())
 
 
 def _terminated(signum, frame):
@@ -1504,7 +1522,7 @@ def main() -> None:
     import signal
 
     from bpcli.streams import guard_standard_streams
-    from bpcli.views.render import setup_streams
+    from bpcli.views.text import setup_streams
 
     guard_standard_streams()
     setup_streams()  # before Click parses anything: `bp --help` is written in the same spelling

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Iterator
 
 from bpcli.data.files import CSV, JSON_DEPTH, Limit, Lines, as_matrix, check_depth, open_csv
+from bpcli.engine.numeric import ArrayMath
 from bpcli.engine.values import json_scalar, normalise
-from bpcli.errors import DataError
+from bpcli.errors import DataError, InputValueError
 
 
 @dataclass
@@ -146,15 +147,11 @@ def gradients(formula, chunks: Iterator[Chunk], fixed: dict[str, float]):
     """(chunk, value array, {input: gradient array}) for each chunk of points."""
     import numpy as np
 
-    from bpcli.engine.numeric import ArrayMath
-
     m = ArrayMath("float64")
     for chunk in chunks:
         values = {n: chunk.columns[n] if n in chunk.columns else fixed.get(n) for n in formula.inputs}
         missing = [n for n, v in values.items() if v is None]
         if missing:
-            from bpcli.errors import InputValueError
-
             raise InputValueError(f"no value for {', '.join(missing)}: not a column of the points "
                                   "and not given", hint=" ".join(f"--{n} VALUE" for n in missing))
         size = chunk.rows

@@ -9,8 +9,8 @@ import json
 import math
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from bpcli.engine.values import normalise, values_of
 from bpcli.errors import DataError, LimitError

@@ -20,6 +20,9 @@ def number_text(v, digits: int | None = None, whole: bool = True) -> str:
     return short if whole or any(c in short for c in ".e") else short + ".0"
 
 
+WRITABLE_BITS = 14_000  # integers below 4,300 decimal digits, which Python will write
+
+
 def count_text(n: int) -> str:
     """A count of paths: with thousands separators, or in scientific form past 10^15
     (Python will not print an integer of more than 4,300 digits)."""

@@ -18,7 +18,10 @@ from dataclasses import dataclass, field
 from bpcli.engine.graph import CONST, INPUT
 from bpcli.engine.numtext import number_text
 from bpcli.engine.ops import OPS
+from bpcli.engine.values import require_scalars
 from bpcli.errors import InputValueError, UsageError
+from bpcli.language.parser import parse
+from bpcli.views.labels import edge_formula, notes, ref
 
 SCHEMA, GRADE_SCHEMA = "bp.quiz/1", "bp.quiz-grade/1"
 LEVELS = {1: "one path to each input: +, -, ·, a square",
@@ -90,12 +93,6 @@ class Exercise:
 
 
 # -- making exercises ------------------------------------------------------------------
-def ref(f, i: int) -> str:
-    from bpcli.views.labels import ref as view_ref
-
-    return view_ref(f, i)
-
-
 def candidates(result) -> list[Blank]:
     """Every number a student could be asked for, in the order they would compute them:
     op nodes' values (forward), local gradients (from the output back), adjoints."""
@@ -170,8 +167,6 @@ def short_decimal(v: float) -> bool:
 
 def generate(level: int, seed: int) -> Exercise:
     """A fresh exercise at a level, the same for the same seed."""
-    from bpcli.language.parser import parse
-
     if level not in TEMPLATES:
         raise UsageError(f"--level must be 1, 2 or 3, not {level}")
     rng = random.Random(f"bp quiz {level} {seed}")
@@ -194,8 +189,6 @@ def generate(level: int, seed: int) -> Exercise:
 
 def lecture(number: int) -> Exercise:
     """The lecture's classroom exercises (课堂练习), with their known answers."""
-    from bpcli.language.parser import parse
-
     if number not in LECTURE:
         raise UsageError(f"--lecture must be 1 or 2, not {number}")
     text, point, ids = LECTURE[number]
@@ -205,9 +198,6 @@ def lecture(number: int) -> Exercise:
 
 def custom(formula, point: dict, level: int, seed: int) -> Exercise:
     """An exercise on the student's own formula; refused at kinks and domain errors."""
-    from bpcli.engine.values import require_scalars
-    from bpcli.views.labels import notes
-
     require_scalars(formula, point, "bp quiz")
     result = formula.grad(point)
     if result.hits:
@@ -241,7 +231,7 @@ def mark(ex: Exercise, blank: Blank, given: float) -> Mark:
 
 def hint(ex: Exercise, blank: Blank, given: float) -> str:
     """What the wrong answer most likely got wrong."""
-    f, r = ex.formula, ex.result
+    f = ex.formula
     if blank.answer != 0 and is_right(given, -blank.answer):
         if blank.kind == "local":
             return f"check the sign: {_rule(f, blank.node, blank.slot)}, at the forward values"
@@ -258,8 +248,6 @@ def hint(ex: Exercise, blank: Blank, given: float) -> str:
 
 
 def _rule(f, i: int, slot: int) -> str:
-    from bpcli.views.labels import edge_formula
-
     return edge_formula(f, i, slot)
 
 
@@ -351,10 +339,10 @@ def exercise_document(ex: Exercise) -> dict:
     f, r = ex.formula, ex.result
     blank_ids = {(b.kind, b.node, b.slot): b.id for b in ex.blanks}
     nodes = []
-    for i, kind in enumerate(f.kinds):
+    for i in range(len(f)):
         hidden = blank_ids.get(("value", i, None))
         adj = blank_ids.get(("adjoint", i, None))
-        nodes.append({"id": f"n{i}", "name": ref(f, i), "operation": _operation(f, i),
+        nodes.append({"id": f"n{i}", "name": ref(f, i), "operation": operation(f, i),
                       "value": None if hidden else r.values[i], "value_blank": hidden,
                       "adjoint_blank": adj})
     return {
@@ -364,7 +352,8 @@ def exercise_document(ex: Exercise) -> dict:
     }
 
 
-def _operation(f, i: int) -> str:
+def operation(f, i: int) -> str:
+    """A node's operation as the exercise writes it: input, a constant's value, or the operation over its operands."""
     kind = f.kinds[i]
     if kind == INPUT:
         return "input"

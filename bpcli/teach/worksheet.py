@@ -5,21 +5,21 @@ from __future__ import annotations
 import json
 
 from bpcli.engine.numtext import number_text
-from bpcli.teach.quiz import Exercise, _operation, key_document, ref
+from bpcli.errors import UsageError
+from bpcli.teach.quiz import Exercise, key_document, operation
+from bpcli.views.labels import edge_formula, ref
 
 
 def rows(ex: Exercise) -> tuple[list, list]:
     """The node rows (node, name, operation, value, adjoint) and edge rows (edge, rule, local),
     a blank written as its number in brackets and what is not asked left empty."""
-    from bpcli.views.labels import edge_formula
-
     f, r = ex.formula, ex.result
     number = {(b.kind, b.node, b.slot): k for k, b in enumerate(ex.blanks, 1)}
     nodes = []
     for i in range(len(f)):
         v = number.get(("value", i, None))
         a = number.get(("adjoint", i, None))
-        nodes.append((f"n{i}", ref(f, i), _operation(f, i), f"[{v}]" if v else number_text(r.values[i]),
+        nodes.append((f"n{i}", ref(f, i), operation(f, i), f"[{v}]" if v else number_text(r.values[i]),
                       f"[{a}]" if a else ("1" if i == f.output else "")))
     edges = []
     for b in ex.blanks:
@@ -122,8 +122,6 @@ def latex_key(ex: Exercise) -> str:
 
 def sheets(ex: Exercise, path: str) -> list[tuple[str, str]]:
     """(path, text) of the worksheet and of its key, by the extension: .md or .tex."""
-    from bpcli.errors import UsageError
-
     stem, dot, ext = path.rpartition(".")
     if not dot or ext.lower() not in ("md", "tex"):
         raise UsageError(f"--worksheet {path}: the file must end in .md (Markdown) or .tex (LaTeX)")

@@ -10,11 +10,25 @@ import difflib
 import math
 from dataclasses import dataclass, field
 
+from bpcli.engine import tensor
 from bpcli.engine.graph import GraphBuilder
-from bpcli.engine.numeric import FLOAT
+from bpcli.engine.numeric import FLOAT, ArrayMath
+from bpcli.engine.numtext import number_text
+from bpcli.engine.values import number, read_pairs
 from bpcli.errors import DataError, DomainError, UsageError
 from bpcli.language.parser import parse
-from bpcli.train.nets import correct
+from bpcli.train import nets, optim
+from bpcli.train.nets import (
+    FEATURES,
+    INIT_SCHEMES,
+    class_indices,
+    class_labels,
+    correct,
+    is_binary,
+    mlp_program,
+    mlp_shapes,
+)
+from bpcli.train.optim import OPTIMIZERS
 
 MODELS = {
     "linear": "w·x (the lecture's model)",
@@ -90,9 +104,6 @@ class Settings:
     init_scheme: str = "uniform"
 
     def __post_init__(self):
-        from bpcli.train.nets import INIT_SCHEMES
-        from bpcli.train.optim import OPTIMIZERS
-
         if self.dtype not in ("float64", "float32"):
             raise UsageError(f"--dtype must be float64 or float32, not {self.dtype!r}")
         if self.optimizer not in OPTIMIZERS:
@@ -178,8 +189,6 @@ def build_model(model: str, columns: list[str], target: str, source: str,
     stray = [n for n in loss_formula.inputs if n not in ("yhat", "y")]
     if stray:
         raise UsageError(f"the loss may use only yhat and y, not {', '.join(stray)}")
-    from bpcli.train.nets import FEATURES
-
     known = set(columns)  # membership only (a file may have thousands of columns)
     reads_vector = FEATURES in yhat.inputs and FEATURES not in known
     vector = feature_columns(columns, target, source, net) if reads_vector else []
@@ -218,8 +227,6 @@ def feature_columns(columns: list[str], target: str, source: str, net=None) -> l
 
 def _network(model: str, columns, target, source, loss, net: NetOptions, target_values):
     """The program, loss, head, classes, parameter shapes and starting values of a preset."""
-    from bpcli.train.nets import class_labels, is_binary, mlp_program, mlp_shapes
-
     width = len(feature_columns(columns, target, source, net))
     labels = class_labels(target_values) if target_values is not None else None
     if model == "softmax":
@@ -249,8 +256,6 @@ def _some(items: list, most: int = 6) -> str:
 
 def columns_used(model: str, columns: list[str], target: str, net=None) -> list[str]:
     """The columns a model reads, target last: a preset's features, or the columns a formula names."""
-    from bpcli.train.nets import FEATURES
-
     vector = _vector(columns, target, net)
     names = None if model in MODELS else list(parse(model).inputs)
     known = set(columns)
@@ -261,15 +266,11 @@ def columns_used(model: str, columns: list[str], target: str, net=None) -> list[
 
 def check_binary(column, target: str, source: str) -> None:
     """Binary cross-entropy needs a target of 0s and 1s: anything else is named."""
-    from bpcli.train.nets import is_binary
-
     if is_binary(column):
         return
     import numpy as np
 
     found = np.unique(column)
-    from bpcli.engine.numtext import number_text
-
     shown = ", ".join(number_text(v, 10) for v in found[:8].tolist()) + (", …" if len(found) > 8 else "")
     raise DataError(f"{source}: the target {target} must be 0 or 1 for binary cross-entropy "
                     f"(logistic); it has {len(found):,} distinct values: {shown}",
@@ -281,8 +282,6 @@ def encode_classes(model: Model, table) -> None:
     once: the table keeps the labels it was encoded with."""
     if model.classes is None or table.classes is not None:
         return
-    from bpcli.train.nets import class_indices
-
     column = table.data[model.target]
     indices = class_indices(column, model.classes)
     if column.dtype == indices.dtype:
@@ -306,8 +305,6 @@ class Trainer:
     """Runs the epochs; `on_step` and `on_epoch` let a face show progress."""
 
     def __init__(self, model: Model, table, settings: Settings):
-        from bpcli.train.optim import make
-
         self.model, self.settings = model, settings
         unknown = [n for n in settings.init if n not in model.params]
         if unknown:
@@ -326,7 +323,7 @@ class Trainer:
         self.floats = list(self._rows_as_floats(range(self.rows), slice(None))) if small else None
         self.params = self._initial()
         self.lr = self.cast(settings.lr)
-        self.optimizer = make(settings.optimizer, self.lr)
+        self.optimizer = optim.make(settings.optimizer, self.lr)
         self.wrt = tuple(model.params)  # gradients for the parameters only, never the data
         self.data = tuple(model.data)
         self.yhat = next(i for i, names in self.f.labels.items() if "yhat" in names)
@@ -338,15 +335,11 @@ class Trainer:
         encode_classes(model, table)
         columns = {n: np.asarray(table.data[n], dtype=self.m.dtype) for n in names}  # float64: no copy
         if model.vector:
-            from bpcli.train.nets import FEATURES
-
             columns[FEATURES] = np.asarray(table.stack(model.vector), dtype=self.m.dtype)
         return {n: c for n, c in columns.items() if n in self.f.inputs}
 
     def _initial(self) -> dict:
         """Starting values: --init, else the scheme for tensors, else the model's own, else 1.0."""
-        from bpcli.train.nets import initial
-
         s, rng = self.settings, None
         params = {}
         for p in self.model.params:
@@ -356,7 +349,7 @@ class Trainer:
                 params[p] = self.np.full(shape, value, dtype=self.m.dtype) if shape else self.cast(value)
             elif shape:
                 rng = rng or self.np.random.default_rng(s.seed)  # made once, and only for tensors
-                params[p] = initial(shape, s.init_scheme, rng, self.m.dtype)
+                params[p] = nets.initial(shape, s.init_scheme, rng, self.m.dtype)
             else:
                 params[p] = self.cast(self.model.init.get(p, 1.0))
         return params
@@ -475,8 +468,6 @@ class Trainer:
         """A batch through the tensor pass (vmap over its rows), a chunk of rows at a time so
         memory stays bounded: mean loss and mean gradient, as the whole batch gives them, the
         point, and how many rows a classifier got right."""
-        from bpcli.engine.tensor import step
-
         np = self.np
         rows = range(self.rows)[batch] if isinstance(batch, slice) else batch
         loss = np.empty(len(rows), dtype=self.m.dtype)
@@ -485,7 +476,7 @@ class Trainer:
             chunk = _part(rows, start, CHUNK)
             point = {n: col[chunk] for n, col in self.columns.items()}  # views for a slice
             point.update(self.params)
-            kept, grads = step(self.f, point, self.m, self.data, self.wrt, [self.f.output, self.yhat])
+            kept, grads = tensor.step(self.f, point, self.m, self.data, self.wrt, [self.f.output, self.yhat])
             loss[start:start + CHUNK] = kept[self.f.output]
             right += self._right(kept[self.yhat], chunk)
             for p, g in grads.items():
@@ -512,7 +503,8 @@ class Trainer:
     def _not_finite(self, params: dict) -> list:
         """The parameters holding a number that is not finite."""
         np = self.np
-        return [p for p, v in params.items() if not (math.isfinite(v) if isinstance(v, float) else np.isfinite(v).all())]
+        return [p for p, v in params.items()
+                if not (math.isfinite(v) if isinstance(v, float) else np.isfinite(v).all())]
 
     def _diverged(self, new: dict, last: float, epoch: int) -> DomainError:
         """The error that stops a run whose parameters or loss stopped being finite."""
@@ -558,8 +550,6 @@ def _mean_loss(losses: list) -> float:
 
 def _arithmetic(dtype: str):
     """The numeric namespace and the cast for a dtype (float32 only through numpy)."""
-    from bpcli.engine.numeric import ArrayMath
-
     m = ArrayMath(dtype)
     scalar = m.np.dtype(dtype).type
     return m, (float if dtype == "float64" else scalar)
@@ -577,14 +567,10 @@ def predict(model: Model, params: dict, point: dict, dtype: str = "float64"):
         return model.yhat.evaluate({n: float(v) for n, v in values.items()})
     m, cast = _arithmetic(dtype)
     if model.vector:
-        from bpcli.train.nets import FEATURES
-
         values[FEATURES] = [point[c] for c in model.vector]
     values = {n: m.np.asarray(values[n], dtype=m.dtype) for n in model.yhat.inputs}
-    from bpcli.engine.tensor import evaluate
-
     with m.np.errstate(all="ignore"):
-        yhat = evaluate(model.yhat, values, m).values[model.yhat.output]
+        yhat = tensor.evaluate(model.yhat, values, m).values[model.yhat.output]
     if model.head == "logits":
         return model.classes[int(m.np.argmax(yhat))]
     return float(yhat)
@@ -607,24 +593,18 @@ def predict_rows(model: Model, params: dict, columns: dict, dtype: str = "float6
     values = {n: np.asarray(c, dtype=m.dtype) for n, c in columns.items()}
     rows = len(next(iter(values.values())))
     if model.vector:
-        from bpcli.train.nets import FEATURES
-
         values[FEATURES] = np.column_stack([values[c] for c in model.vector])
     values.update({p: np.asarray(v, dtype=m.dtype) for p, v in params.items()})
     values = {n: values[n] for n in model.yhat.inputs}
     with np.errstate(all="ignore"):
         if not model.tensor:
             return np.broadcast_to(model.yhat.evaluate(values, m), (rows,))
-        from bpcli.engine.tensor import evaluate
-
         data = [n for n in model.yhat.inputs if n not in model.params]
-        return evaluate(model.yhat, values, m, batched=data).values[model.yhat.output]
+        return tensor.evaluate(model.yhat, values, m, batched=data).values[model.yhat.output]
 
 
 def parse_predict(text: str, features: list[str]) -> dict:
     """`4` for one feature, `0.5,0.1` for a row of several in order, `area=0.5,age=0.1` by name."""
-    from bpcli.engine.values import number, read_pairs
-
     if "=" not in text:
         cells = text.split(",")
         if len(cells) != len(features):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 
+from bpcli.engine.values import normalise
 from bpcli.errors import UsageError
 
 INIT_SCHEMES = {
@@ -30,8 +31,6 @@ def parse_shape(text: str, option: str) -> tuple:
 
 def parse_params(pairs: list[str]) -> dict:
     """--param W1=16x2 --param b1=16 → {"W1": (16, 2), "b1": (16,)}."""
-    from bpcli.engine.values import normalise
-
     shapes = {}
     for pair in pairs:
         name, eq, shape = pair.partition("=")

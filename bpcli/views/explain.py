@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from bpcli.engine.numtext import count_text, number_text
 from bpcli.engine.ops import OPS, partial_display
-from bpcli.views.labels import ref
+from bpcli.views.labels import ref, vjp_rule
+from bpcli.views.numbers import show_inline
 
 STEPS = 1_000_000  # steps of path listing, over every input: a short wait at most
 SHOWN_FACTORS = 12  # factors a path shows in text; a longer path shows its two ends
@@ -120,11 +121,6 @@ def _tensor_path(result, edges: list) -> Path:
     return Path(edges, factors, g)
 
 
-def count_json(n: int):
-    """A count for JSON: an exact integer up to 2^53 (what every JSON reader keeps), else text."""
-    return n if n <= 2**53 else count_text(n)
-
-
 def describe(result, e: Explanation) -> list[str]:
     """Lines of text, a path a line: ∂loss/∂r · ∂r/∂w = 2·r · x = (-4.0) · 2.0 = -8.0."""
     f = result.formula
@@ -150,8 +146,6 @@ def _shown(x) -> str:
     """A number in full (repr), an array on one line as the tables summarise it."""
     if isinstance(x, float):
         return repr(x)
-    from bpcli.views.render import show_inline
-
     return show_inline(x)
 
 
@@ -178,8 +172,6 @@ def _path_text(f, p: Path) -> str:
 def _tensor_path_text(result, p: Path) -> list[str]:
     """A tensor path: the nodes it goes through, then a line per edge, its vector-Jacobian
     rule in words and what it sends on (a long path shows its two ends)."""
-    from bpcli.views.labels import vjp_rule
-
     f, edges = result.formula, p.edges
     nodes = [ref(f, f.output)] + [ref(f, child) for _, _, child in edges]
     lines = ["  " + " → ".join(nodes if len(nodes) <= SHOWN_FACTORS + 1 else

@@ -15,7 +15,12 @@ import re
 
 from bpcli.engine.graph import CONST, INPUT
 from bpcli.engine.ops import OPS, shape_text
+from bpcli.engine.tensor import grad as tensor_grad
+from bpcli.engine.tensor import shapes as node_shapes
 from bpcli.errors import UsageError
+from bpcli.language.parser import parse
+from bpcli.train.nets import FEATURES
+from bpcli.views import labels as view
 
 LIBRARIES = {"torch": "PyTorch", "jax": "JAX"}
 # Equal to rounding: the libraries' exp, tanh, … may differ from C's libm in the last bit.
@@ -91,10 +96,8 @@ def variable_names(formula) -> list[str]:
 
 
 def _comment(formula, i: int, names: list[str], shapes=None) -> str:
-    from bpcli.views.labels import label, show
-
-    what = show(formula, i, lambda j: names[j])
-    lab = label(formula, i)
+    what = view.show(formula, i, lambda j: names[j])
+    lab = view.label(formula, i)
     shape = f", {shape_text(shapes[i])}" if shapes is not None else ""
     return f"n{i}: {what}" + (f" ({lab})" if lab and lab != names[i] else "") + shape
 
@@ -185,9 +188,7 @@ def _jax_conventions(result, point: dict, names: list[str]) -> list[str]:
     hit = [i for kind, i in result.hits if kind == "kink" and OPS[f.kinds[i]].jax_partials]
     if not hit:
         return []
-    from bpcli.engine.tensor import grad
-
-    other = grad(f, point, convention="jax")
+    other = tensor_grad(f, point, convention="jax")
     adjoints = [other.adjoint(i) for i in range(len(f))]
     notes = [f"n{i} {_comment(f, i, names).split(': ', 1)[1]}: {OPS[f.kinds[i]].jax_convention}" for i in hit]
     table = _expected_table(result, names, adjoints, "expected_under_jax")
@@ -422,8 +423,6 @@ def loop_script(run, table, predictions: list[dict], start=None, columns=None) -
     against the parameters (and predictions) bp's own training reached. A model with tensor
     parameters or the feature vector needs the parameters it `start`ed from and the data
     `columns` as training read them (the trainer's)."""
-    from bpcli.language.parser import parse
-
     model, settings = run.model, run.settings
     if settings.shuffle:
         raise UsageError("--loop goes through the rows in file order: --shuffle is not exported")
@@ -497,7 +496,8 @@ def loop_script(run, table, predictions: list[dict], start=None, columns=None) -
             + "]",
             "differences = [f\"{p}: {found[p]!r}, bp {expected[p]!r}\" for p in expected",
             "               if not close(found[p], expected[p])]",
-            "differences += [f\"prediction {k}: {a!r}, bp {b!r}\" for k, (a, b) in enumerate(zip(predictions, predicted))",
+            "differences += [f\"prediction {k}: {a!r}, bp {b!r}\" "
+            "for k, (a, b) in enumerate(zip(predictions, predicted))",
             "                if not close(a, b)]",
             'print("ok" if not differences else "differs: " + differences[0])',
             "raise SystemExit(0 if not differences else 1)"]
@@ -529,10 +529,6 @@ def _tensor_loop_script(run, table, start: dict, columns: dict) -> str:
     """The loop for a model of tensor parameters (or the feature vector): one row a step, as
     the lecture's loop, or a batch's rows at once through torch.func.vmap (the model is
     written for one row, as bp's is)."""
-    from bpcli.engine.tensor import shapes as node_shapes
-    from bpcli.language.parser import parse
-    from bpcli.train.nets import FEATURES
-
     model, settings = run.model, run.settings
     if run.diverged:
         raise UsageError("bp train diverged on this setting: there are no trained parameters to check")
@@ -588,7 +584,7 @@ def _tensor_loop_script(run, table, start: dict, columns: dict) -> str:
                 f"    return loss(forward({', '.join(data)}), {target})", "", "",
                 f"for epoch in range({settings.epochs}):",
                 f"    for start in range(0, {table.rows}, {size}):",
-                f"        losses = torch.func.vmap(row_loss)("
+                "        losses = torch.func.vmap(row_loss)("
                 + ", ".join(f"{n}_data[start:start + {size}]" for n in data + [target]) + ")",
                 "        losses.mean().backward()  # the mean gradient over the batch into .grad",
                 "        l = losses[-1]  # bp train reports the loss of the epoch's last row"]

@@ -1,5 +1,5 @@
 """How a graph and a result are shown: names, labels, operations in words, notes, and the
-Node/Edge views that render, pictures and explain read. The engine (tape.py) holds only
+Node/Edge views that the tables, documents, pictures and explain read. The engine (tape.py) holds only
 integer node ids; everything a person reads is made here."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
+from bpcli.check.hazards import find
 from bpcli.engine.graph import CONST, INPUT
 from bpcli.engine.numtext import number_text
 from bpcli.engine.ops import OPS, partial_display
@@ -229,7 +230,5 @@ def notes(result) -> list[Note]:
 
 
 def hazards(result) -> list:
-    """The numerical hazards at the point (bpcli.hazards), with their stable rewrites."""
-    from bpcli.check.hazards import find
-
+    """The numerical hazards at the point (bpcli.check.hazards), with their stable rewrites."""
     return find(result.formula, result.values, getattr(result, "shapes", None))

@@ -1,13 +1,19 @@
 """How a result shows itself in Jupyter (the page of bp view, in a frame) and at a prompt
-(the tables of bp grad, as text). The core calls this only when asked to display a result."""
+(the tables of bp grad, as text). The engine knows none of this: `register()` hands the
+engine's Result an object with `text` and `html`, which its __repr__ and _repr_html_ call."""
 
 from __future__ import annotations
 
 import html as markup
 import io
-import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from bpcli.engine.result import Result
+from bpcli.views.documents import grad_document
+from bpcli.views.notes import grad_notes, notes_text
+from bpcli.views.results import grad_tables
+from bpcli.views.web import page, view_data
 
 FRAME_HEIGHT = 620  # px: the controls, the chain-rule line and a graph of a dozen nodes
 
@@ -23,9 +29,7 @@ def _point(result) -> dict:
 
 def document(result) -> dict:
     """The document `bp grad --json --no-check` prints for this result."""
-    from bpcli.views import render
-
-    return render.grad_document(result, _point(result), None, render.grad_notes(result))
+    return grad_document(result, _point(result), None, grad_notes(result))
 
 
 def text(result) -> str:
@@ -36,16 +40,14 @@ def text(result) -> str:
         return f"<Result of {f.text.strip()!r} at many points: .value, .gradient>"
     from rich.console import Console
 
-    from bpcli.views import render
-
     out = io.StringIO()
     # Not Rich's Jupyter mode, which would display the tables itself and return nothing.
     console = Console(file=out, width=100, no_color=True, color_system=None, force_jupyter=False)
-    for table in render.grad_tables(result, None):
+    for table in grad_tables(result, None):
         console.print(table)
-    notes = render.grad_notes(result)
+    notes = grad_notes(result)
     if notes:
-        console.print(render.notes_text(notes), end="")
+        console.print(notes_text(notes), end="")
     return out.getvalue().rstrip("\n")
 
 
@@ -53,14 +55,19 @@ def html(result) -> str | None:
     """The page of bp view in a frame of its own (its script runs apart from the notebook's)."""
     if not _single(result):
         return None
-    from bpcli.views.web import page, view_data
-
     whole = page(view_data(result.formula, document(result)))
     return (f'<iframe srcdoc="{markup.escape(whole, quote=True)}" sandbox="allow-scripts" '
             f'style="width: 100%; height: {FRAME_HEIGHT}px; border: 1px solid #ccc"></iframe>')
 
 
+@dataclass(frozen=True)
+class Display:
+    """What the engine's Result.display holds: a result as text (repr) and as HTML (Jupyter)."""
+
+    text: Callable[[object], str]
+    html: Callable[[object], str | None]
+
+
 def register() -> None:
-    """Results show themselves through this module from now on: text() at a prompt, html() in
-    Jupyter (bpcli's library API calls this when it is imported)."""
-    Result.display = sys.modules[__name__]
+    """Make results show themselves with this module's text and html (bpcli.api calls it)."""
+    Result.display = Display(text, html)

@@ -11,9 +11,14 @@ import shutil
 import subprocess
 
 from bpcli.engine.graph import CONST, INPUT
+from bpcli.engine.numtext import count_text
+from bpcli.engine.ops import shape_text
 from bpcli.errors import LimitError, MissingDependency, UsageError
 from bpcli.views import labels as view
-from bpcli.views.render import show_inline
+from bpcli.views import settings
+from bpcli.views.explain import path_counts
+from bpcli.views.numbers import show_inline
+from bpcli.views.text import ascii_text
 
 
 def show_number(v) -> str:
@@ -26,7 +31,8 @@ GRAPHVIZ = ("svg", "png", "pdf")  # drawn by Graphviz's dot program
 FORWARD, BACKWARD = "#1565c0", "#c62828"  # blue values, red gradients
 
 
-def _role(f, i: int) -> str:
+def role(f, i: int) -> str:
+    """How a node is drawn: input, const, output, named (an intermediate with a name) or op."""
     if f.kinds[i] == INPUT:
         return "input"
     if f.kinds[i] == CONST:
@@ -36,20 +42,18 @@ def _role(f, i: int) -> str:
     return "named" if f.labels.get(i) else "op"
 
 
-def _title(f, i: int, result=None) -> str:
+def title(f, i: int, result=None) -> str:
     """A node's title: its name or operation, and its shape where it is a tensor."""
     kind = f.kinds[i]
     if kind in (INPUT, CONST):
-        title = view.label(f, i)
+        text = view.label(f, i)
     else:
         head = f"n{i}: {view.show(f, i, lambda j: view.ref(f, j))}"
-        title = f"{view.label(f, i)} = {head}" if f.labels.get(i) else head
+        text = f"{view.label(f, i)} = {head}" if f.labels.get(i) else head
     shapes = getattr(result, "shapes", None)
     if shapes and shapes[i]:
-        from bpcli.engine.ops import shape_text
-
-        title += f" (shape {shape_text(shapes[i])})"
-    return title
+        text += f" (shape {shape_text(shapes[i])})"
+    return text
 
 
 # -- DOT ----------------------------------------------------------------------------------
@@ -78,9 +82,7 @@ def _hazard_marks(result) -> dict[int, str]:
     """Node -> what to say on it: a numerical hazard at the point, and its stable form."""
     if result is None:
         return {}
-    from bpcli.views.labels import hazards
-
-    return {h.node: h.suggestion and f"try {h.suggestion}" or h.message.split(":")[0] for h in hazards(result)}
+    return {h.node: h.suggestion and f"try {h.suggestion}" or h.message.split(":")[0] for h in view.hazards(result)}
 
 
 def _spread_leaves(f) -> set[int]:
@@ -108,11 +110,11 @@ def to_dot(f, result=None) -> str:
                      "constants drawn beside each use")
 
     def label(i: int) -> str:
-        title = _html(_title(f, i, result))
+        heading = _html(title(f, i, result))
         if result is None:
-            return f"<{title}>"
+            return f"<{heading}>"
         adj = result.adjoint(i)
-        rows = f'{title}<br/><font color="{FORWARD}">= {_html(show_number(result.values[i]))}</font>'
+        rows = f'{heading}<br/><font color="{FORWARD}">= {_html(show_number(result.values[i]))}</font>'
         if adj is not None:
             rows += f'<br/><font color="{BACKWARD}">∂out = {_html(show_number(adj))}</font>'
         if i in marked:
@@ -122,13 +124,13 @@ def to_dot(f, result=None) -> str:
     for i in range(len(f)):
         if i not in spread:
             mark = f', color="{HAZARD}", penwidth=2' if i in marked else ""
-            lines.append(f"  n{i} [label={label(i)}, {DOT_STYLE[_role(f, i)]}{mark}];")
+            lines.append(f"  n{i} [label={label(i)}, {DOT_STYLE[role(f, i)]}{mark}];")
     for parent in range(len(f)):
         for slot, child in enumerate(f.args[parent]):
             source = f"n{child}"
             if child in spread:
                 source = f"n{child}_{parent}_{slot}"
-                lines.append(f"  {source} [label={label(child)}, {DOT_STYLE[_role(f, child)]}];")
+                lines.append(f"  {source} [label={label(child)}, {DOT_STYLE[role(f, child)]}];")
             tip = f"operand {slot} of n{parent}"
             attrs = []
             if result is not None:
@@ -160,12 +162,12 @@ def to_mermaid(f, result=None) -> str:
     """A Mermaid flowchart, as GitHub and GitLab render in Markdown."""
     lines = ["flowchart LR"]
     for i in range(len(f)):
-        text = _title(f, i, result)
+        text = title(f, i, result)
         if result is not None:
             text += f"\n= {show_number(result.values[i])}"
             if result.adjoint(i) is not None:
                 text += f"\n∂out = {show_number(result.adjoint(i))}"
-        left, right = MERMAID_SHAPE[_role(f, i)]
+        left, right = MERMAID_SHAPE[role(f, i)]
         lines.append(f"  n{i}{left}{_mermaid_text(text)}{right}")
     for parent in range(len(f)):
         for slot, child in enumerate(f.args[parent]):
@@ -178,22 +180,20 @@ def to_mermaid(f, result=None) -> str:
             lines.append(f"  n{child} -->|{_mermaid_text(text)}| n{parent}")
     lines.append("  classDef input fill:#e3f2fd;")
     lines.append("  classDef output fill:#e8f5e9,stroke-width:2px;")
-    roles = {r: [f"n{i}" for i in range(len(f)) if _role(f, i) == r] for r in ("input", "output")}
-    for role, ids in roles.items():
+    roles = {r: [f"n{i}" for i in range(len(f)) if role(f, i) == r] for r in ("input", "output")}
+    for kind, ids in roles.items():
         if ids:
-            lines.append(f"  class {','.join(ids)} {role};")
+            lines.append(f"  class {','.join(ids)} {kind};")
     return "\n".join(lines) + "\n"
 
 
 def for_stdout(source: str, fmt: str) -> str:
     """DOT or Mermaid source as standard output can take it: on an ASCII-only stream bp's
     symbols spelled out as everywhere else, other characters as the format's own entities."""
-    from bpcli.views import render
-
-    if not render.ASCII:
+    if not settings.current().ascii:
         return source
     entity = "&#{};" if fmt == "dot" else "#{};"
-    return render.ascii_text(source, lambda c: entity.format(ord(c)))
+    return ascii_text(source, lambda c: entity.format(ord(c)))
 
 
 # -- Graphviz programs -------------------------------------------------------------------------
@@ -233,8 +233,6 @@ def _tree_size(f, fold: bool) -> tuple[int, int]:
     if fold:
         plan = _plan(f, fold=True)
         return len(plan), max(depth for _, depth, _ in plan)
-    from bpcli.views.explain import path_counts
-
     depth = [0] * len(f)
     for i in range(f.output, -1, -1):
         for a in f.args[i]:
@@ -247,8 +245,6 @@ def check_tree(f, fold: bool, max_nodes: int, max_depth: int) -> None:
     """Refuse a tree of more than `max_nodes` lines or `max_depth` levels (0: no limit)."""
     if not max_nodes and not max_depth:  # nothing to refuse: tree_lines plans the tree once
         return
-    from bpcli.views.explain import count_text
-
     lines, levels = _tree_size(f, fold)
     other = ("--format svg or dot" if not max_nodes or len(f) <= max_nodes else "--format dot") + (
         "" if fold else ", or drop --no-fold")
@@ -257,7 +253,8 @@ def check_tree(f, fold: bool, max_nodes: int, max_depth: int) -> None:
                          hint=f"raise the limit with --max-nodes N (0: none), or use {other}")
     if max_depth and levels > max_depth:
         raise LimitError(f"the tree would be {levels:,} levels deep ({4 * levels:,} columns), more than the "
-                         f"limit of {max_depth:,}", hint=f"raise the limit with --max-depth N (0: none), or use {other}")
+                         f"limit of {max_depth:,}",
+                         hint=f"raise the limit with --max-depth N (0: none), or use {other}")
 
 
 def _plan(f, fold: bool) -> list[tuple[int, int, bool]]:
@@ -301,7 +298,7 @@ def tree_lines(f, result=None, fold: bool = True, ascii_only: bool = False) -> l
     from rich.text import Text
 
     def label(i: int, again: bool) -> Text:
-        text = Text(_title(f, i, result), style="bold" if _role(f, i) in ("output", "named") else "")
+        text = Text(title(f, i, result), style="bold" if role(f, i) in ("output", "named") else "")
         if result is not None:
             text.append(f"  = {show_number(result.values[i])}", style="blue")
             if result.adjoint(i) is not None:

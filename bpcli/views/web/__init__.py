@@ -7,6 +7,7 @@ no network, no CDN, so it works from file:// in a lecture hall without internet.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from importlib import resources
@@ -14,6 +15,15 @@ from importlib import resources
 from bpcli.views.web.layout import layout
 
 _PLACE = re.compile(r"\{\{(\w+)\}\}|/\*BP:(\w+)\*/")
+
+
+@functools.cache
+def version() -> str:
+    """bp's version, as installed (the page's generator tag): read here rather than from the
+    package's top, which is the library API above this layer."""
+    from importlib import metadata  # not at import: bp grad never builds a page
+
+    return metadata.version("backprop-cli")
 
 
 def asset(name: str) -> str:
@@ -39,9 +49,7 @@ def fill(template: str, parts: dict) -> str:
 
 def build(template: str, style: str, script: str, title: str, parts: dict) -> str:
     """A page from its template, the shared <head> (title, inline style sheet) and its script."""
-    from bpcli import __version__
-
-    head = fill(asset("head.html"), {"title": _escape(title), "version": __version__, "css": asset(style)})
+    head = fill(asset("head.html"), {"title": _escape(title), "version": version(), "css": asset(style)})
     return fill(asset(template), {**parts, "head": head, "js": asset(script)})
 
 

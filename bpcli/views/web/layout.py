@@ -12,9 +12,7 @@ import subprocess
 
 from bpcli.engine.numtext import number_text
 from bpcli.views import labels as view
-from bpcli.views.pictures import LARGE
-from bpcli.views.pictures import _role as role
-from bpcli.views.pictures import _title as title
+from bpcli.views.pictures import LARGE, role, title
 
 FONT = 14  # px; the page draws node text at this size
 CHAR = 8.2  # px per character, generous for Helvetica at FONT

@@ -6,7 +6,9 @@ data point (the page of bp view, in a frame)."""
 from __future__ import annotations
 
 from bpcli.train.loop import predict_rows
-from bpcli.views.render import json_number, json_value
+from bpcli.train.nets import FEATURES
+from bpcli.views.documents import grad_document, json_number, json_value
+from bpcli.views.notes import grad_notes
 from bpcli.views.web import build, page, script_json, view_data
 
 MAX_POINTS = 2_000  # data points drawn; a larger file is sampled evenly
@@ -76,17 +78,13 @@ def _graph(spec, table, params: dict):
     """The page of bp view for one row's loss at the final parameters (the first row)."""
     import numpy as np
 
-    from bpcli.views import render
-
     point = {n: float(table.data[n][0]) for n in spec.features + [spec.target]}
     if spec.vector:
-        from bpcli.train.nets import FEATURES
-
         point[FEATURES] = np.array([point[c] for c in spec.vector])
     point.update({p: v if isinstance(v, float) else np.array(v) for p, v in params.items()})
     point = {n: point[n] for n in spec.loss.inputs}
     result = spec.loss.grad(point)
-    doc = render.grad_document(result, point, None, render.grad_notes(result))
+    doc = grad_document(result, point, None, grad_notes(result))
     return page(view_data(spec.loss, doc), title="the loss of row 1")
 
 

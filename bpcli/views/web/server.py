@@ -19,8 +19,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from bpcli.check import sympy_bridge
+from bpcli.check.verify import checked_grad
 from bpcli.engine.values import number
 from bpcli.errors import BPError, InputValueError, ShapeError
+from bpcli.language.parser import located, parse
+from bpcli.views.documents import dumps, grad_document
+from bpcli.views.notes import grad_notes
+from bpcli.views.web import page, view_data
 
 EXAMPLE = ("(x*w-y)^2", {"x": 2.0, "w": 3.0, "y": 4.0})
 ENV = "BP_SERVE_LIMITS"  # how `bp serve` hands its limits to Uvicorn's worker processes
@@ -65,10 +71,6 @@ def _values(raw, formula, fill: bool) -> tuple[dict, list[str]]:
 
 def compute(body: dict, limits: Limits, with_layout: bool) -> dict:
     """The document `bp grad --json` prints for the request (and, for the page, its layout)."""
-    from bpcli import parse
-    from bpcli.check.verify import checked_grad
-    from bpcli.views import render
-
     text = body.get("formula")
     if not isinstance(text, str):
         raise InputValueError('the request needs "formula": a bp formula as a JSON string')
@@ -87,14 +89,10 @@ def compute(body: dict, limits: Limits, with_layout: bool) -> dict:
     except ShapeError as e:
         if e.node is None:
             raise
-        from bpcli.language.parser import located
-
         raise located(text, e) from None
-    doc = render.grad_document(result, point, checked, render.grad_notes(result, [], checked))
+    doc = grad_document(result, point, checked, grad_notes(result, [], checked))
     if not with_layout:
         return doc
-    from bpcli.views.web import view_data
-
     return {**view_data(f, doc), "defaulted": defaulted}
 
 
@@ -134,11 +132,9 @@ def create_app(limits: Limits | None = None) -> Starlette:
             return JSONResponse(error_body(e), 413)
         except BPError as e:
             return JSONResponse(error_body(e), 400)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return JSONResponse({"error": f"bp took more than {limits.seconds:g} s on this formula, this "
                                           "server's limit", "kind": "too slow"}, 422)
-        from bpcli.views.render import dumps
-
         return Response(dumps(found), media_type="application/json")
 
     async def grad(request: Request) -> Response:
@@ -148,8 +144,6 @@ def create_app(limits: Limits | None = None) -> Starlette:
         return await answer(request, with_layout=True)
 
     async def home(request: Request) -> Response:
-        from bpcli.views.web import page
-
         data = await run_in_threadpool(compute, {"formula": EXAMPLE[0], "values": EXAMPLE[1]}, limits, True)
         return HTMLResponse(page(data, mode="serve", title="bp serve", api="api/view"))
 
@@ -157,8 +151,6 @@ def create_app(limits: Limits | None = None) -> Starlette:
     async def warm_sympy(app):
         # SymPy's first derivative in a fresh process costs ~40 ms of set-up; a worker kept
         # for the server's life answers the card example's check in ~1 ms.
-        from bpcli.check import sympy_bridge
-
         await run_in_threadpool(sympy_bridge.keep_warm, limits.sympy_workers)
         try:
             yield

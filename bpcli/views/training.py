@@ -1,0 +1,190 @@
+"""bp train's output: the run as a JSON document (and a record per epoch), as tables, and
+its loss curve drawn in the terminal (plotext) or saved as a picture (matplotlib)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import os
+import tempfile
+
+from bpcli import streams
+from bpcli.engine.ops import shape_text
+from bpcli.errors import MissingDependency, OutputError, UsageError
+from bpcli.views import settings
+from bpcli.views.documents import json_number, json_value
+from bpcli.views.numbers import show_number, show_value
+from bpcli.views.tables import add_row, shown, table
+
+TRAIN_SCHEMA = "bp.train/1"
+PARAMETER_COLUMNS = 8  # parameters the epochs table follows; the Parameters table has them all
+
+
+def sample_epochs(epochs: list, most: int = 12) -> list:
+    """All epochs of a short run; for a long one the first, the last and an even sample."""
+    if len(epochs) <= most:
+        return list(epochs)
+    step = (len(epochs) - 1) / (most - 1)
+    picked = sorted({round(k * step) for k in range(most)})
+    return [epochs[i] for i in picked]
+
+
+# -- JSON ---------------------------------------------------------------------------
+def train_document(run, table, predictions: list[dict]) -> dict:
+    s = run.settings
+    return {
+        "schema": TRAIN_SCHEMA,
+        "model": run.model.text,
+        "loss_formula": run.model.loss_text,
+        "params": {p: json_value(v) for p, v in run.params.items()},
+        "loss": [json_number(e.loss) for e in run.epochs],
+        **_classifier_fields(run),
+        "predictions": [{k: v if isinstance(v, str) else json_number(v) for k, v in p.items()}
+                        for p in predictions],
+        "settings": {
+            "lr": s.lr, "epochs": s.epochs, "batch_size": s.batch_size or "all",
+            "shuffle": s.shuffle, "seed": s.seed, "dtype": s.dtype,
+            "init": {p: json_number(v) for p, v in s.init.items()},
+            "optimizer": s.optimizer, "init_scheme": s.init_scheme,
+            "shapes": {p: list(shape) for p, shape in run.model.shapes.items()},
+        },
+        "data": {"source": table.source, "rows": table.rows, "columns": table.columns,
+                 "features": run.model.features, "target": run.model.target},
+        "epochs_run": len(run.epochs),
+        "interrupted": run.interrupted,
+        "diverged": run.diverged is not None,
+    }
+
+
+def _classifier_fields(run) -> dict:
+    """A classifier's accuracy by epoch and at the end, and its classes."""
+    if run.model.head is None:
+        return {}
+    fields = {"accuracy": [e.accuracy for e in run.epochs],
+              "final_accuracy": run.epochs[-1].accuracy if run.epochs else None}
+    if run.model.classes is not None:
+        fields["classes"] = run.model.classes
+    return fields
+
+
+def epoch_record(epoch) -> dict:
+    record = {"type": "epoch", "epoch": epoch.epoch, "loss": json_number(epoch.loss),
+              "params": {p: json_value(v) for p, v in epoch.params.items()}}
+    if epoch.accuracy is not None:
+        record["accuracy"] = epoch.accuracy
+    return record
+
+
+# -- tables -------------------------------------------------------------------------
+def train_tables(run, predictions: list[dict]) -> list:
+    scalars = [p for p in run.model.params if p not in run.model.shapes]  # tensors: final table only
+    params = scalars[:PARAMETER_COLUMNS]
+    scores = ["accuracy"] if run.model.head else []
+    more = f" (the first {len(params)} of {len(scalars):,} parameters)" if len(params) < len(scalars) else ""
+    epochs = table(f"Training: {len(run.epochs)} epochs{more}", "epoch", "mean loss", *scores, *params,
+                   numeric_columns=("epoch", "mean loss", *scores, *params))
+    for e in sample_epochs(run.epochs):
+        accuracy = [f"{e.accuracy:.1%}"] if scores else []
+        add_row(epochs, str(e.epoch), show_number(e.loss), *accuracy, *(show_number(e.params[p]) for p in params))
+    final = table("Parameters", "parameter", "shape", "value")
+    for p in shown(final, list(run.model.params), 200, "--json has them all"):
+        add_row(final, p, shape_text(run.model.shapes.get(p, ())), show_value(run.params[p]))
+    out = [epochs, final]
+    if run.model.classes is not None:
+        classes = table("Classes (sorted)", "index", "label", numeric_columns=("index",))
+        for k, label in enumerate(run.model.classes):
+            add_row(classes, str(k), str(label))
+        out.append(classes)
+    if predictions:
+        features = run.model.features
+        named = ["class"] if any("class" in p for p in predictions) else []
+        pred = table("Predictions", *features, "yhat", *named, numeric_columns=(*features, "yhat"))
+        for p in predictions:
+            add_row(pred, *(show_number(p[f]) for f in features), _shown_label(p["yhat"]),
+                    *(_shown_label(p["class"]) for _ in named))
+        out.append(pred)
+    return out
+
+
+def _shown_label(v) -> str:
+    """A prediction: a number for people, or a class label as it is written in the data."""
+    return v if isinstance(v, str) else str(v) if isinstance(v, int) else show_number(v)
+
+
+# -- the loss curve -------------------------------------------------------------------
+def loss_curve(losses: list[float], width: int, colour: bool) -> str:
+    """The loss curve drawn in the terminal (log scale) with plotext."""
+    import plotext as plt
+
+    points = [(i, math.log10(v)) for i, v in enumerate(losses) if v > 0 and math.isfinite(v)]
+    if len(points) < 2 or settings.current().ascii:  # plotext draws with box characters
+        return ""
+    plt.clear_figure()
+    if not colour:
+        plt.plot([p[0] for p in points], [p[1] for p in points])
+    plt.plotsize(min(width, 100), 15)
+    plt.title("log10(mean loss) by epoch")
+    plt.theme("clear")  # the terminal's own background, light or dark
+    if colour:
+        plt.plot([p[0] for p in points], [p[1] for p in points], color="blue")
+    text = plt.build()
+    return text if colour else plt.uncolorize(text)
+
+
+def check_plot_path(path: str) -> str:
+    """The picture's format from the extension; the path is checked before any training."""
+    kind = path.rsplit(".", 1)[-1].lower() if "." in path else ""
+    if kind not in ("png", "svg"):
+        raise UsageError(f"--plot {path}: the file must end in .png or .svg")
+    try:
+        streams.check_writable(path)
+    except OutputError as e:
+        raise OutputError(f"--plot: {e.message}") from None
+    return kind
+
+
+def save_loss_plot(losses: list[float], path: str, title: str) -> None:
+    """The loss curve as PNG or SVG, by the file's extension (matplotlib), written whole or not at all."""
+    kind = check_plot_path(path)
+    with _matplotlib() as plt:
+        if plt is None:
+            raise MissingDependency("--plot needs matplotlib, which is not installed",
+                                    hint="pip install 'backprop-cli[plot]'")
+        fig, ax = plt.subplots(figsize=(7, 4))
+        ax.plot(range(len(losses)), losses)
+        if all(v > 0 for v in losses):
+            ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("mean loss")
+        ax.set_title(title)
+        fig.tight_layout()
+        data = io.BytesIO()
+        fig.savefig(data, format=kind)
+        plt.close(fig)
+    try:
+        streams.write_output(path, data.getvalue())  # looked up at the call: tests stand in for it
+    except OutputError as e:
+        raise OutputError(f"--plot: {e.message}") from None
+
+
+@contextlib.contextmanager
+def _matplotlib():
+    """matplotlib.pyplot (None if not installed), with its config and font cache in a temporary
+    directory unless MPLCONFIGDIR names one: bp writes nothing under ~/.config or ~/.cache."""
+    own = "MPLCONFIGDIR" not in os.environ
+    with tempfile.TemporaryDirectory(prefix="bp-matplotlib-") if own else contextlib.nullcontext() as tmp:
+        if own:
+            os.environ["MPLCONFIGDIR"] = tmp
+        try:
+            try:
+                import matplotlib
+
+                matplotlib.use("Agg")
+                import matplotlib.pyplot as plt
+            except ImportError:
+                plt = None
+            yield plt
+        finally:
+            if own:
+                del os.environ["MPLCONFIGDIR"]
