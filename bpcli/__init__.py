@@ -3,9 +3,15 @@
     >>> from bpcli import grad
     >>> grad("(x*w-y)^2", {"x": 2, "w": 3, "y": 4}).gradient
     {'x': 12.0, 'w': 8.0, 'y': -4.0}
+
+The library's functions (grad, parse, diff, hessian, jacobian, jvp, train, view, export, quiz)
+live in bpcli.api and are loaded on first use (PEP 562), so that `bp` itself starts without
+them; the errors are here at once.
 """
 
 from __future__ import annotations
+
+import importlib
 
 from bpcli.errors import (
     BPError,
@@ -16,13 +22,20 @@ from bpcli.errors import (
     ParseError,
     ShapeError,
 )
-from bpcli.language.parser import parse
 
-__all__ = ["grad", "parse", "BPError", "ParseError", "InputValueError", "DataError", "ShapeError",
-           "DomainError", "CheckError"]
+API = ("grad", "parse", "diff", "hessian", "jacobian", "jvp", "train", "view", "export", "quiz",
+       "Training", "Quiz", "Grade")
+ERRORS = ("BPError", "ParseError", "InputValueError", "DataError", "ShapeError", "DomainError", "CheckError")
+__all__ = [*API, *ERRORS]
 __version__ = "0.1.0"
 
 
-def grad(text: str, values: dict):
-    """Parse `text` and run forward and backward at `values` (a name → number dict)."""
-    return parse(text).grad(values)
+def __getattr__(name: str):
+    """`bpcli.grad` and `from bpcli import grad`: the API, imported the first time it is asked for."""
+    if name in API:
+        return getattr(importlib.import_module("bpcli.api"), name)
+    raise AttributeError(f"module 'bpcli' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *API})
