@@ -23,10 +23,10 @@ from bpcli.errors import (
     ShapeError,
 )
 
-API = ("grad", "parse", "diff", "hessian", "jacobian", "jvp", "train", "view", "export", "quiz",
-       "Training", "Quiz", "Grade")
-ERRORS = ("BPError", "ParseError", "InputValueError", "DataError", "ShapeError", "DomainError", "CheckError")
-__all__ = [*API, *ERRORS]
+__all__ = ["grad", "parse", "diff", "hessian", "jacobian", "jvp", "train", "view", "export", "quiz",
+           "Training", "Quiz", "Grade",
+           "BPError", "ParseError", "InputValueError", "DataError", "ShapeError", "DomainError", "CheckError"]
+API = frozenset(n for n in __all__ if not n.endswith("Error"))  # in bpcli.api, loaded on first use
 __version__ = "0.1.0"
 
 

@@ -166,7 +166,7 @@ def hessian(formula, values: dict | None = None, *, check: bool = False, check_t
 
 
 def jacobian(formula, values: dict | None = None, *, limit: int = 100, **named) -> Jacobian:
-    """∂output/∂input of a tensor (or scalar) output (`bp grad --jacobian`): .value and .matrices (input → array).
+    """∂output/∂input of a tensor or scalar output (`bp grad --jacobian`): .value, .matrices (input → array).
 
     >>> J = jacobian("softmax(W @ x)", W=[[1, 2], [3, 4]], x=[1, -1])
     >>> J.value, J.output_shape
@@ -183,7 +183,7 @@ def jacobian(formula, values: dict | None = None, *, limit: int = 100, **named) 
 
 
 def jvp(formula, values: dict, tangents: dict):
-    """Forward mode (`bp grad --forward`): (the output's value, its tangent along `tangents`, an input → number dict).
+    """Forward mode (`bp grad --forward`): the output's value and its tangent along `tangents` (input → number).
 
     >>> jvp("(x*w-y)^2", {"x": 2, "w": 3, "y": 4}, {"w": 1})
     (4.0, 8.0)
@@ -222,7 +222,7 @@ def view(formula, values: dict | None = None, *, check: bool = True, check_timeo
 
 def export(formula, values: dict | None = None, *, to: str = "torch", max_numbers: int = 1_000_000,
            **named) -> str:
-    """The text of `bp export`'s script (to="torch" or "jax"), which rebuilds the formula and checks every number bp gives.
+    """The script `bp export` writes (to="torch" or "jax"): it rebuilds the formula and checks bp's numbers.
 
     >>> script = export("(x*w-y)^2", {"x": 2, "w": 3, "y": 4}, to="torch")
     >>> script.splitlines()[0].strip('"')
@@ -259,7 +259,7 @@ class Training:
         return self.accuracy[-1] if self.accuracy else None
 
     def predict(self, point):
-        """ŷ at a point: a number (one feature), numbers in the features' order, a dict by name, or `--predict`'s text."""
+        """ŷ at a point: a number (one feature), numbers in the features' order, a dict, or `--predict`'s text."""
         return predict_one(self.run.model, self.params, _predict_point(point, self.run.model.features),
                            self.run.settings.dtype)
 
@@ -296,7 +296,7 @@ def train(model: str, data, *, target: str | None = None, loss: str | None = Non
           init_scheme: str = "uniform", params: dict | None = None, hidden=None, activation: str = "tanh",
           features: list[str] | None = None, drop_missing: bool = False, delimiter: str | None = None,
           max_data: int = MAX_DATA) -> Training:
-    """Fit a model (linear, affine, logistic, softmax, mlp, a bp formula or a .bp file) by gradient descent (`bp train`).
+    """Fit a model (linear, affine, logistic, softmax, mlp, a formula, a .bp file) by gradient descent (`bp train`).
 
     >>> t = train("linear", {"x": [1, 2, 3], "y": [2, 4, 6]}, lr=0.05, epochs=30, predict=[4])
     >>> round(t.params["w"], 6), len(t.loss), round(t.predictions[0]["yhat"], 4)
@@ -393,7 +393,7 @@ class Grade:
 
 
 class Quiz:
-    """An exercise like the lecture's (`bp quiz`): fill in its blanks (values, local gradients, adjoints), then .grade them."""
+    """An exercise like the lecture's (`bp quiz`): fill in its blanks (values, local gradients, adjoints) to .grade."""
 
     def __init__(self, exercise):
         self.exercise = exercise
@@ -439,7 +439,7 @@ class Quiz:
 
 def quiz(level: int = 1, seed: int = 1, *, formula=None, values: dict | None = None,
          lecture: int | None = None) -> Quiz:
-    """An exercise to fill in and grade (`bp quiz`): generated (level 1–3, seed), the lecture's (1 or 2), or your formula's.
+    """An exercise to fill in and grade (`bp quiz`): generated (level 1–3, seed), the lecture's (1, 2), or a formula's.
 
     >>> q = quiz(lecture=1)
     >>> q.formula, list(q.blanks)
