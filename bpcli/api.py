@@ -23,6 +23,7 @@ from bpcli.check.verify import checked_grad
 from bpcli.data.files import MAX_DATA, Limit, open_csv
 from bpcli.data.files import read_text as read_file
 from bpcli.engine import tape
+from bpcli.engine.ops import shape_text
 from bpcli.engine.tensor import Jacobian
 from bpcli.engine.values import normalise, require_scalars, tensor
 from bpcli.errors import CheckError, InputValueError, ShapeError, UsageError
@@ -254,6 +255,12 @@ class Training:
     start: dict = field(repr=False)  # the parameters as training began
     columns: dict = field(repr=False)  # the data as the trainer read it
 
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{p} = {v!r}" if isinstance(v, float) else f"{p}: {shape_text(self.run.model.shapes[p])}"
+                          for p, v in self.params.items())
+        last = f", loss {self.loss[-1]:.6g}" if self.loss else ""
+        return f"<Training of {self.run.model.text!r}: {shown}{last} after {len(self.loss)} epochs>"
+
     @property
     def final_accuracy(self) -> float | None:
         return self.accuracy[-1] if self.accuracy else None
@@ -388,7 +395,7 @@ class Grade:
 
     correct: int
     total: int
-    marks: list
+    marks: list = field(repr=False)
     document: dict = field(repr=False)  # as `bp quiz --answers --json` prints it
 
 
@@ -462,3 +469,4 @@ def quiz(level: int = 1, seed: int = 1, *, formula=None, values: dict | None = N
     point = _point(values, {})
     f.check_values(point)
     return Quiz(quizzes.custom(f, point, level, seed))
+
