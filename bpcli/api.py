@@ -285,16 +285,17 @@ class Training:
 
 
 def _predict_point(point, features: list[str]) -> dict:
+    """A point to predict at, its numbers as floats (as `--predict` reads them)."""
     if isinstance(point, str):
         return parse_predict(point, features)
     if isinstance(point, dict):
-        return {normalise(str(k)): v for k, v in point.items()}
+        return {normalise(str(k)): float(v) for k, v in point.items()}
     if isinstance(point, (int, float)):
         point = [point]
     cells = list(point)
     if len(cells) != len(features):
         raise UsageError(f"predict: {len(cells)} numbers for {len(features)} features ({', '.join(features)})")
-    return dict(zip(features, cells))
+    return {f: float(v) for f, v in zip(features, cells)}
 
 
 def train(model: str, data, *, target: str | None = None, loss: str | None = None, lr: float = 0.01,

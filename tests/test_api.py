@@ -255,3 +255,26 @@ def test_quiz_of_a_formula_and_of_the_lecture(bp_json):
     q = api.quiz(lecture=2)
     assert q.document() == bp_json("quiz", "--lecture", "2")
     assert "Blank" not in repr(q) and "value" in repr(q)
+
+
+# -- the library's page ---------------------------------------------------------------------------
+LIBRARY_PAGE = Path(__file__).resolve().parent.parent / "docs" / "library.md"
+
+
+def test_every_example_of_the_library_page_runs(tmp_path, monkeypatch):
+    """docs/library.md's ```pycon blocks, run in order in one namespace, their output compared."""
+    import re
+    import shutil
+
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)  # the page's paths (examples/xor.csv) are the repository's
+    text = LIBRARY_PAGE.read_text(encoding="utf-8")
+    blocks = re.findall(r"^```pycon\n(.*?)^```$", text, flags=re.S | re.M)
+    assert len(blocks) >= 12
+    parser, runner = doctest.DocTestParser(), doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    namespace: dict = {}
+    for k, block in enumerate(blocks):
+        test = parser.get_doctest(block, namespace, f"library.md block {k + 1}", str(LIBRARY_PAGE), 0)
+        runner.run(test, clear_globs=False)
+        namespace.update(test.globs)  # the next block sees this one's names, as on the page
+    assert runner.summarize(verbose=False).failed == 0
