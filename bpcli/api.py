@@ -19,13 +19,13 @@ import math
 from dataclasses import dataclass, field
 
 from bpcli.check.symbolic import checked_hessian, derivatives, printed
-from bpcli.check.verify import checked_grad
+from bpcli.check.verify import checked_grad, disagreements
 from bpcli.data.files import MAX_DATA, Limit, open_csv
 from bpcli.data.files import read_text as read_file
 from bpcli.engine import tape
 from bpcli.engine.ops import shape_text
 from bpcli.engine.tensor import Jacobian
-from bpcli.engine.values import normalise, require_scalars, tensor
+from bpcli.engine.values import NO_INPUTS, normalise, require_scalars, tensor
 from bpcli.errors import CheckError, InputValueError, ShapeError, UsageError
 from bpcli.language.parser import located
 from bpcli.language.parser import parse as _parse
@@ -41,8 +41,6 @@ from bpcli.views.web import page, view_data
 __all__ = ["grad", "parse", "diff", "hessian", "jacobian", "jvp", "train", "view", "export", "quiz",
            "Training", "Quiz", "Grade"]
 
-# The CLI's note for a formula without inputs (bpcli/cli's NO_INPUTS, the same words): the page shows it.
-NO_INPUTS = "the formula has no inputs: its value is a constant, and there is nothing to differentiate"
 MAX_SIZE = 2_000_000  # characters of a .bp file read as a formula: a few seconds of parsing
 
 
@@ -114,12 +112,9 @@ def grad(formula, values: dict | None = None, *, check: bool = False, check_time
 
 
 def _fail_on_mismatch(checked) -> None:
+    """CheckError where the cross-check found a real disagreement, as `bp grad` exits 3."""
     if checked is not None and not checked.ok:
-        said = [[("backprop", c.backprop), ("SymPy", c.sympy), ("finite difference", c.finite_difference)]
-                for c in checked.inputs if not c.ok]
-        bad = [c.name for c in checked.inputs if not c.ok]
-        raise CheckError("; ".join(f"∂/∂{name}: " + ", ".join(f"{who} {v!r}" for who, v in refs if v is not None)
-                                   for name, refs in zip(bad, said)))
+        raise CheckError(disagreements(checked))
 
 
 def diff(formula, wrt: str | list[str] | None = None, *, simplify: bool = True, latex: bool = False):

@@ -129,6 +129,12 @@ def test_view_is_the_page_bp_view_writes(bp):
     assert html.startswith("<!DOCTYPE html>")
 
 
+def test_view_of_a_constant_is_the_page_bp_view_writes(bp):
+    out = bp("view", "2 + 3", "-o", "-", "--no-check")
+    assert out.exit_code == 0, out.stderr
+    assert api.view("2 + 3", check=False) == out.stdout
+
+
 @pytest.mark.parametrize("to", ["torch", "jax"])
 def test_export_is_the_script_bp_export_writes(bp, to):
     formula, values, args = CARD
