@@ -176,6 +176,19 @@ def test_train_with_options_gives_bp_trains_document(bp, line_csv):
     assert t.json() == out.stdout.strip()
 
 
+def test_train_a_bp_file_with_a_loss_and_a_target_gives_bp_trains_document(bp, tmp_path):
+    data = tmp_path / "data.csv"
+    data.write_text("x,t,z\n1,2.5,0\n2,4.5,1\n3,6.5,0\n")
+    model = tmp_path / "model.bp"
+    model.write_text("w*x + b\n")
+    out = bp("train", str(model), str(data), "--target", "t", "--loss", "abs(yhat - y)", "--epochs", "7",
+             "--shuffle", "--seed", "3", "--features", "x", "--json")
+    assert out.exit_code == 0, out.stderr
+    t = api.train(str(model), str(data), target="t", loss="abs(yhat - y)", epochs=7, shuffle=True, seed=3,
+                  features="x")
+    assert t.json() == out.stdout.strip()
+
+
 @pytest.mark.parametrize("model, data, options", [
     ("mlp", "moons.csv", {"hidden": [4], "epochs": 3, "lr": 0.1, "batch_size": 16, "seed": 2}),
     ("softmax", "animals.csv", {"epochs": 5}),
