@@ -55,6 +55,11 @@ def test_bpcli_train_trains_whatever_was_imported_first(first):
     assert out.returncode == 0, out.stderr
 
 
+def test_parse_takes_what_the_parser_takes():
+    """tools/fuzz.py and the benchmarks call bpcli.parse(text, lean=False): Lark alone."""
+    assert bpcli.parse("x*w", lean=False).inputs == bpcli.parse("x*w").inputs == {"x": 0, "w": 1}
+
+
 def test_an_unknown_name_of_the_package_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'gard'"):
         bpcli.gard  # noqa: B018
