@@ -249,7 +249,7 @@ MAX_SIZE = 2_000_000  # characters of formula: a few seconds of parsing
 
 
 def load_formula(formula: Optional[str], file: Optional[str], max_size: int = MAX_SIZE):
-    from bpcli import parse
+    from bpcli.language.parser import parse
 
     if formula is not None and file is not None:
         raise UsageError("give the formula as an argument or with --file, not both")

@@ -338,3 +338,6 @@ def json_scalar(v, what: str, allow_nonfinite: bool = False) -> float:
     if value - value != 0 and not allow_nonfinite:
         raise DataError(f"{what} {NONFINITE}, got {json.dumps(v)}", hint=ALLOW_NONFINITE)
     return value
+
+
+NO_INPUTS = "the formula has no inputs: its value is a constant, and there is nothing to differentiate"
