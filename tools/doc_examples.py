@@ -26,6 +26,7 @@ so an example that starts failing cannot slip into the docs as an error message.
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -70,12 +71,26 @@ class Command:
 
     text: str
     code: int = 0
-    keep: list[tuple[int | None, int | None]] = field(default_factory=list)
+    keep: list[tuple[int | str | None, int | None]] = field(default_factory=list)
 
 
-def sh(text: str, *, code: int = 0, keep: list[tuple[int | None, int | None]] | None = None) -> Command:
-    """A command that exits with `code`; `keep` shows only those slices of its lines, `…` between."""
+def sh(text: str, *, code: int = 0, keep: list[tuple[int | str | None, int | None]] | None = None) -> Command:
+    """A command that exits with `code`; `keep` shows only those slices of its lines, `…` between.
+
+    A slice is (start, stop) as in Python, or (text, count): the first line containing text and the lines after it,
+    count in all.
+    """
     return Command(text, code, keep or [])
+
+
+def span(lines: list[str], start: int | str | None, stop: int | None) -> range:
+    """The indices of a slice of lines; a text start is the first line containing it, and then stop counts lines."""
+    if isinstance(start, str):
+        first = next((i for i, line in enumerate(lines) if start in line), None)
+        if first is None:
+            raise RuntimeError(f"no line contains {start!r}")
+        return range(first, min(first + (stop or 1), len(lines)))
+    return range(len(lines))[start:stop]
 
 
 def run(command: Command, cwd: str) -> str:
@@ -86,7 +101,7 @@ def run(command: Command, cwd: str) -> str:
         raise RuntimeError(f"{command.text!r} exited with {done.returncode}, not {command.code}:\n{output}")
     lines = [line.rstrip() for line in output.splitlines()]
     if command.keep:
-        indices = sorted({i for start, stop in command.keep for i in range(len(lines))[start:stop]})
+        indices = sorted({i for part in command.keep for i in span(lines, *part)})
         shown, previous = [], -1
         for i in indices:
             if i != previous + 1:
@@ -109,9 +124,14 @@ def transcript(*commands: str | Command) -> str:
     parts = []
     with tempfile.TemporaryDirectory(prefix="bp-docs-") as cwd:
         os.symlink(ROOT / "examples", Path(cwd) / "examples")
+        code = 0
         for item in commands:
             command = item if isinstance(item, Command) else Command(item)
-            output = run(command, cwd)
+            if command.text == "echo $?":  # each command runs in a shell of its own: say the last one's code
+                output = str(code)
+            else:
+                output = run(command, cwd)
+                code = command.code  # run() made sure it exited with it
             parts.append(f"$ {command.text}" + (f"\n{output}" if output else ""))
     return "\n".join(parts)
 
@@ -121,6 +141,28 @@ def console(*commands: str | Command) -> None:
     import cog  # cog's own module, present while cog runs the block
 
     cog.outl(fence(transcript(*commands), "console"))
+
+
+def terminal(text: str, answers: list[str]) -> None:
+    """Write a ```console block of an interactive session: `text` runs in a pseudo-terminal and gets each
+    answer when it asks (a prompt that ends in "= ", as bp quiz's), the answers echoed as a terminal does."""
+    import cog
+    import pexpect  # the test extra has it (bp quiz's own tests)
+
+    with tempfile.TemporaryDirectory(prefix="bp-docs-") as cwd:
+        os.symlink(ROOT / "examples", Path(cwd) / "examples")
+        child = pexpect.spawn("bash", ["-c", text], cwd=cwd, env=environment(), encoding="utf-8",
+                              dimensions=(50, 80), timeout=TIMEOUT)
+        seen = io.StringIO()
+        child.logfile_read = seen
+        for answer in answers:
+            child.expect(r"\[\d+\] [^\r\n]*= ")
+            child.expect([pexpect.TIMEOUT], timeout=0.3)  # the whole prompt, before answering
+            child.sendline(answer)
+        child.expect(pexpect.EOF)
+        child.close()
+    output = "\n".join(line.rstrip() for line in seen.getvalue().replace("\r\n", "\n").splitlines())
+    cog.outl(fence(f"$ {text}\n{output}", "console"))
 
 
 def python(source: str) -> None:
