@@ -97,9 +97,13 @@ def run(command: Command, cwd: str) -> str:
     done = subprocess.run(["bash", "-c", command.text], cwd=cwd, env=environment(), stdin=subprocess.DEVNULL,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=TIMEOUT, check=False)
     output = done.stdout.decode("utf-8")
+    if "]]]" in output or "[[[" in output:  # cog would take them for its own markers
+        raise RuntimeError(f"{command.text!r} prints ]]] or [[[, which cog reads as a marker: show less of it")
     if done.returncode != command.code:
         raise RuntimeError(f"{command.text!r} exited with {done.returncode}, not {command.code}:\n{output}")
     lines = [line.rstrip() for line in output.splitlines()]
+    while lines and not lines[-1]:
+        lines.pop()
     if command.keep:
         indices = sorted({i for part in command.keep for i in span(lines, *part)})
         shown, previous = [], -1
