@@ -26,6 +26,13 @@ def test_every_page_is_in_the_documents():
     assert {"README.md", "index.md", "grad.md", "train.md", "library.md", "limits.md"} <= pages
 
 
+def test_readme_stays_a_tour():
+    """The README is a short tour (what bp is, set-up, the card, the lecture, the commands); the rest is in docs/."""
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    shown = [line for line in lines if "[[[cog" not in line and "[[[end]]]" not in line]
+    assert len(shown) <= 210, f"README.md shows {len(shown)} lines: move the detail to a page of docs/"
+
+
 @pytest.mark.parametrize("path", DOCUMENTS, ids=[path.name for path in DOCUMENTS])
 def test_examples_are_what_bp_prints(path):
     done = subprocess.run([sys.executable, str(ROOT / "tools" / "doc_examples.py"), "--check", str(path)],
