@@ -60,7 +60,7 @@ def lecture_loop_bp():
     import numpy as np
 
     from bpcli.data.files import Table
-    from bpcli.train.loop import Settings, Trainer, build_model
+    from bpcli.training.loop import Settings, Trainer, build_model
 
     data = Table("lecture", ["x", "y"], {"x": np.array([1.0, 2.0, 3.0]), "y": np.array([2.0, 4.0, 6.0])}, 3)
     model = build_model("linear", data.columns, "y", "lecture")

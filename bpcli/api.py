@@ -29,10 +29,10 @@ from bpcli.errors import CheckError, InputValueError, ShapeError, UsageError
 from bpcli.language.parser import located
 from bpcli.language.parser import parse as _parse
 from bpcli.teach import quiz as quizzes
-from bpcli.train.loop import NetOptions, Run, Settings, Trainer, check_model_name, parse_predict, prediction
-from bpcli.train.loop import predict as predict_one
-from bpcli.train.nets import ACTIVATIONS, parse_hidden, parse_params
-from bpcli.train.tables import from_columns, from_csv
+from bpcli.training.loop import NetOptions, Run, Settings, Trainer, check_model_name, parse_predict, prediction
+from bpcli.training.loop import predict as predict_one
+from bpcli.training.nets import ACTIVATIONS, parse_hidden, parse_params
+from bpcli.training.tables import from_columns, from_csv
 from bpcli.teach.console import quiz_tables
 from bpcli.views import notebook
 from bpcli.views.documents import dumps, grad_document

@@ -44,11 +44,11 @@ def test_the_api_is_reached_from_the_package_lazily():
     assert out.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("first", ["", "import bpcli.train.loop; ", "from bpcli import grad; ", "import bpcli.cli; "])
+@pytest.mark.parametrize("first", ["", "import bpcli.training.loop; ", "from bpcli import grad; ", "import bpcli.cli; "])
 def test_bpcli_train_trains_whatever_was_imported_first(first):
-    """`train` is both the API's function and the subpackage bpcli/train/: it works as either."""
-    code = (first + "import bpcli, inspect; from bpcli import train; import bpcli.train.loop as loop; "
-            "from bpcli.train.nets import ACTIVATIONS; assert train is bpcli.train and loop.Trainer; "
+    """`train` is the API's function; the training code lives in the subpackage bpcli/training/."""
+    code = (first + "import bpcli, inspect; from bpcli import train; import bpcli.training.loop as loop; "
+            "assert train is bpcli.train and loop.Trainer; "
             "t = train('linear', {'x': [1, 2], 'y': [2, 4]}, epochs=2); assert len(t.loss) == 2; "
             "assert 'lr' in inspect.signature(train).parameters")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -333,7 +333,7 @@ def test_per_sample_training_holds_floats_for_a_block_of_rows_not_all(tmp_path):
     import numpy as np
 
     from bpcli.data.files import Table
-    from bpcli.train.loop import Settings, Trainer, build_model
+    from bpcli.training.loop import Settings, Trainer, build_model
 
     rows = 400_000
     x = np.linspace(0, 1, rows)

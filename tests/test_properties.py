@@ -159,7 +159,7 @@ def test_printer_round_trips(text, point):
        st.floats(-2, 2))
 def test_full_batch_gradient_is_the_least_squares_gradient(rows, w):
     from bpcli.data.files import Table
-    from bpcli.train.loop import Settings, Trainer, build_model
+    from bpcli.training.loop import Settings, Trainer, build_model
 
     x = np.array([r[0] for r in rows])
     y = np.array([r[1] for r in rows])
@@ -174,7 +174,7 @@ def test_full_batch_gradient_is_the_least_squares_gradient(rows, w):
 @given(st.floats(-5, 5), st.floats(-5, 5), st.floats(-5, 5), st.floats(-5, 5), st.floats(0.001, 0.5))
 def test_one_per_sample_step_is_the_hand_computed_update(x, y, w, b, lr):
     from bpcli.data.files import Table
-    from bpcli.train.loop import Settings, Trainer, build_model
+    from bpcli.training.loop import Settings, Trainer, build_model
 
     model = build_model("affine", ["x", "y"], "y", "data")
     data = Table("data", ["x", "y"], {"x": np.array([x]), "y": np.array([y])}, 1)

@@ -187,7 +187,7 @@ def test_divergence_stops_with_exit_4_and_last_finite_parameters(bp, csv):
 
 
 def test_ctrl_c_prints_the_parameters_reached_and_exits_130(bp, csv, monkeypatch):
-    from bpcli.train.loop import Trainer
+    from bpcli.training.loop import Trainer
 
     real = Trainer._epoch
 
@@ -273,7 +273,7 @@ def test_a_saturated_logistic_model_keeps_training(tmp_path):
 
     from bpcli import parse
     from bpcli.cli import app
-    from bpcli.train.loop import LOSSES
+    from bpcli.training.loop import LOSSES
 
     f = parse("yhat = sigmoid(z); " + LOSSES["bce"])
     g = f.grad({"z": 40.0, "y": 1.0}).gradient

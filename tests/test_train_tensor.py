@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from bpcli.cli import app
 from bpcli.data.files import read_csv
 from bpcli.errors import UsageError
-from bpcli.train.loop import NetOptions, Settings, Trainer, build_model, choose_target
-from bpcli.train.nets import mlp_program
+from bpcli.training.loop import NetOptions, Settings, Trainer, build_model, choose_target
+from bpcli.training.nets import mlp_program
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 XOR, MOONS = str(EXAMPLES / "xor.csv"), str(EXAMPLES / "moons.csv")
@@ -62,7 +62,7 @@ def test_a_full_batch_gradient_is_the_mean_of_the_rows_gradients():
 
 
 def test_chunks_of_a_batch_sum_to_the_whole(monkeypatch):
-    import bpcli.train.loop as train
+    import bpcli.training.loop as train
 
     whole = trainer("mlp", MOONS, Settings(batch_size=None), NetOptions([3], "tanh"))
     _, expected, _, _ = whole._tensor_step(slice(None))
@@ -190,7 +190,7 @@ def test_bad_network_options_are_usage_errors(args, message):
 
 
 def test_init_schemes_are_seeded_and_scaled_by_fan_in():
-    from bpcli.train.nets import initial
+    from bpcli.training.nets import initial
 
     a = initial((16, 4), "uniform", np.random.default_rng(1), "float64")
     b = initial((16, 4), "uniform", np.random.default_rng(1), "float64")
@@ -202,7 +202,7 @@ def test_init_schemes_are_seeded_and_scaled_by_fan_in():
 
 def test_the_optimizers_match_torch_optim_on_a_quadratic():
     torch = pytest.importorskip("torch")
-    from bpcli.train.optim import make
+    from bpcli.training.optim import make
 
     for name, ctor in [("momentum", lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9)),
                        ("adam", lambda p: torch.optim.Adam(p, lr=0.1))]:
@@ -225,7 +225,7 @@ def test_the_lecture_still_trains_as_it_did(tmp_path):
 
 
 def test_a_shape_with_a_zero_is_refused():
-    from bpcli.train.nets import parse_shape
+    from bpcli.training.nets import parse_shape
 
     with pytest.raises(UsageError):
         parse_shape("0x2", "--param W")

@@ -70,7 +70,7 @@ def test_two_feature_classifier_report_shows_accuracy_and_decision_boundary(bp, 
 
 def test_the_accuracy_is_computed_from_each_epochs_parameters(bp, csv, tmp_path):
     from bpcli.data.files import read_csv
-    from bpcli.train.loop import Settings, Trainer, build_model
+    from bpcli.training.loop import Settings, Trainer, build_model
     from bpcli.views.web.report import report_data
 
     rng = np.random.default_rng(2)

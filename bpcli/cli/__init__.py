@@ -718,7 +718,7 @@ def train(
     """Fit MODEL to DATA by gradient descent through bp's own graph."""
     _precision(precision)
     from bpcli.engine.values import read_pairs
-    from bpcli.train.loop import Settings, Trainer, check_model_name
+    from bpcli.training.loop import Settings, Trainer, check_model_name
     from bpcli.views.documents import dumps
     from bpcli.views.training import check_plot_path, loss_curve, save_loss_plot, train_document, train_tables
 
@@ -791,7 +791,7 @@ def _training_data(model: str, data: str, target, loss, max_data: str = "1G", de
                    drop_missing: bool = False, net=None):
     """The model and the columns it uses, read from the CSV once (its header first)."""
     from bpcli.data.files import NotANumber, open_csv
-    from bpcli.train.loop import build_model, choose_target, columns_used
+    from bpcli.training.loop import build_model, choose_target, columns_used
 
     csv = open_csv(data, data_limit(max_data, "--max-data"), _delimiter(delimiter))
     goal = choose_target(csv.columns, target, csv.source)
@@ -814,7 +814,7 @@ CLASSIFIERS = ("softmax", "mlp")  # presets whose target may hold class labels a
 def _text_column(e, model: str, used: list[str], goal: str):
     """A column of text where bp needs numbers: say which, and what to do instead."""
     from bpcli.language.parser import parse
-    from bpcli.train.loop import MODELS
+    from bpcli.training.loop import MODELS
 
     column = e.column
     if column == goal:
@@ -866,7 +866,7 @@ class _TrainView:
         return progress
 
     def step(self, point, grads):
-        from bpcli.train.nets import FEATURES
+        from bpcli.training.nets import FEATURES
 
         spec = self.spec
         values = [point[n] if n in point else point[FEATURES][..., spec.vector.index(n)]  # a column of the vector
@@ -906,20 +906,20 @@ def _trace_numbers(point: dict, features: list[str]) -> list[str]:
 
 
 def _predict(spec, params, point, dtype):
-    from bpcli.train.loop import predict
+    from bpcli.training.loop import predict
 
     return predict(spec, params, point, dtype)
 
 
 def _prediction(spec, params, point, dtype) -> dict:
-    from bpcli.train.loop import prediction
+    from bpcli.training.loop import prediction
 
     return prediction(spec, params, point, dtype)
 
 
 def _net_options(param: list[str], hidden, activation: str, features):
-    from bpcli.train.loop import NetOptions
-    from bpcli.train.nets import ACTIVATIONS, parse_hidden, parse_params
+    from bpcli.training.loop import NetOptions
+    from bpcli.training.nets import ACTIVATIONS, parse_hidden, parse_params
 
     if activation not in ACTIVATIONS:
         raise UsageError(f"--activation must be one of {', '.join(ACTIVATIONS)}, not {activation!r}")
@@ -929,7 +929,7 @@ def _net_options(param: list[str], hidden, activation: str, features):
 
 
 def _predict_point(text: str, features: list[str]) -> dict:
-    from bpcli.train.loop import parse_predict
+    from bpcli.training.loop import parse_predict
 
     return parse_predict(text, features)
 
@@ -1282,7 +1282,7 @@ def export(
         if jax:
             raise UsageError("--loop writes the lecture's PyTorch loop; --jax exports single points")
         from bpcli.engine.values import read_pairs
-        from bpcli.train.loop import Settings
+        from bpcli.training.loop import Settings
 
         settings = Settings(lr=_finite(lr, "--lr"), epochs=epochs, dtype=dtype, batch_size=_batch_size(batch_size),
                             init=read_pairs(init, "--init", "w=0.5"), seed=seed, init_scheme=init_scheme)
@@ -1306,7 +1306,7 @@ def export(
 
 
 def _export_loop(model, extra, file, target, loss, settings, predict, net) -> str:
-    from bpcli.train.loop import Trainer, check_model_name
+    from bpcli.training.loop import Trainer, check_model_name
     from bpcli.views.export import loop_script
 
     words = ([model] if model is not None else []) + list(extra)

@@ -19,7 +19,7 @@ from bpcli.engine.tensor import grad as tensor_grad
 from bpcli.engine.tensor import shapes as node_shapes
 from bpcli.errors import UsageError
 from bpcli.language.parser import parse
-from bpcli.train.nets import FEATURES
+from bpcli.training.nets import FEATURES
 from bpcli.views import labels as view
 
 LIBRARIES = {"torch": "PyTorch", "jax": "JAX"}

@@ -5,8 +5,8 @@ data point (the page of bp view, in a frame)."""
 
 from __future__ import annotations
 
-from bpcli.train.loop import predict_rows
-from bpcli.train.nets import FEATURES
+from bpcli.training.loop import predict_rows
+from bpcli.training.nets import FEATURES
 from bpcli.views.documents import grad_document, json_number, json_value
 from bpcli.views.notes import grad_notes
 from bpcli.views.web import build, page, script_json, view_data

@@ -7,7 +7,7 @@ from __future__ import annotations
 from bpcli.data.files import CSV, NotANumber, Table
 from bpcli.errors import DataError
 from bpcli.language.parser import parse
-from bpcli.train.loop import MODELS, NetOptions, build_model, choose_target, columns_used
+from bpcli.training.loop import MODELS, NetOptions, build_model, choose_target, columns_used
 
 CLASSIFIERS = ("softmax", "mlp")  # presets whose target may hold class labels as text
 

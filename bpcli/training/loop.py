@@ -17,8 +17,8 @@ from bpcli.engine.numtext import number_text
 from bpcli.engine.values import number, read_pairs
 from bpcli.errors import DataError, DomainError, UsageError
 from bpcli.language.parser import parse
-from bpcli.train import nets, optim
-from bpcli.train.nets import (
+from bpcli.training import nets, optim
+from bpcli.training.nets import (
     FEATURES,
     INIT_SCHEMES,
     class_indices,
@@ -28,7 +28,7 @@ from bpcli.train.nets import (
     mlp_program,
     mlp_shapes,
 )
-from bpcli.train.optim import OPTIMIZERS
+from bpcli.training.optim import OPTIMIZERS
 
 MODELS = {
     "linear": "w·x (the lecture's model)",
