@@ -164,7 +164,7 @@ def test_output_file_format_follows_the_extension_and_is_overwritten(bp, tmp_pat
     assert "wrote" in r.stderr and "3 nodes" in r.stderr
 
 
-needs_graphviz = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz is installed by .ci/run")
+needs_graphviz = pytest.mark.requires("dot")
 
 
 @needs_graphviz

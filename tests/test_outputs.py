@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -90,7 +89,7 @@ def test_an_output_name_that_does_not_fit_the_format_is_refused(bp, tmp_path, na
     assert r.exit_code == 2 and fragment in r.stderr and list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz is installed by .ci/run")
+@pytest.mark.requires("dot")
 def test_a_pdf_name_draws_a_pdf_with_graphviz(bp, tmp_path):
     out = tmp_path / "h.pdf"
     r = bp("graph", "x*w", "-o", str(out))
