@@ -92,7 +92,7 @@ def test_finite_differences_sample_inputs_past_their_budget():
     c = check(f, f.grad(point), point, budget=1.0)
     sampled = [i for i in c.inputs if i.finite_difference is not None]
     assert 0 < len(sampled) < len(names) and all(i.ok for i in c.inputs)
-    assert any(f"of 3,000 inputs (sampled with seed 0)" in n for n in c.notes)
+    assert any("of 3,000 inputs (sampled with seed 0)" in n for n in c.notes)
     again = check(f, f.grad(point), point, budget=1.0)
     assert [i.name for i in again.inputs if i.finite_difference is not None] == [i.name for i in sampled]
 

@@ -107,7 +107,8 @@ def test_values_reads_bp_grad_documents_inputs(bp, bp_json):
 
 
 def test_values_that_are_not_json_still_say_where(bp):
-    refused(bp("grad", "x", "--values", "-", input='{"x": 1,\n"w": }'), "not valid JSON at line 2, column 6: Expecting value")
+    refused(bp("grad", "x", "--values", "-", input='{"x": 1,\n"w": }'),
+            "not valid JSON at line 2, column 6: Expecting value")
 
 
 # -- divergence keeps its document (item 13) ----------------------------------------------

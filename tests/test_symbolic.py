@@ -92,7 +92,8 @@ def test_latex_is_the_expression_the_text_shows(bp):
     text = bp("diff", "sigmoid(x)", "--wrt", "x").stdout.strip()
     latex = bp("diff", "sigmoid(x)", "--wrt", "x", "--latex").stdout.strip()
     assert text == "(1 - sigmoid(x))*sigmoid(x)"
-    assert latex == "\\left(1 - \\operatorname{sigmoid}{\\left(x \\right)}\\right) \\operatorname{sigmoid}{\\left(x \\right)}"
+    assert latex == ("\\left(1 - \\operatorname{sigmoid}{\\left(x \\right)}\\right) "
+                     "\\operatorname{sigmoid}{\\left(x \\right)}")
 
 
 def test_a_tidy_form_worse_than_bps_own_at_a_sample_point_is_not_chosen():

@@ -37,7 +37,7 @@ def start(*args):
             return proc, url
         except httpx.TransportError:
             if proc.poll() is not None:
-                raise AssertionError(f"bp serve exited: {proc.stderr.read()}")
+                raise AssertionError(f"bp serve exited: {proc.stderr.read()}") from None
             time.sleep(0.1)
     proc.kill()
     raise AssertionError("bp serve did not answer within 30 s")
