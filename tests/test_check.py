@@ -59,6 +59,7 @@ def test_a_long_sum_passes_where_rounding_widens_the_tolerance():
 CURVED = "a = 0\n" + "a = a + 1/x\n" * 80_000 + "a"
 
 
+@pytest.mark.slow
 def test_a_right_gradient_off_by_the_steps_curvature_is_not_failed(bp_json):
     doc = bp_json("grad", CURVED, "--x", "0.001")
     assert doc["ok"] and doc["gradient"]["x"] == -8e10 and doc["check"]["x"]["status"] == "ok"

@@ -164,6 +164,7 @@ def test_no_simplify_on_a_chain_20000_deep_writes_short_lines():
     assert sum(map(len, lines)) < 100 * len(d)
 
 
+@pytest.mark.slow
 def test_explain_prints_a_count_of_more_than_4300_digits_in_scientific_form(bp):
     text = "a = x\n" + "a = a*a\n" * 15_000 + "a"
     r = bp("grad", text, "--x", "1", "--explain", "--no-check")

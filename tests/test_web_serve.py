@@ -224,6 +224,7 @@ def test_a_check_that_sympy_cannot_finish_is_stopped_and_the_next_is_checked_by_
         proc.wait(timeout=15)
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_server_cleanly():
     proc, url = start("--workers", "2")
     try:

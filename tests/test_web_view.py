@@ -117,6 +117,7 @@ def test_bp_layout_puts_operands_left_of_their_operation():
             assert boxes[c]["x"] + boxes[c]["w"] < boxes[p]["x"]
 
 
+@pytest.mark.slow
 def test_bp_layout_of_100000_levels_needs_no_recursion():
     text = "x" + "+1" * 100_000
     f = parse(text)
