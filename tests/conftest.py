@@ -1,10 +1,18 @@
 import json
 import shutil
+import signal
 
 import pytest
 from typer.testing import CliRunner
 
 from bpcli.cli import app
+
+# Ctrl-C is tested by sending SIGINT, to this process and to the bp it starts. A shell running a
+# script starts a background job (`pytest &`, nohup) with SIGINT ignored, which Python and every
+# child would inherit (a Python started so never raises KeyboardInterrupt): Python's own handler
+# again, whose children start with the default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
