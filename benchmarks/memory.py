@@ -83,7 +83,7 @@ def main() -> None:
              ["grad", "-f", f["sum_i"], "--values", f["point_i"], "--max-size", "0"], 2 * n, "node"),
             (f"bp grad x*2, --values with {made['keys']:,} unused keys ({mb(size['unused'])})",
              ["grad", "x*2", "--values", f["unused"]], made["keys"], "key"),
-            (f"… with --json", ["grad", "x*2", "--values", f["unused"], "--json"], made["keys"], "key"),
+            ("… with --json", ["grad", "x*2", "--values", f["unused"], "--json"], made["keys"], "key"),
             (f"bp train linear, {made['rows']:,} rows ({mb(size['csv'])}), 1 epoch",
              ["train", "linear", f["csv"], "--epochs", "1"], made["rows"], "row"),
         ]

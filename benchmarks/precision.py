@@ -22,7 +22,8 @@ from precision_cases import table as precision_table  # noqa: E402
 def main() -> None:
     rows = []
     for name, n, ours, arrays, theirs, where in precision_table():
-        verdict = "bp better" if max(ours, arrays) < theirs else "equal" if max(ours, arrays) == theirs else "PyTorch better"
+        worst = max(ours, arrays)
+        verdict = "bp better" if worst < theirs else "equal" if worst == theirs else "PyTorch better"
         rows.append((name, str(n), f"{ours:.2e}", f"{arrays:.2e}", f"{theirs:.2e}",
                      ", ".join(f"{x:g}" for x in where), verdict))
     print(f"machine: {machine()}")
@@ -41,8 +42,8 @@ def array_speed(n: int = 100_000) -> list:
     m, x = ArrayMath("float64"), np.random.default_rng(0).uniform(0.0, 3.0, n)
     rows = []
     for name, plain in [("expm1", np.expm1), ("log10", np.log10), ("erfc", None)]:
-        ours = best_of(lambda: getattr(m, "cr_" + name)(x), 3)
-        theirs = best_of(lambda: plain(x), 3) if plain else None
+        ours = best_of(lambda name=name: getattr(m, "cr_" + name)(x), 3)
+        theirs = best_of(lambda plain=plain: plain(x), 3) if plain else None
         rows.append((name, f"{ours * 1e3:.1f} ms", f"{theirs * 1e3:.1f} ms" if theirs else "none (numpy has no erfc)",
                      f"{ours / theirs:.0f}x" if theirs else ""))
     return rows

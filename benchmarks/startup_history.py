@@ -37,7 +37,8 @@ def cpu_seconds(cmd: list[str], env: dict | None = None) -> float:
 
 def medians(trees: dict[str, Path], runs: int) -> dict[str, float]:
     """CPU medians of the bare imports and of bp from each tree, taking turns run by run."""
-    commands = {"bare imports (typer, rich.table, lark)": ([sys.executable, "-c", "import typer, rich.table, lark"], None)}
+    bare = [sys.executable, "-c", "import typer, rich.table, lark"]
+    commands = {"bare imports (typer, rich.table, lark)": (bare, None)}
     for label, tree in trees.items():
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "bpcli")], check=True)
         commands[label] = ([sys.executable, "-m", "bpcli", *CARD], {**os.environ, "PYTHONPATH": str(tree)})

@@ -78,7 +78,7 @@ def lecture_loop_torch():
     def lecture():
         w = torch.tensor([1.0])
         w.requires_grad = True
-        for epoch in range(100):
+        for _epoch in range(100):
             for x, y in zip(x_data, y_data):
                 loss = (x * w - y) ** 2
                 loss.backward()
@@ -116,7 +116,8 @@ def main() -> None:
         csv_script.write_text(CSV_SCRIPT)
 
         (t_bp, peak_bp), (t_np, peak_np) = median_runs(
-            [bp, "train", "linear", str(big), "--batch-size", "all", "--json"], [sys.executable, str(np_script), str(big)])
+            [bp, "train", "linear", str(big), "--batch-size", "all", "--json"],
+            [sys.executable, str(np_script), str(big)])
         rows.append(("1M rows, full batch, 100 epochs (end to end)", f"{t_bp:.2f} s", f"numpy script {t_np:.2f} s",
                      f"{t_bp / t_np:.2f}x", "<= 2x"))
         data_mb = 1_000_000 * 2 * 8 / 2**20

@@ -1,9 +1,18 @@
 import json
+import shutil
+import signal
 
 import pytest
 from typer.testing import CliRunner
 
 from bpcli.cli import app
+
+# Ctrl-C is tested by sending SIGINT, to this process and to the bp it starts. A shell running a
+# script starts a background job (`pytest &`, nohup) with SIGINT ignored, which Python and every
+# child would inherit (a Python started so never raises KeyboardInterrupt): Python's own handler
+# again, whose children start with the default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
@@ -44,18 +53,49 @@ settings.register_profile("deep", max_examples=2000, deadline=None,
 settings.load_profile("default")
 
 
-# -- a real browser: Debian's chromium driven by Playwright (.ci/run installs it) --------
-CHROMIUM = "/usr/bin/chromium"
+# -- system programs: tests that need one that is missing are skipped, saying so ------------
+SYSTEM_DEPS = "tools/install-system-deps.sh"
+# The program each `requires` name stands for, and the Debian package that has it.
+PROGRAMS = {"dot": ("dot", "graphviz"), "pdflatex": ("pdflatex", "texlive-latex-base"),
+            "chromium": ("chromium", "chromium")}
+
+
+def missing_reason(name: str) -> str | None:
+    """None when the system program `name` is installed, else the skip reason to print."""
+    program, package = PROGRAMS[name]
+    if shutil.which(program):
+        return None
+    return f"{program} is not installed (Debian package {package}): run {SYSTEM_DEPS} to install it"
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "requires(name): the test needs a system program (dot, pdflatex, chromium); "
+                   f"skipped with a printed reason when it is missing ({SYSTEM_DEPS} installs them)")
+
+
+def pytest_runtest_setup(item):
+    for mark in item.iter_markers("requires"):
+        for name in mark.args:
+            reason = missing_reason(name)
+            if reason:
+                pytest.skip(reason)
+
+
+# -- a real browser: Debian's chromium driven by Playwright -------------------------------------
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture(scope="session")
 def browser():
+    reason = missing_reason("chromium")
+    if reason:
+        pytest.skip(reason)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        b = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
         yield b
         b.close()
 

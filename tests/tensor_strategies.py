@@ -3,8 +3,8 @@ same computation in PyTorch, so a test can compare bp with torch float64 on any 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from hypothesis import strategies as st
 

@@ -100,7 +100,8 @@ def test_an_import_inside_a_function_only_defers_a_heavy_module_and_says_so(path
     bad = [f"{path.name}:{node.lineno}: {lines[node.lineno - 1].strip()}"
            for node, _, inner in _imports_of_bp(ast.parse(text), _module(path))
            if inner and not any(DEFERRED in lines[n - 1] for n in range(node.lineno, node.end_lineno + 1))]
-    assert not bad, f"inner imports of bp's own modules without a '{DEFERRED} <heavy module>' comment:\n" + "\n".join(bad)
+    assert not bad, (f"inner imports of bp's own modules without a '{DEFERRED} <heavy module>' comment:\n"
+                     + "\n".join(bad))
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))

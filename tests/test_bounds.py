@@ -60,6 +60,7 @@ def test_explain_on_a_rebound_chain_walks_each_path_once_without_copies():
     assert "… 19,988 more factors …" in shown and len(shown) < 5_000  # long paths show their ends
 
 
+@pytest.mark.slow
 def test_an_astronomical_path_count_prints_in_scientific_form(bp):
     squarings = 15_000  # 2^15000 paths: an integer of 4,516 digits, past Python's 4,300
     text = "a = x\n" + "a = a * a\n" * squarings + "a"
@@ -112,6 +113,7 @@ def test_a_shared_node_is_drawn_where_it_first_appears_and_referred_to_below(bp)
 CHAIN = "0" + "-(0" * 1500 + "-x" + ")" * 1500  # 1,503 nodes, a tree 1,501 levels deep
 
 
+@pytest.mark.slow
 def test_a_tree_wider_than_the_terminal_is_cut_and_the_cut_is_said(bp, monkeypatch):
     from rich.console import Console
 
@@ -128,6 +130,7 @@ def test_a_tree_wider_than_the_terminal_is_cut_and_the_cut_is_said(bp, monkeypat
     assert "-o tree.txt" in r.stderr and "--format svg" in r.stderr
 
 
+@pytest.mark.slow
 def test_a_wide_tree_is_whole_in_a_pipe_and_in_a_file(bp, tmp_path):
     piped = bp("graph", CHAIN, "--max-depth", "0")
     assert piped.exit_code == 0 and piped.stderr == ""

@@ -198,6 +198,7 @@ def test_trace_labels_the_gradient_columns_and_prints_the_final_parameters(bp, t
                           "predict (after training) 4 5.83872912"]
 
 
+@pytest.mark.slow
 def test_exported_loop_traces_several_parameters_as_bp_train_does(bp, tmp_path):
     data = tmp_path / "d.csv"
     data.write_text("x,y\n1,3\n2,5\n")

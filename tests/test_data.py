@@ -107,7 +107,8 @@ def test_values_reads_bp_grad_documents_inputs(bp, bp_json):
 
 
 def test_values_that_are_not_json_still_say_where(bp):
-    refused(bp("grad", "x", "--values", "-", input='{"x": 1,\n"w": }'), "not valid JSON at line 2, column 6: Expecting value")
+    refused(bp("grad", "x", "--values", "-", input='{"x": 1,\n"w": }'),
+            "not valid JSON at line 2, column 6: Expecting value")
 
 
 # -- divergence keeps its document (item 13) ----------------------------------------------
@@ -204,6 +205,7 @@ def test_column_names_repeated_far_apart_are_found_quickly(bp, tmp_path):
     refused(r, "line 1: the column name c7 appears twice (columns 8 and 200001)")
 
 
+@pytest.mark.slow
 def test_at_with_a_million_columns(tmp_path):
     n = 1_000_000
     text = ",".join(f"c{i}" for i in range(n)) + "\n" + ",".join("1" for _ in range(n)) + "\n"
@@ -231,6 +233,7 @@ def test_json_nested_100000_deep_is_refused_at_its_bound(bp, tmp_path):
     refused(bp("grad", "x", "--values", "-", input=deep), "nested more than 100 levels")
 
 
+@pytest.mark.slow
 def test_lone_surrogates_in_a_values_file_are_shown_escaped(tmp_path):
     values = write(tmp_path, "v.json", '{"x": 2, "\\ud800": 1}')
     for extra in ([], ["--json"]):

@@ -64,6 +64,7 @@ FAMILY = ["(x*w-y)^2", "sigmoid(w*x+b)", "exp(x)*sin(w) - log(y)", "x^y + y^x", 
           "softplus(x*w) - relu(x) + abs(w)", "max(x, w) * min(w, y)", "a = x*w; a*a + 1/a"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("text", FAMILY)
 @pytest.mark.parametrize("simplify", [True, False])
 def test_diff_output_parses_back_and_evaluates_to_the_gradient(text, simplify):
@@ -164,7 +165,7 @@ def test_output_file_format_follows_the_extension_and_is_overwritten(bp, tmp_pat
     assert "wrote" in r.stderr and "3 nodes" in r.stderr
 
 
-needs_graphviz = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz is installed by .ci/run")
+needs_graphviz = pytest.mark.requires("dot")
 
 
 @needs_graphviz

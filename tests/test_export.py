@@ -55,6 +55,7 @@ def imports_of(text: str) -> set[str]:
     return found
 
 
+@pytest.mark.slow
 def test_torch_script_rebuilds_every_op_and_agrees_with_bp(bp, tmp_path):
     text = exported(bp, every_op("torch"), *POINT, "--torch")
     assert imports_of(text) == {"torch"}
@@ -63,12 +64,14 @@ def test_torch_script_rebuilds_every_op_and_agrees_with_bp(bp, tmp_path):
     assert (done.returncode, done.stdout, done.stderr) == (0, "ok\n", "")
 
 
+@pytest.mark.slow
 def test_torch_agrees_at_the_kinks_where_bp_follows_its_conventions(bp, tmp_path):
     text = exported(bp, "relu(x) + abs(x) + max(x, w) + min(x, w) + sign(x) + sqrt(w)", "--x", "0", "--w", "0")
     done = run_script(text, tmp_path)
     assert (done.returncode, done.stdout) == (0, "ok\n")
 
 
+@pytest.mark.slow
 def test_the_script_reports_the_first_number_that_differs(bp, tmp_path):
     text = exported(bp, LECTURE, "--x", "2", "--w", "1", "--y", "4")
     assert '("n1", "w", 1.0, -8.0),' in text  # the lecture's −8, embedded exactly
@@ -77,6 +80,7 @@ def test_the_script_reports_the_first_number_that_differs(bp, tmp_path):
     assert done.stdout == "differs: n1 (w): adjoint -8.0, bp -8.5\n"
 
 
+@pytest.mark.slow
 def test_names_the_script_uses_itself_are_not_taken_by_nodes(bp, tmp_path):
     text = exported(bp, "found = close*check; found + print", "close=2", "check=3", "print=4")
     done = run_script(text, tmp_path)
@@ -109,6 +113,7 @@ def test_every_row_of_the_op_table_says_how_each_library_spells_it(library):
 
 
 # -- JAX -------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_jax_script_pulls_back_every_op_node_by_node(bp, tmp_path):
     pytest.importorskip("jax", reason="the JAX export is checked by running it with jax")
     text = exported(bp, every_op("jax"), *POINT, "--jax")
@@ -131,6 +136,7 @@ def test_jax_script_pulls_back_every_op_node_by_node(bp, tmp_path):
       "n4 abs(x): JAX takes abs'(0) = 1; bp and PyTorch take 0"],
      "n0 (u): adjoint nan, bp 0.0"),
 ])
+@pytest.mark.slow
 def test_jax_at_a_kink_where_its_convention_differs_says_so_instead_of_failing(bp, tmp_path, formula, values,
                                                                                 conventions, by_bp):
     pytest.importorskip("jax", reason="the JAX export is checked by running it with jax")
@@ -141,6 +147,7 @@ def test_jax_at_a_kink_where_its_convention_differs_says_so_instead_of_failing(b
         *(f"  {c}" for c in conventions), f"  (against bp's own numbers: {by_bp})"]
 
 
+@pytest.mark.slow
 def test_a_real_difference_is_still_reported_where_jax_has_its_own_convention(bp, tmp_path):
     pytest.importorskip("jax", reason="the JAX export is checked by running it with jax")
     text = exported(bp, "abs(x) + x*w", "--x", "0", "--w", "3", "--jax")
@@ -164,6 +171,7 @@ def lecture_csv(tmp_path):
     return str(path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype, predicted", [("float64", "7.9999999999996945"),
                                               ("float32", "7.999998569488525")])
 def test_loop_prints_exactly_what_bp_train_traces(bp, tmp_path, lecture_csv, dtype, predicted):
@@ -177,6 +185,7 @@ def test_loop_prints_exactly_what_bp_train_traces(bp, tmp_path, lecture_csv, dty
     assert done.stdout.splitlines()[-2] == f"predict (after training) 4 {predicted}"
 
 
+@pytest.mark.slow
 def test_loop_with_several_features_a_formula_model_and_its_own_loss(bp, tmp_path):
     data = tmp_path / "d.csv"
     data.write_text("a1,a2,t\n0.5,-1,0.2\n-1.2,0.3,-0.4\n0.8,0.9,1.1\n-0.3,-0.6,-0.5\n")
@@ -193,6 +202,7 @@ def test_loop_refuses_jax_and_missing_data(bp, lecture_csv):
     assert r.exit_code == 2 and "--loop takes MODEL DATA" in r.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch", ["2", "all"])
 def test_loop_with_mini_batches_reaches_bp_trains_parameters(bp, tmp_path, batch):
     data = tmp_path / "d.csv"
@@ -227,6 +237,7 @@ def run_inline(text: str) -> str:
     return f"{done.value.code}: {out.getvalue()}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("library", ["torch", "jax"])
 def test_a_network_with_every_tensor_op_is_exported_and_agrees(bp, tmp_path, library):
     pytest.importorskip(library, reason=f"the {library} export is checked by running it")
@@ -295,6 +306,7 @@ def test_random_tensor_formulas_exported_to_pytorch_agree(expr, seed):
     assert run_inline(torch_script(f.grad(point), point)) == "0: ok\n", expr.text
 
 
+@pytest.mark.slow
 def test_random_tensor_formulas_exported_to_jax_agree():
     pytest.importorskip("jax", reason="the JAX export is checked by running it with jax")
     import os
@@ -332,6 +344,7 @@ def classes_csv(tmp_path):
     return str(path)
 
 
+@pytest.mark.slow
 def test_loop_of_a_formula_with_tensor_parameters_reaches_bp_trains_parameters(bp, tmp_path, regression_csv):
     args = ["W2 @ tanh(W1 @ features + b1) + b2", regression_csv, "--param", "W1=6x2", "--param", "b1=6",
             "--param", "W2=6", "--lr", "0.05", "--epochs", "15"]

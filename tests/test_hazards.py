@@ -55,7 +55,8 @@ def test_the_rewrite_names_the_operand_as_the_formula_does():
     f = parse("z = x*w; log(1 + exp(z))")
     assert find(f, f.forward({"x": 40.0, "w": -1.0}))[0].suggestion == "softplus(z)"
     f = parse("log(sigmoid(x*w))")
-    assert [h.suggestion for h in find(f, f.forward({"x": -800.0, "w": 2.0})) if h.suggestion] == ["-softplus(-(x * w))"]
+    found = find(f, f.forward({"x": -800.0, "w": 2.0}))
+    assert [h.suggestion for h in found if h.suggestion] == ["-softplus(-(x * w))"]
 
 
 def test_an_underflow_to_zero_from_a_sizeable_operand_is_noted():

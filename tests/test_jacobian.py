@@ -70,6 +70,7 @@ def test_cli_prints_a_table_per_input_labelled_by_entry(bp):
     assert all(len(line) <= 80 for line in out.splitlines())
 
 
+@pytest.mark.slow
 def test_cli_splits_wide_jacobians_to_fit_80_columns(bp):
     r = bp("grad", "tanh(W @ x)", "--W", json.dumps([[0.123456789 * (i - j) for j in range(12)] for i in range(3)]),
            "--x", json.dumps([1.0] * 12), "--jacobian")
@@ -106,7 +107,8 @@ def test_cli_refuses_a_large_output_naming_the_bound_and_the_flag(bp):
     assert r.exit_code == 2
     assert r.stdout == ""
     assert "101 entries" in r.stderr and "at most 100" in r.stderr and "--max-jacobian N" in r.stderr
-    assert bp("grad", "x * 2", "--x", json.dumps(list(range(101))), "--jacobian", "--max-jacobian", "101").exit_code == 0
+    wide = json.dumps(list(range(101)))
+    assert bp("grad", "x * 2", "--x", wide, "--jacobian", "--max-jacobian", "101").exit_code == 0
 
 
 def test_tensor_output_without_jacobian_is_refused_with_both_ways_out(bp):
@@ -154,6 +156,7 @@ def test_jacobians_of_random_formulas_equal_pytorch_float64(expr, seed):
         np.testing.assert_allclose(jac.matrices[name], want.numpy(), rtol=1e-10, atol=1e-12, err_msg=expr.text)
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None)
 @given(tensor_formulas(max_steps=4, summed=False), st.integers(0, 2**32 - 1))
 def test_the_jacobian_check_agrees_on_random_formulas(expr, seed):
@@ -185,6 +188,7 @@ def test_a_wrong_jacobian_is_a_mismatch_and_the_cli_exits_3(bp, monkeypatch):
     assert "✗" in r.stdout and "∂/∂W: backprop" in r.stderr
 
 
+@pytest.mark.slow
 def test_the_check_samples_big_inputs_and_skips_sympy_past_its_bound(bp):
     W = [[0.01 * (i - j) for j in range(100)] for i in range(30)]
     r = bp("grad", "tanh(W @ x)", "--W", json.dumps(W), "--x", json.dumps([1.0] * 100), "--jacobian")

@@ -2,6 +2,8 @@
 
 import html
 
+import pytest
+
 from bpcli import grad, parse
 
 
@@ -92,6 +94,7 @@ def _check_outputs(outputs) -> None:
     assert "at line 2, column 5" in error[0]["text"]
 
 
+@pytest.mark.slow
 def test_the_example_notebook_runs_and_shows_the_page_and_the_tables():
     tool = _notebook_tool()
     _check_outputs(_outputs(tool.execute(tool.build())))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -90,7 +89,7 @@ def test_an_output_name_that_does_not_fit_the_format_is_refused(bp, tmp_path, na
     assert r.exit_code == 2 and fragment in r.stderr and list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz is installed by .ci/run")
+@pytest.mark.requires("dot")
 def test_a_pdf_name_draws_a_pdf_with_graphviz(bp, tmp_path):
     out = tmp_path / "h.pdf"
     r = bp("graph", "x*w", "-o", str(out))
@@ -125,6 +124,7 @@ def test_the_parameters_are_printed_when_the_picture_fails(bp, tmp_path, monkeyp
     assert r.exit_code == 2 and '"params"' in r.stdout and "No space left on device" in r.stderr
 
 
+@pytest.mark.slow
 def test_plot_writes_nothing_under_home(tmp_path):
     pytest.importorskip("matplotlib")
     home = tmp_path / "home"
@@ -157,6 +157,7 @@ def test_a_closed_standard_stream_is_a_clear_error(tmp_path, command, fragment):
     assert r.returncode == 2 and fragment in r.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["grad 'x*2' --x 1", "grad 'x*2' --x 1 --json", "graph 'x*w'",
                                      "graph 'x*w' --format dot", "diff 'x^2' --no-simplify", "ops",
                                      "ops --json", "train linear {csv} --epochs 2", "grad 'x*2' --at {csv}",

@@ -93,6 +93,7 @@ def test_100000_deep_sum_has_exact_gradient():
     assert r.gradient["x"] == float(DEPTH)
 
 
+@pytest.mark.slow
 def test_program_of_100000_statements():
     text = "t0 = x\n" + "\n".join(f"t{i} = t{i-1} * 1.00001" for i in range(1, DEPTH))
     r = grad(text, {"x": 1})

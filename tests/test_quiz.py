@@ -162,7 +162,7 @@ UNUSUAL_VALUES = ["x=2", "w_0=3", "y=4", "λ=1", "Λ=2", "x₁=2", "é=1"]
 PDFLATEX = __import__("shutil").which("pdflatex")
 
 
-@pytest.mark.skipif(PDFLATEX is None, reason="pdflatex is missing (.ci/run installs texlive-latex-base)")
+@pytest.mark.requires("pdflatex")
 @pytest.mark.parametrize("args", [["--lecture", "1"], ["--lecture", "2"], ["--level", "3", "--seed", "5"],
                                   ["--level", "3", "--seed", "11"], ["--formula", UNUSUAL, *UNUSUAL_VALUES]],
                          ids=["lecture-1", "lecture-2", "level-3-seed-5", "level-3-seed-11", "unusual-names"])

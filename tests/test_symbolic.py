@@ -92,7 +92,8 @@ def test_latex_is_the_expression_the_text_shows(bp):
     text = bp("diff", "sigmoid(x)", "--wrt", "x").stdout.strip()
     latex = bp("diff", "sigmoid(x)", "--wrt", "x", "--latex").stdout.strip()
     assert text == "(1 - sigmoid(x))*sigmoid(x)"
-    assert latex == "\\left(1 - \\operatorname{sigmoid}{\\left(x \\right)}\\right) \\operatorname{sigmoid}{\\left(x \\right)}"
+    assert latex == ("\\left(1 - \\operatorname{sigmoid}{\\left(x \\right)}\\right) "
+                     "\\operatorname{sigmoid}{\\left(x \\right)}")
 
 
 def test_a_tidy_form_worse_than_bps_own_at_a_sample_point_is_not_chosen():
@@ -163,6 +164,7 @@ def test_no_simplify_on_a_chain_20000_deep_writes_short_lines():
     assert sum(map(len, lines)) < 100 * len(d)
 
 
+@pytest.mark.slow
 def test_explain_prints_a_count_of_more_than_4300_digits_in_scientific_form(bp):
     text = "a = x\n" + "a = a*a\n" * 15_000 + "a"
     r = bp("grad", text, "--x", "1", "--explain", "--no-check")

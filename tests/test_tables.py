@@ -100,6 +100,7 @@ def test_an_80_column_table_never_wraps_a_big_matrix(bp, monkeypatch):
     assert len(r.stdout.splitlines()) < 80  # each of the six nodes a few lines, not one per matrix row
 
 
+@pytest.mark.slow
 def test_large_tables_show_their_first_and_last_rows_and_say_how_many_more(bp):
     names = [f"x{i}" for i in range(300)]
     args = [a for n in names for a in (f"--{n}", "1")]

@@ -297,6 +297,7 @@ def test_graph_sources_give_tensor_shapes_in_node_titles(bp, fmt):
     assert "n7: sum(n6) (shape" not in r.stdout
 
 
+@pytest.mark.requires("dot")
 def test_graph_svg_draws_the_shapes(bp, tmp_path):
     out = tmp_path / "g.svg"
     r = bp("graph", *GRAPH, "-o", str(out))

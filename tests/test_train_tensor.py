@@ -123,7 +123,8 @@ def test_a_custom_formula_over_the_feature_vector_with_a_shaped_parameter(tmp_pa
     x = rng.normal(size=(50, 3))
     y = x @ np.array([1.0, -2.0, 0.5]) + 0.25
     data = tmp_path / "lin.csv"
-    data.write_text("x1,x2,x3,y\n" + "".join(f"{r[0]!r},{r[1]!r},{r[2]!r},{t!r}\n" for r, t in zip(x.tolist(), y.tolist())))
+    rows = "".join(f"{r[0]!r},{r[1]!r},{r[2]!r},{t!r}\n" for r, t in zip(x.tolist(), y.tolist()))
+    data.write_text("x1,x2,x3,y\n" + rows)
     r = run_cli("train", "w @ features + b", str(data), "--param", "w=3", "--batch-size", "all",
                 "--lr", "0.3", "--epochs", "300", "--json")
     assert r.exit_code == 0, r.output
@@ -384,8 +385,10 @@ def test_bp_runs_blas_on_one_thread_unless_told_otherwise(given, expected):
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
     if given:
         env["OPENBLAS_NUM_THREADS"] = given
-    script = ("import atexit, os, sys; atexit.register(lambda: print('threads', os.environ.get('OPENBLAS_NUM_THREADS')));"
-              "sys.argv = ['bp', 'grad', 'x*2', '--x', '1', '--no-check', '--json']; from bpcli.cli import main; main()")
+    script = ("import atexit, os, sys; "
+              "atexit.register(lambda: print('threads', os.environ.get('OPENBLAS_NUM_THREADS')));"
+              "sys.argv = ['bp', 'grad', 'x*2', '--x', '1', '--no-check', '--json']; "
+              "from bpcli.cli import main; main()")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
                          cwd=Path(__file__).resolve().parent.parent, timeout=60)
     assert out.returncode == 0, out.stderr

@@ -37,7 +37,7 @@ def start(*args):
             return proc, url
         except httpx.TransportError:
             if proc.poll() is not None:
-                raise AssertionError(f"bp serve exited: {proc.stderr.read()}")
+                raise AssertionError(f"bp serve exited: {proc.stderr.read()}") from None
             time.sleep(0.1)
     proc.kill()
     raise AssertionError("bp serve did not answer within 30 s")
@@ -224,6 +224,7 @@ def test_a_check_that_sympy_cannot_finish_is_stopped_and_the_next_is_checked_by_
         proc.wait(timeout=15)
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_server_cleanly():
     proc, url = start("--workers", "2")
     try:

@@ -94,7 +94,7 @@ def test_script_json_cannot_close_the_script():
 
 
 # -- the layout ---------------------------------------------------------------------------
-@pytest.mark.parametrize("engine", ["graphviz", "bp"])
+@pytest.mark.parametrize("engine", [pytest.param("graphviz", marks=pytest.mark.requires("dot")), "bp"])
 def test_layout_gives_every_node_a_box_and_every_edge_a_path(engine):
     f = parse("z = x*w; L = (z-y)^2 + z + x*x")
     doc = {"nodes": [{"value": 1.0, "adjoint": 1.0} for _ in range(len(f))]}
@@ -117,6 +117,7 @@ def test_bp_layout_puts_operands_left_of_their_operation():
             assert boxes[c]["x"] + boxes[c]["w"] < boxes[p]["x"]
 
 
+@pytest.mark.slow
 def test_bp_layout_of_100000_levels_needs_no_recursion():
     text = "x" + "+1" * 100_000
     f = parse(text)

@@ -11,7 +11,6 @@ so is any input on which the lean parse loop and Lark's own loop disagree.
 
 from __future__ import annotations
 
-import math
 import random
 import sys
 import time
