@@ -29,16 +29,16 @@ from bpcli.errors import CheckError, InputValueError, ShapeError, UsageError
 from bpcli.language.parser import located
 from bpcli.language.parser import parse as _parse
 from bpcli.teach import quiz as quizzes
+from bpcli.teach.console import quiz_tables
 from bpcli.training.loop import NetOptions, Run, Settings, Trainer, check_model_name, parse_predict, prediction
 from bpcli.training.loop import predict as predict_one
 from bpcli.training.nets import ACTIVATIONS, parse_hidden, parse_params
 from bpcli.training.tables import from_columns, from_csv
-from bpcli.teach.console import quiz_tables
 from bpcli.views import notebook
 from bpcli.views.documents import dumps, grad_document
+from bpcli.views.export import jax_script, loop_script, torch_script
 from bpcli.views.notes import grad_notes
 from bpcli.views.training import train_document
-from bpcli.views.export import jax_script, loop_script, torch_script
 from bpcli.views.web import page, view_data
 
 __all__ = ["grad", "parse", "diff", "hessian", "jacobian", "jvp", "train", "view", "export", "quiz",

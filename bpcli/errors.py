@@ -20,7 +20,7 @@ class Position:
     one_line: bool  # the text is one line (so people need not be told which)
 
     @classmethod
-    def in_text(cls, text: str, offset: int) -> "Position":
+    def in_text(cls, text: str, offset: int) -> Position:
         start = text.rfind("\n", 0, offset) + 1
         end = text.find("\n", offset)
         end = len(text) if end < 0 else end
