@@ -54,9 +54,6 @@ def exit_code(e: BaseException) -> int | None:
     if isinstance(e, (KeyboardInterrupt, typer.Abort)):
         say_error("bp: interrupted")
         return INTERRUPTED
-    if type(e).__name__ == "NoArgsIsHelpError":  # bp alone: the help, as a usage error
-        e.show()
-        return USAGE
     if isinstance(e, CLICK_ERROR):
         say_error(usage_message(e))
         return USAGE

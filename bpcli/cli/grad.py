@@ -4,7 +4,6 @@ asked beside it (--explain, --hessian, --forward, --jacobian); --at hands over t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import typer
 
@@ -37,23 +36,17 @@ JACOBIAN = typer.Option(False, "--jacobian", help="The full Jacobian âˆ‚output/â
 MAX_JACOBIAN = options.limit("--max-jacobian", 100, "Refuse --jacobian past N output entries (0: no limit).")
 
 
-@dataclass(frozen=True)
 class Asked:
-    """What bp grad is asked for at one point, with the bounds of each extra."""
+    """What bp grad is asked for at one point, with the bounds of each extra (a plain class: a
+    dataclass costs bp's start-up half a millisecond to build)."""
 
-    as_json: bool
-    show_all: bool
-    check: bool
-    timeout: float
-    explain: bool
-    max_paths: int
-    explain_steps: int
-    hessian: bool
-    max_hessian: int
-    forward: bool
-    max_forward: int
-    jacobian: bool
-    max_jacobian: int
+    def __init__(self, as_json: bool, show_all: bool, check: bool, timeout: float, explain: bool, max_paths: int,
+                 explain_steps: int, hessian: bool, max_hessian: int, forward: bool, max_forward: int,
+                 jacobian: bool, max_jacobian: int):
+        self.as_json, self.show_all, self.check, self.timeout = as_json, show_all, check, timeout
+        self.explain, self.max_paths, self.explain_steps = explain, max_paths, explain_steps
+        self.hessian, self.max_hessian, self.forward, self.max_forward = hessian, max_hessian, forward, max_forward
+        self.jacobian, self.max_jacobian = jacobian, max_jacobian
 
     def one_point_flags(self) -> list[str]:
         return [flag for flag, on in (("--json", self.as_json), ("--explain", self.explain),

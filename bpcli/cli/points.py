@@ -4,7 +4,6 @@ by chunk, the first rows cross-checked with SymPy."""
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 
 from bpcli.check import verify
 from bpcli.cli import inputs, options
@@ -15,16 +14,16 @@ from bpcli.views import render
 CHECKED_ROWS = 3  # rows of an --at file that are cross-checked with SymPy: the first three
 
 
-@dataclass(frozen=True)
 class Sources:
-    """Where the points come from, and what else reads stdin."""
+    """Where the points come from (--at, --format, --max-data, --delimiter), and what else
+    reads stdin (the formula, the values)."""
 
-    at: str  # the file of points (- for stdin)
-    out_format: str | None  # csv or jsonl (None: csv)
-    formula_text: str | None
-    values_file: str | None
-    max_data: str
-    delimiter: str | None
+    __slots__ = ("at", "out_format", "formula_text", "values_file", "max_data", "delimiter")
+
+    def __init__(self, at: str, out_format: str | None, formula_text: str | None, values_file: str | None,
+                 max_data: str, delimiter: str | None):
+        self.at, self.out_format, self.formula_text = at, out_format, formula_text
+        self.values_file, self.max_data, self.delimiter = values_file, max_data, delimiter
 
 
 def grad_at(f, sources: Sources, fixed: dict, notes: list, check: bool, budget: float) -> None:

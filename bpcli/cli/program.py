@@ -28,6 +28,17 @@ class BpGroup(TyperGroup):
             return code
         raise SystemExit(code)
 
+    def parse_args(self, ctx, args):
+        """bp alone: the help, and exit 2 (as Click 8.2 does; Click 8.1, under typer 0.12 to 0.15, exits 0)."""
+        if not args and self.no_args_is_help and not ctx.resilient_parsing:
+            typer.echo(ctx.get_help(), err=True, color=ctx.color)  # typer's Rich help prints itself, returns ""
+            raise typer.Exit(exits.USAGE)
+        return super().parse_args(ctx, args)
+
+    def list_commands(self, ctx):
+        """The commands in the order they were declared (Click 8.1 sorts them by name)."""
+        return list(self.commands)
+
 
 class BpCommand(TyperCommand):
     """A command whose words that start with - but name none of its options (a formula such
