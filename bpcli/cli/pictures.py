@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import typer
 
@@ -142,7 +143,6 @@ def view(
     output.write_file(out, html, f"{len(html) / 1000:,.0f} kB, {len(f):,} nodes laid out by {laid}")
     if out != "-" and open_page:
         import webbrowser  # deferred: loads the browser launcher, for --open only
-        from pathlib import Path
 
         webbrowser.open(Path(out).resolve().as_uri())
     output.fail_on_mismatch(checked)

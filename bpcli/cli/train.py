@@ -3,6 +3,8 @@ network options and training data it shares with bp export --loop."""
 
 from __future__ import annotations
 
+import contextlib
+
 import typer
 
 from bpcli.cli import inputs, options, output, program
@@ -186,8 +188,6 @@ class TrainView:
                                                           + [f"∂loss/∂{p}" for p in spec.params])))
 
     def progress(self):
-        import contextlib
-
         from rich.console import Console  # deferred: loads Rich's console, which bp grad --json does not use
 
         console = Console(stderr=True)
