@@ -13,22 +13,39 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import sys
 
 from typer.main import get_command_name
 
-from bpcli.cli import exits, export, formulas, grad, pictures, quiz, train  # noqa: F401  (each declares its commands)
+from bpcli.cli import exits, program
 from bpcli.cli.options import LISTED_NODES, MAX_SIZE
-from bpcli.cli.program import app
 from bpcli.streams import guard_standard_streams
 from bpcli.views import render
 
 __all__ = ["app", "main", "LISTED_NODES", "MAX_SIZE"]
 
-COMMANDS = ("grad", "train", "graph", "view", "serve", "diff", "export", "quiz", "lint", "ops")  # as --help lists them
-app.registered_commands.sort(key=lambda c: COMMANDS.index(c.name or get_command_name(c.callback.__name__)))
+# Each command and the module that declares it, in the order --help lists them. `bp grad` loads
+# only grad's modules (as Click's lazily loaded subcommands); `bpcli.cli.app` has them all.
+COMMANDS = {"grad": "grad", "train": "train", "graph": "pictures", "view": "pictures", "serve": "pictures",
+            "diff": "formulas", "export": "export", "quiz": "quiz", "lint": "formulas", "ops": "formulas"}
+
+
+def declare(names=COMMANDS):
+    """The Typer app with the named commands declared (their modules imported), in --help's order."""
+    for module in dict.fromkeys(COMMANDS[n] for n in names):
+        importlib.import_module(f"bpcli.cli.{module}")
+    order = list(COMMANDS)
+    program.app.registered_commands.sort(key=lambda c: order.index(_name(c)))
+    return program.app
+
+
+def __getattr__(name: str):
+    if name == "app":  # every command, for tests and programs that drive the app
+        return declare()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
@@ -39,6 +56,7 @@ def main() -> None:
     # bp's matrix products are small (a chunk of rows by a layer): BLAS threads would only
     # contend for the cores with each other and other programs. Read when numpy loads.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    app = declare([n for n in COMMANDS if n in sys.argv[1:2]] or COMMANDS)
     every = list(app.registered_commands)
     app.registered_commands[:] = _asked_for(every, sys.argv[1:2])
     try:
@@ -60,5 +78,9 @@ def _terminated(signum, frame):
 def _asked_for(commands: list, first: list[str]) -> list:
     """The one command the first word names, or all: Typer reads every command's signature
     and type hints on each run, and only the one that runs needs its options built."""
-    named = [c for c in commands if (c.name or get_command_name(c.callback.__name__)) in first]
+    named = [c for c in commands if _name(c) in first]
     return named or commands
+
+
+def _name(command) -> str:
+    return command.name or get_command_name(command.callback.__name__)
