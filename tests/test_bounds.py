@@ -117,9 +117,9 @@ CHAIN = "0" + "-(0" * 1500 + "-x" + ")" * 1500  # 1,503 nodes, a tree 1,501 leve
 def test_a_tree_wider_than_the_terminal_is_cut_and_the_cut_is_said(bp, monkeypatch):
     from rich.console import Console
 
-    from bpcli import cli
+    from bpcli.cli import output
 
-    monkeypatch.setattr(cli, "stdout_console", lambda: Console(force_terminal=True, width=80, color_system=None))
+    monkeypatch.setattr(output, "stdout_console", lambda: Console(force_terminal=True, width=80, color_system=None))
     r = bp("graph", CHAIN, "--max-depth", "0")
     assert r.exit_code == 0
     lines = r.stdout.splitlines()

@@ -89,7 +89,7 @@ def test_number_text_writes_each_number_once_for_every_face(v, digits, whole, te
 
 
 def test_the_faces_share_the_one_formatter():
-    from bpcli.cli import _trace_numbers
+    from bpcli.cli.train import trace_numbers as _trace_numbers
     from bpcli.views import numbers
     from bpcli.views.web.layout import short
 

@@ -1,0 +1,186 @@
+"""The commands that draw: bp graph (a tree, Graphviz, Mermaid), bp view (one HTML page that
+steps through the passes) and bp serve (that page with a formula box, and its JSON API)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import typer
+
+from bpcli.check import verify
+from bpcli.cli import inputs, options, output, program
+from bpcli.cli.exits import say_error
+from bpcli.cli.options import FileOpt, FormulaArg, PrecisionOpt, ValuesOpt
+from bpcli.errors import MissingDependency, UsageError
+from bpcli.views import documents
+from bpcli.views.notes import grad_notes
+
+EXTENSIONS = {"gv": "dot", "dot": "dot", "mmd": "mermaid", "mermaid": "mermaid", "svg": "svg", "png": "png",
+              "pdf": "pdf", "txt": "tree"}
+LAYOUTS = ("auto", "graphviz", "bp")
+
+
+@program.command('bp graph "(x*w-y)^2"', 'bp graph "(x*w-y)^2" --x 2 --w 3 --y 4',
+                 'bp graph "(x*w-y)^2" --x 2 --w 3 --y 4 -o graph.svg', 'bp graph model.bp --format mermaid',
+                 values=True)
+def graph(
+    ctx: typer.Context,
+    formula: FormulaArg = None,
+    file: FileOpt = None,
+    values_file: ValuesOpt = None,
+    fmt: str | None = typer.Option(None, "--format", metavar="tree|dot|mermaid|svg|png|pdf",
+                                      help="tree: text in the terminal; dot: Graphviz source; mermaid: "
+                                           "Mermaid source; svg, png, pdf: pictures drawn by Graphviz "
+                                           "(default: from -o's extension, else tree)."),
+    out: str | None = options.output("Write to FILE (replaced whole if it exists; - is stdout)."),
+    no_fold: bool = typer.Option(False, "--no-fold", help="Tree: draw shared subtrees every time."),
+    max_nodes: int = options.limit("--max-nodes", options.PICTURE_NODES, "Refuse a tree of more than N lines or "
+                                   "a Graphviz picture of more than N nodes (0: no limit)."),
+    max_depth: int = options.limit("--max-depth", options.TREE_DEPTH, "Refuse a tree more than N levels deep "
+                                   "(0: no limit)."),
+    precision: PrecisionOpt = "10",
+):
+    """Draw the computational graph of FORMULA, with values and gradients when given a point."""
+    from bpcli.views import pictures  # deferred: loads the tree, DOT and Mermaid writers, for bp graph only
+
+    options.precision(precision)
+    formula_text, given = inputs.split_formula(formula, ctx.args, file)
+    f = inputs.load_formula(formula_text, file)
+    point, _ = inputs.gather_values(f, given, formula_text, values_file, complete=None,
+                                    options=inputs.long_options(ctx))
+    result = f.grad(point, checked=True) if point or not f.inputs else None
+    fmt = graph_format(fmt, out)
+    if fmt == "tree":
+        pictures.check_tree(f, not no_fold, max_nodes, max_depth)
+    elif fmt in pictures.GRAPHVIZ:
+        pictures.check_nodes(f, max_nodes, fmt)
+    size = f"{len(f):,} nodes, {sum(len(a) for a in f.args):,} edges"
+    to_stdout = out is None or out == "-"
+    if fmt == "tree" and to_stdout:
+        return _print_tree(f, result, not no_fold, size)
+    if fmt == "tree":
+        data = pictures.tree_text(pictures.tree_lines(f, result, fold=not no_fold)).encode("utf-8")
+    else:
+        text = pictures.to_mermaid(f, result) if fmt == "mermaid" else pictures.to_dot(f, result)
+        if to_stdout and fmt in ("dot", "mermaid"):
+            text = pictures.for_stdout(text, fmt)
+        data = pictures.render_with_graphviz(text, fmt) if fmt in pictures.GRAPHVIZ else text.encode()
+    output.write_file("-" if to_stdout else out, data, size)
+
+
+def graph_format(fmt: str | None, out: str | None) -> str:
+    """--format, else the one -o's extension names, else tree; a mismatch of the two is refused."""
+    from bpcli.views import pictures  # deferred: loads the tree, DOT and Mermaid writers, for bp graph only
+
+    if fmt is not None and fmt not in pictures.FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(pictures.FORMATS)}, not {fmt!r}")
+    name = os.path.basename(out or "")
+    ext = name.rsplit(".", 1)[1].lower() if "." in name.lstrip(".") else None
+    if ext is None or out == "-":
+        return fmt or "tree"
+    implied = EXTENSIONS.get(ext)
+    if implied is None and fmt is None:
+        raise UsageError(f"-o {out}: bp does not know the format of .{ext} files",
+                         hint="end the name in " + ", ".join(f".{e}" for e in EXTENSIONS)
+                              + ", or choose one with --format")
+    if implied is not None and fmt is not None and implied != fmt:
+        raise UsageError(f"-o {out} names a .{ext} file but --format is {fmt}",
+                         hint=f"drop --format (the extension picks {implied}) or rename the file")
+    return fmt or implied
+
+
+def _print_tree(f, result, fold: bool, size: str) -> None:
+    """The tree on standard output: on a terminal each line cut at its width, and the cut said
+    (with how to see everything); into a pipe or file every line whole."""
+    from bpcli.views import pictures  # deferred: loads the tree, DOT and Mermaid writers, for bp graph only
+
+    console = output.stdout_console()
+    lines = pictures.tree_lines(f, result, fold=fold, ascii_only=console.options.ascii_only)
+    width = console.width
+    for line in lines:
+        if console.is_terminal:
+            console.print(line, no_wrap=True, overflow="ellipsis", crop=True)
+        else:
+            console.print(line, soft_wrap=True)
+    console.print(size, style="dim")
+    cut, widest = pictures.cut_lines(lines, width)
+    if cut and console.is_terminal:
+        say_error(f"bp: note: {cut:,} of the tree's {len(lines):,} lines are wider than this terminal's "
+                  f"{width} columns and were cut at the right (the widest needs {widest:,})\n"
+                  "hint: see every line whole with -o tree.txt, or | less -S; or draw it with --format svg")
+
+
+@program.command('bp view "(x*w-y)^2" --x 2 --w 3 --y 4',
+                 'bp view model.bp --values params.json -o model.html --open', values=True)
+def view(
+    ctx: typer.Context,
+    formula: FormulaArg = None,
+    file: FileOpt = None,
+    values_file: ValuesOpt = None,
+    out: str = options.output("Write the page to FILE (replaced whole if it exists; - is stdout).", "bp-view.html"),
+    open_page: bool = typer.Option(False, "--open", help="Open the page in the default browser."),
+    check: bool = options.CHECK,
+    check_timeout: float = options.CHECK_TIMEOUT,
+    engine: str = typer.Option("auto", "--layout", metavar="auto|graphviz|bp",
+                               help="Who lays the graph out (auto: Graphviz up to 300 nodes, if installed)."),
+    large: bool = typer.Option(False, "--large", help="Large fonts, for a projector."),
+    max_size: int = options.MAX_SIZE_OPTION,
+):
+    """Write one HTML page that steps through FORMULA's forward and backward pass."""
+    from bpcli.views import web  # deferred: loads the page builder and its layout, for bp view only
+
+    if engine not in LAYOUTS:
+        raise UsageError(f"--layout must be auto, graphviz or bp, not {engine!r}")
+    formula_text, given = inputs.split_formula(formula, ctx.args, file)
+    f = inputs.load_formula(formula_text, file, max_size)
+    point, notes = inputs.gather_values(f, given, formula_text, values_file, options=inputs.long_options(ctx))
+    result, checked = verify.checked_grad(f, point, check, check_timeout, values_checked=True)
+    doc = documents.grad_document(result, point, checked, grad_notes(result, notes, checked))
+    data = web.view_data(f, doc, engine)
+    html = web.page(data, large=large).encode()
+    laid = "Graphviz" if data["layout"]["engine"] == "graphviz" else "bp"
+    output.write_file(out, html, f"{len(html) / 1000:,.0f} kB, {len(f):,} nodes laid out by {laid}")
+    if out != "-" and open_page:
+        import webbrowser  # deferred: loads the browser launcher, for --open only
+
+        webbrowser.open(Path(out).resolve().as_uri())
+    output.fail_on_mismatch(checked)
+
+
+@program.command("bp serve", "bp serve --port 8080 --host 0.0.0.0 --workers 2", shield=False)
+def serve(
+    port: int = options.limit("--port", 8000, "TCP port to listen on.", high=65535, metavar=None),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (0.0.0.0: every interface)."),
+    workers: int = options.limit("--workers", 1, "Worker processes.", low=1, high=64, metavar=None),
+    max_size: int = options.limit("--max-size", 10_000, "Longest formula a request may send.", low=1),
+    max_nodes: int = options.limit("--max-nodes", 5_000, "Largest graph a request may build.", low=1),
+    timeout: float = options.real("--timeout", 10.0, "Longest computation of one request.", options.SECONDS,
+                                  "SECONDS"),
+):
+    """Serve the page with a formula box, and POST /api/grad answering as bp grad --json."""
+    try:
+        import starlette  # noqa: F401  # deferred: loads Starlette
+        import uvicorn  # deferred: loads Uvicorn
+    except ImportError:
+        raise MissingDependency("bp serve needs Starlette and Uvicorn, which are not installed",
+                                hint="pip install 'backprop-cli[web]'") from None
+    import socket  # deferred: loads socket and selectors, for bp serve only
+
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as e:
+        raise UsageError(f"cannot listen on {host}:{port}: {e.strerror}",
+                         hint="choose another port with --port N") from None
+    limits = {"max_size": max_size, "max_nodes": max_nodes, "seconds": timeout,
+              "check_seconds": min(2.0, timeout / 2)}
+    os.environ["BP_SERVE_LIMITS"] = json.dumps(limits)  # read by every worker process
+    shown = f"[{host}]" if ":" in host else host
+    say_error(f"bp: serving on http://{shown}:{port}/ ({workers} worker{'s' * (workers > 1)}; Ctrl-C stops)")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        say_error(f"bp: note: {host} is reachable from other machines, and bp serve asks no password")
+    uvicorn.run("bpcli.views.web.server:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="warning", timeout_graceful_shutdown=2)
+    say_error("bp: stopped")

@@ -1,0 +1,256 @@
+"""bp train: fit a model to a CSV by gradient descent through bp's own graph; the settings,
+network options and training data it shares with bp export --loop."""
+
+from __future__ import annotations
+
+import contextlib
+
+import typer
+
+from bpcli.cli import inputs, options, output, program
+from bpcli.cli.exits import INTERRUPTED, say_error
+from bpcli.cli.options import TRAIN, FileOpt, JsonOpt, PrecisionOpt
+from bpcli.engine import numtext, values
+from bpcli.errors import UsageError
+from bpcli.language.parser import parse
+from bpcli.views import documents, training
+from bpcli.views.text import plain
+
+CLASSIFIERS = ("softmax", "mlp")  # presets whose target may hold class labels as text
+
+
+@program.command("bp train linear data.csv --lr 0.01 --epochs 100 --predict 4",
+                 'bp train "w*x + b" data.csv --init w=0.5 --batch-size all --json',
+                 "bp train model.bp data.csv --trace",
+                 "bp train logistic pass.csv --loss bce --plot loss.png")
+def train(
+    model: str = typer.Argument(..., metavar="MODEL", show_default=False,
+                                help="linear, affine, logistic, a bp formula, or a .bp file (with -f: the CSV)"),
+    data: str | None = typer.Argument(None, metavar="DATA", show_default=False,
+                                         help="CSV with a header row; - reads stdin"),
+    file: FileOpt = None,
+    target: str | None = TRAIN.target,
+    loss: str | None = TRAIN.loss,
+    lr: float = TRAIN.lr,
+    epochs: int = TRAIN.epochs,
+    batch_size: str = TRAIN.batch_size,
+    shuffle: bool = typer.Option(False, "--shuffle", help="Shuffle the rows every epoch."),
+    seed: int = options.seed("Seed for --shuffle (a whole number >= 0)."),
+    dtype: str = TRAIN.dtype,
+    init: list[str] = TRAIN.init,
+    predict: list[str] = TRAIN.predict,
+    trace: bool = typer.Option(False, "--trace", help="Print the lecture's grad:/progress:/predict lines."),
+    as_json: JsonOpt = False,
+    jsonl: bool = typer.Option(False, "--jsonl", help="Print a JSON line per epoch, then a summary line."),
+    plot: str | None = typer.Option(None, "--plot", metavar="FILE", help="Write the loss curve as PNG or SVG."),
+    report: str | None = typer.Option(None, "--report", metavar="FILE",
+                                         help="Write an HTML report: loss curve, fit, parameters, graph."),
+    param: list[str] = TRAIN.param,
+    init_scheme: str = TRAIN.init_scheme,
+    hidden: str | None = TRAIN.hidden,
+    activation: str = TRAIN.activation,
+    optimizer: str = typer.Option("sgd", "--optimizer", metavar="sgd|momentum|adam",
+                                  help="The update: sgd is the lecture's p -= lr*grad."),
+    features: str | None = TRAIN.features,
+    precision: PrecisionOpt = "10",
+    delimiter: str | None = options.delimiter(),
+    drop_missing: bool = typer.Option(False, "--drop-missing",
+                                      help="Leave out rows with an empty, NA or NaN cell in a column used."),
+    max_data: str = options.max_data(),
+):
+    """Fit MODEL to DATA by gradient descent through bp's own graph."""
+    from bpcli.training import loop  # deferred: loads the training stack (networks, optimisers, CSV tables)
+
+    options.precision(precision)
+    model, data = _model_and_data(model, data, file)
+    if sum([as_json, jsonl, trace]) > 1:
+        raise UsageError("--json, --jsonl and --trace each print to stdout: choose one")
+    settings = settings_of(lr, epochs, batch_size, seed, dtype, init, init_scheme, shuffle=shuffle, optimizer=optimizer)
+    net = net_options(param, hidden, activation, features)
+    loop.check_model_name(model)  # before reading the data: a typo should not wait for a big CSV
+    if plot:
+        training.check_plot_path(plot)
+    spec, table = training_data(model, data, target, loss, max_data, delimiter, drop_missing, net)
+    points = [loop.parse_predict(p, spec.features) for p in predict]
+    trainer = loop.Trainer(spec, table, settings)
+    show = TrainView(spec, settings, trace, jsonl, points)
+    with show.progress():
+        run = trainer.run(on_step=show.step if trace else None, on_epoch=show.epoch)
+    predictions = [{**p, **loop.prediction(spec, run.params, p, settings.dtype)} for p in points]
+    show.results(run, table, predictions, as_json)
+    if plot and not run.interrupted and not run.diverged:  # last: the parameters are printed whatever
+        training.save_loss_plot([e.loss for e in run.epochs], plot, f"bp train {spec.text}")  # happens to it
+    if report:
+        _write_report(report, run, table, settings)
+    if run.diverged:
+        raise run.diverged
+    if run.interrupted:
+        params = ", ".join(f"{p} = {v!r}" for p, v in run.params.items())
+        say_error(f"bp: interrupted after {len(run.epochs)} epochs; parameters reached: {params}")
+        raise typer.Exit(INTERRUPTED)
+
+
+def _model_and_data(model: str, data: str | None, file: str | None) -> tuple[str, str]:
+    """MODEL (a preset or formula, read from a .bp file or --file) and DATA."""
+    if file is not None:
+        if data is not None:
+            raise UsageError("with --file, give only the data file")
+        model, data = inputs.read_formula(file), model
+    elif model.endswith(".bp"):
+        model = inputs.read_formula(model)
+    if data is None:
+        raise UsageError("no data: try bp train linear data.csv")
+    return model, data
+
+
+def settings_of(lr: float, epochs: int, batch_size: str, seed: int, dtype: str, init: list[str],
+                init_scheme: str, **more):
+    """The training settings from bp train's options (also bp export --loop's)."""
+    from bpcli.training import loop  # deferred: loads the training stack (networks, optimisers, CSV tables)
+
+    return loop.Settings(lr=lr, epochs=epochs, batch_size=options.batch_size(batch_size), seed=seed, dtype=dtype,
+                         init=values.read_pairs(init, "--init", "w=0.5"), init_scheme=init_scheme, **more)
+
+
+def net_options(param: list[str], hidden, activation: str, features):
+    from bpcli.training import loop, nets  # deferred: loads the training stack (networks, optimisers, CSV tables)
+
+    if activation not in nets.ACTIVATIONS:
+        raise UsageError(f"--activation must be one of {', '.join(nets.ACTIVATIONS)}, not {activation!r}")
+    columns = [c.strip() for c in features.split(",")] if features else None
+    return loop.NetOptions(None if hidden is None else nets.parse_hidden(hidden), activation,
+                           nets.parse_params(param), columns)
+
+
+def training_data(model: str, data: str, target, loss, max_data: str = "1G", delimiter=None,
+                  drop_missing: bool = False, net=None):
+    """The model and the columns it uses, read from the CSV once (its header first)."""
+    from bpcli.data import files  # deferred: loads csv and the data readers, which bp grad "…" does not use
+    from bpcli.training import loop  # deferred: loads the training stack (networks, optimisers, CSV tables)
+
+    csv = files.open_csv(data, inputs.data_limit(max_data, "--max-data"), options.delimiter_char(delimiter))
+    goal = loop.choose_target(csv.columns, target, csv.source)
+    used = loop.columns_used(model, csv.columns, goal, net)
+    try:
+        table = csv.table(used, drop_missing, labels=goal if model in CLASSIFIERS else None)
+    except files.NotANumber as e:
+        raise _text_column(e, model, used, goal) from None
+    spec = loop.build_model(model, csv.columns, goal, csv.source, loss, net, table.data[goal])
+    if table.dropped:
+        s = "s" if len(table.dropped) > 1 else ""
+        say_error(f"bp: note: left out {len(table.dropped):,} row{s} with missing cells "
+                  f"(row{s} {_row_list(table.dropped)}); {table.rows:,} remain")
+    return spec, table
+
+
+def _text_column(e, model: str, used: list[str], goal: str):
+    """A column of text where bp needs numbers: say which, and what to do instead."""
+    from bpcli.training import loop  # deferred: loads the training stack (networks, optimisers, CSV tables)
+
+    column = e.column
+    if column == goal:
+        e.hint = (f"class labels such as {e.text!r} need a classifier: bp train softmax, "
+                  "or mlp for two classes")
+        return e
+    rest = [c for c in used[:-1] if c != column]
+    named = model not in loop.MODELS and column in parse(model).inputs  # the formula reads it by name
+    drop = f"leave it out with --features {','.join(rest)}" if rest and not named else "write the model without it"
+    e.hint = f"the column {column} holds text, not numbers: {drop}, or make it the target with --target {column}"
+    return e
+
+
+def _row_list(rows: list[int], most: int = 5) -> str:
+    shown = ", ".join(map(str, rows[:most]))
+    return shown + (f" and {len(rows) - most:,} more" if len(rows) > most else "")
+
+
+def _write_report(path: str, run, table, settings) -> None:
+    from bpcli.views.web import report  # deferred: loads the page builder and its layout, for --report only
+
+    html = report.report_page(run, table, settings).encode()
+    output.write_file(path, html, f"{len(html) / 1000:,.0f} kB")
+
+
+class TrainView:
+    """What the user sees while training runs (a progress bar, trace lines or JSON lines) and
+    after (the tables and the loss curve, or a document)."""
+
+    def __init__(self, spec, settings, trace: bool, jsonl: bool, points):
+        from bpcli.training import loop  # deferred: loads the training stack (networks, optimisers, CSV tables)
+
+        self.spec, self.settings, self.trace, self.jsonl = spec, settings, trace, jsonl
+        self.bar = None
+        if trace:
+            for p in points:
+                yhat = loop.predict(spec, {n: settings.init.get(n, 1.0) for n in spec.params}, p, settings.dtype)
+                print("predict (before training)", *trace_numbers(p, spec.features), repr(yhat))
+            if len(spec.params) > 1:  # the lecture's one-weight lines need no key; several do
+                print(plain("# grad: " + " ".join(spec.features + [spec.target]
+                                                          + [f"∂loss/∂{p}" for p in spec.params])))
+
+    def progress(self):
+        from rich.console import Console  # deferred: loads Rich's console, which bp grad --json does not use
+
+        console = Console(stderr=True)
+        if not console.is_terminal:
+            return contextlib.nullcontext()
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn  # deferred: loads Rich
+
+        progress = Progress(TextColumn("epoch {task.completed}/{task.total}"), BarColumn(),
+                            TextColumn("loss {task.fields[loss]}"), TextColumn("{task.speed} epochs/s"),
+                            TimeRemainingColumn(), console=console, transient=True)
+        self.bar = (progress, progress.add_task("train", total=self.settings.epochs, loss="–"))
+        return progress
+
+    def step(self, point, grads):
+        from bpcli.training import nets  # deferred: loads the training stack (networks, optimisers, CSV tables)
+
+        spec = self.spec
+        row = [point[n] if n in point else point[nets.FEATURES][..., spec.vector.index(n)]  # a vector's column
+               for n in spec.features + [spec.target]]
+        print("\tgrad:", *map(_traced, row), *(_traced(grads[p]) for p in spec.params))
+
+    def epoch(self, e):
+        if self.trace:
+            print("progress:", e.epoch, repr(float(e.last_loss)))
+        if self.jsonl:
+            print(documents.dumps(training.epoch_record(e)), flush=True)
+        if self.bar:
+            progress, task = self.bar
+            progress.update(task, advance=1, loss=numtext.number_text(e.loss, 6))
+
+    def results(self, run, table, predictions: list, as_json: bool) -> None:
+        """After training: the document, the summary line, the trace's last lines or the tables."""
+        if as_json:
+            print(documents.dumps(training.train_document(run, table, predictions)))
+        elif self.jsonl:
+            print(documents.dumps({"type": "summary", **training.train_document(run, table, predictions)}))
+        elif run.diverged:
+            pass  # the error says where it stopped and what to try
+        elif self.trace:
+            print("params (after training):", ", ".join(f"{p} = {v!r}" for p, v in run.params.items()))
+            for p in predictions:
+                print("predict (after training)", *trace_numbers(p, self.spec.features), repr(p["yhat"]))
+        else:
+            console = output.stdout_console()
+            output.print_all(training.train_tables(run, predictions), console=console)
+            curve = training.loss_curve([e.loss for e in run.epochs], console.width, console.is_terminal
+                                      and not console.no_color)
+            if curve:
+                console.print(curve, markup=False, highlight=False, soft_wrap=True)
+
+
+def _traced(v) -> str:
+    """A number of a trace line as the lecture prints it; a batch's rows or a tensor's entries
+    as a list."""
+    if isinstance(v, float):
+        return repr(v)
+    import numpy as np  # deferred: loads numpy
+
+    a = np.asarray(v, dtype=np.float64)
+    return repr(float(a.reshape(()))) if a.size == 1 else repr(a.tolist())
+
+
+def trace_numbers(point: dict, features: list[str]) -> list[str]:
+    """A point's features as the trace lines write them."""
+    return [numtext.number_text(point[f]) for f in features]
