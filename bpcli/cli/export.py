@@ -12,6 +12,8 @@ from bpcli.cli.grad import tensor_aware
 from bpcli.cli.options import LOOP, FileOpt, ValuesOpt
 from bpcli.cli.train import net_options, settings_of, training_data
 from bpcli.errors import UsageError
+from bpcli.training import loop
+from bpcli.views import export as scripts
 
 
 @program.command('bp export "(x*w-y)^2" --x 2 --w 3 --y 4 -o check.py',
@@ -67,7 +69,6 @@ def export(
 
 def _export_point(ctx, formula, file, values_file, jax: bool, max_numbers: int) -> str:
     """The script that checks one point's forward and backward pass."""
-    from bpcli.views import export as scripts  # deferred: loads the script writers, for bp export only
 
     formula_text, given = inputs.split_formula(formula, ctx.args, file)
     f = inputs.load_formula(formula_text, file)
@@ -77,8 +78,6 @@ def _export_point(ctx, formula, file, values_file, jax: bool, max_numbers: int) 
 
 
 def _export_loop(model, extra, file, target, loss, settings, predict, net) -> str:
-    from bpcli.training import loop  # deferred: loads the training stack (networks, optimisers, CSV tables)
-    from bpcli.views import export as scripts  # deferred: loads the script writers, for bp export only
 
     words = ([model] if model is not None else []) + list(extra)
     if file is not None:

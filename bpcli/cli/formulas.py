@@ -7,6 +7,8 @@ import difflib
 
 import typer
 
+from bpcli.check import lint as hazards
+from bpcli.check import symbolic
 from bpcli.cli import inputs, options, output, program
 from bpcli.cli.exits import say_error
 from bpcli.cli.options import FileOpt, FormulaArg, JsonOpt
@@ -31,7 +33,6 @@ def diff(
     as_json: bool = options.json_flag("Print {input: formula} as JSON."),
 ):
     """Derivatives of FORMULA as formulas, from bp's own graph, in bp's syntax."""
-    from bpcli.check import symbolic  # deferred: loads the SymPy bridge's modules (SymPy itself when run)
 
     f = inputs.load_formula(formula, file)
     if not f.elementwise:
@@ -79,7 +80,6 @@ def lint(
 ):
     """The hazard notes FORMULA can raise over its inputs' typical ranges, without values:
     it runs at seeded random points and reports each note once, with how many points raised it."""
-    from bpcli.check import lint as hazards  # deferred: loads the hazard sampler, for bp lint only
 
     f = inputs.load_formula(formula, file, max_size)
     try:

@@ -14,7 +14,7 @@ from bpcli.cli import inputs, options, output, program
 from bpcli.cli.exits import say_error
 from bpcli.cli.options import FileOpt, FormulaArg, PrecisionOpt, ValuesOpt
 from bpcli.errors import MissingDependency, UsageError
-from bpcli.views import documents
+from bpcli.views import documents, pictures, web
 from bpcli.views.notes import grad_notes
 
 EXTENSIONS = {"gv": "dot", "dot": "dot", "mmd": "mermaid", "mermaid": "mermaid", "svg": "svg", "png": "png",
@@ -43,7 +43,6 @@ def graph(
     precision: PrecisionOpt = "10",
 ):
     """Draw the computational graph of FORMULA, with values and gradients when given a point."""
-    from bpcli.views import pictures  # deferred: loads the tree, DOT and Mermaid writers, for bp graph only
 
     options.precision(precision)
     formula_text, given = inputs.split_formula(formula, ctx.args, file)
@@ -72,7 +71,6 @@ def graph(
 
 def graph_format(fmt: str | None, out: str | None) -> str:
     """--format, else the one -o's extension names, else tree; a mismatch of the two is refused."""
-    from bpcli.views import pictures  # deferred: loads the tree, DOT and Mermaid writers, for bp graph only
 
     if fmt is not None and fmt not in pictures.FORMATS:
         raise UsageError(f"--format must be one of {', '.join(pictures.FORMATS)}, not {fmt!r}")
@@ -94,7 +92,6 @@ def graph_format(fmt: str | None, out: str | None) -> str:
 def _print_tree(f, result, fold: bool, size: str) -> None:
     """The tree on standard output: on a terminal each line cut at its width, and the cut said
     (with how to see everything); into a pipe or file every line whole."""
-    from bpcli.views import pictures  # deferred: loads the tree, DOT and Mermaid writers, for bp graph only
 
     console = output.stdout_console()
     lines = pictures.tree_lines(f, result, fold=fold, ascii_only=console.options.ascii_only)
@@ -129,7 +126,6 @@ def view(
     max_size: int = options.MAX_SIZE_OPTION,
 ):
     """Write one HTML page that steps through FORMULA's forward and backward pass."""
-    from bpcli.views import web  # deferred: loads the page builder and its layout, for bp view only
 
     if engine not in LAYOUTS:
         raise UsageError(f"--layout must be auto, graphviz or bp, not {engine!r}")

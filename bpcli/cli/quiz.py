@@ -12,6 +12,8 @@ from bpcli.cli.exits import say_error
 from bpcli.cli.options import ValuesOpt
 from bpcli.engine import values
 from bpcli.errors import UsageError
+from bpcli.teach import quiz as q
+from bpcli.teach import worksheet
 from bpcli.teach.console import grade_text, quiz_tables
 from bpcli.views import documents
 from bpcli.views.text import plain
@@ -39,7 +41,6 @@ def quiz(
                                             help="Write the exercise to FILE and its key to FILE-key."),
 ):
     """An exercise like the lecture's: fill in values, local gradients and adjoints, graded."""
-    from bpcli.teach import quiz as q  # deferred: loads the exercise generator, for bp quiz only
 
     ex = _exercise(ctx, seed, level, formula, values_file, lecture)
     if sum([answers is not None, key, worksheet is not None]) > 1:
@@ -67,7 +68,6 @@ def quiz(
 
 
 def _exercise(ctx, seed: int, level: int, formula, values_file, lecture):
-    from bpcli.teach import quiz as q  # deferred: loads the exercise generator, for bp quiz only
 
     if lecture is not None:
         if formula is not None:
@@ -84,7 +84,6 @@ def _exercise(ctx, seed: int, level: int, formula, values_file, lecture):
 
 
 def _write_sheets(ex, path: str) -> None:
-    from bpcli.teach import worksheet  # deferred: loads the worksheet writers, for --worksheet only
 
     written = worksheet.sheets(ex, path)
     for name, text in written:
@@ -94,7 +93,6 @@ def _write_sheets(ex, path: str) -> None:
 
 def _quiz_session(ex) -> None:
     """One blank at a time on the terminal: a hint after a wrong answer, the answer after three."""
-    from bpcli.teach import quiz as q  # deferred: loads the exercise generator, for bp quiz only
 
     print(plain(f"Fill in the {len(ex.blanks)} blanks, one at a time: a number or a fraction such as -1/2 "
                 "(Ctrl-D stops)."))

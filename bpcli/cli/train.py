@@ -10,11 +10,14 @@ import typer
 from bpcli.cli import inputs, options, output, program
 from bpcli.cli.exits import INTERRUPTED, say_error
 from bpcli.cli.options import TRAIN, FileOpt, JsonOpt, PrecisionOpt
+from bpcli.data import files
 from bpcli.engine import numtext, values
 from bpcli.errors import UsageError
 from bpcli.language.parser import parse
+from bpcli.training import loop, nets
 from bpcli.views import documents, training
 from bpcli.views.text import plain
+from bpcli.views.web import report
 
 CLASSIFIERS = ("softmax", "mlp")  # presets whose target may hold class labels as text
 
@@ -59,7 +62,6 @@ def train(
     max_data: str = options.max_data(),
 ):
     """Fit MODEL to DATA by gradient descent through bp's own graph."""
-    from bpcli.training import loop  # deferred: loads the training stack (networks, optimisers, CSV tables)
 
     options.precision(precision)
     model, data = _model_and_data(model, data, file)
@@ -106,14 +108,12 @@ def _model_and_data(model: str, data: str | None, file: str | None) -> tuple[str
 def settings_of(lr: float, epochs: int, batch_size: str, seed: int, dtype: str, init: list[str],
                 init_scheme: str, **more):
     """The training settings from bp train's options (also bp export --loop's)."""
-    from bpcli.training import loop  # deferred: loads the training stack (networks, optimisers, CSV tables)
 
     return loop.Settings(lr=lr, epochs=epochs, batch_size=options.batch_size(batch_size), seed=seed, dtype=dtype,
                          init=values.read_pairs(init, "--init", "w=0.5"), init_scheme=init_scheme, **more)
 
 
 def net_options(param: list[str], hidden, activation: str, features):
-    from bpcli.training import loop, nets  # deferred: loads the training stack (networks, optimisers, CSV tables)
 
     if activation not in nets.ACTIVATIONS:
         raise UsageError(f"--activation must be one of {', '.join(nets.ACTIVATIONS)}, not {activation!r}")
@@ -125,8 +125,6 @@ def net_options(param: list[str], hidden, activation: str, features):
 def training_data(model: str, data: str, target, loss, max_data: str = "1G", delimiter=None,
                   drop_missing: bool = False, net=None):
     """The model and the columns it uses, read from the CSV once (its header first)."""
-    from bpcli.data import files  # deferred: loads csv and the data readers, which bp grad "…" does not use
-    from bpcli.training import loop  # deferred: loads the training stack (networks, optimisers, CSV tables)
 
     csv = files.open_csv(data, inputs.data_limit(max_data, "--max-data"), options.delimiter_char(delimiter))
     goal = loop.choose_target(csv.columns, target, csv.source)
@@ -145,7 +143,6 @@ def training_data(model: str, data: str, target, loss, max_data: str = "1G", del
 
 def _text_column(e, model: str, used: list[str], goal: str):
     """A column of text where bp needs numbers: say which, and what to do instead."""
-    from bpcli.training import loop  # deferred: loads the training stack (networks, optimisers, CSV tables)
 
     column = e.column
     if column == goal:
@@ -165,7 +162,6 @@ def _row_list(rows: list[int], most: int = 5) -> str:
 
 
 def _write_report(path: str, run, table, settings) -> None:
-    from bpcli.views.web import report  # deferred: loads the page builder and its layout, for --report only
 
     html = report.report_page(run, table, settings).encode()
     output.write_file(path, html, f"{len(html) / 1000:,.0f} kB")
@@ -176,7 +172,6 @@ class TrainView:
     after (the tables and the loss curve, or a document)."""
 
     def __init__(self, spec, settings, trace: bool, jsonl: bool, points):
-        from bpcli.training import loop  # deferred: loads the training stack (networks, optimisers, CSV tables)
 
         self.spec, self.settings, self.trace, self.jsonl = spec, settings, trace, jsonl
         self.bar = None
@@ -203,7 +198,6 @@ class TrainView:
         return progress
 
     def step(self, point, grads):
-        from bpcli.training import nets  # deferred: loads the training stack (networks, optimisers, CSV tables)
 
         spec = self.spec
         row = [point[n] if n in point else point[nets.FEATURES][..., spec.vector.index(n)]  # a vector's column

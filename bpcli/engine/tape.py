@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from bpcli.engine import tensor
 from bpcli.engine.numeric import FLOAT, ONE, ArrayMath
 from bpcli.engine.ops import INPUT, OPS
 from bpcli.engine.result import Result
@@ -194,8 +195,6 @@ class Formula:
         self.check_values(values)
         self.check_values(tangents, complete=False)
         if not self.elementwise:  # @, sum, softmax, …: the tensor pass and the rows' jvp rules
-            from bpcli.engine import tensor  # deferred: loads numpy (the tensor pass; off the scalar path)
-
             return tensor.jvp(self, values, tangents, None if m is FLOAT else m)
         if m is None:
             m = _namespace_for(dict(enumerate([*values.values(), *tangents.values()])))
@@ -241,8 +240,6 @@ class Formula:
         if m is None and _all_numbers(values):
             m = FLOAT
         if m is None or batched is not None or not self.elementwise:
-            from bpcli.engine import tensor  # deferred: loads numpy (the tensor pass; off the scalar path)
-
             return tensor.grad(self, values, None if m is FLOAT else m, batched, wrt)
         if m is FLOAT:
             values = {k: float(v) for k, v in values.items()}
@@ -258,8 +255,6 @@ class Formula:
         refused past `limit` output entries (None: tensor.MAX_JACOBIAN, 0: no limit)."""
         if not checked:
             self.check_values(values)
-        from bpcli.engine import tensor  # deferred: loads numpy (the tensor pass; off the scalar path)
-
         return tensor.jacobian(self, values, m, wrt, limit)
 
     def hits(self, vals: list) -> list[tuple[str, int]]:
