@@ -44,7 +44,8 @@ def test_the_api_is_reached_from_the_package_lazily():
     assert out.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("first", ["", "import bpcli.training.loop; ", "from bpcli import grad; ", "import bpcli.cli; "])
+@pytest.mark.parametrize("first", ["", "import bpcli.training.loop; ", "from bpcli import grad; ",
+                                   "import bpcli.cli; "])
 def test_bpcli_train_trains_whatever_was_imported_first(first):
     """`train` is the API's function; the training code lives in the subpackage bpcli/training/."""
     code = (first + "import bpcli, inspect; from bpcli import train; import bpcli.training.loop as loop; "

@@ -13,13 +13,10 @@ from bpcli.cli.options import TRAIN, FileOpt, JsonOpt, PrecisionOpt
 from bpcli.data import files
 from bpcli.engine import numtext, values
 from bpcli.errors import UsageError
-from bpcli.language.parser import parse
-from bpcli.training import loop, nets
+from bpcli.training import loop, nets, tables
 from bpcli.views import documents, training
 from bpcli.views.text import plain
 from bpcli.views.web import report
-
-CLASSIFIERS = ("softmax", "mlp")  # presets whose target may hold class labels as text
 
 
 @program.command("bp train linear data.csv --lr 0.01 --epochs 100 --predict 4",
@@ -125,35 +122,13 @@ def net_options(param: list[str], hidden, activation: str, features):
 def training_data(model: str, data: str, target, loss, max_data: str = "1G", delimiter=None,
                   drop_missing: bool = False, net=None):
     """The model and the columns it uses, read from the CSV once (its header first)."""
-
     csv = files.open_csv(data, inputs.data_limit(max_data, "--max-data"), options.delimiter_char(delimiter))
-    goal = loop.choose_target(csv.columns, target, csv.source)
-    used = loop.columns_used(model, csv.columns, goal, net)
-    try:
-        table = csv.table(used, drop_missing, labels=goal if model in CLASSIFIERS else None)
-    except files.NotANumber as e:
-        raise _text_column(e, model, used, goal) from None
-    spec = loop.build_model(model, csv.columns, goal, csv.source, loss, net, table.data[goal])
+    spec, table = tables.from_csv(model, csv, target, loss, net, drop_missing)
     if table.dropped:
         s = "s" if len(table.dropped) > 1 else ""
         say_error(f"bp: note: left out {len(table.dropped):,} row{s} with missing cells "
                   f"(row{s} {_row_list(table.dropped)}); {table.rows:,} remain")
     return spec, table
-
-
-def _text_column(e, model: str, used: list[str], goal: str):
-    """A column of text where bp needs numbers: say which, and what to do instead."""
-
-    column = e.column
-    if column == goal:
-        e.hint = (f"class labels such as {e.text!r} need a classifier: bp train softmax, "
-                  "or mlp for two classes")
-        return e
-    rest = [c for c in used[:-1] if c != column]
-    named = model not in loop.MODELS and column in parse(model).inputs  # the formula reads it by name
-    drop = f"leave it out with --features {','.join(rest)}" if rest and not named else "write the model without it"
-    e.hint = f"the column {column} holds text, not numbers: {drop}, or make it the target with --target {column}"
-    return e
 
 
 def _row_list(rows: list[int], most: int = 5) -> str:
