@@ -36,7 +36,6 @@ def check_depth(text: str, where: str, limit: int = JSON_DEPTH, lines: bool = Tr
             depth -= 1
 
 
-
 _PAIR = re.compile(r"^\s*([^\W\d]\w*)\s*=\s*(.*?)\s*$")
 
 
@@ -307,8 +306,8 @@ def from_numpy(path: str, allow_nonfinite: bool = False, name: str | None = None
                 for k in used:
                     with archive.open(members[k]) as stream:
                         _check_header(stream, path, k)
-            loaded = np.load(path, allow_pickle=False)
-            pairs = [(k, loaded[members[k].filename.removesuffix(".npy")]) for k in used]
+            with np.load(path, allow_pickle=False) as loaded:
+                pairs = [(k, loaded[members[k].filename.removesuffix(".npy")]) for k in used]
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise DataError(f"{path}: numpy cannot read it: {e}") from None
     out = []
@@ -331,7 +330,7 @@ def _check_header(stream, path: str, key: str) -> None:
     """Read a .npy header (no data) and refuse its shape past the bounds on entries and axes."""
     from numpy.lib import format as npy
 
-    version = npy.read_magic(stream)
+    version = npy.read_magic(stream)  # 1.0, or 2.0 and 3.0, whose headers read alike (a longer length)
     read = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
     shape, _, dtype = read(stream)
     if dtype.kind not in "iuf":
