@@ -18,6 +18,7 @@ from bpcli.errors import (
     CheckError,
     DataError,
     DomainError,
+    EntriesError,
     InputValueError,
     ParseError,
     ShapeError,
@@ -25,7 +26,8 @@ from bpcli.errors import (
 
 __all__ = ["grad", "parse", "diff", "hessian", "jacobian", "jvp", "train", "view", "export", "quiz",
            "Training", "Quiz", "Grade",
-           "BPError", "ParseError", "InputValueError", "DataError", "ShapeError", "DomainError", "CheckError"]
+           "BPError", "ParseError", "InputValueError", "DataError", "ShapeError", "DomainError", "CheckError",
+           "EntriesError"]
 API = frozenset(n for n in __all__ if not n.endswith("Error"))  # in bpcli.api, loaded on first use
 __version__ = "0.1.0"
 

@@ -13,6 +13,7 @@ of `bp view` in Jupyter, the tables of `bp grad` as text.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -22,6 +23,8 @@ from bpcli.check.symbolic import checked_hessian, derivatives, printed
 from bpcli.check.verify import checked_grad, disagreements
 from bpcli.data.files import MAX_DATA, Limit, open_csv
 from bpcli.data.files import read_text as read_file
+from bpcli.engine import entries
+from bpcli.engine.entries import MAX_ENTRIES
 from bpcli.engine.ops import shape_text
 from bpcli.engine.tensor import Jacobian
 from bpcli.engine.values import NO_INPUTS, normalise, require_scalars, tensor
@@ -49,6 +52,19 @@ MAX_SIZE = 2_000_000  # characters of a .bp file read as a formula: a few second
 
 # Results show themselves through the notebook view (text at a prompt, the page in Jupyter).
 notebook.register()
+
+
+def _within_entries(function):
+    """The call works within its `max_entries=` bound (bp's --max-entries): an array past it
+    (a value, a node's result, a parameter, a file's member) is refused with an EntriesError
+    naming it and its shape, before it is made (0: no bound)."""
+
+    @functools.wraps(function)
+    def bounded(*args, **kwargs):
+        with entries.bounded(kwargs.get("max_entries", MAX_ENTRIES)):
+            return function(*args, **kwargs)
+
+    return bounded
 
 
 # -- formulas -------------------------------------------------------------------------------
@@ -91,7 +107,9 @@ def _run(f, work):
         raise located(f.text, e) from None
 
 
-def grad(formula, values: dict | None = None, *, check: bool = False, check_timeout: float = 5.0, **named):
+@_within_entries
+def grad(formula, values: dict | None = None, *, check: bool = False, check_timeout: float = 5.0,
+         max_entries: int = MAX_ENTRIES, **named):
     """Forward and backward pass at a point (`bp grad`): a Result with .value, .gradient, .values, .adjoints.
 
     >>> r = grad("(x*w-y)^2", {"x": 2, "w": 3, "y": 4})
@@ -141,8 +159,9 @@ def diff(formula, wrt: str | list[str] | None = None, *, simplify: bool = True, 
     return texts[names[0]] if one else texts
 
 
+@_within_entries
 def hessian(formula, values: dict | None = None, *, check: bool = False, check_timeout: float = 5.0,
-            **named) -> dict:
+            max_entries: int = MAX_ENTRIES, **named) -> dict:
     """Second derivatives at a point (`bp grad --hessian`): a dict row → column → number.
 
     >>> hessian("x^2*y", {"x": 3, "y": 2})
@@ -160,7 +179,9 @@ def hessian(formula, values: dict | None = None, *, check: bool = False, check_t
     return h.matrix
 
 
-def jacobian(formula, values: dict | None = None, *, limit: int = 100, **named) -> Jacobian:
+@_within_entries
+def jacobian(formula, values: dict | None = None, *, limit: int = 100, max_entries: int = MAX_ENTRIES,
+             **named) -> Jacobian:
     """∂output/∂input of a tensor or scalar output (`bp grad --jacobian`): .value, .matrices (input → array).
 
     >>> J = jacobian("softmax(W @ x)", W=[[1, 2], [3, 4]], x=[1, -1])
@@ -177,7 +198,8 @@ def jacobian(formula, values: dict | None = None, *, limit: int = 100, **named) 
     return _run(f, lambda: f.jacobian(point, limit=limit))
 
 
-def jvp(formula, values: dict, tangents: dict):
+@_within_entries
+def jvp(formula, values: dict, tangents: dict, *, max_entries: int = MAX_ENTRIES):
     """Forward mode (`bp grad --forward`): the output's value and its tangent along `tangents` (input → number).
 
     >>> jvp("(x*w-y)^2", {"x": 2, "w": 3, "y": 4}, {"w": 1})
@@ -193,8 +215,9 @@ def jvp(formula, values: dict, tangents: dict):
 
 
 # -- the page and the scripts -----------------------------------------------------------------
+@_within_entries
 def view(formula, values: dict | None = None, *, check: bool = True, check_timeout: float = 5.0,
-         layout: str = "auto", large: bool = False, **named) -> str:
+         layout: str = "auto", large: bool = False, max_entries: int = MAX_ENTRIES, **named) -> str:
     """The page of `bp view` as an HTML string: the graph stepping through the forward and backward passes.
 
     >>> html = view("(x*w-y)^2", {"x": 2, "w": 3, "y": 4}, check=False)
@@ -215,8 +238,9 @@ def view(formula, values: dict | None = None, *, check: bool = True, check_timeo
     return page(view_data(f, doc, layout), large=large)
 
 
+@_within_entries
 def export(formula, values: dict | None = None, *, to: str = "torch", max_numbers: int = 1_000_000,
-           **named) -> str:
+           max_entries: int = MAX_ENTRIES, **named) -> str:
     """The script `bp export` writes (to="torch" or "jax"): it rebuilds the formula and checks bp's numbers.
 
     >>> script = export("(x*w-y)^2", {"x": 2, "w": 3, "y": 4}, to="torch")
@@ -292,12 +316,13 @@ def _predict_point(point, features: list[str]) -> dict:
     return {f: float(v) for f, v in zip(features, cells)}
 
 
+@_within_entries
 def train(model: str, data, *, target: str | None = None, loss: str | None = None, lr: float = 0.01,
           epochs: int = 100, batch_size: int | str | None = 1, shuffle: bool = False, seed: int = 0,
           dtype: str = "float64", init: dict | None = None, predict: list = (), optimizer: str = "sgd",
           init_scheme: str = "uniform", params: dict | None = None, hidden=None, activation: str = "tanh",
           features: list[str] | None = None, drop_missing: bool = False, delimiter: str | None = None,
-          max_data: int = MAX_DATA) -> Training:
+          max_data: int = MAX_DATA, max_entries: int = MAX_ENTRIES) -> Training:
     """Fit a model (linear, affine, logistic, softmax, mlp, a formula, a .bp file) by gradient descent (`bp train`).
 
     >>> t = train("linear", {"x": [1, 2, 3], "y": [2, 4, 6]}, lr=0.05, epochs=30, predict=[4])
@@ -439,8 +464,9 @@ class Quiz:
         return out.getvalue().rstrip("\n")
 
 
+@_within_entries
 def quiz(level: int = 1, seed: int = 1, *, formula=None, values: dict | None = None,
-         lecture: int | None = None) -> Quiz:
+         lecture: int | None = None, max_entries: int = MAX_ENTRIES) -> Quiz:
     """An exercise to fill in and grade (`bp quiz`): generated (level 1–3, seed), the lecture's (1, 2), or a formula's.
 
     >>> q = quiz(lecture=1)

@@ -93,6 +93,30 @@ class LimitError(BPError):
     kind = "too large"
 
 
+class EntriesError(LimitError):
+    """An array would hold more entries (or axes) than the bound: carries what it is, its
+    shape, its entry count and the bound (rank=True: too many axes; limit is then the most)."""
+
+    def __init__(self, reason: str, what: str, shape: tuple, entries: int, limit: int, rank: bool = False):
+        super().__init__(reason)
+        self.what = what
+        self.shape = tuple(shape)
+        self.entries = entries
+        self.limit = limit
+        self.rank = rank
+
+
+class SizeError(LimitError):
+    """A file's members would decompress to more bytes than the bound on a values file;
+    carries what, the size and the bound."""
+
+    def __init__(self, reason: str, what: str, size: int, limit: int):
+        super().__init__(reason)
+        self.what = what
+        self.size = size
+        self.limit = limit
+
+
 class OutputError(BPError):
     """A file or stream cannot take what bp writes (full disk, a directory, a closed stream)."""
 

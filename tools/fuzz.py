@@ -11,6 +11,7 @@ so is any input on which the lean parse loop and Lark's own loop disagree.
 
 from __future__ import annotations
 
+import json
 import random
 import sys
 import time
@@ -130,12 +131,36 @@ def hostile_files(folder: Path) -> dict[str, str]:
         "deep.jsonl": "[" * 100_000 + "]" * 100_000 + "\n",
         "evil_header.csv": "x,\x1b[2J\x1b]0;PWNED\x07\n1,2\n",
         "formula.bp": "(" * 100_000 + "x" + ")" * 100_000,
+        # x, y, z shaped n×1×1, 1×n×1, 1×1×n: their product broadcasts to 10^9 entries
+        "outer.json": json.dumps({"x": [[[1]]] * 1000, "y": [[[1]] * 1000], "z": [[[1] * 1000]]}),
+        "deep70.json": '{"x": ' + "[" * 70 + "1" + "]" * 70 + "}",
+        "two.csv": "x,y\n1,2\n2,4\n",
     }
     paths = {}
     for name, text in files.items():
         (folder / name).write_text(text, encoding="utf-8", errors="surrogatepass")
         paths[name] = str(folder / name)
+    paths.update(hostile_arrays(folder))
     return paths
+
+
+def hostile_arrays(folder: Path) -> dict[str, str]:
+    """numpy files whose headers lie about their size: a 144-byte .npy claiming 100000×100000,
+    and a .npz of about 250 KB whose member decompresses to 256 MiB."""
+    import zipfile
+
+    from numpy.lib import format as npy
+
+    header = {"descr": "<f8", "fortran_order": False}
+    with open(folder / "huge.npy", "wb") as f:
+        npy.write_array_header_1_0(f, {**header, "shape": (100_000, 100_000)})
+        f.write(bytes(16))
+    with zipfile.ZipFile(folder / "bomb.npz", "w", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("x.npy", "w") as member:
+            npy.write_array_header_1_0(member, {**header, "shape": (2**25,)})
+            for _ in range(16):
+                member.write(bytes(1 << 24))
+    return {"huge.npy": str(folder / "huge.npy"), "bomb.npz": str(folder / "bomb.npz")}
 
 
 def hostile_commands(files: dict[str, str]) -> list[str]:
@@ -154,6 +179,17 @@ def hostile_commands(files: dict[str, str]) -> list[str]:
                  "train linear - --seed -1 < /dev/null", "graph x*w -o /proc/version", "graph x*w -o /",
                  f"graph -f {files['formula.bp']} --max-depth 0 --max-nodes 0",
                  "graph 'a = x; a*ω' ω=1 --x 2 --format dot", "grad 'x*w^2' --x 2 --w 3 --hessian"]
+    # tensors past the bounds on entries and axes
+    commands += [f"grad 'sum(x*y*z)' --values {files['outer.json']}", f"grad 'sum(x)' --x {files['huge.npy']}",
+                 f"grad 'sum(x)' --values {files['huge.npy']}", f"grad 'sum(x)' --values {files['bomb.npz']}",
+                 f"grad 'sum(x)' --values {files['bomb.npz']} --max-values 0",
+                 f"grad 'sum(x*x)' --values {files['deep70.json']}",
+                 "grad 'sum(x*x)' --x '" + "[" * 30_000 + "1" + "]" * 30_000 + "'",
+                 "grad 'sum(x*x)' --x '" + "[" * 40 + "1" + "]" * 40 + "'",
+                 f"train 'sum(W)*x' {files['two.csv']} --param W=100000x100000 --epochs 1",
+                 f"train mlp {files['two.csv']} --hidden 100000,100000 --epochs 1",
+                 f"export 'sum(x*y*z)' --values {files['outer.json']}",
+                 f"view 'sum(x*y*z)' --values {files['outer.json']} -o /dev/null"]
     return commands
 
 

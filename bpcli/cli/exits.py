@@ -11,6 +11,7 @@ import sys
 
 import typer
 
+from bpcli.engine import entries
 from bpcli.errors import BPError
 from bpcli.streams import is_stream_error
 from bpcli.views.text import plain
@@ -48,6 +49,10 @@ def exit_code(e: BaseException) -> int | None:
     does not expect (a bug), which the caller lets through to main()."""
     if isinstance(e, typer.Exit):
         return e.exit_code
+    if isinstance(e, entries.EntriesError) and not e.rank and not e.hint:
+        e.hint = "--max-entries N raises the bound (0: none)"
+    if isinstance(e, entries.SizeError) and not e.hint:
+        e.hint = "--max-values SIZE raises the bound (0: none)"
     if isinstance(e, BPError):
         say_error(f"bp: {e.kind}: {e}")
         return e.exit_code
@@ -77,12 +82,14 @@ def usage_message(e) -> str:
 
 def handles_errors(command):
     """A command whose errors (and Ctrl-C, and a stdout that cannot take the output) end in
-    their messages and exit codes here, before Click would print its own."""
+    their messages and exit codes here, before Click would print its own; a command with
+    --max-entries works within its bound."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
-            done = command(*args, **kwargs)
+            with entries.bounded(kwargs.get("max_entries")):
+                done = command(*args, **kwargs)
             sys.stdout.flush()  # here, not at exit, so that a full disk is reported
             return done
         except (BPError, KeyboardInterrupt, OSError) as e:

@@ -48,6 +48,7 @@ def export(
     activation: str = LOOP.activation,
     features: str | None = LOOP.features,
     init_scheme: str = LOOP.init_scheme,
+    max_entries: int = options.MAX_ENTRIES_OPTION,
     seed: int = options.seed("--loop: seeds --init-scheme, as bp train."),
 ):
     """A standalone PyTorch or JAX script that rebuilds FORMULA and checks every number bp gives."""

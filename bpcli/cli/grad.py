@@ -84,6 +84,7 @@ def grad(
     max_jacobian: int = MAX_JACOBIAN,
     max_data: str = options.max_data("With --at: "),
     max_values: MaxValuesOpt = "128M",
+    max_entries: int = options.MAX_ENTRIES_OPTION,
     delimiter: str | None = options.delimiter("With --at: "),
 ):
     """Forward and backward pass of FORMULA at a point: give values as --x 2 or x=2."""

@@ -97,9 +97,11 @@ def _values_file(formula, path: str, allow_nonfinite: bool, max_values: str):
     """The inputs' values in a --values file (JSON, .npy or .npz), the names it holds that are
     not inputs, and what to call it."""
     if path.endswith((".npy", ".npz")):
-        arrays = dict(values.from_numpy(path, allow_nonfinite))
+        limit = data_limit(max_values, "--max-values")
+        pairs, left = values.from_numpy(path, allow_nonfinite, wanted=formula.inputs, max_bytes=limit.size)
+        arrays = dict(pairs)
         point = {n: v for n, v in arrays.items() if n in formula.inputs}
-        return point, [n for n in arrays if n not in formula.inputs], path
+        return point, [n for n in arrays if n not in formula.inputs] + left, path
     from bpcli.data import files  # deferred: loads csv and the data readers, which bp grad "…" does not use
 
     return files.read_values(path, list(formula.inputs), data_limit(max_values, "--max-values"), allow_nonfinite)

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from bpcli.engine.entries import MAX_ENTRIES
 from bpcli.errors import UsageError
 from bpcli.views import settings
 
@@ -90,6 +91,10 @@ ValuesOpt = Annotated[str | None, typer.Option(
 MaxValuesOpt = Annotated[str, typer.Option("--max-values", metavar="SIZE",
                                            help="Refuse a --values file larger than SIZE (e.g. 500M; 0: no bound).")]
 MAX_SIZE_OPTION = limit("--max-size", MAX_SIZE, "Refuse formulas longer than N characters (0: no limit).")
+# every command that evaluates values takes it; exits.handles_errors puts its value in force
+MAX_ENTRIES_OPTION = limit("--max-entries", MAX_ENTRIES,
+                           "Refuse an array (a value, a node's result, a parameter) of more than N entries, "
+                           "before it is made (0: no limit).")
 MAX_DATA_HELP = "Refuse a data file larger than SIZE (e.g. 4G; 0: no bound)."
 DELIMITER_HELP = "The CSV's delimiter (default: the most frequent of , ; tab | in the header)."
 

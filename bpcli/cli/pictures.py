@@ -40,6 +40,7 @@ def graph(
                                    "a Graphviz picture of more than N nodes (0: no limit)."),
     max_depth: int = options.limit("--max-depth", options.TREE_DEPTH, "Refuse a tree more than N levels deep "
                                    "(0: no limit)."),
+    max_entries: int = options.MAX_ENTRIES_OPTION,
     precision: PrecisionOpt = "10",
 ):
     """Draw the computational graph of FORMULA, with values and gradients when given a point."""
@@ -124,6 +125,7 @@ def view(
                                help="Who lays the graph out (auto: Graphviz up to 300 nodes, if installed)."),
     large: bool = typer.Option(False, "--large", help="Large fonts, for a projector."),
     max_size: int = options.MAX_SIZE_OPTION,
+    max_entries: int = options.MAX_ENTRIES_OPTION,
 ):
     """Write one HTML page that steps through FORMULA's forward and backward pass."""
 

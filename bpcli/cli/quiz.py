@@ -39,6 +39,7 @@ def quiz(
     key: bool = typer.Option(False, "--key", help="Print the answer key as JSON, in the --answers format."),
     worksheet: str | None = typer.Option(None, "--worksheet", metavar="FILE.md|FILE.tex",
                                             help="Write the exercise to FILE and its key to FILE-key."),
+    max_entries: int = options.MAX_ENTRIES_OPTION,
 ):
     """An exercise like the lecture's: fill in values, local gradients and adjoints, graded."""
 

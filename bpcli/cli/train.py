@@ -57,6 +57,7 @@ def train(
     drop_missing: bool = typer.Option(False, "--drop-missing",
                                       help="Leave out rows with an empty, NA or NaN cell in a column used."),
     max_data: str = options.max_data(),
+    max_entries: int = options.MAX_ENTRIES_OPTION,
 ):
     """Fit MODEL to DATA by gradient descent through bp's own graph."""
 

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from operator import itemgetter
 
-from bpcli.data.files import CSV, JSON_DEPTH, Limit, Lines, as_matrix, check_depth, open_csv
+from bpcli.data.files import CSV, Limit, Lines, as_matrix, open_csv
 from bpcli.engine.numeric import ArrayMath
-from bpcli.engine.values import json_scalar, normalise
+from bpcli.engine.values import JSON_DEPTH, check_depth, json_scalar, normalise
 from bpcli.errors import DataError, InputValueError
 
 

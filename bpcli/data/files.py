@@ -7,17 +7,15 @@ import csv
 import io
 import json
 import math
-import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from bpcli.engine.values import normalise, values_of
+from bpcli.engine.values import check_depth, normalise, values_of
 from bpcli.errors import DataError, LimitError
 
 MAX_DATA = 1 << 30  # bytes of a data file (bp train's CSV, --at's points)
 MAX_VALUES = 128 << 20  # bytes of a values file
-JSON_DEPTH = 100  # levels of nesting: a tensor has at most 64 axes, a bp document adds a few
 CHUNK_ROWS = 65_536  # rows per block: numpy's reader and the vectorised passes work block by block
 CHUNK_CHARS = 8 << 20  # characters read ahead at a time, so that very wide rows come in small blocks
 # A table (bp train) is kept whole: it is read in smaller blocks, so that the text of a block
@@ -473,25 +471,6 @@ def as_matrix(rows: list, width: int):
 
 
 # -- JSON --------------------------------------------------------------------------------
-_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
-
-
-def check_depth(text: str, where: str, limit: int = JSON_DEPTH, lines: bool = True) -> None:
-    """Refuse JSON nested deeper than `limit` before Python's reader recurses into it."""
-    if text.count("[") + text.count("{") <= limit:
-        return
-    depth = 0
-    for m in _TOKEN.finditer(text):
-        t = m.group()
-        if t == "[" or t == "{":
-            depth += 1
-            if depth > limit:
-                line = f" line {text.count(chr(10), 0, m.start()) + 1}:" if lines else ""
-                raise DataError(f"{where}:{line} JSON nested more than {limit} levels deep")
-        elif t == "]" or t == "}":
-            depth -= 1
-
-
 def loads(text: str, where: str):
     """One JSON value, nested at most JSON_DEPTH deep; errors say where."""
     check_depth(text, where)

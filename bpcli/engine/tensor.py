@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from bpcli.engine import entries as bound
 from bpcli.engine.numeric import ONE, ArrayMath
 from bpcli.engine.ops import CONST, INPUT, OPS, Site, shape_text
 from bpcli.engine.result import Result
@@ -64,13 +65,21 @@ def broadcast(name: str, shapes: list) -> tuple:
     return tuple(out)
 
 
-def shapes(formula, input_shapes: dict) -> list[tuple]:
-    """Every node's shape for one example, in tape order; ShapeError names the node."""
+def node_name(formula, i: int) -> str:
+    """A node as an error names it: an input by its name, another by its number and operation."""
+    kind = formula.kinds[i]
+    return formula.names[i] if kind == INPUT else f"n{i} ({OPS[kind].name})"
+
+
+def shapes(formula, input_shapes: dict, batch: int | None = None) -> list[tuple]:
+    """Every node's shape for one example, in tape order; ShapeError names the node, and
+    EntriesError a node (`batch` rows of it) past the bound on entries, before any is made."""
     f = formula
     out: list[tuple] = []
     for i, kind in enumerate(f.kinds):
         if kind == INPUT:
             out.append(tuple(input_shapes[f.names[i]]))
+            bound.check(out[-1], node_name(f, i), batch or 1)
             continue
         if kind == CONST:
             out.append(())
@@ -84,6 +93,7 @@ def shapes(formula, input_shapes: dict) -> list[tuple]:
                 out.append(tuple(op.shape(tuple(operand_shapes), f.params.get(i, ()))))
         except ShapeError as e:
             raise ShapeError(e.reason, e.hint, node=i, op=kind, shapes=tuple(operand_shapes)) from None
+        bound.check(out[-1], node_name(f, i), batch or 1)
     return out
 
 
@@ -251,22 +261,22 @@ def _wanted(f, wrt) -> list[bool]:
 def prepare(formula, values: dict, m, batched) -> tuple:
     """Values as arrays of m's dtype, per-example shapes of every node, the batch size."""
     np = m.np
-    arrays = {}
-    for name, v in values.items():
-        arrays[name] = np.asarray(v, dtype=m.dtype)
     batch = None
     example = {}
-    for name, x in arrays.items():
+    for name, v in values.items():
+        shape = np.shape(v)
         if batched is not None and name in batched:
-            if x.ndim == 0:
+            if not shape:
                 raise InputValueError(f"{name} is batched but holds one number: a batch needs an axis of rows")
-            if batch is not None and x.shape[0] != batch:
-                raise InputValueError(f"{name} has {x.shape[0]} rows, another batched input {batch}")
-            batch = x.shape[0]
-            example[name] = x.shape[1:]
+            if batch is not None and shape[0] != batch:
+                raise InputValueError(f"{name} has {shape[0]} rows, another batched input {batch}")
+            batch = shape[0]
+            example[name] = shape[1:]
         else:
-            example[name] = x.shape
-    return arrays, shapes(formula, example), batch
+            example[name] = shape
+    node_shapes = shapes(formula, example, batch)  # before any array is made
+    arrays = {name: np.asarray(v, dtype=m.dtype) for name, v in values.items()}
+    return arrays, node_shapes, batch
 
 
 def forward(formula, arrays: dict, node_shapes: list, batch, m) -> list:
@@ -378,11 +388,13 @@ def jacobian(formula, values: dict, m=None, wrt=None, limit: int | None = None) 
     with np.errstate(all="ignore"):
         arrays, node_shapes, _ = prepare(formula, values, m, None)
         out_shape = node_shapes[formula.output]
-        entries = int(np.prod(out_shape, dtype=np.int64))
+        entries = bound.count(out_shape)
         if limit and entries > limit:
             raise JacobianLimitError(
                 f"the output has {entries:,} entries (shape {shape_text(out_shape)}): a Jacobian is "
                 f"shown for at most {limit:,}", entries, limit, out_shape)
+        for n, i in formula.inputs.items():  # the matrices: an input's entries for each output entry
+            bound.check(out_shape + node_shapes[i], f"the Jacobian of the output by {n}")
         vals = forward(formula, arrays, node_shapes, None, m)
         wanted = _wanted(formula, wrt)
         probe = TensorResult(formula, vals, vals, m, node_shapes, None, wanted)

@@ -8,9 +8,33 @@ import json
 import math
 import re
 import unicodedata
+import zipfile
 
+from bpcli.engine import entries as bound
+from bpcli.engine.entries import SizeError
 from bpcli.engine.ops import OPS
 from bpcli.errors import DataError, InputValueError, UsageError
+
+JSON_DEPTH = 100  # levels of nesting: a tensor has at most MAX_RANK axes, a bp document adds a few
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def check_depth(text: str, where: str, limit: int = JSON_DEPTH, lines: bool = True,
+                error: type = DataError) -> None:
+    """Refuse JSON nested deeper than `limit` before Python's reader recurses into it."""
+    if text.count("[") + text.count("{") <= limit:
+        return
+    depth = 0
+    for m in _TOKEN.finditer(text):
+        t = m.group()
+        if t == "[" or t == "{":
+            depth += 1
+            if depth > limit:
+                line = f" line {text.count(chr(10), 0, m.start()) + 1}:" if lines else ""
+                raise error(f"{where}:{line} JSON nested more than {limit} levels deep")
+        elif t == "]" or t == "}":
+            depth -= 1
+
 
 _PAIR = re.compile(r"^\s*([^\W\d]\w*)\s*=\s*(.*?)\s*$")
 
@@ -199,6 +223,7 @@ def value_text(text: str, name: str, allow_nonfinite: bool = False):
     """One value as typed: a number, a JSON array of numbers, or a .npy file."""
     stripped = text.strip()
     if stripped.startswith("["):
+        check_depth(stripped, f"the value of {name}", lines=False, error=InputValueError)
         try:
             obj = json.loads(stripped)
         except json.JSONDecodeError as e:
@@ -206,7 +231,7 @@ def value_text(text: str, name: str, allow_nonfinite: bool = False):
                                   f"at column {e.colno}") from None
         return tensor(obj, name, InputValueError, allow_nonfinite)
     if stripped.endswith(".npy") and not _is_float(stripped):
-        return from_numpy(stripped, allow_nonfinite, name)[0][1]
+        return from_numpy(stripped, allow_nonfinite, name)[0][0][1]
     return number(text, f"the value of {name}", allow_nonfinite=allow_nonfinite)
 
 
@@ -215,8 +240,11 @@ def tensor(obj, name: str, error: type = DataError, allow_nonfinite: bool = Fals
     error naming the input and where (W[1] has 3 entries, W[0] has 2), and so is an inf or nan
     unless allowed (W[0][1] must be a finite number). No recursion."""
     level = [(name, obj)]
+    dims = []
     while isinstance(level[0][1], list):
         first, n = level[0][0], len(level[0][1])
+        dims.append(n)
+        bound.rank(len(dims), name)
         for where, item in level:
             if not isinstance(item, list):
                 raise error(f"{where} is a number where {first} is a list: the array is ragged")
@@ -233,6 +261,7 @@ def tensor(obj, name: str, error: type = DataError, allow_nonfinite: bool = Fals
             raise error(f"{where} is not a number: {json.dumps(x)}")
         if not _finite(x):  # then number() words the problem (or lets it pass, if allowed)
             number(str(x), where, error, allow_nonfinite)
+    bound.check(dims, name)
     import numpy as np
 
     return np.array(obj, dtype=np.float64)
@@ -246,18 +275,41 @@ def _finite(x) -> bool:
         return False
 
 
-def from_numpy(path: str, allow_nonfinite: bool = False, name: str | None = None) -> list:
-    """(name, array) pairs from a .npz file (its keys) or a .npy file (named `name`, or by its
-    stem); an inf or nan is refused, naming the first one's position, unless allowed."""
+def from_numpy(path: str, allow_nonfinite: bool = False, name: str | None = None,
+               wanted=None, max_bytes: int = 0) -> tuple[list, list[str]]:
+    """(name, array) pairs from a .npz file (its members named in `wanted`, all if None) or a
+    .npy file (named `name`, or by its stem), and the names of the members left unread. Each
+    array's header is read and its shape checked against the bound on entries before its data;
+    a .npz's members are first checked from the zip directory: their decompressed sizes
+    together at most `max_bytes` (0: no bound). An inf or nan is refused, naming the first
+    one's position, unless allowed."""
     from pathlib import Path
 
     import numpy as np
 
     try:
-        loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as e:
+        if not zipfile.is_zipfile(path):
+            key = name or Path(path).stem
+            with open(path, "rb") as stream:
+                _check_header(stream, path, key)
+            pairs = [(key, np.load(path, allow_pickle=False))]
+            left = []
+        else:
+            with zipfile.ZipFile(path) as archive:
+                members = {normalise(i.filename.removesuffix(".npy")): i for i in archive.infolist()}
+                used = [k for k in members if wanted is None or k in wanted]
+                left = [k for k in members if k not in used]
+                size = sum(members[k].file_size for k in used)
+                if max_bytes and size > max_bytes:
+                    raise SizeError(f"{path}: the arrays used decompress to {size:,} bytes, past the bound of "
+                                    f"{max_bytes:,}", path, size, max_bytes)
+                for k in used:
+                    with archive.open(members[k]) as stream:
+                        _check_header(stream, path, k)
+            with np.load(path, allow_pickle=False) as loaded:
+                pairs = [(k, loaded[members[k].filename.removesuffix(".npy")]) for k in used]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise DataError(f"{path}: numpy cannot read it: {e}") from None
-    pairs = list(loaded.items()) if hasattr(loaded, "files") else [(name or Path(path).stem, loaded)]
     out = []
     for key, array in pairs:
         if array.dtype.kind not in "iuf" or array.size == 0:
@@ -271,7 +323,19 @@ def from_numpy(path: str, allow_nonfinite: bool = False, name: str | None = None
             raise DataError(f"{path}: {where} {NONFINITE}, got {float(array[tuple(odd[0])])!r}{more}",
                             hint=ALLOW_NONFINITE)
         out.append((normalise(key), array if array.ndim else float(array)))
-    return out
+    return out, left
+
+
+def _check_header(stream, path: str, key: str) -> None:
+    """Read a .npy header (no data) and refuse its shape past the bounds on entries and axes."""
+    from numpy.lib import format as npy
+
+    version = npy.read_magic(stream)  # 1.0, or 2.0 and 3.0, whose headers read alike (a longer length)
+    read = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+    shape, _, dtype = read(stream)
+    if dtype.kind not in "iuf":
+        return  # refused, with its dtype, once loaded (numpy refuses object arrays without reading them)
+    bound.check(shape, f"{path}: {key}")
 
 
 def entry(name: str, index) -> str:

@@ -10,7 +10,7 @@ import difflib
 import math
 from dataclasses import dataclass, field
 
-from bpcli.engine import tensor
+from bpcli.engine import entries, tensor
 from bpcli.engine.graph import GraphBuilder
 from bpcli.engine.numeric import FLOAT, ArrayMath
 from bpcli.engine.numtext import number_text
@@ -344,6 +344,7 @@ class Trainer:
         params = {}
         for p in self.model.params:
             shape = self.model.shapes.get(p, ())
+            entries.check(shape, f"the parameter {p}")  # before it is made
             if p in s.init:
                 value = s.init[p]
                 params[p] = self.np.full(shape, value, dtype=self.m.dtype) if shape else self.cast(value)
