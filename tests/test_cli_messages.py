@@ -207,3 +207,21 @@ def test_exported_loop_traces_several_parameters_as_bp_train_does(bp, tmp_path):
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
     trace = bp("train", "affine", str(data), "--epochs", "2", "--trace")
     assert done.stdout == trace.stdout + "ok\n"
+
+
+def test_train_help_names_every_preset_and_what_the_seed_seeds(bp):
+    import typer.main
+
+    from bpcli.cli import app
+
+    r = bp("train", "--help")
+    assert (r.exit_code, r.stderr) == (0, "")
+    examples = r.stdout.split("Examples:")[1]
+    assert "bp train mlp xor.csv" in examples and "bp train softmax animals.csv" in examples
+    commands = typer.main.get_command(app).commands
+    helps = {c: {p.name: p.help for p in commands[c].params} for c in ("train", "export")}
+    assert helps["train"]["model"].startswith("linear, affine, logistic, mlp (a network), softmax (a classifier)")
+    assert helps["train"]["seed"] == "Seeds the tensor parameters' initialisation (--init-scheme) and --shuffle " \
+                                     "(a whole number >= 0)."
+    assert helps["export"]["seed"] == "--loop: " + helps["train"]["seed"]
+    assert helps["export"]["optimizer"] == "--loop: " + helps["train"]["optimizer"]

@@ -48,7 +48,9 @@ def export(
     activation: str = LOOP.activation,
     features: str | None = LOOP.features,
     init_scheme: str = LOOP.init_scheme,
-    seed: int = options.seed("--loop: seeds --init-scheme, as bp train."),
+    optimizer: str = LOOP.optimizer,
+    shuffle: bool = LOOP.shuffle,
+    seed: int = options.seed("--loop: " + options.SEED_HELP),
 ):
     """A standalone PyTorch or JAX script that rebuilds FORMULA and checks every number bp gives."""
     if torch and jax:
@@ -56,7 +58,8 @@ def export(
     if loop:
         if jax:
             raise UsageError("--loop writes the lecture's PyTorch loop; --jax exports single points")
-        settings = settings_of(lr, epochs, batch_size, seed, dtype, init, init_scheme)
+        settings = settings_of(lr, epochs, batch_size, seed, dtype, init, init_scheme, shuffle=shuffle,
+                               optimizer=optimizer)
         text = _export_loop(formula, ctx.args, file, target, loss, settings, predict,
                             net_options(param, hidden, activation, features))
     else:

@@ -73,7 +73,10 @@ def size(flag: str, default: str, help: str):
     return typer.Option(default, flag, metavar="SIZE", help=help)
 
 
-def seed(help: str, default: int = 0):
+SEED_HELP = "Seeds the tensor parameters' initialisation (--init-scheme) and --shuffle (a whole number >= 0)."
+
+
+def seed(help: str = SEED_HELP, default: int = 0):
     """--seed: the same seed, the same numbers."""
     return typer.Option(default, "--seed", min=0, max=SEED_MAX, help=help)
 
@@ -168,6 +171,9 @@ class Training:
                                    help=p + "Hidden layer sizes of mlp and softmax (mlp: 16,16).")
         self.activation = typer.Option("tanh", "--activation", metavar="tanh|relu|sigmoid|none",
                                        help=p + "The hidden layers' activation (mlp, softmax).")
+        self.optimizer = typer.Option("sgd", "--optimizer", metavar="sgd|momentum|adam",
+                                      help=p + "The update: sgd is the lecture's p -= lr*grad.")
+        self.shuffle = typer.Option(False, "--shuffle", help=p + "Shuffle the rows every epoch.")
         self.features = typer.Option(None, "--features", metavar="A,B,…",
                                      help=p + "The columns of the vector `features`, in order (default: all but "
                                               "the target).")

@@ -22,10 +22,13 @@ from bpcli.views.web import report
 @program.command("bp train linear data.csv --lr 0.01 --epochs 100 --predict 4",
                  'bp train "w*x + b" data.csv --init w=0.5 --batch-size all --json',
                  "bp train model.bp data.csv --trace",
-                 "bp train logistic pass.csv --loss bce --plot loss.png")
+                 "bp train logistic pass.csv --loss bce --plot loss.png",
+                 "bp train mlp xor.csv --hidden 4 --optimizer adam --lr 0.05 --epochs 400 --batch-size all",
+                 "bp train softmax animals.csv --hidden 8 --optimizer adam --lr 0.05 --predict 5,5")
 def train(
     model: str = typer.Argument(..., metavar="MODEL", show_default=False,
-                                help="linear, affine, logistic, a bp formula, or a .bp file (with -f: the CSV)"),
+                                help="linear, affine, logistic, mlp (a network), softmax (a classifier), a bp "
+                                     "formula, or a .bp file (with -f: the CSV)"),
     data: str | None = typer.Argument(None, metavar="DATA", show_default=False,
                                          help="CSV with a header row; - reads stdin"),
     file: FileOpt = None,
@@ -34,8 +37,8 @@ def train(
     lr: float = TRAIN.lr,
     epochs: int = TRAIN.epochs,
     batch_size: str = TRAIN.batch_size,
-    shuffle: bool = typer.Option(False, "--shuffle", help="Shuffle the rows every epoch."),
-    seed: int = options.seed("Seed for --shuffle (a whole number >= 0)."),
+    shuffle: bool = TRAIN.shuffle,
+    seed: int = options.seed(),
     dtype: str = TRAIN.dtype,
     init: list[str] = TRAIN.init,
     predict: list[str] = TRAIN.predict,
@@ -49,8 +52,7 @@ def train(
     init_scheme: str = TRAIN.init_scheme,
     hidden: str | None = TRAIN.hidden,
     activation: str = TRAIN.activation,
-    optimizer: str = typer.Option("sgd", "--optimizer", metavar="sgd|momentum|adam",
-                                  help="The update: sgd is the lecture's p -= lr*grad."),
+    optimizer: str = TRAIN.optimizer,
     features: str | None = TRAIN.features,
     precision: PrecisionOpt = "10",
     delimiter: str | None = options.delimiter(),
