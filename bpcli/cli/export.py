@@ -75,7 +75,8 @@ def _export_point(ctx, formula, file, values_file, jax: bool, max_numbers: int) 
 
     formula_text, given = inputs.split_formula(formula, ctx.args, file)
     f = inputs.load_formula(formula_text, file)
-    point, _ = inputs.gather_values(f, given, formula_text, values_file, options=inputs.long_options(ctx))
+    point, _ = inputs.gather_values(f, given, formula_text, values_file, options=inputs.long_options(ctx),
+                                    command=ctx.info_name)
     result = tensor_aware(f, lambda: f.grad(point, checked=True))
     return (scripts.jax_script if jax else scripts.torch_script)(result, point, max_numbers)
 

@@ -94,7 +94,8 @@ def grad(
                   with_hessian, max_hessian, forward, max_forward, with_jacobian, max_jacobian)
     _refuse_misfits(f, asked, at, out_format, delimiter, max_nodes)
     point, notes = inputs.gather_values(f, given, formula_text, values_file, complete=at is None,
-                                        options=inputs.long_options(ctx), max_values=max_values)
+                                        options=inputs.long_options(ctx), max_values=max_values,
+                                        command=ctx.info_name)
     if at is None:
         return one_point(f, point, notes, asked)
     sources = points.Sources(at, out_format, formula_text, values_file, max_data, delimiter)

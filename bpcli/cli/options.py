@@ -25,6 +25,13 @@ TREE_DEPTH = 100  # levels of a tree: each adds 4 columns, so a deeper one is wi
 SEED_MAX = 2**63 - 1
 
 
+# Other spellings of bp's options, as other tools write them: a did-you-mean names bp's.
+OTHER_SPELLINGS = {"--learning-rate": "--lr", "--learning_rate": "--lr", "--rate": "--lr", "--epoch": "--epochs",
+                   "--n-epochs": "--epochs", "--steps": "--epochs", "--batch": "--batch-size",
+                   "--batchsize": "--batch-size", "--optim": "--optimizer", "--hidden-size": "--hidden",
+                   "--hidden-sizes": "--hidden", "--layers": "--hidden", "--act": "--activation"}
+
+
 # -- the one check of a number option ------------------------------------------------------------
 class Bounds:
     """Where a number option's value may lie, and how its error says so (a plain class: a

@@ -108,6 +108,8 @@ def settings_of(lr: float, epochs: int, batch_size: str, seed: int, dtype: str, 
                 init_scheme: str, **more):
     """The training settings from bp train's options (also bp export --loop's)."""
 
+    if "optimizer" in more:  # --optimizer SGD, Adam: as the papers and torch.optim write them
+        more["optimizer"] = more["optimizer"].lower()
     return loop.Settings(lr=lr, epochs=epochs, batch_size=options.batch_size(batch_size), seed=seed, dtype=dtype,
                          init=values.read_pairs(init, "--init", "w=0.5"), init_scheme=init_scheme, **more)
 

@@ -146,6 +146,11 @@ def model_formula(model: str, features: list[str]) -> str:
     return f"sigmoid({linear} + b)"
 
 
+# How lectures and libraries name the prediction and the target: yhat and y in bp's losses.
+LOSS_NAMES = {"y_hat": "yhat", "ŷ": "yhat", "y_pred": "yhat", "ypred": "yhat", "pred": "yhat", "prediction": "yhat",
+              "output": "yhat", "out": "yhat", "y_true": "y", "ytrue": "y", "target": "y", "label": "y", "t": "y"}
+
+
 def choose_target(columns: list[str], target: str | None, source: str) -> str:
     if target is None:
         return "y" if "y" in columns else columns[-1]
@@ -188,7 +193,11 @@ def build_model(model: str, columns: list[str], target: str, source: str,
     loss_formula = parse(loss_text)
     stray = [n for n in loss_formula.inputs if n not in ("yhat", "y")]
     if stray:
-        raise UsageError(f"the loss may use only yhat and y, not {', '.join(stray)}")
+        named = []
+        for n in stray:
+            close = LOSS_NAMES.get(n.lower()) or next(iter(difflib.get_close_matches(n, ["yhat", "y"], n=1)), None)
+            named.append(f"{n} (did you mean {close}?)" if close else n)
+        raise UsageError(f"the loss may use only yhat and y, not {', '.join(named)}")
     known = set(columns)  # membership only (a file may have thousands of columns)
     reads_vector = FEATURES in yhat.inputs and FEATURES not in known
     vector = feature_columns(columns, target, source, net) if reads_vector else []
