@@ -168,10 +168,21 @@ class TrainView:
         console = Console(stderr=True)
         if not console.is_terminal:
             return contextlib.nullcontext()
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn  # deferred: loads Rich
+        from rich.progress import (  # deferred: loads Rich
+            BarColumn,
+            Progress,
+            ProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+        from rich.text import Text  # deferred: loads Rich
+
+        class Speed(ProgressColumn):
+            def render(self, task):
+                return Text(speed_text(task.speed))
 
         progress = Progress(TextColumn("epoch {task.completed}/{task.total}"), BarColumn(),
-                            TextColumn("loss {task.fields[loss]}"), TextColumn("{task.speed} epochs/s"),
+                            TextColumn("loss {task.fields[loss]}"), Speed(),
                             TimeRemainingColumn(), console=console, transient=True)
         self.bar = (progress, progress.add_task("train", total=self.settings.epochs, loss="–"))
         return progress
@@ -211,6 +222,13 @@ class TrainView:
                                       and not console.no_color)
             if curve:
                 console.print(curve, markup=False, highlight=False, soft_wrap=True)
+
+
+def speed_text(speed: float | None) -> str:
+    """The progress bar's speed, rounded: 1,199 epochs/s, 2.5 epochs/s (nothing before it is known)."""
+    if speed is None:
+        return ""
+    return f"{speed:,.0f} epochs/s" if speed >= 10 else f"{speed:.2g} epochs/s"
 
 
 def _traced(v) -> str:
