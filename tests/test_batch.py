@@ -212,3 +212,19 @@ def test_jsonl_keys_that_contain_true_or_null_keep_the_fast_reader():
     assert _json_block(block, ["nullable", "truex"]).tolist() == [[1.5, 2.0], [-3.0, 0.25]]
     for literal in ["true", "false", "null"]:
         assert _json_block(['{"nullable": %s, "truex": 2}\n' % literal], ["nullable", "truex"]) is None
+
+
+def test_at_has_a_table_for_people_with_each_rows_inputs_beside_its_gradient(bp, tmp_path):
+    points = tmp_path / "points.csv"
+    points.write_text("x,y\n2,4\n1,2\n")
+    r = bp("grad", "(x*w-y)^2", "--at", str(points), "--w", "3", "--format", "table", "--no-check")
+    assert (r.exit_code, r.stderr) == (0, "")
+    lines = r.stdout.splitlines()
+    assert lines[0].strip() == "Rows 1 to 2"
+    assert [c.strip() for c in lines[2].split("┃")[1:-1]] == ["row", "x", "w", "y", "value", "∂/∂x", "∂/∂w", "∂/∂y"]
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in lines if line.startswith("│")]
+    assert rows == [["1", "2.0", "3.0", "4.0", "4.0", "12.0", "8.0", "-4.0"],
+                    ["2", "1.0", "3.0", "2.0", "1.0", "6.0", "2.0", "-2.0"]]
+    r = bp("grad", "x^2", "--at", str(points), "--format", "html")
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == "bp: usage error: --format must be csv, jsonl or table, not 'html'\n"

@@ -207,3 +207,83 @@ def test_exported_loop_traces_several_parameters_as_bp_train_does(bp, tmp_path):
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
     trace = bp("train", "affine", str(data), "--epochs", "2", "--trace")
     assert done.stdout == trace.stdout + "ok\n"
+
+
+def test_train_help_names_every_preset_and_what_the_seed_seeds(bp):
+    import typer.main
+
+    from bpcli.cli import app
+
+    r = bp("train", "--help")
+    assert (r.exit_code, r.stderr) == (0, "")
+    examples = r.stdout.split("Examples:")[1]
+    assert "bp train mlp xor.csv" in examples and "bp train softmax animals.csv" in examples
+    commands = typer.main.get_command(app).commands
+    helps = {c: {p.name: p.help for p in commands[c].params} for c in ("train", "export")}
+    assert helps["train"]["model"].startswith("linear, affine, logistic, mlp (a network), softmax (a classifier)")
+    assert helps["train"]["seed"] == "Seeds the tensor parameters' initialisation (--init-scheme) and --shuffle " \
+                                     "(a whole number >= 0)."
+    assert helps["export"]["seed"] == "--loop: " + helps["train"]["seed"]
+    assert helps["export"]["optimizer"] == "--loop: " + helps["train"]["optimizer"]
+
+
+# -- options of another command, other spellings, other libraries' ways of writing -------------------
+def test_an_option_of_another_command_is_said_to_be_its_not_taken_for_an_input(bp):
+    r = bp("grad", "x*w", "--x", "1", "--w", "2", "--wrt", "w")
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == ("bp: usage error: --wrt is an option of bp diff, not of bp grad; the formula has no input "
+                        "named wrt\nhint: bp grad --help lists the options, with examples\n")
+    r = bp("grad", "x*wrt", "--x", "1", "--wrt", "2", "--no-check", "--json")  # an input of that name is one
+    assert (r.exit_code, r.stderr, json.loads(r.stdout)["inputs"]) == (0, "", {"x": 1.0, "wrt": 2.0})
+
+
+@pytest.mark.parametrize("flag, said", [
+    ("--no-check", "bp: usage error: --no-check is an option of bp grad and bp view, not of bp train\n"
+                   "hint: bp train --help lists the options, with examples\n"),
+    ("--learning-rate", "bp: usage error: no such option --learning-rate (did you mean --lr?)\n"
+                        "hint: bp train --help lists the options, with examples\n"),
+])
+def test_train_names_whose_option_it_is_or_the_spelling_it_takes(bp, tmp_path, flag, said):
+    data = tmp_path / "d.csv"
+    data.write_text("x,y\n1,2\n")
+    r = bp("train", "linear", str(data), flag, "0.1")
+    # Click names the program as it was called: the test runner calls it root.
+    assert (r.exit_code, r.stdout, r.stderr.replace("root train", "bp train")) == (2, "", said)
+
+
+def test_optimizer_names_are_taken_in_any_case(bp, tmp_path):
+    data = tmp_path / "d.csv"
+    data.write_text("x,y\n1,2\n2,4\n")
+    r = bp("train", "linear", str(data), "--optimizer", "Adam", "--epochs", "3", "--json")
+    assert (r.exit_code, r.stderr) == (0, "")
+    assert json.loads(r.stdout)["settings"]["optimizer"] == "adam"
+    r = bp("train", "linear", str(data), "--optimizer", "sdg")
+    assert (r.exit_code, r.stdout, r.stderr) == (
+        2, "", "bp: usage error: --optimizer must be one of sgd, momentum, adam, not 'sdg'\n")
+
+
+@pytest.mark.parametrize("formula, caret, hint", [
+    ("torch.tanh(x)", 5, "write tanh(…), not torch.tanh(…)"),
+    ("2*np.exp(x)", 4, "write exp(…), not np.exp(…)"),
+    ("torch.nn.functional.relu(x)", 5, "write relu(…), not torch.nn.functional.relu(…)"),
+])
+def test_a_library_prefix_on_a_function_gets_a_hint_to_drop_it(bp, formula, caret, hint):
+    r = bp("grad", formula, "--x", "1")
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == (f"bp: parse error: unexpected character '.' at column {caret + 1}\n  {formula}\n"
+                        f"  {' ' * caret}^\nhint: bp's functions take no library prefix: {hint}\n")
+
+
+def test_a_loss_in_the_lectures_names_gets_a_did_you_mean(bp, tmp_path):
+    data = tmp_path / "d.csv"
+    data.write_text("x,y\n1,2\n")
+    r = bp("train", "linear", str(data), "--loss", "(y_hat - y_true)^2 + q")
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == ("bp: usage error: the loss may use only yhat and y, not y_hat (did you mean yhat?), "
+                        "y_true (did you mean y?), q\n")
+
+
+def test_arrays_written_as_python_or_numpy_writes_them_are_taken(bp):
+    r = bp("grad", "sum(x*w)", "--x", "[.15, -.2, 3., 2.e1]", "--w", "[1, 1, 1, 1]", "--no-check", "--json")
+    assert (r.exit_code, r.stderr) == (0, "")
+    assert json.loads(r.stdout)["inputs"]["x"] == [0.15, -0.2, 3.0, 20.0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
 import sys
 
@@ -384,3 +385,43 @@ def test_loop_with_tensors_names_the_parameter_entry_that_differs(bp, regression
 def test_loop_with_tensors_refuses_predict(bp, regression_csv):
     r = bp("export", "--loop", "mlp", regression_csv, "--predict", "a=1,b=2")
     assert r.exit_code == 2 and "--predict is exported for models of number parameters" in r.stderr
+
+
+# -- the training options that change the maths, as bp train takes them --------------------------
+XOR = os.path.join(os.path.dirname(__file__), os.pardir, "examples", "xor.csv")
+
+
+@pytest.mark.parametrize("preset, extra", [
+    ("mlp", ["--hidden", "4", "--activation", "tanh", "--optimizer", "adam", "--lr", "0.05", "--epochs", "400",
+             "--batch-size", "all"]),
+    ("mlp", ["--hidden", "3", "--activation", "relu", "--optimizer", "momentum", "--init-scheme", "xavier",
+             "--seed", "2", "--epochs", "20"]),
+])
+def test_loop_takes_the_optimizer_and_network_options_of_bp_train_and_reaches_its_numbers(bp, preset, extra):
+    r = bp("export", "--loop", preset, XOR, *extra)
+    assert (r.exit_code, r.stderr) == (0, "")
+    made = {"adam": "torch.optim.Adam([W1, b1, w2, b2], lr=0.05)",
+            "momentum": "torch.optim.SGD([W1, b1, w2, b2], lr=0.01, momentum=0.9)"}
+    made = made[extra[extra.index("--optimizer") + 1]]
+    assert f"optimizer = {made}" in r.stdout and "        optimizer.step()\n" in r.stdout
+    trained = json.loads(bp("train", preset, XOR, *extra, "--json").stdout)["params"]
+    assert f'    "W1": {trained["W1"]!r},' in r.stdout  # what bp train reached, embedded exactly
+    result = run_inline(r.stdout)
+    assert result.startswith("0: ") and result.endswith("ok\n")
+
+
+def test_loop_of_number_parameters_with_adam_reaches_bp_trains_parameters(bp, tmp_path, lecture_csv):
+    r = bp("export", "--loop", "affine", lecture_csv, "--optimizer", "adam", "--lr", "0.1", "--epochs", "30")
+    assert (r.exit_code, r.stderr) == (0, "")
+    assert "optimizer = torch.optim.Adam([w, b], lr=0.1)  # bp train --optimizer adam" in r.stdout
+    done = run_script(r.stdout, tmp_path)
+    assert (done.returncode, done.stdout.splitlines()[-1], done.stderr) == (0, "ok", "")
+    # Without the optimizer (the lecture's update) the script's numbers are not bp train's.
+    sgd = r.stdout.replace("optimizer.step()", "[p.data.sub_(0.1 * p.grad.data) for p in (w, b)]")
+    assert run_script(sgd, tmp_path).returncode == 1
+
+
+def test_loop_refuses_shuffle_in_words_not_as_a_stray_argument(bp, lecture_csv):
+    r = bp("export", "--loop", "linear", lecture_csv, "--shuffle")
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == "bp: usage error: --loop goes through the rows in file order: --shuffle is not exported\n"

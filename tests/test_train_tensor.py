@@ -153,7 +153,9 @@ def test_the_cli_reports_accuracy_classes_and_nested_parameters():
     assert doc["classes"] == [0, 1]
     assert len(doc["accuracy"]) == 200 and doc["final_accuracy"] == 1.0
     assert np.shape(doc["params"]["W1"]) == (8, 2) and np.shape(doc["params"]["W2"]) == (2, 8)
-    assert doc["predictions"] == [{"a": 1.0, "b": 0.0, "yhat": 1.0}]
+    [p] = doc["predictions"]
+    assert (p["a"], p["b"], p["yhat"], list(p["probabilities"])) == (1.0, 0.0, 1.0, ["0", "1"])
+    assert p["probabilities"]["1"] > 0.99
 
 
 def test_the_trained_network_reads_back_into_bp_grad(tmp_path):
@@ -275,7 +277,9 @@ def test_integer_class_labels_are_classes_of_softmax_named_as_written(tmp_path):
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert doc["classes"] == [3, 7]
-    assert doc["predictions"] == [{"a": 6.0, "yhat": 3}]
+    [p] = doc["predictions"]
+    assert (p["a"], p["yhat"], list(p["probabilities"])) == (6.0, 3, ["3", "7"])  # each class's, as written
+    assert p["probabilities"]["3"] > 0.5 and p["probabilities"]["3"] + p["probabilities"]["7"] == pytest.approx(1)
 
 
 def test_mlp_takes_two_text_labels_as_a_binary_target_and_names_the_predicted_class(tmp_path):
@@ -410,3 +414,55 @@ def test_trace_prints_a_grad_line_per_step_for_tensors_and_batches(bp, args):
         assert grads[0].startswith("\tgrad: 0.0 0.0 0.0 [[")
     if "--batch-size" in args:  # a step's two rows as lists
         assert grads[0].startswith("\tgrad: [0.0, 0.0] [0.0, 1.0] [0.0, 1.0] ")
+
+
+def test_softmax_predictions_show_each_class_probability_in_the_table_and_the_document(tmp_path):
+    data = tmp_path / "animals.csv"
+    data.write_text(ANIMALS)
+    args = ["train", "softmax", str(data), "--hidden", "8", "--optimizer", "adam", "--lr", "0.05", "--epochs",
+            "300", "--batch-size", "all", "--predict", "5,5", "--predict", "9,0", "--precision", "3"]
+    r = run_cli(*args, "--json")
+    assert (r.exit_code, r.stderr) == (0, "")
+    doc = json.loads(r.stdout)
+    for p, label in zip(doc["predictions"], ["dog", "bird"]):
+        chances = p["probabilities"]
+        assert list(chances) == ["bird", "cat", "dog"] and sum(chances.values()) == pytest.approx(1, abs=1e-12)
+        assert max(chances, key=chances.get) == p["yhat"] == label
+    r = run_cli(*args)
+    assert (r.exit_code, r.stderr) == (0, "")
+    table = r.stdout[r.stdout.index("Predictions"):].splitlines()
+    assert [c.strip() for c in table[2].split("┃")[1:-1]] == ["a", "b", "yhat", "P(bird)", "P(cat)", "P(dog)"]
+    first = [c.strip() for c in table[4].split("│")[1:-1]]
+    chances = doc["predictions"][0]["probabilities"]  # the same run: the same numbers, in %, to 4 digits
+    assert first[:3] == ["5.0", "5.0", "dog"] and all(c.endswith("%") for c in first[3:])
+    assert [float(c[:-1]) / 100 for c in first[3:]] == [pytest.approx(chances[k], rel=1e-3) for k in chances]
+
+
+def test_a_formula_trained_with_the_bce_loss_reports_its_accuracy(tmp_path):
+    data = tmp_path / "c.csv"
+    data.write_text("x,y\n-2,0\n-1,0\n1,1\n2,1\n")
+    r = run_cli("train", "sigmoid(w*x + b)", str(data), "--loss", "bce", "--epochs", "20", "--lr", "0.5", "--json")
+    assert (r.exit_code, r.stderr) == (0, "")
+    doc = json.loads(r.stdout)
+    assert doc["final_accuracy"] == 1.0 and len(doc["accuracy"]) == 20 and "classes" not in doc
+    r = run_cli("train", "sigmoid(w*x + b)", str(data), "--loss", "bce", "--epochs", "20", "--lr", "0.5")
+    assert (r.exit_code, r.stderr) == (0, "")
+    assert "┃ accuracy ┃" in r.stdout and "│   100.0% │" in r.stdout
+    r = run_cli("train", "w*x + b", str(data), "--epochs", "2", "--json")  # mse: a regression, no accuracy
+    assert "accuracy" not in json.loads(r.stdout)
+
+
+def test_the_progress_bar_rounds_its_speed(tmp_path, monkeypatch):
+    from bpcli.cli.train import speed_text
+
+    assert [speed_text(s) for s in (None, 1199.2400736171833, 12345.6, 2.4567, 0.01234)] == [
+        "", "1,199 epochs/s", "12,346 epochs/s", "2.5 epochs/s", "0.012 epochs/s"]
+    data = tmp_path / "d.csv"
+    data.write_text("x,y\n1,2\n2,4\n")
+    monkeypatch.setenv("FORCE_COLOR", "1")  # Rich draws the bar as on a terminal
+    r = run_cli("train", "linear", str(data), "--epochs", "20000", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["epochs_run"] == 20000
+    import re
+
+    speeds = re.findall(r"([0-9.,e+]+) epochs/s", r.stderr)
+    assert speeds and all(re.fullmatch(r"[0-9]{1,3}(,[0-9]{3})*|[0-9]\.?[0-9]?", s) for s in speeds), speeds

@@ -29,8 +29,7 @@ __all__ = ["app", "main", "LISTED_NODES", "MAX_SIZE"]
 
 # Each command and the module that declares it, in the order --help lists them. `bp grad` loads
 # only grad's modules (as Click's lazily loaded subcommands); `bpcli.cli.app` has them all.
-COMMANDS = {"grad": "grad", "train": "train", "graph": "pictures", "view": "pictures", "serve": "pictures",
-            "diff": "formulas", "export": "export", "quiz": "quiz", "lint": "formulas", "ops": "formulas"}
+COMMANDS = program.COMMANDS
 
 
 def declare(names=COMMANDS):

@@ -48,8 +48,10 @@ def export(
     activation: str = LOOP.activation,
     features: str | None = LOOP.features,
     init_scheme: str = LOOP.init_scheme,
+    optimizer: str = LOOP.optimizer,
+    shuffle: bool = LOOP.shuffle,
     max_entries: int = options.MAX_ENTRIES_OPTION,
-    seed: int = options.seed("--loop: seeds --init-scheme, as bp train."),
+    seed: int = options.seed("--loop: " + options.SEED_HELP),
 ):
     """A standalone PyTorch or JAX script that rebuilds FORMULA and checks every number bp gives."""
     if torch and jax:
@@ -57,7 +59,8 @@ def export(
     if loop:
         if jax:
             raise UsageError("--loop writes the lecture's PyTorch loop; --jax exports single points")
-        settings = settings_of(lr, epochs, batch_size, seed, dtype, init, init_scheme)
+        settings = settings_of(lr, epochs, batch_size, seed, dtype, init, init_scheme, shuffle=shuffle,
+                               optimizer=optimizer)
         text = _export_loop(formula, ctx.args, file, target, loss, settings, predict,
                             net_options(param, hidden, activation, features))
     else:
@@ -73,7 +76,8 @@ def _export_point(ctx, formula, file, values_file, jax: bool, max_numbers: int) 
 
     formula_text, given = inputs.split_formula(formula, ctx.args, file)
     f = inputs.load_formula(formula_text, file)
-    point, _ = inputs.gather_values(f, given, formula_text, values_file, options=inputs.long_options(ctx))
+    point, _ = inputs.gather_values(f, given, formula_text, values_file, options=inputs.long_options(ctx),
+                                    command=ctx.info_name)
     result = tensor_aware(f, lambda: f.grad(point, checked=True))
     return (scripts.jax_script if jax else scripts.torch_script)(result, point, max_numbers)
 

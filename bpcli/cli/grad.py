@@ -17,7 +17,8 @@ from bpcli.views.notes import check_notes, grad_notes, input_notes
 
 SHOW_ALL = typer.Option(False, "--all", help="Show every row of large tables.")
 AT = typer.Option(None, "--at", metavar="FILE", help="Gradient at every row of a CSV or JSON Lines file (- for stdin).")
-FORMAT = typer.Option(None, "--format", metavar="csv|jsonl", help="Output format with --at (default: csv).")
+FORMAT = typer.Option(None, "--format", metavar="csv|jsonl|table",
+                      help="Output format with --at (default: csv; table: each row's inputs beside, for people).")
 EXPLAIN = typer.Option(False, "--explain", help="The chain rule out loud: every path, multiplied.")
 MAX_PATHS = options.limit("--max-paths", 4, "Paths shown per input with --explain.", low=1, metavar=None)
 EXPLAIN_STEPS = options.limit("--explain-steps", 1_000_000, "Steps of graph walking --explain may take to list "
@@ -95,7 +96,8 @@ def grad(
                   with_hessian, max_hessian, forward, max_forward, with_jacobian, max_jacobian)
     _refuse_misfits(f, asked, at, out_format, delimiter, max_nodes)
     point, notes = inputs.gather_values(f, given, formula_text, values_file, complete=at is None,
-                                        options=inputs.long_options(ctx), max_values=max_values)
+                                        options=inputs.long_options(ctx), max_values=max_values,
+                                        command=ctx.info_name)
     if at is None:
         return one_point(f, point, notes, asked)
     sources = points.Sources(at, out_format, formula_text, values_file, max_data, delimiter)

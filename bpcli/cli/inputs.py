@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from bpcli.cli import options
+from bpcli.cli import options, program
 from bpcli.engine import values
 from bpcli.errors import LimitError, UsageError
 from bpcli.language.parser import parse
@@ -68,7 +68,8 @@ def split_formula(formula: str | None, extra: list[str], file: str | None, allow
 
 
 def gather_values(formula, given, given_formula: str | None, values_file: str | None,
-                  complete: bool | None = True, options: tuple[str, ...] = (), max_values: str = "128M"):
+                  complete: bool | None = True, options: tuple[str, ...] = (), max_values: str = "128M",
+                  command: str | None = None):
     """The point: values from --values, then from the command line (which win), checked once
     (complete=None: complete if any value is given). Returns the point and notes."""
     if values_file == "-" and given_formula == "-":
@@ -84,6 +85,7 @@ def gather_values(formula, given, given_formula: str | None, values_file: str | 
     point.update(given.values)
     if complete is None:
         complete = bool(point) or bool(given.names)
+    _foreign_options(formula, given, options, command)
     values.raise_problems(*values.value_problems(list(formula.inputs), point, complete, given, options,
                                                  allow_nonfinite=given.allow_nonfinite))
     odd = [text for name, v in point.items() if (text := values.nonfinite(name, v))]
@@ -91,6 +93,20 @@ def gather_values(formula, given, given_formula: str | None, values_file: str | 
         notes.append(f"{', '.join(odd)}: not finite (--allow-nonfinite); IEEE arithmetic gives every value "
                      "that follows from it (inf - inf and 0·inf are nan)")
     return point, notes
+
+
+def _foreign_options(formula, given, own: tuple[str, ...], command: str | None) -> None:
+    """--wrt given to bp grad is no input's value: it is bp diff's option, and is said so."""
+    if command is None:
+        return
+    for name in given.as_options:
+        if name in formula.inputs or name in own:
+            continue
+        others = [c for c in program.owners(f"--{name}") if c != command]
+        if others:
+            whose = " and ".join(f"bp {c}" for c in others)
+            raise UsageError(f"--{name} is an option of {whose}, not of bp {command}; the formula has no "
+                             f"input named {name}", hint=f"bp {command} --help lists the options, with examples")
 
 
 def _values_file(formula, path: str, allow_nonfinite: bool, max_values: str):

@@ -26,6 +26,13 @@ TREE_DEPTH = 100  # levels of a tree: each adds 4 columns, so a deeper one is wi
 SEED_MAX = 2**63 - 1
 
 
+# Other spellings of bp's options, as other tools write them: a did-you-mean names bp's.
+OTHER_SPELLINGS = {"--learning-rate": "--lr", "--learning_rate": "--lr", "--rate": "--lr", "--epoch": "--epochs",
+                   "--n-epochs": "--epochs", "--steps": "--epochs", "--batch": "--batch-size",
+                   "--batchsize": "--batch-size", "--optim": "--optimizer", "--hidden-size": "--hidden",
+                   "--hidden-sizes": "--hidden", "--layers": "--hidden", "--act": "--activation"}
+
+
 # -- the one check of a number option ------------------------------------------------------------
 class Bounds:
     """Where a number option's value may lie, and how its error says so (a plain class: a
@@ -74,7 +81,10 @@ def size(flag: str, default: str, help: str):
     return typer.Option(default, flag, metavar="SIZE", help=help)
 
 
-def seed(help: str, default: int = 0):
+SEED_HELP = "Seeds the tensor parameters' initialisation (--init-scheme) and --shuffle (a whole number >= 0)."
+
+
+def seed(help: str = SEED_HELP, default: int = 0):
     """--seed: the same seed, the same numbers."""
     return typer.Option(default, "--seed", min=0, max=SEED_MAX, help=help)
 
@@ -173,6 +183,9 @@ class Training:
                                    help=p + "Hidden layer sizes of mlp and softmax (mlp: 16,16).")
         self.activation = typer.Option("tanh", "--activation", metavar="tanh|relu|sigmoid|none",
                                        help=p + "The hidden layers' activation (mlp, softmax).")
+        self.optimizer = typer.Option("sgd", "--optimizer", metavar="sgd|momentum|adam",
+                                      help=p + "The update: sgd is the lecture's p -= lr*grad.")
+        self.shuffle = typer.Option(False, "--shuffle", help=p + "Shuffle the rows every epoch.")
         self.features = typer.Option(None, "--features", metavar="A,B,…",
                                      help=p + "The columns of the vector `features`, in order (default: all but "
                                               "the target).")

@@ -49,7 +49,7 @@ def graph(
     formula_text, given = inputs.split_formula(formula, ctx.args, file)
     f = inputs.load_formula(formula_text, file)
     point, _ = inputs.gather_values(f, given, formula_text, values_file, complete=None,
-                                    options=inputs.long_options(ctx))
+                                    options=inputs.long_options(ctx), command=ctx.info_name)
     result = f.grad(point, checked=True) if point or not f.inputs else None
     fmt = graph_format(fmt, out)
     if fmt == "tree":
@@ -133,7 +133,8 @@ def view(
         raise UsageError(f"--layout must be auto, graphviz or bp, not {engine!r}")
     formula_text, given = inputs.split_formula(formula, ctx.args, file)
     f = inputs.load_formula(formula_text, file, max_size)
-    point, notes = inputs.gather_values(f, given, formula_text, values_file, options=inputs.long_options(ctx))
+    point, notes = inputs.gather_values(f, given, formula_text, values_file, options=inputs.long_options(ctx),
+                                        command=ctx.info_name)
     result, checked = verify.checked_grad(f, point, check, check_timeout, values_checked=True)
     doc = documents.grad_document(result, point, checked, grad_notes(result, notes, checked))
     data = web.view_data(f, doc, engine)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import sys
 
 from bpcli.check import verify
-from bpcli.cli import inputs, options
+from bpcli.cli import inputs, options, output
 from bpcli.cli.exits import say_error
 from bpcli.errors import CheckError, InputValueError, UsageError
-from bpcli.views import documents
+from bpcli.views import documents, tables
 
 CHECKED_ROWS = 3  # rows of an --at file that are cross-checked with SymPy: the first three
 
@@ -36,8 +36,8 @@ def grad_at(f, sources: Sources, fixed: dict, notes: list, check: bool, budget: 
     if sources.at == "-" and (sources.formula_text == "-" or sources.values_file == "-"):
         raise UsageError("stdin can hold the formula, the values or the points, not two of them")
     out_format = sources.out_format or "csv"
-    if out_format not in ("csv", "jsonl"):
-        raise UsageError(f"--format must be csv or jsonl, not {out_format!r}")
+    if out_format not in ("csv", "jsonl", "table"):
+        raise UsageError(f"--format must be csv, jsonl or table, not {out_format!r}")
     points = batch.Points(sources.at, inputs.data_limit(sources.max_data, "--max-data"),
                           options.delimiter_char(sources.delimiter))
     names = list(f.inputs)
@@ -50,7 +50,11 @@ def grad_at(f, sources: Sources, fixed: dict, notes: list, check: bool, budget: 
     checked = None
     for chunk, value, grads in batch.gradients(f, points.chunks([n for n in names if n not in fixed]), fixed):
         columns = [value.tolist()] + [grads[n].tolist() for n in names]
-        if out_format == "csv":
+        if out_format == "table":  # for people: each row's inputs beside its value and gradient
+            given = {n: chunk.columns[n] if n in chunk.columns else [fixed[n]] * chunk.rows for n in names}
+            gradient = {n: grads[n].tolist() for n in names}
+            output.print_all([tables.points_table(given, value.tolist(), gradient, chunk.first_row)])
+        elif out_format == "csv":
             write(documents.csv_rows(names, columns, header=chunk.first_row == 1))
         else:
             write(documents.jsonl_rows(names, columns))

@@ -9,7 +9,8 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 import bpcli
-from bpcli.cli import exits
+from bpcli.cli import exits, options
+from bpcli.errors import UsageError
 from bpcli.views.text import setup_streams
 
 
@@ -47,12 +48,32 @@ class BpCommand(TyperCommand):
     def parse_args(self, ctx, args):
         shielded = []
         words = _shield(self, ctx, [_recover_utf8(a) for a in args], shielded)
-        rest = super().parse_args(ctx, words)
+        try:
+            rest = super().parse_args(ctx, words)
+        except Exception as e:
+            if type(e).__name__ == "NoSuchOption":
+                _no_such_option(e, ctx)
+            raise
         for name, value in ctx.params.items():
             if isinstance(value, str) and value in shielded:
                 ctx.params[name] = value[1:]
         ctx.args = [a[1:] if a in shielded else a for a in ctx.args]
         return rest
+
+
+def _no_such_option(e, ctx) -> None:
+    """An option bp does not know here: the one meant, when its name is a common other spelling
+    (--learning-rate for --lr); else whose option it is, when another command's (--wrt is bp diff's)."""
+    own = {o for p in ctx.command.params for o in p.opts + p.secondary_opts}
+    meant = options.OTHER_SPELLINGS.get(e.option_name)
+    if meant in own:
+        e.possibilities = [meant]
+        return
+    others = [c for c in owners(e.option_name) if c != ctx.info_name]
+    if others:
+        whose = " and ".join(f"bp {c}" for c in others)
+        raise UsageError(f"{e.option_name} is an option of {whose}, not of bp {ctx.info_name}",
+                         hint=f"bp {ctx.info_name} --help lists the options, with examples")
 
 
 def _recover_utf8(word: str) -> str:
@@ -112,6 +133,12 @@ def epilog(*examples: str, codes: str = exits.EXIT_CODES) -> str:
     return "Examples:\n" + "\n".join(f"  {e}" for e in examples) + "\n\n" + codes
 
 
+# Each command and the module that declares it, in the order --help lists them (bpcli.cli.declare).
+COMMANDS = {"grad": "grad", "train": "train", "graph": "pictures", "view": "pictures", "serve": "pictures",
+            "diff": "formulas", "export": "export", "quiz": "quiz", "lint": "formulas", "ops": "formulas"}
+DECLARED: dict = {}  # each command's name -> its function, as declared
+
+
 def command(*examples: str, name: str | None = None, values: bool = False, shield: bool = True,
             codes: str = exits.EXIT_CODES):
     """Declare a bp command: its help ends with EXAMPLES and the exit codes; values=True lets
@@ -119,6 +146,7 @@ def command(*examples: str, name: str | None = None, values: bool = False, shiel
     errors end as exits.exit_code says."""
 
     def declare(function):
+        DECLARED[name or function.__name__] = function
         settings = {"epilog": epilog(*examples, codes=codes), "name": name}
         if shield:
             settings["cls"] = BpCommand
@@ -127,6 +155,30 @@ def command(*examples: str, name: str | None = None, values: bool = False, shiel
         return app.command(**settings)(exits.handles_errors(function))
 
     return declare
+
+
+def owners(option: str) -> list[str]:
+    """The commands that take a long option such as --wrt (for a message that says whose it is)."""
+    import importlib  # deferred: only an error's path reads every command's options
+    import inspect
+    import typing
+
+    for module in dict.fromkeys(COMMANDS.values()):
+        importlib.import_module(f"bpcli.cli.{module}")
+    found = []
+    for name, function in DECLARED.items():
+        for p in inspect.signature(function).parameters.values():
+            infos = [p.default, *getattr(p.annotation, "__metadata__", ())]
+            if isinstance(p.annotation, str):  # from __future__ import annotations: the hint, resolved
+                hint = typing.get_type_hints(function, include_extras=True).get(p.name)
+                infos += list(getattr(hint, "__metadata__", ()))
+            decls = [d for i in infos if isinstance(i, typer.models.OptionInfo)
+                     for d in (*(i.param_decls or ()), i.default)  # Annotated: the first flag is `default`
+                     if isinstance(d, str) and d.startswith("-")]
+            if any(option in d.split("/") for d in decls):
+                found.append(name)
+                break
+    return found
 
 
 def _version(value: bool) -> None:

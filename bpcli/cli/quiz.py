@@ -80,7 +80,8 @@ def _exercise(ctx, seed: int, level: int, formula, values_file, lecture):
         return q.generate(level, seed)
     f = inputs.load_formula(formula, None)
     _, given = values.split_arguments(list(ctx.args), formula_given=True)
-    point, _ = inputs.gather_values(f, given, formula, values_file, options=inputs.long_options(ctx))
+    point, _ = inputs.gather_values(f, given, formula, values_file, options=inputs.long_options(ctx),
+                                    command=ctx.info_name)
     return q.custom(f, point, level, seed)
 
 

@@ -22,10 +22,13 @@ from bpcli.views.web import report
 @program.command("bp train linear data.csv --lr 0.01 --epochs 100 --predict 4",
                  'bp train "w*x + b" data.csv --init w=0.5 --batch-size all --json',
                  "bp train model.bp data.csv --trace",
-                 "bp train logistic pass.csv --loss bce --plot loss.png")
+                 "bp train logistic pass.csv --loss bce --plot loss.png",
+                 "bp train mlp xor.csv --hidden 4 --optimizer adam --lr 0.05 --epochs 400 --batch-size all",
+                 "bp train softmax animals.csv --hidden 8 --optimizer adam --lr 0.05 --predict 5,5")
 def train(
     model: str = typer.Argument(..., metavar="MODEL", show_default=False,
-                                help="linear, affine, logistic, a bp formula, or a .bp file (with -f: the CSV)"),
+                                help="linear, affine, logistic, mlp (a network), softmax (a classifier), a bp "
+                                     "formula, or a .bp file (with -f: the CSV)"),
     data: str | None = typer.Argument(None, metavar="DATA", show_default=False,
                                          help="CSV with a header row; - reads stdin"),
     file: FileOpt = None,
@@ -34,8 +37,8 @@ def train(
     lr: float = TRAIN.lr,
     epochs: int = TRAIN.epochs,
     batch_size: str = TRAIN.batch_size,
-    shuffle: bool = typer.Option(False, "--shuffle", help="Shuffle the rows every epoch."),
-    seed: int = options.seed("Seed for --shuffle (a whole number >= 0)."),
+    shuffle: bool = TRAIN.shuffle,
+    seed: int = options.seed(),
     dtype: str = TRAIN.dtype,
     init: list[str] = TRAIN.init,
     predict: list[str] = TRAIN.predict,
@@ -49,8 +52,7 @@ def train(
     init_scheme: str = TRAIN.init_scheme,
     hidden: str | None = TRAIN.hidden,
     activation: str = TRAIN.activation,
-    optimizer: str = typer.Option("sgd", "--optimizer", metavar="sgd|momentum|adam",
-                                  help="The update: sgd is the lecture's p -= lr*grad."),
+    optimizer: str = TRAIN.optimizer,
     features: str | None = TRAIN.features,
     precision: PrecisionOpt = "10",
     delimiter: str | None = options.delimiter(),
@@ -107,6 +109,8 @@ def settings_of(lr: float, epochs: int, batch_size: str, seed: int, dtype: str, 
                 init_scheme: str, **more):
     """The training settings from bp train's options (also bp export --loop's)."""
 
+    if "optimizer" in more:  # --optimizer SGD, Adam: as the papers and torch.optim write them
+        more["optimizer"] = more["optimizer"].lower()
     return loop.Settings(lr=lr, epochs=epochs, batch_size=options.batch_size(batch_size), seed=seed, dtype=dtype,
                          init=values.read_pairs(init, "--init", "w=0.5"), init_scheme=init_scheme, **more)
 
@@ -165,10 +169,21 @@ class TrainView:
         console = Console(stderr=True)
         if not console.is_terminal:
             return contextlib.nullcontext()
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn  # deferred: loads Rich
+        from rich.progress import (  # deferred: loads Rich
+            BarColumn,
+            Progress,
+            ProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+        from rich.text import Text  # deferred: loads Rich
+
+        class Speed(ProgressColumn):
+            def render(self, task):
+                return Text(speed_text(task.speed))
 
         progress = Progress(TextColumn("epoch {task.completed}/{task.total}"), BarColumn(),
-                            TextColumn("loss {task.fields[loss]}"), TextColumn("{task.speed} epochs/s"),
+                            TextColumn("loss {task.fields[loss]}"), Speed(),
                             TimeRemainingColumn(), console=console, transient=True)
         self.bar = (progress, progress.add_task("train", total=self.settings.epochs, loss="–"))
         return progress
@@ -208,6 +223,13 @@ class TrainView:
                                       and not console.no_color)
             if curve:
                 console.print(curve, markup=False, highlight=False, soft_wrap=True)
+
+
+def speed_text(speed: float | None) -> str:
+    """The progress bar's speed, rounded: 1,199 epochs/s, 2.5 epochs/s (nothing before it is known)."""
+    if speed is None:
+        return ""
+    return f"{speed:,.0f} epochs/s" if speed >= 10 else f"{speed:.2g} epochs/s"
 
 
 def _traced(v) -> str:

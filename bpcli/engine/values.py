@@ -225,7 +225,7 @@ def value_text(text: str, name: str, allow_nonfinite: bool = False):
     if stripped.startswith("["):
         check_depth(stripped, f"the value of {name}", lines=False, error=InputValueError)
         try:
-            obj = json.loads(stripped)
+            obj = json.loads(python_numbers(stripped))
         except json.JSONDecodeError as e:
             raise InputValueError(f"the value of {name} is not a JSON array of numbers: {e.msg} "
                                   f"at column {e.colno}") from None
@@ -233,6 +233,18 @@ def value_text(text: str, name: str, allow_nonfinite: bool = False):
     if stripped.endswith(".npy") and not _is_float(stripped):
         return from_numpy(stripped, allow_nonfinite, name)[0][0][1]
     return number(text, f"the value of {name}", allow_nonfinite=allow_nonfinite)
+
+
+# Numbers as Python and numpy write them but JSON does not: .15, -.5, 2. (and 2.e3).
+_BARE_POINT = re.compile(r"(?<![\w.])(-?)\.(?=\d)")
+_TRAILING_POINT = re.compile(r"(?<=\d)\.(?!\d)")
+
+
+def python_numbers(text: str) -> str:
+    """An array's text with .15 and 2. written as JSON writes them (0.15, 2.0)."""
+    if "." not in text:
+        return text
+    return _TRAILING_POINT.sub(".0", _BARE_POINT.sub(r"\g<1>0.", text))
 
 
 def tensor(obj, name: str, error: type = DataError, allow_nonfinite: bool = False):

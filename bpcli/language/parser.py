@@ -408,7 +408,8 @@ def _lark_error(text: str, e: Exception) -> ParseError:
     if isinstance(e, UnexpectedCharacters):
         char = text[e.pos_in_stream]
         shown = repr(char) if char.isprintable() else f"U+{ord(char):04X}"
-        return _error(text, e.pos_in_stream, f"unexpected character {shown}", _char_hint(char))
+        hint = _prefix_hint(text, e.pos_in_stream) if char == "." else None
+        return _error(text, e.pos_in_stream, f"unexpected character {shown}", hint or _char_hint(char))
     if isinstance(e, UnexpectedToken):
         token = e.token
         trailing = token.type == "_SEP" and not text[token.start_pos:].strip(" \t\r\n;")
@@ -455,6 +456,17 @@ def _product_hint(text: str, token) -> str | None:
     left = "(…)" if left.group(1) == ")" else left.group(1)
     right = "(…)" if token.type == "LPAR" else f"{token}(…)" if function else str(token)
     return f"bp has no implicit multiplication: write {left}*{right}"
+
+
+def _prefix_hint(text: str, pos: int) -> str | None:
+    """`torch.tanh(x)`, `np.exp(x)`, `math.log(x)`: a library's prefix on one of bp's functions."""
+    prefix = re.search(r"([A-Za-z_][\w.]*)$", text[:pos])
+    function = re.match(r"((?:\.\w+)*)\.(\w+)\s*\(", text[pos:])  # .nn.functional.relu(
+    if prefix is None or function is None or function.group(2) not in FUNCTIONS + ["ln"]:
+        return None
+    name = function.group(2)
+    return (f"bp's functions take no library prefix: write {name}(…), not "
+            f"{prefix.group(1)}{function.group(1)}.{name}(…)")
 
 
 def _char_hint(char: str) -> str | None:

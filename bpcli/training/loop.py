@@ -146,6 +146,11 @@ def model_formula(model: str, features: list[str]) -> str:
     return f"sigmoid({linear} + b)"
 
 
+# How lectures and libraries name the prediction and the target: yhat and y in bp's losses.
+LOSS_NAMES = {"y_hat": "yhat", "ŷ": "yhat", "y_pred": "yhat", "ypred": "yhat", "pred": "yhat", "prediction": "yhat",
+              "output": "yhat", "out": "yhat", "y_true": "y", "ytrue": "y", "target": "y", "label": "y", "t": "y"}
+
+
 def choose_target(columns: list[str], target: str | None, source: str) -> str:
     if target is None:
         return "y" if "y" in columns else columns[-1]
@@ -179,16 +184,21 @@ def build_model(model: str, columns: list[str], target: str, source: str,
     elif model in MODELS:
         text = model_formula(model, feature_columns(columns, target, source, net))
         loss = loss or ("bce" if model == "logistic" else "mse")
-        head = "sigmoid" if model == "logistic" else None
+        head = "sigmoid" if loss == "bce" else None
     else:
         text = model
         loss = loss or "mse"
+        head = "sigmoid" if loss == "bce" else None  # a model of 0/1 targets: it classifies (ŷ ≥ 1/2 is 1)
     yhat = parse(text)
     loss_text = LOSSES.get(loss, loss)
     loss_formula = parse(loss_text)
     stray = [n for n in loss_formula.inputs if n not in ("yhat", "y")]
     if stray:
-        raise UsageError(f"the loss may use only yhat and y, not {', '.join(stray)}")
+        named = []
+        for n in stray:
+            close = LOSS_NAMES.get(n.lower()) or next(iter(difflib.get_close_matches(n, ["yhat", "y"], n=1)), None)
+            named.append(f"{n} (did you mean {close}?)" if close else n)
+        raise UsageError(f"the loss may use only yhat and y, not {', '.join(named)}")
     known = set(columns)  # membership only (a file may have thousands of columns)
     reads_vector = FEATURES in yhat.inputs and FEATURES not in known
     vector = feature_columns(columns, target, source, net) if reads_vector else []
@@ -566,22 +576,34 @@ def predict(model: Model, params: dict, point: dict, dtype: str = "float64"):
     if not model.tensor and dtype == "float64":
         values = {n: values[n] for n in model.yhat.inputs}
         return model.yhat.evaluate({n: float(v) for n, v in values.items()})
-    m, cast = _arithmetic(dtype)
+    yhat = _output(model, values, point, dtype)
+    if model.head == "logits":
+        return model.classes[int(yhat.argmax())]
+    return float(yhat)
+
+
+def _output(model: Model, values: dict, point: dict, dtype: str):
+    """The model's output at a point, as an array (a softmax model's: its logits)."""
+    m, _ = _arithmetic(dtype)
     if model.vector:
         values[FEATURES] = [point[c] for c in model.vector]
     values = {n: m.np.asarray(values[n], dtype=m.dtype) for n in model.yhat.inputs}
     with m.np.errstate(all="ignore"):
-        yhat = tensor.evaluate(model.yhat, values, m).values[model.yhat.output]
-    if model.head == "logits":
-        return model.classes[int(m.np.argmax(yhat))]
-    return float(yhat)
+        return tensor.evaluate(model.yhat, values, m).values[model.yhat.output]
 
 
 def prediction(model: Model, params: dict, point: dict, dtype: str = "float64") -> dict:
     """ŷ at a point and, for a classifier with class labels, the class it names (a sigmoid's
     ŷ ≥ 1/2 is the second label, as with 0 and 1)."""
     yhat = predict(model, params, point, dtype)
-    if model.classes is None or model.head == "logits":  # softmax's ŷ is already the class
+    if model.head == "logits":  # softmax's ŷ is already the class; with each class's probability
+        import numpy as np
+
+        logits = _output(model, {**{n: point[n] for n in model.features}, **params}, point, dtype)
+        shifted = np.exp(np.asarray(logits, dtype=np.float64) - np.max(logits))
+        chances = shifted / shifted.sum()
+        return {"yhat": yhat, "probabilities": {str(c): float(q) for c, q in zip(model.classes, chances)}}
+    if model.classes is None:
         return {"yhat": yhat}
     return {"yhat": yhat, "class": model.classes[int(yhat >= 0.5)]}
 

@@ -438,7 +438,8 @@ def loop_script(run, table, predictions: list[dict], start=None, columns=None) -
     columns = model.features + [model.target]
     exact = settings.dtype == "float64"
     # A batch's mean gradient is summed in another order than bp's: equal to rounding, not bit for bit.
-    rel = (REL if size == 1 else 1e-9) if exact else 1e-6
+    # So is an optimizer's update (torch.optim's own order of operations).
+    rel = (REL if size == 1 and settings.optimizer == "sgd" else 1e-9) if exact else 1e-6
     out = _loop_start(run, table, model.text, [
         "Each epoch goes through the samples in order; for each: forward, loss, backward()",
         "(the gradient lands in .grad), the update through .data (kept out of the graph),",
@@ -456,6 +457,7 @@ def loop_script(run, table, predictions: list[dict], start=None, columns=None) -
     row = ", ".join(columns)
     grads = ", ".join(f"{p}.grad.item()" for p in model.params)
     out += ["", ""]
+    out += _optimizer(settings, model.params)
     if size == 1:
         out += [f"TRACE = {table.rows * settings.epochs <= 1000}  # the lecture's grad: line for every step", ""]
     for p in predictions:
@@ -478,10 +480,7 @@ def loop_script(run, table, predictions: list[dict], start=None, columns=None) -
                 f"        losses = loss(forward({', '.join(model.features)}), {model.target})",
                 "        losses.mean().backward()  # the mean gradient over the batch into .grad",
                 "        l = losses[-1]  # bp train reports the loss of the epoch's last row"]
-    for p in model.params:
-        out.append(f"        {p}.data = {p}.data - {settings.lr!r} * {p}.grad.data")
-    for p in model.params:
-        out.append(f"        {p}.grad.data.zero_()")
+    out += _updates(settings, model.params)
     out += ['    print("progress:", epoch, l.item())']
     reached = " + \", \" + ".join(f'"{p} = " + repr({p}.item())' for p in model.params)
     out.append(f'print("params (after training):", {reached})')
@@ -511,7 +510,9 @@ def _loop_start(run, table, text: str, about: list[str]) -> list[str]:
         f"bp export --loop: the lecture's training loop in PyTorch, for bp train's run of\n"
         f"    yhat = {text}\n    loss = {model.loss_text}"
         + (f"   (y: the column {model.target})" if model.target != "y" else ""),
-        [f"on {table.source} ({table.rows} rows), lr {settings.lr!r}, {settings.epochs} epochs, {settings.dtype}.",
+        [f"on {table.source} ({table.rows} rows), lr {settings.lr!r}, {settings.epochs} epochs, {settings.dtype}"
+         + (f", --optimizer {settings.optimizer} (torch.optim's, in place of the .data update)."
+            if settings.optimizer != "sgd" else "."),
          *about])
     dt = "float64" if settings.dtype == "float64" else "float32"
     return out + ["import torch", "", f"DTYPE = torch.{dt}  # bp train --dtype {settings.dtype}", ""]
@@ -572,7 +573,7 @@ def _tensor_loop_script(run, table, start: dict, columns: dict) -> str:
     out += _function("loss", loss, ["yhat", "y"], f"loss = {model.loss_text}", loss_shapes)
     rows = ", ".join(data + [target])
     each = ", ".join(f"{n}_data" for n in data + [target])
-    out += ["", ""]
+    out += ["", ""] + _optimizer(settings, model.params)
     if size == 1:
         out += [f"for epoch in range({settings.epochs}):",
                 f"    for {rows} in zip({each}):",
@@ -588,8 +589,7 @@ def _tensor_loop_script(run, table, start: dict, columns: dict) -> str:
                 + ", ".join(f"{n}_data[start:start + {size}]" for n in data + [target]) + ")",
                 "        losses.mean().backward()  # the mean gradient over the batch into .grad",
                 "        l = losses[-1]  # bp train reports the loss of the epoch's last row"]
-    out += [f"        {p}.data = {p}.data - {settings.lr!r} * {p}.grad.data" for p in model.params]
-    out += [f"        {p}.grad.data.zero_()" for p in model.params]
+    out += _updates(settings, model.params)
     out += ['    print("progress:", epoch, l.item())', "", "",
             "# What bp train reached, exact.",
             "expected = {", *(f'    "{p}": {literal(_array(v))},' for p, v in run.params.items()), "}"]
@@ -600,6 +600,25 @@ def _tensor_loop_script(run, table, start: dict, columns: dict) -> str:
             'print("ok" if not differences else "differs: " + differences[0])',
             "raise SystemExit(0 if not differences else 1)"]
     return "\n".join(out) + "\n"
+
+
+def _optimizer(settings, params: list[str]) -> list[str]:
+    """bp train's --optimizer momentum or adam as torch.optim's, which bp's compute as (sgd: none,
+    the lecture's update through .data is written out)."""
+    if settings.optimizer == "sgd":
+        return []
+    listed = ", ".join(params)
+    make = {"momentum": f"torch.optim.SGD([{listed}], lr={settings.lr!r}, momentum=0.9)",
+            "adam": f"torch.optim.Adam([{listed}], lr={settings.lr!r})"}[settings.optimizer]
+    return [f"optimizer = {make}  # bp train --optimizer {settings.optimizer}", ""]
+
+
+def _updates(settings, params: list[str]) -> list[str]:
+    """A step's update of the parameters, then their .grad zeroed (PyTorch adds gradients up)."""
+    if settings.optimizer != "sgd":
+        return ["        optimizer.step()", "        optimizer.zero_grad()"]
+    return ([f"        {p}.data = {p}.data - {settings.lr!r} * {p}.grad.data" for p in params]
+            + [f"        {p}.grad.data.zero_()" for p in params])
 
 
 def _array(v):

@@ -4,6 +4,7 @@ lists show their first and last rows, with a row saying how many lie between."""
 
 from __future__ import annotations
 
+from bpcli.views.numbers import show_number
 from bpcli.views.text import rich_text
 
 MARKS = {"ok": "✓", "convention": "✓ (convention)", "mismatch": "✗", "skipped": "–"}
@@ -106,3 +107,14 @@ def with_gap(table, rows: list, hidden: int, see: str = "--all shows them"):
             add_row(table, "…", f"{hidden} more rows ({see})", *[""] * (len(table.columns) - 2))
         else:
             yield item
+
+
+def points_table(inputs: dict, value, grads: dict, first_row: int):
+    """bp grad --at for people: each row's inputs, then its value and gradient (rows a chunk)."""
+    names = list(grads)
+    heads = ["row", *inputs, "value", *(f"∂/∂{n}" for n in names)]
+    out = table(f"Rows {first_row:,} to {first_row + len(value) - 1:,}", *heads, numeric_columns=heads)
+    for r, v in enumerate(value):
+        add_row(out, f"{first_row + r:,}", *(show_number(float(c[r])) for c in inputs.values()), show_number(v),
+                *(show_number(grads[n][r]) for n in names))
+    return out

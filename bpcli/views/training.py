@@ -40,8 +40,7 @@ def train_document(run, table, predictions: list[dict]) -> dict:
         "params": {p: json_value(v) for p, v in run.params.items()},
         "loss": [json_number(e.loss) for e in run.epochs],
         **_classifier_fields(run),
-        "predictions": [{k: v if isinstance(v, str) else json_number(v) for k, v in p.items()}
-                        for p in predictions],
+        "predictions": [{k: _json_prediction(v) for k, v in p.items()} for p in predictions],
         "settings": {
             "lr": s.lr, "epochs": s.epochs, "batch_size": s.batch_size or "all",
             "shuffle": s.shuffle, "seed": s.seed, "dtype": s.dtype,
@@ -55,6 +54,15 @@ def train_document(run, table, predictions: list[dict]) -> dict:
         "interrupted": run.interrupted,
         "diverged": run.diverged is not None,
     }
+
+
+def _json_prediction(v):
+    """A prediction's field: a label, a number, or each class's probability."""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, dict):
+        return {k: json_number(q) for k, q in v.items()}
+    return json_number(v)
 
 
 def _classifier_fields(run) -> dict:
@@ -99,10 +107,13 @@ def train_tables(run, predictions: list[dict]) -> list:
     if predictions:
         features = run.model.features
         named = ["class"] if any("class" in p for p in predictions) else []
-        pred = table("Predictions", *features, "yhat", *named, numeric_columns=(*features, "yhat"))
+        chances = [f"P({c})" for c in run.model.classes] if any("probabilities" in p for p in predictions) else []
+        pred = table("Predictions", *features, "yhat", *named, *chances,
+                     numeric_columns=(*features, "yhat", *chances))
         for p in predictions:
             add_row(pred, *(show_number(p[f]) for f in features), _shown_label(p["yhat"]),
-                    *(_shown_label(p["class"]) for _ in named))
+                    *(_shown_label(p["class"]) for _ in named),
+                    *(f"{100 * q:.4g}%" for q in p.get("probabilities", {}).values()))
         out.append(pred)
     return out
 
