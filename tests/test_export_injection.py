@@ -96,6 +96,7 @@ JAX = has_jax()
 PWNED = '# """; open("PWNED","w").write("ran"); """\nx*w\n'
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("library", ["torch", "jax"])
 def test_a_comment_that_closes_the_docstring_runs_nothing_and_the_script_still_verifies(bp, tmp_path, library):
     if library == "jax" and not JAX:
@@ -109,6 +110,7 @@ def test_a_comment_that_closes_the_docstring_runs_nothing_and_the_script_still_v
     assert results["pwned"] == {"code": 0, "stdout": "ok\n", "created": []}
 
 
+@pytest.mark.slow
 def test_a_backslash_n_comment_and_a_loss_ending_in_a_quote_compile(bp, tmp_path):
     scripts = {}
     r = bp("export", "# a \\N in a comment\nx*w", "--x", "2", "--w", "3")
@@ -123,6 +125,7 @@ def test_a_backslash_n_comment_and_a_loss_ending_in_a_quote_compile(bp, tmp_path
     assert_all_ok(run_scripts(scripts, tmp_path), 2)
 
 
+@pytest.mark.slow
 def test_a_data_file_named_to_close_the_docstring_runs_nothing(bp, tmp_path):
     data = tmp_path / 'd""";open("PWNED","w");""".csv'
     data.write_text("x,y\n1,2\n2,4\n")
@@ -134,6 +137,7 @@ def test_a_data_file_named_to_close_the_docstring_runs_nothing(bp, tmp_path):
     assert results["loop"]["stdout"].endswith("\nok\n")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not JAX, reason="jax is not installed")
 def test_a_jax_input_named_as_a_pullback_keeps_its_value(bp, tmp_path):
     r = bp("export", "--jax", "sin(w)*d_w", "--w", "2", "--d_w", "3")
@@ -142,12 +146,14 @@ def test_a_jax_input_named_as_a_pullback_keeps_its_value(bp, tmp_path):
     assert run_scripts({"d_w": r.stdout}, tmp_path)["d_w"] == {"code": 0, "stdout": "ok\n", "created": []}
 
 
+@pytest.mark.slow
 def test_tensor_inputs_named_as_the_scripts_helpers(bp, tmp_path):
     r = bp("export", "sum(entries * zip * list)", "--entries", "[1,2]", "--zip", "[3,4]", "--list", "[5,6]")
     assert (r.exit_code, r.stderr) == (0, "")
     assert run_scripts({"helpers": r.stdout}, tmp_path)["helpers"] == {"code": 0, "stdout": "ok\n", "created": []}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch", ["1", "2"])
 def test_loop_columns_and_parameters_named_as_python_and_the_script(bp, tmp_path, batch):
     columns = ["print", "torch", "float", "loss", "epoch", "lambda", "None"]
