@@ -245,7 +245,9 @@ def export(formula, values: dict | None = None, *, to: str = "torch", max_number
 
     >>> script = export("(x*w-y)^2", {"x": 2, "w": 3, "y": 4}, to="torch")
     >>> script.splitlines()[0].strip('"')
-    'bp export --torch: (x*w-y)^2 at x = 2.0, w = 3.0, y = 4.0'
+    'bp export --torch: the formula below, checked against PyTorch at one point.'
+    >>> script.splitlines()[8:11]  # the formula and its point, as comments: text, never code
+    ['# (x*w-y)^2', '#', '# at x = 2.0, w = 3.0, y = 4.0']
     >>> "import torch" in script
     True
     """

@@ -1,8 +1,15 @@
-"""bp quiz --worksheet: an exercise and, separately, its answer key, as Markdown or LaTeX."""
+"""bp quiz --worksheet: an exercise and, separately, its answer key, as Markdown or LaTeX.
+
+User text (a formula and its comments, a title) reaches a sheet only through one escaping
+function per format: tex() for LaTeX; md_text(), md_code() and md_fence() for Markdown (plain
+text, a code span, a fenced block), so no comment can end a code span or let raw HTML through.
+"""
 
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 
 from bpcli.engine.numtext import number_text
 from bpcli.errors import UsageError
@@ -30,11 +37,39 @@ def rows(ex: Exercise) -> tuple[list, list]:
     return nodes, edges
 
 
+def _printable(text: str) -> str:
+    """Text on one line with no control character: a line break shown as ⏎, a tab as a space,
+    other control and format characters removed."""
+    text = "\n".join(line.strip() for line in str(text).replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+    return "".join(" ⏎ " if c == "\n" else " " if c == "\t" else c for c in text
+                   if c in "\n\t" or unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"))
+
+
+def md_text(text: str) -> str:
+    """User text as Markdown text: what would start markup or HTML backslash-escaped."""
+    return re.sub(r"([\\`*_\[\]<>&|~!])", r"\\\1", _printable(text))
+
+
+def md_code(text: str) -> str:
+    """User text as a Markdown code span, fenced by more backticks than any run inside it
+    (so a backtick in a comment cannot end it) and padded where it starts or ends with one."""
+    text = _printable(text)
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text[:1] in ("`", " ") or text[-1:] in ("`", " ") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def md_fence(text: str, info: str = "") -> list[str]:
+    """A fenced block whose fence is longer than any backtick run in the text."""
+    fence = "`" * max(3, max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    return [fence + info, text, fence]
+
+
 def markdown(ex: Exercise) -> str:
     nodes, edges = rows(ex)
     values = ", ".join(f"{n} = {number_text(v)}" for n, v in ex.point.items())
-    out = [f"# Backpropagation exercise: {ex.title}", "", f"Formula: `{ex.formula.text.strip()}`  ",
-           f"Values: {values}  ", f"Output: `{ref(ex.formula, ex.formula.output)}`", "",
+    out = [f"# Backpropagation exercise: {md_text(ex.title)}", "", f"Formula: {md_code(ex.formula.text.strip())}  ",
+           f"Values: {md_text(values)}  ", f"Output: {md_code(ref(ex.formula, ex.formula.output))}", "",
            "Fill in each numbered blank: forward values, local gradients (∂parent/∂child) and",
            f"adjoints (∂{ref(ex.formula, ex.formula.output)}/∂node).", "",
            "| node | name | operation | value | adjoint |", "|---|---|---|---|---|"]
@@ -48,10 +83,9 @@ def markdown(ex: Exercise) -> str:
 
 
 def markdown_key(ex: Exercise) -> str:
-    out = [f"# Answer key: {ex.title}", "", f"Formula: `{ex.formula.text.strip()}`", ""]
+    out = [f"# Answer key: {md_text(ex.title)}", "", f"Formula: {md_code(ex.formula.text.strip())}", ""]
     out += [f"{k}. {b.prompt} = **{number_text(b.answer)}**" for k, b in enumerate(ex.blanks, 1)]
-    out += ["", "As `bp quiz --answers` reads it:", "", "```json", json.dumps(key_document(ex), indent=2),
-            "```"]
+    out += ["", "As `bp quiz --answers` reads it:", "", *md_fence(json.dumps(key_document(ex), indent=2), "json")]
     return "\n".join(out) + "\n"
 
 
@@ -67,17 +101,32 @@ _GREEK_AS_LATIN = {"Alpha": "A", "Beta": "B", "Epsilon": "E", "Zeta": "Z", "Eta"
                    "Kappa": "K", "Mu": "M", "Nu": "N", "Omicron": "O", "Rho": "P", "Tau": "T", "Chi": "X"}
 
 
+# The letters of Latin-1 and Latin Extended-A that T1's fonts lack: spelled by _unicode_tex.
+_NOT_T1 = frozenset("ĦħĸĿŀŉŦŧſ")
+
+
 def tex(text: str) -> str:
-    """Text for pdflatex with no package beyond the base: its special characters escaped,
-    Greek letters and sub- and superscript digits as math, other characters the base fonts
-    lack (CJK, …) as their code point, so a worksheet always compiles."""
-    return "".join(_TEX.get(c) or (c if c.isascii() or 0xC0 <= ord(c) < 0x180 else _unicode_tex(c))
-                   for c in text)
+    """Text for pdflatex with no package beyond the base (T1 encoding, whose fonts have the
+    letters of Latin-1 and Latin Extended-A): its special characters escaped, control and
+    format characters removed (a tab is a space), Greek letters and sub- and superscript
+    digits as math, other characters the fonts lack (ħ, CJK, …) spelled by their compatibility
+    form or as their code point, so a worksheet always compiles."""
+    return "".join(_tex_char(c) for c in text)
+
+
+def _tex_char(c: str) -> str:
+    if c in _TEX:
+        return _TEX[c]
+    if c == "\t":
+        return " "
+    if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn"):
+        return ""
+    if c.isascii() or (0xA0 <= ord(c) < 0x180 and c not in _NOT_T1):
+        return c
+    return _unicode_tex(c)
 
 
 def _unicode_tex(c: str) -> str:
-    import unicodedata
-
     name = unicodedata.name(c, "")
     if name.startswith("GREEK ") and " LETTER " in name and " WITH " not in name:
         letter = name.rsplit(" ", 1)[1].capitalize().replace("Lamda", "Lambda")
@@ -89,13 +138,16 @@ def _unicode_tex(c: str) -> str:
     if kind in ("<sub>", "<super>") and code:
         letters = "".join(chr(int(h, 16)) for h in code.split())  # ™ is <super> T M
         return f"${'_' if kind == '<sub>' else '^'}{{{tex(letters)}}}$"
+    if kind == "<compat>" and code:  # ſ is s, ŀ is l·
+        return tex(unicodedata.normalize("NFKC", c))
     return rf"\texttt{{[U+{ord(c):04X}]}}"
 
 
 def latex(ex: Exercise) -> str:
     nodes, edges = rows(ex)
     values = ", ".join(f"{n} = {number_text(v)}" for n, v in ex.point.items())
-    out = [r"\documentclass{article}", r"\usepackage[utf8]{inputenc}", r"\begin{document}",
+    out = [r"\documentclass{article}", r"\usepackage[T1]{fontenc}", r"\usepackage[utf8]{inputenc}",
+           r"\begin{document}",
            rf"\section*{{Backpropagation exercise: {tex(ex.title)}}}",
            rf"Formula: \texttt{{{tex(ex.formula.text.strip())}}}\\", rf"Values: {tex(values)}\\",
            "Fill in each numbered blank: forward values, local gradients and adjoints.", "",
@@ -113,7 +165,8 @@ def latex(ex: Exercise) -> str:
 
 
 def latex_key(ex: Exercise) -> str:
-    out = [r"\documentclass{article}", r"\usepackage[utf8]{inputenc}", r"\begin{document}",
+    out = [r"\documentclass{article}", r"\usepackage[T1]{fontenc}", r"\usepackage[utf8]{inputenc}",
+           r"\begin{document}",
            rf"\section*{{Answer key: {tex(ex.title)}}}", r"\begin{enumerate}"]
     out += [rf"\item {tex(b.prompt)} = \textbf{{{number_text(b.answer)}}}" for b in ex.blanks]
     out += [r"\end{enumerate}", rf"{{\small exercise {ex.fingerprint}}}", r"\end{document}"]

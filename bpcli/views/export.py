@@ -1,5 +1,11 @@
 """bp export: the same graph as a standalone PyTorch or JAX script that checks bp's numbers.
 
+Generated code is data: user text (the formula and its comments, the loss, the data file's
+name, class labels) reaches a script only as a string literal (python_string) or as comment
+lines (comment_lines), and every user name is the script's variable only where readable() says
+it cannot meet the script's own names; else it becomes n<id> (v<k> in a loop) and the user's
+name stays in a literal for messages.
+
 A script rebuilds the formula one tensor per bp node, runs the library's own backward pass
 (PyTorch's `backward()`, or JAX's `jax.vjp` pullbacks node by node, as bp's reverse pass
 does) and compares every value and adjoint with bp's, embedded as exact numbers. The
@@ -9,9 +15,11 @@ Everything is generated along the tape: no recursion.
 
 from __future__ import annotations
 
+import builtins
 import keyword
 import math
 import re
+import unicodedata
 
 from bpcli.engine.graph import CONST, INPUT
 from bpcli.engine.ops import OPS, shape_text
@@ -26,9 +34,17 @@ LIBRARIES = {"torch": "PyTorch", "jax": "JAX"}
 # Equal to rounding: the libraries' exp, tanh, … may differ from C's libm in the last bit.
 REL, ABS = 1e-12, 1e-14
 MAX_LOOP_ROWS = 10_000  # the loop embeds its data in the script
-# Names the scripts use themselves (and builtins they call): never a node's variable.
-_RESERVED = {"torch", "jax", "jnp", "DTYPE", "close", "check", "expected", "found", "nodes",
-             "difference", "float", "abs", "max", "print", "SystemExit"}
+# The scripts' own names, a namespace no user name can reach: Python's keywords and builtins,
+# the module-level names and globals the scripts use, and the families they derive names in
+# (n<id> per node, v<k> per renamed loop name, g_/d_/pull_ in JAX's backward pass, <name>_data
+# in the loop, anything private). A user name outside it is kept as written; one inside it
+# becomes n<id> (or v<k> in a loop) and is kept in a string literal for messages.
+_SCRIPT = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins)) | {
+    "torch", "jax", "jnp", "DTYPE", "close", "check", "expected", "expected_under_jax", "found",
+    "difference", "by_bp", "convention", "JAX_CONVENTIONS", "entries", "first_difference"}
+_LOOP = _SCRIPT | {"TRACE", "epoch", "start", "l", "losses", "forward", "loss", "row_loss", "predicted",
+                   "predictions", "differences", "trained", "optimizer"}
+_FAMILIES = re.compile(r"_.*|[nv]\d+|(?:g|d|pull)_.*|.*_data", re.DOTALL)
 
 
 MAX_NUMBERS = 1_000_000  # numbers a tensor script embeds (values and adjoints): a readable file
@@ -76,18 +92,46 @@ def spell(f, i: int, library: str, names: list[str], shapes=None) -> str:
     return re.sub(r", (?:dim|axis)=None\)$", ")", text)
 
 
-def variable_names(formula) -> list[str]:
-    """A Python name per node: the input's or bound name where it is a safe identifier,
-    else n<id>; never a keyword, a name the script uses itself, or one taken twice."""
-    taken: set[str] = set()
+def readable(name: str, script=_SCRIPT) -> bool:
+    """Whether a user's name can be the script's variable as written: a Python identifier that
+    NFKC leaves alone (Python folds 𝐱 into x), outside the script's own namespace."""
+    return (name.isidentifier() and unicodedata.normalize("NFKC", name) == name
+            and name not in script and not _FAMILIES.fullmatch(name))
+
+
+def python_string(text: str) -> str:
+    """User text as a Python string literal (repr: quotes, backslashes, newlines and every
+    unprintable character escaped), in double quotes where repr would not need single ones."""
+    r = repr(str(text))
+    return f'"{r[1:-1]}"' if r[0] == "'" and '"' not in text else r
+
+
+def _neutral(line: str) -> str:
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in line)
+
+
+def comment_lines(text: str, indent: str = "") -> list[str]:
+    """User text as `#` comment lines: a line per line of it, every unprintable character
+    (control characters, line and paragraph separators) written as its escape."""
+    return [f"{indent}# {_neutral(line)}".rstrip() for line in str(text).split("\n")]
+
+
+def variable_names(formula, fixed: dict | None = None, script=_SCRIPT) -> list[str]:
+    """A Python name per node: an input's or bound name where readable(), else n<id> (an
+    input's from `fixed` where given); never a name the script uses, nor one taken twice."""
+    fixed = fixed or {}
+    inputs = {i: fixed.get(formula.names[i]) or (formula.names[i] if readable(formula.names[i], script)
+                                                 else f"n{i}")
+              for i in formula.inputs.values()}
+    taken = set(inputs.values())
     out = []
-    for i, kind in enumerate(formula.kinds):
-        bound = formula.labels.get(i, [])
-        own = formula.names.get(i) if kind == INPUT else None
+    for i in range(len(formula.kinds)):
+        if i in inputs:
+            out.append(inputs[i])
+            continue
         name = f"n{i}"
-        for candidate in ([own] if own else []) + bound[::-1]:
-            if (candidate.isidentifier() and not keyword.iskeyword(candidate) and candidate not in taken
-                    and candidate not in _RESERVED and not re.fullmatch(r"n\d+|g_\w+|pull_\w+", candidate)):
+        for candidate in formula.labels.get(i, [])[::-1]:
+            if readable(candidate, script) and candidate not in taken:
                 name = candidate
                 break
         taken.add(name)
@@ -95,15 +139,37 @@ def variable_names(formula) -> list[str]:
     return out
 
 
+def user_name(formula, i: int, names: list[str]) -> str:
+    """The name a message gives node i: the user's (an input's, or the bound name it goes by), else
+    its variable."""
+    if formula.kinds[i] == INPUT:
+        return formula.names[i]
+    bound = formula.labels.get(i, [])
+    return names[i] if names[i] in bound or not bound else bound[-1]
+
+
+def loop_names(names: list[str]) -> dict[str, str]:
+    """A loop script's variable for each user name (parameters and data): as written where
+    readable(), else v1, v2, ... in order."""
+    out: dict[str, str] = {}
+    renamed = 0
+    for name in dict.fromkeys(names):
+        if not readable(name, _LOOP):
+            renamed += 1
+        out[name] = name if readable(name, _LOOP) else f"v{renamed}"
+    return out
+
+
 def _comment(formula, i: int, names: list[str], shapes=None) -> str:
     what = view.show(formula, i, lambda j: names[j])
     lab = view.label(formula, i)
     shape = f", {shape_text(shapes[i])}" if shapes is not None else ""
-    return f"n{i}: {what}" + (f" ({lab})" if lab and lab != names[i] else "") + shape
+    return _neutral(f"n{i}: {what}" + (f" ({lab})" if lab and lab != names[i] else "") + shape)
 
 
-def _header(title: str, lines: list[str]) -> list[str]:
-    return ['"""' + title, "", *lines, '"""', ""]
+def _header(title: str, lines: list[str], about: list[str]) -> list[str]:
+    """The docstring (bp's own words only), then what the script is about (user text) as comments."""
+    return ['"""' + title, "", *lines, '"""', "", *about, ""]
 
 
 def _check_helper(rel: float = REL) -> list[str]:
@@ -128,13 +194,14 @@ def _expected_table(result, names: list[str], adjoints=None, variable: str = "ex
     f = result.formula
     adjoints = adjoints or [result.adjoint(i) for i in range(len(f))]
     if _is_tensor(result):
-        lines = ["# bp's numbers, exact: (node, variable, shape, value, adjoint; None where no",
+        lines = ["# bp's numbers, exact: (node, name, shape, value, adjoint; None where no",
                  "# gradient flows). Tensors are nested lists, row by row."]
-        rows = [[f'    ("n{i}", "{names[i]}", {list(result.shapes[i])},', f"     {literal(result.values[i])},",
+        rows = [[f'    ("n{i}", {python_string(user_name(f, i, names))}, {list(result.shapes[i])},',
+                  f"     {literal(result.values[i])},",
                  f"     {'None' if adjoint is None else literal(adjoint)}),"] for i, adjoint in enumerate(adjoints)]
     else:
-        lines = ["# bp's numbers, exact: (node, variable, value, adjoint; None where no gradient flows)"]
-        rows = [[f'    ("n{i}", "{names[i]}", {number(result.values[i])}, '
+        lines = ["# bp's numbers, exact: (node, name, value, adjoint; None where no gradient flows)"]
+        rows = [[f'    ("n{i}", {python_string(user_name(f, i, names))}, {number(result.values[i])}, '
                  f"{'None' if adjoint is None else number(adjoint)}),"] for i, adjoint in enumerate(adjoints)]
     return lines + [f"{variable} = ["] + [line for row in rows for line in row] + ["]"]
 
@@ -244,7 +311,7 @@ def _tensor_compare(conventions: bool = False) -> list[str]:
         "def check(nodes):",
         '    """The first number that differs from bp\'s, or None."""',
         "    for node, name, shape, value, adjoint in expected:",
-        "        ours, grad = nodes[name]",
+        "        ours, grad = nodes[node]",
         "        if list(ours.shape) != shape:",
         '            return f"{node} ({name}): shape {list(ours.shape)}, bp {shape}"',
         '        difference = first_difference("value", ours, value, shape)',
@@ -305,8 +372,9 @@ def _start(result, point: dict, library: str, about: list[str], limit: int):
     require(f, library)
     _refuse_constant_output(f)
     _refuse_large(result, limit)
-    title = f"bp export --{library}: {f.text.strip()} at {_point_text(result, point)}"
-    return f, variable_names(f), _header(title, about)
+    title = f"bp export --{library}: the formula below, checked against {LIBRARIES[library]} at one point."
+    return f, variable_names(f), _header(title, about, [*comment_lines(f.text.strip()), "#",
+                                                        *comment_lines(f"at {_point_text(result, point)}")])
 
 
 def _input_line(result, i: int, names: list[str], point: dict, library: str) -> str:
@@ -324,7 +392,9 @@ def _input_line(result, i: int, names: list[str], point: dict, library: str) -> 
         line = f"{names[i]} = jnp.float64({number(value)})"
     if _is_tensor(result):
         what = what or shape_text(result.shapes[i])
-    return f"{line}  # n{i}" + (f": {what}" if what else "")
+    if names[i] != f.names[i]:  # the user's name, renamed for the script
+        what = f.names[i] + (f", {what}" if what else "")
+    return f"{line}  # n{i}" + (f": {_neutral(what)}" if what else "")
 
 
 def torch_script(result, point: dict, limit: int = MAX_NUMBERS) -> str:
@@ -351,11 +421,11 @@ def torch_script(result, point: dict, limit: int = MAX_NUMBERS) -> str:
             f"{names[f.output]}.backward()", ""]
     if tensor:
         out += ["# Each node's value and adjoint (.grad; None where no gradient flows)", "found = {",
-                *(f'    "{v}": ({v}.detach(), {v}.grad),' for v in names), "}", "",
+                *(f'    "n{i}": ({v}.detach(), {v}.grad),' for i, v in enumerate(names)), "}", "",
                 *_expected_table(result, names), *_tensor_compare()]
         return "\n".join(out) + "\n"
-    out += ["found = {", *(f'    "{v}": {v},' for v in names), "}", "", *_expected_table(result, names)]
-    out += _compare_loop("nodes[name].item()", "nodes[name].grad.item()")
+    out += ["found = {", *(f'    "n{i}": {v},' for i, v in enumerate(names)), "}", "", *_expected_table(result, names)]
+    out += _compare_loop("nodes[node].item()", "nodes[node].grad.item()")
     return "\n".join(out) + "\n"
 
 
@@ -407,14 +477,14 @@ def jax_script(result, point: dict, limit: int = MAX_NUMBERS) -> str:
         out.append(f"{targets} = pull_{names[i]}(g_{names[i]})")
         out.extend(f"g_{names[a]} = g_{names[a]} + d_{names[a]}" for a in operands)
     out += ["", "# Each node's value and adjoint (None: a constant, no gradient flows into it)",
-            "found = {", *(f'    "{names[i]}": ({names[i]}, ' + (f"g_{names[i]})," if live[i] else "None),")
+            "found = {", *(f'    "n{i}": ({names[i]}, ' + (f"g_{names[i]})," if live[i] else "None),")
                            for i in range(len(f))), "}", ""]
     conventions = _jax_conventions(result, point, names)
     if tensor:
         out += [*_expected_table(result, names), *conventions, *_tensor_compare(bool(conventions))]
         return "\n".join(out) + "\n"
     out += [*_expected_table(result, names), *conventions]
-    out += _compare_loop("float(nodes[name][0])", "float(nodes[name][1])", bool(conventions))
+    out += _compare_loop("float(nodes[node][0])", "float(nodes[node][1])", bool(conventions))
     return "\n".join(out) + "\n"
 
 
@@ -436,6 +506,7 @@ def loop_script(run, table, predictions: list[dict], start=None, columns=None) -
     for f, lib in ((yhat, "torch"), (loss, "torch")):
         require(f, lib)
     columns = model.features + [model.target]
+    v = loop_names(model.params + columns)
     exact = settings.dtype == "float64"
     # A batch's mean gradient is summed in another order than bp's: equal to rounding, not bit for bit.
     # So is an optimizer's update (torch.optim's own order of operations).
@@ -447,17 +518,19 @@ def loop_script(run, table, predictions: list[dict], start=None, columns=None) -
         "that it reached bp's parameters and prints ok, or the first difference."])
     out += ["# The data, one tensor per column (the last one is the target)."]
     for c in columns:
-        out.append(f"{c}_data = torch.tensor([{', '.join(number(v) for v in table.data[c].tolist())}], "
-                   "dtype=DTYPE)")
+        out.append(f"{v[c]}_data = torch.tensor([{', '.join(number(x) for x in table.data[c].tolist())}], "
+                   "dtype=DTYPE)" + _renamed(c, v))
     out += ["", "# The parameters: tensors that PyTorch tracks (requires_grad=True)."]
     for p in model.params:
-        out.append(f"{p} = torch.tensor({number(settings.init.get(p, 1.0))}, dtype=DTYPE, requires_grad=True)")
-    out += _function("forward", yhat, model.features, f"yhat = {model.text}, one tensor per bp node.")
-    out += _function("loss", loss, ["yhat", "y"], f"loss = {model.loss_text}")
-    row = ", ".join(columns)
-    grads = ", ".join(f"{p}.grad.item()" for p in model.params)
+        out.append(f"{v[p]} = torch.tensor({number(settings.init.get(p, 1.0))}, dtype=DTYPE, requires_grad=True)"
+                   + _renamed(p, v))
+    out += _function("forward", yhat, model.features, "yhat, one tensor per bp node.", v, [f"yhat = {model.text}"])
+    out += _function("loss", loss, ["yhat", "y"], "The loss of a prediction yhat against y.", {},
+                     [f"loss = {model.loss_text}"])
+    row = ", ".join(v[c] for c in columns)
+    grads = ", ".join(f"{v[p]}.grad.item()" for p in model.params)
     out += ["", ""]
-    out += _optimizer(settings, model.params)
+    out += _optimizer(settings, [v[p] for p in model.params])
     if size == 1:
         out += [f"TRACE = {table.rows * settings.epochs <= 1000}  # the lecture's grad: line for every step", ""]
     for p in predictions:
@@ -466,31 +539,32 @@ def loop_script(run, table, predictions: list[dict], start=None, columns=None) -
         key = " ".join(model.features + [model.target] + [f"∂loss/∂{p}" for p in model.params])
         out.append(f"print({'# grad: ' + key!r})")
     if size == 1:
+        each = ", ".join(v[c] + "_data" for c in columns)
         out += [f"for epoch in range({settings.epochs}):",
-                f"    for {row}{',' if len(columns) == 1 else ''} in zip({', '.join(c + '_data' for c in columns)}):",
-                f"        l = loss(forward({', '.join(model.features)}), {model.target})",
+                f"    for {row}{',' if len(columns) == 1 else ''} in zip({each}):",
+                f"        l = loss(forward({', '.join(v[c] for c in model.features)}), {v[model.target]})",
                 "        l.backward()  # d l/d parameter into each parameter's .grad",
                 "        if TRACE:",
-                f'            print("\\tgrad:", {", ".join(c + ".item()" for c in columns)}, {grads})']
+                f'            print("\\tgrad:", {", ".join(v[c] + ".item()" for c in columns)}, {grads})']
     else:  # mini-batches: the rows of a step at once, elementwise, and their mean loss
         out += [f"for epoch in range({settings.epochs}):",
                 f"    for start in range(0, {table.rows}, {size}):",
                 f"        {row}{',' if len(columns) == 1 else ''} = "
-                + ", ".join(f"{c}_data[start:start + {size}]" for c in columns),
-                f"        losses = loss(forward({', '.join(model.features)}), {model.target})",
+                + ", ".join(f"{v[c]}_data[start:start + {size}]" for c in columns),
+                f"        losses = loss(forward({', '.join(v[c] for c in model.features)}), {v[model.target]})",
                 "        losses.mean().backward()  # the mean gradient over the batch into .grad",
                 "        l = losses[-1]  # bp train reports the loss of the epoch's last row"]
-    out += _updates(settings, model.params)
+    out += _updates(settings, [v[p] for p in model.params])
     out += ['    print("progress:", epoch, l.item())']
-    reached = " + \", \" + ".join(f'"{p} = " + repr({p}.item())' for p in model.params)
+    reached = " + \", \" + ".join(f'{python_string(p + " = ")} + repr({v[p]}.item())' for p in model.params)
     out.append(f'print("params (after training):", {reached})')
     for p in predictions:
         out.append(_predict_print("after", p, model.features))
     out += ["", "# What bp train reached, exact."]
-    out.append("expected = {" + ", ".join(f'"{p}": {number(v)}' for p, v in run.params.items()) + "}")
+    out.append("expected = {" + ", ".join(f'{python_string(p)}: {number(x)}' for p, x in run.params.items()) + "}")
     out.append("predicted = [" + ", ".join(number(p["yhat"]) for p in predictions) + "]")
     out += _check_helper(rel)
-    out += ["found = {" + ", ".join(f'"{p}": {p}.item()' for p in model.params) + "}",
+    out += ["found = {" + ", ".join(f'{python_string(p)}: {v[p]}.item()' for p in model.params) + "}",
             "predictions = [" + ", ".join(f"{_predict_call(p, model.features)}.item()" for p in predictions)
             + "]",
             "differences = [f\"{p}: {found[p]!r}, bp {expected[p]!r}\" for p in expected",
@@ -506,22 +580,29 @@ def loop_script(run, table, predictions: list[dict], start=None, columns=None) -
 def _loop_start(run, table, text: str, about: list[str]) -> list[str]:
     """A loop script's docstring (the model, its loss, the run's settings), then torch and DTYPE."""
     model, settings = run.model, run.settings
-    out = _header(
-        f"bp export --loop: the lecture's training loop in PyTorch, for bp train's run of\n"
-        f"    yhat = {text}\n    loss = {model.loss_text}"
-        + (f"   (y: the column {model.target})" if model.target != "y" else ""),
-        [f"on {table.source} ({table.rows} rows), lr {settings.lr!r}, {settings.epochs} epochs, {settings.dtype}"
-         + (f", --optimizer {settings.optimizer} (torch.optim's, in place of the .data update)."
-            if settings.optimizer != "sgd" else "."),
-         *about])
+    out = _header("bp export --loop: the lecture's training loop in PyTorch, for the bp train run below.",
+                  about, [*comment_lines(f"yhat = {text}"), *comment_lines(f"loss = {model.loss_text}"),
+                          *(comment_lines(f"(y: the column {model.target})") if model.target != "y" else []),
+                          *comment_lines(f"on {table.source} ({table.rows} rows), lr {settings.lr!r}, "
+                                         f"{settings.epochs} epochs, {settings.dtype}"
+                                         + (f", --optimizer {settings.optimizer} (torch.optim's, in place of "
+                                            "the .data update)." if settings.optimizer != "sgd" else "."))])
     dt = "float64" if settings.dtype == "float64" else "float32"
     return out + ["import torch", "", f"DTYPE = torch.{dt}  # bp train --dtype {settings.dtype}", ""]
 
 
-def _function(name: str, f, params: list[str], doc: str, shapes=None) -> list[str]:
-    """def name(params): the formula's nodes, one tensor each; globals are the parameters."""
-    names = variable_names(f)
-    lines = ["", "", f"def {name}({', '.join(params)}):", f'    """{doc}"""']
+def _renamed(name: str, v: dict) -> str:
+    """A comment naming the user's name where the script renamed it."""
+    return "" if v[name] == name else f"  # {_neutral(name)}"
+
+
+def _function(name: str, f, params: list[str], doc: str, v: dict, about: list[str], shapes=None) -> list[str]:
+    """def name(params): the formula's nodes, one tensor each; globals are the parameters, named
+    as `v` names them (the function's own nodes too, so no local shadows a global)."""
+    names = variable_names(f, v, _LOOP)
+    mapped = v or {n: names[i] for n, i in f.inputs.items()}
+    lines = ["", "", f"def {name}({', '.join(mapped.get(p, p) for p in params)}):", f'    """{doc}"""',
+             *(text for line in about for text in comment_lines(line, "    "))]
     lines += _torch_nodes(f, names, "    ", shapes)
     return lines + [f"    return {names[f.output]}"]
 
@@ -545,6 +626,7 @@ def _tensor_loop_script(run, table, start: dict, columns: dict) -> str:
     exact = settings.dtype == "float64"
     rel = 1e-9 if exact else 1e-4  # another summation order than bp's, step after step
     target = model.target
+    v = loop_names(model.params + data + [target])
     what = {FEATURES: f"the row's feature vector (columns {', '.join(model.vector)})"}
     classes = f" (class indices: {', '.join(f'{k} = {c}' for k, c in enumerate(model.classes))})" \
         if model.classes else ""
@@ -561,40 +643,43 @@ def _tensor_loop_script(run, table, start: dict, columns: dict) -> str:
     out += ["# The data: a tensor per input the model reads, a row per sample (the last: the target)."]
     for n in data + [target]:
         about = what.get(n, f"the column {n}") + (classes if n == target else "")
-        out.append(f"{n}_data = torch.tensor({literal(columns[n])}, dtype=DTYPE)  # {about}")
+        out.append(f"{v[n]}_data = torch.tensor({literal(columns[n])}, dtype=DTYPE)  # {_neutral(about)}")
     scheme = f"--init-scheme {settings.init_scheme}, --seed {settings.seed}"
     out += ["", f"# The parameters as bp train started them ({scheme}), tracked by PyTorch."]
     for p in model.params:
         shape = getattr(start[p], "shape", ())
-        out.append(f"{p} = torch.tensor({literal(start[p])}, dtype=DTYPE, requires_grad=True)  # "
-                   + shape_text(shape))
-    out += _function("forward", yhat, data, f"yhat = {text}, one tensor per bp node (one row).",
+        out.append(f"{v[p]} = torch.tensor({literal(start[p])}, dtype=DTYPE, requires_grad=True)  # "
+                   + shape_text(shape) + ("" if v[p] == p else f", {_neutral(p)}"))
+    out += _function("forward", yhat, data, "yhat, one tensor per bp node (one row).", v, [f"yhat = {text}"],
                      yhat_shapes)
-    out += _function("loss", loss, ["yhat", "y"], f"loss = {model.loss_text}", loss_shapes)
-    rows = ", ".join(data + [target])
-    each = ", ".join(f"{n}_data" for n in data + [target])
-    out += ["", ""] + _optimizer(settings, model.params)
+    out += _function("loss", loss, ["yhat", "y"], "The loss of a prediction yhat against y.", {},
+                     [f"loss = {model.loss_text}"], loss_shapes)
+    rows = ", ".join(v[n] for n in data + [target])
+    each = ", ".join(f"{v[n]}_data" for n in data + [target])
+    inputs = ", ".join(v[n] for n in data)
+    out += ["", ""] + _optimizer(settings, [v[p] for p in model.params])
     if size == 1:
         out += [f"for epoch in range({settings.epochs}):",
                 f"    for {rows} in zip({each}):",
-                f"        l = loss(forward({', '.join(data)}), {target})",
+                f"        l = loss(forward({inputs}), {v[target]})",
                 "        l.backward()  # d l/d parameter into each parameter's .grad"]
     else:
         out += ["def row_loss(" + rows + "):",
                 '    """One row\'s loss: the model is written for one row."""',
-                f"    return loss(forward({', '.join(data)}), {target})", "", "",
+                f"    return loss(forward({inputs}), {v[target]})", "", "",
                 f"for epoch in range({settings.epochs}):",
                 f"    for start in range(0, {table.rows}, {size}):",
                 "        losses = torch.func.vmap(row_loss)("
-                + ", ".join(f"{n}_data[start:start + {size}]" for n in data + [target]) + ")",
+                + ", ".join(f"{v[n]}_data[start:start + {size}]" for n in data + [target]) + ")",
                 "        losses.mean().backward()  # the mean gradient over the batch into .grad",
                 "        l = losses[-1]  # bp train reports the loss of the epoch's last row"]
-    out += _updates(settings, model.params)
+    out += _updates(settings, [v[p] for p in model.params])
     out += ['    print("progress:", epoch, l.item())', "", "",
             "# What bp train reached, exact.",
-            "expected = {", *(f'    "{p}": {literal(_array(v))},' for p, v in run.params.items()), "}"]
+            "expected = {", *(f'    {python_string(p)}: {literal(_array(x))},' for p, x in run.params.items()), "}",
+            "trained = {" + ", ".join(f"{python_string(p)}: {v[p]}" for p in model.params) + "}"]
     out += _tensor_check_helper("torch.as_tensor(x, dtype=torch.float64).reshape(-1).tolist()", rel)
-    out += ["differences = [first_difference(p, globals()[p].detach(), value, list(globals()[p].shape))",
+    out += ["differences = [first_difference(p, trained[p].detach(), value, list(trained[p].shape))",
             "               for p, value in expected.items()]",
             "differences = [d for d in differences if d is not None]",
             'print("ok" if not differences else "differs: " + differences[0])',
