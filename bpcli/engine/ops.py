@@ -310,10 +310,12 @@ OPS: dict[str, Op] = {
             "pow", 2, "power (right-associative; ^ or **)",
             forward=lambda m, a, b: m.pow(a, b),
             partials=(_pow_base_partial, _pow_exponent_partial),
-            # As the partials, 0 where b = 0 (resp. a = 0) and not 0·inf = nan: b - sign(abs(b)) is
-            # b - 1 but 0 at b = 0, and max(a, 1 - sign(abs(a))) is a but 1 at a = 0, so bp diff and
-            # --hessian give d²(x^0)/dx² = 0 and ∂²(x^y)/∂y² = 0 at x = 0.
-            derivative=("b*a^(b - sign(abs(b)))", "a^b*log(max(a, 1 - sign(abs(a))))"),
+            # As the partials (PyTorch's), 0 where b = 0 (resp. a = 0 and b >= 0) and not 0·inf = nan,
+            # by masks that keep the second derivatives right: a + 1 - sign(abs(a) + abs(b)) is a but
+            # 1 at a = b = 0 (the one point where b·a^(b - 1) is 0·inf), and a + 1 - sign(abs(a)) is a
+            # but 1 at a = 0. A mask adds a constant only where it is not 0, so ∂²(x^y)/∂x∂y is 1/x
+            # at y = 0 (b·a^(b - sign(abs(b))) gave 1) and the Hessian is symmetric, at (0, 0) too.
+            derivative=("b*(a + 1 - sign(abs(a) + abs(b)))^(b - 1)", "a^b*log(a + 1 - sign(abs(a)))"),
             sympy=lambda sp, a, b: a**b,
             show="{0}^{1}", syntax="{0}^{1}", prec=POWER,
             torch="{0} ** {1}", jax="{0} ** {1}",

@@ -284,8 +284,12 @@ class _Steps(list):
 
 
 def _partials_of(op) -> tuple:
-    """(∂/∂a, ∂/∂b or None, constant?) as a backward step holds them."""
+    """(∂/∂a, ∂/∂b or None, constant?) as a backward step holds them. A constant 0 partial
+    (step, sign) sends nothing, as PyTorch's sign backward gives zeros: an infinite adjoint
+    times 0 would send nan (the masks in pow's derivative formulas, differentiated again)."""
     fixed = op.constant_partials
+    if fixed is not None:
+        fixed = tuple(None if p == 0 else p for p in fixed)
     return ((fixed or op.partials) + (None,))[:2] + (fixed is not None,)
 
 
