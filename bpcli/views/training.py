@@ -97,7 +97,7 @@ def train_tables(run, predictions: list[dict]) -> list:
             add_row(classes, str(k), str(label))
         out.append(classes)
     if predictions:
-        features = run.model.features
+        features = run.model.point_names  # the target too where the model reads it
         named = ["class"] if any("class" in p for p in predictions) else []
         pred = table("Predictions", *features, "yhat", *named, numeric_columns=(*features, "yhat"))
         for p in predictions:
