@@ -287,7 +287,7 @@ class Training:
 
     def predict(self, point):
         """ŷ at a point: a number (one feature), numbers in the features' order, a dict, or `--predict`'s text."""
-        return predict_one(self.run.model, self.params, _predict_point(point, self.run.model.features),
+        return predict_one(self.run.model, self.params, _predict_point(point, self.run.model.point_names),
                            self.run.settings.dtype)
 
     def json(self) -> str:
@@ -299,7 +299,7 @@ class Training:
         model = self.run.model
         if model.tensor and self.predictions:
             raise UsageError("predictions are exported for models of number parameters; this one has tensors")
-        points = [{k: v for k, v in p.items() if k in model.features} for p in self.predictions]
+        points = [{k: v for k, v in p.items() if k in model.point_names} for p in self.predictions]
         shown = [{**p, "yhat": predict_one(model, self.params, p, self.run.settings.dtype)} for p in points]
         return loop_script(self.run, self.table, shown, self.start, self.columns)
 
@@ -347,7 +347,7 @@ def train(model: str, data, *, target: str | None = None, loss: str | None = Non
     else:
         columns, source = _columns_of(data)
         spec, table = from_columns(model, columns, source, target, loss, net, drop_missing)
-    points = [_predict_point(p, spec.features) for p in predict]
+    points = [_predict_point(p, spec.point_names) for p in predict]
     trainer = Trainer(spec, table, settings)
     start = dict(trainer.params)  # each step makes new arrays: these stay as training began
     run = trainer.run()

@@ -238,3 +238,27 @@ def test_a_wrong_tensor_gradient_still_fails_when_finite_differences_judge_alone
     monkeypatch.setitem(OPS, "sin", type(op)(**{**op.__dict__, "partials": (lambda m, out, a: 2.0 + 0 * a,)}))
     r = bp("grad", "sum(sin(v))", "--v", json.dumps([0.5] * 500))
     assert r.exit_code == 3 and "check failed" in r.stderr
+
+
+# -- issue 22, item 2: SymPy's nan leaves the verdict to finite differences ------------------
+def test_where_only_sympy_has_nan_the_finite_difference_decides_and_agrees(bp):
+    # ∂(x^y)/∂y at x = 0 is 0 (bp, PyTorch, the difference); SymPy's x^y·log(x) is nan there.
+    # x's adjoint is inf, and 0·inf in the rounding bound once made every tolerance nan.
+    r = bp("grad", "x^y", "--x", "0", "--y", "0.3", "--json")
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert r.stderr == ""
+    assert doc["ok"] is True
+    assert doc["check"]["y"] == {"backprop": 0.0, "derivative": "x**y*log(x)", "sympy": "nan",
+                                 "finite_difference": 0.0, "status": "ok", "ok": True}
+    assert doc["check"]["x"]["status"] == "skipped"
+
+
+def test_a_tensor_entry_where_sympy_and_the_difference_are_both_nan_is_skipped_not_a_mismatch(bp):
+    r = bp("grad", "sum(x^y)", "--x", "[0.0]", "--y", "[0.3]")
+    assert r.exit_code == 0, r.stderr
+    assert r.stderr == ""
+    rows = {line.split("│")[1].strip(): line.split("│")[-2].strip()
+            for line in r.stdout.splitlines() if line.startswith("│ ") and "[" in line and "shape" not in line}
+    assert rows["x"] == "–" and rows["y"] == "✓"
+    assert "∂/∂x: no verdict: neither SymPy nor finite differences give a number here" in " ".join(r.stdout.split())

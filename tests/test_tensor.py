@@ -170,7 +170,7 @@ def test_a_tensor_output_is_refused_for_the_gradient():
     ("sum(A, 2)", "sum over axis 2 of a 2×3 tensor: its axes are 0 to 1"),
     ("A[2, 0]", "index 2 is out of range for axis 0 of length 2"),
     ("sum(A[0, 0, 0])", "3 indices into a 2×3 tensor: it has 2 axes"),
-    ("softmax(A[0, 0])", "softmax works along the last axis of a vector or matrix, not a scalar"),
+    ("sum(A[0, 0], 1)", "sum over axis 1 of a scalar tensor: a scalar has no axes"),  # softmax of one: 0-d, as PyTorch
     ("sum(A + transpose(A))", "cannot add 2×3 and 3×2"),
 ])
 def test_shape_mistakes_are_clear(text, message):

@@ -315,3 +315,32 @@ def test_divergence_names_a_few_parameters_and_counts_the_rest(bp, tmp_path):
     assert r.exit_code == 4
     assert "last finite parameters: w_c0 = " in r.stderr and " and 44 more" in r.stderr
     assert "w_c49" not in r.stderr
+
+
+# -- issue 22, item 3: the model is the error (Mazur's network), --loss yhat ------------------
+ERROR_DATA = "x,t,z\n1,2,0\n2,3,0\n3,5,0\n"
+
+
+@pytest.mark.parametrize("extra", [[], ["--batch-size", "2"], ["--batch-size", "all"], ["--dtype", "float32"],
+                                   ["--shuffle"]])
+def test_a_model_that_is_the_error_trains_with_a_loss_of_yhat_alone(bp, csv, extra):
+    # The loss never reads y, and the model does not read the target z either.
+    doc = doc_of(bp("train", "(w*x - t)^2", csv(ERROR_DATA), "--target", "z", "--loss", "yhat",
+                    "--epochs", "3", "--json", *extra))
+    assert len(doc["loss"]) == 3 and doc["loss"][-1] < doc["loss"][0]
+    assert doc["data"]["features"] == ["x", "t"] and doc["data"]["target"] == "z"
+
+
+def test_a_model_that_is_the_error_against_the_target_trains_and_predicts_with_it(bp, csv):
+    data = csv("x,z\n1,2\n2,3\n3,5\n")
+    doc = doc_of(bp("train", "(w*x - z)^2", data, "--target", "z", "--loss", "yhat", "--epochs", "3",
+                    "--predict", "x=1,z=2", "--json"))
+    w = doc["params"]["w"]
+    assert doc["predictions"] == [{"x": 1.0, "z": 2.0, "yhat": pytest.approx((w * 1 - 2) ** 2, rel=1e-15)}]
+    r = bp("train", "(w*x - z)^2", data, "--target", "z", "--loss", "yhat", "--epochs", "3", "--predict", "1")
+    assert r.exit_code == 2 and r.stdout == ""
+    assert "--predict 1: 1 number for 2 features (x, z)" in r.stderr
+    r = bp("train", "(w*x - z)^2", data, "--target", "z", "--loss", "yhat", "--epochs", "3", "--predict", "1,2")
+    assert r.exit_code == 0, r.stderr
+    assert r.stderr == ""
+    assert "┃   x ┃   z ┃" in r.stdout

@@ -49,8 +49,9 @@ def derivatives(formula, wrt: list[str] | None = None) -> dict:
             continue
         args = formula.args[i]
         env = dict(zip("abc", (ids[a] for a in args)))
+        zero = OPS[kind].constant_partials
         for slot, a in enumerate(args):
-            if not wanted[a]:
+            if not wanted[a] or (zero is not None and zero[slot] == 0):  # sign, step: no term
                 continue
             local = g.insert(_template(kind, slot), env)[-1]
             term = local if adj[i] == one else adj[i] if local == one else g.apply("mul", (adj[i], local))
@@ -84,19 +85,23 @@ def hessian(formula, point: dict[str, float]) -> dict[str, dict[str, float]]:
 
 
 def _hessian_and_kinks(formula, point):
-    """The matrix, and whether the formula or one of its derivatives is at a kink here."""
+    """The matrix, and whether the formula or one of its derivatives is at a kink here that
+    the second derivatives go through: a kink no gradient reaches (adjoint 0, as the masks in
+    pow's derivative formulas, sign(abs(a) + abs(b)), whose partial is 0) cannot make them
+    differ from SymPy's, so a disagreement there is real, never a convention."""
     rows, kink = {}, _at_kink(formula.grad(point))
     for name, d in derivatives(formula).items():
         local = {n: v for n, v in point.items() if n in d.inputs}
         result = d.grad(local) if d.inputs else None
-        kink = kink or (result is not None and _at_kink(result))
+        kink = kink or (result is not None and _at_kink(result, flowing=True))
         grad = result.gradient if result is not None else {}
-        rows[name] = {col: float(grad.get(col, 0.0)) for col in formula.inputs}
+        rows[name] = {col: float(grad.get(col, 0.0)) + 0.0 for col in formula.inputs}  # + 0.0: no -0.0
     return rows, kink
 
 
-def _at_kink(result) -> bool:
-    return any(kind == "kink" for kind, _ in result.hits)
+def _at_kink(result, flowing: bool = False) -> bool:
+    """A node at its kink; with `flowing`, only one whose adjoint is not 0 (nan counts)."""
+    return any(kind == "kink" and (not flowing or result.adjoints[i] != 0) for kind, i in result.hits)
 
 
 def sympy_hessian(formula, point: dict[str, float]) -> dict[str, dict[str, float]]:

@@ -242,13 +242,16 @@ def check(formula, result, point: dict, budget: float = 5.0) -> Check:
             if len(pairs) < len(entries):
                 notes.append(f"∂/∂{name}: no finite difference at {len(entries) - len(pairs)} of {len(entries)} "
                              "entries: the formula is not finite on both sides of them")
-        fd_ok = all(close(float(np.asarray(g)[at]), d, FD_REL, FD_ABS) for at, d in pairs)
+        # A nan difference has no number to judge with (the scalar check's "no finite difference").
+        fd_ok = all(close(float(np.asarray(g)[at]), d, FD_REL, FD_ABS) for at, d in pairs if not math.isnan(d))
         if name in symbolic:
             c.sympy = symbolic[name]
             c.derivative = "elementwise"
-            agrees = all(close(float(b), float(s), SYMPY_REL, SYMPY_ABS) or (math.isnan(s) and fd_ok)
-                         or (ieee and not (math.isfinite(b) or math.isfinite(s)))
-                         for b, s in zip(np.ravel(g), np.ravel(c.sympy)))
+            agrees, judged = _sympy_verdict(np, g, c.sympy, fd_array, fd_ok, ieee)
+            if not judged:  # as the scalar check: neither reference has a number anywhere
+                c.status = "skipped"
+                notes.append(f"∂/∂{name}: no verdict: neither SymPy nor finite differences give a number "
+                             "here, so bp's numbers there (PyTorch's rule) stand unchecked")
         else:
             agrees, note = _differences_alone(formula, point, name, g, entries, diffs)
             notes += [note] if note else []
@@ -260,6 +263,26 @@ def check(formula, result, point: dict, budget: float = 5.0) -> Check:
     if at_kink and any(c.status == "convention" for c in checks):
         notes.append("where bp and the check differ, bp follows PyTorch's convention at a kink (see notes)")
     return Check(checks, notes)
+
+
+def _sympy_verdict(np, g, sympy, fd, fd_ok: bool, ieee: bool) -> tuple[bool, int]:
+    """(backprop agrees, on how many entries a reference had a number to judge with). An entry
+    SymPy has no number for (nan) is judged by its finite difference, or by all of them where
+    it was not sampled; where the difference is nan too (not finite on both sides), no verdict."""
+    sampled = ~np.isnan(fd)
+    judged, agrees = 0, True
+    for b, s, d, taken in zip(np.ravel(g).tolist(), np.ravel(sympy).tolist(), np.ravel(fd).tolist(),
+                              np.ravel(sampled).tolist()):
+        if close(b, s, SYMPY_REL, SYMPY_ABS) or (ieee and not (math.isfinite(b) or math.isfinite(s))):
+            judged += 1
+        elif not math.isnan(s):
+            agrees = False
+        elif taken:
+            judged += 1
+            agrees = agrees and close(b, d, FD_REL, FD_ABS)
+        elif fd_ok and math.isfinite(b):
+            judged += 1  # not sampled: the differences taken elsewhere all agree
+    return agrees, judged
 
 
 SYMPY_DERIVATIVES = 2_000  # Jacobian entries past which SymPy is not tried (one diff each)

@@ -73,7 +73,7 @@ def train(
     if plot:
         training.check_plot_path(plot)
     spec, table = training_data(model, data, target, loss, max_data, delimiter, drop_missing, net)
-    points = [loop.parse_predict(p, spec.features) for p in predict]
+    points = [loop.parse_predict(p, spec.point_names) for p in predict]
     trainer = loop.Trainer(spec, table, settings)
     show = TrainView(spec, settings, trace, jsonl, points)
     with show.progress():
@@ -158,7 +158,7 @@ class TrainView:
         if trace:
             for p in points:
                 yhat = loop.predict(spec, {n: settings.init.get(n, 1.0) for n in spec.params}, p, settings.dtype)
-                print("predict (before training)", *trace_numbers(p, spec.features), repr(yhat))
+                print("predict (before training)", *trace_numbers(p, spec.point_names), repr(yhat))
             if len(spec.params) > 1:  # the lecture's one-weight lines need no key; several do
                 print(plain("# grad: " + " ".join(spec.features + [spec.target]
                                                           + [f"∂loss/∂{p}" for p in spec.params])))
@@ -215,7 +215,7 @@ class TrainView:
         elif self.trace:
             print("params (after training):", ", ".join(f"{p} = {v!r}" for p, v in run.params.items()))
             for p in predictions:
-                print("predict (after training)", *trace_numbers(p, self.spec.features), repr(p["yhat"]))
+                print("predict (after training)", *trace_numbers(p, self.spec.point_names), repr(p["yhat"]))
         else:
             console = output.stdout_console()
             output.print_all(training.train_tables(run, predictions), console=console)

@@ -310,10 +310,12 @@ OPS: dict[str, Op] = {
             "pow", 2, "power (right-associative; ^ or **)",
             forward=lambda m, a, b: m.pow(a, b),
             partials=(_pow_base_partial, _pow_exponent_partial),
-            # As the partials, 0 where b = 0 (resp. a = 0) and not 0·inf = nan: b - sign(abs(b)) is
-            # b - 1 but 0 at b = 0, and max(a, 1 - sign(abs(a))) is a but 1 at a = 0, so bp diff and
-            # --hessian give d²(x^0)/dx² = 0 and ∂²(x^y)/∂y² = 0 at x = 0.
-            derivative=("b*a^(b - sign(abs(b)))", "a^b*log(max(a, 1 - sign(abs(a))))"),
+            # As the partials (PyTorch's), 0 where b = 0 (resp. a = 0 and b >= 0) and not 0·inf = nan,
+            # by masks that keep the second derivatives right: a + 1 - sign(abs(a) + abs(b)) is a but
+            # 1 at a = b = 0 (the one point where b·a^(b - 1) is 0·inf), and a + 1 - sign(abs(a)) is a
+            # but 1 at a = 0. A mask adds a constant only where it is not 0, so ∂²(x^y)/∂x∂y is 1/x
+            # at y = 0 (b·a^(b - sign(abs(b))) gave 1) and the Hessian is symmetric, at (0, 0) too.
+            derivative=("b*(a + 1 - sign(abs(a) + abs(b)))^(b - 1)", "a^b*log(a + 1 - sign(abs(a)))"),
             sympy=lambda sp, a, b: a**b,
             show="{0}^{1}", syntax="{0}^{1}", prec=POWER,
             torch="{0} ** {1}", jax="{0} ** {1}",
@@ -879,6 +881,8 @@ def _matmul_grad_b(m, g, out, a, b, site):
 def _axes(site) -> tuple:
     """The example's axes a reduction runs over, as negative axes (so a batch rides along)."""
     rank = site.ranks[0]
+    if not rank:  # sum(x, 0) or sum(x, -1) of a scalar: PyTorch's 0-d reduction, over no axis
+        return ()
     if site.params:
         axis = site.params[0]
         return (axis - rank if axis >= 0 else axis,)
@@ -891,6 +895,8 @@ def _reduce_shape(name):
         if not params:
             return ()
         axis = params[0]
+        if not a and axis in (0, -1):  # a 0-d tensor's dim 0 or -1, as PyTorch takes it: itself
+            return ()
         if not -len(a) <= axis < len(a):
             have = f"its axes are 0 to {len(a) - 1}" if a else "a scalar has no axes"
             raise ShapeError(f"{name} over axis {axis} of a {shape_text(a)} tensor: {have}")
@@ -915,11 +921,24 @@ def _spread(m, g, a, site):
 def _vector_shape(name):
     def shape(shapes, params):
         (a,) = shapes
-        if not a:
-            raise ShapeError(f"{name} works along the last axis of a vector or matrix, not a scalar")
-        return a if name != "logsumexp" else a[:-1]
+        return a if name != "logsumexp" else a[:-1]  # a scalar: as a vector of one entry, PyTorch's 0-d
 
     return shape
+
+
+def _one_entry(rule, lifted: tuple, squeeze: bool = True):
+    """A last-axis rule (softmax, log_softmax, logsumexp: forward, VJP or JVP) for a scalar
+    example as for a vector of one entry, as PyTorch takes a 0-d tensor: the operands at
+    positions `lifted` get a last axis of length 1, which the result loses again (`squeeze`)."""
+    def run(m, *args):
+        site = args[-1]
+        if site.ranks[0]:
+            return rule(m, *args)
+        new = [m.np.asarray(x)[..., None] if k in lifted else x for k, x in enumerate(args[:-1])]
+        out = rule(m, *new, site)
+        return out[..., 0] if squeeze else out
+
+    return run
 
 
 def _shifted(m, a):
@@ -1039,21 +1058,28 @@ for _op in [
                torch="torch.transpose({0}, -2, -1)", jax="jnp.swapaxes({0}, -2, -1)",
                jvp=(lambda m, t, out, a, site: m.np.swapaxes(t, -1, -2) if site.ranks[0] >= 2 else t,)),
     _tensor_op("softmax", 1, "softmax along the last axis: exp(v) / sum(exp(v))",
-               _softmax, (lambda m, g, out, a, site: out * (g - (g * out).sum(axis=-1, keepdims=True)),),
+               _one_entry(_softmax, (0,)),
+               (_one_entry(lambda m, g, out, a, site: out * (g - (g * out).sum(axis=-1, keepdims=True)),
+                           (0, 1, 2)),),
                _vector_shape("softmax"), ("{y} ⊙ (∂L/∂{y} − Σ ∂L/∂{y} ⊙ {y})",), "softmax({0})",
                torch="torch.softmax({0}, dim=-1)", jax="jax.nn.softmax({0}, axis=-1)",
-               jvp=(lambda m, t, out, a, site: out * (t - (t * out).sum(axis=-1, keepdims=True)),)),
+               jvp=(_one_entry(lambda m, t, out, a, site: out * (t - (t * out).sum(axis=-1, keepdims=True)),
+                               (0, 1, 2)),)),
     _tensor_op("log_softmax", 1, "log of softmax along the last axis, computed stably",
-               _log_softmax,
-               (lambda m, g, out, a, site: g - m.np.exp(out) * g.sum(axis=-1, keepdims=True),),
+               _one_entry(_log_softmax, (0,)),
+               (_one_entry(lambda m, g, out, a, site: g - m.np.exp(out) * g.sum(axis=-1, keepdims=True),
+                           (0, 1, 2)),),
                _vector_shape("log_softmax"), ("∂L/∂{y} − softmax({0}) · Σ ∂L/∂{y}",), "log_softmax({0})",
                torch="torch.log_softmax({0}, dim=-1)", jax="jax.nn.log_softmax({0}, axis=-1)",
-               jvp=(lambda m, t, out, a, site: t - (m.np.exp(out) * t).sum(axis=-1, keepdims=True),)),
+               jvp=(_one_entry(lambda m, t, out, a, site: t - (m.np.exp(out) * t).sum(axis=-1, keepdims=True),
+                               (0, 1, 2)),)),
     _tensor_op("logsumexp", 1, "log of the sum of exp(v) along the last axis, computed stably",
-               _logsumexp, (lambda m, g, out, a, site: g[..., None] * m.np.exp(a - out[..., None]),),
+               _one_entry(_logsumexp, (0,), squeeze=False),
+               (_one_entry(lambda m, g, out, a, site: g[..., None] * m.np.exp(a - out[..., None]), (2,)),),
                _vector_shape("logsumexp"), ("∂L/∂{y} · softmax({0})",), "logsumexp({0})",
                torch="torch.logsumexp({0}, dim=-1)", jax="jax.nn.logsumexp({0}, axis=-1)",
-               jvp=(lambda m, t, out, a, site: (m.np.exp(a - out[..., None]) * t).sum(axis=-1),)),
+               jvp=(_one_entry(lambda m, t, out, a, site: (m.np.exp(a - out[..., None]) * t).sum(axis=-1),
+                               (0, 2), squeeze=False),)),
     _tensor_op("index", 1, "an entry, row or column at integer indices: v[2], A[1, 0], A[-1]",
                _index, (_index_grad,), _index_shape, ("∂L/∂{y} at the index, 0 elsewhere",), "{0}[…]",
                syntax="{0}[…]", prec=POWER + 1, torch="{0}[{index}]", jax="{0}[{index}]",

@@ -284,8 +284,12 @@ class _Steps(list):
 
 
 def _partials_of(op) -> tuple:
-    """(∂/∂a, ∂/∂b or None, constant?) as a backward step holds them."""
+    """(∂/∂a, ∂/∂b or None, constant?) as a backward step holds them. A constant 0 partial
+    (step, sign) sends nothing, as PyTorch's sign backward gives zeros: an infinite adjoint
+    times 0 would send nan (the masks in pow's derivative formulas, differentiated again)."""
     fixed = op.constant_partials
+    if fixed is not None:
+        fixed = tuple(None if p == 0 else p for p in fixed)
     return ((fixed or op.partials) + (None,))[:2] + (fixed is not None,)
 
 
@@ -298,14 +302,16 @@ def float_adjoints(steps: list, vals: list, output: int, raw: bool = False) -> l
     (the measured fast path; tests/test_properties.py holds it bit for bit equal to
     array_adjoints). Each sum starts from -0.0 (-0.0 + c is c: sweep.accumulate's first
     term) and every partial is multiplied in (g · 1.0 is g: sweep.scaled), as tests cost
-    more than they save on floats. Every node a step names is reached (the tape holds only
-    what the output depends on), so no adjoint is read before it has a term.
+    more than they save on floats. A node no term reached (only through a constant 0 partial,
+    which sends nothing: step, sign) sends nothing either, as the array pass's None.
     With `raw`, adjoints no term reached are left -0.0 (_START) for the caller to read."""
     m = FLOAT
     adj: list = [_START] * len(vals)
     adj[output] = ONE
     for i, a, b, pa, pb, constant in reversed(steps):
         g = adj[i]
+        if g is _START:
+            continue
         if constant:  # pa and pb are numbers
             if pa is not None:
                 adj[a] += g * pa

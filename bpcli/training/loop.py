@@ -80,6 +80,12 @@ class Model:
     binary: bool = False  # binary cross-entropy: the target must be 0 or 1
 
     @property
+    def point_names(self) -> list[str]:
+        """What a prediction needs: the features, and the target where the model reads it (a
+        model that is the error, as Mazur's network, trained with --loss yhat)."""
+        return self.features + [self.target] if self.target in self.yhat.inputs else self.features
+
+    @property
     def tensor(self) -> bool:
         """Whether training goes through the tensor pass (shaped parameters or the vector)."""
         return bool(self.shapes) or self.vector or not self.loss.elementwise
@@ -416,7 +422,8 @@ class Trainer:
         """The lecture's loop: one row a step, on plain floats, with nothing per step but the
         two passes and the update (it is the loop most learners run)."""
         f, wrt, output, yhat, head = self.f, self.wrt, self.f.output, self.yhat, self.model.head
-        target, step, isfinite = self.columns[self.model.target], self.optimizer.step, math.isfinite
+        # .get: a loss without y (--loss yhat) may leave the target unread; only a classifier reads it
+        target, step, isfinite = self.columns.get(self.model.target), self.optimizer.step, math.isfinite
         losses, right = [], 0
         for row, values in self._rows(epoch):
             point = {**values, **self.params}
@@ -469,7 +476,8 @@ class Trainer:
             vals = self.f.forward(point, self.m)
             adj = self.f.backward(vals, self.m, self.wrt)
             grads = {p: self.cast(np.mean(adj[self.f.inputs[p]])) for p in self.params}
-        loss = np.broadcast_to(vals[self.f.output], point[self.model.target].shape)
+        rows = len(range(self.rows)[batch]) if isinstance(batch, slice) else len(batch)
+        loss = np.broadcast_to(vals[self.f.output], (rows,))  # a loss per row, the target read or not
         if len(loss) == 1:  # one row: report it as the lecture does, a number per value
             point = {n: v[0] for n, v in point.items() if n in self.columns} | self.params
             return self.cast(loss[0]), grads, point, self._right(vals[self.yhat], batch)
@@ -569,10 +577,10 @@ def _arithmetic(dtype: str):
 def predict(model: Model, params: dict, point: dict, dtype: str = "float64"):
     """ŷ at one point of the features, computed in the training dtype: a number, or for a
     softmax model the class with the largest logit."""
-    missing = [n for n in model.features if n not in point]
+    missing = [n for n in model.point_names if n not in point]
     if missing:
         raise UsageError(f"--predict needs a value for {', '.join(missing)}")
-    values = {**{n: point[n] for n in model.features}, **params}
+    values = {**{n: point[n] for n in model.point_names}, **params}
     if not model.tensor and dtype == "float64":
         values = {n: values[n] for n in model.yhat.inputs}
         return model.yhat.evaluate({n: float(v) for n, v in values.items()})

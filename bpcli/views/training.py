@@ -105,7 +105,7 @@ def train_tables(run, predictions: list[dict]) -> list:
             add_row(classes, str(k), str(label))
         out.append(classes)
     if predictions:
-        features = run.model.features
+        features = run.model.point_names  # the target too where the model reads it
         named = ["class"] if any("class" in p for p in predictions) else []
         chances = [f"P({c})" for c in run.model.classes] if any("probabilities" in p for p in predictions) else []
         pred = table("Predictions", *features, "yhat", *named, *chances,
