@@ -171,7 +171,7 @@ def serve(
         raise UsageError(f"cannot listen on {host}:{port}: {e.strerror}",
                          hint="choose another port with --port N") from None
     limits = {"max_size": max_size, "max_nodes": max_nodes, "seconds": timeout,
-              "check_seconds": min(2.0, timeout / 2)}
+              "check_seconds": min(2.0, timeout / 2), "host": host}
     os.environ["BP_SERVE_LIMITS"] = json.dumps(limits)  # read by every worker process
     shown = f"[{host}]" if ":" in host else host
     say_error(f"bp: serving on http://{shown}:{port}/ ({workers} worker{'s' * (workers > 1)}; Ctrl-C stops)")

@@ -3,18 +3,25 @@
 Every request is computed from its own body alone: no state is kept between requests.
 Each is bounded: body and formula size (413), node count (413) and compute time (422),
 so one request that hits a bound gets a clear answer and the server goes on serving.
+
+Only its own page can use it: a request whose Host header names anything but the bound
+address or a loopback one is refused (421: a DNS-rebinding page gets nothing), a POST must
+say `Content-Type: application/json` (415: a cross-origin "simple" request computes nothing),
+and no CORS header is ever sent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import os
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -22,7 +29,7 @@ from starlette.routing import Route
 from bpcli.check import sympy_bridge
 from bpcli.check.verify import checked_grad
 from bpcli.engine.values import number
-from bpcli.errors import BPError, InputValueError, ShapeError
+from bpcli.errors import BPError, InputValueError, LimitError, ShapeError
 from bpcli.language.parser import located, parse
 from bpcli.views.documents import dumps, grad_document
 from bpcli.views.notes import grad_notes
@@ -39,14 +46,56 @@ class Limits:
     seconds: float = 10.0  # a whole request's computation
     check_seconds: float = 2.0  # SymPy's share of it
     sympy_workers: int = 2  # warm SymPy processes kept by each server process
+    host: str = "127.0.0.1"  # the address bound: Host headers naming it are accepted
 
     @property
     def max_body(self) -> int:
         return 4 * self.max_size + 100_000  # the formula (JSON-escaped) and the values
 
 
-class TooLarge(BPError):
-    """A request past one of the server's size bounds."""
+class TooLarge(LimitError):
+    """A request past one of the server's size bounds (kind "too large")."""
+
+
+def local_host(header: str, bound: str) -> bool:
+    """Whether a Host header names this server as a local tool: localhost, a loopback address
+    (127.0.0.0/8, ::1), or the address bound; when the bound address is a wildcard (0.0.0.0,
+    ::), any IP address, never a DNS name (DNS rebinding needs one)."""
+    name = header.strip().lower()
+    if name.startswith("["):
+        name = name[1:name.index("]")] if "]" in name else ""
+    elif name.count(":") == 1:
+        name = name.split(":")[0]
+    bound = bound.strip("[]").lower()
+    if name == "localhost" or name == bound:
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return address.is_loopback or bound in ("0.0.0.0", "::")
+
+
+def refusal(status: int, kind: str, reason: str, hint: str | None = None) -> JSONResponse:
+    """bp's JSON error for a request refused before any formula is read (no position)."""
+    return JSONResponse({"error": reason, "kind": kind, "position": None, "caret": None, "hint": hint}, status)
+
+
+class LocalOnly:
+    """ASGI middleware: a request whose Host header is not local gets 421 and nothing else."""
+
+    def __init__(self, app, bound: str):
+        self.app, self.bound = app, bound
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            host = next((v for k, v in scope["headers"] if k == b"host"), b"").decode("latin-1")
+            if not local_host(host, self.bound):
+                shown = json.dumps(host) if host else "no Host header"
+                response = refusal(421, "wrong host", f"this server answers only requests to {self.bound} or "
+                                   f"localhost, not {shown}", hint="open the address bp serve printed")
+                return await response(scope, receive, send)
+        await self.app(scope, receive, send)
 
 
 def _values(raw, formula, fill: bool) -> tuple[dict, list[str]]:
@@ -111,14 +160,23 @@ def create_app(limits: Limits | None = None) -> Starlette:
         limits = Limits(**json.loads(os.environ[ENV])) if ENV in os.environ else Limits()
 
     async def answer(request: Request, with_layout: bool) -> Response:
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != "application/json":
+            return refusal(415, "wrong content type", f"the request's Content-Type is {media or 'missing'}; "
+                           "this server reads only application/json",
+                           hint="send the header Content-Type: application/json")
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limits.max_body:
-            return JSONResponse({"error": f"the request has {int(declared):,} bytes, more than this server's "
-                                          f"limit of {limits.max_body:,}", "kind": "too large"}, 413)
-        raw = await request.body()
-        if len(raw) > limits.max_body:
-            return JSONResponse({"error": f"the request is larger than this server's limit of {limits.max_body:,} "
-                                          "bytes", "kind": "too large"}, 413)
+            return refusal(413, "too large", f"the request has {int(declared):,} bytes, more than this "
+                           f"server's limit of {limits.max_body:,}")
+        chunks, size = [], 0
+        async for chunk in request.stream():  # counted as it arrives: the bound stops the reading
+            size += len(chunk)
+            if size > limits.max_body:
+                return refusal(413, "too large", f"the request is larger than this server's limit of "
+                               f"{limits.max_body:,} bytes")
+            chunks.append(chunk)
+        raw = b"".join(chunks)
         try:
             body = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -158,4 +216,5 @@ def create_app(limits: Limits | None = None) -> Starlette:
             sympy_bridge.stop_warm()
 
     return Starlette(routes=[Route("/", home), Route("/api/grad", grad, methods=["POST"]),
-                             Route("/api/view", view, methods=["POST"])], lifespan=warm_sympy)
+                             Route("/api/view", view, methods=["POST"])], lifespan=warm_sympy,
+                     middleware=[Middleware(LocalOnly, bound=limits.host)])

@@ -1,0 +1,136 @@
+"""bp serve under attack, through real HTTP on 127.0.0.1 only (bounded counts and times): a
+DNS-rebinding page, cross-origin "simple" POSTs, oversized and chunked bodies, malformed bodies."""
+
+import json
+import signal
+import socket
+import time
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from test_web_serve import CARD, post, start
+
+
+@pytest.fixture(scope="module")
+def server():
+    proc, url = start("--max-size", "2000", "--max-nodes", "300")
+    yield url
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=10)
+
+
+def exchange(url: str, head: bytes, body_parts=(), seconds: float = 10.0) -> tuple[int, dict, bytes, int]:
+    """Send a raw request (head, then each body part while the server takes it) to 127.0.0.1 and
+    read the answer: (status, headers, body, body bytes sent before the answer came)."""
+    port = urlsplit(url).port
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port), timeout=seconds) as s:
+        s.sendall(head)
+        s.settimeout(0.05)
+        answer = b""
+        for part in body_parts:
+            try:
+                answer += s.recv(65536)
+            except TimeoutError:
+                pass
+            if answer:
+                break
+            try:
+                s.sendall(part)
+            except OSError:  # the server answered and closed
+                break
+            sent += len(part)
+        s.settimeout(seconds)
+        deadline = time.monotonic() + seconds
+        while b"\r\n\r\n" not in answer and time.monotonic() < deadline:
+            got = s.recv(65536)
+            if not got:
+                break
+            answer += got
+        top, _, rest = answer.partition(b"\r\n\r\n")
+        lines = top.decode("latin-1").split("\r\n")
+        headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+        length = int(headers.get("content-length", "0"))
+        while len(rest) < length and time.monotonic() < deadline:
+            got = s.recv(65536)
+            if not got:
+                break
+            rest += got
+    return int(lines[0].split()[1]), headers, rest, sent
+
+
+def assert_bp_error(r, status: int, kind: str):
+    assert r.status_code == status
+    body = r.json()
+    assert set(body) == {"error", "kind", "position", "caret", "hint"}
+    assert body["kind"] == kind
+    return body
+
+
+# -- 1. Host ------------------------------------------------------------------------------------
+def test_a_dns_rebinding_page_gets_nothing(server):
+    port = urlsplit(server).port
+    for host in (f"evil.example:{port}", "evil.example", f"127.0.0.1.evil.example:{port}", f"localhost.:{port}",
+                 f"[::2]:{port}", f"10.0.0.1:{port}"):
+        r = post(server, CARD, host=host)
+        body = assert_bp_error(r, 421, "wrong host")
+        assert "gradient" not in r.text and json.dumps(host) in body["error"]
+        page = httpx.get(server + "/", headers={"host": host}, timeout=10)
+        assert page.status_code == 421 and "<html" not in page.text.lower()
+        assert not [k for k in r.headers if k.startswith("access-control")]
+
+
+def test_every_loopback_name_is_served(server):
+    port = urlsplit(server).port
+    for host in (f"127.0.0.1:{port}", "127.0.0.1", f"localhost:{port}", "LocalHost", f"127.1.2.3:{port}",
+                 f"[::1]:{port}"):
+        r = post(server, CARD, host=host)
+        assert r.status_code == 200 and r.json()["gradient"] == {"x": 12.0, "w": 8.0, "y": -4.0}
+        assert not [k for k in r.headers if k.startswith("access-control")]
+        assert httpx.get(server + "/", headers={"host": host}, timeout=10).status_code == 200
+
+
+def test_a_request_with_no_host_header_is_refused(server):
+    status, headers, body, _ = exchange(server, b"GET / HTTP/1.0\r\n\r\n")
+    assert status == 421 and json.loads(body)["kind"] == "wrong host"
+
+
+# -- 2. Content-Type ------------------------------------------------------------------------------
+def test_a_post_not_typed_as_json_computes_nothing(server):
+    text = json.dumps(CARD)
+    for media in ("text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded",
+                  "multipart/form-data; boundary=x", ""):
+        r = httpx.post(server + "/api/grad", content=text, headers={"content-type": media}, timeout=10)
+        body = assert_bp_error(r, 415, "wrong content type")
+        assert "gradient" not in r.text and "application/json" in body["hint"]
+    ok = httpx.post(server + "/api/view", content=text, headers={"content-type": "Application/JSON; charset=utf-8"},
+                    timeout=10)
+    assert ok.status_code == 200
+
+
+# -- 3. Bodies bounded as they arrive ---------------------------------------------------------------
+def test_a_chunked_body_past_the_bound_gets_413_before_it_ends(server):
+    head = (b"POST /api/grad HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n")
+    chunk = b"%x\r\n%s\r\n" % (16384, b" " * 16384)
+    status, _, body, sent = exchange(server, head, [chunk] * 4000)  # 64 MB offered, never ended
+    assert status == 413
+    assert json.loads(body)["kind"] == "too large"
+    assert sent < 4_000_000  # the server stopped reading near its bound (108 kB), not at the end
+    assert post(server, CARD).status_code == 200
+
+
+def test_a_declared_length_past_the_bound_gets_413_unread(server):
+    head = (b"POST /api/grad HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 50000000\r\n\r\n")
+    status, _, body, sent = exchange(server, head, [b" " * 65536] * 700)
+    assert status == 413 and json.loads(body)["kind"] == "too large"
+    assert sent < 4_000_000
+
+
+def test_every_413_says_too_large(server):
+    r = post(server, {"formula": "x+" * 1500 + "x", "values": {"x": 1}})
+    assert_bp_error(r, 413, "too large")
+    r = post(server, {"formula": "(" * 200 + "x" + "+1)*x" * 200, "values": {"x": 1}})
+    assert_bp_error(r, 413, "too large")
