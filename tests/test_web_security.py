@@ -134,3 +134,81 @@ def test_every_413_says_too_large(server):
     assert_bp_error(r, 413, "too large")
     r = post(server, {"formula": "(" * 200 + "x" + "+1)*x" * 200, "values": {"x": 1}})
     assert_bp_error(r, 413, "too large")
+
+
+# -- 4. Malformed bodies: a 4xx with bp's JSON error, never a 500 -------------------------------------
+def nested(depth: int, inner: str = "1") -> str:
+    return "[" * depth + inner + "]" * depth
+
+
+MALFORMED = {  # name: (body text, status)
+    "JSON nested 60,000 deep": ('{"formula": "x", "values": {"x": ' + nested(60_000) + "}}", 400),
+    "a 5,000-digit integer": ('{"formula": "x", "values": {"x": ' + "9" * 5000 + "}}", 400),
+    "a string in a list": ('{"formula": "sum(x)", "values": {"x": [1, "a"]}}', 400),
+    "null in a list": ('{"formula": "sum(x)", "values": {"x": [1, null]}}', 400),
+    "an object in a list": ('{"formula": "sum(x)", "values": {"x": [1, {}]}}', 400),
+    "true in a list": ('{"formula": "sum(x)", "values": {"x": [true]}}', 400),
+    "a ragged list": ('{"formula": "sum(x)", "values": {"x": [[1, 2], [3]]}}', 400),
+    "an empty list": ('{"formula": "sum(x)", "values": {"x": []}}', 400),
+    "a 400-digit entry": ('{"formula": "sum(x)", "values": {"x": [' + "9" * 400 + "]}}", 400),
+    "a 400-digit value": ('{"formula": "x", "values": {"x": ' + "9" * 400 + "}}", 400),
+    "70-deep lists": ('{"formula": "sum(x)", "values": {"x": ' + nested(70) + "}}", 400),
+    "40-deep lists under x*x": ('{"formula": "sum(x*x)", "values": {"x": ' + nested(40) + "}}", 400),
+    "a broadcast to 1000³": (json.dumps({"formula": "sum(x*y*z)", "values": {
+        "x": [[[1]]] * 1000, "y": [[[1]] * 1000], "z": [[[1] * 1000]]}}), 413),
+    "a name with a lone surrogate": ('{"formula": "x", "values": {"\\ud800": 1, "x": 1}}', 400),
+    "a formula with a lone surrogate": ('{"formula": "x+\\udfff", "values": {}}', 400),
+    "not UTF-8": (b'{"formula": "x\xff"}', 400),
+    "not JSON": ("{not json", 400),
+    "a list": ("[1, 2]", 400),
+    "a number for the formula": ('{"formula": 1}', 400),
+    "values as a list": ('{"formula": "x", "values": [1]}', 400),
+    "a value of nan text": ('{"formula": "x", "values": {"x": "nan"}}', 400),
+    "a value of words": ('{"formula": "x", "values": {"x": "abc"}}', 400),
+    "a check of neither": ('{"formula": "x", "values": {"x": 1}, "check": "maybe"}', 400),
+    "NaN in JSON": ('{"formula": "x", "values": {"x": NaN}}', 400),
+}
+
+
+@pytest.fixture(scope="module")
+def default_server():
+    """bp serve with its default limits (a body of up to 140,000 bytes)."""
+    proc, url = start()
+    yield url
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("path", ["/api/grad", "/api/view"])
+def test_every_malformed_body_gets_a_4xx_with_bps_json_error(default_server, path):
+    server = default_server
+    for name, (text, status) in MALFORMED.items():
+        started = time.monotonic()
+        r = post(server, text, path)
+        assert r.status_code == status, (name, r.status_code, r.text[:300])
+        body = r.json()
+        assert set(body) == {"error", "kind", "position", "caret", "hint"}, name
+        assert body["kind"] != "error" and body["error"], name
+        assert body["hint"] and "--" not in body["hint"], (name, body["hint"])  # fields, not CLI flags
+        assert time.monotonic() - started < 5, name
+    assert post(server, CARD, path).status_code == 200
+
+
+def test_a_json_error_says_where_in_the_body(server):
+    body = post(server, '{"formula": "x",\n "values": {x}}').json()
+    assert body["position"] == {"line": 2, "column": 13, "offset": 29}
+    assert body["error"].startswith("the request is not JSON: Expecting property name")
+
+
+def test_a_broadcast_past_the_bound_is_refused_by_shape_naming_the_node(server):
+    body = post(server, MALFORMED["a broadcast to 1000³"][0]).json()
+    assert body["error"].startswith("a node would hold 1,000,000,000 entries (1000×1000×1000)")
+    assert body["position"] == {"line": 1, "column": 8, "offset": 7} and body["kind"] == "too large"
+
+
+def test_the_check_field_is_honoured(server):
+    for off in (False, "no"):
+        r = post(server, {**CARD, "check": off})
+        assert r.status_code == 200 and r.json()["check"] is None, off
+    for on in (True, "yes"):
+        assert post(server, {**CARD, "check": on}).json()["check"]["x"]["sympy"] == 12.0

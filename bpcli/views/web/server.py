@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import ipaddress
 import json
+import math
 import os
 from dataclasses import dataclass
 
@@ -28,9 +29,10 @@ from starlette.routing import Route
 
 from bpcli.check import sympy_bridge
 from bpcli.check.verify import checked_grad
-from bpcli.engine.values import number
-from bpcli.errors import BPError, InputValueError, LimitError, ShapeError
-from bpcli.language.parser import located, parse
+from bpcli.engine.tensor import shapes
+from bpcli.engine.values import number, tensor, value_problems
+from bpcli.errors import BPError, InputValueError, LimitError, Position, ShapeError
+from bpcli.language.parser import located, parse, positions
 from bpcli.views.documents import dumps, grad_document
 from bpcli.views.notes import grad_notes
 from bpcli.views.web import page, view_data
@@ -46,6 +48,7 @@ class Limits:
     seconds: float = 10.0  # a whole request's computation
     check_seconds: float = 2.0  # SymPy's share of it
     sympy_workers: int = 2  # warm SymPy processes kept by each server process
+    max_entries: int = 10_000_000  # entries of one node's array (80 MB of float64)
     host: str = "127.0.0.1"  # the address bound: Host headers naming it are accepted
 
     @property
@@ -76,9 +79,9 @@ def local_host(header: str, bound: str) -> bool:
     return address.is_loopback or bound in ("0.0.0.0", "::")
 
 
-def refusal(status: int, kind: str, reason: str, hint: str | None = None) -> JSONResponse:
-    """bp's JSON error for a request refused before any formula is read (no position)."""
-    return JSONResponse({"error": reason, "kind": kind, "position": None, "caret": None, "hint": hint}, status)
+def refusal(status: int, kind: str, reason: str, hint: str | None = None, position: dict | None = None):
+    """bp's JSON error for a request refused before any formula is read (a position in the body, if any)."""
+    return JSONResponse({"error": reason, "kind": kind, "position": position, "caret": None, "hint": hint}, status)
 
 
 class LocalOnly:
@@ -98,42 +101,106 @@ class LocalOnly:
         await self.app(scope, receive, send)
 
 
+VALUES_HINT = ('"values" maps each input\'s name to a number, numeric text or a nested list of numbers, '
+               'e.g. {"x": 2, "W": [[1, 2]]}')
+BODY_HINT = 'send a JSON object: {"formula": "(x*w-y)^2", "values": {"x": 2, "w": 3, "y": 4}}'
+MAX_DIMENSIONS = 32  # numpy's limit for broadcasting
+
+
+def _text(s: str, where: str) -> str:
+    """A string of the request that can be encoded (a lone surrogate cannot)."""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InputValueError(f"{where} has a lone surrogate (U+{ord(s[e.start]):04X}) at character {e.start + 1}",
+                              hint="send text as UTF-8: JSON escapes \\ud800-\\udfff only in pairs") from None
+    return s
+
+
+def _array(v: list, name: str):
+    """A "values" entry given as a nested list: of one shape, numbers only, at most 32 axes."""
+    depth, inner = 0, v
+    while isinstance(inner, list) and inner and depth <= MAX_DIMENSIONS:
+        depth, inner = depth + 1, inner[0]
+    if depth > MAX_DIMENSIONS:
+        raise InputValueError(f"the value of {name} is nested more than {MAX_DIMENSIONS} lists deep",
+                              hint=f"a tensor has at most {MAX_DIMENSIONS} axes")
+    try:
+        return tensor(v, name, InputValueError)
+    except InputValueError as e:
+        raise InputValueError(e.reason, hint=VALUES_HINT) from None
+
+
 def _values(raw, formula, fill: bool) -> tuple[dict, list[str]]:
     """The point from a request's "values": numbers or numeric text; with `fill`, inputs not
     given are 1 (the page's fields start there), and their names are returned."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise InputValueError('"values" must be a JSON object such as {"x": 2, "w": 3}')
+        raise InputValueError('"values" must be a JSON object such as {"x": 2, "w": 3}', hint=VALUES_HINT)
     point = {}
     for name, v in raw.items():
+        _text(name, "a name in \"values\"")
         if isinstance(v, bool) or not isinstance(v, (int, float, str, list)):
-            raise InputValueError(f"the value of {name} is not a number: {json.dumps(v)}")
+            raise InputValueError(f"the value of {name} is not a number: {json.dumps(v)}", hint=VALUES_HINT)
         if fill and name not in formula.inputs:
             continue  # a field left from the previous formula
-        point[name] = v if isinstance(v, list) else number(str(v).strip(), f"the value of {name}")
+        if isinstance(v, list):
+            point[name] = _array(v, name)
+        elif isinstance(v, int) and not math.isfinite(float(v) if abs(v) < 2 ** 1024 else math.inf):
+            raise InputValueError(f"the value of {name} is beyond float64's range", hint=VALUES_HINT)
+        else:
+            try:
+                point[name] = number(str(v).strip(), f"the value of {name}")
+            except InputValueError as e:  # its hint words bp grad's flags
+                raise InputValueError(e.reason, hint=VALUES_HINT + "; finite numbers only") from None
     defaulted = [n for n in formula.inputs if n not in point] if fill else []
     for name in defaulted:
         point[name] = 1.0
+    problems, missing = value_problems(list(formula.inputs), point, True)
+    if problems:
+        hint = (f'add {", ".join(json.dumps(n) for n in missing)} to "values"' if missing else VALUES_HINT)
+        raise InputValueError("; ".join(problems), hint=hint)
     return point, defaulted
+
+
+def _where(text: str, node: int) -> Position | None:
+    """Where a node is written in the formula's text, if it is."""
+    at = positions(text).get(node)
+    return None if at is None else Position.in_text(text, at)
+
+
+def _entries(formula, text: str, point: dict, limits: Limits) -> None:
+    """Refuse, from the shapes alone (before any array is made), a node of more entries than the bound."""
+    if not any(getattr(v, "ndim", 0) for v in point.values()):
+        return
+    for i, shape in enumerate(shapes(formula, {n: getattr(v, "shape", ()) for n, v in point.items()})):
+        if math.prod(shape) > limits.max_entries:
+            raise TooLarge(f"a node would hold {math.prod(shape):,} entries ({'×'.join(map(str, shape))}), "
+                           f"more than this server's limit of {limits.max_entries:,}",
+                           hint="send smaller arrays in \"values\"", position=_where(text, i))
 
 
 def compute(body: dict, limits: Limits, with_layout: bool) -> dict:
     """The document `bp grad --json` prints for the request (and, for the page, its layout)."""
     text = body.get("formula")
     if not isinstance(text, str):
-        raise InputValueError('the request needs "formula": a bp formula as a JSON string')
+        raise InputValueError('the request needs "formula": a bp formula as a JSON string', hint=BODY_HINT)
     if len(text) > limits.max_size:
         raise TooLarge(f"the formula has {len(text):,} characters, more than this server's limit of "
                        f"{limits.max_size:,}", hint="bp serve --max-size N raises it")
-    f = parse(text)
+    f = parse(_text(text, '"formula"'))
     if len(f) > limits.max_nodes:
         raise TooLarge(f"the formula has {len(f):,} nodes, more than this server's limit of {limits.max_nodes:,}",
                        hint="bp serve --max-nodes N raises it")
+    check = body.get("check", True)
+    if check not in (True, False, "yes", "no"):
+        raise InputValueError(f'"check" must be true, false, "yes" or "no", not {json.dumps(check)}',
+                              hint='"check": false answers without SymPy\'s check')
+    check = check in (True, "yes")
     point, defaulted = _values(body.get("values"), f, fill=with_layout)
-    f.check_values(point)
-    check = body.get("check", True) is not False
     try:
+        _entries(f, text, point, limits)
         result, checked = checked_grad(f, point, check, limits.check_seconds)
     except ShapeError as e:
         if e.node is None:
@@ -179,11 +246,14 @@ def create_app(limits: Limits | None = None) -> Starlette:
         raw = b"".join(chunks)
         try:
             body = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            return JSONResponse({"error": f"the request is not JSON: {e}", "kind": "usage error"}, 400)
+        except json.JSONDecodeError as e:
+            return refusal(400, "usage error", f"the request is not JSON: {e.msg} at line {e.lineno}, column "
+                           f"{e.colno}", BODY_HINT, {"line": e.lineno, "column": e.colno, "offset": e.pos})
+        except (ValueError, RecursionError) as e:  # not UTF-8, nested too deep, an integer of > 4,300 digits
+            reason = "nested too deep" if isinstance(e, RecursionError) else str(e).split(";")[0]
+            return refusal(400, "usage error", f"the request is not JSON bp can read: {reason}", hint=BODY_HINT)
         if not isinstance(body, dict):
-            return JSONResponse({"error": 'the request must be a JSON object: {"formula": …, "values": {…}}',
-                                 "kind": "usage error"}, 400)
+            return refusal(400, "usage error", "the request must be a JSON object", hint=BODY_HINT)
         try:
             found = await asyncio.wait_for(run_in_threadpool(compute, body, limits, with_layout), limits.seconds)
         except TooLarge as e:
