@@ -2,14 +2,18 @@
 DNS-rebinding page, cross-origin "simple" POSTs, oversized and chunked bodies, malformed bodies."""
 
 import json
+import os
+import re
 import signal
 import socket
+import subprocess
+import sys
 import time
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from test_web_serve import CARD, post, start
+from test_web_serve import CARD, ROOT, post, start
 
 
 @pytest.fixture(scope="module")
@@ -212,3 +216,48 @@ def test_the_check_field_is_honoured(server):
         assert r.status_code == 200 and r.json()["check"] is None, off
     for on in (True, "yes"):
         assert post(server, {**CARD, "check": on}).json()["check"]["x"]["sympy"] == 12.0
+
+
+# -- 5. The command's own edges -------------------------------------------------------------------------
+def serve_and_read_banner(*args) -> tuple[subprocess.Popen, str]:
+    """bp serve started with these arguments, and the first line it prints on stderr."""
+    proc = subprocess.Popen([sys.executable, "-m", "bpcli", "serve", *args], cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    return proc, proc.stderr.readline()
+
+
+def stop(proc: subprocess.Popen) -> str:
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=15)
+    return proc.stderr.read()
+
+
+def answered(port: int) -> int:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return post(f"http://127.0.0.1:{port}", CARD).status_code
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_port_0_prints_the_port_the_system_chose_and_127_1_is_loopback():
+    proc, banner = serve_and_read_banner("--port", "0", "--host", "127.1")
+    try:
+        found = re.fullmatch(r"bp: serving on http://127\.1:(\d+)/ \(1 worker; Ctrl-C stops\)\n", banner)
+        assert found and int(found[1]) > 0, banner
+        assert answered(int(found[1])) == 200  # Host 127.0.0.1 names the loopback address bound
+    finally:
+        rest = stop(proc)
+    assert "reachable from other machines" not in rest and "Traceback" not in rest
+    assert rest.rstrip().endswith("bp: stopped")
+
+
+def test_an_empty_host_is_refused_before_it_listens(bp):
+    r = bp("serve", "--host", "", "--port", "0")
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == ("bp: usage error: --host needs an address (an empty one would bind every interface)\n"
+                        "hint: --host 127.0.0.1 serves this machine only; --host 0.0.0.0 every interface\n")
