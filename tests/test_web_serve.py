@@ -51,8 +51,10 @@ def server():
     proc.wait(timeout=10)
 
 
-def post(url, body, path="/api/grad"):
-    return httpx.post(url + path, content=body if isinstance(body, (bytes, str)) else json.dumps(body), timeout=30)
+def post(url, body, path="/api/grad", **headers):
+    """A POST as bp's page sends it (Content-Type: application/json), with any other headers."""
+    return httpx.post(url + path, content=body if isinstance(body, (bytes, str)) else json.dumps(body), timeout=30,
+                      headers={"content-type": "application/json", **headers})
 
 
 def test_api_answers_exactly_what_bp_grad_json_prints(server, bp):

@@ -165,20 +165,24 @@ def serve(
     except ImportError:
         raise MissingDependency("bp serve needs Starlette and Uvicorn, which are not installed",
                                 hint="pip install 'backprop-cli[web]'") from None
+    import ipaddress  # deferred: for bp serve only
     import socket  # deferred: loads socket and selectors, for bp serve only
 
+    if not host.strip():
+        raise UsageError("--host needs an address (an empty one would bind every interface)",
+                         hint="--host 127.0.0.1 serves this machine only; --host 0.0.0.0 every interface")
     try:
-        with socket.create_server((host, port)):
-            pass
+        with socket.create_server((host, port)) as s:
+            bound, port = s.getsockname()[:2]  # the real port when --port 0 let the system choose
     except OSError as e:
         raise UsageError(f"cannot listen on {host}:{port}: {e.strerror}",
                          hint="choose another port with --port N") from None
     limits = {"max_size": max_size, "max_nodes": max_nodes, "seconds": timeout,
-              "check_seconds": min(2.0, timeout / 2)}
+              "check_seconds": min(2.0, timeout / 2), "host": host}
     os.environ["BP_SERVE_LIMITS"] = json.dumps(limits)  # read by every worker process
     shown = f"[{host}]" if ":" in host else host
     say_error(f"bp: serving on http://{shown}:{port}/ ({workers} worker{'s' * (workers > 1)}; Ctrl-C stops)")
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    if not ipaddress.ip_address(bound.split("%")[0]).is_loopback:  # 127.0.0.0/8 and ::1 are this machine
         say_error(f"bp: note: {host} is reachable from other machines, and bp serve asks no password")
     uvicorn.run("bpcli.views.web.server:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level="warning", timeout_graceful_shutdown=2)
