@@ -29,9 +29,10 @@ from starlette.routing import Route
 
 from bpcli.check import sympy_bridge
 from bpcli.check.verify import checked_grad
+from bpcli.engine.entries import bounded
 from bpcli.engine.tensor import shapes
 from bpcli.engine.values import number, tensor, value_problems
-from bpcli.errors import BPError, InputValueError, LimitError, Position, ShapeError
+from bpcli.errors import BPError, EntriesError, InputValueError, LimitError, Position, ShapeError
 from bpcli.language.parser import located, parse, positions
 from bpcli.views.documents import dumps, grad_document
 from bpcli.views.notes import grad_notes
@@ -174,7 +175,9 @@ def _entries(formula, text: str, point: dict, limits: Limits) -> None:
     """Refuse, from the shapes alone (before any array is made), a node of more entries than the bound."""
     if not any(getattr(v, "ndim", 0) for v in point.values()):
         return
-    for i, shape in enumerate(shapes(formula, {n: getattr(v, "shape", ()) for n, v in point.items()})):
+    with bounded(0):  # the engine's bound would refuse first, without the node's place in the text
+        found = shapes(formula, {n: getattr(v, "shape", ()) for n, v in point.items()})
+    for i, shape in enumerate(found):
         if math.prod(shape) > limits.max_entries:
             raise TooLarge(f"a node would hold {math.prod(shape):,} entries ({'×'.join(map(str, shape))}), "
                            f"more than this server's limit of {limits.max_entries:,}",
@@ -201,7 +204,8 @@ def compute(body: dict, limits: Limits, with_layout: bool) -> dict:
     point, defaulted = _values(body.get("values"), f, fill=with_layout)
     try:
         _entries(f, text, point, limits)
-        result, checked = checked_grad(f, point, check, limits.check_seconds)
+        with bounded(limits.max_entries):
+            result, checked = checked_grad(f, point, check, limits.check_seconds)
     except ShapeError as e:
         if e.node is None:
             raise
@@ -256,7 +260,8 @@ def create_app(limits: Limits | None = None) -> Starlette:
             return refusal(400, "usage error", "the request must be a JSON object", hint=BODY_HINT)
         try:
             found = await asyncio.wait_for(run_in_threadpool(compute, body, limits, with_layout), limits.seconds)
-        except TooLarge as e:
+        except (TooLarge, EntriesError) as e:
+            e.hint = e.hint or 'send smaller arrays in "values"'
             return JSONResponse(error_body(e), 413)
         except BPError as e:
             return JSONResponse(error_body(e), 400)
