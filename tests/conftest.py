@@ -125,3 +125,14 @@ def page(browser):
     yield tab
     context.close()
     assert problems == []
+
+
+@pytest.fixture(scope="module")
+def server():
+    """bp serve on 127.0.0.1 with small limits, for a module's tests (tests/test_web_serve.py, test_web_security.py)."""
+    from test_web_serve import start  # the helper that starts bp serve and waits for it
+
+    proc, url = start("--max-size", "2000", "--max-nodes", "300")
+    yield url
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=10)

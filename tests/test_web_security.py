@@ -16,14 +16,6 @@ import pytest
 from test_web_serve import CARD, ROOT, post, start
 
 
-@pytest.fixture(scope="module")
-def server():
-    proc, url = start("--max-size", "2000", "--max-nodes", "300")
-    yield url
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=10)
-
-
 def exchange(url: str, head: bytes, body_parts=(), seconds: float = 10.0) -> tuple[int, dict, bytes, int]:
     """Send a raw request (head, then each body part while the server takes it) to 127.0.0.1 and
     read the answer: (status, headers, body, body bytes sent before the answer came)."""

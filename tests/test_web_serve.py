@@ -43,14 +43,6 @@ def start(*args):
     raise AssertionError("bp serve did not answer within 30 s")
 
 
-@pytest.fixture(scope="module")
-def server():
-    proc, url = start("--max-size", "2000", "--max-nodes", "300")
-    yield url
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=10)
-
-
 def post(url, body, path="/api/grad", **headers):
     """A POST as bp's page sends it (Content-Type: application/json), with any other headers."""
     return httpx.post(url + path, content=body if isinstance(body, (bytes, str)) else json.dumps(body), timeout=30,
