@@ -10,8 +10,6 @@ from __future__ import annotations
 import math
 import random
 
-from bpcli.check import sympy_bridge as bridge
-from bpcli.check.tensorcheck import check as check_tensors
 from bpcli.check.verdicts import (
     EPS,
     FD_ABS,
@@ -66,6 +64,8 @@ def rounding(result) -> float:
 
 def sympy_derivatives(formula, point: dict[str, float]) -> dict[str, tuple[str, float | None]]:
     """{input: (derivative in bp syntax, its value at the point)} from SymPy (in this process)."""
+    from bpcli.check import sympy_bridge as bridge  # deferred: the SymPy bridge, off --no-check's start-up
+
     sp, expr, symbols, subs = bridge.at_point(formula, point)
     out = {}
     for name, sym in symbols.items():
@@ -78,6 +78,8 @@ def sympy_derivatives(formula, point: dict[str, float]) -> dict[str, tuple[str, 
 
 def symbolic_check(formula, point: dict[str, float], budget: float):
     """SymPy's derivatives within the budget: (derivatives, None) or ({}, why not)."""
+    from bpcli.check import sympy_bridge as bridge  # deferred: the SymPy bridge, off --no-check's start-up
+
     why = bridge.refusal(formula)
     if why is None:
         done, answer = bridge.run(sympy_derivatives, formula, point, seconds=budget)
@@ -189,6 +191,8 @@ def checked_grad(formula, point: dict, check_it: bool = True, budget: float = 5.
     if not check_it:
         return result, None
     if result.is_tensor:  # tensors: SymPy entry by entry, sampled finite differences
+        from bpcli.check.tensorcheck import check as check_tensors  # deferred: the tensor check (numpy, SymPy when run)
+
         return result, check_tensors(formula, result, point, budget=budget)
     return result, check(formula, result, point, budget=budget)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-from bpcli.engine import tensor
 from bpcli.engine.numeric import FLOAT, ONE, ArrayMath
 from bpcli.engine.ops import INPUT, OPS
 from bpcli.engine.result import Result
@@ -195,6 +194,8 @@ class Formula:
         self.check_values(values)
         self.check_values(tangents, complete=False)
         if not self.elementwise:  # @, sum, softmax, …: the tensor pass and the rows' jvp rules
+            from bpcli.engine import tensor  # deferred: the tensor pass (numpy when run), off the scalar start-up path
+
             return tensor.jvp(self, values, tangents, None if m is FLOAT else m)
         if m is None:
             m = _namespace_for(dict(enumerate([*values.values(), *tangents.values()])))
@@ -240,6 +241,8 @@ class Formula:
         if m is None and _all_numbers(values):
             m = FLOAT
         if m is None or batched is not None or not self.elementwise:
+            from bpcli.engine import tensor  # deferred: the tensor pass (numpy when run), off the scalar start-up path
+
             return tensor.grad(self, values, None if m is FLOAT else m, batched, wrt)
         if m is FLOAT:
             values = {k: float(v) for k, v in values.items()}
@@ -255,6 +258,8 @@ class Formula:
         refused past `limit` output entries (None: tensor.MAX_JACOBIAN, 0: no limit)."""
         if not checked:
             self.check_values(values)
+        from bpcli.engine import tensor  # deferred: the tensor pass (numpy when run), off the scalar start-up path
+
         return tensor.jacobian(self, values, m, wrt, limit)
 
     def hits(self, vals: list) -> list[tuple[str, int]]:

@@ -8,7 +8,6 @@ import json
 import math
 import re
 import unicodedata
-import zipfile
 
 from bpcli.engine import entries as bound
 from bpcli.engine.entries import SizeError
@@ -295,9 +294,10 @@ def from_numpy(path: str, allow_nonfinite: bool = False, name: str | None = None
     a .npz's members are first checked from the zip directory: their decompressed sizes
     together at most `max_bytes` (0: no bound). An inf or nan is refused, naming the first
     one's position, unless allowed."""
+    import zipfile  # deferred: with numpy, for .npy/.npz files only (bp grad's start-up never reads one)
     from pathlib import Path
 
-    import numpy as np
+    import numpy as np  # deferred: loads numpy
 
     try:
         if not zipfile.is_zipfile(path):
