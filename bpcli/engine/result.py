@@ -15,6 +15,7 @@ class Result:
     line of plain text."""
 
     display = None  # an object with .text(result) and .html(result), set by bpcli.views.notebook
+    shapes = None  # each node's shape (a tensor result sets them); None: every node is a number
 
     def __init__(self, formula, values: list, adjoints: list, m=FLOAT):
         self.formula = formula

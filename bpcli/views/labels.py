@@ -120,7 +120,7 @@ def _factor(text: str) -> str:
 # -- a result -----------------------------------------------------------------------
 def nodes(result) -> list[Node]:
     f = result.formula
-    shapes = getattr(result, "shapes", None) or [()] * len(f)
+    shapes = result.shapes or [()] * len(f)
     return [
         Node(f"n{i}", kind, label(f, i), [f"n{a}" for a in f.args[i]],
              result.values[i], result.adjoint(i), shapes[i])
@@ -231,4 +231,4 @@ def notes(result) -> list[Note]:
 
 def hazards(result) -> list:
     """The numerical hazards at the point (bpcli.check.hazards), with their stable rewrites."""
-    return find(result.formula, result.values, getattr(result, "shapes", None))
+    return find(result.formula, result.values, result.shapes)

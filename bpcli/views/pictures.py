@@ -50,7 +50,7 @@ def title(f, i: int, result=None) -> str:
     else:
         head = f"n{i}: {view.show(f, i, lambda j: view.ref(f, j))}"
         text = f"{view.label(f, i)} = {head}" if f.labels.get(i) else head
-    shapes = getattr(result, "shapes", None)
+    shapes = None if result is None else result.shapes  # a graph drawn without values has none
     if shapes and shapes[i]:
         text += f" (shape {shape_text(shapes[i])})"
     return text
