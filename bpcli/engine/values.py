@@ -35,6 +35,16 @@ def check_depth(text: str, where: str, limit: int = JSON_DEPTH, lines: bool = Tr
             depth -= 1
 
 
+def shape_of(v) -> tuple[int, ...]:
+    """A value's shape: () for a number (a float, a numpy scalar, a 0-d array), else the array's."""
+    return tuple(getattr(v, "shape", ()))
+
+
+def is_number(v) -> bool:
+    """A value with no axes; nested lists (an array not yet made one) are not numbers."""
+    return not isinstance(v, list) and not shape_of(v)
+
+
 _PAIR = re.compile(r"^\s*([^\W\d]\w*)\s*=\s*(.*?)\s*$")
 
 

@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 
 from bpcli.engine.numtext import WRITABLE_BITS, count_text
+from bpcli.engine.values import is_number
 from bpcli.views import labels as view
 from bpcli.views import settings
 from bpcli.views.notes import grad_notes
@@ -27,7 +28,7 @@ def json_number(v):
 
 def json_value(v):
     """A number, or nested lists for an array, non-finite entries as "inf", "-inf", "nan"."""
-    if not isinstance(v, list) and getattr(v, "ndim", 0) == 0:
+    if is_number(v):
         return json_number(v)
     import numpy as np
 

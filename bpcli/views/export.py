@@ -25,6 +25,7 @@ from bpcli.engine.graph import CONST, INPUT
 from bpcli.engine.ops import OPS, shape_text
 from bpcli.engine.tensor import grad as tensor_grad
 from bpcli.engine.tensor import shapes as node_shapes
+from bpcli.engine.values import is_number, shape_of
 from bpcli.errors import UsageError
 from bpcli.language.parser import parse
 from bpcli.training.nets import FEATURES
@@ -75,7 +76,7 @@ def number(v: float) -> str:
 
 def literal(v) -> str:
     """A number or an array (as nested lists) as Python source that reads back exactly."""
-    if getattr(v, "ndim", 0) == 0:
+    if is_number(v):
         return number(float(v))
     return re.sub(r"\b(nan|inf)\b", r'float("\1")', repr(v.tolist()))
 
@@ -620,7 +621,7 @@ def _tensor_loop_script(run, table, start: dict, columns: dict) -> str:
     size = settings.batch_size or table.rows
     data = [n for n in yhat.inputs if n not in model.params]
     example = {n: tuple(columns[n].shape[1:]) for n in data}
-    example.update({p: tuple(getattr(start[p], "shape", ())) for p in model.params})
+    example.update({p: shape_of(start[p]) for p in model.params})
     yhat_shapes = node_shapes(yhat, example)
     loss_shapes = node_shapes(loss, {"yhat": yhat_shapes[yhat.output], "y": ()})
     exact = settings.dtype == "float64"
@@ -647,7 +648,7 @@ def _tensor_loop_script(run, table, start: dict, columns: dict) -> str:
     scheme = f"--init-scheme {settings.init_scheme}, --seed {settings.seed}"
     out += ["", f"# The parameters as bp train started them ({scheme}), tracked by PyTorch."]
     for p in model.params:
-        shape = getattr(start[p], "shape", ())
+        shape = shape_of(start[p])
         out.append(f"{v[p]} = torch.tensor({literal(start[p])}, dtype=DTYPE, requires_grad=True)  # "
                    + shape_text(shape) + ("" if v[p] == p else f", {_neutral(p)}"))
     out += _function("forward", yhat, data, "yhat, one tensor per bp node (one row).", v, [f"yhat = {text}"],

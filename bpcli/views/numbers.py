@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from bpcli.engine.numtext import count_text, number_text
 from bpcli.engine.ops import shape_text
+from bpcli.engine.values import is_number
 from bpcli.views import settings
 
 SMALL_ARRAY = 16  # entries an array may have to be shown in full
@@ -19,7 +20,7 @@ def show_number(v) -> str:
 def show_value(v, width: int = 36, shape: bool = True) -> str:
     """A number as show_number; a small array as numpy prints it; a larger one on one line,
     its first and last entries and (`shape`) its shape, within `width` characters where it can."""
-    if not isinstance(v, list) and getattr(v, "ndim", 0) == 0:
+    if is_number(v):
         return show_number(v)
     import numpy as np
 
