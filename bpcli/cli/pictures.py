@@ -173,6 +173,7 @@ def serve(
         raise MissingDependency("bp serve needs Starlette and Uvicorn, which are not installed",
                                 hint="pip install 'backprop-cli[web]'") from None
     import ipaddress  # deferred: for bp serve only
+    import signal  # deferred: for bp serve only
     import socket  # deferred: loads socket and selectors, for bp serve only
 
     if not host.strip():
@@ -196,6 +197,11 @@ def serve(
     say_error(f"bp: serving on http://{shown}:{port}/ ({workers} worker{'s' * (workers > 1)}; Ctrl-C stops)")
     if not ipaddress.ip_address(bound.split("%")[0]).is_loopback:  # 127.0.0.0/8 and ::1 are this machine
         say_error(f"bp: note: {host} is reachable from other machines, and bp serve asks no password")
+    # Uvicorn stops on SIGINT and SIGTERM, then (with one worker) raises the signal again to end
+    # the process: these handlers, which it restores before that, hear it instead, so that bp
+    # stops the same way, with the same exit code, whatever the signal and the worker count.
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, lambda signum, frame: None)
     uvicorn.run("bpcli.views.web.server:create_app", factory=True, host=host, port=port, workers=workers,
                 http=guard.GuardedH11Protocol, log_level="warning", timeout_graceful_shutdown=2)
     say_error("bp: stopped")

@@ -192,6 +192,21 @@ def _too_many(e: EntriesError, text: str) -> TooLarge:
                     position=None if e.node is None else _where(text, e.node))
 
 
+BYTES_PER_ENTRY = 4  # the fewest bytes a number takes in an answer's JSON ("0.0" and its comma)
+
+
+def _answer_fits(formula, result, max_response: int) -> None:
+    """Refuse, before it is written, an answer that cannot fit in `max_response` bytes: it holds
+    every node's value and adjoint, and every edge's contribution (the operand's entries)."""
+    if not max_response or result.shapes is None:
+        return
+    entries = [math.prod(shape) for shape in result.shapes]
+    total = 2 * sum(entries) + sum(entries[a] for args in formula.args for a in args)
+    if BYTES_PER_ENTRY * total > max_response:
+        raise TooLarge(f"the answer would have at least {BYTES_PER_ENTRY * total:,} bytes ({total:,} numbers), "
+                       f"more than this server's limit of {max_response:,}", hint='send smaller arrays in "values"')
+
+
 def compute(body: dict, limits: Limits, with_layout: bool) -> dict:
     """The document `bp grad --json` prints for the request (and, for the page, its layout)."""
     text = body.get("formula")
@@ -219,6 +234,7 @@ def compute(body: dict, limits: Limits, with_layout: bool) -> dict:
         raise located(text, e) from None
     except EntriesError as e:  # the engine's bound, found from the shapes before any array is made
         raise _too_many(e, text) from None
+    _answer_fits(f, result, limits.max_response)
     doc = grad_document(result, point, checked, grad_notes(result, [], checked))
     if not with_layout:
         return doc
