@@ -127,11 +127,13 @@ def test_a_declared_length_past_the_bound_gets_413_unread(server):
     assert sent < 4_000_000
 
 
-def test_every_413_says_too_large(server):
+def test_every_413_says_too_large_with_a_hint_naming_fields_not_flags(server):
     r = post(server, {"formula": "x+" * 1500 + "x", "values": {"x": 1}})
-    assert_bp_error(r, 413, "too large")
+    assert assert_bp_error(r, 413, "too large")["hint"] == 'send a shorter "formula"'
     r = post(server, {"formula": "(" * 200 + "x" + "+1)*x" * 200, "values": {"x": 1}})
-    assert_bp_error(r, 413, "too large")
+    assert assert_bp_error(r, 413, "too large")["hint"] == 'send a "formula" of fewer operations'
+    r = post(server, b"{" + b" " * 200_000 + b"}")
+    assert assert_bp_error(r, 413, "too large")["hint"] == 'send a smaller formula or smaller arrays in "values"'
 
 
 # -- 4. Malformed bodies: a 4xx with bp's JSON error, never a 500 -------------------------------------

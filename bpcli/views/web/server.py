@@ -214,11 +214,11 @@ def compute(body: dict, limits: Limits, with_layout: bool) -> dict:
         raise InputValueError('the request needs "formula": a bp formula as a JSON string', hint=BODY_HINT)
     if len(text) > limits.max_size:
         raise TooLarge(f"the formula has {len(text):,} characters, more than this server's limit of "
-                       f"{limits.max_size:,}", hint="bp serve --max-size N raises it")
+                       f"{limits.max_size:,}", hint='send a shorter "formula"')
     f = parse(_text(text, '"formula"'))
     if len(f) > limits.max_nodes:
         raise TooLarge(f"the formula has {len(f):,} nodes, more than this server's limit of {limits.max_nodes:,}",
-                       hint="bp serve --max-nodes N raises it")
+                       hint='send a "formula" of fewer operations')
     check = body.get("check", True)
     if check not in (True, False, "yes", "no"):
         raise InputValueError(f'"check" must be true, false, "yes" or "no", not {json.dumps(check)}',
@@ -258,16 +258,21 @@ def computed(body: dict, limits: Limits, with_layout: bool) -> tuple[int, bytes]
         except EntriesError as e:  # an input's own array, before any node is made
             raise _too_many(e, body.get("formula", "")) from None
     except TooLarge as e:
-        return 413, dumps(error_body(e)).encode()
+        return 413, _error_json(e)
     except BPError as e:
-        return 400, dumps(error_body(e)).encode()
+        return 400, _error_json(e)
     answer = dumps(found).encode()
     if limits.max_response and len(answer) > limits.max_response:
         e = TooLarge(f"the answer would have {len(answer):,} bytes, more than this server's limit of "
                      f"{limits.max_response:,}", hint='send smaller arrays in "values", or ask /api/grad '
                      'rather than /api/view' if with_layout else 'send smaller arrays in "values"')
-        return 413, dumps(error_body(e)).encode()
+        return 413, _error_json(e)
     return 200, answer
+
+
+def _error_json(e: BPError) -> bytes:
+    """bp's error as JSON, written as every refusal of the server is (Starlette's JSONResponse)."""
+    return json.dumps(error_body(e), ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
 def _failed(failure: workers.Failure, limits: Limits) -> tuple[int, dict]:
