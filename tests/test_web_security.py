@@ -540,3 +540,12 @@ def test_sigint_and_sigterm_stop_with_exit_0_whatever_the_worker_count(workers, 
     assert "Traceback" not in err and err.rstrip().endswith("bp: stopped")
     time.sleep(0.5)
     assert [p for p in below if p in live_processes()] == []
+
+
+def test_the_entries_bound_is_the_engines_own_with_the_node_placed_in_a_program(server):
+    # the server has no shape pass of its own: the engine's EntriesError carries the node, and the
+    # server places it in the text (here the second line of a program)
+    body = {"formula": "a = x\nb = a*y\nsum(b)", "values": {"x": [[1]] * 4000, "y": [[1] * 4000]}}
+    found = post(server, body).json()
+    assert found["error"].startswith("a node would hold 16,000,000 entries (4000×4000)")
+    assert found["position"] == {"line": 2, "column": 6, "offset": 11} and found["kind"] == "too large"
