@@ -143,6 +143,7 @@ def nested(depth: int, inner: str = "1") -> str:
 
 MALFORMED = {  # name: (body text, status)
     "JSON nested 60,000 deep": ('{"formula": "x", "values": {"x": ' + nested(60_000) + "}}", 400),
+    "JSON nested 900 deep": ('{"formula": "x", "values": {"x": ' + nested(900) + "}}", 400),  # past pickle's depth
     "a 5,000-digit integer": ('{"formula": "x", "values": {"x": ' + "9" * 5000 + "}}", 400),
     "a string in a list": ('{"formula": "sum(x)", "values": {"x": [1, "a"]}}', 400),
     "null in a list": ('{"formula": "sum(x)", "values": {"x": [1, null]}}', 400),

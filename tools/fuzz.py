@@ -205,6 +205,7 @@ def hostile_bodies() -> dict[str, bytes]:
     slow = {"formula": chain, "values": {"x": [[1.0]] * 300, "y": [[1.0] * 300]}, "check": False}
     bodies = {
         "JSON nested 60,000 deep": '{"formula": "x", "values": {"x": ' + nested(60_000) + "}}",
+        "JSON nested 900 deep": '{"formula": "x", "values": {"x": ' + nested(900) + "}}",
         "a 5,000-digit integer": '{"formula": "x", "values": {"x": ' + "9" * 5000 + "}}",
         "a 400-digit entry": '{"formula": "sum(x)", "values": {"x": [' + "9" * 400 + "]}}",
         "strings, null, objects in a list": '{"formula": "sum(x)", "values": {"x": [1, "a", null, {}]}}',

@@ -87,12 +87,10 @@ def local_host(header: str, bound: str) -> bool:
     return address.is_loopback or bound in ("0.0.0.0", "::")
 
 
-def refusal(status: int, kind: str, reason: str, hint: str | None = None, position: dict | None = None,
-            close: bool = False):
-    """bp's JSON error for a request refused before any formula is read (a position in the body, if any);
-    `close`: the connection is closed after it (the rest of the body is never read)."""
-    return JSONResponse({"error": reason, "kind": kind, "position": position, "caret": None, "hint": hint}, status,
-                        headers={"connection": "close"} if close else None)
+def refusal(status: int, kind: str, reason: str, hint: str | None = None, close: bool = False):
+    """bp's JSON error for a request refused before its body is read; `close`: the connection is
+    closed after it (the rest of the body is never read)."""
+    return JSONResponse(error(reason, kind, hint), status, headers={"connection": "close"} if close else None)
 
 
 class LocalOnly:
@@ -250,8 +248,28 @@ def error_body(e: BPError) -> dict:
             "caret": None if at is None else at.pointer(), "hint": e.hint}
 
 
-def computed(body: dict, limits: Limits, with_layout: bool) -> tuple[int, bytes]:
-    """(HTTP status, JSON answer) for a request's body: the job a worker process runs."""
+def read_json(raw: bytes) -> dict:
+    """The request's body as a JSON object, else bp's JSON error (with where in the body, if known)."""
+    try:
+        body = json.loads(raw)
+    except json.JSONDecodeError as e:
+        return error(f"the request is not JSON: {e.msg} at line {e.lineno}, column {e.colno}", "usage error",
+                     BODY_HINT) | {"position": {"line": e.lineno, "column": e.colno, "offset": e.pos}}
+    except (ValueError, RecursionError) as e:  # not UTF-8, nested too deep, an integer of > 4,300 digits
+        reason = "nested too deep" if isinstance(e, RecursionError) else str(e).split(";")[0]
+        return error(f"the request is not JSON bp can read: {reason}", "usage error", BODY_HINT)
+    if not isinstance(body, dict):
+        return error("the request must be a JSON object", "usage error", BODY_HINT)
+    return {"body": body}
+
+
+def computed(raw: bytes, limits: Limits, with_layout: bool) -> tuple[int, bytes]:
+    """(HTTP status, JSON answer) for a request's body: the job a worker process runs (the body
+    travels as bytes: a nested JSON value never meets the pipe's pickling)."""
+    read = read_json(raw)
+    if "body" not in read:
+        return 400, _json(read)
+    body = read["body"]
     try:
         try:
             found = compute(body, limits, with_layout)
@@ -271,8 +289,12 @@ def computed(body: dict, limits: Limits, with_layout: bool) -> tuple[int, bytes]
 
 
 def _error_json(e: BPError) -> bytes:
-    """bp's error as JSON, written as every refusal of the server is (Starlette's JSONResponse)."""
-    return json.dumps(error_body(e), ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    return _json(error_body(e))
+
+
+def _json(doc: dict) -> bytes:
+    """An error document as JSON, written as every refusal of the server is (Starlette's JSONResponse)."""
+    return json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
 def _failed(failure: workers.Failure, limits: Limits) -> tuple[int, dict]:
@@ -308,8 +330,8 @@ class Computations:
         if self.pool is not None:
             self.pool.close()
 
-    async def run(self, body: dict, with_layout: bool) -> tuple[int, bytes | dict]:
-        """(status, answer bytes or an error document) for one request's computation."""
+    async def run(self, raw: bytes, with_layout: bool) -> tuple[int, bytes | dict]:
+        """(status, answer bytes or an error document) for one request's body."""
         limits = self.limits
         busy = (503, error(f"this server is computing {limits.computations} requests at once, its limit",
                            "busy", "try again in a moment"))
@@ -321,10 +343,11 @@ class Computations:
             return busy
         worker, fit = self.pool.take(0), False
         try:
-            if worker is None:  # the pool was closed: the server is stopping
-                return 503, error("bp serve is stopping", "stopping", "start bp serve again")
+            if worker is None:  # the pool was closed (the server is stopping), or could not fork
+                return busy if not stopping().is_set() else (503, error("bp serve is stopping", "stopping",
+                                                                        "start bp serve again"))
             asked = asyncio.ensure_future(run_in_threadpool(
-                worker.ask, computed, (body, limits, with_layout), limits.seconds))
+                worker.ask, computed, (raw, limits, with_layout), limits.seconds))
             stop = asyncio.ensure_future(stopping().wait())
             try:
                 await asyncio.wait({asked, stop}, return_when=asyncio.FIRST_COMPLETED)
@@ -339,12 +362,13 @@ class Computations:
                                   "start bp serve again and send the request again")
             return answer if done else _failed(answer, limits)
         finally:
-            if worker is not None:
-                if fit:
+            try:
+                if worker is not None and fit:
                     self.pool.give_back(worker, True)
-                else:  # killed: the replacement is forked off the event loop
+                elif worker is not None:  # killed: the replacement is forked off the event loop
                     await run_in_threadpool(self.pool.give_back, worker, False)
-            self.free.release()
+            finally:
+                self.free.release()
 
 
 def create_app(limits: Limits | None = None) -> Starlette:
@@ -384,17 +408,7 @@ def create_app(limits: Limits | None = None) -> Starlette:
         raw = await read_body(request)
         if isinstance(raw, Response):
             return raw
-        try:
-            body = json.loads(raw)
-        except json.JSONDecodeError as e:
-            return refusal(400, "usage error", f"the request is not JSON: {e.msg} at line {e.lineno}, column "
-                           f"{e.colno}", BODY_HINT, {"line": e.lineno, "column": e.colno, "offset": e.pos})
-        except (ValueError, RecursionError) as e:  # not UTF-8, nested too deep, an integer of > 4,300 digits
-            reason = "nested too deep" if isinstance(e, RecursionError) else str(e).split(";")[0]
-            return refusal(400, "usage error", f"the request is not JSON bp can read: {reason}", hint=BODY_HINT)
-        if not isinstance(body, dict):
-            return refusal(400, "usage error", "the request must be a JSON object", hint=BODY_HINT)
-        status, found = await computations.run(body, with_layout)
+        status, found = await computations.run(raw, with_layout)
         if isinstance(found, dict):
             headers = {"retry-after": "1"} if status == 503 else None
             return JSONResponse(found, status, headers=headers)
