@@ -16,6 +16,7 @@ worker to be replaced after its current job (`retire`).
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import stat
@@ -126,6 +127,7 @@ def _serve(pipe, parents_end, memory: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a server's handler would only set its flag
     signal.set_wakeup_fd(-1)
     _close_sockets(keep=pipe.fileno())
+    gc.freeze()  # what it inherited is never collected here: the collector need not walk (and copy) it
     _limit_memory(memory)
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 8_000))
     while True:
