@@ -95,10 +95,13 @@ class LimitError(BPError):
 
 class EntriesError(LimitError):
     """An array would hold more entries (or axes) than the bound: carries what it is, its
-    shape, its entry count and the bound (rank=True: too many axes; limit is then the most)."""
+    shape, its entry count and the bound (rank=True: too many axes; limit is then the most), and
+    the graph's node when it is one (so that a face can point at where it is written)."""
 
-    def __init__(self, reason: str, what: str, shape: tuple, entries: int, limit: int, rank: bool = False):
+    def __init__(self, reason: str, what: str, shape: tuple, entries: int, limit: int, rank: bool = False,
+                 node: int | None = None):
         super().__init__(reason)
+        self.node = node
         self.what = what
         self.shape = tuple(shape)
         self.entries = entries

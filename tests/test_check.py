@@ -3,11 +3,13 @@ a deadline, a memory limit and Ctrl-C can stop it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import multiprocessing
 import os
 import signal
+import socket
 import threading
 import time
 
@@ -15,6 +17,7 @@ import pytest
 
 from bpcli import parse
 from bpcli.check import sympy_bridge as bridge
+from bpcli.check import workers
 from bpcli.check.verify import check
 
 
@@ -193,6 +196,49 @@ def test_a_busy_pool_says_so_instead_of_waiting_past_the_budget(warm):
     time.sleep(0.2)
     assert bridge.run(_add, 1, 1, seconds=0.5) == (False, "SymPy was busy with other requests for 0.5 s")
     runner.join()
+
+
+def _spin():
+    while True:  # Python code: an alarm stops it
+        pass
+
+
+def _nested(seconds):
+    return workers.within(_spin, (), seconds)
+
+
+def test_a_job_nested_in_a_worker_is_stopped_by_its_own_deadline_and_the_worker_retires():
+    worker = workers.Worker()
+    try:
+        start = time.monotonic()
+        done, answer, fit = worker.ask(_nested, (0.3,), 30)
+        assert (done, answer, fit) == (True, (False, workers.Failure(workers.TIMEOUT)), False)
+        assert time.monotonic() - start < 10
+        worker.process.join(timeout=10)
+        assert not worker.process.is_alive()  # retired after its job: its parent forks a fresh one
+    finally:
+        worker.close()
+
+
+def test_a_worker_holds_no_socket_of_its_parent_but_its_pipe():
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        worker = workers.Worker()
+        try:
+            fds = worker.ask(_socket_fds, (), 30)[1]
+        finally:
+            worker.close()
+    assert len(fds) == 1
+
+
+def _socket_fds():
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the listing's own descriptor is closed by now
+            if os.readlink(f"/proc/self/fd/{fd}").startswith("socket:"):
+                found.append(fd)
+    return found
 
 
 FORMULAS = ["(x*w-y)^2", "z = x*w; z^2 + sin(z)", "relu(x) + abs(w)", "sigmoid(x)*log(1+w^2)", "pi*x^e"]

@@ -306,6 +306,7 @@ def test_the_library_takes_max_entries_and_its_error_carries_the_data():
         bpcli.grad("sum(x*y)", x=x, y=y, max_entries=1000)
     e = caught.value
     assert (e.what, e.shape, e.entries, e.limit, e.hint) == ("n2 (mul)", (300, 300), 90_000, 1000, None)
+    assert e.node == 2  # the graph's node, so a face can point at where the formula writes it
     assert str(e) == "n2 (mul) would hold 90,000 entries (shape 300×300), past the bound of 1,000"
     assert bpcli.grad("sum(x*y)", x=x, y=y, max_entries=0).value == 90_000.0
     assert bpcli.grad("sum(x*y)", x=x, y=y).value == 90_000.0  # the bound was the call's alone

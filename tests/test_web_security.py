@@ -8,12 +8,14 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from test_web_serve import CARD, ROOT, post, start
+from test_web_serve import CARD, ROOT, descendants, live_processes, post, start
 
 
 def exchange(url: str, head: bytes, body_parts=(), seconds: float = 10.0) -> tuple[int, dict, bytes, int]:
@@ -125,11 +127,13 @@ def test_a_declared_length_past_the_bound_gets_413_unread(server):
     assert sent < 4_000_000
 
 
-def test_every_413_says_too_large(server):
+def test_every_413_says_too_large_with_a_hint_naming_fields_not_flags(server):
     r = post(server, {"formula": "x+" * 1500 + "x", "values": {"x": 1}})
-    assert_bp_error(r, 413, "too large")
+    assert assert_bp_error(r, 413, "too large")["hint"] == 'send a shorter "formula"'
     r = post(server, {"formula": "(" * 200 + "x" + "+1)*x" * 200, "values": {"x": 1}})
-    assert_bp_error(r, 413, "too large")
+    assert assert_bp_error(r, 413, "too large")["hint"] == 'send a "formula" of fewer operations'
+    r = post(server, b"{" + b" " * 200_000 + b"}")
+    assert assert_bp_error(r, 413, "too large")["hint"] == 'send a smaller formula or smaller arrays in "values"'
 
 
 # -- 4. Malformed bodies: a 4xx with bp's JSON error, never a 500 -------------------------------------
@@ -139,6 +143,7 @@ def nested(depth: int, inner: str = "1") -> str:
 
 MALFORMED = {  # name: (body text, status)
     "JSON nested 60,000 deep": ('{"formula": "x", "values": {"x": ' + nested(60_000) + "}}", 400),
+    "JSON nested 900 deep": ('{"formula": "x", "values": {"x": ' + nested(900) + "}}", 400),  # past pickle's depth
     "a 5,000-digit integer": ('{"formula": "x", "values": {"x": ' + "9" * 5000 + "}}", 400),
     "a string in a list": ('{"formula": "sum(x)", "values": {"x": [1, "a"]}}', 400),
     "null in a list": ('{"formula": "sum(x)", "values": {"x": [1, null]}}', 400),
@@ -253,3 +258,295 @@ def test_an_empty_host_is_refused_before_it_listens(bp):
     assert (r.exit_code, r.stdout) == (2, "")
     assert r.stderr == ("bp: usage error: --host needs an address (an empty one would bind every interface)\n"
                         "hint: --host 127.0.0.1 serves this machine only; --host 0.0.0.0 every interface\n")
+
+
+# -- 6. A request past its deadline is stopped: its worker process is killed, CPU and memory return ---
+def proc_stat(pid: int) -> tuple[float, int] | None:
+    """(CPU seconds used, resident bytes) of a live process, from /proc; None once it has ended."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    if fields[0] == "Z":
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks, int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def tree(pid: int) -> dict[int, tuple[float, int]]:
+    """{pid: (CPU seconds, resident bytes)} of a server and every process below it."""
+    found = {p: proc_stat(p) for p in [pid, *descendants(pid)]}
+    return {p: s for p, s in found.items() if s is not None}
+
+
+def slow_body(n: int = 300, steps: int = 60) -> dict:
+    """A request whose answer takes many seconds and hundreds of MB to write (n² entries a node,
+    each node's value, adjoint and contribution in the answer), from a 4 kB body."""
+    chain = "a0 = x*y; " + "".join(f"a{i} = sin(a{i - 1}); " for i in range(1, steps)) + f"sum(a{steps - 1})"
+    return {"formula": chain, "values": {"x": [[1.0]] * n, "y": [[1.0] * n]}, "check": False}
+
+
+@pytest.fixture
+def slow_server():
+    """bp serve (one process) with a 2 s deadline and no bound on the answer's size."""
+    proc, url = start("--timeout", "2", "--max-response", "0", "--max-computations", "2")
+    yield proc, url
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=20)
+
+
+@pytest.mark.slow
+def test_a_request_past_its_deadline_is_stopped_and_its_cpu_and_memory_return(slow_server):
+    proc, url = slow_server
+    time.sleep(1)
+    idle = tree(proc.pid)
+    workers_before = set(idle) - {proc.pid}
+    assert len(workers_before) == 2  # --max-computations 2: two warm worker processes
+    for p in workers_before:  # each holds its pipe to the server, and none of the server's sockets
+        sockets = [fd for fd in Path(f"/proc/{p}/fd").iterdir() if os.readlink(fd).startswith("socket:")]
+        assert len(sockets) == 1, p
+    answer = {}
+    asking = threading.Thread(target=lambda: answer.update(r=post(url, slow_body())))
+    started_at = time.monotonic()
+    asking.start()
+    peak: dict[int, tuple[float, int]] = {}
+    while asking.is_alive():
+        for p, (cpu, rss) in tree(proc.pid).items():
+            peak[p] = tuple(map(max, peak.get(p, (cpu, rss)), (cpu, rss)))
+        time.sleep(0.05)
+    took = time.monotonic() - started_at
+    r = answer["r"]
+    body = assert_bp_error(r, 422, "too slow")
+    assert body["error"].startswith("bp took more than 2 s on this formula") and "stopped" in body["error"]
+    assert 1.9 < took < 6
+    # The worker that computed grew (it was really working), and is gone now: killed, not left running.
+    busy = max(workers_before, key=lambda p: peak.get(p, (0, 0))[0] - idle[p][0])
+    assert peak[busy][1] - idle[busy][1] > 100 << 20, (peak[busy], idle[busy])
+    assert peak[busy][0] - idle[busy][0] > 0.2  # CPU seconds of work (on a machine shared with others)
+    time.sleep(0.5)
+    assert proc_stat(busy) is None
+    after = tree(proc.pid)
+    assert busy not in after and len(after) == len(idle)  # replaced by a fresh warm worker
+    # Memory back near idle, and nothing computing: the whole tree uses almost no CPU for a second.
+    assert sum(s[1] for s in after.values()) < sum(s[1] for s in idle.values()) + (60 << 20)
+    time.sleep(1)
+    later = tree(proc.pid)
+    assert sum(later[p][0] - after[p][0] for p in after if p in later) < 0.3
+    assert post(url, CARD).json()["gradient"] == {"x": 12.0, "w": 8.0, "y": -4.0}
+
+
+# -- 7. Concurrent computations are capped: 503 with Retry-After, fast requests still answered -------
+@pytest.mark.slow
+def test_a_burst_of_slow_requests_does_not_starve_fast_ones(slow_server):
+    proc, url = slow_server
+    answers: dict[str, list] = {"slow": [], "fast": []}
+
+    def ask(kind: str, body: dict):
+        t = time.monotonic()
+        r = post(url, body)
+        answers[kind].append((r.status_code, r.headers.get("retry-after"), time.monotonic() - t, r.json()))
+
+    # One slow request beside fast ones, under the cap of two: every fast one is computed at once.
+    slow = threading.Thread(target=ask, args=("slow", slow_body()))
+    slow.start()
+    time.sleep(0.3)
+    for _ in range(10):
+        ask("fast", CARD)
+    slow.join()
+    assert [a[0] for a in answers["fast"]] == [200] * 10 and max(a[2] for a in answers["fast"]) < 1.5
+    assert [a[0] for a in answers["slow"]] == [422]
+    # A burst of six slow ones: two compute until their deadline, the rest get 503 with Retry-After
+    # within the wait of a second; fast ones beside them are answered at once (503, Retry-After) and
+    # computed again as soon as the slow ones are stopped.
+    answers = {"slow": [], "fast": []}
+    burst = [threading.Thread(target=ask, args=("slow", slow_body())) for _ in range(6)]
+    for t in burst:
+        t.start()
+    time.sleep(0.3)
+    fast = [threading.Thread(target=ask, args=("fast", CARD)) for _ in range(6)]
+    for t in fast:
+        t.start()
+    for t in burst + fast:
+        t.join()
+    statuses = sorted(a[0] for a in answers["slow"])
+    assert statuses == [422, 422, 503, 503, 503, 503], statuses
+    for status, retry, took, body in answers["slow"] + answers["fast"]:
+        assert status in (200, 503) or (status, body["kind"]) == (422, "too slow")
+        if status == 503:
+            assert retry == "1" and body["kind"] == "busy" and took < 2.5
+            assert set(body) == {"error", "kind", "position", "caret", "hint"}
+            assert "--" not in body["hint"]
+    assert all(a[2] < 3 for a in answers["fast"])
+    assert post(url, CARD).status_code == 200
+
+
+# -- 8. Slow clients: a request's head and body must arrive within --read-timeout -------------------
+@pytest.fixture(scope="module")
+def impatient_server():
+    """bp serve with a 1 s read deadline and room for 20 connections."""
+    proc, url = start("--read-timeout", "1", "--max-connections", "20")
+    yield url
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=20)
+
+
+def read_all(s: socket.socket, seconds: float) -> bytes:
+    """What the server sends until it closes the connection (or `seconds` pass)."""
+    s.settimeout(seconds)
+    got = b""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            part = s.recv(65536)
+        except (TimeoutError, ConnectionResetError):
+            break
+        if not part:
+            break
+        got += part
+    return got
+
+
+HALF_HEAD = b"POST /api/grad HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: appl"
+
+
+def test_half_a_head_gets_408_at_the_read_deadline(impatient_server):
+    port = urlsplit(impatient_server).port
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        t = time.monotonic()
+        s.sendall(HALF_HEAD)
+        got = read_all(s, 5)
+        took = time.monotonic() - t
+    assert got.startswith(b"HTTP/1.1 408 ") and 0.9 < took < 2.5
+    body = json.loads(got.partition(b"\r\n\r\n")[2])
+    assert body["kind"] == "too slow" and body["error"].startswith("the request's head did not arrive within 1 s")
+
+
+def test_a_head_sent_a_byte_at_a_time_is_cut_at_the_deadline_not_kept_alive_by_each_byte(impatient_server):
+    port = urlsplit(impatient_server).port
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        t = time.monotonic()
+        closed = False
+        for byte in HALF_HEAD * 4:
+            try:
+                s.sendall(bytes([byte]))
+            except OSError:
+                closed = True
+                break
+            time.sleep(0.05)
+            if time.monotonic() - t > 4:
+                break
+        got = read_all(s, 3)
+        took = time.monotonic() - t
+    assert (closed or got.startswith(b"HTTP/1.1 408 ")) and took < 3.5
+
+
+def test_half_a_body_gets_408_at_the_read_deadline(impatient_server):
+    port = urlsplit(impatient_server).port
+    head = (b"POST /api/grad HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        t = time.monotonic()
+        s.sendall(head + b'{"formula": ')
+        got = read_all(s, 5)
+        took = time.monotonic() - t
+    top, _, rest = got.partition(b"\r\n\r\n")
+    assert top.startswith(b"HTTP/1.1 408 ") and b"connection: close" in top.lower() and 0.9 < took < 2.5
+    body = json.loads(rest)
+    assert body["kind"] == "too slow" and body["error"].startswith("the request's body did not arrive within 1 s")
+    assert "--" not in body["hint"]
+
+
+def test_many_half_sent_requests_neither_starve_others_nor_stay_open(impatient_server):
+    port = urlsplit(impatient_server).port
+    slow = []
+    try:
+        for _ in range(60):  # three times the cap on connections
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(HALF_HEAD)
+            slow.append(s)
+        t = time.monotonic()
+        for _ in range(5):  # ordinary requests are answered at once: they make room for themselves
+            assert post(impatient_server, CARD).status_code == 200
+        assert time.monotonic() - t < 2
+        time.sleep(1.5)  # past the read deadline: every half-sent request's connection is closed
+        for s in slow:
+            s.settimeout(0.5)
+            try:
+                rest = s.recv(65536)
+                while rest.startswith(b"HTTP/1.1 408"):
+                    rest = s.recv(65536)
+            except ConnectionResetError:
+                rest = b""
+            assert rest == b""  # closed by the server (408 first, or to make room)
+    finally:
+        for s in slow:
+            s.close()
+    assert post(impatient_server, CARD).status_code == 200
+
+
+# -- 9. The answer's size is bounded ----------------------------------------------------------------
+def test_an_answer_past_the_size_bound_is_refused_before_it_is_written(default_server):
+    t = time.monotonic()
+    r = post(default_server, slow_body(400, 60))  # 60 nodes of 160,000 entries each
+    body = assert_bp_error(r, 413, "too large")
+    # 180·n² + 6·n + 2 numbers: each node's value and adjoint, each edge's contribution
+    assert body["error"].startswith("the answer would have at least 115,209,608 bytes (28,802,402 numbers), "
+                                    "more than this server's limit of 16,777,216")
+    assert "--" not in body["hint"] and '"values"' in body["hint"]
+    assert time.monotonic() - t < 15
+
+
+def test_a_server_with_a_small_answer_bound_refuses_even_the_card_example():
+    proc, url = start("--max-response", "1K")
+    try:
+        r = post(url, CARD)
+        body = assert_bp_error(r, 413, "too large")
+        assert re.match(r"the answer would have [\d,]+ bytes, more than this server's limit of 1,024$", body["error"])
+        assert post(url, {"formula": "x", "values": {"x": 2}, "check": False}).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+
+
+# -- 10. Stopping: Ctrl-C during a request answers it 503; SIGINT and SIGTERM exit alike ---------------
+@pytest.mark.slow
+def test_ctrl_c_during_a_request_answers_it_503_without_a_traceback():
+    proc, url = start("--timeout", "60", "--max-response", "0")
+    answer = {}
+    asking = threading.Thread(target=lambda: answer.update(r=post(url, slow_body())))
+    asking.start()
+    time.sleep(1.5)
+    t = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    asking.join(timeout=20)
+    code = proc.wait(timeout=20)
+    took = time.monotonic() - t
+    body = assert_bp_error(answer["r"], 503, "stopping")
+    assert body["error"] == "bp serve stopped while computing this request"
+    err = proc.stderr.read()
+    assert code == 0 and took < 5
+    assert "Traceback" not in err and "Cancel" not in err and err.rstrip().endswith("bp: stopped")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize("stop_with", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_sigint_and_sigterm_stop_with_exit_0_whatever_the_worker_count(workers, stop_with):
+    proc, url = start("--workers", workers)
+    assert post(url, CARD).status_code == 200
+    below = descendants(proc.pid)
+    proc.send_signal(stop_with)
+    assert proc.wait(timeout=20) == 0
+    err = proc.stderr.read()
+    assert "Traceback" not in err and err.rstrip().endswith("bp: stopped")
+    time.sleep(0.5)
+    assert [p for p in below if p in live_processes()] == []
+
+
+def test_the_entries_bound_is_the_engines_own_with_the_node_placed_in_a_program(server):
+    # the server has no shape pass of its own: the engine's EntriesError carries the node, and the
+    # server places it in the text (here the second line of a program)
+    body = {"formula": "a = x\nb = a*y\nsum(b)", "values": {"x": [[1]] * 4000, "y": [[1] * 4000]}}
+    found = post(server, body).json()
+    assert found["error"].startswith("a node would hold 16,000,000 entries (4000×4000)")
+    assert found["position"] == {"line": 2, "column": 6, "offset": 11} and found["kind"] == "too large"

@@ -194,7 +194,7 @@ def live_processes() -> dict[int, int]:
 
 
 def descendants(pid: int) -> list[int]:
-    """The live processes below `pid` (its workers and their SymPy workers)."""
+    """The live processes below `pid` (its server processes and their computation workers)."""
     parents = live_processes()
     found, frontier = [], [pid]
     while frontier:
@@ -224,9 +224,9 @@ def test_ctrl_c_stops_the_server_cleanly():
     try:
         assert post(url, CARD).status_code == 200
         deadline = time.monotonic() + 30  # the second server process may still be starting
-        while len(below := descendants(proc.pid)) < 2 + 2 * 2 and time.monotonic() < deadline:
+        while len(below := descendants(proc.pid)) < 2 + 2 * 4 and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert len(below) >= 2 + 2 * 2  # two server processes, each with two SymPy workers
+        assert len(below) >= 2 + 2 * 4  # two server processes, each with its four warm computation workers
     finally:
         proc.send_signal(signal.SIGINT)  # also when an assertion failed: no server left behind
     assert proc.wait(timeout=15) == 0

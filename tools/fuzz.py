@@ -1,7 +1,8 @@
 """Fuzz bp's parser and engine for a while and report what was tried and what broke.
 
     python tools/fuzz.py [SECONDS]      # default 60
-    python tools/fuzz.py --hostile      # the command line against hostile files and streams
+    python tools/fuzz.py --hostile      # the command line against hostile files and streams,
+                                        # and bp serve against hostile requests and clients
 
 Inputs: random Unicode (control characters, NUL, astral planes), grammar-shaped noise,
 byte-level mutations of valid formulas, and random valid programs evaluated at random
@@ -193,6 +194,137 @@ def hostile_commands(files: dict[str, str]) -> list[str]:
     return commands
 
 
+# -- bp serve against hostile requests and clients ---------------------------------------------------
+def nested(depth: int, inner: str = "1") -> str:
+    return "[" * depth + inner + "]" * depth
+
+
+def hostile_bodies() -> dict[str, bytes]:
+    """Bodies of POSTs an attacker's page or script sends: each must get a 4xx, never a 500."""
+    chain = "a0 = x*y; " + "".join(f"a{i} = sin(a{i - 1}); " for i in range(1, 60)) + "sum(a59)"
+    slow = {"formula": chain, "values": {"x": [[1.0]] * 300, "y": [[1.0] * 300]}, "check": False}
+    bodies = {
+        "JSON nested 60,000 deep": '{"formula": "x", "values": {"x": ' + nested(60_000) + "}}",
+        "JSON nested 900 deep": '{"formula": "x", "values": {"x": ' + nested(900) + "}}",
+        "a 5,000-digit integer": '{"formula": "x", "values": {"x": ' + "9" * 5000 + "}}",
+        "a 400-digit entry": '{"formula": "sum(x)", "values": {"x": [' + "9" * 400 + "]}}",
+        "strings, null, objects in a list": '{"formula": "sum(x)", "values": {"x": [1, "a", null, {}]}}',
+        "a ragged list": '{"formula": "sum(x)", "values": {"x": [[1, 2], [3]]}}',
+        "70-deep lists": '{"formula": "sum(x)", "values": {"x": ' + nested(70) + "}}",
+        "40-deep lists under x*x": '{"formula": "sum(x*x)", "values": {"x": ' + nested(40) + "}}",
+        "a broadcast to 1000³": json.dumps({"formula": "sum(x*y*z)", "values": {
+            "x": [[[1]]] * 1000, "y": [[[1]] * 1000], "z": [[[1] * 1000]]}}),
+        "an answer of 115 MB from 4 kB": json.dumps({"formula": chain, "values": {
+            "x": [[1.0]] * 400, "y": [[1.0] * 400]}, "check": False}),
+        "an answer of 65 MB, seconds to write": json.dumps(slow),  # stopped at the deadline
+        "a formula of 10,000 nested calls": json.dumps({"formula": "sin(" * 5000 + "x" + ")" * 5000}),
+        "a formula of 1,500 nested calls": json.dumps({"formula": "sin(" * 1500 + "x" + ")" * 1500,
+                                                       "values": {"x": 1}}),
+        "SymPy's slow check": json.dumps({"formula": "sin(" * 150 + "x" + ")" * 150, "values": {"x": 0.5}}),
+        "SymPy's exact power": json.dumps({"formula": "(x-x+3)^4503599627370496", "values": {"x": 1}}),
+        "lone surrogates": '{"formula": "x+\\udfff", "values": {"\\ud800": 1}}',
+        "NaN and Infinity": '{"formula": "x*y", "values": {"x": NaN, "y": Infinity}}',
+        "a list for the body": "[1, 2]",
+        "not JSON": "{not json",
+        "empty": "",
+        "a check of neither": '{"formula": "x", "values": {"x": 1}, "check": "maybe"}',
+    }
+    out = {name: text.encode("utf-8", "surrogatepass") for name, text in bodies.items()}
+    out["not UTF-8"] = b'{"formula": "x\xff"}'
+    return out
+
+
+def post_head(length: int | None, host: str = "127.0.0.1", media: str = "application/json") -> bytes:
+    size = "Transfer-Encoding: chunked" if length is None else f"Content-Length: {length}"
+    return f"POST /api/grad HTTP/1.1\r\nHost: {host}\r\nContent-Type: {media}\r\n{size}\r\n\r\n".encode()
+
+
+def hostile_requests() -> dict[str, list[bytes]]:
+    """Whole or partial requests, each as the pieces sent (the server may answer before the last)."""
+    card = b'{"formula": "(x*w-y)^2", "values": {"x": 2, "w": 3, "y": 4}}'
+    requests = {f"body: {name}": [post_head(len(body)) + body] for name, body in hostile_bodies().items()}
+    requests.update({
+        "a DNS-rebinding Host": [post_head(len(card), "evil.example") + card],
+        "a cross-origin text/plain POST": [post_head(len(card), media="text/plain") + card],
+        "a declared length of 50 MB": [post_head(50_000_000)] + [b" " * 65536] * 100,
+        "a chunked body of 64 MB": [post_head(None)] + [b"%x\r\n%s\r\n" % (65536, b" " * 65536)] * 1000,
+        "half a head": [b"POST /api/grad HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Ty"],
+        "half a body": [post_head(100) + b'{"formula": '],
+        "a head without a Host": [b"GET / HTTP/1.0\r\n\r\n"],
+        "not HTTP": [b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(100)],
+    })
+    return requests
+
+
+def exchange(port: int, pieces: list[bytes], seconds: float) -> bytes:
+    """Send the pieces (stopping when the server answers or closes) and read until it closes."""
+    import socket
+
+    got = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=seconds) as s:
+        for piece in pieces:
+            try:
+                s.sendall(piece)
+            except OSError:
+                break
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                part = s.recv(65536)
+            except (TimeoutError, ConnectionResetError):
+                break
+            if not part:
+                break
+            got += part
+            top, _, rest = got.partition(b"\r\n\r\n")
+            length = [line.split(b":")[1] for line in top.lower().split(b"\r\n") if line.startswith(b"content-length:")]
+            if length and len(rest) >= int(length[0]):
+                break
+    return got
+
+
+def hostile_server(seconds: float = 30) -> list[tuple[str, str]]:
+    """Every hostile request against a real bp serve on 127.0.0.1 (a 2 s deadline, a 2 s read
+    deadline, answers up to 64 MiB): a 5xx, no answer in `seconds`, a traceback, or the server
+    dead after it is a failure."""
+    import signal
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    server = subprocess.Popen([sys.executable, "-m", "bpcli", "serve", "--port", "0", "--timeout", "2",
+                               "--read-timeout", "2", "--max-response", "64M"], cwd=root,
+                              stderr=subprocess.PIPE, text=True)
+    failures = []
+    try:
+        port = int(server.stderr.readline().split("/")[2].rsplit(":", 1)[1])  # bp: serving on http://HOST:PORT/
+        card = hostile_requests()["body: a check of neither"]
+        for _ in range(300):
+            try:
+                exchange(port, card, 2)
+                break
+            except OSError:
+                time.sleep(0.1)
+        for name, pieces in hostile_requests().items():
+            t = time.monotonic()
+            answer = exchange(port, pieces, seconds)
+            status = answer.split(b" ", 2)[1].decode() if answer.startswith(b"HTTP/1.1 ") else None
+            quiet = name in ("half a head", "half a body", "not HTTP") and status in (None, "400", "408")
+            if status is None and not quiet:
+                failures.append((f"serve: {name}", f"no answer within {time.monotonic() - t:.1f} s"))
+            elif status is not None and status.startswith("5"):
+                failures.append((f"serve: {name}", f"status {status}: {answer[-300:]!r}"))
+            probe = b'{"formula": "x*2", "values": {"x": 1}, "check": false}'
+            alive = exchange(port, [post_head(len(probe)) + probe], 10)
+            if not alive.startswith(b"HTTP/1.1 200"):
+                failures.append((f"serve: after {name}", f"the server no longer answers: {alive[:200]!r}"))
+    finally:
+        server.send_signal(signal.SIGINT)
+        err = server.communicate(timeout=30)[1]
+    if "Traceback" in err or "internal error" in err:
+        failures.append(("serve", f"stderr: {err.strip()[-300:]}"))
+    return failures
+
+
 def hostile(timeout: float = 120) -> None:
     """Run every hostile command through the CLI; exit 1 ('a bug in bp'), a traceback or a run past
     `timeout` seconds is a failure."""
@@ -215,7 +347,10 @@ def hostile(timeout: float = 120) -> None:
             err = done.stderr.decode("utf-8", "replace")
             if done.returncode == 1 or "internal error" in err or "Traceback" in err or done.returncode < 0:
                 failures.append((command, f"exit {done.returncode}: {err.strip()[-300:]}"))
-    print(f"hostile inputs: {len(commands)} commands, internal errors or hangs: {len(failures)}")
+    requests = len(hostile_requests())
+    failures += hostile_server()
+    print(f"hostile inputs: {len(commands)} commands and {requests} requests to bp serve, "
+          f"internal errors or hangs: {len(failures)}")
     for command, problem in failures:
         print(f"  bp {command}\n    {problem}")
     sys.exit(1 if failures else 0)

@@ -2,7 +2,7 @@
 turned back into floats and bp syntax, and SymPy's work run where it can be stopped.
 
 SymPy only ever sees expressions built from bp's own graph (never user text). Its work
-runs in a child process (in bp serve, a warm one kept for the server's life) with a deadline
+runs in a worker process (bpcli.check.workers; in bp serve, the worker of the request) with a deadline
 and a memory limit, killed when either is hit:
 SymPy can compute 3^(2^52) exactly while holding the GIL, which no thread budget and no
 Ctrl-C can interrupt, and its simplifications can take gigabytes.
@@ -11,12 +11,10 @@ Ctrl-C can interrupt, and its simplifications can take gigabytes.
 from __future__ import annotations
 
 import math
-import os
-import signal
-import sys
 from dataclasses import dataclass
 from functools import cache
 
+from bpcli.check import workers
 from bpcli.engine.graph import CONST, INPUT, NAMED_CONSTANTS
 from bpcli.engine.numtext import WRITABLE_BITS, count_text, number_text
 from bpcli.engine.ops import OPS
@@ -27,7 +25,7 @@ from bpcli.engine.ops import OPS
 MAX_TREE = 10**5  # nodes of the formula written out as one expression
 MAX_DEPTH = 400  # longest chain of operations from an input to the output
 MAX_EXPONENT = 10**4  # |integer exponent| SymPy would expand exactly
-MEMORY = 2 << 30  # bytes the child may add to what it inherits
+MEMORY = workers.MEMORY  # bytes the child may add to what it inherits
 
 
 @dataclass(frozen=True)
@@ -72,95 +70,48 @@ def refusal(formula) -> str | None:
 
 # -- running SymPy where it can be stopped ---------------------------------------------
 def run(job, *args, seconds: float):
-    """job(*args) in a child process: (True, its result) or (False, why there is none).
+    """job(*args) where it can be stopped: (True, its result) or (False, why there is none).
 
-    The child is killed at the deadline, on Ctrl-C (which then reaches the caller) and
-    when bp returns; it ignores Ctrl-C itself, so the parent alone decides. The job is a
+    The job runs in a worker process (bpcli.check.workers) killed at the deadline, on Ctrl-C
+    (which then reaches the caller) and when bp returns. Inside `bp serve` the worker is a
+    warm one from the process's pool (see keep_warm); elsewhere it is forked for this job and
+    ended after it. Already inside a worker (a computation of bp serve, itself killed at its
+    request's deadline), the job runs there under a deadline of its own. The job is a
     module-level function; it, its arguments and its result travel by pipe, so they must
-    pickle. Inside `bp serve` the child is a warm one from the process's pool (see
-    keep_warm); elsewhere it is forked for this job and ended after it.
-    Without fork (Windows) the job runs here, unbounded.
+    pickle. Without fork (Windows) the job runs here, unbounded.
     """
     import multiprocessing
 
     import sympy  # noqa: F401 - imported once here, so every child starts with it
 
+    if workers.inside():
+        done, answer = workers.within(job, args, seconds)
+        return done, answer if done else _why(answer, seconds)
     if "fork" not in multiprocessing.get_all_start_methods():
-        return _outcome(job, args)[:2]
+        done, answer, _ = workers.outcome(job, args)
+        return done, answer if done else _why(answer, seconds)
     pool = _POOL
-    worker = Worker() if pool is None else pool.take(seconds)
+    worker = workers.Worker(MEMORY) if pool is None else pool.take(seconds)
     if worker is None:
         return False, f"SymPy was busy with other requests for {seconds:g} s"
-    healthy = False
+    fit = False
     try:
-        done, answer, healthy = worker.ask(job, args, seconds)
-        return done, answer
+        done, answer, fit = worker.ask(job, args, seconds)
+        return done, answer if done else _why(answer, seconds)
     finally:
         if pool is None:
             worker.close()
         else:
-            pool.give_back(worker, healthy)
+            pool.give_back(worker, fit)
 
 
-class Worker:
-    """A child process that runs SymPy jobs sent over a pipe, one at a time, until closed."""
-
-    def __init__(self) -> None:
-        import multiprocessing
-
-        context = multiprocessing.get_context("fork")
-        self.pipe, theirs = context.Pipe()
-        self.process = context.Process(target=_serve, args=(theirs, self.pipe), daemon=True)
-        self.process.start()
-        theirs.close()
-
-    def ask(self, job, args: tuple, seconds: float) -> tuple[bool, object, bool]:
-        """(done, result or why not, whether this worker may take another job)."""
-        try:
-            self.pipe.send((job, args))
-        except (BrokenPipeError, ConnectionResetError):
-            return False, "SymPy stopped without an answer (out of memory or crashed)", False
-        if not self.pipe.poll(seconds):
-            return False, f"SymPy did not finish within {seconds:g} s", False
-        try:
-            return self.pipe.recv()
-        except (EOFError, OSError):
-            return False, "SymPy stopped without an answer (out of memory or crashed)", False
-
-    def close(self) -> None:
-        if self.process.is_alive():
-            self.process.kill()
-        self.process.join()
-        self.pipe.close()
-
-
-def _serve(pipe, parents_end) -> None:
-    """The child's loop: a job in, its outcome out, until the parent closes the pipe."""
-    parents_end.close()  # else the pipe never reports the parent gone
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _limit_memory(MEMORY)
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20 * MAX_DEPTH))
-    while True:
-        try:
-            job, args = pipe.recv()
-        except (EOFError, OSError):
-            return
-        outcome = _outcome(job, args)
-        pipe.send(outcome)
-        if not outcome[2]:
-            return
-
-
-def _outcome(job, args) -> tuple[bool, object, bool]:
-    """(done, result or why not, whether the process is still fit for another job)."""
-    try:
-        return True, job(*args), True
-    except RecursionError:
-        return False, "the formula is too deep for SymPy", True
-    except MemoryError:
-        return False, f"SymPy needed more than {MEMORY >> 30} GiB", False
-    except Exception as e:  # SymPy's own failures must not take bp down
-        return False, f"SymPy failed: {type(e).__name__}: {e}", True
+def _why(failure, seconds: float) -> str:
+    """A worker's Failure said of SymPy."""
+    return {workers.TIMEOUT: f"SymPy did not finish within {seconds:g} s",
+            workers.CRASHED: "SymPy stopped without an answer (out of memory or crashed)",
+            workers.MEMORY_ERROR: f"SymPy needed more than {MEMORY >> 30} GiB",
+            workers.RECURSION: "the formula is too deep for SymPy",
+            workers.FAILED: f"SymPy failed: {failure.detail}"}[failure.kind]
 
 
 def _warm_up() -> None:
@@ -177,65 +128,24 @@ def _warm_up() -> None:
         value_at(d, at)
 
 
-class Pool:
-    """Warm SymPy workers kept for the life of a server process, shared by its threads.
+def warm_up() -> None:
+    """Ready this process for SymPy's jobs, so that workers forked from it start warm."""
+    import sympy  # noqa: F401 - every worker forked after this starts with it
 
-    A worker serves one job at a time; one that timed out, crashed or ran out of memory is
-    killed and replaced. Nothing of a job survives in the worker but SymPy's own caches.
-    This process warms SymPy up once (on an expression of its own), so every worker, and
-    every replacement, is forked warm.
-    """
-
-    def __init__(self, size: int) -> None:
-        import threading
-
-        _warm_up()
-        self._idle = [Worker() for _ in range(size)]
-        self._ready = threading.Condition()
-        self._closed = False
-
-    def take(self, seconds: float) -> Worker | None:
-        """An idle worker, waiting up to `seconds` for one; None if none came free. One that
-        ended while idle (killed from outside) is replaced before it is given a job."""
-        with self._ready:
-            if not self._ready.wait_for(lambda: self._idle, timeout=seconds):
-                return None
-            worker = self._idle.pop()
-        if not worker.process.is_alive():
-            worker.close()
-            worker = Worker()
-        return worker
-
-    def give_back(self, worker: Worker, healthy: bool) -> None:
-        """Return a worker after its job; an unfit one is replaced by a fresh one."""
-        if not healthy or self._closed:
-            worker.close()
-            if self._closed:
-                return
-            worker = Worker()
-        with self._ready:
-            self._idle.append(worker)
-            self._ready.notify()
-
-    def close(self) -> None:
-        with self._ready:
-            self._closed = True
-            idle, self._idle = self._idle, []
-        for worker in idle:
-            worker.close()
+    _warm_up()
 
 
-_POOL: Pool | None = None
+_POOL: workers.Pool | None = None
 
 
 def keep_warm(size: int) -> None:
-    """From now on, run SymPy's jobs in `size` warm workers kept by this process (bp serve);
+    """From now on, run SymPy's jobs in `size` warm workers kept by this process;
     without fork (Windows) jobs keep running in this process."""
     import multiprocessing
 
     global _POOL
     if _POOL is None and "fork" in multiprocessing.get_all_start_methods():
-        _POOL = Pool(size)
+        _POOL = workers.Pool(size, warm_up, MEMORY)
 
 
 def stop_warm() -> None:
@@ -244,17 +154,6 @@ def stop_warm() -> None:
     pool, _POOL = _POOL, None
     if pool is not None:
         pool.close()
-
-
-def _limit_memory(extra: int) -> None:
-    try:
-        import resource
-
-        with open("/proc/self/statm") as statm:
-            used = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-        resource.setrlimit(resource.RLIMIT_AS, (used + extra, used + extra))
-    except (ImportError, OSError, ValueError):
-        pass  # no /proc or no rlimits: the deadline still holds
 
 
 # -- bp → SymPy --------------------------------------------------------------------------

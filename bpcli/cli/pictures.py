@@ -3,7 +3,6 @@ steps through the passes) and bp serve (that page with a formula box, and its JS
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -155,8 +154,16 @@ def serve(
     workers: int = options.limit("--workers", 1, "Worker processes.", low=1, high=64, metavar=None),
     max_size: int = options.limit("--max-size", 10_000, "Longest formula a request may send.", low=1),
     max_nodes: int = options.limit("--max-nodes", 5_000, "Largest graph a request may build.", low=1),
-    timeout: float = options.real("--timeout", 10.0, "Longest computation of one request.", options.SECONDS,
-                                  "SECONDS"),
+    timeout: float = options.real("--timeout", 10.0, "Longest computation of one request (then its worker "
+                                  "process is killed).", options.SECONDS, "SECONDS"),
+    max_entries: int = options.MAX_ENTRIES_OPTION,
+    max_response: str = options.size("--max-response", "16M", "Largest answer a request may get (e.g. 64M)."),
+    max_computations: int = options.limit("--max-computations", 4, "Computations at once in each worker "
+                                          "process (more wait a moment, then get 503).", low=1, high=256),
+    read_timeout: float = options.real("--read-timeout", 10.0, "Longest time a request's head, then its body, "
+                                       "may take to arrive.", options.SECONDS, "SECONDS"),
+    max_connections: int = options.limit("--max-connections", 100, "Open connections in each worker process.",
+                                         low=1, high=100_000),
 ):
     """Serve the page with a formula box, and POST /api/grad answering as bp grad --json."""
     try:
@@ -166,6 +173,7 @@ def serve(
         raise MissingDependency("bp serve needs Starlette and Uvicorn, which are not installed",
                                 hint="pip install 'backprop-cli[web]'") from None
     import ipaddress  # deferred: for bp serve only
+    import signal  # deferred: for bp serve only
     import socket  # deferred: loads socket and selectors, for bp serve only
 
     if not host.strip():
@@ -177,13 +185,23 @@ def serve(
     except OSError as e:
         raise UsageError(f"cannot listen on {host}:{port}: {e.strerror}",
                          hint="choose another port with --port N") from None
-    limits = {"max_size": max_size, "max_nodes": max_nodes, "seconds": timeout,
-              "check_seconds": min(2.0, timeout / 2), "host": host}
-    os.environ["BP_SERVE_LIMITS"] = json.dumps(limits)  # read by every worker process
+    response = inputs.data_limit(max_response, "--max-response").size
+    from bpcli.views.web import guard, server  # deferred: Starlette's application, for bp serve only
+
+    limits = server.Limits(max_size=max_size, max_nodes=max_nodes, seconds=timeout,
+                           check_seconds=min(2.0, timeout / 2), max_entries=max_entries, max_response=response,
+                           computations=max_computations, read_seconds=read_timeout,
+                           max_connections=max_connections, host=host)
+    os.environ[guard.ENV] = server.settings(limits)  # read by every worker process
     shown = f"[{host}]" if ":" in host else host
     say_error(f"bp: serving on http://{shown}:{port}/ ({workers} worker{'s' * (workers > 1)}; Ctrl-C stops)")
     if not ipaddress.ip_address(bound.split("%")[0]).is_loopback:  # 127.0.0.0/8 and ::1 are this machine
         say_error(f"bp: note: {host} is reachable from other machines, and bp serve asks no password")
+    # Uvicorn stops on SIGINT and SIGTERM, then (with one worker) raises the signal again to end
+    # the process: these handlers, which it restores before that, hear it instead, so that bp
+    # stops the same way, with the same exit code, whatever the signal and the worker count.
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, lambda signum, frame: None)
     uvicorn.run("bpcli.views.web.server:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", timeout_graceful_shutdown=2)
+                http=guard.GuardedH11Protocol, log_level="warning", timeout_graceful_shutdown=2)
     say_error("bp: stopped")

@@ -54,19 +54,19 @@ def count(shape) -> int:
     return math.prod(int(n) for n in shape)
 
 
-def check(shape, what: str, times: int = 1) -> None:
-    """Refuse an array of `shape` (`times` of them, e.g. a batch's rows) that `what` would hold,
-    when it passes the bound on entries or on axes."""
+def check(shape, what: str, times: int = 1, node: int | None = None) -> None:
+    """Refuse an array of `shape` (`times` of them, e.g. a batch's rows) that `what` would hold
+    (the graph's `node`, if it is one), when it passes the bound on entries or on axes."""
     shape = tuple(int(n) for n in shape)
     if len(shape) > MAX_RANK:
         raise EntriesError(f"{what} would have {len(shape)} axes: bp's tensors have at most {MAX_RANK}",
-                           what, shape, count(shape), MAX_RANK, rank=True)
+                           what, shape, count(shape), MAX_RANK, rank=True, node=node)
     limit = _BOUND.get()
     n = count(shape) * times
     if limit and n > limit:
         rows = f" ({times:,} rows of {_text(shape)})" if times != 1 else f" (shape {_text(shape)})"
         raise EntriesError(f"{what} would hold {n:,} entries{rows}, past the bound of {limit:,}",
-                           what, shape, n, limit)
+                           what, shape, n, limit, node=node)
 
 
 def rank(depth: int, what: str) -> None:

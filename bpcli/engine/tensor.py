@@ -79,7 +79,7 @@ def shapes(formula, input_shapes: dict, batch: int | None = None) -> list[tuple]
     for i, kind in enumerate(f.kinds):
         if kind == INPUT:
             out.append(tuple(input_shapes[f.names[i]]))
-            bound.check(out[-1], node_name(f, i), batch or 1)
+            bound.check(out[-1], node_name(f, i), batch or 1, node=i)
             continue
         if kind == CONST:
             out.append(())
@@ -93,7 +93,7 @@ def shapes(formula, input_shapes: dict, batch: int | None = None) -> list[tuple]
                 out.append(tuple(op.shape(tuple(operand_shapes), f.params.get(i, ()))))
         except ShapeError as e:
             raise ShapeError(e.reason, e.hint, node=i, op=kind, shapes=tuple(operand_shapes)) from None
-        bound.check(out[-1], node_name(f, i), batch or 1)
+        bound.check(out[-1], node_name(f, i), batch or 1, node=i)
     return out
 
 

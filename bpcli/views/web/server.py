@@ -1,8 +1,12 @@
 """bp serve: the page of bp view with a formula box, and a JSON API, on Starlette + Uvicorn.
 
 Every request is computed from its own body alone: no state is kept between requests.
-Each is bounded: body and formula size (413), node count (413) and compute time (422),
-so one request that hits a bound gets a clear answer and the server goes on serving.
+Each is bounded: the time its head and body take to arrive (408), body and formula size,
+node count, entries of any array and the answer's size (413), and compute time (422): every
+computation runs in a worker process of its own (bpcli.check.workers), killed at the deadline
+and replaced, so its CPU and memory stop with it. At most `computations` run at once in each
+server process; a request that finds them all busy waits a moment, then gets 503 with
+Retry-After. So one request that hits a bound gets a clear answer, and the server goes on serving.
 
 Only its own page can use it: a request whose Host header names anything but the bound
 address or a loopback one is refused (421: a DNS-rebinding page gets nothing), a POST must
@@ -18,7 +22,7 @@ import ipaddress
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -27,19 +31,18 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from bpcli.check import sympy_bridge
+from bpcli.check import sympy_bridge, workers
 from bpcli.check.verify import checked_grad
 from bpcli.engine.entries import bounded
-from bpcli.engine.tensor import shapes
 from bpcli.engine.values import number, tensor, value_problems
 from bpcli.errors import BPError, EntriesError, InputValueError, LimitError, Position, ShapeError
 from bpcli.language.parser import located, parse, positions
 from bpcli.views.documents import dumps, grad_document
 from bpcli.views.notes import grad_notes
 from bpcli.views.web import page, view_data
+from bpcli.views.web.guard import ENV, error, stopping  # ENV: how bp serve hands its limits to each process
 
 EXAMPLE = ("(x*w-y)^2", {"x": 2.0, "w": 3.0, "y": 4.0})
-ENV = "BP_SERVE_LIMITS"  # how `bp serve` hands its limits to Uvicorn's worker processes
 
 
 @dataclass(frozen=True)
@@ -48,8 +51,12 @@ class Limits:
     max_nodes: int = 5_000
     seconds: float = 10.0  # a whole request's computation
     check_seconds: float = 2.0  # SymPy's share of it
-    sympy_workers: int = 2  # warm SymPy processes kept by each server process
     max_entries: int = 10_000_000  # entries of one node's array (80 MB of float64)
+    max_response: int = 16 << 20  # bytes of one answer
+    computations: int = 4  # at once in each server process, each in a warm worker process
+    queue_seconds: float = 1.0  # how long a request waits for a free worker before 503
+    read_seconds: float = 10.0  # for a request's head to arrive, then for its body (408)
+    max_connections: int = 100  # open at once in each server process
     host: str = "127.0.0.1"  # the address bound: Host headers naming it are accepted
 
     @property
@@ -80,9 +87,10 @@ def local_host(header: str, bound: str) -> bool:
     return address.is_loopback or bound in ("0.0.0.0", "::")
 
 
-def refusal(status: int, kind: str, reason: str, hint: str | None = None, position: dict | None = None):
-    """bp's JSON error for a request refused before any formula is read (a position in the body, if any)."""
-    return JSONResponse({"error": reason, "kind": kind, "position": position, "caret": None, "hint": hint}, status)
+def refusal(status: int, kind: str, reason: str, hint: str | None = None, close: bool = False):
+    """bp's JSON error for a request refused before its body is read; `close`: the connection is
+    closed after it (the rest of the body is never read)."""
+    return JSONResponse(error(reason, kind, hint), status, headers={"connection": "close"} if close else None)
 
 
 class LocalOnly:
@@ -104,6 +112,7 @@ class LocalOnly:
 
 VALUES_HINT = ('"values" maps each input\'s name to a number, numeric text or a nested list of numbers, '
                'e.g. {"x": 2, "W": [[1, 2]]}')
+BODY_SIZE_HINT = 'send a smaller formula or smaller arrays in "values"'
 BODY_HINT = 'send a JSON object: {"formula": "(x*w-y)^2", "values": {"x": 2, "w": 3, "y": 4}}'
 MAX_DIMENSIONS = 32  # numpy's limit for broadcasting
 
@@ -171,17 +180,29 @@ def _where(text: str, node: int) -> Position | None:
     return None if at is None else Position.in_text(text, at)
 
 
-def _entries(formula, text: str, point: dict, limits: Limits) -> None:
-    """Refuse, from the shapes alone (before any array is made), a node of more entries than the bound."""
-    if not any(getattr(v, "ndim", 0) for v in point.values()):
+def _too_many(e: EntriesError, text: str) -> TooLarge:
+    """The engine's refusal of an array, said of this server's limit, at the node's place in the text."""
+    if e.rank:
+        return TooLarge(e.reason, hint=VALUES_HINT)
+    what = "a node" if e.node is not None else e.what
+    return TooLarge(f"{what} would hold {e.entries:,} entries ({'×'.join(map(str, e.shape))}), more than "
+                    f"this server's limit of {e.limit:,}", hint='send smaller arrays in "values"',
+                    position=None if e.node is None else _where(text, e.node))
+
+
+BYTES_PER_ENTRY = 4  # the fewest bytes a number takes in an answer's JSON ("0.0" and its comma)
+
+
+def _answer_fits(formula, result, max_response: int) -> None:
+    """Refuse, before it is written, an answer that cannot fit in `max_response` bytes: it holds
+    every node's value and adjoint, and every edge's contribution (the operand's entries)."""
+    if not max_response or result.shapes is None:
         return
-    with bounded(0):  # the engine's bound would refuse first, without the node's place in the text
-        found = shapes(formula, {n: getattr(v, "shape", ()) for n, v in point.items()})
-    for i, shape in enumerate(found):
-        if math.prod(shape) > limits.max_entries:
-            raise TooLarge(f"a node would hold {math.prod(shape):,} entries ({'×'.join(map(str, shape))}), "
-                           f"more than this server's limit of {limits.max_entries:,}",
-                           hint="send smaller arrays in \"values\"", position=_where(text, i))
+    entries = [math.prod(shape) for shape in result.shapes]
+    total = 2 * sum(entries) + sum(entries[a] for args in formula.args for a in args)
+    if BYTES_PER_ENTRY * total > max_response:
+        raise TooLarge(f"the answer would have at least {BYTES_PER_ENTRY * total:,} bytes ({total:,} numbers), "
+                       f"more than this server's limit of {max_response:,}", hint='send smaller arrays in "values"')
 
 
 def compute(body: dict, limits: Limits, with_layout: bool) -> dict:
@@ -191,11 +212,11 @@ def compute(body: dict, limits: Limits, with_layout: bool) -> dict:
         raise InputValueError('the request needs "formula": a bp formula as a JSON string', hint=BODY_HINT)
     if len(text) > limits.max_size:
         raise TooLarge(f"the formula has {len(text):,} characters, more than this server's limit of "
-                       f"{limits.max_size:,}", hint="bp serve --max-size N raises it")
+                       f"{limits.max_size:,}", hint='send a shorter "formula"')
     f = parse(_text(text, '"formula"'))
     if len(f) > limits.max_nodes:
         raise TooLarge(f"the formula has {len(f):,} nodes, more than this server's limit of {limits.max_nodes:,}",
-                       hint="bp serve --max-nodes N raises it")
+                       hint='send a "formula" of fewer operations')
     check = body.get("check", True)
     if check not in (True, False, "yes", "no"):
         raise InputValueError(f'"check" must be true, false, "yes" or "no", not {json.dumps(check)}',
@@ -203,13 +224,15 @@ def compute(body: dict, limits: Limits, with_layout: bool) -> dict:
     check = check in (True, "yes")
     point, defaulted = _values(body.get("values"), f, fill=with_layout)
     try:
-        _entries(f, text, point, limits)
         with bounded(limits.max_entries):
             result, checked = checked_grad(f, point, check, limits.check_seconds)
     except ShapeError as e:
         if e.node is None:
             raise
         raise located(text, e) from None
+    except EntriesError as e:  # the engine's bound, found from the shapes before any array is made
+        raise _too_many(e, text) from None
+    _answer_fits(f, result, limits.max_response)
     doc = grad_document(result, point, checked, grad_notes(result, [], checked))
     if not with_layout:
         return doc
@@ -225,10 +248,156 @@ def error_body(e: BPError) -> dict:
             "caret": None if at is None else at.pointer(), "hint": e.hint}
 
 
+def read_json(raw: bytes) -> dict:
+    """The request's body as a JSON object, else bp's JSON error (with where in the body, if known)."""
+    try:
+        body = json.loads(raw)
+    except json.JSONDecodeError as e:
+        return error(f"the request is not JSON: {e.msg} at line {e.lineno}, column {e.colno}", "usage error",
+                     BODY_HINT) | {"position": {"line": e.lineno, "column": e.colno, "offset": e.pos}}
+    except (ValueError, RecursionError) as e:  # not UTF-8, nested too deep, an integer of > 4,300 digits
+        reason = "nested too deep" if isinstance(e, RecursionError) else str(e).split(";")[0]
+        return error(f"the request is not JSON bp can read: {reason}", "usage error", BODY_HINT)
+    if not isinstance(body, dict):
+        return error("the request must be a JSON object", "usage error", BODY_HINT)
+    return {"body": body}
+
+
+def computed(raw: bytes, limits: Limits, with_layout: bool) -> tuple[int, bytes]:
+    """(HTTP status, JSON answer) for a request's body: the job a worker process runs (the body
+    travels as bytes: a nested JSON value never meets the pipe's pickling)."""
+    read = read_json(raw)
+    if "body" not in read:
+        return 400, _json(read)
+    body = read["body"]
+    try:
+        try:
+            found = compute(body, limits, with_layout)
+        except EntriesError as e:  # an input's own array, before any node is made
+            raise _too_many(e, body.get("formula", "")) from None
+    except TooLarge as e:
+        return 413, _error_json(e)
+    except BPError as e:
+        return 400, _error_json(e)
+    answer = dumps(found).encode()
+    if limits.max_response and len(answer) > limits.max_response:
+        e = TooLarge(f"the answer would have {len(answer):,} bytes, more than this server's limit of "
+                     f"{limits.max_response:,}", hint='send smaller arrays in "values", or ask /api/grad '
+                     'rather than /api/view' if with_layout else 'send smaller arrays in "values"')
+        return 413, _error_json(e)
+    return 200, answer
+
+
+def _error_json(e: BPError) -> bytes:
+    return _json(error_body(e))
+
+
+def _json(doc: dict) -> bytes:
+    """An error document as JSON, written as every refusal of the server is (Starlette's JSONResponse)."""
+    return json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+def _failed(failure: workers.Failure, limits: Limits) -> tuple[int, dict]:
+    """The answer when a computation's worker gave none."""
+    if failure.kind == workers.TIMEOUT:
+        return 422, error(f"bp took more than {limits.seconds:g} s on this formula, this server's limit; "
+                          "the computation was stopped", "too slow",
+                          'send a smaller formula or smaller arrays in "values", or "check": false')
+    if failure.kind == workers.MEMORY_ERROR:
+        return 413, error(f"the computation needed more than {workers.MEMORY >> 30} GiB of memory, this "
+                          "server's limit; it was stopped", "too large", 'send smaller arrays in "values"')
+    if failure.kind == workers.RECURSION:
+        return 400, error("the formula is nested too deep to compute", "too large",
+                          "write deep chains as a program of named steps")
+    detail = failure.detail or "its worker process stopped without an answer"
+    return 500, error(f"internal error: {detail}", "internal error", "this is a bug in bp: please report it")
+
+
+class Computations:
+    """A server process's warm worker processes and who waits for them."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.pool: workers.Pool | None = None
+        self.free = asyncio.Semaphore(limits.computations)
+
+    def start(self) -> None:
+        # A worker is forked from this process after SymPy's and bp's own first use here, so every
+        # worker (and every replacement) starts warm: the card example's check then costs ~1 ms.
+        self.pool = workers.Pool(self.limits.computations, sympy_bridge.warm_up)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+
+    async def run(self, raw: bytes, with_layout: bool) -> tuple[int, bytes | dict]:
+        """(status, answer bytes or an error document) for one request's body."""
+        limits = self.limits
+        busy = (503, error(f"this server is computing {limits.computations} requests at once, its limit",
+                           "busy", "try again in a moment"))
+        if stopping().is_set():
+            return 503, error("bp serve is stopping", "stopping", "start bp serve again")
+        try:  # those waiting are bounded by the connections open (max_connections)
+            await asyncio.wait_for(self.free.acquire(), limits.queue_seconds)
+        except TimeoutError:
+            return busy
+        worker, fit = self.pool.take(0), False
+        try:
+            if worker is None:  # the pool was closed (the server is stopping), or could not fork
+                return busy if not stopping().is_set() else (503, error("bp serve is stopping", "stopping",
+                                                                        "start bp serve again"))
+            asked = asyncio.ensure_future(run_in_threadpool(
+                worker.ask, computed, (raw, limits, with_layout), limits.seconds))
+            stop = asyncio.ensure_future(stopping().wait())
+            try:
+                await asyncio.wait({asked, stop}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stop.cancel()
+                if not asked.done():  # stopping, or this request cancelled: its work ends now
+                    worker.process.kill()
+                    await asyncio.wait({asked})  # the pipe reports the death at once
+            done, answer, fit = await asked
+            if stop.done() and not stop.cancelled() and not done:
+                return 503, error("bp serve stopped while computing this request", "stopping",
+                                  "start bp serve again and send the request again")
+            return answer if done else _failed(answer, limits)
+        finally:
+            try:
+                if worker is not None and fit:
+                    self.pool.give_back(worker, True)
+                elif worker is not None:  # killed: the replacement is forked off the event loop
+                    await run_in_threadpool(self.pool.give_back, worker, False)
+            finally:
+                self.free.release()
+
+
 def create_app(limits: Limits | None = None) -> Starlette:
     """The application; limits from the argument, else from bp serve's environment, else defaults."""
     if limits is None:
         limits = Limits(**json.loads(os.environ[ENV])) if ENV in os.environ else Limits()
+    computations = Computations(limits)
+    home_page: list[str] = []
+
+    async def read_body(request: Request) -> bytes | Response:
+        """The body, counted as it arrives: the bound stops the reading (413), and so does the
+        read deadline (408)."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limits.max_body:
+            return refusal(413, "too large", f"the request has {int(declared):,} bytes, more than this "
+                           f"server's limit of {limits.max_body:,}", hint=BODY_SIZE_HINT, close=True)
+        chunks, size = [], 0
+        try:
+            async with asyncio.timeout(limits.read_seconds):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limits.max_body:
+                        return refusal(413, "too large", f"the request is larger than this server's limit of "
+                                       f"{limits.max_body:,} bytes", hint=BODY_SIZE_HINT, close=True)
+                    chunks.append(chunk)
+        except TimeoutError:
+            return refusal(408, "too slow", f"the request's body did not arrive within {limits.read_seconds:g} s, "
+                           "this server's limit", hint="send the whole request at once", close=True)
+        return b"".join(chunks)
 
     async def answer(request: Request, with_layout: bool) -> Response:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -236,39 +405,14 @@ def create_app(limits: Limits | None = None) -> Starlette:
             return refusal(415, "wrong content type", f"the request's Content-Type is {media or 'missing'}; "
                            "this server reads only application/json",
                            hint="send the header Content-Type: application/json")
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limits.max_body:
-            return refusal(413, "too large", f"the request has {int(declared):,} bytes, more than this "
-                           f"server's limit of {limits.max_body:,}")
-        chunks, size = [], 0
-        async for chunk in request.stream():  # counted as it arrives: the bound stops the reading
-            size += len(chunk)
-            if size > limits.max_body:
-                return refusal(413, "too large", f"the request is larger than this server's limit of "
-                               f"{limits.max_body:,} bytes")
-            chunks.append(chunk)
-        raw = b"".join(chunks)
-        try:
-            body = json.loads(raw)
-        except json.JSONDecodeError as e:
-            return refusal(400, "usage error", f"the request is not JSON: {e.msg} at line {e.lineno}, column "
-                           f"{e.colno}", BODY_HINT, {"line": e.lineno, "column": e.colno, "offset": e.pos})
-        except (ValueError, RecursionError) as e:  # not UTF-8, nested too deep, an integer of > 4,300 digits
-            reason = "nested too deep" if isinstance(e, RecursionError) else str(e).split(";")[0]
-            return refusal(400, "usage error", f"the request is not JSON bp can read: {reason}", hint=BODY_HINT)
-        if not isinstance(body, dict):
-            return refusal(400, "usage error", "the request must be a JSON object", hint=BODY_HINT)
-        try:
-            found = await asyncio.wait_for(run_in_threadpool(compute, body, limits, with_layout), limits.seconds)
-        except (TooLarge, EntriesError) as e:
-            e.hint = e.hint or 'send smaller arrays in "values"'
-            return JSONResponse(error_body(e), 413)
-        except BPError as e:
-            return JSONResponse(error_body(e), 400)
-        except TimeoutError:
-            return JSONResponse({"error": f"bp took more than {limits.seconds:g} s on this formula, this "
-                                          "server's limit", "kind": "too slow"}, 422)
-        return Response(dumps(found), media_type="application/json")
+        raw = await read_body(request)
+        if isinstance(raw, Response):
+            return raw
+        status, found = await computations.run(raw, with_layout)
+        if isinstance(found, dict):
+            headers = {"retry-after": "1"} if status == 503 else None
+            return JSONResponse(found, status, headers=headers)
+        return Response(found, status, media_type="application/json")
 
     async def grad(request: Request) -> Response:
         return await answer(request, with_layout=False)
@@ -277,19 +421,25 @@ def create_app(limits: Limits | None = None) -> Starlette:
         return await answer(request, with_layout=True)
 
     async def home(request: Request) -> Response:
-        data = await run_in_threadpool(compute, {"formula": EXAMPLE[0], "values": EXAMPLE[1]}, limits, True)
-        return HTMLResponse(page(data, mode="serve", title="bp serve", api="api/view"))
+        return HTMLResponse(home_page[0])
 
     @contextlib.asynccontextmanager
-    async def warm_sympy(app):
-        # SymPy's first derivative in a fresh process costs ~40 ms of set-up; a worker kept
-        # for the server's life answers the card example's check in ~1 ms.
-        await run_in_threadpool(sympy_bridge.keep_warm, limits.sympy_workers)
+    async def lifespan(app):
+        # The page's example is computed once, here: it also readies bp's own code before the
+        # worker processes are forked from this one.
+        data = await run_in_threadpool(compute, {"formula": EXAMPLE[0], "values": EXAMPLE[1]}, limits, True)
+        home_page.append(page(data, mode="serve", title="bp serve", api="api/view"))
+        await run_in_threadpool(computations.start)
         try:
             yield
         finally:
-            sympy_bridge.stop_warm()
+            await run_in_threadpool(computations.close)
 
     return Starlette(routes=[Route("/", home), Route("/api/grad", grad, methods=["POST"]),
-                             Route("/api/view", view, methods=["POST"])], lifespan=warm_sympy,
+                             Route("/api/view", view, methods=["POST"])], lifespan=lifespan,
                      middleware=[Middleware(LocalOnly, bound=limits.host)])
+
+
+def settings(limits: Limits) -> str:
+    """The limits as bp serve hands them to every server process (the environment's ENV)."""
+    return json.dumps(asdict(limits))
