@@ -400,8 +400,8 @@ XOR = os.path.join(os.path.dirname(__file__), os.pardir, "examples", "xor.csv")
 def test_loop_takes_the_optimizer_and_network_options_of_bp_train_and_reaches_its_numbers(bp, preset, extra):
     r = bp("export", "--loop", preset, XOR, *extra)
     assert (r.exit_code, r.stderr) == (0, "")
-    made = {"adam": "torch.optim.Adam([W1, b1, w2, b2], lr=0.05)",
-            "momentum": "torch.optim.SGD([W1, b1, w2, b2], lr=0.01, momentum=0.9)"}
+    made = {"adam": "torch.optim.Adam([W1, b1, W2, b2], lr=0.05)",
+            "momentum": "torch.optim.SGD([W1, b1, W2, b2], lr=0.01, momentum=0.9)"}
     made = made[extra[extra.index("--optimizer") + 1]]
     assert f"optimizer = {made}" in r.stdout and "        optimizer.step()\n" in r.stdout
     trained = json.loads(bp("train", preset, XOR, *extra, "--json").stdout)["params"]

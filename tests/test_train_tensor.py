@@ -90,7 +90,7 @@ def test_training_an_mlp_follows_pytorch_step_for_step(optimizer):
         opt.zero_grad()
         h1 = torch.tanh(x @ start["W1"].T + start["b1"])
         h2 = torch.tanh(h1 @ start["W2"].T + start["b2"])
-        yhat = torch.sigmoid(h2 @ start["w3"] + start["b3"])
+        yhat = torch.sigmoid(h2 @ start["W3"] + start["b3"])
         loss = torch.nn.functional.binary_cross_entropy(yhat, y)
         loss.backward()
         opt.step()
@@ -115,7 +115,7 @@ def test_softmax_classifies_with_cross_entropy_as_pytorch_does():
 
 def test_the_mlp_program_is_an_ordinary_bp_program():
     assert mlp_program([16, 16], "tanh", "sigmoid") == (
-        "h1 = tanh(W1 @ features + b1)\nh2 = tanh(W2 @ h1 + b2)\nsigmoid(w3 @ h2 + b3)")
+        "h1 = tanh(W1 @ features + b1)\nh2 = tanh(W2 @ h1 + b2)\nsigmoid(W3 @ h2 + b3)")
 
 
 def test_a_custom_formula_over_the_feature_vector_with_a_shaped_parameter(tmp_path):
@@ -163,7 +163,7 @@ def test_the_trained_network_reads_back_into_bp_grad(tmp_path):
                 "--epochs", "300", "--batch-size", "all", "--json")
     saved = tmp_path / "net.json"
     saved.write_text(r.stdout)
-    g = run_cli("grad", "h1 = tanh(W1 @ features + b1); sigmoid(w2 @ h1 + b2)", "--values", str(saved),
+    g = run_cli("grad", "h1 = tanh(W1 @ features + b1); sigmoid(W2 @ h1 + b2)", "--values", str(saved),
                 "--features", "[1,0]", "--no-check", "--json")
     # A tensor output would be refused; the network's output is a scalar probability.
     assert g.exit_code == 0, g.output

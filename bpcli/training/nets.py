@@ -71,11 +71,9 @@ def mlp_program(hidden: list[int], activation: str, head: str) -> str:
         lines.append(f"h{k} = {affine if activation == 'none' else f'{activation}({affine})'}")
         previous = f"h{k}"
     k = len(hidden) + 1
-    if head == "logits":
-        out = f"W{k} @ {previous} + b{k}"
-    else:
-        out = f"w{k} @ {previous} + b{k}"
-        out = f"sigmoid({out})" if head == "sigmoid" else out
+    out = f"W{k} @ {previous} + b{k}"  # W for every layer's weights, a vector at a single output
+    if head == "sigmoid":
+        out = f"sigmoid({out})"
     return "\n".join(lines + [out])
 
 
@@ -89,7 +87,7 @@ def mlp_shapes(width: int, hidden: list[int], head: str, classes: int = 0) -> di
     if head == "logits":
         shapes[f"W{k}"], shapes[f"b{k}"] = (classes, previous), (classes,)
     else:
-        shapes[f"w{k}"], shapes[f"b{k}"] = (previous,), ()
+        shapes[f"W{k}"], shapes[f"b{k}"] = (previous,), ()
     return shapes
 
 
