@@ -361,6 +361,14 @@ def train(model: str, data, *, target: str | None = None, loss: str | None = Non
                     trainer.columns)
 
 
+def _start_value(v, name: str):
+    """init's value: a number, or an array (a nested list or numpy array) for a tensor parameter."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return float(v)
+    listed = v.tolist() if hasattr(v, "tolist") else v
+    return float(listed) if isinstance(listed, (int, float)) else tensor(listed, f"init {name}", UsageError)
+
+
 def _settings(lr, epochs, batch_size, shuffle, seed, dtype, init, optimizer, init_scheme) -> Settings:
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
         raise UsageError(f"lr must be a positive number, got {lr!r}")
@@ -372,7 +380,7 @@ def _settings(lr, epochs, batch_size, shuffle, seed, dtype, init, optimizer, ini
         raise UsageError(f"batch_size must be a whole number >= 1 or 'all', not {batch_size!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
         raise UsageError(f"seed must be a whole number >= 0, not {seed!r}")
-    start = {normalise(str(k)): float(v) for k, v in (init or {}).items()}
+    start = {normalise(str(k)): _start_value(v, str(k)) for k, v in (init or {}).items()}
     return Settings(lr=float(lr), epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed, dtype=dtype,
                     init=start, optimizer=optimizer, init_scheme=init_scheme)
 

@@ -4,6 +4,7 @@ network options and training data it shares with bp export --loop."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 
 import typer
 
@@ -13,7 +14,7 @@ from bpcli.cli.options import TRAIN, FileOpt, JsonOpt, PrecisionOpt
 from bpcli.data import files
 from bpcli.engine import numtext, values
 from bpcli.errors import UsageError
-from bpcli.training import loop, nets, tables
+from bpcli.training import loop, nets, resume, tables
 from bpcli.views import documents, training
 from bpcli.views.text import plain
 from bpcli.views.web import report
@@ -22,6 +23,7 @@ from bpcli.views.web import report
 @program.command("bp train linear data.csv --lr 0.01 --epochs 100 --predict 4",
                  'bp train "w*x + b" data.csv --init w=0.5 --batch-size all --json',
                  "bp train model.bp data.csv --trace",
+                 "bp train mlp xor.csv --epochs 100 --json > run.json; bp train mlp xor.csv --resume run.json",
                  "bp train logistic pass.csv --loss bce --plot loss.png",
                  "bp train mlp xor.csv --hidden 4 --optimizer adam --lr 0.05 --epochs 400 --batch-size all",
                  "bp train softmax animals.csv --hidden 8 --optimizer adam --lr 0.05 --predict 5,5")
@@ -41,6 +43,9 @@ def train(
     seed: int = options.seed(),
     dtype: str = TRAIN.dtype,
     init: list[str] = TRAIN.init,
+    resume_from: str | None = typer.Option(None, "--resume", metavar="RUN.json",
+                                           help="Start from a bp train --json document's parameters, epoch and "
+                                                "optimizer state."),
     predict: list[str] = TRAIN.predict,
     trace: bool = typer.Option(False, "--trace", help="Print the lecture's grad:/progress:/predict lines."),
     as_json: JsonOpt = False,
@@ -73,6 +78,8 @@ def train(
     if plot:
         training.check_plot_path(plot)
     spec, table = training_data(model, data, target, loss, max_data, delimiter, drop_missing, net)
+    if resume_from is not None:
+        settings = resumed(settings, resume_from, spec, max_data)
     points = [loop.parse_predict(p, spec.point_names) for p in predict]
     trainer = loop.Trainer(spec, table, settings)
     show = TrainView(spec, settings, trace, jsonl, points)
@@ -112,7 +119,25 @@ def settings_of(lr: float, epochs: int, batch_size: str, seed: int, dtype: str, 
     if "optimizer" in more:  # --optimizer SGD, Adam: as the papers and torch.optim write them
         more["optimizer"] = more["optimizer"].lower()
     return loop.Settings(lr=lr, epochs=epochs, batch_size=options.batch_size(batch_size), seed=seed, dtype=dtype,
-                         init=values.read_pairs(init, "--init", "w=0.5"), init_scheme=init_scheme, **more)
+                         init=values.read_values(init, "--init", "w=0.5"), init_scheme=init_scheme, **more)
+
+
+def resumed(settings, path: str, spec, max_data: str = "1G"):
+    """The settings of a run continued from a bp train --json document: its parameters (--init
+    may not name them again), its next epoch and its optimizer's state."""
+    text, source = files.read_text(path, "run file", "a bp train --json document",
+                                   inputs.data_limit(max_data, "--max-data"))
+    start = resume.from_document(files.last_document(text, source), source, spec.params)
+    twice = [p for p in settings.init if p in start.params]
+    if twice:
+        raise UsageError(f"--init {', '.join(twice)}: --resume {path} gives every parameter's start already")
+    state = start.optimizer_state
+    if start.optimizer != settings.optimizer:
+        say_error(f"bp: note: {source} was trained with {start.optimizer}; {settings.optimizer} starts afresh "
+                  "from its parameters")
+        state = None
+    return dataclasses.replace(settings, init={**start.params, **settings.init}, start_epoch=start.next_epoch,
+                               optimizer_state=state)
 
 
 def net_options(param: list[str], hidden, activation: str, features):

@@ -105,9 +105,11 @@ class Settings:
     shuffle: bool = False
     seed: int = 0
     dtype: str = "float64"
-    init: dict = field(default_factory=dict)
+    init: dict = field(default_factory=dict)  # numbers, and float64 arrays for tensor parameters
     optimizer: str = "sgd"
     init_scheme: str = "uniform"
+    start_epoch: int = 0  # a resumed run's first epoch (the epochs before it were run already)
+    optimizer_state: dict | None = None  # a resumed run's optimizer state (optim's state())
 
     def __post_init__(self):
         if self.dtype not in ("float64", "float32"):
@@ -136,6 +138,7 @@ class Run:
     epochs: list[Epoch]
     interrupted: bool = False
     diverged: DomainError | None = None  # why training stopped early; params are the last finite ones
+    optimizer_state: dict = field(default_factory=dict)  # at the end, for a run resumed from this one
 
 
 # -- the model ---------------------------------------------------------------------
@@ -326,6 +329,7 @@ class Trainer:
         if unknown:
             raise UsageError(f"--init names no parameter: {', '.join(unknown)}; "
                              f"the parameters are {', '.join(model.params)}")
+        _given_shapes(model, settings.init)
         self.f = model.loss
         self.rows = table.rows
         self.m, self.cast = _arithmetic(settings.dtype)
@@ -340,6 +344,8 @@ class Trainer:
         self.params = self._initial()
         self.lr = self.cast(settings.lr)
         self.optimizer = optim.make(settings.optimizer, self.lr)
+        if settings.optimizer_state:
+            self.optimizer.load(settings.optimizer_state, self._as_value)
         self.wrt = tuple(model.params)  # gradients for the parameters only, never the data
         self.data = tuple(model.data)
         self.yhat = next(i for i, names in self.f.labels.items() if "yhat" in names)
@@ -363,7 +369,8 @@ class Trainer:
             entries.check(shape, f"the parameter {p}")  # before it is made
             if p in s.init:
                 value = s.init[p]
-                params[p] = self.np.full(shape, value, dtype=self.m.dtype) if shape else self.cast(value)
+                params[p] = self._as_value(value) if self.np.ndim(value) else (
+                    self.np.full(shape, value, dtype=self.m.dtype) if shape else self.cast(value))
             elif shape:
                 rng = rng or self.np.random.default_rng(s.seed)  # made once, and only for tensors
                 params[p] = nets.initial(shape, s.init_scheme, rng, self.m.dtype)
@@ -389,7 +396,8 @@ class Trainer:
         history: list[Epoch] = []
         run = Run(self.model, self.settings, self._export(), history)
         try:
-            for epoch in range(self.settings.epochs):
+            first = self.settings.start_epoch
+            for epoch in range(first, first + self.settings.epochs):
                 history.append(self._epoch(epoch, on_step))
                 if on_epoch:
                     on_epoch(history[-1])
@@ -400,7 +408,12 @@ class Trainer:
         except DomainError as e:
             run.diverged = e
             run.params = self._export()
+        run.optimizer_state = self.optimizer.state()
         return run
+
+    def _as_value(self, v):
+        """A number or an array (a list, from a document) in the training dtype."""
+        return self.cast(v) if self.np.ndim(v) == 0 else self.np.asarray(v, dtype=self.m.dtype)
 
     def _epoch(self, epoch: int, on_step) -> Epoch:
         if self.per_sample:
@@ -543,6 +556,27 @@ class Trainer:
     def _export(self) -> dict:
         return {p: v if isinstance(v, float) else float(v) if self.np.ndim(v) == 0 else v.tolist()
                 for p, v in self.params.items()}
+
+
+def _given_shapes(model: Model, init: dict) -> None:
+    """A parameter given an array by --init (or --resume) takes its shape from it where the
+    model does not say one (a formula without --param); where it does, the shapes must agree."""
+    import numpy as np  # deferred: loads numpy
+
+    for p, value in init.items():
+        given = np.shape(value)
+        if p not in model.shapes:
+            if given:
+                model.shapes[p] = given
+            continue
+        wanted = tuple(model.shapes[p])
+        if given and given != wanted:
+            raise UsageError(f"the starting value of {p} (--init or --resume) has shape {_shape_words(given)}, "
+                             f"but the parameter {p} has shape {_shape_words(wanted)}")
+
+
+def _shape_words(shape: tuple) -> str:
+    return "×".join(map(str, shape)) if shape else "() (a number)"
 
 
 def _part(rows, start: int, size: int):
