@@ -248,6 +248,7 @@ class TrainView:
                                       and not console.no_color)
             if curve:
                 console.print(curve, markup=False, highlight=False, soft_wrap=True)
+            output.print_all([], training.train_notes(run), console=console)
 
 
 def speed_text(speed: float | None) -> str:

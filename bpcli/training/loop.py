@@ -47,6 +47,14 @@ LOSSES = {
     # As torch.nn.CrossEntropyLoss on logits, y the class index.
     "ce": "-log_softmax(yhat)[y]",
 }
+# bce where the model ends in sigmoid(z): the loss on the logit z, as torch.nn.BCEWithLogitsLoss
+# computes it: (1 - y)·z - log σ(z), and -log σ(z) = softplus(-z) = max(-z, 0) + log(1 + e^-|z|)
+# as bp's softplus computes it. No clamp: right where the sigmoid saturates (a loss of 1e-18
+# stays 1e-18), and its gradient (1 - y) - σ(-z) is σ(z) - y.
+LOGIT_BCE = "(1 - y)*z + softplus(-z)"
+LOGIT_NOTE = ("bce on the logit z of the model's last sigmoid: (1 - y)*z + softplus(-z), as "
+              "torch.nn.BCEWithLogitsLoss (stable for any z)")
+LOGIT = "logit (z)"  # the label of the logit node in the loss graph (not a name a formula can bind)
 CHUNK = 2048  # rows a tensor step evaluates at once: a full batch is summed chunk by chunk, so the
 # activations of a chunk (a few hundred floats a row for an MLP) stay below the data's own size
 
@@ -78,6 +86,7 @@ class Model:
     vector: list = field(default_factory=list)  # columns of the row's vector `features`, if read
     init: dict = field(default_factory=dict)  # the model's own starting values (a preset's bias)
     binary: bool = False  # binary cross-entropy: the target must be 0 or 1
+    logit: object = None  # bce on a sigmoid: the Formula of its argument z, which the loss reads
 
     @property
     def point_names(self) -> list[str]:
@@ -199,9 +208,10 @@ def build_model(model: str, columns: list[str], target: str, source: str,
         loss = loss or "mse"
         head = "sigmoid" if loss == "bce" else None  # a model of 0/1 targets: it classifies (ŷ ≥ 1/2 is 1)
     yhat = parse(text)
-    loss_text = LOSSES.get(loss, loss)
+    logit = _logit(yhat) if loss == "bce" else None
+    loss_text = LOGIT_BCE if logit is not None else LOSSES.get(loss, loss)
     loss_formula = parse(loss_text)
-    stray = [n for n in loss_formula.inputs if n not in ("yhat", "y")]
+    stray = [n for n in loss_formula.inputs if n not in ("yhat", "y", *(("z",) if logit is not None else ()))]
     if stray:
         named = []
         for n in stray:
@@ -224,7 +234,16 @@ def build_model(model: str, columns: list[str], target: str, source: str,
         raise UsageError(f"--param names no parameter of the model: {', '.join(unknown)}; "
                          f"its parameters: {', '.join(params)}")
     return Model(text, loss_text, _join(yhat, loss_formula, target, text, loss_text), yhat,
-                 params, used, target, shapes, head, classes, vector, init, binary=loss == "bce")
+                 params, used, target, shapes, head, classes, vector, init, binary=loss == "bce", logit=logit)
+
+
+def _logit(yhat):
+    """The Formula of z where the model is sigmoid(z) (its last operation), else None."""
+    if yhat.kinds[yhat.output] != "sigmoid":
+        return None
+    g = GraphBuilder()
+    ids = g.insert(yhat, {})
+    return g.freeze(g.args[ids[yhat.output]][0], "")
 
 
 def _vector(columns: list[str], target: str, net) -> list[str]:
@@ -312,9 +331,13 @@ def encode_classes(model: Model, table) -> None:
 
 def _join(yhat, loss, target: str, text: str, loss_text: str):
     g = GraphBuilder()
-    out = g.insert(yhat, {})[-1]
+    out = g.insert(yhat, {})[yhat.output]
     g.bind("yhat", out)
-    whole = g.insert(loss, {"yhat": out, "y": g.input(target)})[-1]
+    env = {"yhat": out, "y": g.input(target)}
+    if "z" in loss.inputs:  # the logits form of bce: the loss reads the sigmoid's argument
+        env["z"] = g.args[out][0]
+        g.bind(LOGIT, env["z"])
+    whole = g.insert(loss, env)[-1]
     g.bind("loss", whole)
     return g.freeze(whole, f"yhat = {text}\nloss = {loss_text}")
 
@@ -348,7 +371,10 @@ class Trainer:
             self.optimizer.load(settings.optimizer_state, self._as_value)
         self.wrt = tuple(model.params)  # gradients for the parameters only, never the data
         self.data = tuple(model.data)
-        self.yhat = next(i for i, names in self.f.labels.items() if "yhat" in names)
+        # what a classifier is judged by: ŷ, or the logit z where the loss reads z (ŷ ≥ 1/2 is z ≥ 0)
+        looked_for = LOGIT if model.logit is not None else "yhat"
+        self.yhat = next(i for i, names in self.f.labels.items() if looked_for in names)
+        self.head = "logit" if model.logit is not None else model.head
 
     def _columns(self, table) -> dict:
         """The data as arrays of the training dtype: columns, class indices, the feature matrix."""
@@ -434,7 +460,7 @@ class Trainer:
     def _sample_epoch(self, epoch: int, on_step) -> Epoch:
         """The lecture's loop: one row a step, on plain floats, with nothing per step but the
         two passes and the update (it is the loop most learners run)."""
-        f, wrt, output, yhat, head = self.f, self.wrt, self.f.output, self.yhat, self.model.head
+        f, wrt, output, yhat, head = self.f, self.wrt, self.f.output, self.yhat, self.head
         # .get: a loss without y (--loss yhat) may leave the target unread; only a classifier reads it
         target, step, isfinite = self.columns.get(self.model.target), self.optimizer.step, math.isfinite
         losses, right = [], 0
@@ -459,7 +485,7 @@ class Trainer:
         """How many rows of a step the classifier got right (0 for a model that does not classify)."""
         if not self.model.head:
             return 0
-        return correct(yhat, self.columns[self.model.target][index], self.model.head)
+        return correct(yhat, self.columns[self.model.target][index], self.head)
 
     def _rows(self, epoch: int):
         """Each row of the epoch as (row, {column: float}), in its order; a block of rows becomes

@@ -117,8 +117,12 @@ def is_binary(values) -> bool:
 
 
 def correct(yhat, y, head: str) -> int:
-    """How many rows are classified right: ŷ ≥ 1/2 for a sigmoid, the largest logit for logits."""
+    """How many rows are classified right: ŷ ≥ 1/2 for a sigmoid, z ≥ 0 for its logit z
+    (head "logit"), the largest logit for logits."""
     import numpy as np
 
-    guess = (np.asarray(yhat) >= 0.5) if head == "sigmoid" else np.argmax(yhat, axis=-1)
+    if head == "logit":
+        guess = np.asarray(yhat) >= 0
+    else:
+        guess = (np.asarray(yhat) >= 0.5) if head == "sigmoid" else np.argmax(yhat, axis=-1)
     return int(np.count_nonzero(guess == np.asarray(y)))

@@ -13,6 +13,7 @@ from bpcli import streams
 from bpcli.engine.ops import shape_text
 from bpcli.errors import MissingDependency, OutputError, UsageError
 from bpcli.training import resume
+from bpcli.training.loop import LOGIT_NOTE
 from bpcli.views import settings
 from bpcli.views.documents import json_number, json_value
 from bpcli.views.numbers import show_number, show_value
@@ -38,6 +39,7 @@ def train_document(run, table, predictions: list[dict]) -> dict:
         "schema": TRAIN_SCHEMA,
         "model": run.model.text,
         "loss_formula": run.model.loss_text,
+        **({"loss_note": LOGIT_NOTE} if run.model.logit is not None else {}),
         "params": {p: json_value(v) for p, v in run.params.items()},
         "loss": [json_number(e.loss) for e in run.epochs],
         **_classifier_fields(run),
@@ -89,6 +91,11 @@ def epoch_record(epoch) -> dict:
     if epoch.accuracy is not None:
         record["accuracy"] = epoch.accuracy
     return record
+
+
+def train_notes(run) -> list[str]:
+    """What the tables' reader should know about the run: how the loss is computed."""
+    return [f"the loss is {LOGIT_NOTE}"] if run.model.logit is not None else []
 
 
 # -- tables -------------------------------------------------------------------------
