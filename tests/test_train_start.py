@@ -86,7 +86,7 @@ def test_an_array_of_the_wrong_shape_is_refused_naming_the_parameter_and_both_sh
 
 
 def test_init_gives_a_preset_network_its_weights(bp_json):
-    doc = bp_json("train", "mlp", XOR, "--hidden", "2", "--epochs", "1", "--lr", "0.1", "--batch-size", "all",
+    doc = bp_json("train", "mlp", XOR, "--hidden", "2", "--epochs", "1", "--lr", "0.1", "--optimizer", "sgd",
                   "--init", "W1=[[1,2],[3,4]]", "--init", "b1=[0,0]", "--init", "W2=[1,-1]", "--init", "b2=0")
     assert doc["settings"]["init"] == {"W1": [[1.0, 2.0], [3.0, 4.0]], "b1": [0.0, 0.0], "W2": [1.0, -1.0],
                                        "b2": 0.0}
@@ -158,10 +158,15 @@ def test_resume_with_another_optimizer_says_it_starts_afresh(bp, tmp_path):
     saved = tmp_path / "run.json"
     saved.write_text(r.stdout)
     params = json.loads(r.stdout)["params"]
-    r = bp("train", "mlp", XOR, "--hidden", "2", "--epochs", "1", "--resume", str(saved), "--json")
+    r = bp("train", "mlp", XOR, "--hidden", "2", "--epochs", "1", "--resume", str(saved), "--json",
+           "--optimizer", "sgd")
     assert r.exit_code == 0
     assert r.stderr == f"bp: note: {saved} was trained with adam; sgd starts afresh from its parameters\n"
     assert json.loads(r.stdout)["settings"]["init"] == params
+    # without --optimizer the run's own goes on, with its state
+    r = bp("train", "mlp", XOR, "--hidden", "2", "--epochs", "1", "--resume", str(saved), "--json")
+    assert (r.exit_code, r.stderr) == (0, "")
+    assert json.loads(r.stdout)["optimizer_state"]["step"] == 3
 
 
 @pytest.mark.parametrize("content, message", [

@@ -14,7 +14,7 @@ from bpcli.cli.options import TRAIN, FileOpt, JsonOpt, PrecisionOpt
 from bpcli.data import files
 from bpcli.engine import numtext, values
 from bpcli.errors import UsageError
-from bpcli.training import loop, nets, resume, tables
+from bpcli.training import advice, loop, nets, resume, tables
 from bpcli.views import documents, training
 from bpcli.views.text import plain
 from bpcli.views.web import report
@@ -37,8 +37,8 @@ def train(
     target: str | None = TRAIN.target,
     loss: str | None = TRAIN.loss,
     lr: float = TRAIN.lr,
-    epochs: int = TRAIN.epochs,
-    batch_size: str = TRAIN.batch_size,
+    epochs: int | None = TRAIN.epochs,
+    batch_size: str | None = TRAIN.batch_size,
     shuffle: bool = TRAIN.shuffle,
     seed: int = options.seed(),
     dtype: str = TRAIN.dtype,
@@ -57,7 +57,7 @@ def train(
     init_scheme: str = TRAIN.init_scheme,
     hidden: str | None = TRAIN.hidden,
     activation: str = TRAIN.activation,
-    optimizer: str = TRAIN.optimizer,
+    optimizer: str | None = TRAIN.optimizer,
     features: str | None = TRAIN.features,
     precision: PrecisionOpt = "10",
     delimiter: str | None = options.delimiter(),
@@ -80,6 +80,7 @@ def train(
     spec, table = training_data(model, data, target, loss, max_data, delimiter, drop_missing, net)
     if resume_from is not None:
         settings = resumed(settings, resume_from, spec, max_data)
+    settings = loop.for_model(settings, spec)
     points = [loop.parse_predict(p, spec.point_names) for p in predict]
     trainer = loop.Trainer(spec, table, settings)
     show = TrainView(spec, settings, trace, jsonl, points)
@@ -112,14 +113,21 @@ def _model_and_data(model: str, data: str | None, file: str | None) -> tuple[str
     return model, data
 
 
-def settings_of(lr: float, epochs: int, batch_size: str, seed: int, dtype: str, init: list[str],
+def settings_of(lr: float, epochs: int | None, batch_size: str | None, seed: int, dtype: str, init: list[str],
                 init_scheme: str, **more):
     """The training settings from bp train's options (also bp export --loop's)."""
 
-    if "optimizer" in more:  # --optimizer SGD, Adam: as the papers and torch.optim write them
+    # Not given: the lecture's, or for a network its own (loop.NETWORK_DEFAULTS), once the model is known.
+    unset = tuple(k for k, v in (("epochs", epochs), ("batch_size", batch_size),
+                                 ("optimizer", more.get("optimizer", "sgd"))) if v is None)
+    if more.get("optimizer"):  # --optimizer SGD, Adam: as the papers and torch.optim write them
         more["optimizer"] = more["optimizer"].lower()
-    return loop.Settings(lr=lr, epochs=epochs, batch_size=options.batch_size(batch_size), seed=seed, dtype=dtype,
-                         init=values.read_values(init, "--init", "w=0.5"), init_scheme=init_scheme, **more)
+    else:
+        more["optimizer"] = "sgd"
+    return loop.Settings(lr=lr, epochs=100 if epochs is None else epochs,
+                         batch_size=1 if batch_size is None else options.batch_size(batch_size), seed=seed,
+                         dtype=dtype, init=values.read_values(init, "--init", "w=0.5"), init_scheme=init_scheme,
+                         unset=unset, **more)
 
 
 def resumed(settings, path: str, spec, max_data: str = "1G"):
@@ -132,6 +140,9 @@ def resumed(settings, path: str, spec, max_data: str = "1G"):
     if twice:
         raise UsageError(f"--init {', '.join(twice)}: --resume {path} gives every parameter's start already")
     state = start.optimizer_state
+    if "optimizer" in settings.unset:  # not given: the run's own
+        settings = dataclasses.replace(settings, optimizer=start.optimizer,
+                                       unset=tuple(k for k in settings.unset if k != "optimizer"))
     if start.optimizer != settings.optimizer:
         say_error(f"bp: note: {source} was trained with {start.optimizer}; {settings.optimizer} starts afresh "
                   "from its parameters")
@@ -249,6 +260,9 @@ class TrainView:
             if curve:
                 console.print(curve, markup=False, highlight=False, soft_wrap=True)
             output.print_all([], training.train_notes(run), console=console)
+            note = advice.chance_note(run, table)
+            if note:  # last, where it is read: what to change
+                say_error(f"bp: note: {note}")
 
 
 def speed_text(speed: float | None) -> str:

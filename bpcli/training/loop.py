@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bpcli.engine import entries, tensor
 from bpcli.engine.graph import GraphBuilder
@@ -55,6 +55,10 @@ LOGIT_BCE = "(1 - y)*z + softplus(-z)"
 LOGIT_NOTE = ("bce on the logit z of the model's last sigmoid: (1 - y)*z + softplus(-z), as "
               "torch.nn.BCEWithLogitsLoss (stable for any z)")
 LOGIT = "logit (z)"  # the label of the logit node in the loss graph (not a name a formula can bind)
+# A network trained as the lecture trains w (per-sample SGD at 0.01, 100 epochs) stays at chance
+# on XOR; Adam on the whole batch for 500 epochs learns the README's XOR and moons for every seed
+# tried (tests/test_train_tensor.py). Used for what is not given.
+NETWORK_DEFAULTS = {"optimizer": "adam", "batch_size": None, "epochs": 500}
 CHUNK = 2048  # rows a tensor step evaluates at once: a full batch is summed chunk by chunk, so the
 # activations of a chunk (a few hundred floats a row for an MLP) stay below the data's own size
 
@@ -87,6 +91,7 @@ class Model:
     init: dict = field(default_factory=dict)  # the model's own starting values (a preset's bias)
     binary: bool = False  # binary cross-entropy: the target must be 0 or 1
     logit: object = None  # bce on a sigmoid: the Formula of its argument z, which the loss reads
+    network: bool = False  # mlp or softmax: the settings not given are NETWORK_DEFAULTS
 
     @property
     def point_names(self) -> list[str]:
@@ -118,6 +123,7 @@ class Settings:
     optimizer: str = "sgd"
     init_scheme: str = "uniform"
     start_epoch: int = 0  # a resumed run's first epoch (the epochs before it were run already)
+    unset: tuple = ()  # epochs, batch_size, optimizer left to the model's default (NETWORK_DEFAULTS)
     optimizer_state: dict | None = None  # a resumed run's optimizer state (optim's state())
 
     def __post_init__(self):
@@ -234,7 +240,8 @@ def build_model(model: str, columns: list[str], target: str, source: str,
         raise UsageError(f"--param names no parameter of the model: {', '.join(unknown)}; "
                          f"its parameters: {', '.join(params)}")
     return Model(text, loss_text, _join(yhat, loss_formula, target, text, loss_text), yhat,
-                 params, used, target, shapes, head, classes, vector, init, binary=loss == "bce", logit=logit)
+                 params, used, target, shapes, head, classes, vector, init, binary=loss == "bce", logit=logit,
+                 network=model in ("mlp", "softmax"))
 
 
 def _logit(yhat):
@@ -342,11 +349,21 @@ def _join(yhat, loss, target: str, text: str, loss_text: str):
     return g.freeze(whole, f"yhat = {text}\nloss = {loss_text}")
 
 
+def for_model(settings: Settings, model: Model) -> Settings:
+    """The settings with what was not given set for the model: a network's NETWORK_DEFAULTS
+    (anything else keeps the lecture's)."""
+    if not settings.unset:
+        return settings
+    network = {k: NETWORK_DEFAULTS[k] for k in settings.unset} if model.network else {}
+    return replace(settings, **network, unset=())
+
+
 # -- the loop ------------------------------------------------------------------------
 class Trainer:
     """Runs the epochs; `on_step` and `on_epoch` let a face show progress."""
 
     def __init__(self, model: Model, table, settings: Settings):
+        settings = for_model(settings, model)
         self.model, self.settings = model, settings
         unknown = [n for n in settings.init if n not in model.params]
         if unknown:

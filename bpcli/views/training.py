@@ -12,7 +12,7 @@ import tempfile
 from bpcli import streams
 from bpcli.engine.ops import shape_text
 from bpcli.errors import MissingDependency, OutputError, UsageError
-from bpcli.training import resume
+from bpcli.training import advice, resume
 from bpcli.training.loop import LOGIT_NOTE
 from bpcli.views import settings
 from bpcli.views.documents import json_number, json_value
@@ -54,6 +54,7 @@ def train_document(run, table, predictions: list[dict]) -> dict:
         "data": {"source": table.source, "rows": table.rows, "columns": table.columns,
                  "features": run.model.features, "target": run.model.target},
         "epochs_run": len(run.epochs),
+        "notes": [n for n in [advice.chance_note(run, table)] if n],
         "optimizer_state": _state_document(run.optimizer_state),
         "interrupted": run.interrupted,
         "diverged": run.diverged is not None,
