@@ -320,8 +320,8 @@ def _predict_point(point, features: list[str]) -> dict:
 
 @_within_entries
 def train(model: str, data, *, target: str | None = None, loss: str | None = None, lr: float = 0.01,
-          epochs: int = 100, batch_size: int | str | None = 1, shuffle: bool = False, seed: int = 0,
-          dtype: str = "float64", init: dict | None = None, predict: list = (), optimizer: str = "sgd",
+          epochs: int | None = None, batch_size: int | str | None = "default", shuffle: bool = False, seed: int = 0,
+          dtype: str = "float64", init: dict | None = None, predict: list = (), optimizer: str | None = None,
           init_scheme: str = "uniform", params: dict | None = None, hidden=None, activation: str = "tanh",
           features: list[str] | None = None, drop_missing: bool = False, delimiter: str | None = None,
           max_data: int = MAX_DATA, max_entries: int = MAX_ENTRIES) -> Training:
@@ -335,7 +335,9 @@ def train(model: str, data, *, target: str | None = None, loss: str | None = Non
     (X's columns are named x, or x1, x2, … for several; y is the target). The options are
     `bp train`'s: batch_size (a number, or "all"/None for the whole data), init (name → value),
     params (name → shape, or "W1=16x2" texts), hidden ([16, 16] or "16,16"), features (the
-    vector's columns). Training that diverges raises DomainError, as `bp train` does.
+    vector's columns). Training that diverges raises DomainError, as `bp train` does. Left out,
+    epochs, batch_size and optimizer are `bp train`'s defaults: 100, 1 and sgd (the lecture's),
+    or for mlp and softmax 500, the whole data and adam.
     """
     settings = _settings(lr, epochs, batch_size, shuffle, seed, dtype, init, optimizer, init_scheme)
     net = _net(params, hidden, activation, features)
@@ -361,20 +363,34 @@ def train(model: str, data, *, target: str | None = None, loss: str | None = Non
                     trainer.columns)
 
 
+def _start_value(v, name: str):
+    """init's value: a number, or an array (a nested list or numpy array) for a tensor parameter."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return float(v)
+    listed = v.tolist() if hasattr(v, "tolist") else v
+    return float(listed) if isinstance(listed, (int, float)) else tensor(listed, f"init {name}", UsageError)
+
+
 def _settings(lr, epochs, batch_size, shuffle, seed, dtype, init, optimizer, init_scheme) -> Settings:
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
         raise UsageError(f"lr must be a positive number, got {lr!r}")
+    # Not given: the lecture's, or a network's own (bp train's NETWORK_DEFAULTS) once the model is known.
+    unset = tuple(k for k, missing in (("epochs", epochs is None), ("batch_size", batch_size == "default"),
+                                       ("optimizer", optimizer is None)) if missing)
+    epochs = 100 if epochs is None else epochs
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise UsageError(f"epochs must be a whole number >= 1, not {epochs!r}")
+    batch_size = 1 if batch_size == "default" else batch_size
+    optimizer = "sgd" if optimizer is None else optimizer
     if batch_size == "all":
         batch_size = None
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
         raise UsageError(f"batch_size must be a whole number >= 1 or 'all', not {batch_size!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
         raise UsageError(f"seed must be a whole number >= 0, not {seed!r}")
-    start = {normalise(str(k)): float(v) for k, v in (init or {}).items()}
+    start = {normalise(str(k)): _start_value(v, str(k)) for k, v in (init or {}).items()}
     return Settings(lr=float(lr), epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed, dtype=dtype,
-                    init=start, optimizer=optimizer, init_scheme=init_scheme)
+                    init=start, optimizer=optimizer, init_scheme=init_scheme, unset=unset)
 
 
 def _net(params, hidden, activation: str, features):

@@ -377,7 +377,7 @@ def test_loop_of_a_network_preset_reaches_bp_trains_parameters(bp, regression_cs
 
 
 def test_loop_with_tensors_names_the_parameter_entry_that_differs(bp, regression_csv):
-    text = exported(bp, "--loop", "mlp", regression_csv, "--hidden", "3", "--epochs", "5")
+    text = exported(bp, "--loop", "mlp", regression_csv, "--hidden", "3", "--epochs", "5", "--optimizer", "sgd")
     result = run_inline(text.replace(" - 0.01 * W1.grad.data", " - 0.02 * W1.grad.data"))
     assert result.startswith("1: ") and "differs: W1[0, 0] " in result
 
@@ -400,8 +400,8 @@ XOR = os.path.join(os.path.dirname(__file__), os.pardir, "examples", "xor.csv")
 def test_loop_takes_the_optimizer_and_network_options_of_bp_train_and_reaches_its_numbers(bp, preset, extra):
     r = bp("export", "--loop", preset, XOR, *extra)
     assert (r.exit_code, r.stderr) == (0, "")
-    made = {"adam": "torch.optim.Adam([W1, b1, w2, b2], lr=0.05)",
-            "momentum": "torch.optim.SGD([W1, b1, w2, b2], lr=0.01, momentum=0.9)"}
+    made = {"adam": "torch.optim.Adam([W1, b1, W2, b2], lr=0.05)",
+            "momentum": "torch.optim.SGD([W1, b1, W2, b2], lr=0.01, momentum=0.9)"}
     made = made[extra[extra.index("--optimizer") + 1]]
     assert f"optimizer = {made}" in r.stdout and "        optimizer.step()\n" in r.stdout
     trained = json.loads(bp("train", preset, XOR, *extra, "--json").stdout)["params"]

@@ -97,7 +97,9 @@ def test_logistic_model_uses_binary_cross_entropy_and_separates(bp, csv):
     doc = doc_of(bp("train", "logistic", data, "--lr", "0.5", "--predict", "3", "--predict", "-3", "--json"))
     assert doc["loss"][-1] < doc["loss"][0] / 10
     assert doc["predictions"][0]["yhat"] > 0.9 and doc["predictions"][1]["yhat"] < 0.1
-    assert "log(max(yhat, exp(-100)))" in doc["loss_formula"]
+    # bce on the model's sigmoid: the stable logits form, as torch.nn.BCEWithLogitsLoss (#22 item 12)
+    assert doc["loss_formula"] == "(1 - y)*z + softplus(-z)"
+    assert doc["loss_note"].startswith("bce on the logit z of the model's last sigmoid")
 
 
 def test_default_target_is_y_else_the_last_column(bp, csv):

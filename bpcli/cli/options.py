@@ -167,9 +167,11 @@ class Training:
         self.target = typer.Option(None, "--target", help=p + "Target column (default: y, else the last column).")
         self.loss = typer.Option(None, "--loss", help=p + 'mse, bce, or a formula in yhat and y, e.g. "abs(yhat - y)".')
         self.lr = real("--lr", 0.01, p + "Learning rate.", POSITIVE)
-        self.epochs = limit("--epochs", 100, p + "Passes over the data.", low=1, metavar=None)
-        self.batch_size = typer.Option("1", "--batch-size", metavar="N|all",
-                                       help=p + "Rows per step (1: per-sample SGD; all: full batch).")
+        self.epochs = limit("--epochs", None, p + "Passes over the data (default: 100; mlp, softmax: 500).",
+                            low=1, metavar="N")
+        self.batch_size = typer.Option(None, "--batch-size", metavar="N|all", show_default=False,
+                                       help=p + "Rows per step (1: per-sample SGD; all: full batch). Default: 1; "
+                                                "mlp, softmax: all.")
         self.dtype = typer.Option("float64", "--dtype", metavar="float64|float32",
                                   help=p + "float32 computes every operation in float32, as PyTorch does.")
         self.init = typer.Option([], "--init", metavar="NAME=VALUE",
@@ -183,8 +185,9 @@ class Training:
                                    help=p + "Hidden layer sizes of mlp and softmax (mlp: 16,16).")
         self.activation = typer.Option("tanh", "--activation", metavar="tanh|relu|sigmoid|none",
                                        help=p + "The hidden layers' activation (mlp, softmax).")
-        self.optimizer = typer.Option("sgd", "--optimizer", metavar="sgd|momentum|adam",
-                                      help=p + "The update: sgd is the lecture's p -= lr*grad.")
+        self.optimizer = typer.Option(None, "--optimizer", metavar="sgd|momentum|adam", show_default=False,
+                                      help=p + "The update: sgd is the lecture's p -= lr*grad (default; mlp, "
+                                               "softmax: adam).")
         self.shuffle = typer.Option(False, "--shuffle", help=p + "Shuffle the rows every epoch.")
         self.features = typer.Option(None, "--features", metavar="A,B,…",
                                      help=p + "The columns of the vector `features`, in order (default: all but "

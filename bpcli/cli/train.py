@@ -4,6 +4,7 @@ network options and training data it shares with bp export --loop."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 
 import typer
 
@@ -13,7 +14,7 @@ from bpcli.cli.options import TRAIN, FileOpt, JsonOpt, PrecisionOpt
 from bpcli.data import files
 from bpcli.engine import numtext, values
 from bpcli.errors import UsageError
-from bpcli.training import loop, nets, tables
+from bpcli.training import advice, loop, nets, resume, tables
 from bpcli.views import documents, training
 from bpcli.views.text import plain
 from bpcli.views.web import report
@@ -22,6 +23,7 @@ from bpcli.views.web import report
 @program.command("bp train linear data.csv --lr 0.01 --epochs 100 --predict 4",
                  'bp train "w*x + b" data.csv --init w=0.5 --batch-size all --json',
                  "bp train model.bp data.csv --trace",
+                 "bp train mlp xor.csv --epochs 100 --json > run.json; bp train mlp xor.csv --resume run.json",
                  "bp train logistic pass.csv --loss bce --plot loss.png",
                  "bp train mlp xor.csv --hidden 4 --optimizer adam --lr 0.05 --epochs 400 --batch-size all",
                  "bp train softmax animals.csv --hidden 8 --optimizer adam --lr 0.05 --predict 5,5")
@@ -35,12 +37,15 @@ def train(
     target: str | None = TRAIN.target,
     loss: str | None = TRAIN.loss,
     lr: float = TRAIN.lr,
-    epochs: int = TRAIN.epochs,
-    batch_size: str = TRAIN.batch_size,
+    epochs: int | None = TRAIN.epochs,
+    batch_size: str | None = TRAIN.batch_size,
     shuffle: bool = TRAIN.shuffle,
     seed: int = options.seed(),
     dtype: str = TRAIN.dtype,
     init: list[str] = TRAIN.init,
+    resume_from: str | None = typer.Option(None, "--resume", metavar="RUN.json",
+                                           help="Start from a bp train --json document's parameters, epoch and "
+                                                "optimizer state."),
     predict: list[str] = TRAIN.predict,
     trace: bool = typer.Option(False, "--trace", help="Print the lecture's grad:/progress:/predict lines."),
     as_json: JsonOpt = False,
@@ -52,7 +57,7 @@ def train(
     init_scheme: str = TRAIN.init_scheme,
     hidden: str | None = TRAIN.hidden,
     activation: str = TRAIN.activation,
-    optimizer: str = TRAIN.optimizer,
+    optimizer: str | None = TRAIN.optimizer,
     features: str | None = TRAIN.features,
     precision: PrecisionOpt = "10",
     delimiter: str | None = options.delimiter(),
@@ -73,6 +78,9 @@ def train(
     if plot:
         training.check_plot_path(plot)
     spec, table = training_data(model, data, target, loss, max_data, delimiter, drop_missing, net)
+    if resume_from is not None:
+        settings = resumed(settings, resume_from, spec, max_data)
+    settings = loop.for_model(settings, spec)
     points = [loop.parse_predict(p, spec.point_names) for p in predict]
     trainer = loop.Trainer(spec, table, settings)
     show = TrainView(spec, settings, trace, jsonl, points)
@@ -105,14 +113,42 @@ def _model_and_data(model: str, data: str | None, file: str | None) -> tuple[str
     return model, data
 
 
-def settings_of(lr: float, epochs: int, batch_size: str, seed: int, dtype: str, init: list[str],
+def settings_of(lr: float, epochs: int | None, batch_size: str | None, seed: int, dtype: str, init: list[str],
                 init_scheme: str, **more):
     """The training settings from bp train's options (also bp export --loop's)."""
 
-    if "optimizer" in more:  # --optimizer SGD, Adam: as the papers and torch.optim write them
+    # Not given: the lecture's, or for a network its own (loop.NETWORK_DEFAULTS), once the model is known.
+    unset = tuple(k for k, v in (("epochs", epochs), ("batch_size", batch_size),
+                                 ("optimizer", more.get("optimizer", "sgd"))) if v is None)
+    if more.get("optimizer"):  # --optimizer SGD, Adam: as the papers and torch.optim write them
         more["optimizer"] = more["optimizer"].lower()
-    return loop.Settings(lr=lr, epochs=epochs, batch_size=options.batch_size(batch_size), seed=seed, dtype=dtype,
-                         init=values.read_pairs(init, "--init", "w=0.5"), init_scheme=init_scheme, **more)
+    else:
+        more["optimizer"] = "sgd"
+    return loop.Settings(lr=lr, epochs=100 if epochs is None else epochs,
+                         batch_size=1 if batch_size is None else options.batch_size(batch_size), seed=seed,
+                         dtype=dtype, init=values.read_values(init, "--init", "w=0.5"), init_scheme=init_scheme,
+                         unset=unset, **more)
+
+
+def resumed(settings, path: str, spec, max_data: str = "1G"):
+    """The settings of a run continued from a bp train --json document: its parameters (--init
+    may not name them again), its next epoch and its optimizer's state."""
+    text, source = files.read_text(path, "run file", "a bp train --json document",
+                                   inputs.data_limit(max_data, "--max-data"))
+    start = resume.from_document(files.last_document(text, source), source, spec.params)
+    twice = [p for p in settings.init if p in start.params]
+    if twice:
+        raise UsageError(f"--init {', '.join(twice)}: --resume {path} gives every parameter's start already")
+    state = start.optimizer_state
+    if "optimizer" in settings.unset:  # not given: the run's own
+        settings = dataclasses.replace(settings, optimizer=start.optimizer,
+                                       unset=tuple(k for k in settings.unset if k != "optimizer"))
+    if start.optimizer != settings.optimizer:
+        say_error(f"bp: note: {source} was trained with {start.optimizer}; {settings.optimizer} starts afresh "
+                  "from its parameters")
+        state = None
+    return dataclasses.replace(settings, init={**start.params, **settings.init}, start_epoch=start.next_epoch,
+                               optimizer_state=state)
 
 
 def net_options(param: list[str], hidden, activation: str, features):
@@ -223,6 +259,10 @@ class TrainView:
                                       and not console.no_color)
             if curve:
                 console.print(curve, markup=False, highlight=False, soft_wrap=True)
+            output.print_all([], training.train_notes(run), console=console)
+            note = advice.chance_note(run, table)
+            if note:  # last, where it is read: what to change
+                say_error(f"bp: note: {note}")
 
 
 def speed_text(speed: float | None) -> str:

@@ -113,7 +113,7 @@ def read_bytes(path: str, what: str, limit: Limit, expected: str) -> tuple[bytes
     try:
         raw = stream.read(8192)
         not_text(raw, source, expected)
-        rest = limit.size + 1 - len(raw) if limit.size else -1
+        rest = max(0, limit.size + 1 - len(raw)) if limit.size else -1  # a bound below 8 KiB: read no more
         raw += stream.read(rest) if raw and rest else b""
     except OSError as e:
         raise DataError(f"{source}: cannot read it: {e.strerror}") from None

@@ -104,6 +104,37 @@ def read_pairs(texts: list[str], what: str, example: str) -> dict[str, float]:
     return values
 
 
+# A comma that starts another NAME=: `--init w1=0.15,w2=0.2`. An array's commas are followed
+# by a number or a bracket, never by a name and =, so an array stays whole.
+_NEXT_PAIR = re.compile(r",\s*(?=[^\W\d]\w*\s*=)")
+
+
+def read_values(texts: list[str], what: str, example: str) -> dict:
+    """NAME=VALUE texts whose values may be arrays (as --init takes them: `w=0.5`,
+    `w1=0.15,w2=0.2` or `W1=[[0.15,0.2],[0.25,0.3]]`) as {name: float or float64 array};
+    every problem at once."""
+    found: dict = {}
+    problems = []
+    for text in texts:
+        for part in _NEXT_PAIR.split(text):
+            named = pair(part)
+            if named is None:
+                problems.append(f"{what} takes NAME=VALUE (a number or a JSON array), e.g. {what} {example}, "
+                                f"not {part!r}")
+                continue
+            name, value_text = named
+            value, problem = to_value(value_text, f"{what} {name}")
+            if name in found:
+                problems.append(f"{what} {name} is given twice")
+            elif problem:
+                problems.append(problem)
+            else:
+                found[name] = value
+    if problems:
+        raise UsageError("; ".join(problems))
+    return found
+
+
 class Given:
     """Values from the command line (`--x 2`, `x=2`) and every problem found in them."""
 

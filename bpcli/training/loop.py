@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bpcli.engine import entries, tensor
 from bpcli.engine.graph import GraphBuilder
@@ -47,6 +47,18 @@ LOSSES = {
     # As torch.nn.CrossEntropyLoss on logits, y the class index.
     "ce": "-log_softmax(yhat)[y]",
 }
+# bce where the model ends in sigmoid(z): the loss on the logit z, as torch.nn.BCEWithLogitsLoss
+# computes it: (1 - y)·z - log σ(z), and -log σ(z) = softplus(-z) = max(-z, 0) + log(1 + e^-|z|)
+# as bp's softplus computes it. No clamp: right where the sigmoid saturates (a loss of 1e-18
+# stays 1e-18), and its gradient (1 - y) - σ(-z) is σ(z) - y.
+LOGIT_BCE = "(1 - y)*z + softplus(-z)"
+LOGIT_NOTE = ("bce on the logit z of the model's last sigmoid: (1 - y)*z + softplus(-z), as "
+              "torch.nn.BCEWithLogitsLoss (stable for any z)")
+LOGIT = "logit (z)"  # the label of the logit node in the loss graph (not a name a formula can bind)
+# A network trained as the lecture trains w (per-sample SGD at 0.01, 100 epochs) stays at chance
+# on XOR; Adam on the whole batch for 500 epochs learns the README's XOR and moons for every seed
+# tried (tests/test_train_tensor.py). Used for what is not given.
+NETWORK_DEFAULTS = {"optimizer": "adam", "batch_size": None, "epochs": 500}
 CHUNK = 2048  # rows a tensor step evaluates at once: a full batch is summed chunk by chunk, so the
 # activations of a chunk (a few hundred floats a row for an MLP) stay below the data's own size
 
@@ -78,6 +90,8 @@ class Model:
     vector: list = field(default_factory=list)  # columns of the row's vector `features`, if read
     init: dict = field(default_factory=dict)  # the model's own starting values (a preset's bias)
     binary: bool = False  # binary cross-entropy: the target must be 0 or 1
+    logit: object = None  # bce on a sigmoid: the Formula of its argument z, which the loss reads
+    network: bool = False  # mlp or softmax: the settings not given are NETWORK_DEFAULTS
 
     @property
     def point_names(self) -> list[str]:
@@ -105,9 +119,12 @@ class Settings:
     shuffle: bool = False
     seed: int = 0
     dtype: str = "float64"
-    init: dict = field(default_factory=dict)
+    init: dict = field(default_factory=dict)  # numbers, and float64 arrays for tensor parameters
     optimizer: str = "sgd"
     init_scheme: str = "uniform"
+    start_epoch: int = 0  # a resumed run's first epoch (the epochs before it were run already)
+    unset: tuple = ()  # epochs, batch_size, optimizer left to the model's default (NETWORK_DEFAULTS)
+    optimizer_state: dict | None = None  # a resumed run's optimizer state (optim's state())
 
     def __post_init__(self):
         if self.dtype not in ("float64", "float32"):
@@ -136,6 +153,7 @@ class Run:
     epochs: list[Epoch]
     interrupted: bool = False
     diverged: DomainError | None = None  # why training stopped early; params are the last finite ones
+    optimizer_state: dict = field(default_factory=dict)  # at the end, for a run resumed from this one
 
 
 # -- the model ---------------------------------------------------------------------
@@ -196,9 +214,10 @@ def build_model(model: str, columns: list[str], target: str, source: str,
         loss = loss or "mse"
         head = "sigmoid" if loss == "bce" else None  # a model of 0/1 targets: it classifies (ŷ ≥ 1/2 is 1)
     yhat = parse(text)
-    loss_text = LOSSES.get(loss, loss)
+    logit = _logit(yhat) if loss == "bce" else None
+    loss_text = LOGIT_BCE if logit is not None else LOSSES.get(loss, loss)
     loss_formula = parse(loss_text)
-    stray = [n for n in loss_formula.inputs if n not in ("yhat", "y")]
+    stray = [n for n in loss_formula.inputs if n not in ("yhat", "y", *(("z",) if logit is not None else ()))]
     if stray:
         named = []
         for n in stray:
@@ -221,7 +240,17 @@ def build_model(model: str, columns: list[str], target: str, source: str,
         raise UsageError(f"--param names no parameter of the model: {', '.join(unknown)}; "
                          f"its parameters: {', '.join(params)}")
     return Model(text, loss_text, _join(yhat, loss_formula, target, text, loss_text), yhat,
-                 params, used, target, shapes, head, classes, vector, init, binary=loss == "bce")
+                 params, used, target, shapes, head, classes, vector, init, binary=loss == "bce", logit=logit,
+                 network=model in ("mlp", "softmax"))
+
+
+def _logit(yhat):
+    """The Formula of z where the model is sigmoid(z) (its last operation), else None."""
+    if yhat.kinds[yhat.output] != "sigmoid":
+        return None
+    g = GraphBuilder()
+    ids = g.insert(yhat, {})
+    return g.freeze(g.args[ids[yhat.output]][0], "")
 
 
 def _vector(columns: list[str], target: str, net) -> list[str]:
@@ -309,11 +338,24 @@ def encode_classes(model: Model, table) -> None:
 
 def _join(yhat, loss, target: str, text: str, loss_text: str):
     g = GraphBuilder()
-    out = g.insert(yhat, {})[-1]
+    out = g.insert(yhat, {})[yhat.output]
     g.bind("yhat", out)
-    whole = g.insert(loss, {"yhat": out, "y": g.input(target)})[-1]
+    env = {"yhat": out, "y": g.input(target)}
+    if "z" in loss.inputs:  # the logits form of bce: the loss reads the sigmoid's argument
+        env["z"] = g.args[out][0]
+        g.bind(LOGIT, env["z"])
+    whole = g.insert(loss, env)[-1]
     g.bind("loss", whole)
     return g.freeze(whole, f"yhat = {text}\nloss = {loss_text}")
+
+
+def for_model(settings: Settings, model: Model) -> Settings:
+    """The settings with what was not given set for the model: a network's NETWORK_DEFAULTS
+    (anything else keeps the lecture's)."""
+    if not settings.unset:
+        return settings
+    network = {k: NETWORK_DEFAULTS[k] for k in settings.unset} if model.network else {}
+    return replace(settings, **network, unset=())
 
 
 # -- the loop ------------------------------------------------------------------------
@@ -321,11 +363,13 @@ class Trainer:
     """Runs the epochs; `on_step` and `on_epoch` let a face show progress."""
 
     def __init__(self, model: Model, table, settings: Settings):
+        settings = for_model(settings, model)
         self.model, self.settings = model, settings
         unknown = [n for n in settings.init if n not in model.params]
         if unknown:
             raise UsageError(f"--init names no parameter: {', '.join(unknown)}; "
                              f"the parameters are {', '.join(model.params)}")
+        _given_shapes(model, settings.init)
         self.f = model.loss
         self.rows = table.rows
         self.m, self.cast = _arithmetic(settings.dtype)
@@ -340,9 +384,14 @@ class Trainer:
         self.params = self._initial()
         self.lr = self.cast(settings.lr)
         self.optimizer = optim.make(settings.optimizer, self.lr)
+        if settings.optimizer_state:
+            self.optimizer.load(settings.optimizer_state, self._as_value)
         self.wrt = tuple(model.params)  # gradients for the parameters only, never the data
         self.data = tuple(model.data)
-        self.yhat = next(i for i, names in self.f.labels.items() if "yhat" in names)
+        # what a classifier is judged by: ŷ, or the logit z where the loss reads z (ŷ ≥ 1/2 is z ≥ 0)
+        looked_for = LOGIT if model.logit is not None else "yhat"
+        self.yhat = next(i for i, names in self.f.labels.items() if looked_for in names)
+        self.head = "logit" if model.logit is not None else model.head
 
     def _columns(self, table) -> dict:
         """The data as arrays of the training dtype: columns, class indices, the feature matrix."""
@@ -363,7 +412,8 @@ class Trainer:
             entries.check(shape, f"the parameter {p}")  # before it is made
             if p in s.init:
                 value = s.init[p]
-                params[p] = self.np.full(shape, value, dtype=self.m.dtype) if shape else self.cast(value)
+                params[p] = self._as_value(value) if self.np.ndim(value) else (
+                    self.np.full(shape, value, dtype=self.m.dtype) if shape else self.cast(value))
             elif shape:
                 rng = rng or self.np.random.default_rng(s.seed)  # made once, and only for tensors
                 params[p] = nets.initial(shape, s.init_scheme, rng, self.m.dtype)
@@ -389,7 +439,8 @@ class Trainer:
         history: list[Epoch] = []
         run = Run(self.model, self.settings, self._export(), history)
         try:
-            for epoch in range(self.settings.epochs):
+            first = self.settings.start_epoch
+            for epoch in range(first, first + self.settings.epochs):
                 history.append(self._epoch(epoch, on_step))
                 if on_epoch:
                     on_epoch(history[-1])
@@ -400,7 +451,12 @@ class Trainer:
         except DomainError as e:
             run.diverged = e
             run.params = self._export()
+        run.optimizer_state = self.optimizer.state()
         return run
+
+    def _as_value(self, v):
+        """A number or an array (a list, from a document) in the training dtype."""
+        return self.cast(v) if self.np.ndim(v) == 0 else self.np.asarray(v, dtype=self.m.dtype)
 
     def _epoch(self, epoch: int, on_step) -> Epoch:
         if self.per_sample:
@@ -421,7 +477,7 @@ class Trainer:
     def _sample_epoch(self, epoch: int, on_step) -> Epoch:
         """The lecture's loop: one row a step, on plain floats, with nothing per step but the
         two passes and the update (it is the loop most learners run)."""
-        f, wrt, output, yhat, head = self.f, self.wrt, self.f.output, self.yhat, self.model.head
+        f, wrt, output, yhat, head = self.f, self.wrt, self.f.output, self.yhat, self.head
         # .get: a loss without y (--loss yhat) may leave the target unread; only a classifier reads it
         target, step, isfinite = self.columns.get(self.model.target), self.optimizer.step, math.isfinite
         losses, right = [], 0
@@ -446,7 +502,7 @@ class Trainer:
         """How many rows of a step the classifier got right (0 for a model that does not classify)."""
         if not self.model.head:
             return 0
-        return correct(yhat, self.columns[self.model.target][index], self.model.head)
+        return correct(yhat, self.columns[self.model.target][index], self.head)
 
     def _rows(self, epoch: int):
         """Each row of the epoch as (row, {column: float}), in its order; a block of rows becomes
@@ -543,6 +599,27 @@ class Trainer:
     def _export(self) -> dict:
         return {p: v if isinstance(v, float) else float(v) if self.np.ndim(v) == 0 else v.tolist()
                 for p, v in self.params.items()}
+
+
+def _given_shapes(model: Model, init: dict) -> None:
+    """A parameter given an array by --init (or --resume) takes its shape from it where the
+    model does not say one (a formula without --param); where it does, the shapes must agree."""
+    import numpy as np  # deferred: loads numpy
+
+    for p, value in init.items():
+        given = np.shape(value)
+        if p not in model.shapes:
+            if given:
+                model.shapes[p] = given
+            continue
+        wanted = tuple(model.shapes[p])
+        if given and given != wanted:
+            raise UsageError(f"the starting value of {p} (--init or --resume) has shape {_shape_words(given)}, "
+                             f"but the parameter {p} has shape {_shape_words(wanted)}")
+
+
+def _shape_words(shape: tuple) -> str:
+    return "×".join(map(str, shape)) if shape else "() (a number)"
 
 
 def _part(rows, start: int, size: int):

@@ -71,11 +71,9 @@ def mlp_program(hidden: list[int], activation: str, head: str) -> str:
         lines.append(f"h{k} = {affine if activation == 'none' else f'{activation}({affine})'}")
         previous = f"h{k}"
     k = len(hidden) + 1
-    if head == "logits":
-        out = f"W{k} @ {previous} + b{k}"
-    else:
-        out = f"w{k} @ {previous} + b{k}"
-        out = f"sigmoid({out})" if head == "sigmoid" else out
+    out = f"W{k} @ {previous} + b{k}"  # W for every layer's weights, a vector at a single output
+    if head == "sigmoid":
+        out = f"sigmoid({out})"
     return "\n".join(lines + [out])
 
 
@@ -89,7 +87,7 @@ def mlp_shapes(width: int, hidden: list[int], head: str, classes: int = 0) -> di
     if head == "logits":
         shapes[f"W{k}"], shapes[f"b{k}"] = (classes, previous), (classes,)
     else:
-        shapes[f"w{k}"], shapes[f"b{k}"] = (previous,), ()
+        shapes[f"W{k}"], shapes[f"b{k}"] = (previous,), ()
     return shapes
 
 
@@ -119,8 +117,12 @@ def is_binary(values) -> bool:
 
 
 def correct(yhat, y, head: str) -> int:
-    """How many rows are classified right: ŷ ≥ 1/2 for a sigmoid, the largest logit for logits."""
+    """How many rows are classified right: ŷ ≥ 1/2 for a sigmoid, z ≥ 0 for its logit z
+    (head "logit"), the largest logit for logits."""
     import numpy as np
 
-    guess = (np.asarray(yhat) >= 0.5) if head == "sigmoid" else np.argmax(yhat, axis=-1)
+    if head == "logit":
+        guess = np.asarray(yhat) >= 0
+    else:
+        guess = (np.asarray(yhat) >= 0.5) if head == "sigmoid" else np.argmax(yhat, axis=-1)
     return int(np.count_nonzero(guess == np.asarray(y)))

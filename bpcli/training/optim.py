@@ -2,6 +2,8 @@
 
 Each optimizer takes the parameters and their gradients (floats or numpy arrays) and
 returns the new parameters, as torch.optim's SGD and Adam compute them with their defaults.
+Each also gives its state (`state()`: momentum's velocity, Adam's step count and moments) and
+takes it back (`load`), so a run resumed from bp train --json continues as if never stopped.
 """
 
 from __future__ import annotations
@@ -22,6 +24,12 @@ class SGD:
     def step(self, params: dict, grads: dict) -> dict:
         return {p: v - self.lr * grads[p] for p, v in params.items()}
 
+    def state(self) -> dict:
+        return {}
+
+    def load(self, state: dict, cast) -> None:
+        pass
+
 
 class Momentum:
     """v ← μ·v + g, p ← p − lr·v (PyTorch's form: the first v is g itself)."""
@@ -34,6 +42,13 @@ class Momentum:
         for p, g in grads.items():
             self.velocity[p] = g if p not in self.velocity else self.mu * self.velocity[p] + g
         return {p: v - self.lr * self.velocity[p] for p, v in params.items()}
+
+    def state(self) -> dict:
+        return {"velocity": dict(self.velocity)}
+
+    def load(self, state: dict, cast) -> None:
+        """`state` as state() gave it, each value through `cast` (the training dtype)."""
+        self.velocity = {p: cast(v) for p, v in state["velocity"].items()}
 
 
 class Adam:
@@ -58,6 +73,15 @@ class Adam:
             denominator = (self.v[p] ** 0.5) / root_correction2 + self.eps
             new[p] = value - (self.lr / correction1) * self.m[p] / denominator
         return new
+
+    def state(self) -> dict:
+        return {"step": self.t, "m": dict(self.m), "v": dict(self.v)}
+
+    def load(self, state: dict, cast) -> None:
+        """`state` as state() gave it, each value through `cast` (the training dtype)."""
+        self.t = state["step"]
+        self.m = {p: cast(v) for p, v in state["m"].items()}
+        self.v = {p: cast(v) for p, v in state["v"].items()}
 
 
 def make(name: str, lr):

@@ -526,8 +526,7 @@ def loop_script(run, table, predictions: list[dict], start=None, columns=None) -
         out.append(f"{v[p]} = torch.tensor({number(settings.init.get(p, 1.0))}, dtype=DTYPE, requires_grad=True)"
                    + _renamed(p, v))
     out += _function("forward", yhat, model.features, "yhat, one tensor per bp node.", v, [f"yhat = {model.text}"])
-    out += _function("loss", loss, ["yhat", "y"], "The loss of a prediction yhat against y.", {},
-                     [f"loss = {model.loss_text}"])
+    out += _loss_functions(model, loss, model.features, v)
     row = ", ".join(v[c] for c in columns)
     grads = ", ".join(f"{v[p]}.grad.item()" for p in model.params)
     out += ["", ""]
@@ -543,7 +542,7 @@ def loop_script(run, table, predictions: list[dict], start=None, columns=None) -
         each = ", ".join(v[c] + "_data" for c in columns)
         out += [f"for epoch in range({settings.epochs}):",
                 f"    for {row}{',' if len(columns) == 1 else ''} in zip({each}):",
-                f"        l = loss(forward({', '.join(v[c] for c in model.features)}), {v[model.target]})",
+                f"        l = loss({_scored(model)}({', '.join(v[c] for c in model.features)}), {v[model.target]})",
                 "        l.backward()  # d l/d parameter into each parameter's .grad",
                 "        if TRACE:",
                 f'            print("\\tgrad:", {", ".join(v[c] + ".item()" for c in columns)}, {grads})']
@@ -552,7 +551,8 @@ def loop_script(run, table, predictions: list[dict], start=None, columns=None) -
                 f"    for start in range(0, {table.rows}, {size}):",
                 f"        {row}{',' if len(columns) == 1 else ''} = "
                 + ", ".join(f"{v[c]}_data[start:start + {size}]" for c in columns),
-                f"        losses = loss(forward({', '.join(v[c] for c in model.features)}), {v[model.target]})",
+                f"        losses = loss({_scored(model)}({', '.join(v[c] for c in model.features)}), "
+                f"{v[model.target]})",
                 "        losses.mean().backward()  # the mean gradient over the batch into .grad",
                 "        l = losses[-1]  # bp train reports the loss of the epoch's last row"]
     out += _updates(settings, [v[p] for p in model.params])
@@ -623,7 +623,9 @@ def _tensor_loop_script(run, table, start: dict, columns: dict) -> str:
     example = {n: tuple(columns[n].shape[1:]) for n in data}
     example.update({p: shape_of(start[p]) for p in model.params})
     yhat_shapes = node_shapes(yhat, example)
-    loss_shapes = node_shapes(loss, {"yhat": yhat_shapes[yhat.output], "y": ()})
+    scored = model.logit if model.logit is not None else yhat
+    loss_shapes = node_shapes(loss, {"yhat": yhat_shapes[yhat.output], "y": (),
+                                     "z": node_shapes(scored, example)[scored.output]})
     exact = settings.dtype == "float64"
     rel = 1e-9 if exact else 1e-4  # another summation order than bp's, step after step
     target = model.target
@@ -653,8 +655,7 @@ def _tensor_loop_script(run, table, start: dict, columns: dict) -> str:
                    + shape_text(shape) + ("" if v[p] == p else f", {_neutral(p)}"))
     out += _function("forward", yhat, data, "yhat, one tensor per bp node (one row).", v, [f"yhat = {text}"],
                      yhat_shapes)
-    out += _function("loss", loss, ["yhat", "y"], "The loss of a prediction yhat against y.", {},
-                     [f"loss = {model.loss_text}"], loss_shapes)
+    out += _loss_functions(model, loss, data, v, example, loss_shapes)
     rows = ", ".join(v[n] for n in data + [target])
     each = ", ".join(f"{v[n]}_data" for n in data + [target])
     inputs = ", ".join(v[n] for n in data)
@@ -662,12 +663,12 @@ def _tensor_loop_script(run, table, start: dict, columns: dict) -> str:
     if size == 1:
         out += [f"for epoch in range({settings.epochs}):",
                 f"    for {rows} in zip({each}):",
-                f"        l = loss(forward({inputs}), {v[target]})",
+                f"        l = loss({_scored(model)}({inputs}), {v[target]})",
                 "        l.backward()  # d l/d parameter into each parameter's .grad"]
     else:
         out += ["def row_loss(" + rows + "):",
                 '    """One row\'s loss: the model is written for one row."""',
-                f"    return loss(forward({inputs}), {v[target]})", "", "",
+                f"    return loss({_scored(model)}({inputs}), {v[target]})", "", "",
                 f"for epoch in range({settings.epochs}):",
                 f"    for start in range(0, {table.rows}, {size}):",
                 "        losses = torch.func.vmap(row_loss)("
@@ -686,6 +687,24 @@ def _tensor_loop_script(run, table, start: dict, columns: dict) -> str:
             'print("ok" if not differences else "differs: " + differences[0])',
             "raise SystemExit(0 if not differences else 1)"]
     return "\n".join(out) + "\n"
+
+
+def _scored(model) -> str:
+    """The function whose output the loss takes: forward (ŷ), or logit (z) for bce on a sigmoid."""
+    return "forward" if model.logit is None else "logit"
+
+
+def _loss_functions(model, loss, data: list[str], v: dict, example=None, loss_shapes=None) -> list[str]:
+    """def loss(yhat, y), and for bce on a sigmoid first def logit(…): the model's z, which the
+    loss takes in its stable form, as bp train computes it."""
+    if model.logit is None:
+        return _function("loss", loss, ["yhat", "y"], "The loss of a prediction yhat against y.", {},
+                         [f"loss = {model.loss_text}"], loss_shapes)
+    shapes = None if example is None else node_shapes(model.logit, example)
+    return [*_function("logit", model.logit, data, "z, where yhat = sigmoid(z): the loss takes z.", v, [],
+                       shapes),
+            *_function("loss", loss, ["z", "y"], "Binary cross-entropy on the logit z, as "
+                       "torch.nn.BCEWithLogitsLoss.", {}, [f"loss = {model.loss_text}"], loss_shapes)]
 
 
 def _optimizer(settings, params: list[str]) -> list[str]:

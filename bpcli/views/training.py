@@ -12,12 +12,14 @@ import tempfile
 from bpcli import streams
 from bpcli.engine.ops import shape_text
 from bpcli.errors import MissingDependency, OutputError, UsageError
+from bpcli.training import advice, resume
+from bpcli.training.loop import LOGIT_NOTE
 from bpcli.views import settings
 from bpcli.views.documents import json_number, json_value
 from bpcli.views.numbers import show_number, show_value
 from bpcli.views.tables import add_row, shown, table
 
-TRAIN_SCHEMA = "bp.train/1"
+TRAIN_SCHEMA = resume.SCHEMA
 PARAMETER_COLUMNS = 8  # parameters the epochs table follows; the Parameters table has them all
 
 
@@ -37,6 +39,7 @@ def train_document(run, table, predictions: list[dict]) -> dict:
         "schema": TRAIN_SCHEMA,
         "model": run.model.text,
         "loss_formula": run.model.loss_text,
+        **({"loss_note": LOGIT_NOTE} if run.model.logit is not None else {}),
         "params": {p: json_value(v) for p, v in run.params.items()},
         "loss": [json_number(e.loss) for e in run.epochs],
         **_classifier_fields(run),
@@ -44,16 +47,23 @@ def train_document(run, table, predictions: list[dict]) -> dict:
         "settings": {
             "lr": s.lr, "epochs": s.epochs, "batch_size": s.batch_size or "all",
             "shuffle": s.shuffle, "seed": s.seed, "dtype": s.dtype,
-            "init": {p: json_number(v) for p, v in s.init.items()},
-            "optimizer": s.optimizer, "init_scheme": s.init_scheme,
+            "init": {p: json_value(v) for p, v in s.init.items()},
+            "optimizer": s.optimizer, "init_scheme": s.init_scheme, "start_epoch": s.start_epoch,
             "shapes": {p: list(shape) for p, shape in run.model.shapes.items()},
         },
         "data": {"source": table.source, "rows": table.rows, "columns": table.columns,
                  "features": run.model.features, "target": run.model.target},
         "epochs_run": len(run.epochs),
+        "notes": [n for n in [advice.chance_note(run, table)] if n],
+        "optimizer_state": _state_document(run.optimizer_state),
         "interrupted": run.interrupted,
         "diverged": run.diverged is not None,
     }
+
+
+def _state_document(state: dict) -> dict:
+    """The optimizer's state (optim's state()) as JSON: a resumed run (--resume) continues from it."""
+    return {k: v if isinstance(v, int) else {p: json_value(x) for p, x in v.items()} for k, v in state.items()}
 
 
 def _json_prediction(v):
@@ -82,6 +92,11 @@ def epoch_record(epoch) -> dict:
     if epoch.accuracy is not None:
         record["accuracy"] = epoch.accuracy
     return record
+
+
+def train_notes(run) -> list[str]:
+    """What the tables' reader should know about the run: how the loss is computed."""
+    return [f"the loss is {LOGIT_NOTE}"] if run.model.logit is not None else []
 
 
 # -- tables -------------------------------------------------------------------------

@@ -96,7 +96,8 @@ def report_data(run, table, settings) -> dict:
         "model": spec.text, "loss_formula": spec.loss_text, "features": spec.features, "target": spec.target,
         "source": table.source, "rows": table.rows, "classifier": classifier,
         "params": {p: json_value(v) for p, v in run.params.items()},
-        "init": {p: json_number(settings.init.get(p, spec.init.get(p, 1.0))) if not spec.shapes.get(p)
+        "init": {p: json_value(settings.init[p]) if p in settings.init  # given: a number or an array
+                 else json_number(spec.init.get(p, 1.0)) if not spec.shapes.get(p)
                  else f"{settings.init_scheme} {'×'.join(map(str, spec.shapes[p]))}" for p in spec.params},
         "settings": {"lr": settings.lr, "epochs": settings.epochs, "batch_size": settings.batch_size or "all",
                      "dtype": settings.dtype, "epochs_run": len(run.epochs), "interrupted": run.interrupted},
