@@ -77,9 +77,10 @@ import sys
 import numpy as np
 x, w, y = np.loadtxt(sys.argv[1], delimiter=",", skiprows=1, ndmin=2).T
 r = x * w - y
-columns = [(r * r).tolist(), (2 * r * w).tolist(), (2 * r * x).tolist(), (-2 * r).tolist()]
+columns = [x.tolist(), w.tolist(), y.tolist(), (r * r).tolist(), (2 * r * w).tolist(), (2 * r * x).tolist(),
+           (-2 * r).tolist()]
 out = sys.stdout
-out.write("value,grad_x,grad_w,grad_y\\n")
+out.write("x,w,y,value,grad_x,grad_w,grad_y\\n")
 out.write("".join(",".join(map(repr, row)) + "\\n" for row in zip(*columns)))
 """
 

@@ -144,14 +144,15 @@ def diff(formula, wrt: str | list[str] | None = None, *, simplify: bool = True, 
     >>> diff("x^3", "x", latex=True)
     '3 x^{2}'
 
-    A name that is not an input has the derivative 0; `simplify=False` keeps bp's raw form.
+    A name that is not an input has the derivative 0. Powers are written as a textbook does
+    (`x^n*log(x)`); `simplify=False` keeps bp's raw form, the one it computes with (exact at 0).
     """
     f = _formula(formula)
     if not f.elementwise:
         require_scalars(f, {}, "bp diff")
     one = isinstance(wrt, str)
     names = [normalise(n) for n in ([wrt] if one else wrt or [])] or list(f.inputs)
-    found = derivatives(f, names)
+    found = derivatives(f, names, textbook=simplify)
     texts = {}
     for n, d in found.items():
         p = printed(d, simplify, latex=latex)

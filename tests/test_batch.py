@@ -78,8 +78,8 @@ def test_at_csv_gives_a_row_per_point(bp, tmp_path):
     pts.write_text("x,w,y\n2,3,4\n1,1,2\n\n2,1,4\n")
     r = bp("grad", "(x*w-y)^2", "--at", str(pts), "--no-check")
     assert r.exit_code == 0, r.stderr
-    assert r.stdout.splitlines() == ["value,grad_x,grad_w,grad_y", "4.0,12.0,8.0,-4.0",
-                                     "1.0,-2.0,-2.0,2.0", "4.0,-4.0,-8.0,4.0"]
+    assert r.stdout.splitlines() == ["x,w,y,value,grad_x,grad_w,grad_y", "2.0,3.0,4.0,4.0,12.0,8.0,-4.0",
+                                     "1.0,1.0,2.0,1.0,-2.0,-2.0,2.0", "2.0,1.0,4.0,4.0,-4.0,-8.0,4.0"]
 
 
 def test_at_jsonl_from_stdin_with_fixed_values(bp):
@@ -87,8 +87,10 @@ def test_at_jsonl_from_stdin_with_fixed_values(bp):
            input='{"x": 2, "w": 3}\n{"x": 1, "w": 1}\n')
     assert r.exit_code == 0, r.stderr
     rows = [json.loads(line) for line in r.stdout.splitlines()]
-    assert rows == [{"value": 4.0, "gradient": {"x": 12.0, "w": 8.0, "y": -4.0}},
-                    {"value": 9.0, "gradient": {"x": -6.0, "w": -6.0, "y": 6.0}}]
+    assert rows == [{"inputs": {"x": 2.0, "w": 3.0, "y": 4.0}, "value": 4.0,
+                     "gradient": {"x": 12.0, "w": 8.0, "y": -4.0}},
+                    {"inputs": {"x": 1.0, "w": 1.0, "y": 4.0}, "value": 9.0,
+                     "gradient": {"x": -6.0, "w": -6.0, "y": 6.0}}]
 
 
 def test_at_checks_the_first_rows_with_sympy(bp, tmp_path, monkeypatch):
@@ -108,7 +110,7 @@ def test_at_streams_more_rows_than_one_chunk(bp, tmp_path, monkeypatch):
     pts = tmp_path / "p.csv"
     pts.write_text("x\n" + "".join(f"{i}\n" for i in range(30)))
     r = bp("grad", "x^2", "--at", str(pts), "--no-check")
-    assert r.stdout.splitlines()[1:] == [f"{float(i * i)},{float(2 * i)}" for i in range(30)]
+    assert r.stdout.splitlines()[1:] == [f"{float(i)},{float(i * i)},{float(2 * i)}" for i in range(30)]
 
 
 def test_at_bad_cell_in_a_later_chunk_names_its_row_and_line(bp, tmp_path, monkeypatch):
@@ -129,7 +131,7 @@ def test_at_reads_cells_numpy_refuses_as_python_does(bp, tmp_path):
     pts.write_text('x,w\n"1.5", 2\n1_000,3\n')
     r = bp("grad", "x*w", "--at", str(pts), "--no-check")
     assert r.exit_code == 0, r.stderr
-    assert r.stdout.splitlines()[1:] == ["3.0,2.0,1.5", "3000.0,3.0,1000.0"]
+    assert r.stdout.splitlines()[1:] == ["1.5,2.0,3.0,2.0,1.5", "1000.0,3.0,3000.0,3.0,1000.0"]
 
 
 @pytest.mark.parametrize("header, fragment", [
@@ -151,7 +153,7 @@ def test_at_jsonl_across_chunks_with_blank_lines(bp, tmp_path, monkeypatch):
     pts = tmp_path / "p.jsonl"
     pts.write_text("\n".join(lines) + '\n{"x": "bad"}\n')
     r = bp("grad", "x^2", "--at", str(pts), "--no-check", "--format", "jsonl")
-    assert r.stdout.splitlines()[7] == '{"value": 49.0, "gradient": {"x": 14.0}}'
+    assert r.stdout.splitlines()[7] == '{"inputs": {"x": 7.0}, "value": 49.0, "gradient": {"x": 14.0}}'
     assert r.exit_code == 2 and "line 12: the value of x is not a number: \"bad\"" in r.stderr
 
 
@@ -178,11 +180,14 @@ def test_jsonl_rows_are_what_dumps_writes_row_by_row(ascii_only):
 
     names = ["x", "ω", "w_2"]
     inf, nan = float("inf"), float("nan")
-    columns = [[1.0, -0.0, 1e300, 0.1], [inf, 2.5, -inf, nan], [3.0, 1e-320, -7.25, 2.0], [0.0, 1.0, 2.0, 3.0]]
+    given = [[0.5, nan, 2.0, -1.0], [1.0, 2.0, 3.0, 4.0], [-inf, 0.0, 1e-320, 7.0]]
+    columns = given + [[1.0, -0.0, 1e300, 0.1], [inf, 2.5, -inf, nan], [3.0, 1e-320, -7.25, 2.0],
+                       [0.0, 1.0, 2.0, 3.0]]
     with settings.using(ascii=ascii_only):
         expected = "".join(
-            documents.dumps({"value": documents.json_number(row[0]),
-                             "gradient": {n: documents.json_number(g) for n, g in zip(names, row[1:])}}) + "\n"
+            documents.dumps({"inputs": {n: documents.json_number(v) for n, v in zip(names, row[:3])},
+                             "value": documents.json_number(row[3]),
+                             "gradient": {n: documents.json_number(g) for n, g in zip(names, row[4:])}}) + "\n"
             for row in zip(*columns))
         assert documents.jsonl_rows(names, columns) == expected
 
@@ -200,7 +205,8 @@ def test_at_jsonl_big_integers_and_mixed_numbers_read_as_python_floats(bp, tmp_p
     pts = tmp_path / "p.jsonl"
     pts.write_text('{"x": 9007199254740993}\n{"x": 1.5}\n{"x": -3}\n')
     r = bp("grad", "x", "--at", str(pts), "--no-check")
-    assert r.stdout.splitlines()[1:] == [f"{float(9007199254740993)!r},1.0", "1.5,1.0", "-3.0,1.0"]
+    assert r.stdout.splitlines()[1:] == [f"{float(9007199254740993)!r},{float(9007199254740993)!r},1.0",
+                                         "1.5,1.5,1.0", "-3.0,-3.0,1.0"]
 
 
 def test_jsonl_keys_that_contain_true_or_null_keep_the_fast_reader():
@@ -228,3 +234,28 @@ def test_at_has_a_table_for_people_with_each_rows_inputs_beside_its_gradient(bp,
     r = bp("grad", "x^2", "--at", str(points), "--format", "html")
     assert (r.exit_code, r.stdout) == (2, "")
     assert r.stderr == "bp: usage error: --format must be csv, jsonl or table, not 'html'\n"
+
+
+def test_at_prints_the_table_on_a_terminal_and_csv_with_the_inputs_into_a_pipe(tmp_path):
+    """#22 item 11: people at a terminal get the table; a pipe gets x,w,y,value,grad_… rows."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    pexpect = pytest.importorskip("pexpect", reason="the terminal is tested through a pty")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    points = tmp_path / "points.csv"
+    points.write_text("x,y\n2,4\n1,2\n")
+    args = ["-m", "bpcli", "grad", "(x*w-y)^2", "--at", str(points), "--w", "3", "--no-check"]
+    env = {**os.environ, "COLUMNS": "100", "NO_COLOR": "1", "PYTHONPATH": root}
+    child = pexpect.spawn(sys.executable, args, cwd=root, env=env, encoding="utf-8", timeout=60)
+    child.expect(pexpect.EOF)
+    child.close()
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", child.before).splitlines()  # Rich's bold headers
+    assert child.exitstatus == 0 and lines[0].strip() == "Rows 1 to 2"
+    assert [c.strip() for c in lines[2].split("┃")[1:-1]] == ["row", "x", "w", "y", "value", "∂/∂x", "∂/∂w", "∂/∂y"]
+    piped = subprocess.run([sys.executable, *args], cwd=root, env=env, capture_output=True, text=True)
+    assert (piped.returncode, piped.stderr) == (0, "")
+    assert piped.stdout.splitlines() == ["x,w,y,value,grad_x,grad_w,grad_y", "2.0,3.0,4.0,4.0,12.0,8.0,-4.0",
+                                         "1.0,3.0,2.0,1.0,6.0,2.0,-2.0"]

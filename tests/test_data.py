@@ -58,11 +58,11 @@ def test_at_ignores_text_columns_it_does_not_use_in_csv_and_json_lines(bp, tmp_p
     csv = write(tmp_path, "p.csv", "student,x\nann,2\nbob,3\n")
     r = bp("grad", "x^2", "--at", csv, "--no-check")
     assert r.exit_code == 0, r.stderr
-    assert r.stdout.splitlines() == ["value,grad_x", "4.0,4.0", "9.0,6.0"]
+    assert r.stdout.splitlines() == ["x,value,grad_x", "2.0,4.0,4.0", "3.0,9.0,6.0"]
     jsonl = write(tmp_path, "p.jsonl", '{"student": "ann", "x": 2}\n{"student": null, "x": 3, "tags": [1]}\n')
     r = bp("grad", "x^2", "--at", jsonl, "--no-check")
     assert r.exit_code == 0, r.stderr
-    assert r.stdout.splitlines()[1:] == ["4.0,4.0", "9.0,6.0"]
+    assert r.stdout.splitlines()[1:] == ["2.0,4.0,4.0", "3.0,9.0,6.0"]
 
 
 def test_a_used_column_must_still_be_numbers(bp, tmp_path):
@@ -75,7 +75,8 @@ def test_at_a_value_given_on_the_command_line_wins_for_every_row_and_says_so(bp,
     pts = write(tmp_path, "p.csv", "x,w\n1,10\n2,20\n")
     r = bp("grad", "x*w", "--at", pts, "--w", "5", "--no-check")
     assert r.exit_code == 0, r.stderr
-    assert r.stdout.splitlines() == ["value,grad_x,grad_w", "5.0,5.0,1.0", "10.0,5.0,2.0"]
+    assert r.stdout.splitlines() == ["x,w,value,grad_x,grad_w", "1.0,5.0,5.0,5.0,1.0",
+                                     "2.0,5.0,10.0,5.0,2.0"]
     assert "w given as a value: the same in every row, in place of the column" in r.stderr
 
 
@@ -137,7 +138,7 @@ def test_delimiter_option_overrides_detection(bp, tmp_path):
     pts = write(tmp_path, "p.csv", "a;b,c\n1;2,5\n")  # the header has one of each: a comma wins the tie
     r = bp("grad", "a*x", "--at", pts, "--delimiter", ";", "--x", "3", "--no-check")
     assert r.exit_code == 0, r.stderr
-    assert r.stdout.splitlines()[1] == "3.0,3.0,1.0"
+    assert r.stdout.splitlines()[1] == "1.0,3.0,3.0,3.0,1.0"
     refused(bp("grad", "x", "--at", pts, "--delimiter", "ab"), "--delimiter must be one character")
 
 
@@ -171,7 +172,7 @@ def test_a_header_longer_than_64_kb_is_read_whole(bp, tmp_path):
     assert len(text.splitlines()[0]) > 1 << 16
     r = bp("grad", "column_0 + column_9999", "--at", write(tmp_path, "wide.csv", text), "--no-check")
     assert r.exit_code == 0, r.stderr
-    assert r.stdout.splitlines()[1] == "9999.0,1.0,1.0"
+    assert r.stdout.splitlines()[1] == "0.0,9999.0,9999.0,1.0,1.0"
 
 
 def test_cells_over_131072_characters_are_read(bp, tmp_path):
@@ -180,7 +181,7 @@ def test_cells_over_131072_characters_are_read(bp, tmp_path):
     data = write(tmp_path, "d.csv", text)
     r = bp("grad", "x*y", "--at", data, "--no-check")
     assert r.exit_code == 0, r.stderr
-    assert r.stdout.splitlines()[1] == "0.1111111111111111,0.1111111111111111,1.0"
+    assert r.stdout.splitlines()[1] == "1.0,0.1111111111111111,0.1111111111111111,0.1111111111111111,1.0"
     assert bp("train", "w*x", data, "--target", "y", "--epochs", "1").exit_code == 0
 
 
@@ -196,7 +197,8 @@ def test_lone_cr_line_endings(bp, bp_json, tmp_path):
     data = write(tmp_path, "d.csv", b"x,y\r1,2\r2,4\r3,6\r")
     assert bp_json("train", "linear", data, "--predict", "4")["predictions"][0]["yhat"] == 7.9999999999996945
     r = bp("grad", "x*y", "--at", data, "--no-check")
-    assert r.stdout.splitlines() == ["value,grad_x,grad_y", "2.0,2.0,1.0", "8.0,4.0,2.0", "18.0,6.0,3.0"]
+    assert r.stdout.splitlines() == ["x,y,value,grad_x,grad_y", "1.0,2.0,2.0,2.0,1.0", "2.0,4.0,8.0,4.0,2.0",
+                                     "3.0,6.0,18.0,6.0,3.0"]
 
 
 def test_column_names_repeated_far_apart_are_found_quickly(bp, tmp_path):
@@ -210,7 +212,7 @@ def test_at_with_a_million_columns(tmp_path):
     n = 1_000_000
     text = ",".join(f"c{i}" for i in range(n)) + "\n" + ",".join("1" for _ in range(n)) + "\n"
     code, out, err = run("grad", "c0*c999999", "--at", write(tmp_path, "p.csv", text), "--no-check", timeout=30)
-    assert (code, out, err) == (0, "value,grad_c0,grad_c999999\n1.0,1.0,1.0\n", "")
+    assert (code, out, err) == (0, "c0,c999999,value,grad_c0,grad_c999999\n1.0,1.0,1.0,1.0,1.0\n", "")
 
 
 # -- JSON: huge integers, deep nesting, lone surrogates (issue 12) ---------------------------

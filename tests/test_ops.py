@@ -158,3 +158,27 @@ def test_pytorch_conventions_at_kinks():
     assert parse("abs(x)").grad({"x": 0}).gradient["x"] == 0.0
     assert parse("sqrt(x)").grad({"x": 0}).gradient["x"] == math.inf
     assert parse("max(x, y)").grad({"x": 1, "y": 1}).gradient == {"x": 0.5, "y": 0.5}
+
+
+# -- the textbook forms people read (#22 item 9) -------------------------------------------------
+@pytest.mark.parametrize("op, args", cases())
+def test_the_derivative_people_read_parses_and_equals_the_computed_one_away_from_kinks(op, args):
+    """bp ops, bp diff and the tables show `shown_derivative` (the textbook form where the
+    computed one needs masks); away from the kinks both are the same numbers, and a row with a
+    textbook form says where they part."""
+    assert len(op.shown_derivative) == op.arity and (not op.textbook or op.textbook_note)
+    point = dict(zip("abc", args))
+    for shown, computed in zip(op.shown_derivative, op.derivative):
+        f, g = parse(shown), parse(computed)
+        assert "sign(abs" not in shown and "**" not in shown
+        assert close(f.evaluate({n: point[n] for n in f.inputs}), g.evaluate({n: point[n] for n in g.inputs}),
+                     1e-13, 1e-13), (op.name, shown)
+
+
+def test_pow_and_sinc_are_shown_as_a_textbook_writes_them():
+    assert OPS["pow"].shown_derivative == ("b*a^(b - 1)", "a^b*log(a)")
+    assert OPS["sinc"].shown_derivative == ("(cos(pi*a) - sinc(a))/a",)
+    assert "sign(abs" in OPS["pow"].derivative[0]  # the careful form still computes
+    x_y = parse("x^y")
+    assert view.edge_formula(x_y, x_y.output, 0) == "∂(x^y)/∂x = y·x^(y - 1)"
+    assert view.edge_formula(x_y, x_y.output, 1) == "∂(x^y)/∂y = x^y·log(x)"

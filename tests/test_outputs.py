@@ -181,7 +181,7 @@ def test_a_reader_that_stops_early_ends_bp_quietly_with_141(tmp_path):
     r = subprocess.run(f"{sys.executable} -m bpcli grad 'x*2' --at {data} | head -1; "
                        "echo status ${PIPESTATUS[0]}", shell=True, executable="/bin/bash", cwd=ROOT,
                        capture_output=True, text=True)
-    assert r.stdout == "value,grad_x\nstatus 141\n" and r.stderr == ""
+    assert r.stdout == "x,value,grad_x\nstatus 141\n" and r.stderr == ""
 
 
 # -- terminal escapes --------------------------------------------------------------------------

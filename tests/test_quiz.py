@@ -55,8 +55,9 @@ def test_grading_as_text_gives_feedback_per_blank_and_the_score(bp, tmp_path):
     assert r.exit_code == 0
     assert r.stdout.splitlines() == [
         "✓ [1] value:y_hat = 2.0", "✓ [2] value:r = -2.0", "✓ [3] value:loss = 4.0",
-        "✗ [4] adjoint:w = 8.0: check the sign: a subtraction sends -1 times the adjoint to its right "
-        "operand, and a negative local gradient flips the sign",
+        "✗ [4] adjoint:w = 8.0: check the sign: on the way back from loss to w, a negative local gradient "
+        "flips the sign: ∂(r^2)/∂r = 2·r = -4 (a square doubles its operand: 2 times the operand times the "
+        "adjoint; r = -2)",
         "score: 3/4"]
 
 
@@ -256,3 +257,70 @@ def test_terminal_session_shows_the_answer_after_three_tries_and_stops_on_ctrl_d
 def test_tensors_are_refused(bp):
     r = bp("quiz", "--formula", "sum(x*w)", "--x", "[1,2]", "--w", "3")
     assert r.exit_code == 2 and "bp quiz works on scalars only, and x is a tensor; it uses sum" in r.stderr
+
+
+# -- hints name the rule that applies on the way to the asked node (issue 22, item 10) -----------
+def test_the_lecture_sign_hint_names_the_square_of_a_negative_r_not_a_subtraction():
+    ex = quiz.lecture(1)
+    blank = next(b for b in ex.blanks if b.id == "adjoint:w")
+    text = quiz.mark(ex, blank, 8.0).hint
+    assert text == ("check the sign: on the way back from loss to w, a negative local gradient flips the "
+                    "sign: ∂(r^2)/∂r = 2·r = -4 (a square doubles its operand: 2 times the operand times "
+                    "the adjoint; r = -2)")
+    assert "subtraction" not in text  # w never reaches a subtraction's right side
+
+
+def test_a_subtraction_is_named_when_the_node_is_on_its_right_side():
+    from bpcli.language.parser import parse
+
+    ex = quiz.build(parse("z = x*w - y*b"), {"x": 2.0, "w": -2.0, "y": 3.0, "b": 2.0}, ids=["adjoint:b"])
+    assert ex.blanks[0].answer == -3.0
+    assert "a subtraction negates the adjoint for its right side" in quiz.mark(ex, ex.blanks[0], 3.0).hint
+
+
+def test_the_level_2_seed_3_chain_hint_is_not_circular():
+    ex = quiz.generate(2, 3)
+    assert ex.formula.text == "u = x*w; z = u*u + u"
+    blank = next(b for b in ex.blanks if b.id == "adjoint:u")
+    text = quiz.mark(ex, blank, blank.answer + 0.5).hint
+    assert text.startswith("the chain rule: ∂z/∂u = 1 + ∂z/∂n3 · u + ∂z/∂n3 · u (")
+    assert "a sum copies" in text and "a reused node adds" in text
+    assert text.count("∂z/∂u") == 1
+
+
+def _chain_rhs(text: str) -> str:
+    return text.split(" = ", 1)[1].split(" (the adjoint of each node", 1)[0]
+
+
+def test_every_hint_of_random_quizzes_names_only_edges_on_a_path_and_is_not_circular():
+    import re
+
+    from bpcli.views.labels import ref
+
+    checked = 0
+    for level in (1, 2, 3):
+        for seed in range(25):
+            ex = quiz.generate(level, seed)
+            f, r = ex.formula, ex.result
+            out = ref(f, f.output)
+            for node in range(len(f)):
+                if not f.differentiable[node] or node == f.output:
+                    continue
+                edges = quiz.path_edges(f, node)
+                terms = quiz.chain_terms(f, node)
+                assert terms and all(f.args[p][s] == node and p != node for p, s in terms)
+                assert set(terms) <= set(edges)
+                name = ref(f, node)
+                for given in (r.adjoints[node] + 0.5, 12345.0, -r.adjoints[node]):
+                    text = quiz.hint_for(r, "adjoint", node, given)
+                    assert not re.search(rf"∂{re.escape(out)}/∂{re.escape(name)}(?!\w)", _chain_rhs(text)) \
+                        if text.startswith("the chain rule") else True, text
+                    parents = {ref(f, p) for p, _ in terms}
+                    for named in re.findall(rf"∂{re.escape(out)}/∂(\w+)", _chain_rhs(text)
+                                            if text.startswith("the chain rule") else ""):
+                        assert named in parents, (text, named, parents)
+                    for whole, operand in re.findall(r"∂\(([^)]*)\)/∂(\w+)", text):
+                        assert any(quiz._show(f, p) == whole and ref(f, f.args[p][s]) == operand
+                                   for p, s in edges), (text, whole, operand)
+                    checked += 1
+    assert checked > 300

@@ -121,7 +121,7 @@ def test_the_derivative_by_a_name_the_formula_does_not_use_is_zero_with_a_note(b
 
 def test_diff_applies_to_its_own_output_until_zero(bp):
     text = "x^3"
-    for expected in ("3*x**2", "6*x", "6", "0"):
+    for expected in ("3*x^2", "6*x", "6", "0"):  # ^ as written, never ** (#22 item 9)
         r = bp("diff", text, "--wrt", "x")
         assert r.exit_code == 0 and r.stdout.strip() == expected, r.stderr
         text = r.stdout

@@ -14,7 +14,7 @@ from functools import cache
 
 from bpcli.check import sympy_bridge as bridge
 from bpcli.check.verify import SYMPY_ABS, SYMPY_REL, close
-from bpcli.engine.graph import GraphBuilder
+from bpcli.engine.graph import CONST, GraphBuilder
 from bpcli.engine.numtext import count_text
 from bpcli.engine.ops import OPS
 from bpcli.errors import BPError
@@ -30,13 +30,16 @@ TIDY_REL, TIDY_ABS = 1e-7, 1e-9
 
 
 @cache
-def _template(op_name: str, slot: int):
-    return parse(OPS[op_name].derivative[slot])
+def _template(op_name: str, slot: int, textbook: bool = False):
+    op = OPS[op_name]
+    return parse((op.shown_derivative if textbook else op.derivative)[slot])
 
 
-def derivatives(formula, wrt: list[str] | None = None) -> dict:
+def derivatives(formula, wrt: list[str] | None = None, textbook: bool = False) -> dict:
     """{input: Formula of ∂output/∂input}, for `wrt` (default: every input); a name the
-    formula does not use has the derivative 0."""
+    formula does not use has the derivative 0. `textbook`: built from the partials as people
+    read them (b*a^(b - 1), not the masked form that computes right at a = 0), for printing;
+    without it (Hessians, anything evaluated) from the partials bp computes with."""
     wrt = list(formula.inputs) if wrt is None else wrt
     wanted = formula.depends_on(set(wrt))
     g = GraphBuilder()
@@ -53,7 +56,7 @@ def derivatives(formula, wrt: list[str] | None = None) -> dict:
         for slot, a in enumerate(args):
             if not wanted[a] or (zero is not None and zero[slot] == 0):  # sign, step: no term
                 continue
-            local = g.insert(_template(kind, slot), env)[-1]
+            local = g.insert(_template(kind, slot, textbook), env)[-1]
             term = local if adj[i] == one else adj[i] if local == one else g.apply("mul", (adj[i], local))
             adj[a] = term if a not in adj else g.apply("add", (adj[a], term))
     out = {}
@@ -63,6 +66,37 @@ def derivatives(formula, wrt: list[str] | None = None) -> dict:
             node = g.const(0.0)
         out[name] = g.freeze(node, f"d({formula.text.strip()})/d{name}")
     return out
+
+
+def textbook_notes(formula, wrt: list[str]) -> list[str]:
+    """Where a textbook derivative of `derivatives(..., textbook=True)` differs from what bp
+    computes: one note per operation of the formula that has one, on the way to `wrt`."""
+    wanted = formula.depends_on(set(wrt))
+    notes = {}
+    for i, kind in enumerate(formula.kinds):
+        op = OPS.get(kind)
+        args = formula.args[i]
+        if op is None or not op.textbook_note or not any(wanted[a] for a in args):
+            continue
+        consts = [formula.consts[a] if formula.kinds[a] == CONST else None for a in args]
+        if kind not in notes and _forms_differ(kind, tuple(consts)):
+            notes[kind] = (f"{op.show.format('a', 'b', 'c')} is differentiated as a textbook writes it "
+                           f"({', '.join(op.textbook)}); {op.textbook_note}")
+    return list(notes.values())
+
+
+@cache
+def _forms_differ(kind: str, consts: tuple) -> bool:
+    """The textbook and the computed partials differ where every operand that is not a
+    constant is 0 (the kinks the notes speak of): x^n, x^0 and sinc(x) do; x^3 does not."""
+    point = {v: 0.0 if c is None else c for v, c in zip("abc", consts)}
+    for slot in (s for s, c in enumerate(consts) if c is None):  # a constant is not differentiated
+        shown, computed = (_template(kind, slot, t) for t in (True, False))
+        t = shown.evaluate({n: point[n] for n in shown.inputs})
+        c = computed.evaluate({n: point[n] for n in computed.inputs})
+        if not (t == c or (math.isnan(t) and math.isnan(c))):
+            return True
+    return False
 
 
 # -- Hessians --------------------------------------------------------------------------

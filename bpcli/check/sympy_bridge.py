@@ -264,8 +264,8 @@ def value_at(d, subs) -> float:
 def to_bp_syntax(expr) -> str:
     """A SymPy expression in bp's syntax (Abs → abs, Heaviside → step, E → e, …); floats
     with all 17 digits, integers past 4,300 digits in scientific form (which bp reads as
-    too large: such a text is for people, and does not parse back)."""
-    return _bp_printer()().doprint(expr)
+    too large: such a text is for people, and does not parse back); powers as ^, never **."""
+    return _bp_printer()().doprint(expr).replace("**", "^")
 
 
 @cache

@@ -29,7 +29,8 @@ def diff(
     wrt: list[str] = typer.Option([], "--wrt", metavar="NAME", help="Differentiate with respect to NAME "
                                   "(repeatable; default: every input)."),
     latex: bool = typer.Option(False, "--latex", help="Print LaTeX."),
-    simplify: bool = typer.Option(True, "--simplify/--no-simplify", help="Tidy with SymPy, or keep bp's raw form."),
+    simplify: bool = typer.Option(True, "--simplify/--no-simplify", help="Tidy with SymPy, powers as a textbook "
+                                  "writes them; or keep bp's raw form, the one it computes with (exact at 0)."),
     as_json: bool = options.json_flag("Print {input: formula} as JSON."),
 ):
     """Derivatives of FORMULA as formulas, from bp's own graph, in bp's syntax."""
@@ -40,9 +41,11 @@ def diff(
     if not f.inputs and not wrt:
         say_error(f"bp: note: {inputs.NO_INPUTS}")
     names = [values.normalise(n) for n in wrt] or list(f.inputs)
-    found = symbolic.derivatives(f, names)
+    found = symbolic.derivatives(f, names, textbook=simplify)
     outputs = {n: symbolic.printed(d, simplify, latex=latex) for n, d in found.items()}
     texts = {n: p.latex if latex else p.text for n, p in outputs.items()}
+    for note in symbolic.textbook_notes(f, names) if simplify else []:
+        say_error(f"note: {note} (--no-simplify: the form bp computes with)")
     for n in dict.fromkeys(names):
         if n not in f.inputs:
             say_error(f"note: {_unused(f, n)}")

@@ -18,7 +18,8 @@ from bpcli.views.notes import check_notes, grad_notes, input_notes
 SHOW_ALL = typer.Option(False, "--all", help="Show every row of large tables.")
 AT = typer.Option(None, "--at", metavar="FILE", help="Gradient at every row of a CSV or JSON Lines file (- for stdin).")
 FORMAT = typer.Option(None, "--format", metavar="csv|jsonl|table",
-                      help="Output format with --at (default: csv; table: each row's inputs beside, for people).")
+                      help="Output format with --at: each row's inputs, value and gradient (default: "
+                      "table on a terminal, csv otherwise).")
 EXPLAIN = typer.Option(False, "--explain", help="The chain rule out loud: every path, multiplied.")
 MAX_PATHS = options.limit("--max-paths", 4, "Paths shown per input with --explain.", low=1, metavar=None)
 EXPLAIN_STEPS = options.limit("--explain-steps", 1_000_000, "Steps of graph walking --explain may take to list "

@@ -35,7 +35,7 @@ def grad_at(f, sources: Sources, fixed: dict, notes: list, check: bool, budget: 
         say_error(f"bp: note: {note}")
     if sources.at == "-" and (sources.formula_text == "-" or sources.values_file == "-"):
         raise UsageError("stdin can hold the formula, the values or the points, not two of them")
-    out_format = sources.out_format or "csv"
+    out_format = sources.out_format or ("table" if output.stdout_console().is_terminal else "csv")
     if out_format not in ("csv", "jsonl", "table"):
         raise UsageError(f"--format must be csv, jsonl or table, not {out_format!r}")
     points = batch.Points(sources.at, inputs.data_limit(sources.max_data, "--max-data"),
@@ -49,9 +49,9 @@ def grad_at(f, sources: Sources, fixed: dict, notes: list, check: bool, budget: 
     write = sys.stdout.write
     checked = None
     for chunk, value, grads in batch.gradients(f, points.chunks([n for n in names if n not in fixed]), fixed):
-        columns = [value.tolist()] + [grads[n].tolist() for n in names]
+        given = {n: chunk.columns[n].tolist() if n in chunk.columns else [fixed[n]] * chunk.rows for n in names}
+        columns = [*given.values(), value.tolist()] + [grads[n].tolist() for n in names]
         if out_format == "table":  # for people: each row's inputs beside its value and gradient
-            given = {n: chunk.columns[n] if n in chunk.columns else [fixed[n]] * chunk.rows for n in names}
             gradient = {n: grads[n].tolist() for n in names}
             output.print_all([tables.points_table(given, value.tolist(), gradient, chunk.first_row)])
         elif out_format == "csv":

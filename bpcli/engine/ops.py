@@ -65,10 +65,20 @@ class Op:
     # Forward mode for a non-elementwise row, per operand: (m, t, out, *operands, site) -> what
     # the operand's tangent t (in its shape) adds to the output's tangent; None: no tangent flows.
     jvp: tuple = ()
+    # The partials as a textbook writes them (bp syntax over a, b, c), where `derivative` needs
+    # masks to compute right at a kink; people read these (bp ops, bp diff, the tables), bp
+    # computes with `derivative`. `textbook_note`: where the two differ and what bp takes there.
+    textbook: tuple = ()
+    textbook_note: str = ""
 
     @property
     def is_function(self) -> bool:
         return not self.syntax
+
+    @property
+    def shown_derivative(self) -> tuple:
+        """The partials for people: the textbook form where there is one, else `derivative`."""
+        return self.textbook or self.derivative
 
     @property
     def constant_partials(self) -> tuple | None:
@@ -316,6 +326,9 @@ OPS: dict[str, Op] = {
             # but 1 at a = 0. A mask adds a constant only where it is not 0, so ∂²(x^y)/∂x∂y is 1/x
             # at y = 0 (b·a^(b - sign(abs(b))) gave 1) and the Hessian is symmetric, at (0, 0) too.
             derivative=("b*(a + 1 - sign(abs(a) + abs(b)))^(b - 1)", "a^b*log(a + 1 - sign(abs(a)))"),
+            textbook=("b*a^(b - 1)", "a^b*log(a)"),
+            textbook_note="at a = 0 the textbook forms give 0·inf or log(0): bp takes ∂/∂a = 0 where "
+                          "b = 0 and ∂/∂b = 0 where b >= 0 (PyTorch's convention)",
             sympy=lambda sp, a, b: a**b,
             show="{0}^{1}", syntax="{0}^{1}", prec=POWER,
             torch="{0} ** {1}", jax="{0} ** {1}",
@@ -792,6 +805,9 @@ OPS: dict[str, Op] = {
             forward=_sinc,
             partials=(_sinc_partial,),
             derivative=(_sinc_derivative(),),
+            textbook=("(cos(pi*a) - sinc(a))/a",),
+            textbook_note="at a = 0 the quotient is 0/0 and near 0 it cancels: bp uses its Taylor "
+                          "series for |a| < 1/4 (sinc'(0) = 0)",
             sympy=lambda sp, a: sp.sinc(sp.pi * a),
             show="sinc({0})",
             torch="torch.sinc({0})", jax="jnp.sinc({0})",
@@ -1100,9 +1116,10 @@ _OPERAND = re.compile(r"\b[abc]\b")
 
 
 def partial_formula(op: Op, slot: int, refs: list[str]) -> str:
-    """∂op/∂operand `slot` in bp syntax, the operands written as `refs`."""
+    """∂op/∂operand `slot` in bp syntax as people read it (the textbook form), the operands
+    written as `refs`."""
     names = dict(zip("abc", refs))
-    return _OPERAND.sub(lambda m: names[m.group()], op.derivative[slot])
+    return _OPERAND.sub(lambda m: names[m.group()], op.shown_derivative[slot])
 
 
 def partial_display(op: Op, slot: int, refs: list[str]) -> str:

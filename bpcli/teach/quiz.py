@@ -5,6 +5,18 @@ own passes. Generated exercises come from a seed (the same seed, the same exerci
 small numbers so that every answer is a short decimal, and avoid kinks and domain errors.
 Grading says, for a wrong answer, which mistake it looks like: a sign, a missed path where
 a node is used twice, a local gradient not multiplied by the upstream adjoint.
+
+The grading and the hints are pure functions any face can reuse (bp quiz, a page that asks
+for a prediction and then reveals it):
+
+- `is_right(given, truth) -> bool`: the verdict, within TOLERANCE (relative above 1).
+- `hint_for(result, kind, node, given, slot=None) -> str`: what a wrong answer for the value,
+  local gradient (of operand `slot`) or adjoint of `node` in a scalar result most likely got
+  wrong. It names the rule that applies on the way back from the output to the node (a sum
+  copies, a product swaps, a subtraction negates its right side, a reused node adds).
+- `chain_terms(formula, node)` and `path_edges(formula, node)`: the chain rule's terms for a
+  node's adjoint (one per use on a path from the output) and every edge on those paths.
+- `rule_words(formula, parent, slot)`: the rule of one edge in words.
 """
 
 from __future__ import annotations
@@ -13,11 +25,12 @@ import hashlib
 import json
 import math
 import random
+import re
 from dataclasses import dataclass, field
 
 from bpcli.engine.graph import CONST, INPUT
 from bpcli.engine.numtext import number_text
-from bpcli.engine.ops import OPS
+from bpcli.engine.ops import OPS, partial_display
 from bpcli.engine.values import require_scalars
 from bpcli.errors import InputValueError, UsageError
 from bpcli.language.parser import parse
@@ -219,6 +232,7 @@ class Mark:
 
 
 def is_right(given: float, answer: float) -> bool:
+    """The grading: right within TOLERANCE (relative above 1); nan is right only for nan."""
     if math.isnan(answer):
         return math.isnan(given)
     return abs(given - answer) <= TOLERANCE * max(1.0, abs(answer))
@@ -230,56 +244,155 @@ def mark(ex: Exercise, blank: Blank, given: float) -> Mark:
 
 
 def hint(ex: Exercise, blank: Blank, given: float) -> str:
-    """What the wrong answer most likely got wrong."""
-    f = ex.formula
-    if blank.answer != 0 and is_right(given, -blank.answer):
-        if blank.kind == "local":
-            return f"check the sign: {_rule(f, blank.node, blank.slot)}, at the forward values"
-        if blank.kind == "adjoint":
-            return ("check the sign: a subtraction sends -1 times the adjoint to its right operand, "
-                    "and a negative local gradient flips the sign")
-        return f"check the sign: {ref(f, blank.node)} = {_show(f, blank.node)}"
-    if blank.kind == "value":
-        return (f"{ref(f, blank.node)} = {_show(f, blank.node)}: compute it from its operands' "
+    """What the wrong answer to a blank most likely got wrong."""
+    return hint_for(ex.result, blank.kind, blank.node, given, blank.slot)
+
+
+def hint_for(result, kind: str, node: int, given: float, slot: int | None = None) -> str:
+    """What a wrong answer most likely got wrong, for the number of `kind` (value, local,
+    adjoint) at `node` (and operand `slot` of a local gradient) of a scalar `result`.
+    Pure: it reads the result's formula, values, local gradients and adjoints only."""
+    f = result.formula
+    truth = _truth(result, kind, node, slot)
+    if truth != 0 and is_right(given, -truth):
+        if kind == "local":
+            return f"check the sign: {_rule(f, node, slot)}, at the forward values"
+        if kind == "adjoint":
+            return _sign_hint(result, node)
+        return f"check the sign: {ref(f, node)} = {_show(f, node)}"
+    if kind == "value":
+        return (f"{ref(f, node)} = {_show(f, node)}: compute it from its operands' "
                 "values, in the forward pass")
-    if blank.kind == "local":
-        return _local_hint(ex, blank, given)
-    return _adjoint_hint(ex, blank, given)
+    if kind == "local":
+        return _local_hint(result, node, slot, given)
+    return _adjoint_hint(result, node, given)
+
+
+def _truth(result, kind: str, node: int, slot: int | None) -> float:
+    if kind == "value":
+        return result.values[node]
+    if kind == "local":
+        return result.local(node)[slot]
+    return result.adjoints[node]
 
 
 def _rule(f, i: int, slot: int) -> str:
     return edge_formula(f, i, slot)
 
 
-def _local_hint(ex: Exercise, blank: Blank, given: float) -> str:
-    f = ex.formula
-    i, slot = blank.node, blank.slot
+def rule_words(f, parent: int, slot: int) -> str:
+    """The rule that sends the adjoint of `parent` to its operand `slot`, in words."""
+    name, args = OPS[f.kinds[parent]].name, f.args[parent]
+    if name == "add":
+        return "a sum copies the adjoint to each operand"
+    if name == "sub":
+        return ("a subtraction negates the adjoint for its right side" if slot == 1
+                else "a subtraction copies the adjoint to its left side")
+    if name == "neg":
+        return "a negation negates the adjoint"
+    if name == "mul":
+        if args[0] == args[1]:
+            return "a product of a node with itself: each factor's term is the other factor, so two terms"
+        return "a product swaps: each factor gets the other factor times the adjoint"
+    if name == "pow" and f.kinds[args[1]] == CONST and f.consts[args[1]] == 2 and slot == 0:
+        return "a square doubles its operand: 2 times the operand times the adjoint"
+    return "its local gradient times the adjoint"
+
+
+def path_edges(f, node: int) -> list[tuple[int, int]]:
+    """The edges (parent, slot) on some path from the output back to `node`, output first."""
+    reaches = [False] * len(f)  # the node depends on `node` (nodes come after their operands)
+    for i in range(len(f)):
+        reaches[i] = i == node or any(reaches[a] for a in f.args[i])
+    seen = [False] * len(f)
+    seen[f.output] = True
+    out = []
+    for p in range(len(f) - 1, -1, -1):
+        if not seen[p] or f.kinds[p] not in OPS or not f.differentiable[p]:
+            continue
+        for s, a in enumerate(f.args[p]):
+            seen[a] = True
+            if reaches[a] and f.differentiable[a]:
+                out.append((p, s))
+    return out
+
+
+def chain_terms(f, node: int) -> list[tuple[int, int]]:
+    """The chain rule's terms for the adjoint of `node`: one per use (parent, slot) on a
+    path from the output. A node used twice adds two terms; none is `node` itself."""
+    return [(p, s) for p, s in path_edges(f, node) if f.args[p][s] == node]
+
+
+def _edge_text(result, p: int, s: int) -> str:
+    """∂(r^2)/∂r = 2·r = -4 (a square doubles its operand, …; r = -2)."""
+    f = result.formula
+    local = partial_display(OPS[f.kinds[p]], s, [ref(f, a) for a in f.args[p]])
+    tokens = set(re.findall(r"[^\W\d]\w*", local))
+    at = [f"{ref(f, a)} = {number_text(result.values[a])}" for a in dict.fromkeys(f.args[p])
+          if f.kinds[a] != CONST and ref(f, a) in tokens and ref(f, a) != local]
+    value = number_text(result.local(p)[s])
+    return (f"{_rule(f, p, s)}{'' if local == value else ' = ' + value} "
+            f"({'; '.join([rule_words(f, p, s)] + at)})")
+
+
+def _sign_hint(result, node: int) -> str:
+    """Names the local gradients on the way back from the output to the node, and the negative ones."""
+    f = result.formula
+    edges = path_edges(f, node)
+    negative = [(p, s) for p, s in edges if result.local(p)[s] < 0]
+    way = f"on the way back from {ref(f, f.output)} to {ref(f, node)}"
+    if not negative:
+        return f"check the sign: every local gradient {way} is positive or zero, so no factor flips the sign"
+    texts = list(dict.fromkeys(_edge_text(result, p, s) for p, s in negative))
+    shown = "; ".join(texts[:3])
+    more = f"; and {len(texts) - 3} more" if len(texts) > 3 else ""
+    return f"check the sign: {way}, a negative local gradient flips the sign: {shown}{more}"
+
+
+def _local_hint(result, i: int, slot: int, given: float) -> str:
+    f = result.formula
     op = OPS[f.kinds[i]]
     rule = _rule(f, i, slot)
-    if is_right(given, ex.result.values[i]):
+    if is_right(given, result.values[i]):
         return f"that is the value of {ref(f, i)}, not its local gradient: {rule}, at the forward values"
-    if op.name == "mul" and is_right(given, ex.result.values[f.args[i][slot]]):
+    if op.name == "mul" and is_right(given, result.values[f.args[i][slot]]):
         return f"the local gradient of a product with respect to one factor is the other factor: {rule}"
     return f"differentiate the node alone, its operands held fixed: {rule}, at the forward values"
 
 
-def _adjoint_hint(ex: Exercise, blank: Blank, given: float) -> str:
-    f, r = ex.formula, ex.result
-    node = blank.node
-    # Every edge out of the node: (parent, slot, local, contribution).
-    uses = [(p, s, loc, r.adjoints[p] * loc) for p in range(len(f)) if f.kinds[p] in OPS
-            and f.differentiable[p] for s, (a, loc) in enumerate(zip(f.args[p], r.local(p))) if a == node]
+def _adjoint_hint(result, node: int, given: float) -> str:
+    f, r = result.formula, result
+    terms = chain_terms(f, node)
+    contributions = [r.adjoints[p] * r.local(p)[s] for p, s in terms]
     name = ref(f, node)
-    if len(uses) > 1 and any(is_right(given, c) for _, _, _, c in uses):
-        return (f"{name} is used {len(uses)} times ({', '.join(ref(f, p) for p, _, _, _ in uses)}): "
+    if len(terms) > 1 and any(is_right(given, c) for c in contributions):
+        return (f"{name} is used {len(terms)} times ({_uses(f, terms)}): a reused node adds: "
                 "its adjoint adds the contributions of every path back from the output, one per use")
-    if any(is_right(given, loc) for _, _, loc, _ in uses):
+    if any(is_right(given, r.local(p)[s]) for p, s in terms):
         return (f"that is a local gradient alone: multiply it by the upstream adjoint "
                 f"(the adjoint of the node {name} feeds), as the chain rule does")
     out = ref(f, f.output)
-    terms = " + ".join(f"∂{ref(f, p)}/∂{name}" if p == f.output else f"∂{out}/∂{ref(f, p)} · ∂{ref(f, p)}/∂{name}"
-                       for p, _, _, _ in uses)
-    return f"the chain rule: ∂{out}/∂{name} = {terms} (adjoint of each node {name} feeds × local gradient)"
+    parts, rules = [], []
+    for p, s in terms:
+        local = partial_display(OPS[f.kinds[p]], s, [ref(f, a) for a in f.args[p]])
+        parts.append(local if p == f.output else f"∂{out}/∂{ref(f, p)} · {_factor(local)}")
+        words = f"{ref(f, p)} = {_show(f, p)}: {rule_words(f, p, s)}"
+        rules += [words] if words not in rules else []
+    reused = "; a reused node adds one term per use" if len(terms) > 1 else ""
+    return (f"the chain rule: ∂{out}/∂{name} = {' + '.join(parts)} (the adjoint of each node {name} "
+            f"feeds × its local gradient; {'; '.join(rules)}{reused})")
+
+
+def _uses(f, terms: list[tuple[int, int]]) -> str:
+    counts: dict[int, int] = {}
+    for p, _ in terms:
+        counts[p] = counts.get(p, 0) + 1
+    return ", ".join(ref(f, p) + ("" if k == 1 else " twice" if k == 2 else f" {k} times")
+                     for p, k in counts.items())
+
+
+def _factor(text: str) -> str:
+    return text if text.replace("·", "").replace("_", "").replace(".", "").isalnum() else f"({text})"
 
 
 def read_answers(ex: Exercise, text: str, source: str) -> dict[str, float]:

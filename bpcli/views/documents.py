@@ -74,20 +74,21 @@ def _jsonable(doc):
 
 # -- many points at once ----------------------------------------------------------------
 def jsonl_rows(names: list[str], columns: list[list[float]]) -> str:
-    """One line of JSON per row, {"value": v, "gradient": {name: g, …}}, exactly as `dumps`
-    writes it (repr for finite floats, "inf"/"-inf"/"nan" strings), from a template."""
+    """One line of JSON per row, {"inputs": {name: v, …}, "value": v, "gradient": {name: g, …}},
+    exactly as `dumps` writes it (repr for finite floats, "inf"/"-inf"/"nan" strings), from a
+    template. `columns`: the inputs' (in the order of `names`), the value, the gradient's."""
     keys = ", ".join(f"{dumps(n).replace('%', '%%')}: %s" for n in names)
-    template = '{"value": %s, "gradient": {' + keys + "}}\n"
+    template = '{"inputs": {' + keys + '}, "value": %s, "gradient": {' + keys + "}}\n"
     cells = [list(map(repr, c)) if all(map(math.isfinite, c)) else [dumps(json_number(v)) for v in c]
              for c in columns]
     return "".join(template % row for row in zip(*cells))
 
 
 def csv_rows(names: list[str], columns: list[list[float]], header: bool) -> str:
-    """value,grad_<name>… rows from columns of floats (the header line first if asked): repr
-    (shortest round-trip digits; inf, -inf and nan as Python writes them), called directly
-    since it runs millions of times."""
-    head = ",".join(["value"] + [f"grad_{n}" for n in names]) + "\n" if header else ""
+    """<name>…,value,grad_<name>… rows (each point's inputs, then its value and gradient) from
+    columns of floats (the header line first if asked): repr (shortest round-trip digits; inf,
+    -inf and nan as Python writes them), called directly since it runs millions of times."""
+    head = ",".join([*names, "value"] + [f"grad_{n}" for n in names]) + "\n" if header else ""
     return head + "".join(",".join(map(repr, row)) + "\n" for row in zip(*columns))
 
 

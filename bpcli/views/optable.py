@@ -12,14 +12,20 @@ def _syntax(op) -> str:
 
 
 def ops_document() -> list:
+    """The op table as JSON: `partials` as people read them (the textbook form, as the table),
+    `computed_partials` the form bp computes with (bp syntax, right at the kinks too; the same
+    where no mask is needed), `note` where the two differ."""
     return [{"name": op.name, "arity": op.arity, "syntax": _syntax(op), "computes": op.doc,
-             "partials": {v: d for v, d in zip("abc", op.derivative)},
-             "convention": op.convention or None} for op in OPS.values()]
+             "partials": {v: d for v, d in zip("abc", op.shown_derivative)},
+             "computed_partials": {v: d for v, d in zip("abc", op.derivative)},
+             "convention": op.convention or None, "note": op.textbook_note or None} for op in OPS.values()]
 
 
 def ops_table():
     made = table("Operations (bp's op table)", "syntax", "computes", "∂/∂a", "∂/∂b", "at a kink")
     for op in OPS.values():
-        rest = [f"∂/∂{v}: {d}" if v == "c" else d for v, d in zip("bc", op.derivative[1:])]
-        add_row(made, _syntax(op), op.doc, op.derivative[0], "\n".join(rest), op.convention)
+        shown = op.shown_derivative
+        rest = [f"∂/∂{v}: {d}" if v == "c" else d for v, d in zip("bc", shown[1:])]
+        kink = "\n".join(t for t in (op.convention, op.textbook_note) if t)
+        add_row(made, _syntax(op), op.doc, shown[0], "\n".join(rest), kink)
     return made
