@@ -134,6 +134,8 @@ def grad_document(result, point: dict, check=None, notes: list | None = None, ex
              "local": None if e.local is None else json_number(e.local),
              "formula": view.edge_formula(f, int(e.parent[1:]), e.slot) if e.rule is None else e.rule,
              "rule": e.rule,
+             "rule_name": e.rule_name,
+             "accumulates": e.accumulates,
              "contribution": json_value(e.contribution)}
             for e in view.edges(result)
         ],

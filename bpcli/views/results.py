@@ -41,7 +41,8 @@ def grad_tables(result, check=None, limit: int | None = 200) -> list:
                      "edge", "local gradient", "local", "parent adjoint", "contribution")
     for e in with_gap(backward, *view.shown_edges(result, limit)):
         parent = int(e.parent[1:])
-        add_row(backward, f"{e.parent} ← {e.child}", view.edge_formula(f, parent, e.slot),
+        rule = f"{view.edge_formula(f, parent, e.slot)}\n{view.rule_words(e)}"
+        add_row(backward, f"{e.parent} ← {e.child}", rule,
                 show_number(e.local), show_number(result.adjoints[parent]),
                 show_number(e.contribution))
     out.append(backward)
@@ -84,7 +85,8 @@ def tensor_tables(result, check=None, limit: int | None = 200) -> list:
                      "edge", "rule", "parent adjoint", "contribution")
     for e in shown(backward, view.edges(result), limit):
         parent = int(e.parent[1:])
-        add_row(backward, f"{e.parent} ← {e.child}", e.rule, show_value(result.adjoints[parent], 20),
+        add_row(backward, f"{e.parent} ← {e.child}", f"{e.rule}\n{view.rule_words(e)}",
+                show_value(result.adjoints[parent], 20),
                 show_value(e.contribution, 20))
 
     if check is None:
