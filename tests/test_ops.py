@@ -1,5 +1,6 @@
 """Every row of the op table, checked the same way: adding an op adds its tests."""
 
+import json
 import math
 import re
 
@@ -203,3 +204,12 @@ def test_a_reused_node_says_its_edges_accumulate_in_the_table_and_json(bp, bp_js
     assert r.exit_code == 0 and r.stderr == ""
     assert r.stdout.count("product rule, accumulated") == 2 and r.stdout.count("sum rule\n") == 0
     assert r.stdout.count("sum rule") == 2
+
+
+def test_bp_ops_lists_each_operands_rule(bp):
+    r = bp("ops", "--json")
+    assert r.exit_code == 0 and r.stderr == ""
+    listed = {row["name"]: row["rules"] for row in json.loads(r.stdout)}
+    assert listed == {op.name: {v: op.rule_of(slot) for slot, v in enumerate("abc"[:op.arity])}
+                      for op in OPS.values()}
+    assert "(product rule)" in bp("ops").stdout

@@ -14,6 +14,7 @@ def _syntax(op) -> str:
 def ops_document() -> list:
     return [{"name": op.name, "arity": op.arity, "syntax": _syntax(op), "computes": op.doc,
              "partials": {v: d for v, d in zip("abc", op.derivative)},
+             "rules": {v: op.rule_of(slot) for slot, v in enumerate("abc"[:op.arity])},
              "convention": op.convention or None} for op in OPS.values()]
 
 
@@ -21,5 +22,8 @@ def ops_table():
     made = table("Operations (bp's op table)", "syntax", "computes", "∂/∂a", "∂/∂b", "at a kink")
     for op in OPS.values():
         rest = [f"∂/∂{v}: {d}" if v == "c" else d for v, d in zip("bc", op.derivative[1:])]
-        add_row(made, _syntax(op), op.doc, op.derivative[0], "\n".join(rest), op.convention)
+        rules = [f"({op.rule_of(slot)} rule)" for slot in range(op.arity)]
+        first = f"{op.derivative[0]}\n{rules[0]}"
+        rest = "\n".join(f"{d}\n{r}" for d, r in zip(rest, rules[1:]))
+        add_row(made, _syntax(op), op.doc, first, rest, op.convention)
     return made
