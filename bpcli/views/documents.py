@@ -100,6 +100,7 @@ class Extras:
     forward: object = None  # --forward: forward mode beside reverse mode
     jacobian: object = None  # --jacobian of a scalar output
     output_name: str = "out"  # what Jacobian tables call the output
+    mistake: object = None  # --mistake: a wrong pass beside the right one (views.mistakes.Comparison)
 
     @property
     def ok(self) -> bool:
@@ -160,6 +161,8 @@ def _with_extras(doc: dict, result, extras: Extras) -> dict:
         doc["ok"] = doc["ok"] and extras.forward.agrees
     if extras.jacobian is not None:
         doc["jacobian"] = jacobian_document(extras.jacobian)
+    if extras.mistake is not None:
+        doc["mistake"] = extras.mistake.document()
     return doc
 
 

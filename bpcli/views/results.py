@@ -268,6 +268,8 @@ def grad_output(result, checked, extras, limit: int | None) -> list:
         printed.extend(forward_tables(result, extras.forward, limit=limit))
     if extras.jacobian is not None:
         printed.extend(jacobian_tables(extras.jacobian, extras.output_name))
+    if extras.mistake is not None:
+        printed.extend(extras.mistake.printed(limit))
     return printed
 
 
