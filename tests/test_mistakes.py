@@ -140,3 +140,27 @@ def test_a_mistake_run_keeps_the_right_pass_checked_and_json_valid(bp):
     assert r.exit_code == 0
     doc = json.loads(r.stdout)
     assert doc["check"]["x"]["ok"] is True and doc["mistake"]["first"] == "n0"
+
+
+# -- the page ------------------------------------------------------------------------------
+def test_bp_view_carries_the_mistake_and_shows_where_the_passes_part(bp, page, tmp_path):
+    out = tmp_path / "mistake.html"
+    r = bp("view", LECTURE_SQUARED, *AT, "--mistake", "assign", "-o", str(out))
+    assert r.exit_code == 0 and r.stdout == ""
+    page.goto(out.as_uri())
+    page.wait_for_selector("body[data-ready='1']")
+    box = page.inner_text("#bp-mistake")
+    assert "Mistake: assign, beside the right pass" in box
+    assert "The passes part at n4 (r): the wrong pass gives -2.0, the right one -4.0." in box
+    assert page.inner_text("#bp-mistake tr.mistake-first").split("\t")[:4] == ["n4", "r", "-4.0", "-2.0"]
+    assert page.eval_on_selector_all(".node.mistake-first", "els => els.map(e => e.dataset.id)") == ["n4"]
+    assert "∂(r · r)/∂r = r (product rule, accumulated)" in page.inner_text("#bp-tables")
+
+
+def test_bp_view_says_a_tree_is_immune(bp, page, tmp_path):
+    out = tmp_path / "immune.html"
+    assert bp("view", LECTURE, *AT, "--mistake", "recursive", "-o", str(out)).exit_code == 0
+    page.goto(out.as_uri())
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.inner_text("#bp-mistake .immune").startswith("Immune: no non-leaf node is reused")
+    assert page.eval_on_selector_all(".node.mistake-first", "els => els.length") == 0

@@ -8,7 +8,7 @@ import math
 import typer
 
 from bpcli.check import verify
-from bpcli.cli import inputs, options, output, points, program
+from bpcli.cli import inputs, mistakes, options, output, points, program
 from bpcli.cli.options import FileOpt, FormulaArg, JsonOpt, MaxValuesOpt, PrecisionOpt, ValuesOpt
 from bpcli.errors import CheckError, LimitError, ShapeError, TensorOutputError, UsageError
 from bpcli.language.parser import located
@@ -35,9 +35,7 @@ ALLOW_NONFINITE = typer.Option(False, "--allow-nonfinite",
                                help="Take inf, -inf and nan as values (refused by default).")
 JACOBIAN = typer.Option(False, "--jacobian", help="The full Jacobian ∂output/∂input of a tensor (or scalar) output, "
                         "one backward pass per output entry.")
-MISTAKE = typer.Option(None, "--mistake", metavar="NAME|list",
-                       help="Run a classic mistake's backward pass beside the right one: recursive, assign, "
-                            "detach[:NODE]; list names them.")
+MISTAKE = options.mistake("recursive, assign, detach[:NODE]")
 MAX_JACOBIAN = options.limit("--max-jacobian", 100, "Refuse --jacobian past N output entries (0: no limit).")
 
 
@@ -97,9 +95,9 @@ def grad(
     """Forward and backward pass of FORMULA at a point: give values as --x 2 or x=2."""
     options.precision(precision)
     if mistake == "list":
-        return _list_mistakes()
+        return print(mistakes.listing())
     if mistake is not None:
-        _mistake_name(mistake)
+        mistakes.parsed(mistake)
     formula_text, given = inputs.split_formula(formula, ctx.args, file, allow_nonfinite)
     f = inputs.load_formula(formula_text, file, max_size)
     asked = Asked(as_json, show_all, check, check_timeout, explain_paths, max_paths, explain_steps,
@@ -153,7 +151,7 @@ def one_point(f, point: dict, notes: list, asked: Asked) -> None:
         hessian=_hessian(f, point, asked) if asked.hessian else None,
         forward=_forward_mode(f, result, point, asked.max_forward) if asked.forward else None,
         jacobian=jac, output_name=_output_name(f),
-        mistake=_mistake(result, asked.mistake) if asked.mistake is not None else None)
+        mistake=mistakes.run(result, asked.mistake) if asked.mistake is not None else None)
     if extras.hessian is not None:
         notes += check_notes(extras.hessian.notes)
     if asked.as_json:
@@ -233,68 +231,6 @@ def _explain(result, max_paths: int, steps: int) -> list:
 
     budget, counts = explain.Budget(steps), explain.path_counts(result.formula)
     return [explain.explain(result, name, max_paths, budget, counts) for name in result.formula.inputs]
-
-
-MISTAKES = ("recursive", "assign", "detach")  # bp grad's; no-zero-grad is bp train's
-
-
-def _list_mistakes() -> None:
-    from bpcli.views import mistakes  # deferred: the mistakes' passes and words, for --mistake only
-
-    print(mistakes.listing())
-
-
-def _mistake_name(text: str) -> tuple[str, str | None]:
-    """--mistake NAME or detach:NODE, refused before any work when unknown."""
-    name, colon, node = text.partition(":")
-    if name == "no-zero-grad":
-        raise UsageError("--mistake no-zero-grad happens between training steps",
-                         hint="run it in training: bp train … --mistake no-zero-grad")
-    if name not in MISTAKES or (colon and (name != "detach" or not node)):
-        raise UsageError(f"--mistake must be one of {', '.join(MISTAKES)} (detach:NODE names the node cut), "
-                         f"or list, not {text!r}", hint="bp grad --mistake list says what each does")
-    return name, node if colon else None
-
-
-def _mistake(result, text: str):
-    """The wrong pass beside the right one (views.mistakes.Comparison)."""
-    from bpcli.engine import mistakes as engine_mistakes  # deferred: the mistakes' passes, for --mistake only
-    from bpcli.views import mistakes  # deferred: the mistakes' words, for --mistake only
-
-    name, node = _mistake_name(text)
-    f = result.formula
-    if result.is_tensor or not isinstance(result.value, float):
-        raise UsageError("--mistake runs on formulas of numbers; this one has tensors")
-    if name != "detach":
-        return mistakes.run(result, name)
-    if node is not None:
-        i = _node_named(f, node)
-        cut = engine_mistakes.edges_into(f, i)
-        if not cut:
-            raise UsageError(f"--mistake detach:{node}: {node} is the output; no edge leads into it",
-                             hint="name a node the output uses")
-        return mistakes.run(result, name, cut)
-    edge = engine_mistakes.default_cut(f)
-    if edge is None:
-        inner = [i for i in range(len(f) - 1) if f.args[i] and f.differentiable[i]]
-        example = (f.labels.get(inner[-1]) or [f"n{inner[-1]}"])[-1] if inner else "NODE"
-        raise UsageError("--mistake detach alone cuts the second use of a reused node, and no node is used twice",
-                         hint=f"name the node to cut: --mistake detach:{example} (an id such as n2, or a name)")
-    return mistakes.run(result, name, [edge])
-
-
-def _node_named(f, text: str) -> int:
-    """A node by its id (n4) or a name it goes by (an input's, a bound name)."""
-    if text.startswith("n") and text[1:].isdigit() and int(text[1:]) < len(f):
-        return int(text[1:])
-    if text in f.inputs:
-        return f.inputs[text]
-    for i, names in f.labels.items():
-        if text in names:
-            return i
-    names = list(f.inputs) + [n for names in f.labels.values() for n in names]
-    raise UsageError(f"--mistake detach:{text}: no node is called {text!r}",
-                     hint=f"name one of {', '.join(dict.fromkeys(names))}, or an id n0 to n{len(f) - 1}")
 
 
 def _forward_mode(f, result, point: dict, limit: int):

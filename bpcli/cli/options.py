@@ -202,3 +202,10 @@ def batch_size(text: str) -> int | None:
     if text.isascii() and text.isdigit() and int(text) >= 1:
         return int(text)
     raise UsageError(f"--batch-size must be a whole number >= 1 or all, not {text!r}")
+
+
+# -- the classic mistakes (bp grad, bp view) --------------------------------------------------------
+def mistake(names: str):
+    """--mistake NAME: a classic wrong backward pass beside the right one."""
+    return typer.Option(None, "--mistake", metavar="NAME|list",
+                        help=f"Run a classic mistake's backward pass beside the right one: {names}; list names them.")
