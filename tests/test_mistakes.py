@@ -164,3 +164,78 @@ def test_bp_view_says_a_tree_is_immune(bp, page, tmp_path):
     page.wait_for_selector("body[data-ready='1']")
     assert page.inner_text("#bp-mistake .immune").startswith("Immune: no non-leaf node is reused")
     assert page.eval_on_selector_all(".node.mistake-first", "els => els.length") == 0
+
+
+# -- bp train --mistake no-zero-grad ---------------------------------------------------------
+LECTURE_DATA = "x,y\n1,2\n2,4\n3,6\n"
+
+
+@pytest.fixture
+def lecture_csv(tmp_path):
+    path = tmp_path / "lecture.csv"
+    path.write_text(LECTURE_DATA)
+    return str(path)
+
+
+def torch_loop(epochs: int, batch_all: bool) -> tuple[list[float], float]:
+    """The lecture's PyTorch loop without w.grad.data.zero_(): the .grad each step uses, the last w."""
+    torch = pytest.importorskip("torch")
+    xs, ys = [1.0, 2.0, 3.0], [2.0, 4.0, 6.0]
+    w = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+    used = []
+    for _ in range(epochs):
+        batches = [(xs, ys)] if batch_all else [([x], [y]) for x, y in zip(xs, ys)]
+        for bx, by in batches:
+            x, y = torch.tensor(bx, dtype=torch.float64), torch.tensor(by, dtype=torch.float64)
+            loss = ((x * w - y) ** 2).mean()
+            loss.backward()  # never zeroed
+            used.append(w.grad.item())
+            w.data = w.data - 0.01 * w.grad.data
+    return used, w.item()
+
+
+def test_no_zero_grad_doubles_the_second_full_batch_step_as_pytorch_without_zero_grad(bp, lecture_csv):
+    r = bp("train", "linear", lecture_csv, "--epochs", "3", "--batch-size", "all", "--mistake", "no-zero-grad",
+           "--json")
+    assert r.exit_code == 0 and r.stderr == ""
+    doc = json.loads(r.stdout)
+    m = doc["mistake"]
+    used, w = torch_loop(3, batch_all=True)
+    first, second = m["first_steps"]
+    assert first["own"] == first["used"] == {"w": pytest.approx(used[0], rel=1e-12)}
+    assert second["used"]["w"] == pytest.approx(used[1], rel=1e-12)
+    assert second["used"]["w"] == pytest.approx(first["used"]["w"] + second["own"]["w"], rel=1e-12)
+    assert 2.0 < m["used_over_own"][1] < 2.2  # w barely moved: the second gradient is about twice its own
+    assert m["params"]["w"] == pytest.approx(w, rel=1e-12)
+    right = bp("train", "linear", lecture_csv, "--epochs", "3", "--batch-size", "all", "--json")
+    assert doc["params"] == json.loads(right.stdout)["params"]  # the document's own run is the right one
+    assert m["loss"][0] == doc["loss"][0] and m["loss"][1] == doc["loss"][1] and m["loss"][2] != doc["loss"][2]
+
+
+def test_no_zero_grad_per_epoch_table_and_verdict(bp, lecture_csv):
+    r = bp("train", "linear", lecture_csv, "--epochs", "4", "--batch-size", "all", "--mistake", "no-zero-grad")
+    assert r.exit_code == 0 and r.stderr == ""
+    out = r.stdout[r.stdout.index("Mistake: no-zero-grad"):]
+    rows = [line.split("│")[1:-1] for line in out.splitlines() if line.startswith("│")]
+    assert [c.strip() for c in rows[0]] == ["0", "4.666666667", "4.666666667", "1×"]
+    assert [c.strip() for c in rows[1]][3] == "2.1×"
+    words = " ".join(out.split())
+    assert "At the second step ∂loss/∂w is -8.462222222 of its own, but the step used -17.79555556: 2.1×" in words
+
+
+def test_no_zero_grad_trace_prints_the_lectures_lines_with_grad_never_zeroed(bp, lecture_csv):
+    r = bp("train", "linear", lecture_csv, "--epochs", "2", "--mistake", "no-zero-grad", "--trace")
+    assert r.exit_code == 0 and r.stderr == ""
+    grads = [float(line.split()[-1]) for line in r.stdout.splitlines() if line.startswith("\tgrad:")]
+    used, w = torch_loop(2, batch_all=False)
+    assert grads == pytest.approx(used, rel=1e-12) and grads[1] == pytest.approx(-9.84)  # -2 + -7.84
+    assert r.stdout.splitlines()[-1] == f"params (after training): w = {w!r}"
+
+
+def test_training_mistakes_are_refused_where_they_do_not_belong(bp, lecture_csv):
+    r = bp("train", "linear", lecture_csv, "--mistake", "assign")
+    assert r.exit_code == 2 and "bp grad FORMULA … --mistake assign" in r.stderr
+    r = bp("train", "linear", lecture_csv, "--mistake", "no-zero-grad", "--jsonl")
+    assert r.exit_code == 2 and "--mistake does not go with --jsonl" in r.stderr
+    r = bp("train", "linear", lecture_csv, "--mistake", "zero")
+    assert r.exit_code == 2 and "must be no-zero-grad" in r.stderr

@@ -35,7 +35,8 @@ ALLOW_NONFINITE = typer.Option(False, "--allow-nonfinite",
                                help="Take inf, -inf and nan as values (refused by default).")
 JACOBIAN = typer.Option(False, "--jacobian", help="The full Jacobian ∂output/∂input of a tensor (or scalar) output, "
                         "one backward pass per output entry.")
-MISTAKE = options.mistake("recursive, assign, detach[:NODE]")
+MISTAKE = options.mistake("Run a classic mistake's backward pass beside the right one: recursive, assign, "
+                          "detach[:NODE]; list names them.")
 MAX_JACOBIAN = options.limit("--max-jacobian", 100, "Refuse --jacobian past N output entries (0: no limit).")
 
 

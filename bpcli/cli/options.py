@@ -205,7 +205,6 @@ def batch_size(text: str) -> int | None:
 
 
 # -- the classic mistakes (bp grad, bp view) --------------------------------------------------------
-def mistake(names: str):
-    """--mistake NAME: a classic wrong backward pass beside the right one."""
-    return typer.Option(None, "--mistake", metavar="NAME|list",
-                        help=f"Run a classic mistake's backward pass beside the right one: {names}; list names them.")
+def mistake(help: str, metavar: str = "NAME|list"):
+    """--mistake NAME: a classic mistake run on purpose beside the right computation."""
+    return typer.Option(None, "--mistake", metavar=metavar, help=help)

@@ -126,7 +126,8 @@ def view(
     large: bool = typer.Option(False, "--large", help="Large fonts, for a projector."),
     max_size: int = options.MAX_SIZE_OPTION,
     max_entries: int = options.MAX_ENTRIES_OPTION,
-    mistake: str | None = options.mistake("recursive, assign, detach[:NODE], shown beside the tables"),
+    mistake: str | None = options.mistake("Show a classic mistake's backward pass beside the right one: "
+                                          "recursive, assign, detach[:NODE].", "NAME"),
 ):
     """Write one HTML page that steps through FORMULA's forward and backward pass."""
 

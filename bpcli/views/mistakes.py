@@ -5,7 +5,7 @@ a JSON member."""
 from __future__ import annotations
 
 from bpcli.engine import mistakes as wrong
-from bpcli.views.documents import json_number
+from bpcli.views.documents import json_number, json_value
 from bpcli.views.labels import label, ref
 from bpcli.views.numbers import show_number
 from bpcli.views.tables import add_row, shown, table
@@ -150,3 +150,84 @@ def listing(width: int = 80) -> str:
     pad = max(map(len, LINES)) + 2
     return "\n".join(textwrap.fill(line, width, initial_indent=f"{name:<{pad}}", subsequent_indent=" " * pad)
                      for name, line in LINES.items())
+
+
+# -- no-zero-grad: a training run beside the right one ------------------------------------------
+def _size(grads: dict) -> float:
+    """The length of every parameter's gradient taken together (a float's is its |value|)."""
+    import math
+
+    total = 0.0
+    for g in grads.values():
+        if isinstance(g, float):
+            total += g * g
+        else:
+            import numpy as np  # deferred: numpy, for tensor parameters only
+
+            total += float(np.sum(np.square(np.asarray(g, dtype=np.float64))))
+    return math.sqrt(total)
+
+
+def _ratio(own: dict, used: dict) -> float:
+    size = _size(own)
+    return _size(used) / size if size else float("inf")
+
+
+class TrainingComparison:
+    """bp train --mistake no-zero-grad: the run that never zeroes its gradients beside the right
+    run, epoch by epoch, and what its first two steps show."""
+
+    def __init__(self, right, wrong, first_steps: list):
+        self.right, self.wrong, self.first_steps = right, wrong, first_steps
+
+    def verdict(self) -> str:
+        parts = ["Without zeroing, every backward pass adds to the gradients already there, so each step "
+                 "uses the sum of every gradient since the first."]
+        if len(self.first_steps) == 2:
+            own, used = self.first_steps[1]
+            p = next(iter(own))
+            parts.append(f"At the second step ∂loss/∂{p} is {show_number(_plain(own[p]))} of its own, but the "
+                         f"step used {show_number(_plain(used[p]))}: {_ratio(own, used):.3g}× its own size.")
+        right, wrong = self.right.epochs, self.wrong.epochs
+        if self.wrong.diverged is not None:
+            parts.append(f"Training diverged in epoch {len(wrong)}; with zeroing it ends at a mean loss of "
+                         f"{show_number(right[-1].loss)}.")
+        elif right and wrong:
+            parts.append(f"After {len(wrong)} epochs the mean loss is {show_number(wrong[-1].loss)}; with "
+                         f"zeroing, {show_number(right[-1].loss)}.")
+        return " ".join(parts)
+
+    def printed(self) -> list:
+        from rich.text import Text
+
+        from bpcli.views.training import sample_epochs
+
+        made = table("Mistake: no-zero-grad, beside the right training", "epoch", "mean loss",
+                     "no-zero-grad loss", "used/own grad", numeric_columns=("epoch", "mean loss", "no-zero-grad loss",
+                                                                            "used/own grad"))
+        wrong = self.wrong.epochs
+        for e in sample_epochs(self.right.epochs):
+            w = wrong[e.epoch] if e.epoch < len(wrong) else None
+            add_row(made, str(e.epoch), show_number(e.loss), "diverged" if w is None else show_number(w.loss),
+                    "–" if w is None else f"{_ratio(w.fresh, w.used):.3g}×")
+        return [made, Text(plain(self.verdict()))]
+
+    def document(self) -> dict:
+        """The `mistake` member of bp train --json."""
+        return {
+            "name": "no-zero-grad",
+            "description": LINES["no-zero-grad"],
+            "loss": [json_number(e.loss) for e in self.wrong.epochs],
+            "used_over_own": [json_number(_ratio(e.fresh, e.used)) for e in self.wrong.epochs],
+            "first_steps": [{"own": {p: json_number(_plain(g)) for p, g in own.items()},
+                             "used": {p: json_number(_plain(g)) for p, g in used.items()}}
+                            for own, used in self.first_steps],
+            "params": {p: json_value(v) for p, v in self.wrong.params.items()},
+            "diverged": self.wrong.diverged is not None,
+            "verdict": self.verdict(),
+        }
+
+
+def _plain(g):
+    """A gradient as one number: a float, or a tensor's length."""
+    return g if isinstance(g, float) else _size({"g": g})
