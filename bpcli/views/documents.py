@@ -153,6 +153,8 @@ def grad_document(result, point: dict, check=None, notes: list | None = None, ex
 def _with_extras(doc: dict, result, extras: Extras) -> dict:
     if extras.explanations is not None:
         doc["explain"] = explain_document(result, extras.explanations)
+        if not result.is_tensor:
+            doc["explain_locals"] = explain_locals_document(result, extras.explanations)
     if extras.hessian is not None:
         doc.update(hessian_document(extras.hessian))
         doc["ok"] = doc["ok"] and extras.hessian.status != "mismatch"
@@ -199,6 +201,18 @@ def explain_document(result, explanations) -> dict:
         }
         for e in explanations
     }
+
+
+def explain_locals_document(result, explanations) -> dict:
+    """Each local gradient on the paths --explain lists, its numbers filled in as Mazur writes
+    them (∂net_o1/∂w5 = out_h1 = 0.593269992): the rule, the formula, the formula with the
+    operands' values, the value; and how many more edges those paths hold."""
+    from bpcli.views.explain import locals_on_paths  # deferred: the path walker, for --explain only
+
+    found, more = locals_on_paths(result, explanations)
+    return {"edges": [{"parent": f"n{k.parent}", "slot": k.slot, "child": f"n{k.child}", "rule_name": k.rule,
+                       "formula": k.formula, "filled": k.filled, "local": json_number(k.value)} for k in found],
+            "more": more}
 
 
 def hessian_document(hessian) -> dict:
