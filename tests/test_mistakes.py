@@ -239,3 +239,11 @@ def test_training_mistakes_are_refused_where_they_do_not_belong(bp, lecture_csv)
     assert r.exit_code == 2 and "--mistake does not go with --jsonl" in r.stderr
     r = bp("train", "linear", lecture_csv, "--mistake", "zero")
     assert r.exit_code == 2 and "must be no-zero-grad" in r.stderr
+
+
+def test_no_zero_grad_table_always_shows_the_second_epoch(bp, lecture_csv):
+    r = bp("train", "linear", lecture_csv, "--epochs", "40", "--batch-size", "all", "--mistake", "no-zero-grad")
+    assert r.exit_code == 0
+    out = r.stdout[r.stdout.index("Mistake: no-zero-grad"):]
+    epochs = [line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│")]
+    assert epochs[:3] == ["0", "1", "4"] and epochs[-1] == "39"

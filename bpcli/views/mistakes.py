@@ -205,8 +205,10 @@ class TrainingComparison:
         made = table("Mistake: no-zero-grad, beside the right training", "epoch", "mean loss",
                      "no-zero-grad loss", "used/own grad", numeric_columns=("epoch", "mean loss", "no-zero-grad loss",
                                                                             "used/own grad"))
-        wrong = self.wrong.epochs
-        for e in sample_epochs(self.right.epochs):
+        wrong, picked = self.wrong.epochs, sample_epochs(self.right.epochs)
+        if len(picked) > 2 and picked[1].epoch != 1:  # the second epoch always: where the sum first shows
+            picked.insert(1, self.right.epochs[1])
+        for e in picked:
             w = wrong[e.epoch] if e.epoch < len(wrong) else None
             add_row(made, str(e.epoch), show_number(e.loss), "diverged" if w is None else show_number(w.loss),
                     "–" if w is None else f"{_ratio(w.fresh, w.used):.3g}×")
