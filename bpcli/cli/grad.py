@@ -8,7 +8,7 @@ import math
 import typer
 
 from bpcli.check import verify
-from bpcli.cli import inputs, mistakes, options, output, points, program
+from bpcli.cli import inputs, options, output, points, program
 from bpcli.cli.options import FileOpt, FormulaArg, JsonOpt, MaxValuesOpt, PrecisionOpt, ValuesOpt
 from bpcli.errors import CheckError, LimitError, ShapeError, TensorOutputError, UsageError
 from bpcli.language.parser import located
@@ -95,9 +95,11 @@ def grad(
 ):
     """Forward and backward pass of FORMULA at a point: give values as --x 2 or x=2."""
     options.precision(precision)
-    if mistake == "list":
-        return print(mistakes.listing())
     if mistake is not None:
+        from bpcli.cli import mistakes  # deferred: --mistake's reading and passes, for --mistake only
+
+        if mistake == "list":
+            return print(mistakes.listing())
         mistakes.parsed(mistake)
     formula_text, given = inputs.split_formula(formula, ctx.args, file, allow_nonfinite)
     f = inputs.load_formula(formula_text, file, max_size)
@@ -152,7 +154,7 @@ def one_point(f, point: dict, notes: list, asked: Asked) -> None:
         hessian=_hessian(f, point, asked) if asked.hessian else None,
         forward=_forward_mode(f, result, point, asked.max_forward) if asked.forward else None,
         jacobian=jac, output_name=_output_name(f),
-        mistake=mistakes.run(result, asked.mistake) if asked.mistake is not None else None)
+        mistake=_mistake(result, asked.mistake) if asked.mistake is not None else None)
     if extras.hessian is not None:
         notes += check_notes(extras.hessian.notes)
     if asked.as_json:
@@ -232,6 +234,12 @@ def _explain(result, max_paths: int, steps: int) -> list:
 
     budget, counts = explain.Budget(steps), explain.path_counts(result.formula)
     return [explain.explain(result, name, max_paths, budget, counts) for name in result.formula.inputs]
+
+
+def _mistake(result, text: str):
+    from bpcli.cli import mistakes  # deferred: --mistake's passes and words, for --mistake only
+
+    return mistakes.run(result, text)
 
 
 def _forward_mode(f, result, point: dict, limit: int):

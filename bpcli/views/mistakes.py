@@ -4,12 +4,16 @@ a JSON member."""
 
 from __future__ import annotations
 
+import math
+import textwrap
+
 from bpcli.engine import mistakes as wrong
 from bpcli.views.documents import json_number, json_value
 from bpcli.views.labels import label, ref
 from bpcli.views.numbers import show_number
 from bpcli.views.tables import add_row, shown, table
 from bpcli.views.text import plain
+from bpcli.views.training import sample_epochs
 
 # One line each, for `--mistake list` and the JSON's description.
 LINES = {
@@ -145,8 +149,6 @@ def run(result, name: str, cut: list | None = None) -> Comparison:
 
 def listing(width: int = 80) -> str:
     """--mistake list: each mistake's name and its line, folded to `width`."""
-    import textwrap
-
     pad = max(map(len, LINES)) + 2
     return "\n".join(textwrap.fill(line, width, initial_indent=f"{name:<{pad}}", subsequent_indent=" " * pad)
                      for name, line in LINES.items())
@@ -155,8 +157,6 @@ def listing(width: int = 80) -> str:
 # -- no-zero-grad: a training run beside the right one ------------------------------------------
 def _size(grads: dict) -> float:
     """The length of every parameter's gradient taken together (a float's is its |value|)."""
-    import math
-
     total = 0.0
     for g in grads.values():
         if isinstance(g, float):
@@ -199,8 +199,6 @@ class TrainingComparison:
 
     def printed(self) -> list:
         from rich.text import Text
-
-        from bpcli.views.training import sample_epochs
 
         made = table("Mistake: no-zero-grad, beside the right training", "epoch", "mean loss",
                      "no-zero-grad loss", "used/own grad", numeric_columns=("epoch", "mean loss", "no-zero-grad loss",
