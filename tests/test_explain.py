@@ -317,4 +317,6 @@ def test_explain_of_a_long_chain_fills_in_at_most_its_bound(bp):
     r = bp("grad", text, "--x", "0.5", "--explain", "--no-check")
     assert r.exit_code == 0
     part = r.stdout[r.stdout.index("Each local gradient"):r.stdout.index("The chain rule")]
-    assert part.count("\n  ∂a") == 200 and "… and 100 more edges on these paths" in part
+    assert part.count("\n  ∂a") == 24 and "… and 276 more edges on these paths (--json lists the first 200" in part
+    doc = json.loads(bp("grad", text, "--x", "0.5", "--explain", "--no-check", "--json").stdout)
+    assert len(doc["explain_locals"]["edges"]) == 200 and doc["explain_locals"]["more"] == 100

@@ -13,7 +13,8 @@ from bpcli.views.numbers import show_inline
 
 STEPS = 1_000_000  # steps of path listing, over every input: a short wait at most
 SHOWN_FACTORS = 12  # factors a path shows in text; a longer path shows its two ends
-SHOWN_LOCALS = 200  # local gradients --explain fills in; a larger graph lists the first of its paths'
+SHOWN_LOCALS = 200  # local gradients --explain fills in (--json); a larger graph lists the first of its paths'
+LISTED_LOCALS = 2 * SHOWN_FACTORS  # of those, the ones the text lists
 
 
 @dataclass

@@ -8,7 +8,7 @@ import itertools
 from bpcli.engine.graph import CONST, INPUT
 from bpcli.engine.ops import shape_text
 from bpcli.views import labels as view
-from bpcli.views.explain import describe, local_text, locals_on_paths
+from bpcli.views.explain import LISTED_LOCALS, SHOWN_LOCALS, describe, local_text, locals_on_paths
 from bpcli.views.numbers import show_number, show_value
 from bpcli.views.tables import MARKS, add_row, shown, table, with_gap
 from bpcli.views.text import plain
@@ -162,10 +162,11 @@ def explain_text(result, explanations):
     from rich.text import Text
 
     text = Text("Each local gradient, the numbers filled in\n", style="bold")
-    found, more = locals_on_paths(result, explanations)
+    found, more = locals_on_paths(result, explanations, LISTED_LOCALS)
     text.append(plain("\n".join("  " + local_text(result.formula, k) for k in found)) + "\n")
     if more:
-        text.append(plain(f"  … and {more:,} more edges on these paths (--json lists them in explain's paths)\n"))
+        text.append(plain(f"  … and {more:,} more edges on these paths (--json lists the first "
+                          f"{SHOWN_LOCALS} in explain_locals)\n"))
     text.append(plain("\n") if found else "")
     text.append("The chain rule, path by path\n", style="bold")
     unlisted = 0
