@@ -272,3 +272,51 @@ def test_tensor_explanations_stay_within_max_paths(bp):
     assert r.exit_code == 0
     assert "∂n3/∂x: 3 paths from n3 to x" in r.stdout
     assert "… and 2 more paths; their sum is not listed" in " ".join(r.stdout.split())
+
+
+# -- each local gradient, the numbers filled in (Mazur's style) ----------------------------------
+LECTURE_AT = ["y_hat = x*w; r = y_hat - y; loss = r^2", "--x", "2", "--w", "1", "--y", "4"]
+
+
+def test_explain_fills_the_numbers_into_each_local_gradient_with_its_rule(bp):
+    r = bp("grad", *LECTURE_AT, "--explain", "--no-check")
+    assert r.exit_code == 0 and r.stderr == ""
+    text = r.stdout[r.stdout.index("Each local gradient, the numbers filled in"):r.stdout.index("The chain rule")]
+    assert text.splitlines()[1:] == [
+        "  ∂loss/∂r = 2·r = 2·(-2.0) = -4.0   (power rule)",
+        "  ∂r/∂y_hat = 1   (difference rule)",
+        "  ∂y_hat/∂x = w = 1.0   (product rule)",
+        "  ∂y_hat/∂w = x = 2.0   (product rule)",
+        "  ∂r/∂y = -1   (difference rule)",
+        "",
+    ]
+
+
+def test_explain_json_lists_each_local_gradient_filled_in(bp_json):
+    doc = bp_json("grad", *LECTURE_AT, "--explain", "--no-check")
+    assert doc["explain_locals"]["more"] == 0
+    assert doc["explain_locals"]["edges"][0] == {"parent": "n6", "slot": 0, "child": "n4", "rule_name": "power",
+                                                 "formula": "2·r", "filled": "2·(-2.0)", "local": -4.0}
+    assert [e["local"] for e in doc["explain_locals"]["edges"]] == [-4.0, 1.0, 1.0, 2.0, -1.0]
+    assert doc["explain"]["w"]["paths"][0]["product"] == -8.0  # the paths keep their shape
+
+
+def test_mazurs_output_layer_weight_reads_as_he_writes_it(bp):
+    """Matt Mazur's step-by-step example: ∂net_o1/∂w5 = out_h1 = 0.593269992, ∂E/∂w5 = 0.082167041."""
+    r = bp("grad", "net_o1 = w5*out_h1 + w6*out_h2 + b2; out_o1 = sigmoid(net_o1); E = 0.5*(t - out_o1)^2",
+           "--out_h1", "0.593269992", "--out_h2", "0.596884378", "--w5", "0.4", "--w6", "0.45", "--b2", "0.6",
+           "--t", "0.01", "--explain", "--no-check", "--max-paths", "1")
+    assert r.exit_code == 0
+    lines = r.stdout.splitlines()
+    assert "  ∂n2/∂w5 = out_h1 = 0.593269992   (product rule)" in lines
+    assert "  ∂E/∂w5 = 0.08216704055267718 (the backward pass)" in lines
+
+
+def test_explain_of_a_long_chain_fills_in_at_most_its_bound(bp):
+    text = "a0 = x\n" + "".join(f"a{i + 1} = sin(a{i})\n" for i in range(300))
+    r = bp("grad", text, "--x", "0.5", "--explain", "--no-check")
+    assert r.exit_code == 0
+    part = r.stdout[r.stdout.index("Each local gradient"):r.stdout.index("The chain rule")]
+    assert part.count("\n  ∂a") == 24 and "… and 276 more edges on these paths (--json lists the first 200" in part
+    doc = json.loads(bp("grad", text, "--x", "0.5", "--explain", "--no-check", "--json").stdout)
+    assert len(doc["explain_locals"]["edges"]) == 200 and doc["explain_locals"]["more"] == 100

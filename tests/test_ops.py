@@ -1,5 +1,6 @@
 """Every row of the op table, checked the same way: adding an op adds its tests."""
 
+import json
 import math
 import re
 
@@ -182,3 +183,57 @@ def test_pow_and_sinc_are_shown_as_a_textbook_writes_them():
     x_y = parse("x^y")
     assert view.edge_formula(x_y, x_y.output, 0) == "∂(x^y)/∂x = y·x^(y - 1)"
     assert view.edge_formula(x_y, x_y.output, 1) == "∂(x^y)/∂y = x^y·log(x)"
+
+
+# -- the rule on every edge ---------------------------------------------------------------
+RULE_NAMES = {"sum", "difference", "product", "quotient", "negation", "power", "exponential", "logarithm",
+              "chain", "selection", "constant", "matrix product", "mean", "transpose", "softmax", "log-softmax",
+              "log-sum-exp", "indexing"}
+# A tensor row, called on operands of fitting shapes.
+TENSOR_CALLS = {"matmul": ("A @ v", {"A": [[1.0, 2.0], [3.0, 4.0]], "v": [1.0, -1.0]}),
+                "index": ("v[1]", {"v": [1.0, 2.0, 3.0]}),
+                "take": ("p[y]", {"p": [0.2, 0.3, 0.5], "y": 2.0})}
+
+
+@pytest.mark.parametrize("op", list(OPS.values()), ids=lambda o: o.name)
+def test_every_op_names_the_rule_of_each_operands_local_gradient(op):
+    names = [op.rule_of(slot) for slot in range(op.arity)]
+    assert all(names) and set(names) <= RULE_NAMES
+    if op.elementwise:
+        f, point = parse(call(op)), dict(zip("abc", points_of(op)[0]))
+    else:
+        text, point = TENSOR_CALLS.get(op.name, (f"{op.name}(v)", {"v": [1.0, 2.0, 3.0]}))
+        f = parse(text if op.name in ("take", "index") else f"sum({text})" if op.name != "sum" else text)
+    result = f.grad(point)
+    found = {e.slot: e.rule_name for e in view.edges(result) if e.parent == f"n{_node_of(f, op.name)}"}
+    assert found and all(found[s] == op.rule_of(s) for s in found)
+
+
+def _node_of(f, kind: str) -> int:
+    return f.kinds.index(kind)
+
+
+def test_pow_names_the_power_rule_for_its_base_and_the_exponential_rule_for_its_exponent(bp_json):
+    doc = bp_json("grad", "x^y", "--x", "2", "--y", "3")
+    assert [(e["child"], e["rule_name"], e["accumulates"]) for e in doc["edges"]] == [
+        ("n0", "power", False), ("n1", "exponential", False)]
+
+
+def test_a_reused_node_says_its_edges_accumulate_in_the_table_and_json(bp, bp_json):
+    doc = bp_json("grad", "x*x + y", "--x", "3", "--y", "1")
+    assert [(e["parent"], e["child"], e["rule_name"], e["accumulates"]) for e in doc["edges"]] == [
+        ("n3", "n1", "sum", False), ("n3", "n2", "sum", False),
+        ("n1", "n0", "product", True), ("n1", "n0", "product", True)]
+    r = bp("grad", "x*x + y", "--x", "3", "--y", "1", "--no-check")
+    assert r.exit_code == 0 and r.stderr == ""
+    assert r.stdout.count("product rule, accumulated") == 2 and r.stdout.count("sum rule\n") == 0
+    assert r.stdout.count("sum rule") == 2
+
+
+def test_bp_ops_lists_each_operands_rule(bp):
+    r = bp("ops", "--json")
+    assert r.exit_code == 0 and r.stderr == ""
+    listed = {row["name"]: row["rules"] for row in json.loads(r.stdout)}
+    assert listed == {op.name: {v: op.rule_of(slot) for slot, v in enumerate("abc"[:op.arity])}
+                      for op in OPS.values()}
+    assert "(product rule)" in bp("ops").stdout

@@ -36,6 +36,8 @@ ALLOW_NONFINITE = typer.Option(False, "--allow-nonfinite",
                                help="Take inf, -inf and nan as values (refused by default).")
 JACOBIAN = typer.Option(False, "--jacobian", help="The full Jacobian ∂output/∂input of a tensor (or scalar) output, "
                         "one backward pass per output entry.")
+MISTAKE = options.mistake("Run a classic mistake's backward pass beside the right one: recursive, assign, "
+                          "detach[:NODE]; list names them.")
 MAX_JACOBIAN = options.limit("--max-jacobian", 100, "Refuse --jacobian past N output entries (0: no limit).")
 
 
@@ -45,15 +47,17 @@ class Asked:
 
     def __init__(self, as_json: bool, show_all: bool, check: bool, timeout: float, explain: bool, max_paths: int,
                  explain_steps: int, hessian: bool, max_hessian: int, forward: bool, max_forward: int,
-                 jacobian: bool, max_jacobian: int):
+                 jacobian: bool, max_jacobian: int, mistake: str | None = None):
         self.as_json, self.show_all, self.check, self.timeout = as_json, show_all, check, timeout
         self.explain, self.max_paths, self.explain_steps = explain, max_paths, explain_steps
         self.hessian, self.max_hessian, self.forward, self.max_forward = hessian, max_hessian, forward, max_forward
         self.jacobian, self.max_jacobian = jacobian, max_jacobian
+        self.mistake = mistake  # --mistake NAME[:NODE]
 
     def one_point_flags(self) -> list[str]:
         return [flag for flag, on in (("--json", self.as_json), ("--explain", self.explain),
-                                      ("--hessian", self.hessian), ("--forward", self.forward)) if on]
+                                      ("--hessian", self.hessian), ("--forward", self.forward),
+                                      ("--mistake", self.mistake is not None)) if on]
 
 
 @program.command('bp grad "(x*w-y)^2" --x 2 --w 3 --y 4',
@@ -88,13 +92,20 @@ def grad(
     max_values: MaxValuesOpt = "128M",
     max_entries: int = options.MAX_ENTRIES_OPTION,
     delimiter: str | None = options.delimiter("With --at: "),
+    mistake: str | None = MISTAKE,
 ):
     """Forward and backward pass of FORMULA at a point: give values as --x 2 or x=2."""
     options.precision(precision)
+    if mistake is not None:
+        from bpcli.cli import mistakes  # deferred: --mistake's reading and passes, for --mistake only
+
+        if mistake == "list":
+            return print(mistakes.listing())
+        mistakes.parsed(mistake)
     formula_text, given = inputs.split_formula(formula, ctx.args, file, allow_nonfinite)
     f = inputs.load_formula(formula_text, file, max_size)
     asked = Asked(as_json, show_all, check, check_timeout, explain_paths, max_paths, explain_steps,
-                  with_hessian, max_hessian, forward, max_forward, with_jacobian, max_jacobian)
+                  with_hessian, max_hessian, forward, max_forward, with_jacobian, max_jacobian, mistake)
     _refuse_misfits(f, asked, at, out_format, delimiter, max_nodes)
     point, notes = inputs.gather_values(f, given, formula_text, values_file, complete=at is None,
                                         options=inputs.long_options(ctx), max_values=max_values,
@@ -143,7 +154,8 @@ def one_point(f, point: dict, notes: list, asked: Asked) -> None:
         explanations=_explain(result, asked.max_paths, asked.explain_steps) if asked.explain else None,
         hessian=_hessian(f, point, asked) if asked.hessian else None,
         forward=_forward_mode(f, result, point, asked.max_forward) if asked.forward else None,
-        jacobian=jac, output_name=_output_name(f))
+        jacobian=jac, output_name=_output_name(f),
+        mistake=_mistake(result, asked.mistake) if asked.mistake is not None else None)
     if extras.hessian is not None:
         notes += check_notes(extras.hessian.notes)
     if asked.as_json:
@@ -223,6 +235,12 @@ def _explain(result, max_paths: int, steps: int) -> list:
 
     budget, counts = explain.Budget(steps), explain.path_counts(result.formula)
     return [explain.explain(result, name, max_paths, budget, counts) for name in result.formula.inputs]
+
+
+def _mistake(result, text: str):
+    from bpcli.cli import mistakes  # deferred: --mistake's passes and words, for --mistake only
+
+    return mistakes.run(result, text)
 
 
 def _forward_mode(f, result, point: dict, limit: int):

@@ -205,3 +205,9 @@ def batch_size(text: str) -> int | None:
     if text.isascii() and text.isdigit() and int(text) >= 1:
         return int(text)
     raise UsageError(f"--batch-size must be a whole number >= 1 or all, not {text!r}")
+
+
+# -- the classic mistakes (bp grad, bp view) --------------------------------------------------------
+def mistake(help: str, metavar: str = "NAME|list"):
+    """--mistake NAME: a classic mistake run on purpose beside the right computation."""
+    return typer.Option(None, "--mistake", metavar=metavar, help=help)

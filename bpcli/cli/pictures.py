@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from bpcli.check import verify
-from bpcli.cli import inputs, options, output, program
+from bpcli.cli import inputs, mistakes, options, output, program
 from bpcli.cli.exits import say_error
 from bpcli.cli.options import FileOpt, FormulaArg, PrecisionOpt, ValuesOpt
 from bpcli.errors import MissingDependency, UsageError
@@ -125,17 +125,23 @@ def view(
     large: bool = typer.Option(False, "--large", help="Large fonts, for a projector."),
     max_size: int = options.MAX_SIZE_OPTION,
     max_entries: int = options.MAX_ENTRIES_OPTION,
+    mistake: str | None = options.mistake("Show a classic mistake's backward pass beside the right one: "
+                                          "recursive, assign, detach[:NODE].", "NAME"),
 ):
     """Write one HTML page that steps through FORMULA's forward and backward pass."""
 
     if engine not in LAYOUTS:
         raise UsageError(f"--layout must be auto, graphviz or bp, not {engine!r}")
+    if mistake is not None:
+        mistakes.parsed(mistake)
     formula_text, given = inputs.split_formula(formula, ctx.args, file)
     f = inputs.load_formula(formula_text, file, max_size)
     point, notes = inputs.gather_values(f, given, formula_text, values_file, options=inputs.long_options(ctx),
                                         command=ctx.info_name)
     result, checked = verify.checked_grad(f, point, check, check_timeout, values_checked=True)
     doc = documents.grad_document(result, point, checked, grad_notes(result, notes, checked))
+    if mistake is not None:
+        doc["mistake"] = mistakes.run(result, mistake).document()
     data = web.view_data(f, doc, engine)
     html = web.page(data, large=large).encode()
     laid = "Graphviz" if data["layout"]["engine"] == "graphviz" else "bp"

@@ -65,6 +65,8 @@ def train(
                                       help="Leave out rows with an empty, NA or NaN cell in a column used."),
     max_data: str = options.max_data(),
     max_entries: int = options.MAX_ENTRIES_OPTION,
+    mistake: str | None = options.mistake("no-zero-grad: train again without zeroing the gradients between "
+                                          "steps, beside the right run (--trace: the wrong run's lines).", "NAME"),
 ):
     """Fit MODEL to DATA by gradient descent through bp's own graph."""
 
@@ -72,6 +74,7 @@ def train(
     model, data = _model_and_data(model, data, file)
     if sum([as_json, jsonl, trace]) > 1:
         raise UsageError("--json, --jsonl and --trace each print to stdout: choose one")
+    _refuse_mistake(mistake, jsonl, report, plot)
     settings = settings_of(lr, epochs, batch_size, seed, dtype, init, init_scheme, shuffle=shuffle, optimizer=optimizer)
     net = net_options(param, hidden, activation, features)
     loop.check_model_name(model)  # before reading the data: a typo should not wait for a big CSV
@@ -84,6 +87,8 @@ def train(
     points = [loop.parse_predict(p, spec.point_names) for p in predict]
     trainer = loop.Trainer(spec, table, settings)
     show = TrainView(spec, settings, trace, jsonl, points)
+    if mistake is not None:
+        return _train_with_mistake(spec, table, settings, trainer, show, points, as_json)
     with show.progress():
         run = trainer.run(on_step=show.step if trace else None, on_epoch=show.epoch)
     predictions = [{**p, **loop.prediction(spec, run.params, p, settings.dtype)} for p in points]
@@ -98,6 +103,47 @@ def train(
         params = ", ".join(f"{p} = {v!r}" for p, v in run.params.items())
         say_error(f"bp: interrupted after {len(run.epochs)} epochs; parameters reached: {params}")
         raise typer.Exit(INTERRUPTED)
+
+
+def _refuse_mistake(mistake: str | None, jsonl: bool, report: str | None, plot: str | None) -> None:
+    """--mistake of bp train: no-zero-grad, shown in the tables, --json or --trace."""
+    if mistake is None:
+        return
+    if mistake in ("recursive", "assign", "detach") or mistake.startswith("detach:"):
+        raise UsageError(f"--mistake {mistake} is a mistake of one backward pass",
+                         hint=f"run it on a formula: bp grad FORMULA … --mistake {mistake}")
+    if mistake != "no-zero-grad":
+        raise UsageError(f"--mistake of bp train must be no-zero-grad, not {mistake!r}",
+                         hint="bp grad --mistake list names every mistake")
+    given = [flag for flag, on in (("--jsonl", jsonl), ("--report", report), ("--plot", plot)) if on]
+    if given:
+        raise UsageError(f"--mistake does not go with {', '.join(given)}: it shows in the tables, --json or --trace")
+
+
+def _train_with_mistake(spec, table, settings, trainer, show, points, as_json: bool) -> None:
+    """The right run and the run that never zeroes its gradients; with --trace, the wrong run's
+    lines (what the lecture's loop prints without w.grad.data.zero_())."""
+    from dataclasses import replace
+
+    from bpcli.views import mistakes  # deferred: the mistakes' words, for --mistake only
+
+    wrong = loop.Trainer(spec, table, replace(settings, mistake="no-zero-grad"))
+    with show.progress():
+        run = trainer.run()
+        bad = wrong.run(on_step=show.step if show.trace else None, on_epoch=show.epoch if show.trace else None)
+    compared = mistakes.TrainingComparison(run, bad, wrong.first_steps)
+    if show.trace:
+        predictions = [{**p, **loop.prediction(spec, bad.params, p, settings.dtype)} for p in points]
+        return show.results(bad, table, predictions, False)
+    predictions = [{**p, **loop.prediction(spec, run.params, p, settings.dtype)} for p in points]
+    if as_json:
+        doc = training.train_document(run, table, predictions)
+        doc["mistake"] = compared.document()
+        return print(documents.dumps(doc))
+    show.results(run, table, predictions, False)
+    output.print_all(compared.printed())
+    if run.diverged:
+        raise run.diverged
 
 
 def _model_and_data(model: str, data: str | None, file: str | None) -> tuple[str, str]:

@@ -70,6 +70,14 @@ class Op:
     # computes with `derivative`. `textbook_note`: where the two differ and what bp takes there.
     textbook: tuple = ()
     textbook_note: str = ""
+    # The differentiation rule each partial applies, in a word or two (sum, product, quotient,
+    # power, exponential, chain, …): one name for the row, or one per operand where they differ
+    # (pow: the power rule for the base, the exponential rule for the exponent).
+    rule_name: str | tuple = ""
+
+    def rule_of(self, slot: int) -> str:
+        """The rule the partial of operand `slot` applies."""
+        return self.rule_name if isinstance(self.rule_name, str) else self.rule_name[slot]
 
     @property
     def is_function(self) -> bool:
@@ -273,6 +281,7 @@ OPS: dict[str, Op] = {
     for op in [
         Op(
             "add", 2, "sum",
+            rule_name="sum",
             forward=lambda m, a, b: a + b,
             partials=(lambda m, out, a, b: ONE, lambda m, out, a, b: ONE),
             derivative=("1", "1"),
@@ -282,6 +291,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "sub", 2, "difference",
+            rule_name="difference",
             forward=lambda m, a, b: a - b,
             partials=(lambda m, out, a, b: ONE, lambda m, out, a, b: -1.0),
             derivative=("1", "-1"),
@@ -291,6 +301,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "mul", 2, "product",
+            rule_name="product",
             forward=lambda m, a, b: a * b,
             partials=(lambda m, out, a, b: b, lambda m, out, a, b: a),
             derivative=("b", "a"),
@@ -300,6 +311,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "div", 2, "quotient",
+            rule_name="quotient",
             forward=lambda m, a, b: m.div(a, b),
             partials=(lambda m, out, a, b: m.div(1.0, b), lambda m, out, a, b: -m.div(out, b)),
             derivative=("1/b", "-a/b^2"),
@@ -309,6 +321,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "neg", 1, "negation",
+            rule_name="negation",
             forward=lambda m, a: -a,
             partials=(lambda m, out, a: -1.0,),
             derivative=("-1",),
@@ -318,6 +331,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "pow", 2, "power (right-associative; ^ or **)",
+            rule_name=("power", "exponential"),
             forward=lambda m, a, b: m.pow(a, b),
             partials=(_pow_base_partial, _pow_exponent_partial),
             # As the partials (PyTorch's), 0 where b = 0 (resp. a = 0 and b >= 0) and not 0·inf = nan,
@@ -335,6 +349,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "exp", 1, "e to the power",
+            rule_name="exponential",
             forward=lambda m, a: m.exp(a),
             partials=(lambda m, out, a: out,),
             derivative=("exp(a)",),
@@ -344,6 +359,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "log", 1, "natural logarithm (also ln)",
+            rule_name="logarithm",
             forward=lambda m, a: m.log(a),
             partials=(lambda m, out, a: m.div(1.0, a),),
             derivative=("1/a",),
@@ -353,6 +369,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "sqrt", 1, "square root",
+            rule_name="power",
             forward=lambda m, a: m.sqrt(a),
             partials=(lambda m, out, a: m.div(0.5, out),),
             derivative=("1/(2*sqrt(a))",),
@@ -364,6 +381,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "abs", 1, "absolute value",
+            rule_name="selection",
             forward=lambda m, a: m.fabs(a),
             partials=(lambda m, out, a: _sign(m, a),),
             derivative=("sign(a)",),
@@ -377,6 +395,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "sin", 1, "sine (radians)",
+            rule_name="chain",
             forward=lambda m, a: m.sin(a),
             partials=(lambda m, out, a: m.cos(a),),
             derivative=("cos(a)",),
@@ -386,6 +405,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "cos", 1, "cosine (radians)",
+            rule_name="chain",
             forward=lambda m, a: m.cos(a),
             partials=(lambda m, out, a: -m.sin(a),),
             derivative=("-sin(a)",),
@@ -395,6 +415,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "tan", 1, "tangent (radians)",
+            rule_name="chain",
             forward=lambda m, a: m.tan(a),
             partials=(lambda m, out, a: 1.0 + out * out,),
             derivative=("1 + tan(a)^2",),
@@ -404,6 +425,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "tanh", 1, "hyperbolic tangent",
+            rule_name="chain",
             forward=lambda m, a: m.tanh(a),
             partials=(lambda m, out, a: 1.0 - out * out,),
             derivative=("1 - tanh(a)^2",),
@@ -413,6 +435,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "sigmoid", 1, "logistic function 1/(1 + e^-x)",
+            rule_name="chain",
             forward=_sigmoid,
             partials=(lambda m, out, a: out * (1.0 - out),),
             derivative=("sigmoid(a)*(1 - sigmoid(a))",),
@@ -422,6 +445,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "relu", 1, "rectifier max(x, 0)",
+            rule_name="selection",
             forward=lambda m, a: m.where(a < 0, 0.0, a),
             partials=(lambda m, out, a: m.where(a > 0, 1.0, 0.0),),
             derivative=("step(a)",),
@@ -433,6 +457,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "softplus", 1, "smooth rectifier log(1 + e^x)",
+            rule_name="chain",
             forward=_softplus,
             partials=(lambda m, out, a: _sigmoid(m, a),),
             derivative=("sigmoid(a)",),
@@ -442,6 +467,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "max", 2, "larger of two",
+            rule_name="selection",
             forward=_max,
             partials=(lambda m, out, a, b: _pick(m, a, b), lambda m, out, a, b: _pick(m, b, a)),
             derivative=("(1 + sign(a - b))/2", "(1 + sign(b - a))/2"),
@@ -453,6 +479,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "min", 2, "smaller of two",
+            rule_name="selection",
             forward=_min,
             partials=(lambda m, out, a, b: _pick(m, b, a), lambda m, out, a, b: _pick(m, a, b)),
             derivative=("(1 + sign(b - a))/2", "(1 + sign(a - b))/2"),
@@ -464,6 +491,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "step", 1, "unit step: 1 where x > 0, else 0 (the derivative of relu)",
+            rule_name="constant",
             forward=lambda m, a: m.where(a > 0, 1.0, m.where(a != a, a, 0.0)),
             partials=(lambda m, out, a: 0.0,),
             derivative=("0",),
@@ -475,6 +503,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "sign", 1, "sign: -1, 0 or 1 (the derivative of abs)",
+            rule_name="constant",
             forward=_sign,
             partials=(lambda m, out, a: 0.0,),
             derivative=("0",),
@@ -487,6 +516,7 @@ OPS: dict[str, Op] = {
         # Issue 13: the functions other autodiff tools have, each evaluated stably.
         Op(
             "asin", 1, "inverse sine (radians)",
+            rule_name="chain",
             forward=lambda m, a: m.asin(a),
             partials=(lambda m, out, a: m.div(1.0, _sqrt_one_minus_square(m, a)),),
             derivative=("1/sqrt((1 - a)*(1 + a))",),
@@ -498,6 +528,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "acos", 1, "inverse cosine (radians)",
+            rule_name="chain",
             forward=lambda m, a: m.acos(a),
             partials=(lambda m, out, a: m.div(-1.0, _sqrt_one_minus_square(m, a)),),
             derivative=("-1/sqrt((1 - a)*(1 + a))",),
@@ -509,6 +540,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "atan", 1, "inverse tangent (radians)",
+            rule_name="chain",
             forward=lambda m, a: m.atan(a),
             partials=(_atan_partial,),
             derivative=("1/(1 + a^2)",),
@@ -518,6 +550,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "atan2", 2, "angle of the point (b, a): atan2(y, x), in (-pi, pi]",
+            rule_name="chain",
             forward=lambda m, a, b: m.atan2(a, b),
             partials=(_atan2_partials(0), _atan2_partials(1)),
             derivative=("b/(a^2 + b^2)", "-a/(a^2 + b^2)"),
@@ -531,6 +564,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "sinh", 1, "hyperbolic sine",
+            rule_name="chain",
             forward=lambda m, a: m.sinh(a),
             partials=(lambda m, out, a: m.cosh(a),),
             derivative=("cosh(a)",),
@@ -540,6 +574,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "cosh", 1, "hyperbolic cosine",
+            rule_name="chain",
             forward=lambda m, a: m.cosh(a),
             partials=(lambda m, out, a: m.sinh(a),),
             derivative=("sinh(a)",),
@@ -549,6 +584,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "asinh", 1, "inverse hyperbolic sine",
+            rule_name="chain",
             forward=lambda m, a: m.asinh(a),
             partials=(lambda m, out, a: m.div(1.0, m.hypot(a, 1.0)),),
             derivative=("1/hypot(a, 1)",),
@@ -558,6 +594,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "acosh", 1, "inverse hyperbolic cosine (x >= 1)",
+            rule_name="chain",
             forward=lambda m, a: m.acosh(a),
             partials=(lambda m, out, a: m.div(1.0, m.sqrt(a - 1.0) * m.sqrt(a + 1.0)),),
             derivative=("1/(sqrt(a - 1)*sqrt(a + 1))",),
@@ -569,6 +606,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "atanh", 1, "inverse hyperbolic tangent (-1 < x < 1)",
+            rule_name="chain",
             forward=lambda m, a: m.atanh(a),
             partials=(lambda m, out, a: m.div(1.0, (1.0 - a) * (1.0 + a)),),
             derivative=("1/((1 - a)*(1 + a))",),
@@ -578,6 +616,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "log1p", 1, "log(1 + x), exact for small x",
+            rule_name="logarithm",
             forward=lambda m, a: m.log1p(a),
             partials=(lambda m, out, a: m.div(1.0, 1.0 + a),),
             derivative=("1/(1 + a)",),
@@ -587,6 +626,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "expm1", 1, "exp(x) - 1, exact for small x",
+            rule_name="exponential",
             forward=lambda m, a: m.cr_expm1(a),
             partials=(lambda m, out, a: m.exp(a),),
             derivative=("exp(a)",),
@@ -596,6 +636,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "log2", 1, "base-2 logarithm",
+            rule_name="logarithm",
             forward=lambda m, a: m.log2(a),
             partials=(lambda m, out, a: m.div(LOG2E, a),),
             derivative=("1/(a*log(2))",),
@@ -605,6 +646,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "log10", 1, "base-10 logarithm",
+            rule_name="logarithm",
             forward=lambda m, a: m.cr_log10(a),
             partials=(lambda m, out, a: m.div(LOG10E, a),),
             derivative=("1/(a*log(10))",),
@@ -614,6 +656,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "exp2", 1, "2 to the power",
+            rule_name="exponential",
             forward=lambda m, a: m.exp2(a),
             partials=(lambda m, out, a: out * LN2,),
             derivative=("exp2(a)*log(2)",),
@@ -623,6 +666,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "cbrt", 1, "real cube root (odd: cbrt(-8) = -2)",
+            rule_name="power",
             forward=lambda m, a: m.cbrt(a),
             partials=(lambda m, out, a: m.div(1.0, 3.0 * (out * out)),),
             derivative=("1/(3*cbrt(a)^2)",),
@@ -634,6 +678,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "hypot", 2, "sqrt(a^2 + b^2) without overflow or underflow",
+            rule_name="chain",
             forward=lambda m, a, b: m.hypot(a, b),
             partials=(lambda m, out, a, b: m.div(a, out), lambda m, out, a, b: m.div(b, out)),
             derivative=("a/hypot(a, b)", "b/hypot(a, b)"),
@@ -647,6 +692,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "logaddexp", 2, "log(e^a + e^b) without overflow",
+            rule_name="chain",
             forward=_logaddexp,
             partials=(lambda m, out, a, b: _sigmoid(m, a - b), lambda m, out, a, b: _sigmoid(m, b - a)),
             derivative=("sigmoid(a - b)", "sigmoid(b - a)"),
@@ -656,6 +702,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "erf", 1, "error function",
+            rule_name="chain",
             forward=lambda m, a: m.erf(a),
             partials=(lambda m, out, a: TWO_OVER_SQRT_PI * m.exp(-(a * a)),),
             derivative=("2/sqrt(pi)*exp(-a^2)",),
@@ -665,6 +712,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "erfc", 1, "complementary error function 1 - erf(x), exact in the tail",
+            rule_name="chain",
             forward=lambda m, a: m.cr_erfc(a),
             partials=(lambda m, out, a: -TWO_OVER_SQRT_PI * m.exp(-(a * a)),),
             derivative=("-2/sqrt(pi)*exp(-a^2)",),
@@ -674,6 +722,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "floor", 1, "largest integer <= x",
+            rule_name="constant",
             forward=lambda m, a: m.floor(a),
             partials=(lambda m, out, a: 0.0,),
             derivative=("0",),
@@ -685,6 +734,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "ceil", 1, "smallest integer >= x",
+            rule_name="constant",
             forward=lambda m, a: m.ceil(a),
             partials=(lambda m, out, a: 0.0,),
             derivative=("0",),
@@ -696,6 +746,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "round", 1, "nearest integer, halves to even (round(2.5) = 2)",
+            rule_name="constant",
             forward=lambda m, a: m.rint(a),
             partials=(lambda m, out, a: 0.0,),
             derivative=("0",),
@@ -707,6 +758,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "mod", 2, "remainder a - b*floor(a/b), with the sign of b (Python's %, torch.remainder)",
+            rule_name="chain",
             forward=lambda m, a, b: m.remainder(a, b),
             partials=(lambda m, out, a, b: ONE, lambda m, out, a, b: -m.floordiv(a, b)),
             derivative=("1", "-floor(a/b)"),
@@ -719,6 +771,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "clamp", 3, "x limited to [lo, hi]: min(max(x, lo), hi)",
+            rule_name="selection",
             forward=_clamp,
             partials=_clamp_partials(),
             derivative=("(1 - step(b - a))*(1 - step(a - c))", "step(b - a)*(1 - step(b - c))",
@@ -735,6 +788,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "relu6", 1, "rectifier capped at 6: min(max(x, 0), 6)",
+            rule_name="selection",
             forward=lambda m, a: m.where(a < 0, 0.0, m.where(a > 6, 6.0, a)),
             partials=(lambda m, out, a: _bit(m, (a > 0) & (a < 6)),),
             derivative=("step(a)*step(6 - a)",),
@@ -746,6 +800,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "leaky_relu", 2, "leaky rectifier: x where x > 0, else slope*x (leaky_relu(x, slope))",
+            rule_name="chain",
             forward=lambda m, a, b: m.where(a > 0, a, a * b),
             partials=(lambda m, out, a, b: m.where(a > 0, 1.0, b), lambda m, out, a, b: m.where(a > 0, 0.0, a)),
             derivative=("step(a) + b*(1 - step(a))", "a*(1 - step(a))"),
@@ -757,6 +812,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "elu", 1, "exponential linear unit: x where x > 0, else exp(x) - 1",
+            rule_name="chain",
             forward=lambda m, a: m.where(a > 0, a, m.expm1(m.where(a > 0, 0.0, a))),
             partials=(lambda m, out, a: m.exp(m.where(a > 0, 0.0, a)),),
             derivative=("exp(-relu(-a))",),  # exp(min(a, 0)); relu'(0) = 0 makes elu''(0) 0, as PyTorch
@@ -766,6 +822,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "gelu", 1, "Gaussian error linear unit x*Phi(x) (exact, erf form)",
+            rule_name="chain",
             forward=_gelu,
             partials=(_gelu_partial,),
             derivative=("erfc(-a/sqrt(2))/2 + a*exp(-a^2/2)/sqrt(2*pi)",),
@@ -775,6 +832,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "silu", 1, "SiLU (also swish): x*sigmoid(x)",
+            rule_name="chain",
             forward=lambda m, a: a * _sigmoid(m, a),
             partials=(_silu_partial,),
             derivative=("sigmoid(a)*(1 + a*sigmoid(-a))",),
@@ -784,6 +842,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "square", 1, "x^2",
+            rule_name="power",
             forward=lambda m, a: a * a,
             partials=(lambda m, out, a: 2.0 * a,),
             derivative=("2*a",),
@@ -793,6 +852,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "rsqrt", 1, "reciprocal square root 1/sqrt(x)",
+            rule_name="power",
             forward=lambda m, a: m.div(1.0, m.sqrt(a)),
             partials=(lambda m, out, a: m.div(-0.5 * out, a),),
             derivative=("-rsqrt(a)/(2*a)",),
@@ -802,6 +862,7 @@ OPS: dict[str, Op] = {
         ),
         Op(
             "sinc", 1, "normalized sinc sin(pi*x)/(pi*x), 1 at 0 (as numpy and PyTorch)",
+            rule_name="chain",
             forward=_sinc,
             partials=(_sinc_partial,),
             derivative=(_sinc_derivative(),),
@@ -1041,39 +1102,40 @@ def _take_grad(m, g, out, p, y, site):
     return z
 
 
-def _tensor_op(name, arity, doc, forward, vjp, shape, rule, show, **more):
-    return Op(name, arity, doc, forward=forward, partials=(),
+def _tensor_op(name, arity, doc, rule_name, forward, vjp, shape, rule, show, **more):
+    return Op(name, arity, doc, forward=forward, partials=(), rule_name=rule_name,
               derivative=tuple(r.format("a", "b", y="Y") for r in rule), sympy=None,
               show=show, elementwise=False, vjp=vjp, shape=shape, rule=rule, **more)
 
 
 for _op in [
     _tensor_op("matmul", 2, "matrix product (vector·vector, matrix·vector, vector·matrix, matrix·matrix)",
+               "matrix product",
                _matmul, (_matmul_grad_a, _matmul_grad_b), _matmul_shape,
                ("∂L/∂{y} @ {1}ᵀ", "{0}ᵀ @ ∂L/∂{y}"), "{0} @ {1}", syntax="{0} @ {1}", prec=PRODUCT,
                torch="{0} @ {1}", jax="{0} @ {1}",
                jvp=(lambda m, t, out, a, b, site: _matmul(m, t, b, site),
                     lambda m, t, out, a, b, site: _matmul(m, a, t, site))),
-    _tensor_op("sum", 1, "sum of all entries; sum(A, axis) along one axis",
+    _tensor_op("sum", 1, "sum of all entries; sum(A, axis) along one axis", "sum",
                lambda m, a, site: m.np.sum(a, axis=_axes(site)),
                (lambda m, g, out, a, site: _spread(m, g, a, site),), _reduce_shape("sum"),
                ("∂L/∂{y} copied to every summed entry",), "sum({0})", axis=True,
                torch="torch.sum({0}, dim={axis})", jax="jnp.sum({0}, axis={axis})",
                jvp=(lambda m, t, out, a, site: m.np.sum(t, axis=_axes(site)),)),
-    _tensor_op("mean", 1, "mean of all entries; mean(A, axis) along one axis",
+    _tensor_op("mean", 1, "mean of all entries; mean(A, axis) along one axis", "mean",
                lambda m, a, site: m.np.sum(a, axis=_axes(site)) / _count(a, site),
                (lambda m, g, out, a, site: _spread(m, g, a, site) / _count(a, site),),
                _reduce_shape("mean"), ("∂L/∂{y} / n copied to every averaged entry",), "mean({0})",
                axis=True, torch="torch.mean({0}, dim={axis})", jax="jnp.mean({0}, axis={axis})",
                jvp=(lambda m, t, out, a, site: m.np.sum(t, axis=_axes(site)) / _count(a, site),)),
-    _tensor_op("transpose", 1, "transpose: swaps the last two axes (a vector stays as it is)",
+    _tensor_op("transpose", 1, "transpose: swaps the last two axes (a vector stays as it is)", "transpose",
                lambda m, a, site: m.np.swapaxes(a, -1, -2) if site.ranks[0] >= 2 else a,
                (lambda m, g, out, a, site: m.np.swapaxes(g, -1, -2) if site.ranks[0] >= 2 else g,),
                lambda shapes, params: shapes[0][:-2] + shapes[0][:-3:-1],
                ("(∂L/∂{y})ᵀ",), "transpose({0})",
                torch="torch.transpose({0}, -2, -1)", jax="jnp.swapaxes({0}, -2, -1)",
                jvp=(lambda m, t, out, a, site: m.np.swapaxes(t, -1, -2) if site.ranks[0] >= 2 else t,)),
-    _tensor_op("softmax", 1, "softmax along the last axis: exp(v) / sum(exp(v))",
+    _tensor_op("softmax", 1, "softmax along the last axis: exp(v) / sum(exp(v))", "softmax",
                _one_entry(_softmax, (0,)),
                (_one_entry(lambda m, g, out, a, site: out * (g - (g * out).sum(axis=-1, keepdims=True)),
                            (0, 1, 2)),),
@@ -1081,7 +1143,7 @@ for _op in [
                torch="torch.softmax({0}, dim=-1)", jax="jax.nn.softmax({0}, axis=-1)",
                jvp=(_one_entry(lambda m, t, out, a, site: out * (t - (t * out).sum(axis=-1, keepdims=True)),
                                (0, 1, 2)),)),
-    _tensor_op("log_softmax", 1, "log of softmax along the last axis, computed stably",
+    _tensor_op("log_softmax", 1, "log of softmax along the last axis, computed stably", "log-softmax",
                _one_entry(_log_softmax, (0,)),
                (_one_entry(lambda m, g, out, a, site: g - m.np.exp(out) * g.sum(axis=-1, keepdims=True),
                            (0, 1, 2)),),
@@ -1089,18 +1151,18 @@ for _op in [
                torch="torch.log_softmax({0}, dim=-1)", jax="jax.nn.log_softmax({0}, axis=-1)",
                jvp=(_one_entry(lambda m, t, out, a, site: t - (m.np.exp(out) * t).sum(axis=-1, keepdims=True),
                                (0, 1, 2)),)),
-    _tensor_op("logsumexp", 1, "log of the sum of exp(v) along the last axis, computed stably",
+    _tensor_op("logsumexp", 1, "log of the sum of exp(v) along the last axis, computed stably", "log-sum-exp",
                _one_entry(_logsumexp, (0,), squeeze=False),
                (_one_entry(lambda m, g, out, a, site: g[..., None] * m.np.exp(a - out[..., None]), (2,)),),
                _vector_shape("logsumexp"), ("∂L/∂{y} · softmax({0})",), "logsumexp({0})",
                torch="torch.logsumexp({0}, dim=-1)", jax="jax.nn.logsumexp({0}, axis=-1)",
                jvp=(_one_entry(lambda m, t, out, a, site: (m.np.exp(a - out[..., None]) * t).sum(axis=-1),
                                (0, 2), squeeze=False),)),
-    _tensor_op("index", 1, "an entry, row or column at integer indices: v[2], A[1, 0], A[-1]",
+    _tensor_op("index", 1, "an entry, row or column at integer indices: v[2], A[1, 0], A[-1]", "indexing",
                _index, (_index_grad,), _index_shape, ("∂L/∂{y} at the index, 0 elsewhere",), "{0}[…]",
                syntax="{0}[…]", prec=POWER + 1, torch="{0}[{index}]", jax="{0}[{index}]",
                jvp=(lambda m, t, out, a, site: _index(m, t, site),)),
-    _tensor_op("take", 2, "p[y]: the entry of p at the class label y (an input holding a whole number)",
+    _tensor_op("take", 2, "p[y]: the entry of p at the class label y (an input holding a whole number)", "indexing",
                _take, (_take_grad, None), _take_shape,
                ("∂L/∂{y} at the label {1}, 0 elsewhere", "none: a label is not differentiated"),
                "{0}[{1}]", syntax="{0}[{1}]", prec=POWER + 1,

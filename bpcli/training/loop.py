@@ -125,12 +125,17 @@ class Settings:
     start_epoch: int = 0  # a resumed run's first epoch (the epochs before it were run already)
     unset: tuple = ()  # epochs, batch_size, optimizer left to the model's default (NETWORK_DEFAULTS)
     optimizer_state: dict | None = None  # a resumed run's optimizer state (optim's state())
+    # A classic mistake run on purpose: "no-zero-grad" never zeroes the gradients between steps,
+    # so each step uses the sum of every gradient so far (as a PyTorch loop without zero_grad()).
+    mistake: str | None = None
 
     def __post_init__(self):
         if self.dtype not in ("float64", "float32"):
             raise UsageError(f"--dtype must be float64 or float32, not {self.dtype!r}")
         if self.optimizer not in OPTIMIZERS:
             raise UsageError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, not {self.optimizer!r}")
+        if self.mistake not in (None, "no-zero-grad"):
+            raise UsageError(f"the training mistake is no-zero-grad, not {self.mistake!r}")
         if self.init_scheme not in INIT_SCHEMES:
             raise UsageError(f"--init-scheme must be one of {', '.join(INIT_SCHEMES)}, "
                              f"not {self.init_scheme!r}")
@@ -143,6 +148,10 @@ class Epoch:
     last_loss: float  # loss of the epoch's last sample (what the lecture prints)
     params: dict  # floats, and numpy arrays for tensor parameters
     accuracy: float | None = None  # a classifier's share of rows right, each before its update
+    # With the no-zero-grad mistake: the epoch's last step's own gradient, and the one it used
+    # (the sum of every gradient since the start)
+    fresh: dict | None = None
+    used: dict | None = None
 
 
 @dataclass
@@ -392,6 +401,9 @@ class Trainer:
         looked_for = LOGIT if model.logit is not None else "yhat"
         self.yhat = next(i for i, names in self.f.labels.items() if looked_for in names)
         self.head = "logit" if model.logit is not None else model.head
+        self.held: dict | None = None  # no-zero-grad: the gradients summed since the first step
+        self.own: dict | None = None  # no-zero-grad: the last step's own gradients
+        self.first_steps: list[tuple[dict, dict]] = []  # no-zero-grad: (own, used) of the first two steps
 
     def _columns(self, table) -> dict:
         """The data as arrays of the training dtype: columns, class indices, the feature matrix."""
@@ -466,13 +478,14 @@ class Trainer:
         last = None
         for batch in self.batches(epoch):
             loss, grads, point, hits = step(batch)
+            grads = self._kept(grads)
             right += hits
             if on_step:
                 on_step(point, grads)
             last = self._update(grads, loss, epoch)
             losses.append(loss)
         accuracy = right / self.rows if self.model.head else None
-        return Epoch(epoch, _mean_loss(losses), last, self._snapshot(), accuracy)
+        return self._noted(Epoch(epoch, _mean_loss(losses), last, self._snapshot(), accuracy))
 
     def _sample_epoch(self, epoch: int, on_step) -> Epoch:
         """The lecture's loop: one row a step, on plain floats, with nothing per step but the
@@ -480,11 +493,13 @@ class Trainer:
         f, wrt, output, yhat, head = self.f, self.wrt, self.f.output, self.yhat, self.head
         # .get: a loss without y (--loss yhat) may leave the target unread; only a classifier reads it
         target, step, isfinite = self.columns.get(self.model.target), self.optimizer.step, math.isfinite
-        losses, right = [], 0
+        losses, right, mistake = [], 0, self.settings.mistake
         for row, values in self._rows(epoch):
             point = {**values, **self.params}
             vals = f.forward(point, FLOAT)
             grads = dict(zip(wrt, f.float_gradient(vals, wrt)))
+            if mistake:
+                grads = self._kept(grads)
             if head:
                 right += correct(vals[yhat], target[row], head)
             if on_step:
@@ -496,7 +511,25 @@ class Trainer:
             losses.append(loss)
         accuracy = right / self.rows if head else None
         # Every loss and parameter here is a Python float: no conversions to make.
-        return Epoch(epoch, math.fsum(losses) / len(losses), losses[-1], dict(self.params), accuracy)
+        return self._noted(Epoch(epoch, math.fsum(losses) / len(losses), losses[-1], dict(self.params), accuracy))
+
+    def _kept(self, grads: dict) -> dict:
+        """The gradients a step uses: its own, or with the no-zero-grad mistake the sum of every
+        step's so far (nothing zeroes them, so each backward pass adds to the last)."""
+        if not self.settings.mistake:
+            return grads
+        own = grads
+        self.held = grads if self.held is None else {p: self.held[p] + g for p, g in grads.items()}
+        self.own = own
+        if len(self.first_steps) < 2:
+            self.first_steps.append((own, self.held))
+        return self.held
+
+    def _noted(self, e: Epoch) -> Epoch:
+        """An epoch with, under the no-zero-grad mistake, its last step's own and used gradients."""
+        if self.settings.mistake:
+            e.fresh, e.used = self.own, self.held
+        return e
 
     def _right(self, yhat, index) -> int:
         """How many rows of a step the classifier got right (0 for a model that does not classify)."""

@@ -102,6 +102,7 @@ class Extras:
     forward: object = None  # --forward: forward mode beside reverse mode
     jacobian: object = None  # --jacobian of a scalar output
     output_name: str = "out"  # what Jacobian tables call the output
+    mistake: object = None  # --mistake: a wrong pass beside the right one (views.mistakes.Comparison)
 
     @property
     def ok(self) -> bool:
@@ -136,6 +137,8 @@ def grad_document(result, point: dict, check=None, notes: list | None = None, ex
              "local": None if e.local is None else json_number(e.local),
              "formula": view.edge_formula(f, int(e.parent[1:]), e.slot) if e.rule is None else e.rule,
              "rule": e.rule,
+             "rule_name": e.rule_name,
+             "accumulates": e.accumulates,
              "contribution": json_value(e.contribution)}
             for e in view.edges(result)
         ],
@@ -152,6 +155,8 @@ def grad_document(result, point: dict, check=None, notes: list | None = None, ex
 def _with_extras(doc: dict, result, extras: Extras) -> dict:
     if extras.explanations is not None:
         doc["explain"] = explain_document(result, extras.explanations)
+        if not result.is_tensor:
+            doc["explain_locals"] = explain_locals_document(result, extras.explanations)
     if extras.hessian is not None:
         doc.update(hessian_document(extras.hessian))
         doc["ok"] = doc["ok"] and extras.hessian.status != "mismatch"
@@ -160,6 +165,8 @@ def _with_extras(doc: dict, result, extras: Extras) -> dict:
         doc["ok"] = doc["ok"] and extras.forward.agrees
     if extras.jacobian is not None:
         doc["jacobian"] = jacobian_document(extras.jacobian)
+    if extras.mistake is not None:
+        doc["mistake"] = extras.mistake.document()
     return doc
 
 
@@ -196,6 +203,18 @@ def explain_document(result, explanations) -> dict:
         }
         for e in explanations
     }
+
+
+def explain_locals_document(result, explanations) -> dict:
+    """Each local gradient on the paths --explain lists, its numbers filled in as Mazur writes
+    them (∂net_o1/∂w5 = out_h1 = 0.593269992): the rule, the formula, the formula with the
+    operands' values, the value; and how many more edges those paths hold."""
+    from bpcli.views.explain import locals_on_paths  # deferred: the path walker, for --explain only
+
+    found, more = locals_on_paths(result, explanations)
+    return {"edges": [{"parent": f"n{k.parent}", "slot": k.slot, "child": f"n{k.child}", "rule_name": k.rule,
+                       "formula": k.formula, "filled": k.filled, "local": json_number(k.value)} for k in found],
+            "more": more}
 
 
 def hessian_document(hessian) -> dict:

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bpcli.engine.graph import CONST
 from bpcli.engine.numtext import count_text, number_text
 from bpcli.engine.ops import OPS, partial_display
-from bpcli.views.labels import ref, vjp_rule
+from bpcli.views.labels import ref, rule_name, vjp_rule
 from bpcli.views.numbers import show_inline
 
 STEPS = 1_000_000  # steps of path listing, over every input: a short wait at most
 SHOWN_FACTORS = 12  # factors a path shows in text; a longer path shows its two ends
+SHOWN_LOCALS = 200  # local gradients --explain fills in (--json); a larger graph lists the first of its paths'
+LISTED_LOCALS = 2 * SHOWN_FACTORS  # of those, the ones the text lists
 
 
 @dataclass
@@ -140,6 +143,58 @@ def describe(result, e: Explanation) -> list[str]:
         lines.append(f"  sum over the paths: {_shown(shown)}")
     lines.append(f"  ∂{out}/∂{e.name} = {_shown(e.adjoint)} (the backward pass)")
     return lines
+
+
+@dataclass
+class Local:
+    """One local gradient with the numbers filled in, as Mazur writes them:
+    ∂net_o1/∂w5 = out_h1 = 0.593269992."""
+
+    parent: int
+    slot: int
+    child: int
+    rule: str  # the rule's name (product, power, chain, …)
+    formula: str  # ∂parent/∂child in the operands' names: x
+    filled: str  # the same with each operand's value put in: 2.0
+    value: float
+
+
+def locals_on_paths(result, explanations: list, most: int = SHOWN_LOCALS) -> tuple[list[Local], int]:
+    """The local gradient of each edge on the paths listed (output first, each edge once),
+    numbers filled in, at most `most`; and how many more edges those paths hold. Numbers only:
+    a tensor edge's rule is its vector-Jacobian product in words."""
+    if result.is_tensor:
+        return [], 0
+    f, seen, out, more = result.formula, set(), [], 0
+    for e in explanations:
+        for path in e.paths:
+            for parent, slot, child in path.edges:
+                if (parent, slot) in seen:
+                    continue
+                seen.add((parent, slot))
+                if len(out) == most:
+                    more += 1
+                    continue
+                op = OPS[f.kinds[parent]]
+                names = [ref(f, a) for a in f.args[parent]]
+                numbers = [f.names[a] if f.kinds[a] == CONST else _num(result.values[a]) for a in f.args[parent]]
+                out.append(Local(parent, slot, child, rule_name(f, parent, slot),
+                                 partial_display(op, slot, names), partial_display(op, slot, numbers),
+                                 result.local(parent)[slot]))
+    return out, more
+
+
+def local_text(f, local: Local) -> str:
+    """∂loss/∂r = 2·r = 2·(-2.0) = -4.0 (power rule): the steps that say nothing new left out."""
+    steps = [_symbol(f, local.parent, local.slot, local.child), local.formula]
+    try:
+        said = float(local.formula) == local.value  # a constant partial: 1, -1
+    except ValueError:
+        said = False
+    for text in () if said else (local.filled, _shown(local.value)):
+        if text not in steps and text.strip("()") not in steps:
+            steps.append(text)
+    return f"{' = '.join(steps)}   ({local.rule} rule)"
 
 
 def _shown(x) -> str:

@@ -38,6 +38,8 @@ class Edge:
     contribution: float  # what the parent's adjoint sends the child (an array on tensor edges)
     rule: str | None = None
     summed: int = 1  # > 1: the child was broadcast, so its contribution sums this many entries
+    rule_name: str = ""  # the differentiation rule of the local gradient (sum, product, chain, …)
+    accumulates: bool = False  # the child's adjoint adds this contribution to others (a reused node)
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,28 @@ def edge_formula(f, parent: int, slot: int) -> str:
     return f"∂({whole})/∂{refs[slot]} = {partial_display(OPS[kind], slot, refs)}"
 
 
+def rule_name(f, parent: int, slot: int) -> str:
+    """The rule the local gradient of this edge applies, as the op table names it."""
+    return OPS[f.kinds[parent]].rule_of(slot)
+
+
+def rule_words(e) -> str:
+    """An edge's rule for people: `product rule`, and `product rule, accumulated` where
+    the child is reused (its adjoint adds, +=, this contribution to the others)."""
+    return f"{e.rule_name} rule" + (", accumulated" if e.accumulates else "")
+
+
+def reuses(f) -> list[int]:
+    """How many edges carry a gradient into each node: more than one, and the node's adjoint
+    is their sum (the accumulation, +=, of a reused node)."""
+    count = [0] * len(f)
+    for operands in f.args:
+        for a in operands:
+            if f.differentiable[a]:
+                count[a] += 1
+    return count
+
+
 def vjp_rule(f, parent: int, slot: int, summed: int = 1) -> str:
     """What the backward pass does on a tensor edge, in words: ∂L/∂W = ∂L/∂n2 @ xᵀ."""
     op = OPS[f.kinds[parent]]
@@ -135,12 +159,14 @@ def edges(result) -> list[Edge]:
     if result.is_tensor:
         return _tensor_edges(result)
     out = []
+    uses = reuses(f)
     for i in range(len(f) - 1, -1, -1):
         if not f.args[i]:
             continue
         local = result.local(i)
         out.extend(
-            Edge(f"n{i}", f"n{a}", slot, local[slot], result.adjoints[i] * local[slot])
+            Edge(f"n{i}", f"n{a}", slot, local[slot], result.adjoints[i] * local[slot],
+                 rule_name=rule_name(f, i, slot), accumulates=uses[a] > 1)
             for slot, a in enumerate(f.args[i])
             if f.differentiable[a]
         )
@@ -162,8 +188,9 @@ def shown_edges(result, limit: int | None) -> tuple[list, int]:
     if total <= limit:
         return edges(result), 0
     half = limit // 2
-    head = [_edge(result, i, s) for i, s in itertools.islice(_edge_slots(f), half)]
-    tail = [_edge(result, i, s) for i, s in itertools.islice(_edge_slots(f, backwards=True), half)]
+    uses = reuses(f)
+    head = [_edge(result, i, s, uses) for i, s in itertools.islice(_edge_slots(f), half)]
+    tail = [_edge(result, i, s, uses) for i, s in itertools.islice(_edge_slots(f, backwards=True), half)]
     return head + [None] + tail[::-1], total - 2 * half
 
 
@@ -177,9 +204,11 @@ def _edge_slots(f, backwards: bool = False):
                 yield i, slot
 
 
-def _edge(result, i: int, slot: int) -> Edge:
+def _edge(result, i: int, slot: int, uses: list[int]) -> Edge:
     local = result.local(i)[slot]
-    return Edge(f"n{i}", f"n{result.formula.args[i][slot]}", slot, local, result.adjoints[i] * local)
+    a = result.formula.args[i][slot]
+    return Edge(f"n{i}", f"n{a}", slot, local, result.adjoints[i] * local,
+                rule_name=rule_name(result.formula, i, slot), accumulates=uses[a] > 1)
 
 
 def _tensor_edges(result) -> list[Edge]:
@@ -187,6 +216,11 @@ def _tensor_edges(result) -> list[Edge]:
     number for every entry (a scalar edge inside a tensor formula)."""
     f = result.formula
     out = []
+    uses = [0] * len(f)
+    for i, operands in enumerate(f.args):
+        op = OPS.get(f.kinds[i])
+        for slot, a in enumerate(operands):
+            uses[a] += result.adjoint(a) is not None and (op.elementwise or op.vjp[slot] is not None)
     for i in range(len(f) - 1, -1, -1):
         if not f.args[i]:
             continue
@@ -198,7 +232,8 @@ def _tensor_edges(result) -> list[Edge]:
             summed = result.broadcast_axes(i, slot)
             scalar = not result.shapes[i] and result.batch is None and local[slot] is not None
             out.append(Edge(f"n{i}", f"n{a}", slot, float(local[slot]) if scalar else None,
-                            result.contribution(i, slot), vjp_rule(f, i, slot, summed), summed))
+                            result.contribution(i, slot), vjp_rule(f, i, slot, summed), summed,
+                            rule_name(f, i, slot), uses[a] > 1))
     return out
 
 

@@ -18,6 +18,7 @@ def ops_document() -> list:
     return [{"name": op.name, "arity": op.arity, "syntax": _syntax(op), "computes": op.doc,
              "partials": {v: d for v, d in zip("abc", op.shown_derivative)},
              "computed_partials": {v: d for v, d in zip("abc", op.derivative)},
+             "rules": {v: op.rule_of(slot) for slot, v in enumerate("abc"[:op.arity])},
              "convention": op.convention or None, "note": op.textbook_note or None} for op in OPS.values()]
 
 
@@ -25,7 +26,9 @@ def ops_table():
     made = table("Operations (bp's op table)", "syntax", "computes", "∂/∂a", "∂/∂b", "at a kink")
     for op in OPS.values():
         shown = op.shown_derivative
+        rules = [f"({op.rule_of(slot)} rule)" for slot in range(op.arity)]
         rest = [f"∂/∂{v}: {d}" if v == "c" else d for v, d in zip("bc", shown[1:])]
+        rest = "\n".join(f"{d}\n{r}" for d, r in zip(rest, rules[1:]))
         kink = "\n".join(t for t in (op.convention, op.textbook_note) if t)
-        add_row(made, _syntax(op), op.doc, shown[0], "\n".join(rest), kink)
+        add_row(made, _syntax(op), op.doc, f"{shown[0]}\n{rules[0]}", rest, kink)
     return made

@@ -8,7 +8,7 @@ import itertools
 from bpcli.engine.graph import CONST, INPUT
 from bpcli.engine.ops import shape_text
 from bpcli.views import labels as view
-from bpcli.views.explain import describe
+from bpcli.views.explain import LISTED_LOCALS, SHOWN_LOCALS, describe, local_text, locals_on_paths
 from bpcli.views.numbers import show_number, show_value
 from bpcli.views.tables import MARKS, add_row, shown, table, with_gap
 from bpcli.views.text import plain
@@ -41,7 +41,8 @@ def grad_tables(result, check=None, limit: int | None = 200) -> list:
                      "edge", "local gradient", "local", "parent adjoint", "contribution")
     for e in with_gap(backward, *view.shown_edges(result, limit)):
         parent = int(e.parent[1:])
-        add_row(backward, f"{e.parent} ← {e.child}", view.edge_formula(f, parent, e.slot),
+        rule = f"{view.edge_formula(f, parent, e.slot)}\n{view.rule_words(e)}"
+        add_row(backward, f"{e.parent} ← {e.child}", rule,
                 show_number(e.local), show_number(result.adjoints[parent]),
                 show_number(e.contribution))
     out.append(backward)
@@ -84,7 +85,8 @@ def tensor_tables(result, check=None, limit: int | None = 200) -> list:
                      "edge", "rule", "parent adjoint", "contribution")
     for e in shown(backward, view.edges(result), limit):
         parent = int(e.parent[1:])
-        add_row(backward, f"{e.parent} ← {e.child}", e.rule, show_value(result.adjoints[parent], 20),
+        add_row(backward, f"{e.parent} ← {e.child}", f"{e.rule}\n{view.rule_words(e)}",
+                show_value(result.adjoints[parent], 20),
                 show_value(e.contribution, 20))
 
     if check is None:
@@ -159,7 +161,14 @@ def explain_text(result, explanations):
     """--explain: every input's paths as lines, or how many inputs the step budget left out."""
     from rich.text import Text
 
-    text = Text("The chain rule, path by path\n", style="bold")
+    text = Text("Each local gradient, the numbers filled in\n", style="bold")
+    found, more = locals_on_paths(result, explanations, LISTED_LOCALS)
+    text.append(plain("\n".join("  " + local_text(result.formula, k) for k in found)) + "\n")
+    if more:
+        text.append(plain(f"  … and {more:,} more edges on these paths (--json lists the first "
+                          f"{SHOWN_LOCALS} in explain_locals)\n"))
+    text.append(plain("\n") if found else "")
+    text.append("The chain rule, path by path\n", style="bold")
     unlisted = 0
     for e in explanations:
         if e.complete or e.paths:
@@ -266,6 +275,8 @@ def grad_output(result, checked, extras, limit: int | None) -> list:
         printed.extend(forward_tables(result, extras.forward, limit=limit))
     if extras.jacobian is not None:
         printed.extend(jacobian_tables(extras.jacobian, extras.output_name))
+    if extras.mistake is not None:
+        printed.extend(extras.mistake.printed(limit))
     return printed
 
 

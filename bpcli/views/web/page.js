@@ -369,6 +369,22 @@
     if (rows.length > TABLE_ROWS) wrap.appendChild(el("p", { class: "more" }, (rows.length - TABLE_ROWS) + " more rows (bp grad --all shows them)"));
     return [wrap, out];
   }
+  function ruleName(e) { // the rule the local gradient applies (bp.grad/2 edges carry rule_name)
+    return e.rule_name ? " (" + e.rule_name + " rule" + (e.accumulates ? ", accumulated" : "") + ")" : "";
+  }
+  function mistakePanel() { // bp view --mistake: the wrong pass beside the right one, the first node marked
+    const m = doc.mistake;
+    if (!m) return [];
+    const ids = Object.keys(m.adjoints).reverse();
+    const t = table("Mistake: " + m.name + ", beside the right pass", ["node", "label", "right adjoint", "wrong adjoint", "same"],
+      ids.map((id) => { const n = doc.nodes[nodeIndex(id)];
+        return [id, n.label, full(n.adjoint), full(m.adjoints[id]), id === m.first ? "✗ first" : sameNumber(n.adjoint, m.adjoints[id]) ? "✓" : "✗"]; }), [2, 3]);
+    t[1].forEach((tr, k) => { if (ids[k] === m.first) tr.classList.add("mistake-first"); });
+    if (m.first !== null) nodeEls[nodeIndex(m.first)].g.classList.add("mistake-first");
+    const box = el("div", { id: "bp-mistake" });
+    box.append(t[0], el("p", { class: m.first === null ? "immune" : "parted" }, m.verdict));
+    return [box];
+  }
   function panel() {
     const c = $("bp-check");
     c.textContent = "";
@@ -382,7 +398,7 @@
       tensor ? [4, 5] : [3, 4]);
     const bwd = table("Backward: a local gradient per edge, from the output back",
       ["edge", "local gradient", "local", "parent adjoint", "contribution"],
-      doc.edges.map((e) => [e.parent + " ← " + e.child, e.formula || e.rule || "", e.local === null ? "–" : full(e.local),
+      doc.edges.map((e) => [e.parent + " ← " + e.child, (e.formula || e.rule || "") + ruleName(e), e.local === null ? "–" : full(e.local),
         full(doc.nodes[nodeIndex(e.parent)].adjoint), full(e.contribution)]), [2, 3, 4]);
     const names = Object.keys(doc.gradient);
     const marks = { ok: "✓", convention: "✓ (convention)", mismatch: "✗", skipped: "–" };
@@ -391,7 +407,7 @@
         names.map((n) => { const k = doc.check[n]; return [n, full(k.backprop), k.derivative || "–", k.sympy === null ? "–" : full(k.sympy), full(k.finite_difference), marks[k.status] || k.status]; }), [1, 3, 4])
       : table("Gradient", ["input", "backprop"], names.map((n) => [n, full(doc.gradient[n])]), [1]);
     rowsFwd = fwd[1]; rowsBwd = bwd[1];
-    const parts = [fwd[0], bwd[0], grad[0]];
+    const parts = [fwd[0], bwd[0], grad[0]].concat(mistakePanel());
     if (doc.notes && doc.notes.length) {
       const ul = el("ul", { class: "notes" });
       doc.notes.forEach((n) => ul.appendChild(el("li", {}, "note: " + noteText(n))));
