@@ -12,7 +12,7 @@ import tempfile
 from bpcli import streams
 from bpcli.engine.ops import shape_text
 from bpcli.errors import MissingDependency, OutputError, UsageError
-from bpcli.views import settings
+from bpcli.views import health, settings
 from bpcli.views.documents import json_number, json_value
 from bpcli.views.numbers import show_number, show_value
 from bpcli.views.tables import add_row, shown, table
@@ -53,6 +53,7 @@ def train_document(run, table, predictions: list[dict]) -> dict:
         "epochs_run": len(run.epochs),
         "interrupted": run.interrupted,
         "diverged": run.diverged is not None,
+        **({"health": health.health_document(run)} if run.health else {}),
     }
 
 
@@ -81,6 +82,8 @@ def epoch_record(epoch) -> dict:
               "params": {p: json_value(v) for p, v in epoch.params.items()}}
     if epoch.accuracy is not None:
         record["accuracy"] = epoch.accuracy
+    if epoch.health is not None:
+        record["health"] = epoch.health
     return record
 
 
@@ -115,7 +118,7 @@ def train_tables(run, predictions: list[dict]) -> list:
                     *(_shown_label(p["class"]) for _ in named),
                     *(f"{100 * q:.4g}%" for q in p.get("probabilities", {}).values()))
         out.append(pred)
-    return out
+    return out + (health.health_tables(run, sample_epochs) if run.health else [])
 
 
 def _shown_label(v) -> str:
