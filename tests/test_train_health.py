@@ -233,3 +233,11 @@ def test_the_report_plots_update_and_grad_ratios_and_activations_over_epochs(tmp
     page.goto(plain.as_uri())
     page.wait_for_selector("body[data-ready='1']")
     assert page.is_hidden("#r-update-card") and page.is_hidden("#r-health-warnings")
+
+
+def test_a_confident_classifiers_saturated_output_is_recorded_but_not_warned_about():
+    t = trainer(MOONS, Settings(lr=0.5, epochs=30, batch_size=None, health=True, init={"b2": 6.0}),
+                NetOptions([4], "tanh"))
+    run = t.run()
+    assert run.epochs[0].health["activations"]["yhat"]["saturated"] == 1.0  # sigmoid(≈6) > 0.97 everywhere
+    assert not any("yhat" in w["subject"] for w in run.health.warnings(30))

@@ -22,7 +22,8 @@ over every row of every step of the epoch:
 
 A warning in words names the parameter or layer and the epoch when: the gradient vanishes
 (grad_data below VANISHING, or the gradient is 0 everywhere), explodes (grad_data above
-EXPLODING, or not finite), or a layer is mostly (more than MOSTLY) saturated or dead.
+EXPLODING, or not finite), or a layer is mostly (more than MOSTLY) saturated or dead (not the
+model's output ŷ: a confident classifier's sigmoid saturates by design).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ VANISHING = 1e-5  # grad:data below this: the gradient vanishes
 EXPLODING = 1e3  # grad:data above this: the gradient explodes
 MOSTLY = 0.5  # a layer more than half saturated (or dead) is warned about
 ACTIVATIONS = ("tanh", "relu", "sigmoid")
+OUTPUT = "yhat"  # the model's prediction: its figures are kept, but it is not warned about
 THRESHOLDS = {"tanh_saturated_above": SATURATION, "sigmoid_saturated_below": SIGMOID_LOW,
               "sigmoid_saturated_above": SIGMOID_HIGH, "vanishing_grad_data_below": VANISHING,
               "exploding_grad_data_above": EXPLODING, "mostly": MOSTLY}
@@ -133,6 +135,8 @@ class Recorder:
                 shown = "not finite" if norm is None else f"grad:data = {ratio:.3g}, above {EXPLODING:g}"
                 found.append(("exploding", p, f"the gradient of {p} explodes ({shown})"))
         for name, h in record["activations"].items():
+            if name == OUTPUT:
+                continue  # a confident classifier's output saturates by design: recorded, not warned about
             if h.get("saturated", 0.0) > MOSTLY:
                 bounds = (f"|tanh| > {SATURATION:g}" if h["kind"] == "tanh"
                           else f"sigmoid < {SIGMOID_LOW:g} or > {SIGMOID_HIGH:g}")
