@@ -231,8 +231,8 @@ def test_train_help_names_every_preset_and_what_the_seed_seeds(bp):
 def test_an_option_of_another_command_is_said_to_be_its_not_taken_for_an_input(bp):
     r = bp("grad", "x*w", "--x", "1", "--w", "2", "--wrt", "w")
     assert (r.exit_code, r.stdout) == (2, "")
-    assert r.stderr == ("bp: usage error: --wrt is an option of bp diff, not of bp grad; the formula has no input "
-                        "named wrt\nhint: bp grad --help lists the options, with examples\n")
+    assert r.stderr == ("bp: usage error: --wrt is an option of bp diff and bp check, not of bp grad; the formula "
+                        "has no input named wrt\nhint: bp grad --help lists the options, with examples\n")
     r = bp("grad", "x*wrt", "--x", "1", "--wrt", "2", "--no-check", "--json")  # an input of that name is one
     assert (r.exit_code, r.stderr, json.loads(r.stdout)["inputs"]) == (0, "", {"x": 1.0, "wrt": 2.0})
 

@@ -6,19 +6,23 @@
 #                       browser tests (no browser is downloaded from elsewhere)
 #   texlive-latex-base  pdflatex, which compiles bp quiz's LaTeX worksheets in the tests; the base
 #                       TeX Live alone, without its recommends (39 MB of archives, 124 MB installed)
-# Without them the tests that need them are skipped, each with a printed reason naming this script.
+#   texlive-pictures    TikZ (and the LaTeX packages it needs), which the tests compile bp graph
+#                       --format tikz's pictures with (16 MB of archives, without recommends)
+# Without them the tests that need them are skipped, each with a printed reason naming this script
+# (bp graph --format tikz's tests require pdflatex and TikZ: they fail, naming this script).
 set -euo pipefail
 with=()     # installed as .ci/run always did, with their recommends (Chromium's fonts among them)
 without=()  # installed without recommends
 command -v dot >/dev/null 2>&1 || with+=(graphviz)
 [ -x /usr/bin/chromium ] || with+=(chromium)
 command -v pdflatex >/dev/null 2>&1 || without+=(texlive-latex-base)
+kpsewhich tikz.sty >/dev/null 2>&1 || without+=(texlive-pictures)
 need=("${with[@]}" "${without[@]}")
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "install ${need[*]} to run every test (Graphviz's dot, Chromium at /usr/bin/chromium, pdflatex)" >&2
+  echo "install ${need[*]} to run every test (Graphviz's dot, Chromium at /usr/bin/chromium, pdflatex, TikZ)" >&2
   exit 1
 fi
 as_root=(env DEBIAN_FRONTEND=noninteractive)

@@ -13,26 +13,31 @@ from bpcli.cli import inputs, mistakes, options, output, program
 from bpcli.cli.exits import say_error
 from bpcli.cli.options import FileOpt, FormulaArg, PrecisionOpt, ValuesOpt
 from bpcli.errors import MissingDependency, UsageError
-from bpcli.views import documents, pictures, web
+from bpcli.views import documents, pictures, settings, walk, web
 from bpcli.views.notes import grad_notes
 
 EXTENSIONS = {"gv": "dot", "dot": "dot", "mmd": "mermaid", "mermaid": "mermaid", "svg": "svg", "png": "png",
-              "pdf": "pdf", "txt": "tree"}
+              "pdf": "pdf", "txt": "tree", "tex": "tikz"}
 LAYOUTS = ("auto", "graphviz", "bp")
 
 
 @program.command('bp graph "(x*w-y)^2"', 'bp graph "(x*w-y)^2" --x 2 --w 3 --y 4',
                  'bp graph "(x*w-y)^2" --x 2 --w 3 --y 4 -o graph.svg', 'bp graph model.bp --format mermaid',
-                 values=True)
+                 'bp graph "(x*w-y)^2" --x 2 --w 3 --y 4 --format tikz --step 9 -o slide9.tex', values=True)
 def graph(
     ctx: typer.Context,
     formula: FormulaArg = None,
     file: FileOpt = None,
     values_file: ValuesOpt = None,
-    fmt: str | None = typer.Option(None, "--format", metavar="tree|dot|mermaid|svg|png|pdf",
+    fmt: str | None = typer.Option(None, "--format", metavar="tree|dot|mermaid|svg|png|pdf|tikz",
                                       help="tree: text in the terminal; dot: Graphviz source; mermaid: "
-                                           "Mermaid source; svg, png, pdf: pictures drawn by Graphviz "
-                                           "(default: from -o's extension, else tree)."),
+                                           "Mermaid source; svg, png, pdf: pictures drawn by Graphviz; tikz: a "
+                                           "standalone LaTeX picture for slides (default: from -o's extension, "
+                                           "else tree)."),
+    step: int | None = typer.Option(None, "--step", metavar="K", min=0,
+                                    help="tikz: the graph as it is after step K of bp view's walk (0: nothing "
+                                         "computed; then the forward pass node by node, the seed, the backward "
+                                         "pass edge by edge), for a slide sequence."),
     out: str | None = options.output("Write to FILE (replaced whole if it exists; - is stdout)."),
     no_fold: bool = typer.Option(False, "--no-fold", help="Tree: draw shared subtrees every time."),
     max_nodes: int = options.limit("--max-nodes", options.PICTURE_NODES, "Refuse a tree of more than N lines or "
@@ -57,6 +62,10 @@ def graph(
         pictures.check_nodes(f, max_nodes, fmt)
     size = f"{len(f):,} nodes, {sum(len(a) for a in f.args):,} edges"
     to_stdout = out is None or out == "-"
+    if step is not None and fmt != "tikz":
+        raise UsageError("--step draws a step of the walk as a TikZ picture: give it with --format tikz")
+    if fmt == "tikz":
+        return _tikz(f, result, point, step, out, size)
     if fmt == "tree" and to_stdout:
         return _print_tree(f, result, not no_fold, size)
     if fmt == "tree":
@@ -67,6 +76,21 @@ def graph(
             text = pictures.for_stdout(text, fmt)
         data = pictures.render_with_graphviz(text, fmt) if fmt in pictures.GRAPHVIZ else text.encode()
     output.write_file("-" if to_stdout else out, data, size)
+
+
+def _tikz(f, result, point: dict, step: int | None, out: str | None, size: str) -> None:
+    """The TikZ picture (after step K of the walk, if given) to -o or stdout."""
+    doc = None if result is None else documents.grad_document(result, point, None, [])
+    if step is not None:
+        if doc is None:
+            raise UsageError("--step needs values: the walk computes them (e.g. --x 2)")
+        last = len(walk.steps(doc)) - 1
+        if step > last:
+            raise UsageError(f"--step {step}: this graph's walk has steps 0 to {last}")
+    from bpcli.teach import slides  # deferred: the TikZ writer and its escaping, for --format tikz only
+
+    text = slides.tikz(f, doc, step, settings.current().digits)
+    output.write_file(out or "-", text.encode(), size + ("" if step is None else f", step {step}"))
 
 
 def graph_format(fmt: str | None, out: str | None) -> str:

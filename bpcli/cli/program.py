@@ -135,7 +135,8 @@ def epilog(*examples: str, codes: str = exits.EXIT_CODES) -> str:
 
 # Each command and the module that declares it, in the order --help lists them (bpcli.cli.declare).
 COMMANDS = {"grad": "grad", "train": "train", "graph": "pictures", "view": "pictures", "serve": "pictures",
-            "diff": "formulas", "export": "export", "quiz": "quiz", "lint": "formulas", "ops": "formulas"}
+            "diff": "formulas", "export": "export", "quiz": "quiz", "lint": "formulas", "ops": "formulas",
+            "check": "derivation"}
 DECLARED: dict = {}  # each command's name -> its function, as declared
 
 

@@ -16,6 +16,7 @@ from bpcli.engine import numtext, values
 from bpcli.errors import UsageError
 from bpcli.training import advice, loop, nets, resume, tables
 from bpcli.views import documents, training
+from bpcli.views import health as health_view
 from bpcli.views.text import plain
 from bpcli.views.web import report
 
@@ -67,6 +68,8 @@ def train(
     max_entries: int = options.MAX_ENTRIES_OPTION,
     mistake: str | None = options.mistake("no-zero-grad: train again without zeroing the gradients between "
                                           "steps, beside the right run (--trace: the wrong run's lines).", "NAME"),
+    health: bool = typer.Option(False, "--health", help="Record each epoch's gradient norms, grad:data and "
+                                "update:data ratios and saturated or dead activations; warn in words."),
 ):
     """Fit MODEL to DATA by gradient descent through bp's own graph."""
 
@@ -75,7 +78,8 @@ def train(
     if sum([as_json, jsonl, trace]) > 1:
         raise UsageError("--json, --jsonl and --trace each print to stdout: choose one")
     _refuse_mistake(mistake, jsonl, report, plot)
-    settings = settings_of(lr, epochs, batch_size, seed, dtype, init, init_scheme, shuffle=shuffle, optimizer=optimizer)
+    settings = settings_of(lr, epochs, batch_size, seed, dtype, init, init_scheme, shuffle=shuffle, optimizer=optimizer,
+                           health=health)
     net = net_options(param, hidden, activation, features)
     loop.check_model_name(model)  # before reading the data: a typo should not wait for a big CSV
     if plot:
@@ -93,6 +97,8 @@ def train(
         run = trainer.run(on_step=show.step if trace else None, on_epoch=show.epoch)
     predictions = [{**p, **loop.prediction(spec, run.params, p, settings.dtype)} for p in points]
     show.results(run, table, predictions, as_json)
+    for warning in health_view.warnings(run) if run.health else []:
+        say_error(f"bp: warning: {warning}")
     if plot and not run.interrupted and not run.diverged:  # last: the parameters are printed whatever
         training.save_loss_plot([e.loss for e in run.epochs], plot, f"bp train {spec.text}")  # happens to it
     if report:

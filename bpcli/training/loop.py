@@ -17,7 +17,7 @@ from bpcli.engine.numtext import number_text
 from bpcli.engine.values import number, read_pairs
 from bpcli.errors import DataError, DomainError, UsageError
 from bpcli.language.parser import parse
-from bpcli.training import nets, optim
+from bpcli.training import health, nets, optim
 from bpcli.training.nets import (
     FEATURES,
     INIT_SCHEMES,
@@ -128,6 +128,7 @@ class Settings:
     # A classic mistake run on purpose: "no-zero-grad" never zeroes the gradients between steps,
     # so each step uses the sum of every gradient so far (as a PyTorch loop without zero_grad()).
     mistake: str | None = None
+    health: bool = False  # record training health (training/health.py) each epoch
 
     def __post_init__(self):
         if self.dtype not in ("float64", "float32"):
@@ -152,6 +153,7 @@ class Epoch:
     # (the sum of every gradient since the start)
     fresh: dict | None = None
     used: dict | None = None
+    health: dict | None = None  # with Settings.health: health.Recorder.epoch's figures
 
 
 @dataclass
@@ -163,6 +165,7 @@ class Run:
     interrupted: bool = False
     diverged: DomainError | None = None  # why training stopped early; params are the last finite ones
     optimizer_state: dict = field(default_factory=dict)  # at the end, for a run resumed from this one
+    health: health.Recorder | None = None  # with Settings.health: the run's warnings
 
 
 # -- the model ---------------------------------------------------------------------
@@ -404,6 +407,8 @@ class Trainer:
         self.held: dict | None = None  # no-zero-grad: the gradients summed since the first step
         self.own: dict | None = None  # no-zero-grad: the last step's own gradients
         self.first_steps: list[tuple[dict, dict]] = []  # no-zero-grad: (own, used) of the first two steps
+        self.yhat = next(i for i, names in self.f.labels.items() if "yhat" in names)
+        self.health = health.Recorder(self.f, self.data, self.np) if settings.health else None
 
     def _columns(self, table) -> dict:
         """The data as arrays of the training dtype: columns, class indices, the feature matrix."""
@@ -449,7 +454,7 @@ class Trainer:
 
     def run(self, on_step=None, on_epoch=None) -> Run:
         history: list[Epoch] = []
-        run = Run(self.model, self.settings, self._export(), history)
+        run = Run(self.model, self.settings, self._export(), history, health=self.health)
         try:
             first = self.settings.start_epoch
             for epoch in range(first, first + self.settings.epochs):
@@ -485,7 +490,8 @@ class Trainer:
             last = self._update(grads, loss, epoch)
             losses.append(loss)
         accuracy = right / self.rows if self.model.head else None
-        return self._noted(Epoch(epoch, _mean_loss(losses), last, self._snapshot(), accuracy))
+        return self._noted(Epoch(epoch, _mean_loss(losses), last, self._snapshot(), accuracy,
+                                 health=self._health(epoch)))
 
     def _sample_epoch(self, epoch: int, on_step) -> Epoch:
         """The lecture's loop: one row a step, on plain floats, with nothing per step but the
@@ -493,6 +499,7 @@ class Trainer:
         f, wrt, output, yhat, head = self.f, self.wrt, self.f.output, self.yhat, self.head
         # .get: a loss without y (--loss yhat) may leave the target unread; only a classifier reads it
         target, step, isfinite = self.columns.get(self.model.target), self.optimizer.step, math.isfinite
+        watch = self.health
         losses, right, mistake = [], 0, self.settings.mistake
         for row, values in self._rows(epoch):
             point = {**values, **self.params}
@@ -507,11 +514,15 @@ class Trainer:
             new, loss = step(self.params, grads), vals[output]
             if not (isfinite(loss) and all(map(isfinite, new.values()))):
                 raise self._diverged(new, loss, epoch)
+            if watch:
+                watch.activations(vals, batched=False)
+                watch.update(self.params, grads, new)
             self.params = new
             losses.append(loss)
         accuracy = right / self.rows if head else None
         # Every loss and parameter here is a Python float: no conversions to make.
-        return self._noted(Epoch(epoch, math.fsum(losses) / len(losses), losses[-1], dict(self.params), accuracy))
+        return self._noted(Epoch(epoch, math.fsum(losses) / len(losses), losses[-1], dict(self.params), accuracy,
+                                 health=self._health(epoch)))
 
     def _kept(self, grads: dict) -> dict:
         """The gradients a step uses: its own, or with the no-zero-grad mistake the sum of every
@@ -530,6 +541,9 @@ class Trainer:
         if self.settings.mistake:
             e.fresh, e.used = self.own, self.held
         return e
+
+    def _health(self, epoch: int) -> dict | None:
+        return self.health.epoch(epoch) if self.health else None
 
     def _right(self, yhat, index) -> int:
         """How many rows of a step the classifier got right (0 for a model that does not classify)."""
@@ -565,6 +579,8 @@ class Trainer:
             vals = self.f.forward(point, self.m)
             adj = self.f.backward(vals, self.m, self.wrt)
             grads = {p: self.cast(np.mean(adj[self.f.inputs[p]])) for p in self.params}
+        if self.health:
+            self.health.activations(vals, batched=True)
         rows = len(range(self.rows)[batch]) if isinstance(batch, slice) else len(batch)
         loss = np.broadcast_to(vals[self.f.output], (rows,))  # a loss per row, the target read or not
         if len(loss) == 1:  # one row: report it as the lecture does, a number per value
@@ -584,7 +600,10 @@ class Trainer:
             chunk = _part(rows, start, CHUNK)
             point = {n: col[chunk] for n, col in self.columns.items()}  # views for a slice
             point.update(self.params)
-            kept, grads = tensor.step(self.f, point, self.m, self.data, self.wrt, [self.f.output, self.yhat])
+            watched = self.health.watch if self.health else []
+            kept, grads = tensor.step(self.f, point, self.m, self.data, self.wrt, [self.f.output, self.yhat, *watched])
+            if self.health:
+                self.health.activations(kept, batched=True)
             loss[start:start + CHUNK] = kept[self.f.output]
             right += self._right(kept[self.yhat], chunk)
             for p, g in grads.items():
@@ -605,6 +624,8 @@ class Trainer:
         last = float(loss[-1]) if hasattr(loss, "__len__") else float(loss)
         if not math.isfinite(last) or self._not_finite(new):
             raise self._diverged(new, last, epoch)
+        if self.health:
+            self.health.update(self.params, grads, new)
         self.params = new
         return last
 

@@ -26,7 +26,7 @@ def show_number(v) -> str:
     the shape); '' for none (a tensor edge has a rule, not one local number)."""
     return "" if v is None else show_inline(v, shape=False)
 
-FORMATS = ("tree", "dot", "mermaid", "svg", "png", "pdf")
+FORMATS = ("tree", "dot", "mermaid", "svg", "png", "pdf", "tikz")
 GRAPHVIZ = ("svg", "png", "pdf")  # drawn by Graphviz's dot program
 FORWARD, BACKWARD = "#1565c0", "#c62828"  # blue values, red gradients
 

@@ -14,7 +14,7 @@ from bpcli.engine.ops import shape_text
 from bpcli.errors import MissingDependency, OutputError, UsageError
 from bpcli.training import advice, resume
 from bpcli.training.loop import LOGIT_NOTE
-from bpcli.views import settings
+from bpcli.views import health, settings
 from bpcli.views.documents import json_number, json_value
 from bpcli.views.numbers import show_number, show_value
 from bpcli.views.tables import add_row, shown, table
@@ -58,6 +58,7 @@ def train_document(run, table, predictions: list[dict]) -> dict:
         "optimizer_state": _state_document(run.optimizer_state),
         "interrupted": run.interrupted,
         "diverged": run.diverged is not None,
+        **({"health": health.health_document(run)} if run.health else {}),
     }
 
 
@@ -91,6 +92,8 @@ def epoch_record(epoch) -> dict:
               "params": {p: json_value(v) for p, v in epoch.params.items()}}
     if epoch.accuracy is not None:
         record["accuracy"] = epoch.accuracy
+    if epoch.health is not None:
+        record["health"] = epoch.health
     return record
 
 
@@ -130,7 +133,7 @@ def train_tables(run, predictions: list[dict]) -> list:
                     *(_shown_label(p["class"]) for _ in named),
                     *(f"{100 * q:.4g}%" for q in p.get("probabilities", {}).values()))
         out.append(pred)
-    return out
+    return out + (health.health_tables(run, sample_epochs) if run.health else [])
 
 
 def _shown_label(v) -> str:

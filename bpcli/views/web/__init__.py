@@ -12,6 +12,7 @@ import json
 import re
 from importlib import resources
 
+from bpcli.views.walk import steps
 from bpcli.views.web.layout import layout
 
 _PLACE = re.compile(r"\{\{(\w+)\}\}|/\*BP:(\w+)\*/")
@@ -54,8 +55,8 @@ def build(template: str, style: str, script: str, title: str, parts: dict) -> st
 
 
 def view_data(f, doc: dict, engine: str = "auto") -> dict:
-    """What the page reads: bp's grad document and the graph's layout."""
-    return {"document": doc, "layout": layout(f, doc, engine)}
+    """What the page reads: bp's grad document, the graph's layout and the steps of its walk."""
+    return {"document": doc, "layout": layout(f, doc, engine), "steps": steps(doc)}
 
 
 def page(data: dict, mode: str = "view", title: str | None = None, api: str | None = None,

@@ -88,15 +88,9 @@
   function noteText(n) { return typeof n === "string" ? n : n.message + (n.suggestion ? " (try " + n.suggestion + ")" : ""); }
 
   // -- the steps ---------------------------------------------------------------------
-  function buildSteps() {
-    steps = [{ kind: "start" }];
-    doc.nodes.forEach((n, i) => steps.push({ kind: "forward", node: i }));
-    const out = doc.nodes.length - 1;
-    if (doc.nodes[out].adjoint !== null) {
-      steps.push({ kind: "seed", node: out });
-      doc.edges.forEach((e, k) => steps.push({ kind: "backward", edge: k, node: nodeIndex(e.child) }));
-    }
-    steps.push({ kind: "result" });
+  function buildSteps(walk) { // the walk's order is bp's (views/walk.py): [kind, index] per step
+    steps = walk.map(([kind, i]) => (kind === "backward" ? { kind, edge: i, node: nodeIndex(doc.edges[i].child) }
+      : kind === "forward" || kind === "seed" ? { kind, node: i } : { kind }));
     // Each node's number of contributions, and the step at which each arrives.
     const total = new Array(doc.nodes.length).fill(0);
     doc.edges.forEach((e) => total[nodeIndex(e.child)]++);
@@ -504,7 +498,7 @@
   function load(d) {
     doc = d.document; lay = d.layout;
     $("bp-title").textContent = doc.formula;
-    buildSteps();
+    buildSteps(d.steps);
     drawGraph();
     panel();
     cur = -1;

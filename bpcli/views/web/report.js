@@ -105,6 +105,40 @@
     if (d) svg.appendChild(el("path", { d, class: "edge" }));
     P[a].forEach((v, i) => svg.appendChild(el("circle", { cx: sx(num(v)), cy: sy(num(P[b][i])), r: 3.2, class: y[i] >= 0.5 ? "c1" : "c0", stroke: "#000", "stroke-width": 0.4 })));
   }
+  // bp train --health: a line per parameter (or layer) over the epochs, with a legend.
+  const PALETTE = ["#1565c0", "#c62828", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f", "#5d4037", "#ad1457"];
+  function seriesChart(card, svgId, legendId, series, ylabel, yr, reference) {
+    const names = Object.keys(series), xs = data.health.epochs;
+    if (!names.length) return;
+    $(card).hidden = false;
+    const svg = $(svgId), all = [].concat(...names.map((n) => series[n])).filter((v) => v !== null);
+    const [sx, sy] = frame(svg, [xs[0], Math.max(xs[0] + 1, xs[xs.length - 1])], yr || range(reference === undefined ? all : all.concat([reference])), "epoch", ylabel);
+    if (reference !== undefined) svg.appendChild(el("line", { x1: sx(xs[0]), x2: sx(xs[xs.length - 1]), y1: sy(reference), y2: sy(reference), class: "reference" }));
+    const legend = $(legendId);
+    names.forEach((n, k) => {
+      const colour = PALETTE[k % PALETTE.length];
+      polyline(svg, xs, series[n].map((v) => (v === null ? NaN : v)), sx, sy, "series");
+      svg.lastChild.setAttribute("stroke", colour);
+      svg.lastChild.setAttribute("data-series", n);
+      const item = document.createElement("span"), swatch = document.createElement("i");
+      swatch.style.background = colour;
+      item.append(swatch, n);
+      legend.append(item, " ");
+    });
+  }
+  function healthCharts() {
+    const h = data.health;
+    if (!h) return;
+    seriesChart("r-update-card", "r-update", "r-update-legend", h.update_data, "log10 update:data", null, -3);
+    seriesChart("r-grad-card", "r-grad", "r-grad-legend", h.grad_data, "log10 grad:data");
+    const acts = {};
+    Object.keys(h.activations).forEach((n) => { acts[n + " (" + h.activations[n].kind + ", " + h.activations[n].figure + ")"] = h.activations[n].values; });
+    seriesChart("r-act-card", "r-act", "r-act-legend", acts, "share of the layer", [0, 1]);
+    if (h.warnings.length) {
+      $("r-health-warnings").hidden = false;
+      h.warnings.forEach((w) => { const li = document.createElement("li"); li.textContent = w; $("r-warnings").appendChild(li); });
+    }
+  }
   function tables() {
     const row = (t, cells, numeric) => { const tr = document.createElement("tr"); cells.forEach((c, i) => { const td = document.createElement(i ? "td" : "th"); td.textContent = c; if (numeric && i) td.className = "n"; tr.appendChild(td); }); t.appendChild(tr); };
     const p = $("r-params");
@@ -135,6 +169,7 @@
   lossChart();
   accuracyChart();
   fitChart();
+  healthCharts();
   tables();
   document.body.dataset.ready = "1";
 })();

@@ -8,6 +8,7 @@ from __future__ import annotations
 from bpcli.training.loop import predict_rows
 from bpcli.training.nets import FEATURES
 from bpcli.views.documents import grad_document, json_number, json_value
+from bpcli.views.health import report_health
 from bpcli.views.notes import grad_notes
 from bpcli.views.web import build, page, script_json, view_data
 
@@ -105,6 +106,7 @@ def report_data(run, table, settings) -> dict:
         "accuracy": _accuracy(spec, table, run.epochs) if classifier and run.epochs else None,
         "points": {c: [json_number(table.data[c][r]) for r in rows] for c in spec.features + [spec.target]},
         "fit": _fit(spec, table, run.params, classifier) if run.epochs else None,
+        "health": report_health(run, _evenly),
     }
 
 
