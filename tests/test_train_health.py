@@ -48,7 +48,7 @@ def torch_health(t: Trainer, activation: str, epochs: int, batch: int, optimizer
             xb, yb = x[s:s + batch], y[s:s + batch]
             h1 = act(xb @ p["W1"].T + p["b1"])
             h2 = act(h1 @ p["W2"].T + p["b2"])
-            yhat = torch.sigmoid(h2 @ p["w3"] + p["b3"])
+            yhat = torch.sigmoid(h2 @ p["W3"] + p["b3"])
             loss = torch.nn.functional.binary_cross_entropy(yhat, yb)
             opt.zero_grad()
             loss.backward()
@@ -158,12 +158,12 @@ def test_no_warning_for_a_healthy_run_and_each_kind_worded_with_layer_and_epoch(
     words = [w["message"] for w in run.health.warnings(3)]
     assert words == [
         "epoch 0: the gradient of W1 vanishes (0 everywhere) (so in 3 of the 3 epochs)",
+        "epoch 0: the gradient of W2 vanishes (0 everywhere) (so in 3 of the 3 epochs)",
         "epoch 0: the gradient of b1 vanishes (0 everywhere) (so in 3 of the 3 epochs)",
         # the output's bias too: with every unit dead, ŷ = sigmoid(0) = 1/2 and the moons are half 1s
         "epoch 0: the gradient of b2 vanishes (0 everywhere) (so in 3 of the 3 epochs)",
         "epoch 0: layer h1 is mostly dead: 100.0% of its relu units gave 0 for every row of the epoch, "
         "so they pass no gradient (so in 3 of the 3 epochs)",
-        "epoch 0: the gradient of w2 vanishes (0 everywhere) (so in 3 of the 3 epochs)",
     ]
     assert run.epochs[1].health["warnings"][0] == "epoch 1: the gradient of W1 vanishes (0 everywhere)"
     exploding = health.Recorder.__new__(health.Recorder)
@@ -193,7 +193,7 @@ def test_cli_tables_show_each_parameters_health_and_the_layers_by_epoch_and_warn
     assert "Activations by epoch" in out
     assert all(len(line) <= 80 for line in out.splitlines())
     row = next(line for line in out.splitlines() if line.startswith("│     3 │") and "sat." in line)
-    assert row.split("│")[2].strip() == "56.5% sat."
+    assert row.split("│")[2].strip() == "57.8% sat."
 
 
 def test_cli_json_and_jsonl_carry_each_epochs_health_and_the_warnings_once():
@@ -206,7 +206,7 @@ def test_cli_json_and_jsonl_carry_each_epochs_health_and_the_warnings_once():
     result = run_cli(*SATURATING, "--jsonl")
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["type"] for line in lines] == ["epoch"] * 4 + ["summary"]
-    assert lines[2]["health"]["warnings"] == ["epoch 2: layer h1 is mostly saturated: 56.7% of its outputs have "
+    assert lines[2]["health"]["warnings"] == ["epoch 2: layer h1 is mostly saturated: 56.4% of its outputs have "
                                               "|tanh| > 0.97, so little gradient passes"]
     assert lines[2]["health"] | {"epoch": 2} == h["epochs"][2] and "epoch" not in lines[2]["health"]
     assert result.stderr == WARNING
@@ -222,7 +222,7 @@ def test_the_report_plots_update_and_grad_ratios_and_activations_over_epochs(tmp
     page.wait_for_selector("body[data-ready='1']")
     for card in ("#r-update-card", "#r-grad-card", "#r-act-card", "#r-health-warnings"):
         assert page.is_visible(card)
-    assert page.locator("#r-update polyline.series").count() == 4  # W1, b1, w2, b2
+    assert page.locator("#r-update polyline.series").count() == 4  # W1, b1, W2, b2
     assert page.locator("#r-update line.reference").count() == 1  # makemore's -3
     assert page.locator("#r-act polyline.series").count() == 2  # h1, yhat
     assert page.inner_text("#r-act-legend").split() == ["h1", "(tanh,", "saturated)", "yhat", "(sigmoid,",

@@ -63,9 +63,14 @@ class Recorder:
     """Collects an epoch's figures step by step (`activations`, `update`) and hands them over
     with `epoch`."""
 
-    def __init__(self, formula, data: tuple, np):
+    def __init__(self, formula, data: tuple, np, logit: int | None = None):
         self.np = np
         self.layers = layers(formula, data)
+        # A sigmoid head trained through its logit z (bce's stable form) has no sigmoid node in the
+        # training graph: its output is watched at z, as sigmoid(z).
+        self.logit = logit
+        if logit is not None:
+            self.layers.append((logit, OUTPUT, "sigmoid", True))
         self.watch = [i for i, *_ in self.layers]  # the nodes whose values a step keeps
         self.seen: dict = {}  # per layer: [saturated entries, entries] or the units ever active
         self.last = None
@@ -76,6 +81,8 @@ class Recorder:
         np = self.np
         for i, name, kind, reads in self.layers:
             a = np.asarray(values[i], dtype=np.float64)
+            if i == self.logit:
+                a = 0.5 * (1.0 + np.tanh(0.5 * a))  # sigmoid(z), without exp's overflow warnings
             if kind == "relu":
                 active = (a != 0).any(axis=0) if batched and reads else (a != 0)
                 self.seen[name] = active if name not in self.seen else self.seen[name] | active

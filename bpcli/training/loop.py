@@ -407,8 +407,8 @@ class Trainer:
         self.held: dict | None = None  # no-zero-grad: the gradients summed since the first step
         self.own: dict | None = None  # no-zero-grad: the last step's own gradients
         self.first_steps: list[tuple[dict, dict]] = []  # no-zero-grad: (own, used) of the first two steps
-        self.yhat = next(i for i, names in self.f.labels.items() if "yhat" in names)
-        self.health = health.Recorder(self.f, self.data, self.np) if settings.health else None
+        logit = self.yhat if model.logit is not None else None
+        self.health = health.Recorder(self.f, self.data, self.np, logit) if settings.health else None
 
     def _columns(self, table) -> dict:
         """The data as arrays of the training dtype: columns, class indices, the feature matrix."""
