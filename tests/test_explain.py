@@ -131,7 +131,7 @@ def test_tree_shows_values_and_folds_shared_nodes(bp):
     r = bp("graph", "(x+y)*(x+y) + sin(x+y)", "--x", "1", "--y", "2")
     assert r.exit_code == 0
     assert r.stdout.count("n2: x + y") == 3 and r.stdout.count("(shown above)") == 2
-    assert "= 3.0" in r.stdout and "∂out" in r.stdout
+    assert "= 3.0" in r.stdout and "adjoint = 1.0" in r.stdout  # one word for ∂out/∂node (docs/glossary.md)
     assert "6 nodes, 7 edges" in r.stdout
 
 

@@ -108,7 +108,7 @@ def test_hint_for_a_local_gradient_not_multiplied_by_the_upstream_adjoint():
 
     ex = quiz.build(parse("y_hat = x*w; r = y_hat - y; loss = r^2"), {"x": 2.0, "w": 1.0, "y": 4.0},
                     ids=["adjoint:w"])
-    assert "multiply it by the upstream adjoint" in quiz.mark(ex, ex.blanks[0], 2.0).hint  # ∂ŷ/∂w = x
+    assert "multiply it by the parent adjoint" in quiz.mark(ex, ex.blanks[0], 2.0).hint  # ∂ŷ/∂w = x
 
 
 def test_answers_for_another_exercise_are_refused(bp, tmp_path):

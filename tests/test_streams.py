@@ -51,7 +51,7 @@ def test_every_text_output_spells_symbols_in_ascii_where_unicode_cannot_go(args)
     out = r.stdout.decode("ascii")
     assert "\\x" not in out and "\\u2" not in out  # no escaped symbol (·, ∂, ², ×, ±, ᵀ)
     if args[0] == "graph":
-        assert "dout = 1.0" in out and "x * w" in out
+        assert "adjoint = 1.0" in out and "x * w" in out
     if "dot" in args:  # a name bp cannot spell: the format's own character reference
         assert "&#969;" in out
     if "mermaid" in args:

@@ -284,9 +284,9 @@ def test_graph_tree_titles_give_tensor_shapes_and_values_inline(bp):
     r = bp("graph", *GRAPH)
     assert r.exit_code == 0 and r.stderr == ""
     lines = r.stdout.splitlines()
-    assert lines[0] == "loss = n7: sum(n6)  = 0.5  ∂out = 1.0"  # a scalar node: no shape
-    assert "    │   │   ├── W (shape 2×2)  = [[1. 2.] [3. 4.]]  ∂out = [[-1. 1.] [-1. 1.]]" in lines
-    assert "    ├── n4: n2 + b (shape 2)  = [-0.5 -0.5]  ∂out = [-1. -1.]" in lines
+    assert lines[0] == "loss = n7: sum(n6)  = 0.5  adjoint = 1.0"  # a scalar node: no shape
+    assert "    │   │   ├── W (shape 2×2)  = [[1. 2.] [3. 4.]]  adjoint = [[-1. 1.] [-1. 1.]]" in lines
+    assert "    ├── n4: n2 + b (shape 2)  = [-0.5 -0.5]  adjoint = [-1. -1.]" in lines
 
 
 @pytest.mark.parametrize("fmt", ["dot", "mermaid"])

@@ -47,7 +47,7 @@ def graph(
     max_entries: int = options.MAX_ENTRIES_OPTION,
     precision: PrecisionOpt = "10",
 ):
-    """Draw the computational graph of FORMULA, with values and gradients when given a point."""
+    """Draw the computational graph of FORMULA, with values and adjoints when given a point."""
 
     options.precision(precision)
     formula_text, given = inputs.split_formula(formula, ctx.args, file)

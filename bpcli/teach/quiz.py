@@ -4,7 +4,8 @@ An exercise is a formula at a point and a list of blanks, each with its answer f
 own passes. Generated exercises come from a seed (the same seed, the same exercise), use
 small numbers so that every answer is a short decimal, and avoid kinks and domain errors.
 Grading says, for a wrong answer, which mistake it looks like: a sign, a missed path where
-a node is used twice, a local gradient not multiplied by the upstream adjoint.
+a node is used twice, a local gradient not multiplied by the parent adjoint (the words of
+docs/glossary.md).
 
 The grading and the hints are pure functions any face can reuse (bp quiz, a page that asks
 for a prediction and then reveals it):
@@ -369,7 +370,7 @@ def _adjoint_hint(result, node: int, given: float) -> str:
         return (f"{name} is used {len(terms)} times ({_uses(f, terms)}): a reused node adds: "
                 "its adjoint adds the contributions of every path back from the output, one per use")
     if any(is_right(given, r.local(p)[s]) for p, s in terms):
-        return (f"that is a local gradient alone: multiply it by the upstream adjoint "
+        return (f"that is a local gradient alone: multiply it by the parent adjoint "
                 f"(the adjoint of the node {name} feeds), as the chain rule does")
     out = ref(f, f.output)
     parts, rules = [], []

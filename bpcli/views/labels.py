@@ -74,8 +74,9 @@ def ref(f, i: int) -> str:
 
 
 def show(f, i: int, refer=None) -> str:
-    """The node's operation with its operands, e.g. `n1 · n2`."""
-    refer = refer or (lambda j: f"n{j}")
+    """The node's operation with its operands named as the Backward table and the formula
+    name them (`ref`: x · w, n2 - y), or as `refer` names them."""
+    refer = refer or (lambda j: ref(f, j))
     kind = f.kinds[i]
     if kind == INPUT:
         return "input"

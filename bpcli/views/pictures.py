@@ -1,8 +1,9 @@
 """Pictures of the computational graph: a Rich tree, Graphviz DOT, Mermaid, SVG and PNG.
 
 Styled after the lecture's figures: forward values in blue above each edge, backward
-gradients (the local gradient and what it contributes) in red below; inputs, named
-intermediate nodes and the output each look different. Deterministic: same input, same bytes.
+numbers (the local gradient and its contribution) in red below, each node's value and adjoint
+(∂out/∂node: docs/glossary.md); inputs, named intermediate nodes and the output each look
+different. Deterministic: same input, same bytes.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def _spread_leaves(f) -> set[int]:
 
 
 def to_dot(f, result=None) -> str:
-    """Graphviz DOT; with a result, values and adjoints on nodes, values and gradients on edges."""
+    """Graphviz DOT; with a result, values and adjoints on nodes, values, local gradients and contributions on edges."""
     lines = ["digraph bp {", "  rankdir=LR;", '  node [fontname="Helvetica"];',
              '  edge [fontname="Helvetica", fontsize=10];']
     spread = _spread_leaves(f)
@@ -116,7 +117,7 @@ def to_dot(f, result=None) -> str:
         adj = result.adjoint(i)
         rows = f'{heading}<br/><font color="{FORWARD}">= {_html(show_number(result.values[i]))}</font>'
         if adj is not None:
-            rows += f'<br/><font color="{BACKWARD}">∂out = {_html(show_number(adj))}</font>'
+            rows += f'<br/><font color="{BACKWARD}">adjoint = {_html(show_number(adj))}</font>'
         if i in marked:
             rows += f'<br/><font color="{HAZARD}">⚠ {_html(marked[i])}</font>'
         return f"<{rows}>"
@@ -141,7 +142,7 @@ def to_dot(f, result=None) -> str:
                 if not large:  # edge labels cost Graphviz a node each: a large graph has tooltips
                     text = f'<font color="{FORWARD}">{_html(value)}</font>'
                     if local:
-                        text += f'<br/><font color="{BACKWARD}">∂ {_html(local)}</font>'
+                        text += f'<br/><font color="{BACKWARD}">local {_html(local)}</font>'
                     attrs.append(f"label=<{text}>")
             attrs.insert(0, f"tooltip={_dot_string(tip)}")
             lines.append(f"  {source} -> n{parent} [{', '.join(attrs)}];")
@@ -166,7 +167,7 @@ def to_mermaid(f, result=None) -> str:
         if result is not None:
             text += f"\n= {show_number(result.values[i])}"
             if result.adjoint(i) is not None:
-                text += f"\n∂out = {show_number(result.adjoint(i))}"
+                text += f"\nadjoint = {show_number(result.adjoint(i))}"
         left, right = MERMAID_SHAPE[role(f, i)]
         lines.append(f"  n{i}{left}{_mermaid_text(text)}{right}")
     for parent in range(len(f)):
@@ -302,7 +303,7 @@ def tree_lines(f, result=None, fold: bool = True, ascii_only: bool = False) -> l
         if result is not None:
             text.append(f"  = {show_number(result.values[i])}", style="blue")
             if result.adjoint(i) is not None:
-                text.append(f"  ∂out = {show_number(result.adjoint(i))}", style="red")
+                text.append(f"  adjoint = {show_number(result.adjoint(i))}", style="red")
         if again:
             text.append("  (shown above)", style="dim")
         return text
