@@ -320,3 +320,10 @@ def test_explain_of_a_long_chain_fills_in_at_most_its_bound(bp):
     assert part.count("\n  ∂a") == 24 and "… and 276 more edges on these paths (--json lists the first 200" in part
     doc = json.loads(bp("grad", text, "--x", "0.5", "--explain", "--no-check", "--json").stdout)
     assert len(doc["explain_locals"]["edges"]) == 200 and doc["explain_locals"]["more"] == 100
+
+
+def test_a_tensor_explain_keeps_its_vjp_rules_and_fills_in_no_numbers(bp, bp_json):
+    args = ["grad", "sum(A @ v)", "--A", "[[1, 2], [3, 4]]", "--v", "[1, 1]", "--no-check", "--explain"]
+    r = bp(*args)
+    assert r.exit_code == 0 and "Each local gradient" not in r.stdout and "∂L/∂n2 = ∂L/∂n3" in r.stdout
+    assert "explain_locals" not in bp_json(*args)

@@ -247,3 +247,22 @@ def test_no_zero_grad_table_always_shows_the_second_epoch(bp, lecture_csv):
     out = r.stdout[r.stdout.index("Mistake: no-zero-grad"):]
     epochs = [line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│")]
     assert epochs[:3] == ["0", "1", "4"] and epochs[-1] == "39"
+
+
+def test_a_single_step_is_immune_to_no_zero_grad(bp, lecture_csv):
+    r = bp("train", "linear", lecture_csv, "--epochs", "1", "--batch-size", "all", "--mistake", "no-zero-grad",
+           "--json")
+    assert r.exit_code == 0
+    m = json.loads(r.stdout)["mistake"]
+    assert len(m["first_steps"]) == 1 and "Immune here: one step only" in m["verdict"]
+    assert m["params"] == json.loads(r.stdout)["params"]
+
+
+def test_no_zero_grad_trains_a_tensor_network_too(bp, tmp_path):
+    data = tmp_path / "xor.csv"
+    data.write_text("a,b,y\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n")
+    r = bp("train", "mlp", str(data), "--hidden", "3", "--epochs", "3", "--batch-size", "all",
+           "--mistake", "no-zero-grad", "--json")
+    assert r.exit_code == 0, r.stderr
+    m = json.loads(r.stdout)["mistake"]
+    assert len(m["loss"]) == 3 and m["used_over_own"][0] == 1.0 and m["used_over_own"][1] > 1.5

@@ -183,6 +183,9 @@ class TrainingComparison:
     def verdict(self) -> str:
         parts = ["Without zeroing, every backward pass adds to the gradients already there, so each step "
                  "uses the sum of every gradient since the first."]
+        if len(self.first_steps) < 2:
+            return parts[0] + (" Immune here: one step only, so nothing came before it to add to, and the two "
+                               "runs are the same. Train for more steps to see it.")
         if len(self.first_steps) == 2:
             own, used = self.first_steps[1]
             p = next(iter(own))
@@ -193,7 +196,8 @@ class TrainingComparison:
             parts.append(f"Training diverged in epoch {len(wrong)}; with zeroing it ends at a mean loss of "
                          f"{show_number(right[-1].loss)}.")
         elif right and wrong:
-            parts.append(f"After {len(wrong)} epochs the mean loss is {show_number(wrong[-1].loss)}; with "
+            parts.append(f"After {len(wrong)} epoch{'s' if len(wrong) > 1 else ''} the mean loss is "
+                         f"{show_number(wrong[-1].loss)}; with "
                          f"zeroing, {show_number(right[-1].loss)}.")
         return " ".join(parts)
 

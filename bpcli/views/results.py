@@ -161,13 +161,15 @@ def explain_text(result, explanations):
     """--explain: every input's paths as lines, or how many inputs the step budget left out."""
     from rich.text import Text
 
-    text = Text("Each local gradient, the numbers filled in\n", style="bold")
+    text = Text()
     found, more = locals_on_paths(result, explanations, LISTED_LOCALS)
-    text.append(plain("\n".join("  " + local_text(result.formula, k) for k in found)) + "\n")
-    if more:
-        text.append(plain(f"  … and {more:,} more edges on these paths (--json lists the first "
-                          f"{SHOWN_LOCALS} in explain_locals)\n"))
-    text.append(plain("\n") if found else "")
+    if found:  # numbers only: a tensor edge says its vector-Jacobian product on its path
+        text.append("Each local gradient, the numbers filled in\n", style="bold")
+        text.append(plain("\n".join("  " + local_text(result.formula, k) for k in found)) + "\n")
+        if more:
+            text.append(plain(f"  … and {more:,} more edges on these paths (--json lists the first "
+                              f"{SHOWN_LOCALS} in explain_locals)\n"))
+        text.append("\n")
     text.append("The chain rule, path by path\n", style="bold")
     unlisted = 0
     for e in explanations:
