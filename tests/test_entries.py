@@ -252,8 +252,9 @@ def test_train_takes_the_bound(bp, csv):
     assert r.exit_code == 2 and r.stdout == ""
     assert r.stderr == ("bp: too large: the parameter W1 would hold 4 entries (shape 4×1), past the bound "
                         f"of 3\n{HINT}\n")
+    # a row a step: the whole batch (a network's default) would make nodes of rows × 4 entries
     assert bp("train", "mlp", csv, "--hidden", "4", "--epochs", "1", "--batch-size", "1",
-               "--max-entries", "4").exit_code == 0
+              "--max-entries", "4").exit_code == 0
 
 
 # -- nesting and rank -----------------------------------------------------------------------------

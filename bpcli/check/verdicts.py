@@ -25,6 +25,7 @@ class InputCheck:
     derivative: str | None = None  # SymPy's derivative, printed
     sympy: float | None = None
     finite_difference: float | None = None  # None: this input was not sampled
+    sampled: object = None  # a tensor's entries the finite differences took (bool array); None: all
     status: str = "ok"  # ok | convention | mismatch | skipped (no reference gave a number)
 
     @property

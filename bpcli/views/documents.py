@@ -172,14 +172,36 @@ def _with_extras(doc: dict, result, extras: Extras) -> dict:
 
 def check_document(check) -> dict:
     """Per input: backprop's numbers, SymPy's and the finite differences' beside them (nested
-    lists for arrays, "nan" where an entry was not sampled), the status."""
+    lists for arrays, null where an entry was not sampled, and `finite_difference_sampled` then
+    says how many were), the status."""
     return {
         c.name: {"backprop": json_value(c.backprop), "derivative": c.derivative,
                  "sympy": None if c.sympy is None else json_value(c.sympy),
-                 "finite_difference": None if c.finite_difference is None else json_value(c.finite_difference),
+                 "finite_difference": None if c.finite_difference is None else _sampled_json(c),
+                 **_sampled_count(c),
                  "status": c.status, "ok": c.ok}
         for c in check.inputs
     }
+
+
+def _sampled_json(c):
+    """The finite differences as JSON: entries that were not sampled are null (not "nan")."""
+    value = json_value(c.finite_difference)
+    if c.sampled is None or c.sampled.all():
+        return value
+    import numpy as np
+
+    cells = np.array(value, dtype=object)
+    cells[~c.sampled] = None
+    return cells.tolist()
+
+
+def _sampled_count(c) -> dict:
+    """`finite_difference_sampled`: how many of a tensor's entries the finite differences took,
+    where not all (the rest are null)."""
+    if c.sampled is None or c.sampled.all():
+        return {}
+    return {"finite_difference_sampled": {"entries": int(c.sampled.sum()), "of": int(c.sampled.size)}}
 
 
 def explain_document(result, explanations) -> dict:

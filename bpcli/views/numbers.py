@@ -34,6 +34,20 @@ def show_value(v, width: int = 36, shape: bool = True) -> str:
     return summary(a, width, shape)
 
 
+def show_sampled(v, taken, width: int = 36) -> str:
+    """show_value of finite differences taken at some entries only: the others as — (not sampled)."""
+    import numpy as np
+
+    if taken is None or taken.all():
+        return show_value(v, width)
+    a = np.asarray(v, dtype=np.float64)
+    if a.size > SMALL_ARRAY:
+        return summary(np.ma.array(a, mask=~taken), width)
+    cells = np.array([f"{x:.4g}" if t else "—" for x, t in zip(a.ravel().tolist(), taken.ravel().tolist())],
+                     dtype=object).reshape(a.shape)
+    return np.array2string(cells, max_line_width=width, separator=" ", formatter={"all": str})
+
+
 def show_inline(v, width: int = 60, shape: bool = True) -> str:
     """show_value on one line (an array's rows side by side): for trees, pictures and paths."""
     return " ".join(show_value(v, width, shape).split())
@@ -59,7 +73,7 @@ def _row(row, edge: int) -> str:
     items = row.tolist()
     if len(items) > 2 * edge:
         items = items[:edge] + ["…"] + items[-edge:]
-    return "[" + " ".join(x if x == "…" else f"{x:.4g}" for x in items) + "]"
+    return "[" + " ".join(x if x == "…" else "—" if x is None else f"{x:.4g}" for x in items) + "]"
 
 
 def count_json(n: int):

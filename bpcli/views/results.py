@@ -9,7 +9,7 @@ from bpcli.engine.graph import CONST, INPUT
 from bpcli.engine.ops import shape_text
 from bpcli.views import labels as view
 from bpcli.views.explain import LISTED_LOCALS, SHOWN_LOCALS, describe, local_text, locals_on_paths
-from bpcli.views.numbers import show_number, show_value
+from bpcli.views.numbers import show_number, show_sampled, show_value
 from bpcli.views.tables import MARKS, add_row, shown, table, with_gap
 from bpcli.views.text import plain
 
@@ -100,7 +100,7 @@ def tensor_tables(result, check=None, limit: int | None = 200) -> list:
             mark = Text(plain(MARKS[c.status]), style="green" if c.ok else "bold red")
             add_row(gradient, c.name, shape_text(result.shapes[f.inputs[c.name]]), show_value(c.backprop, 16),
                     "–" if c.sympy is None else show_value(c.sympy, 16),
-                    "–" if c.finite_difference is None else show_value(c.finite_difference, 16), mark)
+                    "–" if c.finite_difference is None else show_sampled(c.finite_difference, c.sampled, 16), mark)
     for made in (forward, gradient):  # names and marks never give way to numbers
         made.columns[0].no_wrap = True
         made.columns[-1].no_wrap = made is gradient and check is not None
