@@ -18,7 +18,7 @@ def test_the_forward_table_names_operands_as_the_backward_table(bp):
     r = bp("grad", "(x*w-y)^2", "--x", "2", "--w", "3", "--y", "4", "--no-check")
     assert r.exit_code == 0
     rows = [cells(line, "│") for line in r.stdout.splitlines() if line.startswith("│")]
-    operations = {row[0]: row[2] for row in rows if len(row) == 5 and "←" not in row[0]}
+    operations = {row[0]: row[2] for row in rows if len(row) == 5 and row[0] and "←" not in row[0]}
     assert operations == {"n0": "input", "n1": "input", "n2": "x · w", "n3": "input", "n4": "n2 - y",
                           "n5": "constant 2", "n6": "n4^2"}
     wholes = set(re.findall(r"∂\(([^)]*)\)/∂", r.stdout))
