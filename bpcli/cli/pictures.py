@@ -14,6 +14,7 @@ from bpcli.cli import inputs, options, output, program
 from bpcli.cli.exits import say_error
 from bpcli.cli.options import FileOpt, FormulaArg, PrecisionOpt, ValuesOpt
 from bpcli.errors import MissingDependency, UsageError
+from bpcli.teach import predict
 from bpcli.views import documents, pictures, web
 from bpcli.views.notes import grad_notes
 
@@ -124,6 +125,11 @@ def view(
     engine: str = typer.Option("auto", "--layout", metavar="auto|graphviz|bp",
                                help="Who lays the graph out (auto: Graphviz up to 300 nodes, if installed)."),
     large: bool = typer.Option(False, "--large", help="Large fonts, for a projector."),
+    reveal: str = typer.Option("step", "--reveal", metavar="step|all",
+                               help="step: each number appears at its step (for teaching); all: everything "
+                                    "at once (for reading)."),
+    predict_first: bool = typer.Option(False, "--predict", help="Start in predict mode: the learner types each "
+                                       "number before it is shown, graded as bp quiz grades."),
     max_size: int = options.MAX_SIZE_OPTION,
     max_entries: int = options.MAX_ENTRIES_OPTION,
 ):
@@ -131,6 +137,10 @@ def view(
 
     if engine not in LAYOUTS:
         raise UsageError(f"--layout must be auto, graphviz or bp, not {engine!r}")
+    if reveal not in web.REVEALS:
+        raise UsageError(f"--reveal must be step or all, not {reveal!r}")
+    if predict_first and reveal == "all":
+        raise UsageError("--predict asks for each number before it is shown: it cannot be used with --reveal all")
     formula_text, given = inputs.split_formula(formula, ctx.args, file)
     f = inputs.load_formula(formula_text, file, max_size)
     point, notes = inputs.gather_values(f, given, formula_text, values_file, options=inputs.long_options(ctx),
@@ -138,13 +148,19 @@ def view(
     result, checked = verify.checked_grad(f, point, check, check_timeout, values_checked=True)
     doc = documents.grad_document(result, point, checked, grad_notes(result, notes, checked))
     data = web.view_data(f, doc, engine)
-    html = web.page(data, large=large).encode()
+    found, why_not = predict.questions(result, doc)
+    if predict_first and found is None:
+        raise UsageError(f"--predict: {why_not}")
+    data.update({"questions": found} if found else {"no_questions": why_not})
+    html = web.page(data, large=large, reveal=reveal, predict=predict_first).encode()
     laid = "Graphviz" if data["layout"]["engine"] == "graphviz" else "bp"
     output.write_file(out, html, f"{len(html) / 1000:,.0f} kB, {len(f):,} nodes laid out by {laid}")
     if out != "-" and open_page:
         import webbrowser  # deferred: loads the browser launcher, for --open only
 
-        webbrowser.open(Path(out).resolve().as_uri())
+        uri = Path(out).resolve().as_uri()
+        if not webbrowser.open(uri):
+            say_error(f"bp: note: no web browser was found to open the page; open {uri} in one")
     output.fail_on_mismatch(checked)
 
 
