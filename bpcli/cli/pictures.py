@@ -164,6 +164,14 @@ def view(
     output.fail_on_mismatch(checked)
 
 
+def serve_app():
+    """The application bp serve runs (Uvicorn imports it by name in every worker): the page's
+    server, with bp quiz's questions for predict mode (teach is above the server's layer)."""
+    from bpcli.views.web import server  # deferred: loads Starlette, for bp serve only
+
+    return server.create_app(questions=predict.questions)
+
+
 @program.command("bp serve", "bp serve --port 8080 --host 0.0.0.0 --workers 2", shield=False)
 def serve(
     port: int = options.limit("--port", 8000, "TCP port to listen on.", high=65535, metavar=None),
@@ -200,6 +208,6 @@ def serve(
     say_error(f"bp: serving on http://{shown}:{port}/ ({workers} worker{'s' * (workers > 1)}; Ctrl-C stops)")
     if not ipaddress.ip_address(bound.split("%")[0]).is_loopback:  # 127.0.0.0/8 and ::1 are this machine
         say_error(f"bp: note: {host} is reachable from other machines, and bp serve asks no password")
-    uvicorn.run("bpcli.views.web.server:create_app", factory=True, host=host, port=port, workers=workers,
+    uvicorn.run("bpcli.cli.pictures:serve_app", factory=True, host=host, port=port, workers=workers,
                 log_level="warning", timeout_graceful_shutdown=2)
     say_error("bp: stopped")

@@ -4,8 +4,8 @@ The page (bp view, bp serve) asks, before a step shows its number, what the lear
 it is. It grades the answer exactly as bp quiz does: this module computes, per step, the
 answer, and the hint bp quiz's own `hint` gives for every number a likely mistake produces
 (the value instead of the local gradient, the wrong sign, one path of a node used twice, a
-local gradient not multiplied by its upstream adjoint, ...), plus the hint for any other
-number. The page only compares the typed number with these, within quiz.TOLERANCE.
+local gradient not multiplied by its upstream adjoint, ...: the numbers around the node),
+plus the hint for any other number. The page only compares the typed number with these, within quiz.TOLERANCE.
 """
 
 from __future__ import annotations
@@ -14,15 +14,17 @@ import math
 
 from bpcli.teach import quiz
 
-MAX_NODES = 200  # larger graphs are no exercise: the page offers no predict mode
+MAX_NODES = 60  # larger graphs are no exercise (and cost: every blank × every trap): no predict mode
 
 
-def _traps(result) -> list[float]:
-    """Every number a mistake on this graph produces: values, local gradients, adjoints,
-    contributions, and their negatives."""
+def _around(result, users: list[list[int]], node: int) -> list[float]:
+    """The numbers a mistake at a node most likely produces: those of the node and its
+    neighbours (values and adjoints of the node, its operands and its users; the local
+    gradient and contribution of every edge into or out of it), and their negatives."""
     f = result.formula
-    found = list(result.values) + [a for a in result.adjoints if a is not None]
-    for p in range(len(f)):
+    near = [node, *f.args[node], *users[node]]
+    found = [result.values[i] for i in near] + [result.adjoints[i] for i in near if result.adjoints[i] is not None]
+    for p in [node, *users[node]]:
         if f.args[p] and f.differentiable[p]:
             local = result.local(p)
             found += list(local) + [result.adjoints[p] * v for v in local]
@@ -36,6 +38,8 @@ def _traps(result) -> list[float]:
 
 
 def _question(ex, blank, traps: list[float]) -> dict:
+    """A step's question: bp quiz's answer, its hint for each likely mistake that has its own
+    (the page matches a typed number to these within quiz.TOLERANCE), and its hint otherwise."""
     otherwise = quiz.hint(ex, blank, math.nan)  # a number that is no known mistake
     found = []
     for v in traps:
@@ -61,13 +65,16 @@ def questions(result, doc: dict) -> tuple[dict | None, str | None]:
         return None, "a value is not finite: there is nothing to predict"
     blanks = quiz.candidates(result)
     ex = quiz.Exercise(f, result, {}, blanks, "")
-    traps = _traps(result)
+    users: list[list[int]] = [[] for _ in range(len(f))]
+    for p in range(len(f)):
+        for c in f.args[p]:
+            users[c].append(p)
     by_id = {(b.kind, b.node, b.slot): b for b in blanks}
     steps: dict[str, list] = {}
     for i in range(len(f)):
         b = by_id.get(("value", i, None))
         if b is not None:
-            steps[f"node:n{i}"] = [_question(ex, b, traps)]
+            steps[f"node:n{i}"] = [_question(ex, b, _around(result, users, i))]
     last = {}  # the edge that completes each node's adjoint
     for k, e in enumerate(doc["edges"]):
         last[e["child"]] = k
@@ -76,7 +83,7 @@ def questions(result, doc: dict) -> tuple[dict | None, str | None]:
         ask = [by_id.get(("local", p, slot))]
         if last[e["child"]] == k:
             ask.append(by_id.get(("adjoint", c, None)))
-        ask = [_question(ex, b, traps) for b in ask if b is not None]
+        ask = [_question(ex, b, _around(result, users, c if b.kind == "adjoint" else p)) for b in ask if b is not None]
         if ask:
             steps[f"edge:{e['parent']}:{slot}"] = ask
     return {"tolerance": quiz.TOLERANCE, "steps": steps}, None

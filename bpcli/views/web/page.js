@@ -421,7 +421,7 @@
       const i = st.node, n = doc.nodes[i];
       if (n.op === "input") return "forward: input " + ref(i) + " = " + brief(n.value);
       if (n.op === "const") return "forward: constant " + short(n.value);
-      return "forward: " + ref(i) + " = " + lay.nodes[i].show + " = " + brief(n.value);
+      return "forward: " + ref(i) + " = " + lay.nodes[i].lines[0].split(": ").slice(1).join(": ") + " = " + brief(n.value);
     }
     if (st.kind === "seed") return "backward: " + dL(st.node) + " = 1";
     if (st.kind === "backward") {
@@ -677,7 +677,7 @@
     };
     $("bp-details-close").onclick = () => { if (pinned !== null) pin(pinned); else $("bp-details").hidden = true; };
     document.addEventListener("keydown", (e) => {
-      if (e.target.closest && e.target.closest("input, select, textarea")) return;
+      if (e.target.closest && e.target.closest("input:not([type=checkbox]), select, textarea")) return;
       const keys = { ArrowRight: () => next(), ArrowLeft: () => show(cur - 1), Home: () => show(0),
         End: () => show(steps.length - 1), " ": () => play(!timer), "+": () => zoom(1.25), "=": () => zoom(1.25),
         "-": () => zoom(1 / 1.25), "0": () => fit() };
@@ -741,7 +741,7 @@
     err.textContent = "";
     box.removeAttribute("aria-invalid");
     let ok, answer;
-    try { [ok, answer] = await post({ formula: box.value, values: values() }); } catch (e) { err.textContent = "bp serve did not answer: " + e; return; }
+    try { [ok, answer] = await post({ formula: box.value, values: values(), questions: true }); } catch (e) { err.textContent = "bp serve did not answer: " + e; return; }
     if (!ok) { err.textContent = answer.error + (answer.caret ? "\n" + answer.caret : ""); pointAt(box, answer.position); return; }
     const keep = cur; // a new value keeps the learner's step
     load(answer, keep);

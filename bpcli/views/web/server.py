@@ -184,14 +184,27 @@ def _entries(formula, text: str, point: dict, limits: Limits) -> None:
                            hint="send smaller arrays in \"values\"", position=_where(text, i))
 
 
-def compute(body: dict, limits: Limits, with_layout: bool) -> dict:
-    """The document `bp grad --json` prints for the request (and, for the page, its layout)."""
+def _inputs(text: str) -> dict:
+    """For the page's value boxes as a formula is typed: its inputs, or null and the error
+    (a formula half typed is no failed request)."""
+    try:
+        return {"inputs": list(parse(_text(text, '"formula"')).inputs), "error": None}
+    except BPError as e:
+        return {"inputs": None, "error": error_body(e)}
+
+
+def compute(body: dict, limits: Limits, with_layout: bool, questions=None) -> dict:
+    """The document `bp grad --json` prints for the request (and, for the page, its layout;
+    with `questions`, a function of the result and the document, predict mode's questions
+    when the body asks "questions": true)."""
     text = body.get("formula")
     if not isinstance(text, str):
         raise InputValueError('the request needs "formula": a bp formula as a JSON string', hint=BODY_HINT)
     if len(text) > limits.max_size:
         raise TooLarge(f"the formula has {len(text):,} characters, more than this server's limit of "
                        f"{limits.max_size:,}", hint="bp serve --max-size N raises it")
+    if with_layout and body.get("inputs_only") is True:
+        return _inputs(text)
     f = parse(_text(text, '"formula"'))
     if len(f) > limits.max_nodes:
         raise TooLarge(f"the formula has {len(f):,} nodes, more than this server's limit of {limits.max_nodes:,}",
@@ -213,7 +226,9 @@ def compute(body: dict, limits: Limits, with_layout: bool) -> dict:
     doc = grad_document(result, point, checked, grad_notes(result, [], checked))
     if not with_layout:
         return doc
-    return {**view_data(f, doc), "defaulted": defaulted}
+    found, why_not = questions(result, doc) if questions and body.get("questions") is True else (None, None)
+    return {**view_data(f, doc), "defaulted": defaulted,
+            **({"questions": found} if found else {"no_questions": why_not} if why_not else {})}
 
 
 def error_body(e: BPError) -> dict:
@@ -225,8 +240,10 @@ def error_body(e: BPError) -> dict:
             "caret": None if at is None else at.pointer(), "hint": e.hint}
 
 
-def create_app(limits: Limits | None = None) -> Starlette:
-    """The application; limits from the argument, else from bp serve's environment, else defaults."""
+def create_app(limits: Limits | None = None, questions=None) -> Starlette:
+    """The application; limits from the argument, else from bp serve's environment, else defaults.
+    `questions(result, document)`: predict mode's questions for the page (bp quiz's, from the
+    layer above), or (None, why not)."""
     if limits is None:
         limits = Limits(**json.loads(os.environ[ENV])) if ENV in os.environ else Limits()
 
@@ -259,7 +276,8 @@ def create_app(limits: Limits | None = None) -> Starlette:
         if not isinstance(body, dict):
             return refusal(400, "usage error", "the request must be a JSON object", hint=BODY_HINT)
         try:
-            found = await asyncio.wait_for(run_in_threadpool(compute, body, limits, with_layout), limits.seconds)
+            found = await asyncio.wait_for(run_in_threadpool(compute, body, limits, with_layout, questions),
+                                           limits.seconds)
         except (TooLarge, EntriesError) as e:
             e.hint = e.hint or 'send smaller arrays in "values"'
             return JSONResponse(error_body(e), 413)
@@ -277,7 +295,8 @@ def create_app(limits: Limits | None = None) -> Starlette:
         return await answer(request, with_layout=True)
 
     async def home(request: Request) -> Response:
-        data = await run_in_threadpool(compute, {"formula": EXAMPLE[0], "values": EXAMPLE[1]}, limits, True)
+        data = await run_in_threadpool(compute, {"formula": EXAMPLE[0], "values": EXAMPLE[1], "questions": True},
+                                       limits, True, questions)
         return HTMLResponse(page(data, mode="serve", title="bp serve", api="api/view"))
 
     @contextlib.asynccontextmanager
