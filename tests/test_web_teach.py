@@ -263,16 +263,21 @@ def test_zoom_pan_and_fit(page, view):
     assert box() == fitted
 
 
-def test_edge_labels_are_never_hidden_or_cut(page, view):
-    goto(page, view(*CARD, "--reveal", "all"))
+@pytest.mark.parametrize("args, labels", [(CARD, {"∂ −1", "∂ 1", "∂ 2", "∂ 3", "∂ 4"}),
+                                          (LECTURE_1, {"∂ −4", "∂ 1", "∂ −1", "∂ 2"})])
+def test_edge_labels_are_never_hidden_or_cut(page, view, args, labels):
+    goto(page, view(*args, "--reveal", "all"))
     boxes = page.eval_on_selector_all("#bp-graph .labels text", f"ts => ts.map(t => [t.textContent, ...({RECT})(t)])")
-    assert {b[0] for b in boxes} == {"∂ −1", "∂ 1", "∂ 2", "∂ 3", "∂ 4"}
+    assert {b[0] for b in boxes} == labels
     graph = page.eval_on_selector("#bp-graph", RECT)
     nodes = page.eval_on_selector_all(".node > rect", f"rs => rs.map({RECT})")
     for _, left, top, right, bottom in boxes:
         assert graph[0] <= left and right <= graph[2] and graph[1] <= top and bottom <= graph[3]
         for n in nodes:  # drawn above the nodes, and beside them
             assert right <= n[0] or n[2] <= left or bottom <= n[1] or n[3] <= top
+    for i, (_, *a) in enumerate(boxes):  # and apart from each other
+        for _, *b in boxes[i + 1:]:
+            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
 
 
 # -- a page a room can see -----------------------------------------------------------------------

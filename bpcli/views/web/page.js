@@ -173,11 +173,28 @@
       if (k !== undefined) { edgeEls[k] = g; g._label = null; }
       if (labelled && de && de.local !== null && de.local !== undefined) midpoints.push([g, path, de]);
     }
-    for (const [g, path, de] of midpoints) { // the local gradient, half way along its edge, shown once taken
-      const p = path.getPointAtLength(path.getTotalLength() / 2);
-      const t = el("svg:text", { x: p.x, y: p.y - 5, "text-anchor": "middle", class: "local" }, "∂ " + short(de.local));
-      t.style.display = "none";
+    // The local gradient along its edge, shown once taken: half way if it is free there, else
+    // the first place along the edge (above it, then below) that touches no box and no other label.
+    const taken = lay.nodes.map((b) => [b.x - 1, b.y - 1, b.x + b.w + 1, b.y + b.h + 1]);
+    const clear = (r) => taken.every((o) => r[2] <= o[0] || o[2] <= r[0] || r[3] <= o[1] || o[3] <= r[1]);
+    for (const [g, path, de] of midpoints) {
+      const t = el("svg:text", { "text-anchor": "middle", class: "local" }, "∂ " + short(de.local));
       labelLayer.appendChild(t);
+      const length = path.getTotalLength();
+      let best = null;
+      for (const along of [0.5, 0.4, 0.6, 0.3, 0.7, 0.2, 0.8]) {
+        const p = path.getPointAtLength(length * along);
+        for (const dy of [-5, 15]) {
+          t.setAttribute("x", p.x); t.setAttribute("y", p.y + dy);
+          const b = t.getBBox(), r = [b.x, b.y, b.x + b.width, b.y + b.height];
+          if (!best) best = [p.x, p.y + dy, r];
+          if (clear(r)) { best = [p.x, p.y + dy, r]; break; }
+        }
+        if (clear(best[2])) break;
+      }
+      t.setAttribute("x", best[0]); t.setAttribute("y", best[1]);
+      taken.push(best[2]);
+      t.style.display = "none";
       g._label = t;
     }
     nodeEls = lay.nodes.map((b, i) => {
@@ -301,7 +318,7 @@
   }
   function show(k) {
     k = Math.max(0, Math.min(steps.length - 1, k));
-    const s = shownAt(k), n = doc.nodes.length;
+    const now = stateAt(k), s = revealAll ? everything() : now, n = doc.nodes.length;
     for (let i = 0; i < n; i++) {
       const e = nodeEls[i], was = shown[i], b = lay.nodes[i];
       const known = i < s.computed;
@@ -342,8 +359,8 @@
     cur = k;
     $("bp-slider").value = k;
     $("bp-counter").textContent = "step " + k + " / " + (steps.length - 1) + " · " + phase(steps[k]);
-    $("bp-chain").replaceChildren(...chainLine(steps[k], stateAt(k)));
-    $("bp-narration").textContent = narration(steps[k], stateAt(k));
+    $("bp-chain").replaceChildren(...chainLine(steps[k], now));
+    $("bp-narration").textContent = narration(steps[k], now);
     if (location.hash !== "#step=" + k) {
       try { history.replaceState(null, "", "#step=" + k); } catch (e) { /* a sandboxed frame (Jupyter) has no URL to keep */ }
     }
@@ -354,6 +371,7 @@
     return { start: "start", forward: "forward pass", seed: "backward pass", backward: "backward pass", result: "done" }[st.kind];
   }
   let lit = [];
+  const stacked = window.matchMedia("(max-width: 1500px)"); // the panel under the graph: the page scrolls
   function highlight(k) {
     for (const e of lit) e.classList.remove("current");
     lit = [];
@@ -364,7 +382,7 @@
     if (st.kind === "forward") mark(rowsFwd[st.node] && rowsFwd[st.node].tr);
     if (st.kind === "backward") mark(rowsBwd[st.edge] && rowsBwd[st.edge].tr);
     const row = st.kind === "forward" ? rowsFwd[st.node] : st.kind === "backward" ? rowsBwd[st.edge] : null;
-    if (row) { // keep the current row in view inside the panel, without moving the page
+    if (row && !stacked.matches) { // keep the current row in view inside the panel, without moving the page
       const panel = $("bp-panel"), top = row.tr.offsetTop, bottom = top + row.tr.offsetHeight;
       if (top < panel.scrollTop || bottom > panel.scrollTop + panel.clientHeight) panel.scrollTop = top - panel.clientHeight / 3;
     }
@@ -774,7 +792,7 @@
     if (pinned !== null) { pinned = null; $("bp-details").hidden = true; }
     $("bp-slider").max = steps.length - 1;
     $("bp-predict").disabled = !questions;
-    $("bp-predict-label").title = questions ? "type each number before it is shown" : (d.no_questions || "predict mode needs a formula of numbers");
+    $("bp-predict-label").title = questions ? "type each number before it is shown" : (d.no_questions || "predict mode's questions come with the page bp view writes and bp serve serves");
     if (data.mode === "serve") { $("bp-formula").value = doc.formula; fields(Object.keys(doc.inputs), doc.inputs); }
     if (!questions && predicting) setPredict(false);
     show(Math.min(keep === undefined ? stepFromHash() : keep, steps.length - 1));
@@ -783,6 +801,7 @@
   legend();
   controls();
   panning();
+  $("bp-large").setAttribute("aria-pressed", document.body.classList.contains("large") ? "true" : "false");
   if (data.mode === "serve") {
     $("bp-form").hidden = false;
     $("bp-form").addEventListener("submit", submit);
