@@ -19,6 +19,7 @@
   let questions = null, predicting = false, asked = null;
   const score = { right: 0, asked: 0, answered: {} };
   let view = null; // the part of the drawing on screen: {x, y, w, h} in layout units
+  const stacked = window.matchMedia("(max-width: 1500px)"); // the panel under the graph: the page scrolls
 
   // -- numbers ----------------------------------------------------------------------
   function num(v) {
@@ -266,11 +267,18 @@
     view = v;
     $("bp-graph").setAttribute("viewBox", [v.x, v.y, v.w, v.h].map((n) => n.toFixed(1)).join(" "));
   }
+  const READABLE = 12 / 14; // the scale that draws the graph's 14-unit text at 12 px
   function fit() { // the whole drawing in its box, at most 1.8× its size
     document.documentElement.style.setProperty("--bar", $("bp-bar").offsetHeight + "px");
     const box = $("bp-graph-box"), B = lay.bounds;
+    const scaleOf = () => Math.min(1.8, Math.max(box.clientWidth, 50) / B.w, Math.max(box.clientHeight, 50) / B.h);
+    document.body.classList.remove("stack");
+    if (!stacked.matches && scaleOf() < READABLE) { // beside the tables the text would be too small: under them
+      document.body.classList.add("stack");
+      if (scaleOf() < READABLE) document.body.classList.remove("stack"); // no better: keep the tables in view
+    }
     const bw = Math.max(box.clientWidth, 50), bh = Math.max(box.clientHeight, 50);
-    const scale = Math.min(1.8, bw / B.w, bh / B.h);
+    const scale = scaleOf();
     const w = bw / scale, h = bh / scale;
     setView({ x: B.x - (w - B.w) / 2, y: B.y - (h - B.h) / 2, w, h });
   }
@@ -371,7 +379,6 @@
     return { start: "start", forward: "forward pass", seed: "backward pass", backward: "backward pass", result: "done" }[st.kind];
   }
   let lit = [];
-  const stacked = window.matchMedia("(max-width: 1500px)"); // the panel under the graph: the page scrolls
   function highlight(k) {
     for (const e of lit) e.classList.remove("current");
     lit = [];
@@ -382,7 +389,7 @@
     if (st.kind === "forward") mark(rowsFwd[st.node] && rowsFwd[st.node].tr);
     if (st.kind === "backward") mark(rowsBwd[st.edge] && rowsBwd[st.edge].tr);
     const row = st.kind === "forward" ? rowsFwd[st.node] : st.kind === "backward" ? rowsBwd[st.edge] : null;
-    if (row && !stacked.matches) { // keep the current row in view inside the panel, without moving the page
+    if (row && !stacked.matches && !document.body.classList.contains("stack")) { // keep the current row in view inside the panel, without moving the page
       const panel = $("bp-panel"), top = row.tr.offsetTop, bottom = top + row.tr.offsetHeight;
       if (top < panel.scrollTop || bottom > panel.scrollTop + panel.clientHeight) panel.scrollTop = top - panel.clientHeight / 3;
     }
