@@ -79,3 +79,21 @@ def test_predict_mode_in_the_server_page(tab):
     tab.press("#bp-answer", "Enter")
     assert tab.inner_text("#bp-score") == "score 1 / 1"
     assert tab.inner_text("#bp-counter").startswith("step 3 /")
+
+
+def test_the_view_api_names_a_typed_formulas_inputs_and_asks_questions(server):
+    from test_web_serve import post
+
+    r = post(server, {"formula": "sum(W @ x)", "inputs_only": True}, "/api/view")
+    assert r.status_code == 200 and r.json() == {"inputs": ["W", "x"], "error": None}
+    r = post(server, {"formula": "sum(W @", "inputs_only": True}, "/api/view")  # half typed: no failed request
+    assert r.status_code == 200 and r.json()["inputs"] is None
+    assert r.json()["error"]["kind"] == "parse error" and r.json()["error"]["position"]["column"] == 8
+    body = post(server, {"formula": "(x*w-y)^2", "values": {"x": 2, "w": 3, "y": 4}, "questions": True},
+                "/api/view").json()
+    assert body["questions"]["tolerance"] == 1e-6
+    assert body["questions"]["steps"]["node:n2"][0]["answer"] == 6.0
+    assert "questions" not in post(server, {"formula": "(x*w-y)^2", "values": {}}, "/api/view").json()
+    tensor = post(server, {"formula": "sum(W @ x)", "values": {"W": [[1, 2]], "x": [1, 1]}, "questions": True},
+                  "/api/view").json()
+    assert tensor["no_questions"] == "predict mode asks for numbers: this formula has tensors"
