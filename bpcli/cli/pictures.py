@@ -147,11 +147,9 @@ def view(
                                         command=ctx.info_name)
     result, checked = verify.checked_grad(f, point, check, check_timeout, values_checked=True)
     doc = documents.grad_document(result, point, checked, grad_notes(result, notes, checked))
-    data = web.view_data(f, doc, engine)
-    found, why_not = predict.questions(result, doc)
-    if predict_first and found is None:
-        raise UsageError(f"--predict: {why_not}")
-    data.update({"questions": found} if found else {"no_questions": why_not})
+    data = predict.embed(web.view_data(f, doc, engine), result, doc)
+    if predict_first and "questions" not in data:
+        raise UsageError(f"--predict: {data['no_questions']}")
     html = web.page(data, large=large, reveal=reveal, predict=predict_first).encode()
     laid = "Graphviz" if data["layout"]["engine"] == "graphviz" else "bp"
     output.write_file(out, html, f"{len(html) / 1000:,.0f} kB, {len(f):,} nodes laid out by {laid}")

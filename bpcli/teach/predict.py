@@ -87,3 +87,9 @@ def questions(result, doc: dict) -> tuple[dict | None, str | None]:
         if ask:
             steps[f"edge:{e['parent']}:{slot}"] = ask
     return {"tolerance": quiz.TOLERANCE, "steps": steps}, None
+
+
+def embed(data: dict, result, doc: dict) -> dict:
+    """The page's data (views.web.view_data) with predict mode's questions, or why there are none."""
+    found, why_not = questions(result, doc)
+    return {**data, **({"questions": found} if found else {"no_questions": why_not})}
