@@ -3,11 +3,12 @@ its step time in headless Chromium, and bp serve's requests per second.
 
     python benchmarks/web_speed.py            # prints a table of figures and ratios
 
-Targets (issue 15): bp view within 1.5x of bp grad --json on the card example; the page at
-most 300 kB; first paint within 1 s; each step of a 2,000-node graph within 50 ms; bp serve
-at least 200 requests/s for the card example with 2 workers; issue 21: at least 300 with every protection
-on (each computation in a worker process killed at its deadline, the Host, content type, body, read-time,
-connection, concurrency and answer-size bounds). The load generator talks only
+Targets (issues 15, 21 and 23): bp view within 1.5x of bp grad --json on the card example; the
+page at most 300 kB (with predict mode's questions embedded); first paint within 1 s; each step
+of a 2,000-node graph within 50 ms (the page revealing each number, node, edge label and table
+row at its step); bp serve at least 300 requests/s for the card example with 2 workers and every
+protection on (each computation in a worker process killed at its deadline, the Host, content
+type, body, read-time, connection, concurrency and answer-size bounds). The load generator talks only
 to 127.0.0.1 and is bounded in requests and seconds.
 """
 

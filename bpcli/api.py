@@ -31,6 +31,7 @@ from bpcli.engine.values import NO_INPUTS, normalise, require_scalars, tensor
 from bpcli.errors import CheckError, InputValueError, ShapeError, UsageError
 from bpcli.language.parser import located
 from bpcli.language.parser import parse as _parse
+from bpcli.teach import predict as predicting
 from bpcli.teach import quiz as quizzes
 from bpcli.teach.console import quiz_tables
 from bpcli.training.loop import NetOptions, Run, Settings, Trainer, check_model_name, parse_predict, prediction
@@ -218,7 +219,8 @@ def jvp(formula, values: dict, tangents: dict, *, max_entries: int = MAX_ENTRIES
 # -- the page and the scripts -----------------------------------------------------------------
 @_within_entries
 def view(formula, values: dict | None = None, *, check: bool = True, check_timeout: float = 5.0,
-         layout: str = "auto", large: bool = False, max_entries: int = MAX_ENTRIES, **named) -> str:
+         layout: str = "auto", large: bool = False, reveal: str = "step", predict: bool = False,
+         max_entries: int = MAX_ENTRIES, **named) -> str:
     """The page of `bp view` as an HTML string: the graph stepping through the forward and backward passes.
 
     >>> html = view("(x*w-y)^2", {"x": 2, "w": 3, "y": 4}, check=False)
@@ -226,17 +228,23 @@ def view(formula, values: dict | None = None, *, check: bool = True, check_timeo
     (True, True)
 
     The page shows the cross-check's verdicts (`check=False`: none); `layout` is auto,
-    graphviz or bp, as `bp view --layout`.
+    graphviz or bp, as `bp view --layout`; `reveal` step or all and `predict`, as `bp view
+    --reveal` and `--predict`.
     """
     if layout not in ("auto", "graphviz", "bp"):
         raise UsageError(f"layout must be auto, graphviz or bp, not {layout!r}")
+    if reveal not in ("step", "all"):
+        raise UsageError(f"reveal must be step or all, not {reveal!r}")
     f = _formula(formula)
     point = _point(values, named)
     f.check_values(point)
     result, checked = _run(f, lambda: checked_grad(f, point, check, check_timeout, values_checked=True))
     notes = list(f.source_notes) + ([NO_INPUTS] if not f.inputs else [])
     doc = grad_document(result, point, checked, grad_notes(result, notes, checked))
-    return page(view_data(f, doc, layout), large=large)
+    data = predicting.embed(view_data(f, doc, layout), result, doc)
+    if predict and "questions" not in data:
+        raise UsageError(f"predict: {data['no_questions']}")
+    return page(data, large=large, reveal=reveal, predict=predict)
 
 
 @_within_entries

@@ -135,6 +135,16 @@ def test_view_is_the_page_bp_view_writes(bp):
     assert html.startswith("<!DOCTYPE html>")
 
 
+def test_view_with_predict_and_reveal_is_the_page_bp_view_writes(bp):
+    formula, values, args = CARD
+    for flags, named in [(["--predict"], {"predict": True}), (["--reveal", "all"], {"reveal": "all"})]:
+        out = bp("view", formula, *args, *flags, "-o", "-")
+        assert out.exit_code == 0, out.stderr
+        assert api.view(formula, values, **named) == out.stdout
+    with pytest.raises(UsageError, match="predict: predict mode asks for numbers: this formula has tensors"):
+        api.view("sum(W @ x)", {"W": [[1.0, 2.0]], "x": [1.0, 1.0]}, predict=True)
+
+
 def test_view_of_a_constant_is_the_page_bp_view_writes(bp):
     out = bp("view", "2 + 3", "-o", "-", "--no-check")
     assert out.exit_code == 0, out.stderr

@@ -94,3 +94,16 @@ def test_three_features_have_no_fit_chart(bp, csv, tmp_path, page):
     open_report(page, out)
     assert page.is_hidden("#r-fit-card")
     assert page.locator("#r-loss polyline").count() == 1
+
+
+@pytest.mark.parametrize("program, title", [
+    ("w*x + b", "ŷ = w*x + b"),
+    ("h1 = tanh(W1 @ x + b1)\nw2 @ h1 + b2", "ŷ = w2 @ tanh(W1 @ x + b1) + b2"),
+    ("h1 = tanh(W1 @ x + b1)\nh2 = relu(W2 @ h1 + b2)\nsigmoid(w3 @ h2 + b3)",
+     "ŷ = sigmoid(w3 @ relu(W2 @ tanh(W1 @ x + b1) + b2) + b3)"),
+    ("z = W1 @ x + b1; w2 @ z", "ŷ = w2 @ (W1 @ x + b1)"),
+])
+def test_the_report_title_is_the_model_as_one_formula(program, title):
+    from bpcli.views.web.report import model_title
+
+    assert model_title(program) == title

@@ -245,11 +245,14 @@ def test_clicking_a_node_opens_its_details(page, view):
 
 def test_the_panel_holds_the_tables_and_the_check(page, view):
     open_page(page, view(*CARD))
+    assert page.is_hidden("#bp-check")  # the check is the end of the lesson
+    page.keyboard.press("End")
     assert "✓ SymPy ✓ / finite difference ✓" in page.inner_text("#bp-check")
     tables = page.inner_text("#bp-tables")
     for title in ("Forward: a value per node", "Backward: a local gradient per edge", "Gradient, cross-checked"):
         assert title in tables
     assert "2*w*(w*x - y)" in tables and "-4.0" in tables
+    page.keyboard.press("Home")
     page.keyboard.press("ArrowRight")
     assert page.inner_text("#bp-tables tr.current") .startswith("n0")
 
@@ -333,13 +336,14 @@ def test_page_reads_schema_2_with_shapes_arrays_and_rules(page, tmp_path):
 
     out = tmp_path / "tensor.html"
     out.write_text(build_page(view_data(parse("a*b + a"), tensor_document())), encoding="utf-8")
-    open_page(page, out)
+    open_page(page, out, step=10)
     tables = page.inner_text("#bp-tables")
     assert "shape" in tables and "∂L/∂A = ∂L/∂Y ⊙ B" in tables
     assert "note: n2 mul overflows (try log(a) + log(b))" in tables
     page.keyboard.press("End")
     assert page.inner_text("#bp-chain").startswith("gradient: a [4, inf], b [1, 2]")
     assert "= [2]" in node_text(page, "n2") and "∂ [2]" in node_text(page, "n2")
+    assert "3\ninf" in node_text(page, "n2")  # its entries, in a grid
     open_page(page, out, step=7)  # n3 ← n0: a's first contribution
     chain = page.inner_text("#bp-chain")
     assert chain.startswith("∂n3/∂a = [1, 1]   from n3 by ∂L/∂B = ∂L/∂Y")
@@ -352,8 +356,8 @@ def test_page_reads_schema_2_with_shapes_arrays_and_rules(page, tmp_path):
 
 def test_bp_view_of_a_tensor_formula_shows_shapes_and_arrays(page, view):
     open_page(page, view("L = sum(tanh(W @ x) * x)", "--W", "[[1,2],[3,4]]", "--x", "[0.5,-1]"))
-    assert "shape" in page.inner_text("#bp-tables") and "2×2" in page.inner_text("#bp-tables")
     page.keyboard.press("End")
+    assert "shape" in page.inner_text("#bp-tables") and "2×2" in page.inner_text("#bp-tables")
     assert "= [2×2]" in node_text(page, "n0")
     assert page.inner_text("#bp-chain").startswith("gradient: W [[0.0451767, −0.0903533], "
                                                    "[−0.0132961, 0.0265922]], x ")

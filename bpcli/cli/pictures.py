@@ -13,6 +13,7 @@ from bpcli.cli import inputs, mistakes, options, output, program
 from bpcli.cli.exits import say_error
 from bpcli.cli.options import FileOpt, FormulaArg, PrecisionOpt, ValuesOpt
 from bpcli.errors import MissingDependency, UsageError
+from bpcli.teach import predict
 from bpcli.views import documents, pictures, settings, walk, web
 from bpcli.views.notes import grad_notes
 
@@ -147,6 +148,11 @@ def view(
     engine: str = typer.Option("auto", "--layout", metavar="auto|graphviz|bp",
                                help="Who lays the graph out (auto: Graphviz up to 300 nodes, if installed)."),
     large: bool = typer.Option(False, "--large", help="Large fonts, for a projector."),
+    reveal: str = typer.Option("step", "--reveal", metavar="step|all",
+                               help="step: each number appears at its step (for teaching); all: everything "
+                                    "at once (for reading)."),
+    predict_first: bool = typer.Option(False, "--predict", help="Start in predict mode: the learner types each "
+                                       "number before it is shown, graded as bp quiz grades."),
     max_size: int = options.MAX_SIZE_OPTION,
     max_entries: int = options.MAX_ENTRIES_OPTION,
     mistake: str | None = options.mistake("Show a classic mistake's backward pass beside the right one: "
@@ -158,6 +164,10 @@ def view(
         raise UsageError(f"--layout must be auto, graphviz or bp, not {engine!r}")
     if mistake is not None:
         mistakes.parsed(mistake)
+    if reveal not in web.REVEALS:
+        raise UsageError(f"--reveal must be step or all, not {reveal!r}")
+    if predict_first and reveal == "all":
+        raise UsageError("--predict asks for each number before it is shown: it cannot be used with --reveal all")
     formula_text, given = inputs.split_formula(formula, ctx.args, file)
     f = inputs.load_formula(formula_text, file, max_size)
     point, notes = inputs.gather_values(f, given, formula_text, values_file, options=inputs.long_options(ctx),
@@ -166,15 +176,27 @@ def view(
     doc = documents.grad_document(result, point, checked, grad_notes(result, notes, checked))
     if mistake is not None:
         doc["mistake"] = mistakes.run(result, mistake).document()
-    data = web.view_data(f, doc, engine)
-    html = web.page(data, large=large).encode()
+    data = predict.embed(web.view_data(f, doc, engine), result, doc)
+    if predict_first and "questions" not in data:
+        raise UsageError(f"--predict: {data['no_questions']}")
+    html = web.page(data, large=large, reveal=reveal, predict=predict_first).encode()
     laid = "Graphviz" if data["layout"]["engine"] == "graphviz" else "bp"
     output.write_file(out, html, f"{len(html) / 1000:,.0f} kB, {len(f):,} nodes laid out by {laid}")
     if out != "-" and open_page:
         import webbrowser  # deferred: loads the browser launcher, for --open only
 
-        webbrowser.open(Path(out).resolve().as_uri())
+        uri = Path(out).resolve().as_uri()
+        if not webbrowser.open(uri):
+            say_error(f"bp: note: no web browser was found to open the page; open {uri} in one")
     output.fail_on_mismatch(checked)
+
+
+def serve_app():
+    """The application bp serve runs (Uvicorn imports it by name in every worker): the page's
+    server, with bp quiz's questions for predict mode (teach is above the server's layer)."""
+    from bpcli.views.web import server  # deferred: loads Starlette, for bp serve only
+
+    return server.create_app(questions=predict.questions)
 
 
 @program.command("bp serve", "bp serve --port 8080 --host 0.0.0.0 --workers 2", shield=False)
@@ -232,6 +254,6 @@ def serve(
     # stops the same way, with the same exit code, whatever the signal and the worker count.
     for stop in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop, lambda signum, frame: None)
-    uvicorn.run("bpcli.views.web.server:create_app", factory=True, host=host, port=port, workers=workers,
+    uvicorn.run("bpcli.cli.pictures:serve_app", factory=True, host=host, port=port, workers=workers,
                 http=guard.GuardedH11Protocol, log_level="warning", timeout_graceful_shutdown=2)
     say_error("bp: stopped")

@@ -59,9 +59,13 @@ def view_data(f, doc: dict, engine: str = "auto") -> dict:
     return {"document": doc, "layout": layout(f, doc, engine), "steps": steps(doc)}
 
 
+REVEALS = ("step", "all")
+
+
 def page(data: dict, mode: str = "view", title: str | None = None, api: str | None = None,
-         large: bool = False) -> str:
-    """The whole page, CSS and JS inline."""
-    data = {**data, "mode": mode, **({"api": api} if api else {})}
+         large: bool = False, reveal: str = "step", predict: bool = False) -> str:
+    """The whole page, CSS and JS inline. `reveal`: "step" shows each number at its step,
+    "all" everything at once; `predict` starts in predict mode (when data has "questions")."""
+    data = {**data, "mode": mode, "reveal": reveal, "predict": predict, **({"api": api} if api else {})}
     return build("page.html", "page.css", "page.js", title or f"bp: {data['document']['formula'].strip()[:80]}",
                  {"body_class": "large" if large else "", "data": script_json(data)})

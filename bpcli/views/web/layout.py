@@ -17,8 +17,12 @@ from bpcli.views.pictures import LARGE, role, title
 FONT = 14  # px; the page draws node text at this size
 CHAR = 8.2  # px per character, generous for Helvetica at FONT
 LINE = 18  # px per line of node text
-PAD_X, PAD_Y = 14, 8
-GAP_X, GAP_Y = 70, 22  # between layers, between nodes of a layer
+PAD_X, PAD_Y = 10, 6
+GAP_X, GAP_Y = 56, 22  # between layers, between nodes of a layer
+GRID_SIDE = 8  # a tensor of at most 2 axes and 8 × 8 entries is drawn as a grid of its entries
+CELL_H = 17  # px per grid row
+CELL_BARE = 14  # px per grid column when its numbers do not fit (a coloured cell, the number on hover)
+CELL_CHARS = 7  # the longest number a cell writes
 MARGIN = 12
 ARROW = 10  # an edge ends where its arrowhead starts, as Graphviz draws them
 DOT_SECONDS = 10  # past this Graphviz is given up and bp lays the graph out itself
@@ -39,31 +43,75 @@ def short(v) -> str:
     return number_text(v, 6)
 
 
+def _flat(v) -> list:
+    out, todo = [], [v]
+    while todo:
+        x = todo.pop()
+        if isinstance(x, list):
+            todo.extend(reversed(x))
+        else:
+            out.append(x)
+    return out
+
+
+def summary(v) -> str:
+    """A large array's shape and range: [64×64] −1.2 … 3.4."""
+    flat = [float(x) for x in _flat(v) if not isinstance(x, str)]
+    if not flat:
+        return short(v)
+    return f"{short(v)} {number_text(min(flat), 3)} … {number_text(max(flat), 3)}".replace("-", "−")
+
+
+def grid(node: dict) -> dict | None:
+    """The grid a tensor node draws its entries in (a vector as a column), or None: a number,
+    an array of more than 2 axes or more than GRID_SIDE entries a side."""
+    v = node["value"]
+    if not isinstance(v, list) or not v:
+        return None
+    rows, cols = (len(v), len(v[0])) if isinstance(v[0], list) else (len(v), 1)
+    if rows > GRID_SIDE or cols > GRID_SIDE or (cols > 1 and any(isinstance(x, list) for x in v[0])):
+        return None
+    if isinstance(v[0], list) and not v[0]:
+        return None
+    texts = [short(x) for x in _flat(v) + (_flat(node["adjoint"]) if node["adjoint"] is not None else [])]
+    chars = max(map(len, texts))
+    width = chars * CHAR + 6 if chars <= CELL_CHARS else CELL_BARE
+    return {"rows": rows, "cols": cols, "cw": round(width, 1), "ch": CELL_H, "numbers": chars <= CELL_CHARS}
+
+
 def node_lines(f, doc: dict) -> list[list[str]]:
-    """The text lines of every node box: its title, its value, its adjoint (if any)."""
+    """The text lines of every node box: its title, its value, its adjoint (if any); a large
+    array by its shape and range."""
     out = []
     for i, node in enumerate(doc["nodes"]):
-        lines = [title(f, i), "= " + short(node["value"])]
+        big = isinstance(node["value"], list) and grid(node) is None
+        text = summary if big else short
+        lines = [title(f, i), "= " + text(node["value"])]
         if node["adjoint"] is not None:
-            lines.append("∂ " + short(node["adjoint"]))
+            lines.append("∂ " + text(node["adjoint"]))
         out.append(lines)
     return out
 
 
-def _size(lines: list[str]) -> tuple[float, float]:
-    return max(map(len, lines)) * CHAR + 2 * PAD_X, len(lines) * LINE + 2 * PAD_Y
+def _size(lines: list[str], cells: dict | None = None) -> tuple[float, float]:
+    w, h = max(map(len, lines)) * CHAR, len(lines) * LINE
+    if cells:  # a grid under the value line, another under the adjoint's
+        w = max(w, cells["cols"] * cells["cw"])
+        h += (len(lines) - 1) * (cells["rows"] * cells["ch"] + 4)
+    return w + 2 * PAD_X, h + 2 * PAD_Y
 
 
 def layout(f, doc: dict, engine: str = "auto") -> dict:
     """The layout of the graph: engine 'graphviz', 'bp', or 'auto' (Graphviz for graphs of
     at most pictures.LARGE nodes when dot is installed: beyond, it takes seconds)."""
     lines = node_lines(f, doc)
+    grids = [grid(n) for n in doc["nodes"]]
     want_dot = engine == "graphviz" or (engine == "auto" and len(f) <= LARGE)
     if want_dot and shutil.which("dot"):
-        found = _graphviz(f, lines)
+        found = _graphviz(f, lines, grids)
         if found is not None:
             return found
-    return _layered(f, lines)
+    return _layered(f, lines, grids)
 
 
 def _edges(f):
@@ -71,12 +119,13 @@ def _edges(f):
     return [(p, s, c) for p in range(len(f)) for s, c in enumerate(f.args[p])]
 
 
-def _result(source: str, width: float, height: float, boxes: list, paths: list, f, lines) -> dict:
+def _result(source: str, width: float, height: float, boxes: list, paths: list, f, lines, grids) -> dict:
     return {
         "engine": source,
         "width": round(width, 1), "height": round(height, 1),
         "nodes": [{"id": f"n{i}", "x": round(x, 1), "y": round(y, 1), "w": round(w, 1), "h": round(h, 1),
-                   "role": role(f, i), "show": view.show(f, i), "lines": lines[i]}
+                   "role": role(f, i), "show": view.show(f, i), "lines": lines[i],
+                   **({"grid": grids[i]} if grids[i] else {})}
                   for i, (x, y, w, h) in enumerate(boxes)],
         "edges": [{"parent": f"n{p}", "slot": s, "child": f"n{c}", "path": path}
                   for (p, s, c), path in zip(_edges(f), paths)],
@@ -88,12 +137,12 @@ def _quoted(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _graphviz(f, lines):
+def _graphviz(f, lines, grids):
     """Graphviz's layout (dot -Tplain), or None if dot fails or takes too long."""
-    dot = ["digraph bp {", "  rankdir=LR; nodesep=0.25; ranksep=0.6;",
+    dot = ["digraph bp {", "  rankdir=LR; nodesep=0.25; ranksep=0.5;",
            f'  node [shape=box, fontname="Helvetica", fontsize={FONT}, margin="0.15,0.08"];']
     for i, text in enumerate(lines):
-        w, h = _size(text)
+        w, h = _size(text, grids[i])
         dot.append(f"  n{i} [label={_quoted(chr(10).join(text))}, width={w / 72:.3f}, "
                    f"height={h / 72:.3f}, fixedsize=true];")
     dot += [f"  n{c} -> n{p};" for p, _, c in _edges(f)]
@@ -105,10 +154,10 @@ def _graphviz(f, lines):
         return None
     if done.returncode != 0:
         return None
-    return _read_plain(done.stdout.decode(), f, lines)
+    return _read_plain(done.stdout.decode(), f, lines, grids)
 
 
-def _read_plain(text: str, f, lines):
+def _read_plain(text: str, f, lines, grids):
     """Boxes and edge paths from Graphviz's plain format (inches, y upwards)."""
     height = 0.0
     width = 0.0
@@ -136,7 +185,7 @@ def _read_plain(text: str, f, lines):
     for p, _, c in _edges(f):
         points = splines[(f"n{c}", f"n{p}")].pop(0)
         paths.append(_bezier([(x + MARGIN, y + MARGIN) for x, y in points]))
-    return _result("graphviz", width + 2 * MARGIN, height + 2 * MARGIN, boxes, paths, f, lines)
+    return _result("graphviz", width + 2 * MARGIN, height + 2 * MARGIN, boxes, paths, f, lines, grids)
 
 
 def _bezier(points: list) -> str:
@@ -192,8 +241,8 @@ def _order(f, layer: list[int]) -> list[list[int]]:
     return rows
 
 
-def _layered(f, lines) -> dict:
-    sizes = [_size(text) for text in lines]
+def _layered(f, lines, grids) -> dict:
+    sizes = [_size(text, cells) for text, cells in zip(lines, grids)]
     rows = _order(f, _layers(f))
     boxes: list = [None] * len(f)
     x = MARGIN
@@ -214,4 +263,4 @@ def _layered(f, lines) -> dict:
         x0, y0, x1, y1 = cx + cw, cy + ch / 2, px - ARROW, py + ph / 2
         bend = max((x1 - x0) / 2, 20)
         paths.append(f"M{x0:.1f},{y0:.1f} C{x0 + bend:.1f},{y0:.1f} {x1 - bend:.1f},{y1:.1f} {x1:.1f},{y1:.1f}")
-    return _result("bp", x - GAP_X + MARGIN, tallest + 2 * MARGIN, boxes, paths, f, lines)
+    return _result("bp", x - GAP_X + MARGIN, tallest + 2 * MARGIN, boxes, paths, f, lines, grids)

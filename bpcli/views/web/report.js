@@ -160,7 +160,7 @@
     if (data.accuracy && data.accuracy.length) row(s, ["final accuracy", (100 * data.accuracy[data.accuracy.length - 1][1]).toFixed(1) + "%"]);
   }
 
-  $("r-title").textContent = "ŷ = " + data.model.split("\n").join("; ");
+  $("r-title").textContent = data.title;
   const last = data.loss.length ? fmt(data.loss[data.loss.length - 1]) : "–";
   $("r-summary").textContent = data.source + ": " + data.rows + " rows; features " + data.features.join(", ") + "; target " + data.target + "; final mean loss " + last;
   if (!$("r-graph").getAttribute("srcdoc")) $("r-graph-card").hidden = true;

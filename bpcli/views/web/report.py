@@ -5,6 +5,8 @@ data point (the page of bp view, in a frame)."""
 
 from __future__ import annotations
 
+import re
+
 from bpcli.training.loop import predict_rows
 from bpcli.training.nets import FEATURES
 from bpcli.views.documents import grad_document, json_number, json_value
@@ -17,6 +19,28 @@ MAX_ACCURACY_EPOCHS = 200  # epochs whose accuracy is computed, sampled evenly
 MAX_ACCURACY_ROWS = 20_000
 GRID = 60  # cells a side of the decision boundary's grid
 CURVE = 200  # points along the fitted line
+
+
+_NAMED = re.compile(r"\s*([A-Za-z_]\w*)\s*=(?!=)\s*(.*)")
+_WHOLE = re.compile(r"[\w.]+|[A-Za-z_]\w*\((?:[^()]|\([^()]*\))*\)")  # a name, a number or one call
+
+
+def model_title(text: str) -> str:
+    """The model as one formula: a program's named lines put into its last one, so that
+    `h1 = tanh(W1 @ x + b1)` then `w2 @ h1 + b2` reads `ŷ = w2 @ tanh(W1 @ x + b1) + b2`."""
+    named: dict[str, str] = {}
+    last = ""
+    for line in re.split(r"[\n;]", text):
+        if not line.strip():
+            continue
+        found = _NAMED.fullmatch(line)
+        name, body = (found.group(1), found.group(2)) if found else (None, line.strip())
+        for n, b in named.items():
+            body = re.sub(rf"\b{re.escape(n)}\b", lambda _, b=b: b if _WHOLE.fullmatch(b) else f"({b})", body)
+        if name:
+            named[name] = body
+        last = body
+    return "ŷ = " + last
 
 
 def _evenly(n: int, most: int) -> list[int]:
@@ -94,7 +118,8 @@ def report_data(run, table, settings) -> dict:
     classifier = is_classifier(table, spec)
     rows = _evenly(table.rows, MAX_POINTS)
     return {
-        "model": spec.text, "loss_formula": spec.loss_text, "features": spec.features, "target": spec.target,
+        "model": spec.text, "title": model_title(spec.text), "loss_formula": spec.loss_text,
+        "features": spec.features, "target": spec.target,
         "source": table.source, "rows": table.rows, "classifier": classifier,
         "params": {p: json_value(v) for p, v in run.params.items()},
         "init": {p: json_value(settings.init[p]) if p in settings.init  # given: a number or an array
@@ -119,5 +144,5 @@ def report_page(run, table, settings) -> str:
 
     finite = all(np.isfinite(v).all() for v in run.params.values())
     graph = _graph(run.model, table, run.params) if finite else ""
-    return build("report.html", "report.css", "report.js", f"bp train: {run.model.text}"[:120],
+    return build("report.html", "report.css", "report.js", f"bp train: {data['title']}"[:120],
                  {"data": script_json(data), "graph": escape(graph, quote=True)})

@@ -205,14 +205,27 @@ def _answer_fits(formula, result, max_response: int) -> None:
                        f"more than this server's limit of {max_response:,}", hint='send smaller arrays in "values"')
 
 
-def compute(body: dict, limits: Limits, with_layout: bool) -> dict:
-    """The document `bp grad --json` prints for the request (and, for the page, its layout)."""
+def _inputs(text: str) -> dict:
+    """For the page's value boxes as a formula is typed: its inputs, or null and the error
+    (a formula half typed is no failed request)."""
+    try:
+        return {"inputs": list(parse(_text(text, '"formula"')).inputs), "error": None}
+    except BPError as e:
+        return {"inputs": None, "error": error_body(e)}
+
+
+def compute(body: dict, limits: Limits, with_layout: bool, questions=None) -> dict:
+    """The document `bp grad --json` prints for the request (and, for the page, its layout;
+    with `questions`, a function of the result and the document, predict mode's questions
+    when the body asks "questions": true)."""
     text = body.get("formula")
     if not isinstance(text, str):
         raise InputValueError('the request needs "formula": a bp formula as a JSON string', hint=BODY_HINT)
     if len(text) > limits.max_size:
         raise TooLarge(f"the formula has {len(text):,} characters, more than this server's limit of "
                        f"{limits.max_size:,}", hint='send a shorter "formula"')
+    if with_layout and body.get("inputs_only") is True:
+        return _inputs(text)
     f = parse(_text(text, '"formula"'))
     if len(f) > limits.max_nodes:
         raise TooLarge(f"the formula has {len(f):,} nodes, more than this server's limit of {limits.max_nodes:,}",
@@ -236,7 +249,9 @@ def compute(body: dict, limits: Limits, with_layout: bool) -> dict:
     doc = grad_document(result, point, checked, grad_notes(result, [], checked))
     if not with_layout:
         return doc
-    return {**view_data(f, doc), "defaulted": defaulted}
+    found, why_not = questions(result, doc) if questions and body.get("questions") is True else (None, None)
+    return {**view_data(f, doc), "defaulted": defaulted,
+            **({"questions": found} if found else {"no_questions": why_not} if why_not else {})}
 
 
 def error_body(e: BPError) -> dict:
@@ -263,7 +278,7 @@ def read_json(raw: bytes) -> dict:
     return {"body": body}
 
 
-def computed(raw: bytes, limits: Limits, with_layout: bool) -> tuple[int, bytes]:
+def computed(raw: bytes, limits: Limits, with_layout: bool, questions=None) -> tuple[int, bytes]:
     """(HTTP status, JSON answer) for a request's body: the job a worker process runs (the body
     travels as bytes: a nested JSON value never meets the pipe's pickling)."""
     read = read_json(raw)
@@ -272,7 +287,7 @@ def computed(raw: bytes, limits: Limits, with_layout: bool) -> tuple[int, bytes]
     body = read["body"]
     try:
         try:
-            found = compute(body, limits, with_layout)
+            found = compute(body, limits, with_layout, questions)
         except EntriesError as e:  # an input's own array, before any node is made
             raise _too_many(e, body.get("formula", "")) from None
     except TooLarge as e:
@@ -316,8 +331,9 @@ def _failed(failure: workers.Failure, limits: Limits) -> tuple[int, dict]:
 class Computations:
     """A server process's warm worker processes and who waits for them."""
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, questions=None) -> None:
         self.limits = limits
+        self.questions = questions  # predict mode's questions (a module-level function: it travels by name)
         self.pool: workers.Pool | None = None
         self.free = asyncio.Semaphore(limits.computations)
 
@@ -347,7 +363,7 @@ class Computations:
                 return busy if not stopping().is_set() else (503, error("bp serve is stopping", "stopping",
                                                                         "start bp serve again"))
             asked = asyncio.ensure_future(run_in_threadpool(
-                worker.ask, computed, (raw, limits, with_layout), limits.seconds))
+                worker.ask, computed, (raw, limits, with_layout, self.questions), limits.seconds))
             stop = asyncio.ensure_future(stopping().wait())
             try:
                 await asyncio.wait({asked, stop}, return_when=asyncio.FIRST_COMPLETED)
@@ -371,11 +387,13 @@ class Computations:
                 self.free.release()
 
 
-def create_app(limits: Limits | None = None) -> Starlette:
-    """The application; limits from the argument, else from bp serve's environment, else defaults."""
+def create_app(limits: Limits | None = None, questions=None) -> Starlette:
+    """The application; limits from the argument, else from bp serve's environment, else defaults.
+    `questions(result, document)`: predict mode's questions for the page (bp quiz's, from the
+    layer above), or (None, why not)."""
     if limits is None:
         limits = Limits(**json.loads(os.environ[ENV])) if ENV in os.environ else Limits()
-    computations = Computations(limits)
+    computations = Computations(limits, questions)
     home_page: list[str] = []
 
     async def read_body(request: Request) -> bytes | Response:
@@ -427,7 +445,8 @@ def create_app(limits: Limits | None = None) -> Starlette:
     async def lifespan(app):
         # The page's example is computed once, here: it also readies bp's own code before the
         # worker processes are forked from this one.
-        data = await run_in_threadpool(compute, {"formula": EXAMPLE[0], "values": EXAMPLE[1]}, limits, True)
+        data = await run_in_threadpool(compute, {"formula": EXAMPLE[0], "values": EXAMPLE[1], "questions": True},
+                                       limits, True, questions)
         home_page.append(page(data, mode="serve", title="bp serve", api="api/view"))
         await run_in_threadpool(computations.start)
         try:
