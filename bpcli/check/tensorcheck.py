@@ -17,7 +17,7 @@ from bpcli.check.verdicts import (
     Steps,
 )
 from bpcli.engine.numeric import close
-from bpcli.engine.ops import CONST, INPUT, OPS
+from bpcli.engine.ops import CONST, INPUT, OPS, site
 from bpcli.engine.tensor import evaluate
 from bpcli.engine.tensor import shapes as infer
 
@@ -159,19 +159,16 @@ def _sympy_node(formula, i, vals, node_shapes, sp, np):
     if op.elementwise:
         return np.vectorize(lambda *e: op.sympy(sp, *e), otypes=[object])(*xs)
     name, params = op.name, formula.params.get(i, ())
+    if op.sympy_tensor is not None:
+        at = site(name, params, tuple(len(node_shapes[b]) for b in formula.args[i]))
+        return np.asarray(op.sympy_tensor(sp, *(np.asarray(x, dtype=object) for x in xs), at), dtype=object)
     a = np.asarray(xs[0], dtype=object)
     if name == "matmul":
         return np.asarray(np.matmul(a, np.asarray(xs[1], dtype=object)), dtype=object)
-    if name in ("sum", "mean"):
-        total = a.sum(axis=params[0]) if params else a.sum()
-        n = a.shape[params[0]] if params else a.size
-        return np.asarray(total if name == "sum" else total / n, dtype=object)
     if name == "transpose":
         return np.swapaxes(a, -1, -2) if a.ndim >= 2 else a
-    if name in ("softmax", "log_softmax", "logsumexp"):
+    if name in ("softmax", "log_softmax"):
         lse = np.vectorize(sp.log, otypes=[object])(np.vectorize(sp.exp, otypes=[object])(a).sum(axis=-1))
-        if name == "logsumexp":
-            return lse
         log_p = a - lse[..., None]
         return log_p if name == "log_softmax" else np.vectorize(sp.exp, otypes=[object])(log_p)
     if name == "index":
