@@ -8,6 +8,24 @@ from __future__ import annotations
 
 import numpy as np
 
+ATTENTION = """
+q = permute(reshape(X @ Wq, 4, 2, 3), 1, 0, 2)
+k = permute(reshape(X @ Wk, 4, 2, 3), 1, 0, 2)
+v = permute(reshape(X @ Wv, 4, 2, 3), 1, 0, 2)
+scores = q @ transpose(k, -2, -1) / sqrt(3)
+attn = softmax(where(tril(M) != 0, scores, -1000000000))
+heads = reshape(permute(attn @ v, 1, 0, 2), 4, 6)
+sum((heads @ Wo) * T)
+"""
+
+
+def _attention(t, X, Wq, Wk, Wv, Wo, M, T):
+    q, k, v = ((X @ W).reshape(4, 2, 3).permute(1, 0, 2) for W in (Wq, Wk, Wv))
+    scores = q @ k.transpose(-2, -1) / 3 ** 0.5
+    attn = t.softmax(t.where(t.tril(M) != 0, scores, -1e9), -1)
+    return (((attn @ v).permute(1, 0, 2).reshape(4, 6) @ Wo) * T).sum()
+
+
 CASES = [
     # keyword arguments and keepdim on the reductions there were before
     ("sum(A * sum(A, 1, keepdim=True))", {"A": (3, 4)},
@@ -84,8 +102,18 @@ CASES = [
     ("sum(tril(A) * B) + sum(triu(A, 1) * B) + sum(tril(C, -1) * D)",
      {"A": (3, 4), "B": (3, 4), "C": (2, 3, 3), "D": (2, 3, 3)},
      lambda t, A, B, C, D: (t.tril(A) * B).sum() + (t.triu(A, 1) * B).sum() + (t.tril(C, -1) * D).sum()),
+    # batched @ over leading axes
+    ("sum((A @ B) * W)", {"A": (2, 3, 4), "B": (2, 4, 5), "W": (2, 3, 5)}, lambda t, A, B, W: ((A @ B) * W).sum()),
+    ("sum((A @ B) * W)", {"A": (2, 1, 3, 4), "B": (5, 4, 2), "W": (2, 5, 3, 2)},
+     lambda t, A, B, W: ((A @ B) * W).sum()),
+    ("sum((v @ B) * W) + sum((B @ u) * V)", {"v": (4,), "B": (2, 4, 5), "W": (2, 5), "u": (5,), "V": (2, 4)},
+     lambda t, v, B, W, u, V: ((v @ B) * W).sum() + ((B @ u) * V).sum()),
+    ("sum((A @ M) * W)", {"A": (2, 3, 4), "M": (4, 5), "W": (2, 3, 5)}, lambda t, A, M, W: ((A @ M) * W).sum()),
     ("sum(softmax(where(M > 0, A, -1000000000)) * B)", {"A": (3, 4), "M": (3, 4), "B": (3, 4)},
      lambda t, A, M, B: (t.softmax(t.where(M > 0, A, -1e9), -1) * B).sum()),
+    # a two-head causal self-attention block, as the lecture after this one writes it
+    (ATTENTION, {"X": (4, 6), "Wq": (6, 6), "Wk": (6, 6), "Wv": (6, 6), "Wo": (6, 6), "M": (4, 4), "T": (4, 6)},
+     lambda t, X, Wq, Wk, Wv, Wo, M, T: _attention(t, X, Wq, Wk, Wv, Wo, M, T)),
 ]
 
 

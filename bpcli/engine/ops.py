@@ -898,11 +898,61 @@ def site(kind: str, params: tuple, ranks: tuple) -> Site:
 
 def _matmul_shape(shapes, params):
     a, b = shapes
-    if not (1 <= len(a) <= 2 and 1 <= len(b) <= 2):
+    if not (a and b):
         raise ShapeError(f"@ multiplies vectors and matrices, not {shape_text(a)} by {shape_text(b)}")
-    if a[-1] != b[0]:
-        raise ShapeError(f"cannot multiply {shape_text(a)} by {shape_text(b)} (@ needs {a[-1]} = {b[0]})")
-    return a[:-1] + b[1:]
+    if len(a) <= 2 and len(b) <= 2:
+        if a[-1] != b[0]:
+            raise ShapeError(f"cannot multiply {shape_text(a)} by {shape_text(b)} (@ needs {a[-1]} = {b[0]})")
+        return a[:-1] + b[1:]
+    # Batched: the last two axes multiply, the ones before broadcast (torch.matmul)
+    pa, pb = (a if len(a) > 1 else (1,) + a), (b if len(b) > 1 else b + (1,))
+    if pa[-1] != pb[-2]:
+        raise ShapeError(f"cannot multiply {shape_text(a)} by {shape_text(b)} (@ needs {pa[-1]} = {pb[-2]})")
+    lead = []
+    for k in range(max(len(pa), len(pb)) - 2, 0, -1):
+        x = pa[-2 - k] if k <= len(pa) - 2 else 1
+        y = pb[-2 - k] if k <= len(pb) - 2 else 1
+        if x != y and 1 not in (x, y):
+            raise ShapeError(f"cannot multiply {shape_text(a)} by {shape_text(b)}: their batch axes "
+                             f"({shape_text(pa[:-2])} and {shape_text(pb[:-2])}) do not broadcast")
+        lead.append(max(x, y) if 1 in (x, y) else x)
+    return tuple(lead) + ((pa[-2],) if len(a) > 1 else ()) + ((pb[-1],) if len(b) > 1 else ())
+
+
+def _batched(a, ra, b, rb):
+    """Both operands of a batched @ as (…, rows, columns) with the same number of axes, each
+    example's leading axes after the batch axis (if any): vectors promoted as torch.matmul."""
+    pa = a[..., None, :] if ra == 1 else a
+    pb = b[..., :, None] if rb == 1 else b
+    ra, rb = max(ra, 2), max(rb, 2)
+    lead = max(ra, rb) - 2
+    fix = []
+    for x, r in ((pa, ra), (pb, rb)):
+        batch = x.shape[:x.ndim - r]
+        fix.append(x.reshape(batch + (1,) * (lead - (r - 2)) + x.shape[x.ndim - r:]))
+    n = max(fix[0].ndim, fix[1].ndim)
+    return [x.reshape((1,) * (n - x.ndim) + x.shape) for x in fix]
+
+
+def _summed_to(np, c, shape):
+    """c summed over the axes where `shape` has 1 (broadcast), in that shape."""
+    axes = tuple(k for k, (n, m) in enumerate(zip(shape, c.shape)) if n == 1 and m != 1)
+    return (c.sum(axis=axes, keepdims=True) if axes else c).reshape(shape)
+
+
+def _matmul_batched(m, a, b, site, slot=None, g=None):
+    """The forward (slot None) or one operand's VJP of a batched @."""
+    np = m.np
+    ra, rb = site.ranks
+    pa, pb = _batched(a, ra, b, rb)
+    if slot is None:
+        return _unpromoted(np.matmul(pa, pb), ra, rb)
+    pg = _promoted_grad(g, ra, rb)
+    if slot == 0:
+        c = _summed_to(np, np.matmul(pg, np.swapaxes(pb, -1, -2)), pa.shape)
+        return c.reshape(a.shape if ra > 1 else a.shape[:-1] + (1, a.shape[-1])).reshape(a.shape)
+    c = _summed_to(np, np.matmul(np.swapaxes(pa, -1, -2), pg), pb.shape)
+    return c.reshape(b.shape)
 
 
 def _promoted(a, ra, b, rb):
@@ -914,13 +964,15 @@ def _unpromoted(x, ra, rb):
     if rb == 1:
         x = x[..., 0]
     if ra == 1:
-        x = x[..., 0, :] if rb == 2 else x[..., 0]
+        x = x[..., 0, :] if rb >= 2 else x[..., 0]
     return x
 
 
 def _matmul(m, a, b, site):
     np = m.np
     ra, rb = site.ranks
+    if ra > 2 or rb > 2:
+        return _matmul_batched(m, a, b, site)
     if ra == 2 and rb == 1 and a.ndim == 2:  # one matrix, vectors (maybe a batch): one GEMM
         return b @ a.T
     if ra == 1 and b.ndim == rb:  # vectors (maybe a batch) times one vector or matrix
@@ -938,6 +990,8 @@ def _promoted_grad(g, ra, rb):
 def _matmul_grad_a(m, g, out, a, b, site):
     np = m.np
     ra, rb = site.ranks
+    if ra > 2 or rb > 2:
+        return _matmul_batched(m, a, b, site, 0, g)
     if ra == 2 and rb == 1 and a.ndim == 2 and b.ndim == 2:  # shared matrix, a batch of vectors
         return g.T @ b
     pg = _promoted_grad(g, ra, rb)
@@ -949,6 +1003,8 @@ def _matmul_grad_a(m, g, out, a, b, site):
 def _matmul_grad_b(m, g, out, a, b, site):
     np = m.np
     ra, rb = site.ranks
+    if ra > 2 or rb > 2:
+        return _matmul_batched(m, a, b, site, 1, g)
     if ra == 1 and b.ndim == rb and a.ndim == 2:  # a batch of vectors times one vector or matrix
         return a.T @ g
     pg = _promoted_grad(g, ra, rb)
@@ -1108,7 +1164,8 @@ def _tensor_op(name, arity, doc, forward, vjp, shape, rule, show, **more):
 
 
 for _op in [
-    _tensor_op("matmul", 2, "matrix product (vector·vector, matrix·vector, vector·matrix, matrix·matrix)",
+    _tensor_op("matmul", 2, "matrix product (vector·vector, matrix·vector, vector·matrix, matrix·matrix); over leading "
+               "axes, broadcast, for 3-D and more (torch.matmul)",
                _matmul, (_matmul_grad_a, _matmul_grad_b), _matmul_shape,
                ("∂L/∂{y} @ {1}ᵀ", "{0}ᵀ @ ∂L/∂{y}"), "{0} @ {1}", syntax="{0} @ {1}", prec=PRODUCT,
                torch="{0} @ {1}", jax="{0} @ {1}",
