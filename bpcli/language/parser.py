@@ -467,7 +467,7 @@ _READABLE = {
     "NAME": "a name", "NUMBER": "a number", "LPAR": "(", "RPAR": ")", "COMMA": ",",
     "_SEP": "; or a new line", "$END": "the end", "PLUS": "+", "MINUS": "-", "STAR": "*",
     "SLASH": "/", "_POW": "^ or **", "EQUAL": "=", "LSQB": "[", "RSQB": "]", "AT": "@",
-    "MORETHAN": ">", "LESSTHAN": "<",
+    "MORETHAN": "a comparison", "LESSTHAN": "a comparison",  # > <; >= <= == != come with them
 }
 
 
