@@ -1286,10 +1286,10 @@ for _op in [
     _along_row("cumsum", "running sum along an axis", "reversed running sum of ∂L/∂{y} along the axis",
                "torch.cumsum({0}, dim={dim})", "jnp.cumsum({0}, axis={dim})"),
     _along_row("cumprod", "running product along an axis",
-               "Σ_(j≥i) ∂L/∂{y}_j · Π_(k≤j, k≠i) {0}_k (exact at zeros)",
+               "Σ over j from i on: ∂L/∂{y}_j · the product of the other {0}_k up to j (exact at zeros)",
                "torch.cumprod({0}, dim={dim})", "jnp.cumprod({0}, axis={dim})"),
     _along_row("logcumsumexp", "log of the running sum of exp along an axis, computed stably",
-               "Σ_(j≥i) ∂L/∂{y}_j · exp({0}_i − {y}_j)",
+               "Σ over j from i on: ∂L/∂{y}_j · exp({0}_i − {y}_j)",
                "torch.logcumsumexp({0}, dim={dim})", "jax.lax.cumlogsumexp({0}, axis={dim})"),
 ]:
     OPS[_op.name] = _op
