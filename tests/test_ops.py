@@ -37,6 +37,8 @@ CALLS = {
 def call(op):
     if op.name in CALLS:
         return CALLS[op.name]
+    if op.syntax:  # the comparisons: a > b, …
+        return op.syntax.format("a", "b")
     return f"{op.name}({', '.join('abc'[: op.arity])})"
 
 
@@ -122,13 +124,14 @@ def test_constant_partials_are_exactly_what_the_partial_functions_give(op, args)
 
 def test_constant_partials_are_the_linear_and_flat_ops():
     assert [op.name for op in OPS.values() if op.constant_partials] == ["add", "sub", "neg", "step", "sign",
-                                                                        "floor", "ceil", "round"]
+                                                                        "floor", "ceil", "round",
+                                                                        "gt", "lt", "ge", "le", "eq", "ne"]
 
 
 def test_every_function_has_a_grammar_alternative_and_every_alias_an_op():
     aliases = set(re.findall(r"->\s*(\w+)", grammar_text()))
     assert set(OPS) - {"take"} <= aliases  # p[y] is reached through the index alias
-    structural = {"assign", "output", "number", "name", "constant", "call", "unknown_function"}
+    structural = {"assign", "output", "number", "name", "constant", "call", "unknown_function", "keyword"}
     assert aliases - set(OPS) == structural
 
 
@@ -143,11 +146,11 @@ def test_function_with_wrong_arity_is_a_parse_error(name):
 
 # Where each op's kink is, when not at 0 (in every operand).
 KINK_AT = {"asin": (1.0,), "acos": (-1.0,), "acosh": (1.0,), "round": (2.5,), "relu6": (6.0,),
-           "mod": (6.0, 3.0), "clamp": (1.0, -1.0, 1.0), "floor": (3.0,), "ceil": (-2.0,)}
+           "mod": (6.0, 3.0), "clamp": (1.0, -1.0, 1.0), "where": (0.0, 1.0, 2.0), "floor": (3.0,), "ceil": (-2.0,)}
 
 
-@pytest.mark.parametrize("op", [o for o in OPS.values() if o.kink], ids=lambda o: o.name)
-def test_kinks_are_said_aloud(op):
+@pytest.mark.parametrize("op", [o for o in OPS.values() if o.kink and o.elementwise], ids=lambda o: o.name)
+def test_kinks_are_said_aloud(op):  # amax's ties: tests/test_reductions.py
     f = parse(call(op))
     point = dict(zip("abc", KINK_AT.get(op.name, (0.0,) * op.arity)))
     notes = view.notes(f.grad(point))
@@ -188,7 +191,8 @@ def test_pow_and_sinc_are_shown_as_a_textbook_writes_them():
 # -- the rule on every edge ---------------------------------------------------------------
 RULE_NAMES = {"sum", "difference", "product", "quotient", "negation", "power", "exponential", "logarithm",
               "chain", "selection", "constant", "matrix product", "mean", "transpose", "softmax", "log-softmax",
-              "log-sum-exp", "indexing"}
+              "log-sum-exp", "indexing", "variance", "standard deviation", "running sum", "running product",
+              "reshaping", "joining", "padding", "reversal", "masking"}
 # A tensor row, called on operands of fitting shapes.
 TENSOR_CALLS = {"matmul": ("A @ v", {"A": [[1.0, 2.0], [3.0, 4.0]], "v": [1.0, -1.0]}),
                 "index": ("v[1]", {"v": [1.0, 2.0, 3.0]}),

@@ -17,7 +17,7 @@ from bpcli.check.verdicts import (
     Steps,
 )
 from bpcli.engine.numeric import close
-from bpcli.engine.ops import CONST, INPUT, OPS
+from bpcli.engine.ops import CONST, INPUT, OPS, site
 from bpcli.engine.tensor import evaluate
 from bpcli.engine.tensor import shapes as infer
 
@@ -159,19 +159,16 @@ def _sympy_node(formula, i, vals, node_shapes, sp, np):
     if op.elementwise:
         return np.vectorize(lambda *e: op.sympy(sp, *e), otypes=[object])(*xs)
     name, params = op.name, formula.params.get(i, ())
+    if op.sympy_tensor is not None:
+        at = site(name, params, tuple(len(node_shapes[b]) for b in formula.args[i]))
+        return np.asarray(op.sympy_tensor(sp, *(np.asarray(x, dtype=object) for x in xs), at), dtype=object)
     a = np.asarray(xs[0], dtype=object)
     if name == "matmul":
         return np.asarray(np.matmul(a, np.asarray(xs[1], dtype=object)), dtype=object)
-    if name in ("sum", "mean"):
-        total = a.sum(axis=params[0]) if params else a.sum()
-        n = a.shape[params[0]] if params else a.size
-        return np.asarray(total if name == "sum" else total / n, dtype=object)
     if name == "transpose":
         return np.swapaxes(a, -1, -2) if a.ndim >= 2 else a
-    if name in ("softmax", "log_softmax", "logsumexp"):
+    if name in ("softmax", "log_softmax"):
         lse = np.vectorize(sp.log, otypes=[object])(np.vectorize(sp.exp, otypes=[object])(a).sum(axis=-1))
-        if name == "logsumexp":
-            return lse
         log_p = a - lse[..., None]
         return log_p if name == "log_softmax" else np.vectorize(sp.exp, otypes=[object])(log_p)
     if name == "index":
@@ -219,10 +216,25 @@ def sympy_work(formula, point: dict, labels: list[str]) -> int:
     return int(min(entries * size[formula.output], 1e18))
 
 
+_WRITTEN_HERE = ("matmul", "transpose", "softmax", "log_softmax", "index", "take")  # _sympy_node's own
+
+
+def without_sympy(formula) -> list[str]:
+    """The formula's operations SymPy has no counterpart of (amax: PyTorch's split at a tie is
+    no derivative), so the check judges by finite differences alone."""
+    kinds = {k for k in formula.kinds if k in OPS and not OPS[k].elementwise}
+    return sorted(k for k in kinds if OPS[k].sympy_tensor is None and k not in _WRITTEN_HERE)
+
+
 def _ask_sympy(job, formula, point: dict, labels: list[str], size: tuple, budget: float, notes: list) -> dict:
     """SymPy's answer (job in its child process, within the budget), or {} with a note saying
     why there is none; `size` is (how many, the bound, what they are)."""
     count, bound, what = size
+    missing = without_sympy(formula)
+    if missing:
+        notes.append(f"SymPy check skipped: {', '.join(missing)} {'has' if len(missing) == 1 else 'have'} "
+                     "no SymPy counterpart; finite differences only")
+        return {}
     if count > bound:
         notes.append(f"SymPy check skipped: {count:,} {what} (more than {bound:,}); finite differences only")
         return {}

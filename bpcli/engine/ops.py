@@ -21,10 +21,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 from bpcli.engine.numeric import ONE
+from bpcli.engine.numtext import shape_text
 from bpcli.errors import InputValueError, ShapeError
 
 # The two kinds of leaf node; every other node's kind is a row of OPS.
@@ -61,7 +62,16 @@ class Op:
     vjp: tuple = ()  # per operand: (m, g, out, *operands, site) -> contribution, or None (no gradient)
     shape: Callable | None = None  # (operand shapes, params) -> output shape, or ShapeError
     rule: tuple = ()  # per operand, the VJP in words: {0}, {1} the operands, {y} the output
-    axis: bool = False  # takes an optional last argument: an integer constant axis
+    # Static parameters written after the operands, by position or by name (`sum(A, 0)`,
+    # `mean(x, -1, keepdim=True)`): each a Param; the graph keeps their values (canonical()).
+    signature: tuple = ()
+    # Operand slots of an elementwise row through which no gradient flows at all (a comparison's,
+    # where's condition): PyTorch's bool tensors; the tensor pass sends nothing there.
+    inert: tuple = ()
+    # A non-elementwise row's SymPy counterpart, over numpy arrays of SymPy expressions:
+    # (sympy module, *operands, site) -> an array of expressions; None: the check uses finite
+    # differences alone for formulas with it (a rule SymPy has no exact counterpart of).
+    sympy_tensor: Callable | None = None
     # Forward mode for a non-elementwise row, per operand: (m, t, out, *operands, site) -> what
     # the operand's tangent t (in its shape) adds to the output's tangent; None: no tangent flows.
     jvp: tuple = ()
@@ -83,6 +93,36 @@ class Op:
     def is_function(self) -> bool:
         return not self.syntax
 
+    def bound(self, params: tuple) -> dict:
+        """Every static parameter by name: the node's values (in signature order), defaults after."""
+        out = {p.name: p.default for p in self.signature}
+        out.update(zip((p.name for p in self.signature), params))
+        return out
+
+    def canonical(self, values: dict) -> tuple:
+        """The values a node keeps, in signature order, those at their default dropped from the
+        end: sum(A) and sum(A, keepdim=False) are one node."""
+        full = [values.get(p.name, p.default) for p in self.signature]
+        while full and full[-1] == self.signature[len(full) - 1].default:
+            full.pop()
+        return tuple(full)
+
+    def written_signature(self) -> str:
+        """How the call is written, parameters and defaults: sum(a, dim, keepdim=False)."""
+        return f"{self.name}({', '.join(list('abc'[:self.arity]) + [p.spec() for p in self.signature])})"
+
+    def written(self, params: tuple) -> list[str]:
+        """The static parameters as bp writes them after the operands: by position while each
+        is given, then by name (`0`, `keepdim=True`)."""
+        out, by_name = [], False
+        for p, v in zip(self.signature, params):
+            if v == p.default:
+                by_name = True
+                continue
+            text = p.text(v)
+            out.append(f"{p.name}={text}" if by_name or p.keyword or p.kind == "bool" else text)
+        return out
+
     @property
     def shown_derivative(self) -> tuple:
         """The partials for people: the textbook form where there is one, else `derivative`."""
@@ -99,8 +139,45 @@ class Op:
         return tuple(ONE if v == 1 else v for v in values)  # ONE: the pass skips × 1
 
 
+@dataclass(frozen=True)
+class Param:
+    """A static parameter of an operation: a constant written after the operands, by position
+    (unless `keyword`) or as name=value. `kind` is what is written: "int" (an integer, negative
+    allowed), "bool" (True or False), "ints" (every remaining positional argument: reshape's
+    sizes). `default` is the value when absent (None: the op's own meaning, e.g. every axis)."""
+
+    name: str
+    kind: str = "int"
+    default: object = None
+    keyword: bool = False  # only as name=value
+    doc: str = ""
+    required: bool = False
+
+    def text(self, value) -> str:
+        if self.kind == "ints":
+            return ", ".join(map(str, value))
+        return str(value)
+
+    def spec(self) -> str:
+        """How `bp ops` lists it: dim, keepdim=False, *sizes."""
+        if self.kind == "ints":
+            return f"*{self.name}"
+        return self.name if self.default is None and not self.keyword else f"{self.name}={self.default}"
+
+
+# The reductions' parameters, as PyTorch names them.
+DIM = Param("dim", doc="the axis reduced (absent: every axis)")
+KEEPDIM = Param("keepdim", "bool", False, doc="keep the reduced axis with length 1")
+
+
+def carries_gradient(op, slot: int) -> bool:
+    """Whether a gradient flows back into this operand slot: not into p[y]'s label, nor through
+    a comparison or where's condition (their partial is the constant 0, PyTorch's bool tensors)."""
+    return slot not in op.inert if op.elementwise else op.vjp[slot] is not None
+
+
 # Precedence levels for printing, loosest first; they mirror the grammar's ?rules.
-SUM, PRODUCT, UNARY, POWER = 1, 2, 3, 4
+COMPARE, SUM, PRODUCT, UNARY, POWER = 0, 1, 2, 3, 4
 
 
 def _pow_base_partial(m, out, a, b):
@@ -883,24 +960,76 @@ OPS: dict[str, Op] = {
 @dataclass(frozen=True)
 class Site:
     """What a non-elementwise rule knows besides the values: the node's static parameters
-    (axes, indices) and its operands' per-example ranks (more axes than that: a batch)."""
+    (axes, indices; `kw` by name, defaults filled in) and its operands' per-example ranks
+    (more axes than that: a batch)."""
 
     params: tuple
     ranks: tuple
+    kw: dict = field(default_factory=dict)
 
 
-def shape_text(shape: tuple) -> str:
-    """2×3 for a matrix, 3 for a vector, scalar for ()."""
-    return "×".join(map(str, shape)) if shape else "scalar"
+def site(kind: str, params: tuple, ranks: tuple) -> Site:
+    """The Site of a node of this kind."""
+    return Site(params, ranks, OPS[kind].bound(params))
 
 
 def _matmul_shape(shapes, params):
     a, b = shapes
-    if not (1 <= len(a) <= 2 and 1 <= len(b) <= 2):
+    if not (a and b):
         raise ShapeError(f"@ multiplies vectors and matrices, not {shape_text(a)} by {shape_text(b)}")
-    if a[-1] != b[0]:
-        raise ShapeError(f"cannot multiply {shape_text(a)} by {shape_text(b)} (@ needs {a[-1]} = {b[0]})")
-    return a[:-1] + b[1:]
+    if len(a) <= 2 and len(b) <= 2:
+        if a[-1] != b[0]:
+            raise ShapeError(f"cannot multiply {shape_text(a)} by {shape_text(b)} (@ needs {a[-1]} = {b[0]})")
+        return a[:-1] + b[1:]
+    # Batched: the last two axes multiply, the ones before broadcast (torch.matmul)
+    pa, pb = (a if len(a) > 1 else (1,) + a), (b if len(b) > 1 else b + (1,))
+    if pa[-1] != pb[-2]:
+        raise ShapeError(f"cannot multiply {shape_text(a)} by {shape_text(b)} (@ needs {pa[-1]} = {pb[-2]})")
+    lead = []
+    for k in range(max(len(pa), len(pb)) - 2, 0, -1):
+        x = pa[-2 - k] if k <= len(pa) - 2 else 1
+        y = pb[-2 - k] if k <= len(pb) - 2 else 1
+        if x != y and 1 not in (x, y):
+            raise ShapeError(f"cannot multiply {shape_text(a)} by {shape_text(b)}: their batch axes "
+                             f"({shape_text(pa[:-2])} and {shape_text(pb[:-2])}) do not broadcast")
+        lead.append(max(x, y) if 1 in (x, y) else x)
+    return tuple(lead) + ((pa[-2],) if len(a) > 1 else ()) + ((pb[-1],) if len(b) > 1 else ())
+
+
+def _batched(a, ra, b, rb):
+    """Both operands of a batched @ as (…, rows, columns) with the same number of axes, each
+    example's leading axes after the batch axis (if any): vectors promoted as torch.matmul."""
+    pa = a[..., None, :] if ra == 1 else a
+    pb = b[..., :, None] if rb == 1 else b
+    ra, rb = max(ra, 2), max(rb, 2)
+    lead = max(ra, rb) - 2
+    fix = []
+    for x, r in ((pa, ra), (pb, rb)):
+        batch = x.shape[:x.ndim - r]
+        fix.append(x.reshape(batch + (1,) * (lead - (r - 2)) + x.shape[x.ndim - r:]))
+    n = max(fix[0].ndim, fix[1].ndim)
+    return [x.reshape((1,) * (n - x.ndim) + x.shape) for x in fix]
+
+
+def _summed_to(np, c, shape):
+    """c summed over the axes where `shape` has 1 (broadcast), in that shape."""
+    axes = tuple(k for k, (n, m) in enumerate(zip(shape, c.shape)) if n == 1 and m != 1)
+    return (c.sum(axis=axes, keepdims=True) if axes else c).reshape(shape)
+
+
+def _matmul_batched(m, a, b, site, slot=None, g=None):
+    """The forward (slot None) or one operand's VJP of a batched @."""
+    np = m.np
+    ra, rb = site.ranks
+    pa, pb = _batched(a, ra, b, rb)
+    if slot is None:
+        return _unpromoted(np.matmul(pa, pb), ra, rb)
+    pg = _promoted_grad(g, ra, rb)
+    if slot == 0:
+        c = _summed_to(np, np.matmul(pg, np.swapaxes(pb, -1, -2)), pa.shape)
+        return c.reshape(a.shape if ra > 1 else a.shape[:-1] + (1, a.shape[-1])).reshape(a.shape)
+    c = _summed_to(np, np.matmul(np.swapaxes(pa, -1, -2), pg), pb.shape)
+    return c.reshape(b.shape)
 
 
 def _promoted(a, ra, b, rb):
@@ -912,13 +1041,15 @@ def _unpromoted(x, ra, rb):
     if rb == 1:
         x = x[..., 0]
     if ra == 1:
-        x = x[..., 0, :] if rb == 2 else x[..., 0]
+        x = x[..., 0, :] if rb >= 2 else x[..., 0]
     return x
 
 
 def _matmul(m, a, b, site):
     np = m.np
     ra, rb = site.ranks
+    if ra > 2 or rb > 2:
+        return _matmul_batched(m, a, b, site)
     if ra == 2 and rb == 1 and a.ndim == 2:  # one matrix, vectors (maybe a batch): one GEMM
         return b @ a.T
     if ra == 1 and b.ndim == rb:  # vectors (maybe a batch) times one vector or matrix
@@ -936,6 +1067,8 @@ def _promoted_grad(g, ra, rb):
 def _matmul_grad_a(m, g, out, a, b, site):
     np = m.np
     ra, rb = site.ranks
+    if ra > 2 or rb > 2:
+        return _matmul_batched(m, a, b, site, 0, g)
     if ra == 2 and rb == 1 and a.ndim == 2 and b.ndim == 2:  # shared matrix, a batch of vectors
         return g.T @ b
     pg = _promoted_grad(g, ra, rb)
@@ -947,6 +1080,8 @@ def _matmul_grad_a(m, g, out, a, b, site):
 def _matmul_grad_b(m, g, out, a, b, site):
     np = m.np
     ra, rb = site.ranks
+    if ra > 2 or rb > 2:
+        return _matmul_batched(m, a, b, site, 1, g)
     if ra == 1 and b.ndim == rb and a.ndim == 2:  # a batch of vectors times one vector or matrix
         return a.T @ g
     pg = _promoted_grad(g, ra, rb)
@@ -955,50 +1090,53 @@ def _matmul_grad_b(m, g, out, a, b, site):
     return gb[..., 0] if rb == 1 else gb
 
 
-def _axes(site) -> tuple:
-    """The example's axes a reduction runs over, as negative axes (so a batch rides along)."""
-    rank = site.ranks[0]
-    if not rank:  # sum(x, 0) or sum(x, -1) of a scalar: PyTorch's 0-d reduction, over no axis
-        return ()
-    if site.params:
-        axis = site.params[0]
-        return (axis - rank if axis >= 0 else axis,)
-    return tuple(range(-rank, 0))
+def _reductions():
+    from bpcli.engine import reductions  # deferred: the reductions' numpy rules, off bp grad's scalar path
+    return reductions
 
 
-def _reduce_shape(name):
-    def shape(shapes, params):
-        (a,) = shapes
-        if not params:
-            return ()
-        axis = params[0]
-        if not a and axis in (0, -1):  # a 0-d tensor's dim 0 or -1, as PyTorch takes it: itself
-            return ()
-        if not -len(a) <= axis < len(a):
-            have = f"its axes are 0 to {len(a) - 1}" if a else "a scalar has no axes"
-            raise ShapeError(f"{name} over axis {axis} of a {shape_text(a)} tensor: {have}")
-        axis %= len(a)
-        return a[:axis] + a[axis + 1:]
+def _reduction(name: str):
+    """A rule of engine/reductions.py, which loads when a tensor pass first runs one."""
+    def run(*args):
+        return getattr(_reductions(), name)(*args)
+
+    run.__name__ = name
+    return run
+
+
+def _reduction_shape(name: str, empty: bool = True):
+    def shape(shapes, kw):
+        return _reductions().reduce_shape(name, empty)(shapes, kw)
 
     return shape
 
 
-def _count(a, site) -> int:
-    n = 1
-    for axis in _axes(site):
-        n *= a.shape[axis]
-    return n
+def _shapes():
+    from bpcli.engine import shapes  # deferred: the shape ops' numpy rules, off bp grad's scalar path
+    return shapes
 
 
-def _spread(m, g, a, site):
-    """The upstream gradient of a reduction, broadcast back over the reduced axes."""
-    return m.np.broadcast_to(m.np.expand_dims(g, _axes(site)), a.shape)
+def _shape_rule(name: str, symbolic: bool = False):
+    """A rule of engine/shapes.py (its SymPy counterpart: `symbolic`), loaded when first run."""
+    def run(*args):
+        return (_shapes().symbolic(name) if symbolic else getattr(_shapes(), name))(*args)
+
+    run.__name__ = name
+    return run
+
+
+def _shape_of(name: str, *more):
+    def shape(shapes, kw):
+        rule = getattr(_shapes(), name)
+        return (rule(*more) if more else rule)(shapes, kw)
+
+    return shape
 
 
 def _vector_shape(name):
     def shape(shapes, params):
         (a,) = shapes
-        return a if name != "logsumexp" else a[:-1]  # a scalar: as a vector of one entry, PyTorch's 0-d
+        return a
 
     return shape
 
@@ -1032,12 +1170,6 @@ def _softmax(m, a, site):
 def _log_softmax(m, a, site):
     z = _shifted(m, a)[0]
     return z - m.np.log(m.np.exp(z).sum(axis=-1, keepdims=True))
-
-
-def _logsumexp(m, a, site):
-    np = m.np
-    z, top = _shifted(m, a)
-    return (np.log(np.exp(z).sum(axis=-1, keepdims=True)) + np.where(np.isfinite(top), top, 0.0))[..., 0]
 
 
 def _index_shape(shapes, params):
@@ -1109,32 +1241,36 @@ def _tensor_op(name, arity, doc, rule_name, forward, vjp, shape, rule, show, **m
 
 
 for _op in [
-    _tensor_op("matmul", 2, "matrix product (vector·vector, matrix·vector, vector·matrix, matrix·matrix)",
+    _tensor_op("matmul", 2, "matrix product (vector·vector, matrix·vector, vector·matrix, matrix·matrix); over leading "
+               "axes, broadcast, for 3-D and more (torch.matmul)",
                "matrix product",
                _matmul, (_matmul_grad_a, _matmul_grad_b), _matmul_shape,
                ("∂L/∂{y} @ {1}ᵀ", "{0}ᵀ @ ∂L/∂{y}"), "{0} @ {1}", syntax="{0} @ {1}", prec=PRODUCT,
                torch="{0} @ {1}", jax="{0} @ {1}",
                jvp=(lambda m, t, out, a, b, site: _matmul(m, t, b, site),
                     lambda m, t, out, a, b, site: _matmul(m, a, t, site))),
-    _tensor_op("sum", 1, "sum of all entries; sum(A, axis) along one axis", "sum",
-               lambda m, a, site: m.np.sum(a, axis=_axes(site)),
-               (lambda m, g, out, a, site: _spread(m, g, a, site),), _reduce_shape("sum"),
-               ("∂L/∂{y} copied to every summed entry",), "sum({0})", axis=True,
-               torch="torch.sum({0}, dim={axis})", jax="jnp.sum({0}, axis={axis})",
-               jvp=(lambda m, t, out, a, site: m.np.sum(t, axis=_axes(site)),)),
-    _tensor_op("mean", 1, "mean of all entries; mean(A, axis) along one axis", "mean",
-               lambda m, a, site: m.np.sum(a, axis=_axes(site)) / _count(a, site),
-               (lambda m, g, out, a, site: _spread(m, g, a, site) / _count(a, site),),
-               _reduce_shape("mean"), ("∂L/∂{y} / n copied to every averaged entry",), "mean({0})",
-               axis=True, torch="torch.mean({0}, dim={axis})", jax="jnp.mean({0}, axis={axis})",
-               jvp=(lambda m, t, out, a, site: m.np.sum(t, axis=_axes(site)) / _count(a, site),)),
-    _tensor_op("transpose", 1, "transpose: swaps the last two axes (a vector stays as it is)", "transpose",
-               lambda m, a, site: m.np.swapaxes(a, -1, -2) if site.ranks[0] >= 2 else a,
-               (lambda m, g, out, a, site: m.np.swapaxes(g, -1, -2) if site.ranks[0] >= 2 else g,),
-               lambda shapes, params: shapes[0][:-2] + shapes[0][:-3:-1],
-               ("(∂L/∂{y})ᵀ",), "transpose({0})",
-               torch="torch.transpose({0}, -2, -1)", jax="jnp.swapaxes({0}, -2, -1)",
-               jvp=(lambda m, t, out, a, site: m.np.swapaxes(t, -1, -2) if site.ranks[0] >= 2 else t,)),
+    _tensor_op("sum", 1, "sum of all entries; sum(A, dim) along one axis", "sum",
+               _reduction("total"), (_reduction("total_vjp"),), _reduction_shape("sum"),
+               ("∂L/∂{y} copied to every summed entry",), "sum({0})", signature=(DIM, KEEPDIM),
+               torch="torch.sum({0}, dim={dim}, keepdim={keepdim})",
+               jax="jnp.sum({0}, axis={dim}, keepdims={keepdim})",
+               sympy_tensor=_reduction("total_sympy"),
+               jvp=(_reduction("total_jvp"),)),
+    _tensor_op("mean", 1, "mean of all entries; mean(A, dim) along one axis", "mean",
+               _reduction("mean"), (_reduction("mean_vjp"),), _reduction_shape("mean"),
+               ("∂L/∂{y} / n copied to every averaged entry",), "mean({0})", signature=(DIM, KEEPDIM),
+               torch="torch.mean({0}, dim={dim}, keepdim={keepdim})",
+               jax="jnp.mean({0}, axis={dim}, keepdims={keepdim})",
+               sympy_tensor=_reduction("mean_sympy"),
+               jvp=(_reduction("mean_jvp"),)),
+    _tensor_op("transpose", 1, "transpose: swaps the last two axes (a vector stays as it is); "
+               "transpose(A, dim0, dim1) swaps those two", "transpose",
+               _shape_rule("transpose"), (_shape_rule("transpose_vjp"),), _shape_of("transpose_shape"),
+               ("(∂L/∂{y}) with the two axes swapped back",), "transpose({0})",
+               signature=(Param("dim0", doc="one axis (absent: the last two)"), Param("dim1", doc="the other")),
+               torch="torch.transpose({0}, {dim0}, {dim1})", jax="jnp.swapaxes({0}, {dim0}, {dim1})",
+               sympy_tensor=_shape_rule("transpose", symbolic=True),
+               jvp=(_shape_rule("transpose_jvp"),)),
     _tensor_op("softmax", 1, "softmax along the last axis: exp(v) / sum(exp(v))", "softmax",
                _one_entry(_softmax, (0,)),
                (_one_entry(lambda m, g, out, a, site: out * (g - (g * out).sum(axis=-1, keepdims=True)),
@@ -1151,13 +1287,15 @@ for _op in [
                torch="torch.log_softmax({0}, dim=-1)", jax="jax.nn.log_softmax({0}, axis=-1)",
                jvp=(_one_entry(lambda m, t, out, a, site: t - (m.np.exp(out) * t).sum(axis=-1, keepdims=True),
                                (0, 1, 2)),)),
-    _tensor_op("logsumexp", 1, "log of the sum of exp(v) along the last axis, computed stably", "log-sum-exp",
-               _one_entry(_logsumexp, (0,), squeeze=False),
-               (_one_entry(lambda m, g, out, a, site: g[..., None] * m.np.exp(a - out[..., None]), (2,)),),
-               _vector_shape("logsumexp"), ("∂L/∂{y} · softmax({0})",), "logsumexp({0})",
-               torch="torch.logsumexp({0}, dim=-1)", jax="jax.nn.logsumexp({0}, axis=-1)",
-               jvp=(_one_entry(lambda m, t, out, a, site: (m.np.exp(a - out[..., None]) * t).sum(axis=-1),
-                               (0, 2), squeeze=False),)),
+    _tensor_op("logsumexp", 1, "log of the sum of exp(v) along an axis (the last by default), computed stably",
+               "log-sum-exp",
+               _reduction("logsumexp"), (_reduction("logsumexp_vjp"),), _reduction_shape("logsumexp"),
+               ("∂L/∂{y} · softmax({0}) along the axis",), "logsumexp({0})",
+               signature=(Param("dim", default=-1, doc="the axis reduced"), KEEPDIM),
+               torch="torch.logsumexp({0}, dim={dim}, keepdim={keepdim})",
+               jax="jax.nn.logsumexp({0}, axis={dim}, keepdims={keepdim})",
+               sympy_tensor=_reduction("logsumexp_sympy"),
+               jvp=(_reduction("logsumexp_jvp"),)),
     _tensor_op("index", 1, "an entry, row or column at integer indices: v[2], A[1, 0], A[-1]", "indexing",
                _index, (_index_grad,), _index_shape, ("∂L/∂{y} at the index, 0 elsewhere",), "{0}[…]",
                syntax="{0}[…]", prec=POWER + 1, torch="{0}[{index}]", jax="{0}[{index}]",
@@ -1168,6 +1306,179 @@ for _op in [
                "{0}[{1}]", syntax="{0}[{1}]", prec=POWER + 1,
                torch="{0}[{1}.long()]", jax="{0}[{1}.astype(int)]",
                jvp=(lambda m, t, out, p, y, site: _take(m, t, y, site), None)),
+]:
+    OPS[_op.name] = _op
+
+
+# -- issue 24's operations (shapes, slicing, reductions, comparisons, batched @) ---------------
+# Their rules live in engine/reductions.py and engine/shapes.py, loaded when a tensor pass first
+# runs one (bp grad on numbers never does).
+CORRECTION = Param("correction", default=1, keyword=True,
+                   doc="divide by n - correction (1: the unbiased estimate, PyTorch's default)")
+
+
+# The rule each of these rows applies, in a word or two (the tables' and JSON's rule_name)
+RULE_NAMES = {"amax": "selection", "amin": "selection", "prod": "product", "var": "variance",
+              "std": "standard deviation", "cumsum": "running sum", "cumprod": "running product",
+              "logcumsumexp": "log-sum-exp", "reshape": "reshaping", "flatten": "reshaping",
+              "permute": "transpose", "squeeze": "reshaping", "unsqueeze": "reshaping", "cat": "joining",
+              "stack": "joining", "pad": "padding", "flip": "reversal", "tril": "masking", "triu": "masking"}
+
+
+def _reduction_row(name, doc, rule, torch, jax, signature=(DIM, KEEPDIM), empty=True, sympy=True, **more):
+    return _tensor_op(name, 1, doc, RULE_NAMES[name], _reduction(name), (_reduction(f"{name}_vjp"),),
+                      _reduction_shape(name, empty), (rule,), f"{name}({{0}})", signature=signature,
+                      torch=torch, jax=jax, jvp=(_reduction(f"{name}_jvp"),),
+                      sympy_tensor=_reduction(f"{name}_sympy") if sympy else None, **more)
+
+
+def _along_row(name, doc, rule, torch, jax):
+    return _tensor_op(name, 1, doc, RULE_NAMES[name], _reduction(name), (_reduction(f"{name}_vjp"),),
+                      _along_shape(name),
+                      (rule,), f"{name}({{0}})", signature=(Param("dim", required=True, doc="the axis"),),
+                      torch=torch, jax=jax, jvp=(_reduction(f"{name}_jvp"),),
+                      sympy_tensor=_reduction(f"{name}_sympy"))
+
+
+def _along_shape(name: str):
+    def shape(shapes, kw):
+        return _reductions().along_shape(name)(shapes, kw)
+
+    return shape
+
+
+_TIES = "ties share the gradient evenly (1/k to each of k tied entries), as PyTorch's amax and amin"
+
+for _op in [
+    _reduction_row("amax", "largest entry; amax(A, dim) along one axis",
+                   "∂L/∂{y} split evenly among the entries equal to the largest, 0 elsewhere",
+                   "torch.amax({0}, dim={dim}, keepdim={keepdim})", "jnp.max({0}, axis={dim}, keepdims={keepdim})",
+                   empty=False, sympy=False, kink=_reduction("tied_max"), convention=_TIES),
+    _reduction_row("amin", "smallest entry; amin(A, dim) along one axis",
+                   "∂L/∂{y} split evenly among the entries equal to the smallest, 0 elsewhere",
+                   "torch.amin({0}, dim={dim}, keepdim={keepdim})", "jnp.min({0}, axis={dim}, keepdims={keepdim})",
+                   empty=False, sympy=False, kink=_reduction("tied_min"), convention=_TIES),
+    _reduction_row("prod", "product of all entries; prod(A, dim) along one axis",
+                   "∂L/∂{y} times the product of the other entries (exact at zeros)",
+                   "torch.prod({0}, dim={dim}, keepdim={keepdim})", "jnp.prod({0}, axis={dim}, keepdims={keepdim})"),
+    _reduction_row("var", "variance, unbiased (divides by n - 1, PyTorch's default; correction=0: by n)",
+                   "∂L/∂{y} · 2({0} − mean) / (n − correction)",
+                   "torch.var({0}, dim={dim}, correction={correction}, keepdim={keepdim})",
+                   "jnp.var({0}, axis={dim}, ddof={correction}, keepdims={keepdim})",
+                   signature=(DIM, KEEPDIM, CORRECTION)),
+    _reduction_row("std", "standard deviation, unbiased (sqrt of var; correction=0: divides by n)",
+                   "∂L/∂{y} · ({0} − mean) / ((n − correction) · {y})",
+                   "torch.std({0}, dim={dim}, correction={correction}, keepdim={keepdim})",
+                   "jnp.std({0}, axis={dim}, ddof={correction}, keepdims={keepdim})",
+                   signature=(DIM, KEEPDIM, CORRECTION)),
+    _along_row("cumsum", "running sum along an axis", "reversed running sum of ∂L/∂{y} along the axis",
+               "torch.cumsum({0}, dim={dim})", "jnp.cumsum({0}, axis={dim})"),
+    _along_row("cumprod", "running product along an axis",
+               "Σ over j from i on: ∂L/∂{y}_j · the product of the other {0}_k up to j (exact at zeros)",
+               "torch.cumprod({0}, dim={dim})", "jnp.cumprod({0}, axis={dim})"),
+    _along_row("logcumsumexp", "log of the running sum of exp along an axis, computed stably",
+               "Σ over j from i on: ∂L/∂{y}_j · exp({0}_i − {y}_j)",
+               "torch.logcumsumexp({0}, dim={dim})", "jax.lax.cumlogsumexp({0}, axis={dim})"),
+]:
+    OPS[_op.name] = _op
+
+
+def _shape_row(name, arity, doc, rule, torch, jax, signature, shape=None):
+    """A row whose rules are engine/shapes.py's functions name, name_vjp (name_vjp_a, _b for two
+    operands), name_jvp and name_shape."""
+    slots = ("",) if arity == 1 else ("_a", "_b")
+    show = f"{name}({', '.join(f'{{{k}}}' for k in range(arity))})"
+    return _tensor_op(name, arity, doc, RULE_NAMES[name], _shape_rule(name),
+                      tuple(_shape_rule(f"{name}_vjp{s}") for s in slots),
+                      shape or _shape_of(f"{name}_shape"), rule, show,
+                      signature=signature, torch=torch, jax=jax,
+                      jvp=tuple(_shape_rule(f"{name}_jvp{s}") for s in slots),
+                      sympy_tensor=_shape_rule(name, symbolic=True))
+
+
+_BACK = "∂L/∂{y} reshaped back to {0}'s shape"
+
+for _op in [
+    _shape_row("reshape", 1, "the entries in a new shape, row-major: reshape(x, 2, 3) (one size may be -1)",
+               (_BACK,), "torch.reshape({0}, {shape})", "jnp.reshape({0}, {shape})",
+               (Param("shape", "ints", required=True, doc="the new sizes, one of them may be -1"),)),
+    _shape_row("flatten", 1, "the entries as one axis (flatten(x, start_dim, end_dim): those axes)",
+               (_BACK,), "torch.flatten({0}, {start_dim}, {end_dim})", "jnp.reshape({0}, {out_shape})",
+               (Param("start_dim", default=0, doc="the first axis flattened"),
+                Param("end_dim", default=-1, doc="the last axis flattened"))),
+    _shape_row("permute", 1, "the axes in a new order: permute(x, 2, 0, 1)",
+               ("∂L/∂{y} with the axes put back (the inverse permutation)",),
+               "torch.permute({0}, {dims})", "jnp.transpose({0}, {dims})",
+               (Param("dims", "ints", required=True, doc="every axis once, in the new order"),)),
+    _shape_row("squeeze", 1, "without axes of length 1 (squeeze(x, dim): that axis, if its length is 1)",
+               (_BACK,), "torch.squeeze({0}, dim={dim})", "jnp.reshape({0}, {out_shape})",
+               (Param("dim", doc="the axis removed if its length is 1 (absent: every such axis)"),)),
+    _shape_row("unsqueeze", 1, "with a new axis of length 1 at dim: unsqueeze(x, 0)",
+               (_BACK,), "torch.unsqueeze({0}, {dim})", "jnp.expand_dims({0}, {dim})",
+               (Param("dim", required=True, doc="where the new axis goes"),)),
+    _shape_row("cat", 2, "two tensors joined along an axis: cat(a, b, dim)",
+               ("∂L/∂{y}'s part along the axis where {0} lies", "∂L/∂{y}'s part where {1} lies"),
+               "torch.cat(({0}, {1}), dim={dim})", "jnp.concatenate(({0}, {1}), axis={dim})",
+               (Param("dim", default=0, doc="the axis they are joined along"),)),
+    _shape_row("stack", 2, "two tensors of one shape stacked along a new axis: stack(a, b, dim)",
+               ("∂L/∂{y}'s first slice along the new axis", "∂L/∂{y}'s second slice"),
+               "torch.stack(({0}, {1}), dim={dim})", "jnp.stack(({0}, {1}), axis={dim})",
+               (Param("dim", default=0, doc="where the new axis goes"),)),
+    _shape_row("pad", 1, "zeros around the entries: pad(x, 1) on every axis, pad(x, l, r, …) as F.pad "
+               "(pairs from the last axis)",
+               ("∂L/∂{y} with the padding cut off",), "torch.nn.functional.pad({0}, {torch_pad})",
+               "jnp.pad({0}, {jax_pad})",
+               (Param("pad", "ints", required=True,
+                      doc="one width for every side, or (before, after) pairs from the last axis"),)),
+    _shape_row("flip", 1, "the entries in reverse order along axes: flip(x, 0)",
+               ("∂L/∂{y} flipped back",), "torch.flip({0}, {dims})", "jnp.flip({0}, {dims})",
+               (Param("dims", "ints", required=True, doc="the axes reversed"),)),
+    _shape_row("tril", 1, "the lower triangle of a matrix (the last two axes), zeros above",
+               ("the lower triangle of ∂L/∂{y}",), "torch.tril({0}, {diagonal})", "jnp.tril({0}, {diagonal})",
+               (Param("diagonal", default=0, doc="which diagonal bounds the triangle (0: the main one)"),),
+               shape=_shape_of("triangle_shape", "tril")),
+    _shape_row("triu", 1, "the upper triangle of a matrix (the last two axes), zeros below",
+               ("the upper triangle of ∂L/∂{y}",), "torch.triu({0}, {diagonal})", "jnp.triu({0}, {diagonal})",
+               (Param("diagonal", default=0, doc="which diagonal bounds the triangle (0: the main one)"),),
+               shape=_shape_of("triangle_shape", "triu")),
+]:
+    OPS[_op.name] = _op
+
+
+# Comparisons (values 1 and 0, no gradient: PyTorch's bool tensors, as numbers) and where.
+def _comparison(name, symbol, test, sympy_test, torch_op):
+    return Op(
+        name, 2, f"1 where a {symbol} b, else 0 (no gradient flows through it)",
+        forward=lambda m, a, b: _bit(m, test(a, b)),
+        partials=(lambda m, out, a, b: 0.0, lambda m, out, a, b: 0.0),
+        derivative=("0", "0"),
+        sympy=lambda sp, a, b: sp.Piecewise((sp.S.One, sympy_test(sp, a, b)), (sp.S.Zero, True)),
+        show=f"{{0}} {symbol} {{1}}", syntax=f"{{0}} {symbol} {{1}}", prec=COMPARE,
+        torch=f"({{0}} {torch_op} {{1}}).to(DTYPE)", jax=f"jnp.where({{0}} {torch_op} {{1}}, 1.0, 0.0)",
+        inert=(0, 1), kink=_tie, rule_name="constant",
+        convention=f"a {symbol} b jumps where a = b: its gradient is taken as 0 there too (no gradient flows)",
+    )
+
+
+for _op in [
+    _comparison("gt", ">", lambda a, b: a > b, lambda sp, a, b: sp.Gt(a, b), ">"),
+    _comparison("lt", "<", lambda a, b: a < b, lambda sp, a, b: sp.Lt(a, b), "<"),
+    _comparison("ge", ">=", lambda a, b: a >= b, lambda sp, a, b: sp.Ge(a, b), ">="),
+    _comparison("le", "<=", lambda a, b: a <= b, lambda sp, a, b: sp.Le(a, b), "<="),
+    _comparison("eq", "==", lambda a, b: a == b, lambda sp, a, b: sp.Eq(a, b), "=="),
+    _comparison("ne", "!=", lambda a, b: a != b, lambda sp, a, b: sp.Ne(a, b), "!="),
+    Op(
+        "where", 3, "where(cond, a, b): a where cond is not 0, else b (masked fill: where(mask, x, -inf))",
+        forward=lambda m, c, a, b: m.where(c != 0, a, b),
+        partials=(lambda m, out, c, a, b: 0.0, lambda m, out, c, a, b: _bit(m, c != 0),
+                  lambda m, out, c, a, b: _bit(m, c == 0)),
+        derivative=("0", "where(a, 1, 0)", "where(a, 0, 1)"),
+        sympy=lambda sp, c, a, b: sp.Piecewise((a, sp.Ne(c, 0)), (b, True)),
+        show="where({0}, {1}, {2})",
+        torch="torch.where({0} != 0, {1}, {2})", jax="jnp.where({0} != 0, {1}, {2})",
+        inert=(0,), kink=lambda c, a, b: (c == 0) & (a != b), rule_name="selection",
+        convention="where(cond, a, b) jumps where cond reaches 0: the gradient goes to the side taken (b at 0)",
+    ),
 ]:
     OPS[_op.name] = _op
 

@@ -14,7 +14,7 @@ from functools import cached_property
 
 from bpcli.engine import entries as bound
 from bpcli.engine.numeric import ONE, ArrayMath
-from bpcli.engine.ops import CONST, INPUT, OPS, Site, shape_text
+from bpcli.engine.ops import CONST, INPUT, OPS, carries_gradient, shape_text, site
 from bpcli.engine.result import Result
 from bpcli.engine.sweep import accumulate, reverse
 from bpcli.engine.sweep import tangents as tangents_loop
@@ -90,7 +90,8 @@ def shapes(formula, input_shapes: dict, batch: int | None = None) -> list[tuple]
             if op.elementwise:
                 out.append(broadcast(kind, operand_shapes) if any(operand_shapes) else ())
             else:
-                out.append(tuple(op.shape(tuple(operand_shapes), f.params.get(i, ()))))
+                params = f.params.get(i, ())
+                out.append(tuple(op.shape(tuple(operand_shapes), op.bound(params) if op.signature else params)))
         except ShapeError as e:
             raise ShapeError(e.reason, e.hint, node=i, op=kind, shapes=tuple(operand_shapes)) from None
         bound.check(out[-1], node_name(f, i), batch or 1, node=i)
@@ -139,6 +140,8 @@ class TensorResult(Result):
         with np.errstate(all="ignore"):
             for i, kind in enumerate(self.formula.kinds):
                 op = OPS.get(kind)
+                if op is not None and not op.elementwise and op.kink and np.any(self._tensor_kink(i)):
+                    out.append(("kink", i))  # amax's ties: the gradient is split, PyTorch's way
                 if op is None or not op.elementwise:
                     continue
                 xs = self.operands(i)
@@ -155,10 +158,18 @@ class TensorResult(Result):
         np = self.m.np
         xs = self.operands(i)
         with np.errstate(all="ignore"):
+            if kind == "kink" and not OPS[self.formula.kinds[i]].elementwise:
+                return int(np.count_nonzero(self._tensor_kink(i)))
             if kind == "kink":
                 return int(np.count_nonzero(np.broadcast_to(OPS[self.formula.kinds[i]].kink(*xs),
                                                             np.shape(self.values[i]))))
             return int(np.count_nonzero(~np.isfinite(self.values[i])))
+
+    def _tensor_kink(self, i: int):
+        """Where a non-elementwise node's rule meets its convention (an amax tie), per entry."""
+        f = self.formula
+        at = site(f.kinds[i], f.params.get(i, ()), tuple(len(self.shapes[a]) for a in f.args[i]))
+        return OPS[f.kinds[i]].kink(self.m, self.values[i], *self.operands(i), at)
 
     @cached_property
     def _label_ids(self) -> frozenset[int]:
@@ -242,8 +253,8 @@ def _contribution(f, vals, shapes, batch, m, i, slot, g, convention=None, xs=Non
             p = m.np.where(op.kink(*xs), op.jax_partials[slot](m, vals[i], *xs), 1.0 if p is ONE else p)
         c = g if p is ONE else g * p
         return _fit(m.np, c, xs[slot], vals[a])
-    site = Site(f.params.get(i, ()), tuple(len(shapes[b]) for b in f.args[i]))
-    c = op.vjp[slot](m, g, vals[i], *xs, site)
+    at = site(f.kinds[i], f.params.get(i, ()), tuple(len(shapes[b]) for b in f.args[i]))
+    c = op.vjp[slot](m, g, vals[i], *xs, at)
     return _fit(m.np, m.np.asarray(c, dtype=m.dtype), vals[a], vals[a])
 
 
@@ -254,8 +265,11 @@ def _fit(np, c, aligned, value):
 
 
 def _wanted(f, wrt) -> list[bool]:
-    """Nodes that depend on an input whose gradient is wanted (all inputs: wrt None)."""
-    return f.depends_on(set(f.inputs) if wrt is None else set(wrt), gradients=True)
+    """Nodes that depend on an input whose gradient is wanted (all inputs: wrt None) and that
+    a gradient from the output reaches: not those seen only through a comparison or where's
+    condition, which PyTorch leaves without a .grad."""
+    depends = f.depends_on(set(f.inputs) if wrt is None else set(wrt), gradients=True)
+    return [d and r for d, r in zip(depends, f.reached)]
 
 
 def prepare(formula, values: dict, m, batched) -> tuple:
@@ -294,8 +308,8 @@ def forward(formula, arrays: dict, node_shapes: list, batch, m) -> list:
             if op.elementwise:
                 vals[i] = m.np.asarray(op.forward(m, *xs), dtype=m.dtype)
             else:
-                site = Site(f.params.get(i, ()), tuple(len(node_shapes[a]) for a in f.args[i]))
-                vals[i] = m.np.asarray(op.forward(m, *xs, site), dtype=m.dtype)
+                at = site(kind, f.params.get(i, ()), tuple(len(node_shapes[a]) for a in f.args[i]))
+                vals[i] = m.np.asarray(op.forward(m, *xs, at), dtype=m.dtype)
     return vals
 
 
@@ -317,7 +331,7 @@ def backward(formula, vals: list, node_shapes: list, batch, m, wanted: list, see
         op = OPS[f.kinds[i]]
         xs = _operands(f, vals, node_shapes, batch, i)
         for slot, a in enumerate(f.args[i]):
-            if wanted[a] and (op.elementwise or op.vjp[slot] is not None):
+            if wanted[a] and carries_gradient(op, slot):
                 accumulate(adj, a, _contribution(f, vals, node_shapes, batch, m, i, slot, g, convention, xs))
         if lean:  # node i's parents are done (they come later on the tape): nothing reads it again
             adj[i] = vals[i] = None
@@ -439,8 +453,8 @@ def jvp(formula, values: dict, tangents: dict, m=None) -> tuple[list, list]:
                 return tan[a] if p is ONE else p * tan[a]
             if op.jvp[slot] is None:
                 return None
-            site = Site(f.params.get(i, ()), tuple(len(node_shapes[b]) for b in f.args[i]))
-            return op.jvp[slot](m, tan[a], vals[i], *xs, site)
+            at = site(f.kinds[i], f.params.get(i, ()), tuple(len(node_shapes[b]) for b in f.args[i]))
+            return op.jvp[slot](m, tan[a], vals[i], *xs, at)
 
         tangents_loop(f.args, tan, term,
                       lambda i, t: np.broadcast_to(np.asarray(t, dtype=m.dtype), node_shapes[i]))

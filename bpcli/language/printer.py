@@ -46,7 +46,7 @@ def program(formula) -> tuple[list[str], dict[int, str]]:
             t = formula.names[i]
             text.append((t, 3 if t.startswith("-") else ATOM))  # a negative constant reads as -c
             continue
-        body, prec = apply(OPS[kind], [text[a] for a in formula.args[i]])
+        body, prec = apply(OPS[kind], [text[a] for a in formula.args[i]], formula.params.get(i, ()))
         label = (formula.labels.get(i) or [None])[-1]
         if label is None and (uses[i] > 1 or (uses[i] and len(body) > MAX_INLINE)):
             label = _fresh(f"n{i}", taken)
@@ -65,14 +65,21 @@ def program(formula) -> tuple[list[str], dict[int, str]]:
     return lines, names
 
 
-def apply(op, operands: list[tuple[str, int]]) -> tuple[str, int]:
+def apply(op, operands: list[tuple[str, int]], params: tuple = ()) -> tuple[str, int]:
+    """An operation over its operands' texts (and binding strengths), its static parameters
+    written after them (`sum(A, 0, keepdim=True)`, `A[1, 0]`)."""
+    if op.name == "index":
+        t, p = operands[0]
+        return f"{t if p >= op.prec else f'({t})'}[{', '.join(map(str, params))}]", op.prec
     if op.is_function:
-        return f"{op.name}({', '.join(t for t, _ in operands)})", ATOM
+        return f"{op.name}({', '.join([t for t, _ in operands] + op.written(params))})", ATOM
     parts = []
     for slot, (t, p) in enumerate(operands):
         # Left-associative + - * /: the right operand needs brackets at equal binding;
         # right-associative ^: the left one does. Unary minus binds looser than ^.
-        if op.prec == 4:
+        if op.prec == 0:  # comparisons do not chain: brackets on both sides at equal binding
+            need = p <= op.prec
+        elif op.prec == 4:
             need = p <= op.prec if slot == 0 else p < 3
         elif op.arity == 1:
             need = p < op.prec

@@ -91,7 +91,8 @@ def _written(f, i: int, refs: list[str]) -> str:
     if kind == "index":
         return f"{refs[0]}[{', '.join(map(str, params))}]"
     text = OPS[kind].show.format(*refs)
-    return f"{text[:-1]}, {params[0]})" if params and OPS[kind].axis else text
+    written = OPS[kind].written(params or ())
+    return f"{text[:-1]}, {', '.join(written)})" if written and text.endswith(")") else text
 
 
 def edge_formula(f, parent: int, slot: int) -> str:

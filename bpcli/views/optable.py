@@ -8,7 +8,14 @@ from bpcli.views.tables import add_row, table
 
 
 def _syntax(op) -> str:
-    return op.syntax.format("a", "b") if op.syntax else f"{op.name}({', '.join('abc'[:op.arity])})"
+    if op.syntax:
+        return op.syntax.format("a", "b")
+    return op.written_signature() if op.signature else f"{op.name}({', '.join('abc'[:op.arity])})"
+
+
+def _parameters(op) -> list:
+    return [{"name": p.name, "kind": p.kind, "default": p.default, "keyword_only": p.keyword,
+             "means": p.doc} for p in op.signature]
 
 
 def ops_document() -> list:
@@ -19,7 +26,8 @@ def ops_document() -> list:
              "partials": {v: d for v, d in zip("abc", op.shown_derivative)},
              "computed_partials": {v: d for v, d in zip("abc", op.derivative)},
              "rules": {v: op.rule_of(slot) for slot, v in enumerate("abc"[:op.arity])},
-             "convention": op.convention or None, "note": op.textbook_note or None} for op in OPS.values()]
+             "convention": op.convention or None, "note": op.textbook_note or None,
+             "parameters": _parameters(op)} for op in OPS.values()]
 
 
 def ops_table():
