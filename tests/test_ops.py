@@ -196,7 +196,13 @@ RULE_NAMES = {"sum", "difference", "product", "quotient", "negation", "power", "
 # A tensor row, called on operands of fitting shapes.
 TENSOR_CALLS = {"matmul": ("A @ v", {"A": [[1.0, 2.0], [3.0, 4.0]], "v": [1.0, -1.0]}),
                 "index": ("v[1]", {"v": [1.0, 2.0, 3.0]}),
-                "take": ("p[y]", {"p": [0.2, 0.3, 0.5], "y": 2.0})}
+                "take": ("p[y]", {"p": [0.2, 0.3, 0.5], "y": 2.0}),
+                **{name: (f"{name}(v, 0)", {"v": [1.0, 2.0, 3.0]})
+                   for name in ("cumsum", "cumprod", "logcumsumexp", "flip", "unsqueeze", "permute", "pad")},
+                "reshape": ("reshape(v, 3, 1)", {"v": [1.0, 2.0, 3.0]}),
+                "cat": ("cat(v, v)", {"v": [1.0, 2.0, 3.0]}),
+                "stack": ("stack(v, v)", {"v": [1.0, 2.0, 3.0]}),
+                **{name: (f"{name}(A)", {"A": [[1.0, 2.0], [3.0, 4.0]]}) for name in ("tril", "triu")}}
 
 
 @pytest.mark.parametrize("op", list(OPS.values()), ids=lambda o: o.name)
