@@ -214,8 +214,38 @@ class _Builder:
                              "must be an integer constant such as 0 or -1")
             axis = self._static_int(args[-1], f"the axis of {name}(…)")
             return self.graph.apply_with(name, tuple(args[:-1]), (axis,))
+        if OPS[name].static:
+            return self._with_static(name, args)
         self._check_arity(name, args)
         return self.graph.apply(name, tuple(args))
+
+    def _with_static(self, name: str, args: _Args) -> int:
+        """conv2d(x, w, 2, 1), max_pool2d(x, 2): the operands, then integer constants (static
+        parameters, part of the node) in the op's order; the ones left out take their default."""
+        op = OPS[name]
+        names = [p for p, _ in op.static]
+        given = args[op.arity:]
+        required = [p for p, default in op.static if default is None]
+        if len(args) < op.arity + len(required) or len(given) > len(names):
+            listed = ", ".join(names)
+            message = (f"{name}() takes {op.arity} argument{'s' if op.arity != 1 else ''} and then "
+                       f"{'' if required else 'optional '}integer constants {listed}, got {len(args)}")
+            if len(given) > len(names):
+                raise _error(self.text, args.commas[op.arity + len(names) - 1].start_pos, message)
+            raise ParseError(message)
+        for k, node in enumerate(given):
+            if not self._is_constant(node):
+                raise _error(self.text, args.commas[op.arity + k - 1].start_pos,
+                             f"{name}() takes {op.arity} argument{'s' if op.arity != 1 else ''} and then "
+                             f"integer constants {', '.join(names)}: its {names[k]} must be an integer "
+                             "constant such as 2")
+        values: dict = {}
+        for (p, default), node in zip(op.static, list(given) + [None] * len(names)):
+            if node is not None:
+                values[p] = self._static_int(node, f"{name}'s {p}")
+            else:
+                values[p] = values[default] if isinstance(default, str) else default
+        return self.graph.apply_with(name, tuple(args[:op.arity]), tuple(values[p] for p in names))
 
     def index(self, node: int, args: _Args) -> int:
         """v[2], A[1, 0]: integer constants, a static part of the node; p[y]: a class label."""

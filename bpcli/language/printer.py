@@ -11,7 +11,7 @@ built along the tape: no recursion.
 from __future__ import annotations
 
 from bpcli.engine.graph import CONST, INPUT, NAMED_CONSTANTS
-from bpcli.engine.ops import OPS
+from bpcli.engine.ops import OPS, static_args
 
 ATOM = 9
 
@@ -46,7 +46,7 @@ def program(formula) -> tuple[list[str], dict[int, str]]:
             t = formula.names[i]
             text.append((t, 3 if t.startswith("-") else ATOM))  # a negative constant reads as -c
             continue
-        body, prec = apply(OPS[kind], [text[a] for a in formula.args[i]])
+        body, prec = apply(OPS[kind], [text[a] for a in formula.args[i]], formula.params.get(i, ()))
         label = (formula.labels.get(i) or [None])[-1]
         if label is None and (uses[i] > 1 or (uses[i] and len(body) > MAX_INLINE)):
             label = _fresh(f"n{i}", taken)
@@ -65,9 +65,10 @@ def program(formula) -> tuple[list[str], dict[int, str]]:
     return lines, names
 
 
-def apply(op, operands: list[tuple[str, int]]) -> tuple[str, int]:
+def apply(op, operands: list[tuple[str, int]], params: tuple = ()) -> tuple[str, int]:
     if op.is_function:
-        return f"{op.name}({', '.join(t for t, _ in operands)})", ATOM
+        written = [t for t, _ in operands] + (static_args(op, params) if op.static else [])
+        return f"{op.name}({', '.join(written)})", ATOM
     parts = []
     for slot, (t, p) in enumerate(operands):
         # Left-associative + - * /: the right operand needs brackets at equal binding;
