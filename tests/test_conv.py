@@ -55,7 +55,7 @@ def test_conv2d_agrees_with_pytorch(xs, ws, stride, padding, seed):
     values = {"x": weights(rng, *xs), "w": weights(rng, *ws), "u": weights(rng, 1)}
     out = F.conv2d(torch.zeros(xs), torch.zeros(ws), stride=stride, padding=padding).shape
     values["u"] = weights(rng, *out)
-    agree(f"sum(conv2d(x, w, {stride}, {padding}) * u)",
+    agree(f"sum(conv2d(x, w, stride={stride}, padding={padding}) * u)",
           lambda t: (F.conv2d(t["x"], t["w"], stride=stride, padding=padding) * t["u"]).sum(), values)
 
 
@@ -155,20 +155,23 @@ def test_shapes_are_checked_with_the_reason(formula, shapes, message):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("max_pool2d(x)", r"max_pool2d\(\) takes 1 argument and then integer constants kernel_size"),
-    ("conv2d(x, w, 1, 0, 2)", r"conv2d\(\) takes 2 arguments and then optional integer constants"),
-    ("conv2d(x, w, s)", "its stride must be an integer constant"),
-    ("conv2d(x, w, 1.5)", "stride must be a whole number"),
+    ("max_pool2d(x)", r"max_pool2d\(\) needs kernel_size: max_pool2d\(a, kernel_size, stride, padding=0\)"),
+    ("conv2d(x, w, 1, 0, 2)", r"conv2d\(\) takes 2 arguments and then stride, padding, got 5"),
+    ("conv2d(x, w, s)", "stride of conv2d.* must be an integer constant"),
+    ("conv2d(x, w, stride=1.5)", "stride of conv2d.* must be a whole number"),
+    ("conv2d(x, w, dilation=2)", r"conv2d\(\) has no parameter dilation"),
 ])
 def test_static_parameters_are_integer_constants(text, message):
     with pytest.raises(ParseError, match=message):
         parse(text)
 
 
-def test_defaults_make_one_node():
-    assert parse("conv2d(x, w)").params == parse("conv2d(x, w, 1, 0)").params
-    f = parse("max_pool2d(x, 2)")
-    assert f.params[f.output] == (2, 2, 0)
+def test_defaults_make_one_node_and_keywords_read_as_positions():
+    assert parse("conv2d(x, w)").params == parse("conv2d(x, w, 1, 0)").params == parse("conv2d(x, w, padding=0)").params
+    f, g = parse("conv2d(x, w, 2, 1)"), parse("conv2d(x, w, padding=1, stride=2)")
+    assert f.params[f.output] == g.params[g.output] == (2, 1)
+    f = parse("max_pool2d(x, kernel_size=2, padding=0)")
+    assert f.params[f.output] == (2,)
 
 
 @pytest.mark.parametrize("formula, values", [
@@ -236,3 +239,21 @@ def test_exported_scripts_of_every_new_op_run_and_agree(bp, tmp_path, library):
     path.write_text(r.stdout, encoding="utf-8")
     done = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert (done.returncode, done.stdout) == (0, "ok\n"), done.stderr
+
+
+X3 = "[[[1,2,3],[4,5,6],[7,8,9.5]]]"
+
+
+@pytest.mark.parametrize("formula, values", [
+    ("sum(conv2d(x, w, padding=1) ^ 2)", ["--x", X3, "--w", "[[[[1,0.3],[0.2,1]]]]"]),
+    ("sum(conv1d(x[0], k, stride=2) ^ 2)", ["--x", X3, "--k", "[[[1,2],[3,4],[5,6]]]"]),
+    ("sum(max_pool2d(x, 2, 1) ^ 2)", ["--x", X3]),
+    ("sum(avg_pool2d(x, 2, 1, 1) ^ 2)", ["--x", X3]),
+    ("cross_entropy(v, y) + nll_loss(v, y)", ["--v", "[0.1, 0.5, -1]", "--y", "2"]),
+    ("mse_loss(v, u) + binary_cross_entropy_with_logits(v, u)", ["--v", "[0.1, 0.5, -1]", "--u", "[0.2,0.4,0.9]"]),
+])
+def test_the_check_compares_every_new_op_with_sympy_and_finite_differences(bp_json, formula, values):
+    doc = bp_json("grad", formula, *values)
+    assert doc["ok"] is True
+    checked = {name: c for name, c in doc["check"].items() if c["status"] != "skipped"}
+    assert checked and all(c["status"] == "ok" and c["sympy"] is not None for c in checked.values())

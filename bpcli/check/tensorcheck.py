@@ -17,7 +17,7 @@ from bpcli.check.verdicts import (
     Steps,
 )
 from bpcli.engine.numeric import close
-from bpcli.engine.ops import CONST, INPUT, OPS
+from bpcli.engine.ops import CONST, INPUT, OPS, site
 from bpcli.engine.tensor import evaluate
 from bpcli.engine.tensor import shapes as infer
 
@@ -159,66 +159,22 @@ def _sympy_node(formula, i, vals, node_shapes, sp, np):
     if op.elementwise:
         return np.vectorize(lambda *e: op.sympy(sp, *e), otypes=[object])(*xs)
     name, params = op.name, formula.params.get(i, ())
+    if op.sympy_tensor is not None:
+        at = site(name, params, tuple(len(node_shapes[b]) for b in formula.args[i]))
+        return np.asarray(op.sympy_tensor(sp, *(np.asarray(x, dtype=object) for x in xs), at), dtype=object)
     a = np.asarray(xs[0], dtype=object)
     if name == "matmul":
         return np.asarray(np.matmul(a, np.asarray(xs[1], dtype=object)), dtype=object)
-    if name in ("sum", "mean"):
-        total = a.sum(axis=params[0]) if params else a.sum()
-        n = a.shape[params[0]] if params else a.size
-        return np.asarray(total if name == "sum" else total / n, dtype=object)
     if name == "transpose":
         return np.swapaxes(a, -1, -2) if a.ndim >= 2 else a
-    if name in ("softmax", "log_softmax", "logsumexp"):
+    if name in ("softmax", "log_softmax"):
         lse = np.vectorize(sp.log, otypes=[object])(np.vectorize(sp.exp, otypes=[object])(a).sum(axis=-1))
-        if name == "logsumexp":
-            return lse
         log_p = a - lse[..., None]
         return log_p if name == "log_softmax" else np.vectorize(sp.exp, otypes=[object])(log_p)
     if name == "index":
         return np.asarray(a[tuple(params)], dtype=object)
     if name == "take":
         return np.asarray(a[int(np.asarray(xs[1], dtype=np.float64))], dtype=object)
-    return _sympy_layer(name, formula, i, xs, node_shapes, sp, np)
-
-
-class _ObjectMath:
-    """engine/conv.py's kernels run on arrays of SymPy expressions: they need only `np`."""
-
-    def __init__(self, np):
-        self.np = np
-        self.dtype = object
-
-
-def _sympy_layer(name, formula, i, xs, node_shapes, sp, np):
-    """Convolution, pooling and the losses entry by entry (conv and avg_pool are engine/conv.py's
-    own kernels over object arrays: sums of products, which SymPy differentiates exactly)."""
-    from bpcli.engine import conv  # deferred: the numpy kernels, as the tensor pass loads them
-    from bpcli.engine.ops import Site
-
-    m = _ObjectMath(np)
-    site = Site(formula.params.get(i, ()), tuple(len(node_shapes[a]) for a in formula.args[i]))
-    a = np.asarray(xs[0], dtype=object)
-    if name in ("conv1d", "conv2d"):
-        return np.asarray(conv.conv(m, a, np.asarray(xs[1], dtype=object), site, int(name[4])), dtype=object)
-    if name == "avg_pool2d":
-        return np.asarray(conv.avg_pool(m, a, site), dtype=object)
-    if name == "max_pool2d":
-        win = conv.pool_windows(np, a, site, -sp.oo)
-        flat = win.reshape(-1, win.shape[-1])
-        return np.array([sp.Max(*row) for row in flat] or [], dtype=object).reshape(win.shape[:-1])
-    if name in ("cross_entropy", "nll_loss"):
-        exp, log = (np.vectorize(f, otypes=[object]) for f in (sp.exp, sp.log))
-        logp = a - log(exp(a).sum(axis=-1))[..., None] if name == "cross_entropy" else a
-        y = np.asarray(xs[1], dtype=np.float64).astype(int)
-        picked = np.take_along_axis(logp, y[..., None], axis=-1)[..., 0]
-        return np.asarray(-picked.sum() / picked.size, dtype=object)
-    b = np.asarray(xs[1], dtype=object)
-    if name == "mse_loss":
-        d = (a - b) ** 2
-        return np.asarray(d.sum() / d.size, dtype=object)
-    if name == "binary_cross_entropy_with_logits":
-        terms = np.vectorize(lambda z, t: sp.log(1 + sp.exp(z)) - z * t, otypes=[object])(a, b)
-        return np.asarray(terms.sum() / terms.size, dtype=object)
     raise NotImplementedError(name)
 
 

@@ -34,7 +34,7 @@ def _windows(np, x, d: int, kernel: tuple, stride: int):
 def conv(m, x, w, site, d: int):
     """conv1d (d = 1) or conv2d (d = 2): PyTorch's cross-correlation, no bias."""
     np = m.np
-    stride, padding = site.params
+    stride, padding = site.kw["stride"], site.kw["padding"]
     win = _windows(np, _pad(np, x, d, padding), d, w.shape[-d:], stride)  # (..., C, *out, *k)
     if w.ndim == d + 2:  # shared filters: one GEMM over every window of the batch
         axes_x = [win.ndim - 2 * d - 1] + list(range(win.ndim - d, win.ndim))
@@ -56,7 +56,7 @@ def _conv_spec(d: int, which: str) -> str:
 
 def conv_grad_w(m, g, out, x, w, site, d: int):
     np = m.np
-    stride, padding = site.params
+    stride, padding = site.kw["stride"], site.kw["padding"]
     win = _windows(np, _pad(np, x, d, padding), d, w.shape[-d:], stride)
     if w.ndim == d + 2 and x.ndim >= d + 1:
         lead = list(range(x.ndim - d - 1))  # the batch axes (vmap's and N), summed
@@ -69,7 +69,7 @@ def conv_grad_w(m, g, out, x, w, site, d: int):
 def conv_grad_x(m, g, out, x, w, site, d: int):
     """col2im: each filter offset adds its slice of g·w back where the windows read."""
     np = m.np
-    stride, padding = site.params
+    stride, padding = site.kw["stride"], site.kw["padding"]
     kernel = w.shape[-d:]
     if w.ndim == d + 2:
         cols = np.tensordot(g, w, axes=([g.ndim - d - 1], [0]))  # (..., *out, C, *k)
@@ -102,8 +102,14 @@ def conv_jvp_w(m, t, out, x, w, site, d: int):
 
 
 # -- pooling ------------------------------------------------------------------------------------
+def pool_params(kw: dict) -> tuple:
+    """kernel_size, stride (the kernel size when not given, as PyTorch), padding."""
+    kernel = kw["kernel_size"]
+    return kernel, kw["stride"] or kernel, kw["padding"]
+
+
 def pool_windows(np, x, site, fill):
-    kernel, stride, padding = site.params
+    kernel, stride, padding = pool_params(site.kw)
     win = _windows(np, _pad(np, x, 2, padding, fill), 2, (kernel, kernel), stride)
     return win.reshape(win.shape[:-2] + (kernel * kernel,))  # (..., oH, oW, k·k)
 
@@ -127,7 +133,7 @@ def max_pool(m, x, site):
 
 def max_pool_grad(m, g, out, x, site):
     np = m.np
-    kernel, stride, padding = site.params
+    kernel, stride, padding = pool_params(site.kw)
     win = pool_windows(np, x, site, -np.inf)
     onehot = np.arange(kernel * kernel) == _first_max(np, win)[..., None]
     cols = (onehot * g[..., None]).reshape(win.shape[:-1] + (kernel, kernel))
@@ -149,7 +155,7 @@ def avg_pool(m, x, site):
 
 def avg_pool_grad(m, g, out, x, site):
     np = m.np
-    kernel, stride, padding = site.params
+    kernel, stride, padding = pool_params(site.kw)
     cols = np.broadcast_to((g / (kernel * kernel))[..., None, None], g.shape + (kernel, kernel))
     return _col2im(np, cols, x.shape, 2, (kernel, kernel), stride, padding)
 
@@ -320,3 +326,57 @@ def bce_jvp_y(m, t, out, z, y, site):
 
 def avg_pool_jvp(m, t, out, x, site):
     return avg_pool(m, t, site)
+
+
+# -- SymPy counterparts (the tensor check): the same kernels over arrays of expressions ---------
+class _ObjectMath:
+    """What the kernels need of `m` for arrays of SymPy expressions: numpy itself."""
+
+    def __init__(self, np):
+        self.np = np
+        self.dtype = object
+
+
+def conv_sympy(sp, x, w, site, d: int):
+    import numpy as np  # deferred: only the check's SymPy pass comes here
+
+    return conv(_ObjectMath(np), x, w, site, d)
+
+
+def avg_pool_sympy(sp, x, site):
+    import numpy as np  # deferred: as above
+
+    return avg_pool(_ObjectMath(np), x, site)
+
+
+def max_pool_sympy(sp, x, site):
+    import numpy as np  # deferred: as above
+
+    win = pool_windows(np, x, site, -sp.oo)
+    flat = win.reshape(-1, win.shape[-1])
+    return np.array([sp.Max(*row) for row in flat], dtype=object).reshape(win.shape[:-1])
+
+
+def label_loss_sympy(sp, z, y, site, softmax: bool):
+    import numpy as np  # deferred: as above
+
+    if softmax:
+        exp, log = (np.vectorize(f, otypes=[object]) for f in (sp.exp, sp.log))
+        z = z - log(exp(z).sum(axis=-1))[..., None]
+    labels = np.asarray(y, dtype=np.float64).astype(int)
+    picked = np.take_along_axis(z, labels[..., None], axis=-1)[..., 0]
+    return np.asarray(-picked.sum() / picked.size, dtype=object)
+
+
+def mse_sympy(sp, a, b, site):
+    import numpy as np  # deferred: as above
+
+    d = np.asarray((a - b) ** 2, dtype=object)
+    return np.asarray(d.sum() / d.size, dtype=object)
+
+
+def bce_sympy(sp, z, y, site):
+    import numpy as np  # deferred: as above
+
+    terms = np.vectorize(lambda a, t: sp.log(1 + sp.exp(a)) - a * t, otypes=[object])(z, y)
+    return np.asarray(terms.sum() / terms.size, dtype=object)

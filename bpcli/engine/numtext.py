@@ -39,3 +39,8 @@ def count_text(n: int) -> str:
 def _significant(text: str) -> int:
     """Digits of a number's text that carry information (leading zeros do not)."""
     return len(text.split("e")[0].lstrip("-").replace(".", "").lstrip("0"))
+
+
+def shape_text(shape: tuple) -> str:
+    """2×3 for a matrix, 3 for a vector, scalar for ()."""
+    return "×".join(map(str, shape)) if shape else "scalar"

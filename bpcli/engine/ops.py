@@ -21,10 +21,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 from bpcli.engine.numeric import ONE
+from bpcli.engine.numtext import shape_text
 from bpcli.errors import InputValueError, ShapeError
 
 # The two kinds of leaf node; every other node's kind is a row of OPS.
@@ -61,18 +62,51 @@ class Op:
     vjp: tuple = ()  # per operand: (m, g, out, *operands, site) -> contribution, or None (no gradient)
     shape: Callable | None = None  # (operand shapes, params) -> output shape, or ShapeError
     rule: tuple = ()  # per operand, the VJP in words: {0}, {1} the operands, {y} the output
-    axis: bool = False  # takes an optional last argument: an integer constant axis
+    # Static parameters written after the operands, by position or by name (`sum(A, 0)`,
+    # `mean(x, -1, keepdim=True)`): each a Param; the graph keeps their values (canonical()).
+    signature: tuple = ()
+    # A non-elementwise row's SymPy counterpart, over numpy arrays of SymPy expressions:
+    # (sympy module, *operands, site) -> an array of expressions; None: the check uses finite
+    # differences alone for formulas with it (a rule SymPy has no exact counterpart of).
+    sympy_tensor: Callable | None = None
     # Forward mode for a non-elementwise row, per operand: (m, t, out, *operands, site) -> what
     # the operand's tangent t (in its shape) adds to the output's tangent; None: no tangent flows.
     jvp: tuple = ()
-    # Static integer parameters after the operands, in order: (name, default) with None for
-    # one that must be given and a parameter's name for "as that one" (max_pool2d's stride).
-    static: tuple = ()
     labels: tuple = ()  # operand slots that are class labels: whole numbers, no gradient
 
     @property
     def is_function(self) -> bool:
         return not self.syntax
+
+    def bound(self, params: tuple) -> dict:
+        """Every static parameter by name: the node's values (in signature order), defaults after."""
+        out = {p.name: p.default for p in self.signature}
+        out.update(zip((p.name for p in self.signature), params))
+        return out
+
+    def canonical(self, values: dict) -> tuple:
+        """The values a node keeps, in signature order, those at their default dropped from the
+        end: sum(A) and sum(A, keepdim=False) are one node."""
+        full = [values.get(p.name, p.default) for p in self.signature]
+        while full and full[-1] == self.signature[len(full) - 1].default:
+            full.pop()
+        return tuple(full)
+
+    def written_signature(self) -> str:
+        """How the call is written, parameters and defaults: sum(a, dim, keepdim=False)."""
+        return f"{self.name}({', '.join(list('abc'[:self.arity]) + [p.spec() for p in self.signature])})"
+
+    def written(self, params: tuple) -> list[str]:
+        """The static parameters as bp writes them after the operands: by position while each
+        is given, then by name (`0`, `keepdim=True`)."""
+        out, by_name = [], False
+        for p, v in zip(self.signature, params):
+            if v == p.default:
+                by_name = True
+                continue
+            text = p.text(v)
+            out.append(f"{p.name}={text}" if by_name or p.keyword or p.kind == "bool" else text)
+        return out
 
     @property
     def constant_partials(self) -> tuple | None:
@@ -83,6 +117,37 @@ class Op:
         except ValueError:
             return None
         return tuple(ONE if v == 1 else v for v in values)  # ONE: the pass skips × 1
+
+
+@dataclass(frozen=True)
+class Param:
+    """A static parameter of an operation: a constant written after the operands, by position
+    (unless `keyword`) or as name=value. `kind` is what is written: "int" (an integer, negative
+    allowed), "bool" (True or False), "ints" (every remaining positional argument: reshape's
+    sizes). `default` is the value when absent (None: the op's own meaning, e.g. every axis)."""
+
+    name: str
+    kind: str = "int"
+    default: object = None
+    keyword: bool = False  # only as name=value
+    doc: str = ""
+    required: bool = False
+
+    def text(self, value) -> str:
+        if self.kind == "ints":
+            return ", ".join(map(str, value))
+        return str(value)
+
+    def spec(self) -> str:
+        """How `bp ops` lists it: dim, keepdim=False, *sizes."""
+        if self.kind == "ints":
+            return f"*{self.name}"
+        return self.name if self.default is None and not self.keyword else f"{self.name}={self.default}"
+
+
+# The reductions' parameters, as PyTorch names them.
+DIM = Param("dim", doc="the axis reduced (absent: every axis)")
+KEEPDIM = Param("keepdim", "bool", False, doc="keep the reduced axis with length 1")
 
 
 # Precedence levels for printing, loosest first; they mirror the grammar's ?rules.
@@ -810,15 +875,17 @@ OPS: dict[str, Op] = {
 @dataclass(frozen=True)
 class Site:
     """What a non-elementwise rule knows besides the values: the node's static parameters
-    (axes, indices) and its operands' per-example ranks (more axes than that: a batch)."""
+    (axes, indices; `kw` by name, defaults filled in) and its operands' per-example ranks
+    (more axes than that: a batch)."""
 
     params: tuple
     ranks: tuple
+    kw: dict = field(default_factory=dict)
 
 
-def shape_text(shape: tuple) -> str:
-    """2×3 for a matrix, 3 for a vector, scalar for ()."""
-    return "×".join(map(str, shape)) if shape else "scalar"
+def site(kind: str, params: tuple, ranks: tuple) -> Site:
+    """The Site of a node of this kind."""
+    return Site(params, ranks, OPS[kind].bound(params))
 
 
 def _matmul_shape(shapes, params):
@@ -882,50 +949,31 @@ def _matmul_grad_b(m, g, out, a, b, site):
     return gb[..., 0] if rb == 1 else gb
 
 
-def _axes(site) -> tuple:
-    """The example's axes a reduction runs over, as negative axes (so a batch rides along)."""
-    rank = site.ranks[0]
-    if not rank:  # sum(x, 0) or sum(x, -1) of a scalar: PyTorch's 0-d reduction, over no axis
-        return ()
-    if site.params:
-        axis = site.params[0]
-        return (axis - rank if axis >= 0 else axis,)
-    return tuple(range(-rank, 0))
+def _reductions():
+    from bpcli.engine import reductions  # deferred: the reductions' numpy rules, off bp grad's scalar path
+    return reductions
 
 
-def _reduce_shape(name):
-    def shape(shapes, params):
-        (a,) = shapes
-        if not params:
-            return ()
-        axis = params[0]
-        if not a and axis in (0, -1):  # a 0-d tensor's dim 0 or -1, as PyTorch takes it: itself
-            return ()
-        if not -len(a) <= axis < len(a):
-            have = f"its axes are 0 to {len(a) - 1}" if a else "a scalar has no axes"
-            raise ShapeError(f"{name} over axis {axis} of a {shape_text(a)} tensor: {have}")
-        axis %= len(a)
-        return a[:axis] + a[axis + 1:]
+def _reduction(name: str):
+    """A rule of engine/reductions.py, which loads when a tensor pass first runs one."""
+    def run(*args):
+        return getattr(_reductions(), name)(*args)
+
+    run.__name__ = name
+    return run
+
+
+def _reduction_shape(name: str, empty: bool = True):
+    def shape(shapes, kw):
+        return _reductions().reduce_shape(name, empty)(shapes, kw)
 
     return shape
-
-
-def _count(a, site) -> int:
-    n = 1
-    for axis in _axes(site):
-        n *= a.shape[axis]
-    return n
-
-
-def _spread(m, g, a, site):
-    """The upstream gradient of a reduction, broadcast back over the reduced axes."""
-    return m.np.broadcast_to(m.np.expand_dims(g, _axes(site)), a.shape)
 
 
 def _vector_shape(name):
     def shape(shapes, params):
         (a,) = shapes
-        return a if name != "logsumexp" else a[:-1]  # a scalar: as a vector of one entry, PyTorch's 0-d
+        return a
 
     return shape
 
@@ -959,12 +1007,6 @@ def _softmax(m, a, site):
 def _log_softmax(m, a, site):
     z = _shifted(m, a)[0]
     return z - m.np.log(m.np.exp(z).sum(axis=-1, keepdims=True))
-
-
-def _logsumexp(m, a, site):
-    np = m.np
-    z, top = _shifted(m, a)
-    return (np.log(np.exp(z).sum(axis=-1, keepdims=True)) + np.where(np.isfinite(top), top, 0.0))[..., 0]
 
 
 def _index_shape(shapes, params):
@@ -1042,18 +1084,20 @@ for _op in [
                torch="{0} @ {1}", jax="{0} @ {1}",
                jvp=(lambda m, t, out, a, b, site: _matmul(m, t, b, site),
                     lambda m, t, out, a, b, site: _matmul(m, a, t, site))),
-    _tensor_op("sum", 1, "sum of all entries; sum(A, axis) along one axis",
-               lambda m, a, site: m.np.sum(a, axis=_axes(site)),
-               (lambda m, g, out, a, site: _spread(m, g, a, site),), _reduce_shape("sum"),
-               ("∂L/∂{y} copied to every summed entry",), "sum({0})", axis=True,
-               torch="torch.sum({0}, dim={axis})", jax="jnp.sum({0}, axis={axis})",
-               jvp=(lambda m, t, out, a, site: m.np.sum(t, axis=_axes(site)),)),
-    _tensor_op("mean", 1, "mean of all entries; mean(A, axis) along one axis",
-               lambda m, a, site: m.np.sum(a, axis=_axes(site)) / _count(a, site),
-               (lambda m, g, out, a, site: _spread(m, g, a, site) / _count(a, site),),
-               _reduce_shape("mean"), ("∂L/∂{y} / n copied to every averaged entry",), "mean({0})",
-               axis=True, torch="torch.mean({0}, dim={axis})", jax="jnp.mean({0}, axis={axis})",
-               jvp=(lambda m, t, out, a, site: m.np.sum(t, axis=_axes(site)) / _count(a, site),)),
+    _tensor_op("sum", 1, "sum of all entries; sum(A, dim) along one axis",
+               _reduction("total"), (_reduction("total_vjp"),), _reduction_shape("sum"),
+               ("∂L/∂{y} copied to every summed entry",), "sum({0})", signature=(DIM, KEEPDIM),
+               torch="torch.sum({0}, dim={dim}, keepdim={keepdim})",
+               jax="jnp.sum({0}, axis={dim}, keepdims={keepdim})",
+               sympy_tensor=_reduction("total_sympy"),
+               jvp=(_reduction("total_jvp"),)),
+    _tensor_op("mean", 1, "mean of all entries; mean(A, dim) along one axis",
+               _reduction("mean"), (_reduction("mean_vjp"),), _reduction_shape("mean"),
+               ("∂L/∂{y} / n copied to every averaged entry",), "mean({0})", signature=(DIM, KEEPDIM),
+               torch="torch.mean({0}, dim={dim}, keepdim={keepdim})",
+               jax="jnp.mean({0}, axis={dim}, keepdims={keepdim})",
+               sympy_tensor=_reduction("mean_sympy"),
+               jvp=(_reduction("mean_jvp"),)),
     _tensor_op("transpose", 1, "transpose: swaps the last two axes (a vector stays as it is)",
                lambda m, a, site: m.np.swapaxes(a, -1, -2) if site.ranks[0] >= 2 else a,
                (lambda m, g, out, a, site: m.np.swapaxes(g, -1, -2) if site.ranks[0] >= 2 else g,),
@@ -1077,13 +1121,14 @@ for _op in [
                torch="torch.log_softmax({0}, dim=-1)", jax="jax.nn.log_softmax({0}, axis=-1)",
                jvp=(_one_entry(lambda m, t, out, a, site: t - (m.np.exp(out) * t).sum(axis=-1, keepdims=True),
                                (0, 1, 2)),)),
-    _tensor_op("logsumexp", 1, "log of the sum of exp(v) along the last axis, computed stably",
-               _one_entry(_logsumexp, (0,), squeeze=False),
-               (_one_entry(lambda m, g, out, a, site: g[..., None] * m.np.exp(a - out[..., None]), (2,)),),
-               _vector_shape("logsumexp"), ("∂L/∂{y} · softmax({0})",), "logsumexp({0})",
-               torch="torch.logsumexp({0}, dim=-1)", jax="jax.nn.logsumexp({0}, axis=-1)",
-               jvp=(_one_entry(lambda m, t, out, a, site: (m.np.exp(a - out[..., None]) * t).sum(axis=-1),
-                               (0, 2), squeeze=False),)),
+    _tensor_op("logsumexp", 1, "log of the sum of exp(v) along an axis (the last by default), computed stably",
+               _reduction("logsumexp"), (_reduction("logsumexp_vjp"),), _reduction_shape("logsumexp"),
+               ("∂L/∂{y} · softmax({0}) along the axis",), "logsumexp({0})",
+               signature=(Param("dim", default=-1, doc="the axis reduced"), KEEPDIM),
+               torch="torch.logsumexp({0}, dim={dim}, keepdim={keepdim})",
+               jax="jax.nn.logsumexp({0}, axis={dim}, keepdims={keepdim})",
+               sympy_tensor=_reduction("logsumexp_sympy"),
+               jvp=(_reduction("logsumexp_jvp"),)),
     _tensor_op("index", 1, "an entry, row or column at integer indices: v[2], A[1, 0], A[-1]",
                _index, (_index_grad,), _index_shape, ("∂L/∂{y} at the index, 0 elsewhere",), "{0}[…]",
                syntax="{0}[…]", prec=POWER + 1, torch="{0}[{index}]", jax="{0}[{index}]",
@@ -1108,19 +1153,6 @@ def _kernel(name: str, **fixed):
     return run
 
 
-def static_args(op, params: tuple) -> list[str]:
-    """An op's static parameters as written after its operands: up to the last one not at its
-    default (conv2d(x, w, 2) for stride 2, padding 0)."""
-    shown = [str(v) for v in params]
-    named = dict(zip((p for p, _ in op.static), params))
-    while shown:
-        name, default = op.static[len(shown) - 1]
-        if params[len(shown) - 1] != (named[default] if isinstance(default, str) else default):
-            break
-        shown.pop()
-    return shown
-
-
 def _out_size(n: int, kernel: int, stride: int, padding: int) -> int:
     return (n + 2 * padding - kernel) // stride + 1
 
@@ -1129,9 +1161,9 @@ def _conv_shape(d: int):
     name = f"conv{d}d"
     layout = "(N, C, L) or (C, L)" if d == 1 else "(N, C, H, W) or (C, H, W)"
 
-    def shape(shapes, params):
+    def shape(shapes, kw):
         x, w = shapes
-        stride, padding = params
+        stride, padding = kw["stride"], kw["padding"]
         if stride < 1 or padding < 0:
             raise ShapeError(f"{name}'s stride must be at least 1 and its padding at least 0, "
                              f"not stride={stride}, padding={padding}")
@@ -1153,9 +1185,9 @@ def _conv_shape(d: int):
 
 
 def _pool_shape(name: str):
-    def shape(shapes, params):
+    def shape(shapes, kw):
         (x,) = shapes
-        kernel, stride, padding = params
+        kernel, stride, padding = kw["kernel_size"], kw["stride"] or kw["kernel_size"], kw["padding"]
         if kernel < 1 or stride < 1 or padding < 0:
             raise ShapeError(f"{name}'s kernel size and stride must be at least 1 and its padding "
                              f"at least 0, not {kernel}, {stride}, {padding}")
@@ -1209,13 +1241,16 @@ def _same_shape(name: str):
     return shape
 
 
-_CONV_STATIC = (("stride", 1), ("padding", 0))
-_POOL_STATIC = (("kernel_size", None), ("stride", "kernel_size"), ("padding", 0))
+_CONV_SIGNATURE = (Param("stride", default=1, doc="the step between windows"),
+                   Param("padding", default=0, doc="zeros added on each side of every spatial axis"))
+_POOL_SIGNATURE = (Param("kernel_size", required=True, doc="the window's side"),
+                   Param("stride", doc="the step between windows (absent: the kernel size)"),
+                   Param("padding", default=0, doc="added on each side (-inf for max, 0 for avg)"))
 _JAX_CONV = ("jax.lax.conv_general_dilated({0}[(None,) * ({rank} - {0}.ndim)], {1}, ({strides}), "
              "[({padding}, {padding})] * {d})[(0,) * ({rank} - {0}.ndim)]")
 _JAX_POOL = ("jax.lax.reduce_window({0}, {init}, jax.lax.{how}, (1,) * ({0}.ndim - 2) + ({kernel_size}, "
-             "{kernel_size}), (1,) * ({0}.ndim - 2) + ({stride}, {stride}), ((0, 0),) * ({0}.ndim - 2) "
-             "+ (({padding}, {padding}),) * 2)")
+             "{kernel_size}), (1,) * ({0}.ndim - 2) + ({stride} or {kernel_size}, {stride} or {kernel_size}), "
+             "((0, 0),) * ({0}.ndim - 2) + (({padding}, {padding}),) * 2)")
 
 for _op in [
     *(_tensor_op(f"conv{d}d", 2, f"{d}-d convolution (cross-correlation, no bias) of "
@@ -1226,29 +1261,30 @@ for _op in [
                  ("∂L/∂{y} convolved back through the filters {1} (a transposed convolution: "
                   "each window of {0} gets ∂L/∂{y} times the filters)",
                   "Σ over the batch and every position of ∂L/∂{y} times the window of {0} there"),
-                 f"conv{d}d({{0}}, {{1}})", static=_CONV_STATIC,
+                 f"conv{d}d({{0}}, {{1}})", signature=_CONV_SIGNATURE,
                  torch=f"torch.nn.functional.conv{d}d({{0}}, {{1}}, stride={{stride}}, padding={{padding}})",
                  jax=_JAX_CONV.replace("{rank}", str(d + 2)).replace("{d}", str(d)).replace(
                      "{strides}", "{stride}, " * d),
+                 sympy_tensor=_kernel("conv_sympy", d=d),
                  jvp=(_kernel("conv_jvp_x", d=d), _kernel("conv_jvp_w", d=d)))
       for d in (1, 2)),
     _tensor_op("max_pool2d", 1, "max over k×k windows of (N, C, H, W) or (C, H, W); stride k unless "
                "given, optional padding", _kernel("max_pool"), (_kernel("max_pool_grad"),),
                _pool_shape("max_pool2d"),
                ("∂L/∂{y} to each window's max in {0} (at a tie the first in row-major order, "
-                "as PyTorch), 0 elsewhere",), "max_pool2d({0})", static=_POOL_STATIC,
+                "as PyTorch), 0 elsewhere",), "max_pool2d({0})", signature=_POOL_SIGNATURE,
                torch="torch.nn.functional.max_pool2d({0}, {kernel_size}, {stride}, {padding})",
                jax=_JAX_POOL.replace("{init}", "-jnp.inf").replace("{how}", "max"),
-               jvp=(_kernel("max_pool_jvp"),)),
+               sympy_tensor=_kernel("max_pool_sympy"), jvp=(_kernel("max_pool_jvp"),)),
     _tensor_op("avg_pool2d", 1, "mean over k×k windows of (N, C, H, W) or (C, H, W); stride k unless "
                "given, optional padding (counted in the mean, as PyTorch)", _kernel("avg_pool"),
                (_kernel("avg_pool_grad"),), _pool_shape("avg_pool2d"),
                ("∂L/∂{y} / k² to every entry of its window in {0}",), "avg_pool2d({0})",
-               static=_POOL_STATIC,
+               signature=_POOL_SIGNATURE,
                torch="torch.nn.functional.avg_pool2d({0}, {kernel_size}, {stride}, {padding})",
                jax="(" + _JAX_POOL.replace("{init}", "0.0").replace("{how}", "add")
                + " / ({kernel_size} * {kernel_size}))",
-               jvp=(_kernel("avg_pool_jvp"),)),
+               sympy_tensor=_kernel("avg_pool_sympy"), jvp=(_kernel("avg_pool_jvp"),)),
     _tensor_op("cross_entropy", 2, "cross-entropy of scores (C) or (N, C) at class labels y (a number "
                "or N of them), mean over the rows: torch.nn.functional.cross_entropy",
                _kernel("cross_entropy"), (_kernel("cross_entropy_grad"), None),
@@ -1258,6 +1294,7 @@ for _op in [
                torch="torch.nn.functional.cross_entropy({0}, {1}.long())",
                jax="-jnp.mean(jnp.take_along_axis(jax.nn.log_softmax({0}, axis=-1), "
                    "{1}.astype(int)[..., None], axis=-1))",
+               sympy_tensor=_kernel("label_loss_sympy", softmax=True),
                jvp=(_kernel("cross_entropy_jvp"), None)),
     _tensor_op("nll_loss", 2, "negative log-likelihood of log-probabilities (C) or (N, C) at class "
                "labels y, mean over the rows: torch.nn.functional.nll_loss",
@@ -1266,12 +1303,14 @@ for _op in [
                "nll_loss({0}, {1})", labels=(1,),
                torch="torch.nn.functional.nll_loss({0}, {1}.long())",
                jax="-jnp.mean(jnp.take_along_axis({0}, {1}.astype(int)[..., None], axis=-1))",
+               sympy_tensor=_kernel("label_loss_sympy", softmax=False),
                jvp=(_kernel("nll_loss_jvp"), None)),
     _tensor_op("mse_loss", 2, "mean squared error mean((a - b)^2) over every entry (broadcast): "
                "torch.nn.functional.mse_loss", _kernel("mse_loss"),
                (_kernel("mse_grad", sign=1.0), _kernel("mse_grad", sign=-1.0)), _mse_shape,
                ("2({0} − {1}) / n · ∂L/∂{y}", "−2({0} − {1}) / n · ∂L/∂{y}"), "mse_loss({0}, {1})",
                torch="torch.nn.functional.mse_loss({0}, {1})", jax="jnp.mean(({0} - {1}) ** 2)",
+               sympy_tensor=_kernel("mse_sympy"),
                jvp=(_kernel("mse_jvp", sign=1.0), _kernel("mse_jvp", sign=-1.0))),
     _tensor_op("binary_cross_entropy_with_logits", 2, "binary cross-entropy of logits z against "
                "targets y in [0, 1], mean over every entry, computed stably: "
@@ -1282,7 +1321,7 @@ for _op in [
                "binary_cross_entropy_with_logits({0}, {1})",
                torch="torch.nn.functional.binary_cross_entropy_with_logits({0}, {1})",
                jax="jnp.mean(jax.nn.softplus({0}) - {0} * {1})",
-               jvp=(_kernel("bce_jvp_z"), _kernel("bce_jvp_y"))),
+               sympy_tensor=_kernel("bce_sympy"), jvp=(_kernel("bce_jvp_z"), _kernel("bce_jvp_y"))),
 ]:
     OPS[_op.name] = _op
 

@@ -14,7 +14,7 @@ from functools import cached_property
 
 from bpcli.engine import entries as bound
 from bpcli.engine.numeric import ONE, ArrayMath
-from bpcli.engine.ops import CONST, INPUT, OPS, Site, shape_text
+from bpcli.engine.ops import CONST, INPUT, OPS, shape_text, site
 from bpcli.engine.result import Result
 from bpcli.engine.sweep import accumulate, reverse
 from bpcli.engine.sweep import tangents as tangents_loop
@@ -90,7 +90,8 @@ def shapes(formula, input_shapes: dict, batch: int | None = None) -> list[tuple]
             if op.elementwise:
                 out.append(broadcast(kind, operand_shapes) if any(operand_shapes) else ())
             else:
-                out.append(tuple(op.shape(tuple(operand_shapes), f.params.get(i, ()))))
+                params = f.params.get(i, ())
+                out.append(tuple(op.shape(tuple(operand_shapes), op.bound(params) if op.signature else params)))
         except ShapeError as e:
             raise ShapeError(e.reason, e.hint, node=i, op=kind, shapes=tuple(operand_shapes)) from None
         bound.check(out[-1], node_name(f, i), batch or 1)
@@ -242,8 +243,8 @@ def _contribution(f, vals, shapes, batch, m, i, slot, g, convention=None, xs=Non
             p = m.np.where(op.kink(*xs), op.jax_partials[slot](m, vals[i], *xs), 1.0 if p is ONE else p)
         c = g if p is ONE else g * p
         return _fit(m.np, c, xs[slot], vals[a])
-    site = Site(f.params.get(i, ()), tuple(len(shapes[b]) for b in f.args[i]))
-    c = op.vjp[slot](m, g, vals[i], *xs, site)
+    at = site(f.kinds[i], f.params.get(i, ()), tuple(len(shapes[b]) for b in f.args[i]))
+    c = op.vjp[slot](m, g, vals[i], *xs, at)
     return _fit(m.np, m.np.asarray(c, dtype=m.dtype), vals[a], vals[a])
 
 
@@ -294,8 +295,8 @@ def forward(formula, arrays: dict, node_shapes: list, batch, m) -> list:
             if op.elementwise:
                 vals[i] = m.np.asarray(op.forward(m, *xs), dtype=m.dtype)
             else:
-                site = Site(f.params.get(i, ()), tuple(len(node_shapes[a]) for a in f.args[i]))
-                vals[i] = m.np.asarray(op.forward(m, *xs, site), dtype=m.dtype)
+                at = site(kind, f.params.get(i, ()), tuple(len(node_shapes[a]) for a in f.args[i]))
+                vals[i] = m.np.asarray(op.forward(m, *xs, at), dtype=m.dtype)
     return vals
 
 
@@ -439,8 +440,8 @@ def jvp(formula, values: dict, tangents: dict, m=None) -> tuple[list, list]:
                 return tan[a] if p is ONE else p * tan[a]
             if op.jvp[slot] is None:
                 return None
-            site = Site(f.params.get(i, ()), tuple(len(node_shapes[b]) for b in f.args[i]))
-            return op.jvp[slot](m, tan[a], vals[i], *xs, site)
+            at = site(f.kinds[i], f.params.get(i, ()), tuple(len(node_shapes[b]) for b in f.args[i]))
+            return op.jvp[slot](m, tan[a], vals[i], *xs, at)
 
         tangents_loop(f.args, tan, term,
                       lambda i, t: np.broadcast_to(np.asarray(t, dtype=m.dtype), node_shapes[i]))

@@ -15,7 +15,7 @@ import unicodedata
 from contextlib import contextmanager
 from pathlib import Path
 
-from bpcli.engine.graph import CONST, NAMED_CONSTANTS, GraphBuilder
+from bpcli.engine.graph import CONST, INPUT, NAMED_CONSTANTS, GraphBuilder
 from bpcli.engine.ops import FUNCTIONS, OPS
 from bpcli.errors import ParseError, Position, ShapeError
 from bpcli.language import driver
@@ -176,9 +176,19 @@ def _parse_with_lark(text: str) -> _Builder:
 
 
 class _Args(list):
-    """A function's arguments, with the commas between them (for error positions)."""
+    """A function's positional arguments, with the commas between all its arguments (for error
+    positions) and its keyword arguments."""
 
     commas: list
+    keywords: list
+
+
+class _Keyword:
+    """name=value in a call: the name's token (where it is written) and the value's node."""
+
+    def __init__(self, token, node: int):
+        self.token = token
+        self.node = node
 
 
 class _Builder:
@@ -207,45 +217,78 @@ class _Builder:
         return lambda builder, *operands: builder.graph.apply(alias, operands)
 
     def call(self, name: str, args: _Args) -> int:
-        if OPS[name].axis and len(args) == OPS[name].arity + 1:  # sum(A, 0): a static axis
-            if not self._is_constant(args[-1]):
-                raise _error(self.text, args.commas[-1].start_pos,
-                             f"{name}() takes 1 argument and an optional axis, got 2: the axis "
-                             "must be an integer constant such as 0 or -1")
-            axis = self._static_int(args[-1], f"the axis of {name}(…)")
-            return self.graph.apply_with(name, tuple(args[:-1]), (axis,))
-        if OPS[name].static:
-            return self._with_static(name, args)
-        self._check_arity(name, args)
-        return self.graph.apply(name, tuple(args))
-
-    def _with_static(self, name: str, args: _Args) -> int:
-        """conv2d(x, w, 2, 1), max_pool2d(x, 2): the operands, then integer constants (static
-        parameters, part of the node) in the op's order; the ones left out take their default."""
         op = OPS[name]
-        names = [p for p, _ in op.static]
-        given = args[op.arity:]
-        required = [p for p, default in op.static if default is None]
-        if len(args) < op.arity + len(required) or len(given) > len(names):
-            listed = ", ".join(names)
-            message = (f"{name}() takes {op.arity} argument{'s' if op.arity != 1 else ''} and then "
-                       f"{'' if required else 'optional '}integer constants {listed}, got {len(args)}")
-            if len(given) > len(names):
-                raise _error(self.text, args.commas[op.arity + len(names) - 1].start_pos, message)
-            raise ParseError(message)
-        for k, node in enumerate(given):
-            if not self._is_constant(node):
-                raise _error(self.text, args.commas[op.arity + k - 1].start_pos,
-                             f"{name}() takes {op.arity} argument{'s' if op.arity != 1 else ''} and then "
-                             f"integer constants {', '.join(names)}: its {names[k]} must be an integer "
-                             "constant such as 2")
+        if not op.signature:
+            if args.keywords:
+                token = args.keywords[0].token
+                raise _error(self.text, token.start_pos, f"{name}() takes no keyword arguments, got {token}=")
+            self._check_arity(name, args)
+            return self.graph.apply(name, tuple(args))
+        operands, values = self._bind(op, args)
+        params = op.canonical(values)
+        if not params:
+            return self.graph.apply(name, operands)
+        return self.graph.apply_with(name, operands, params)
+
+    def _bind(self, op, args: _Args) -> tuple[tuple, dict]:
+        """A call's operands and its static parameters by name, from its positional and keyword
+        arguments (as Python binds them); errors point at the argument."""
+        name = op.name
+        if len(args) < op.arity:
+            self._check_arity(name, args)
+        operands, rest = tuple(args[:op.arity]), list(args[op.arity:])
+        where = args.commas[op.arity - 1:] if op.arity else [None] + args.commas
+        slots = [p for p in op.signature if not p.keyword]
         values: dict = {}
-        for (p, default), node in zip(op.static, list(given) + [None] * len(names)):
-            if node is not None:
-                values[p] = self._static_int(node, f"{name}'s {p}")
+        k = 0
+        for p in slots:
+            if k == len(rest):
+                break
+            if p.kind == "ints":
+                values[p.name] = tuple(self._read(op, p, node, where[j]) for j, node in
+                                       enumerate(rest[k:], start=k))
+                k = len(rest)
             else:
-                values[p] = values[default] if isinstance(default, str) else default
-        return self.graph.apply_with(name, tuple(args[:op.arity]), tuple(values[p] for p in names))
+                values[p.name] = self._read(op, p, rest[k], where[k])
+                k += 1
+        if k < len(rest):
+            plural = "s" if op.arity != 1 else ""
+            names = ", ".join(p.name for p in slots) or "none by position"
+            raise _error(self.text, where[k].start_pos,
+                         f"{name}() takes {op.arity} argument{plural} and then {names}, got {len(args)}")
+        for kw in args.keywords:
+            p = next((q for q in op.signature if q.name == str(kw.token)), None)
+            if p is None:
+                known = ", ".join(q.name for q in op.signature)
+                raise _error(self.text, kw.token.start_pos, f"{name}() has no parameter {kw.token}",
+                             f"{name}'s parameters: {known}")
+            if p.name in values:
+                raise _error(self.text, kw.token.start_pos, f"{name}() got {p.name} twice")
+            values[p.name] = self._read(op, p, kw.node, kw.token, positional=False)
+        missing = [p.name for p in op.signature if p.required and p.name not in values]
+        if missing:
+            raise ParseError(f"{name}() needs {', '.join(missing)}: {op.written_signature()}")
+        return operands, values
+
+    def _read(self, op, p, node: int, mark, positional: bool = True):
+        """A static parameter's value, written as the node: an integer constant, or True/False."""
+        what = f"{'the axis (dim)' if p.name == 'dim' else p.name} of {op.name}(…)"
+        try:
+            if p.kind == "bool":
+                g = self.graph
+                if g.kinds[node] == INPUT and g.names[node] in ("True", "False"):
+                    return g.names[node] == "True"
+                raise ParseError(f"{what} must be True or False")
+            return self._static_int(node, what)
+        except ParseError as e:
+            reason = e.reason
+            if positional:  # say what the argument is taken for
+                plural = "s" if op.arity != 1 else ""
+                reason = (f"{op.name}() takes {op.arity} argument{plural}, then constants as in "
+                          f"{op.written_signature()}: {reason}")
+            if mark is None:
+                raise ParseError(reason) from None
+            raise _error(self.text, mark.start_pos, reason) from None
 
     def index(self, node: int, args: _Args) -> int:
         """v[2], A[1, 0]: integer constants, a static part of the node; p[y]: a class label."""
@@ -304,8 +347,19 @@ class _Builder:
 
     def args(self, *children):
         args = _Args(c for c in children if isinstance(c, int))
-        args.commas = [c for c in children if not isinstance(c, int)]
+        args.commas = [c for c in children if not isinstance(c, (int, _Keyword))]
+        args.keywords = [c for c in children if isinstance(c, _Keyword)]
+        seen = False
+        for c, comma in zip(children[2::2], args.commas):
+            seen = seen or isinstance(children[0], _Keyword)
+            if isinstance(c, _Keyword):
+                seen = True
+            elif seen:
+                raise _error(self.text, comma.start_pos, "a positional argument after a keyword argument")
         return args
+
+    def keyword(self, token, node):
+        return _Keyword(token, node)
 
     def unknown_function(self, token, args):
         import difflib

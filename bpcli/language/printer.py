@@ -11,7 +11,7 @@ built along the tape: no recursion.
 from __future__ import annotations
 
 from bpcli.engine.graph import CONST, INPUT, NAMED_CONSTANTS
-from bpcli.engine.ops import OPS, static_args
+from bpcli.engine.ops import OPS
 
 ATOM = 9
 
@@ -66,9 +66,13 @@ def program(formula) -> tuple[list[str], dict[int, str]]:
 
 
 def apply(op, operands: list[tuple[str, int]], params: tuple = ()) -> tuple[str, int]:
+    """An operation over its operands' texts (and binding strengths), its static parameters
+    written after them (`sum(A, 0, keepdim=True)`, `A[1, 0]`)."""
+    if op.name == "index":
+        t, p = operands[0]
+        return f"{t if p >= op.prec else f'({t})'}[{', '.join(map(str, params))}]", op.prec
     if op.is_function:
-        written = [t for t, _ in operands] + (static_args(op, params) if op.static else [])
-        return f"{op.name}({', '.join(written)})", ATOM
+        return f"{op.name}({', '.join([t for t, _ in operands] + op.written(params))})", ATOM
     parts = []
     for slot, (t, p) in enumerate(operands):
         # Left-associative + - * /: the right operand needs brackets at equal binding;

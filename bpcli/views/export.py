@@ -87,9 +87,9 @@ def spell(f, i: int, library: str, names: list[str], shapes=None) -> str:
     params = f.params.get(i, ())
     if op.name == "transpose" and len(shapes[f.args[i][0]]) < 2:
         return _VECTOR_TRANSPOSE[library].format(*args)
-    named = dict(zip((p for p, _ in op.static), params))  # conv2d's stride=, padding=
-    text = getattr(op, library).format(*args, axis=params[0] if params and op.axis else None,
-                                       index=", ".join(map(str, params)), **named)
+    named = op.bound(params) if op.signature else {}
+    text = getattr(op, library).format(*args, **named, index=", ".join(map(str, params)))
+    text = re.sub(r", keepdims?=False\b", "", text)  # the default, left unsaid
     return re.sub(r", (?:dim|axis)=None\)$", ")", text)
 
 

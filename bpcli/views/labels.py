@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from bpcli.check.hazards import find
 from bpcli.engine.graph import CONST, INPUT
 from bpcli.engine.numtext import number_text
-from bpcli.engine.ops import OPS, partial_display, static_args
+from bpcli.engine.ops import OPS, partial_display
 
 
 @dataclass(frozen=True)
@@ -88,9 +88,8 @@ def _written(f, i: int, refs: list[str]) -> str:
     if kind == "index":
         return f"{refs[0]}[{', '.join(map(str, params))}]"
     text = OPS[kind].show.format(*refs)
-    if params and OPS[kind].static:
-        return f"{text[:-1]}{''.join(', ' + p for p in static_args(OPS[kind], params))})"
-    return f"{text[:-1]}, {params[0]})" if params and OPS[kind].axis else text
+    written = OPS[kind].written(params or ())
+    return f"{text[:-1]}, {', '.join(written)})" if written and text.endswith(")") else text
 
 
 def edge_formula(f, parent: int, slot: int) -> str:

@@ -8,13 +8,20 @@ from bpcli.views.tables import add_row, table
 
 
 def _syntax(op) -> str:
-    return op.syntax.format("a", "b") if op.syntax else f"{op.name}({', '.join('abc'[:op.arity])})"
+    if op.syntax:
+        return op.syntax.format("a", "b")
+    return op.written_signature() if op.signature else f"{op.name}({', '.join('abc'[:op.arity])})"
+
+
+def _parameters(op) -> list:
+    return [{"name": p.name, "kind": p.kind, "default": p.default, "keyword_only": p.keyword,
+             "means": p.doc} for p in op.signature]
 
 
 def ops_document() -> list:
     return [{"name": op.name, "arity": op.arity, "syntax": _syntax(op), "computes": op.doc,
              "partials": {v: d for v, d in zip("abc", op.derivative)},
-             "convention": op.convention or None} for op in OPS.values()]
+             "convention": op.convention or None, "parameters": _parameters(op)} for op in OPS.values()]
 
 
 def ops_table():

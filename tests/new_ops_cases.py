@@ -1,0 +1,43 @@
+"""Formulas over the operations of issue 24, each beside the same computation in PyTorch
+(float64): the tests compare values and gradients, and run the exported scripts.
+
+CASES: (formula, input shapes, the PyTorch function of the inputs giving the scalar output).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+CASES = [
+    # keyword arguments and keepdim on the reductions there were before
+    ("sum(A * sum(A, 1, keepdim=True))", {"A": (3, 4)},
+     lambda t, A: (A * A.sum(1, keepdim=True)).sum()),
+    ("sum(A * sum(A, keepdim=True))", {"A": (3, 4)},
+     lambda t, A: (A * A.sum(dim=None, keepdim=True)).sum()),
+    ("sum((A - mean(A, -1, keepdim=True))^2)", {"A": (2, 3, 4)},
+     lambda t, A: ((A - A.mean(-1, keepdim=True)) ** 2).sum()),
+    ("sum(A * mean(A, dim=0, keepdim=True))", {"A": (3, 4)},
+     lambda t, A: (A * A.mean(0, keepdim=True)).sum()),
+    ("sum(A * logsumexp(A, 0, keepdim=True))", {"A": (3, 4)},
+     lambda t, A: (A * t.logsumexp(A, 0, keepdim=True)).sum()),
+    ("sum(logsumexp(A, 1) * v)", {"A": (3, 4), "v": (3,)},
+     lambda t, A, v: (t.logsumexp(A, 1) * v).sum()),
+    ("sum(logsumexp(A, keepdim=True) * A)", {"A": (3, 4)},
+     lambda t, A: (t.logsumexp(A, -1, keepdim=True) * A).sum()),
+]
+
+
+def point(shapes: dict, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    return {n: rng.uniform(-1.5, 1.5, s) for n, s in shapes.items()}
+
+
+def torch_reference(fn, values: dict):
+    """(value, {name: gradient}) of fn over float64 tensors that require a gradient."""
+    import torch
+
+    leaves = {n: torch.tensor(v, dtype=torch.float64, requires_grad=True) for n, v in values.items()}
+    out = fn(torch, *leaves.values())
+    out.backward()
+    return out.item(), {n: (x.grad.numpy() if x.grad is not None else np.zeros(x.shape))
+                        for n, x in leaves.items()}
