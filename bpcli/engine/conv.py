@@ -35,17 +35,44 @@ def conv(m, x, w, site, d: int):
     """conv1d (d = 1) or conv2d (d = 2): PyTorch's cross-correlation, no bias."""
     np = m.np
     stride, padding = site.kw["stride"], site.kw["padding"]
-    win = _windows(np, _pad(np, x, d, padding), d, w.shape[-d:], stride)  # (..., C, *out, *k)
-    if w.ndim == d + 2:  # shared filters: one GEMM over every window of the batch
-        axes_x = [win.ndim - 2 * d - 1] + list(range(win.ndim - d, win.ndim))
-        out = np.tensordot(win, w, axes=(axes_x, [1] + list(range(2, d + 2))))  # (..., *out, O)
-        return np.moveaxis(out, -1, -d - 1)
-    return np.einsum(_conv_spec(d, "forward"), win, _beside_n(w, site, d))  # batched filters (vmap)
+    if w.ndim != d + 2:  # batched filters (vmap over w)
+        win = _windows(np, _pad(np, x, d, padding), d, w.shape[-d:], stride)  # (..., C, *out, *k)
+        return np.einsum(_conv_spec(d, "forward"), win, _beside_n(w, site, d))
+    cols, lead, outs = _im2col(np, x, w.shape[-d:], d, stride, padding)
+    out = (w.reshape(w.shape[0], -1) @ cols).reshape((w.shape[0],) + outs + (-1,))  # one GEMM
+    return np.ascontiguousarray(np.moveaxis(out, -1, 0)).reshape(lead + (w.shape[0],) + outs)
 
 
-def _beside_n(w, site, d: int):
-    """Batched filters (B, O, C, *k) against an input with an N axis (B, N, C, …): an axis for N."""
-    return w[:, None] if site.ranks[0] == d + 2 else w
+_MEMO: list = [None]  # ((the last input im2col'd, its parameters), its columns): backward reads them again
+
+
+def _im2col(np, x, kernel: tuple, d: int, stride: int, padding: int):
+    """The windows of x (…, C, *spatial) as columns (C·k…, positions · rows), the rows (the batch
+    axes, flattened) innermost so that each kernel offset's copy moves long contiguous runs;
+    with the batch axes and the output's spatial shape."""
+    key = (x, kernel, stride, padding)
+    memo = _MEMO[0]  # one read, one write below: a thread sees a whole entry or none
+    if memo is not None and memo[0][0] is x and memo[0][1:] == key[1:]:
+        return memo[1]
+    lead, c, spatial = x.shape[:-d - 1], x.shape[-d - 1], x.shape[-d:]
+    outs = tuple((n + 2 * padding - k) // stride + 1 for n, k in zip(spatial, kernel))
+    xr = np.moveaxis(x.reshape((-1, c) + spatial), 0, -1)  # (C, *spatial, rows)
+    xp = np.zeros((c,) + tuple(n + 2 * padding for n in spatial) + xr.shape[-1:], dtype=x.dtype)
+    xp[(slice(None),) + tuple(slice(padding, padding + n) for n in spatial)] = xr
+    cols = np.empty((c,) + kernel + outs + xr.shape[-1:], dtype=x.dtype)
+    for offset in np.ndindex(*kernel):
+        where = tuple(slice(o, o + stride * (n - 1) + 1, stride) for o, n in zip(offset, outs))
+        cols[(slice(None),) + offset] = xp[(slice(None),) + where]
+    cols = cols.reshape(c * _size(kernel), -1)
+    _MEMO[0] = (key, (cols, lead, outs))
+    return cols, lead, outs
+
+
+def _size(shape: tuple) -> int:
+    n = 1
+    for k in shape:
+        n *= k
+    return n
 
 
 def _conv_spec(d: int, which: str) -> str:
@@ -57,13 +84,18 @@ def _conv_spec(d: int, which: str) -> str:
 def conv_grad_w(m, g, out, x, w, site, d: int):
     np = m.np
     stride, padding = site.kw["stride"], site.kw["padding"]
+    if w.ndim == d + 2:
+        cols, _, _ = _im2col(np, x, w.shape[-d:], d, stride, padding)
+        return (_rows_last(np, g, w.shape[0], d) @ cols.T).reshape(w.shape)
     win = _windows(np, _pad(np, x, d, padding), d, w.shape[-d:], stride)
-    if w.ndim == d + 2 and x.ndim >= d + 1:
-        lead = list(range(x.ndim - d - 1))  # the batch axes (vmap's and N), summed
-        spatial = list(range(len(lead) + 1, len(lead) + 1 + d))
-        return np.tensordot(g, win, axes=(lead + spatial, lead + [s + 0 for s in spatial]))
     gw = np.einsum(_conv_spec(d, "w"), g, win)
     return gw.sum(axis=1) if site.ranks[0] == d + 2 and gw.ndim > d + 2 else gw
+
+
+def _rows_last(np, g, o: int, d: int):
+    """g (…, O, *out) as (O, positions · rows): the rows innermost, as _im2col's columns."""
+    g = g.reshape((-1, o) + g.shape[-d:])
+    return np.moveaxis(g, 0, -1).reshape(o, -1)
 
 
 def conv_grad_x(m, g, out, x, w, site, d: int):
@@ -72,19 +104,26 @@ def conv_grad_x(m, g, out, x, w, site, d: int):
     stride, padding = site.kw["stride"], site.kw["padding"]
     kernel = w.shape[-d:]
     if w.ndim == d + 2:
-        cols = np.tensordot(g, w, axes=([g.ndim - d - 1], [0]))  # (..., *out, C, *k)
-        cols = np.moveaxis(cols, -d - 1, g.ndim - d - 1)  # (..., C, *out, *k)
-    else:
-        s, k = "hw"[:d], "ij"[:d]
-        cols = np.einsum(f"...o{s},...oc{k}->...c{s}{k}", g, _beside_n(w, site, d))
-    return _col2im(np, cols, x.shape, d, kernel, stride, padding)
+        outs = g.shape[-d:]
+        gg = _rows_last(np, g, w.shape[0], d)
+        c = w.shape[1]
+        cols = (w.reshape(w.shape[0], -1).T @ gg).reshape((c,) + kernel + outs + (-1,))
+        padded = np.zeros((c,) + tuple(n + 2 * padding for n in x.shape[-d:]) + cols.shape[-1:], dtype=cols.dtype)
+        for offset in np.ndindex(*kernel):  # (C, *out, rows) blocks: long contiguous runs
+            where = tuple(slice(o, o + stride * (n - 1) + 1, stride) for o, n in zip(offset, outs))
+            padded[(slice(None),) + where] += cols[(slice(None),) + offset]
+        inside = padded[(slice(None),) + tuple(slice(padding, padding + n) for n in x.shape[-d:])]
+        return np.ascontiguousarray(np.moveaxis(inside, -1, 0)).reshape(x.shape)
+    s, k = "hw"[:d], "ij"[:d]
+    cols = np.einsum(f"...o{s},...oc{k}->...c{s}{k}", g, _beside_n(w, site, d))
+    return _col2im(np, cols, x.shape[-d:], d, kernel, stride, padding)
 
 
-def _col2im(np, cols, shape: tuple, d: int, kernel: tuple, stride: int, padding: int):
-    """Sum window entries (..., C, *out, *k) back into an input of `shape` (padding cropped)."""
+def _col2im(np, cols, spatial: tuple, d: int, kernel: tuple, stride: int, padding: int):
+    """Sum window entries (..., C, *out, *k) back into an input of that spatial shape (padding cropped)."""
     lead = cols.shape[:-2 * d]
     outs = cols.shape[-2 * d:-d]
-    padded = np.zeros(lead + tuple(n + 2 * padding for n in shape[-d:]), dtype=cols.dtype)
+    padded = np.zeros(lead + tuple(n + 2 * padding for n in spatial), dtype=cols.dtype)
     for offset in np.ndindex(*kernel):
         where = tuple(slice(o, o + stride * (n - 1) + 1, stride) for o, n in zip(offset, outs))
         padded[(Ellipsis,) + where] += cols[(Ellipsis,) + offset]
@@ -137,7 +176,7 @@ def max_pool_grad(m, g, out, x, site):
     win = pool_windows(np, x, site, -np.inf)
     onehot = np.arange(kernel * kernel) == _first_max(np, win)[..., None]
     cols = (onehot * g[..., None]).reshape(win.shape[:-1] + (kernel, kernel))
-    return _col2im(np, cols, x.shape, 2, (kernel, kernel), stride, padding)
+    return _col2im(np, cols, x.shape[-2:], 2, (kernel, kernel), stride, padding)
 
 
 def max_pool_jvp(m, t, out, x, site):
@@ -157,7 +196,7 @@ def avg_pool_grad(m, g, out, x, site):
     np = m.np
     kernel, stride, padding = pool_params(site.kw)
     cols = np.broadcast_to((g / (kernel * kernel))[..., None, None], g.shape + (kernel, kernel))
-    return _col2im(np, cols, x.shape, 2, (kernel, kernel), stride, padding)
+    return _col2im(np, cols, x.shape[-2:], 2, (kernel, kernel), stride, padding)
 
 
 # -- losses ------------------------------------------------------------------------------------
