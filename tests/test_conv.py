@@ -257,3 +257,17 @@ def test_the_check_compares_every_new_op_with_sympy_and_finite_differences(bp_js
     assert doc["ok"] is True
     checked = {name: c for name, c in doc["check"].items() if c["status"] != "skipped"}
     assert checked and all(c["status"] == "ok" and c["sympy"] is not None for c in checked.values())
+
+
+@pytest.mark.parametrize("xs", [(3, 6, 6), (2, 3, 6, 6)])
+def test_a_batch_of_filters_is_each_row_on_its_own(xs):
+    """vmap over the filters (a batched w), with a batch-less input and with an N axis."""
+    rng = np.random.default_rng(8)
+    f = parse("sum(conv2d(x, w, stride=2, padding=1) ^ 2)")
+    x, w = rng.standard_normal(xs), rng.standard_normal((4, 2, 3, 3, 3))
+    batched = tensor.grad(f, {"x": x, "w": w}, batched=["w"])
+    rows = [tensor.grad(f, {"x": x, "w": w[i]}) for i in range(4)]
+    np.testing.assert_allclose(batched.value, [float(r.value) for r in rows], rtol=1e-13)
+    np.testing.assert_allclose(batched.gradient["x"], sum(r.gradient["x"] for r in rows), rtol=1e-12)
+    for i, r in enumerate(rows):
+        np.testing.assert_allclose(batched.gradient["w"][i], r.gradient["w"], rtol=1e-12)

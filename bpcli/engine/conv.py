@@ -75,6 +75,11 @@ def _size(shape: tuple) -> int:
     return n
 
 
+def _beside_n(w, site, d: int):
+    """Batched filters (B, O, C, *k) against an input with an N axis (B, N, C, …): an axis for N."""
+    return w[:, None] if site.ranks[0] == d + 2 else w
+
+
 def _conv_spec(d: int, which: str) -> str:
     s, k = "hw"[:d], "ij"[:d]
     win, w, out = f"...c{s}{k}", f"...oc{k}", f"...o{s}"
