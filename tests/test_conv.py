@@ -271,3 +271,37 @@ def test_a_batch_of_filters_is_each_row_on_its_own(xs):
     np.testing.assert_allclose(batched.gradient["x"], sum(r.gradient["x"] for r in rows), rtol=1e-12)
     for i, r in enumerate(rows):
         np.testing.assert_allclose(batched.gradient["w"][i], r.gradient["w"], rtol=1e-12)
+
+
+def test_a_tiny_cnn_trains_a_few_adam_steps_as_pytorch_does():
+    """bp's training step (the tensor pass over a batch, vmap over the rows) and its Adam against
+    PyTorch's: every gradient of every step, and the parameters after five steps."""
+    from bpcli.engine.numeric import ArrayMath
+    from bpcli.training import optim
+
+    rng = np.random.default_rng(9)
+    x, y = rng.random((16, 1, 8, 8)), rng.integers(0, 10, 16).astype(float)
+    params = {"k": weights(rng, 4, 1, 3, 3) * 0.3, "c": np.zeros((4, 1, 1)),
+              "W": weights(rng, 10, 4, 2, 2) * 0.2, "b": np.zeros(10)}
+    f = parse("h = max_pool2d(relu(conv2d(x, k, padding=1) + c), 2, stride=2)\n"
+              "h2 = max_pool2d(h, 2, 1, 1)\n"
+              "cross_entropy(sum(sum(conv2d(avg_pool2d(h2, 2), W), -1), -1) + b, y)")
+    m, adam = ArrayMath("float64"), optim.make("adam", 0.01)
+    ts = {n: torch.tensor(v, requires_grad=True) for n, v in params.items()}
+    opt = torch.optim.Adam(list(ts.values()), lr=0.01)
+    xt, yt = torch.tensor(x), torch.tensor(y).long()
+    for _ in range(5):
+        kept, grads = tensor.step(f, {"x": x, "y": y, **params}, m, ["x", "y"], list(params), [f.output])
+        grads = {n: g / len(x) for n, g in grads.items()}  # the trainer's mean over the batch
+        opt.zero_grad()
+        h = F.max_pool2d(F.max_pool2d(torch.relu(F.conv2d(xt, ts["k"], padding=1) + ts["c"]), 2, 2), 2, 1, 1)
+        z = F.conv2d(F.avg_pool2d(h, 2), ts["W"]).sum((-1, -2)) + ts["b"]
+        loss = F.cross_entropy(z, yt)
+        loss.backward()
+        assert np.isclose(kept[f.output].mean(), loss.item(), rtol=1e-13)
+        for n in params:
+            np.testing.assert_allclose(grads[n], ts[n].grad.numpy(), rtol=1e-10, atol=1e-14, err_msg=n)
+        opt.step()
+        params = adam.step(params, grads)
+    for n in params:
+        np.testing.assert_allclose(params[n], ts[n].detach().numpy(), rtol=1e-9, atol=1e-12, err_msg=n)
