@@ -135,3 +135,12 @@ def test_predict_file_without_a_feature_column_is_refused(bp, data):
     r = bp("train", "softmax", data(blobs()), *TRAIN, "--predict", data("a\n1\n", "new.csv"))
     assert r.exit_code == 2 and r.stdout == ""
     assert "--predict" in r.stderr and "no column b" in r.stderr
+
+
+def test_a_formula_trained_with_cross_entropy_is_a_classifier(bp_json, data):
+    """--loss ce reads the formula's output as scores of the target's classes: accuracy, classes,
+    the class a prediction names."""
+    doc = bp_json("train", "W @ features + bias", data(blobs()), "--param", "W=3x2", "--param", "bias=3",
+                  "--loss", "ce", *TRAIN, "--val", "0.2", "--predict", "3,0")
+    assert doc["classes"] == [0, 1, 2] and doc["final_accuracy"] == 1.0 and doc["final_val_accuracy"] == 1.0
+    assert doc["predictions"][0]["yhat"] == 1
