@@ -305,3 +305,37 @@ def test_a_tiny_cnn_trains_a_few_adam_steps_as_pytorch_does():
         params = adam.step(params, grads)
     for n in params:
         np.testing.assert_allclose(params[n], ts[n].detach().numpy(), rtol=1e-9, atol=1e-12, err_msg=n)
+
+
+FACES = [  # a formula with each new op, small enough for every face
+    ("sum(max_pool2d(relu(conv2d(x, w, padding=1)), 2))", ["--x", "[[[1,2,0],[0,1,3],[2,0,1.5]]]",
+                                                          "--w", "[[[[1,-1],[0,2]]]]"]),
+    ("sum(avg_pool2d(x, 2, 1)) + sum(conv1d(x[0], k, stride=2))", ["--x", "[[[1,2,0],[0,1,3],[2,0,1.5]]]",
+                                                                   "--k", "[[[1,-1,2],[0,2,1],[1,1,1]]]"]),
+    ("cross_entropy(z, y) + nll_loss(log_softmax(z), y) + mse_loss(z, t) + "
+     "binary_cross_entropy_with_logits(z, t)", ["--z", "[2,1,0.1]", "--y", "0", "--t", "[0.5,0,1]"]),
+]
+
+
+@pytest.mark.parametrize("formula, values", FACES)
+def test_every_face_takes_the_new_ops(bp, tmp_path, formula, values):
+    """--explain, --jacobian, --forward, bp graph (tree and DOT), bp view's page, bp diff's refusal
+    of tensors aside: each exits 0 and names the op."""
+    name = formula.split("(")[1] if formula.startswith("sum(") else formula.split("(")[0]
+    for args in (["grad", "--explain"], ["grad", "--jacobian"], ["grad", "--json"], ["graph"],
+                 ["graph", "--format", "dot"]):
+        r = bp(*args[:1], formula, *values, *args[1:])
+        assert r.exit_code == 0, (args, r.stderr)
+        assert name in r.stdout, args
+    page = tmp_path / "page.html"
+    r = bp("view", formula, *values, "-o", str(page))
+    assert r.exit_code == 0, r.stderr
+    assert name in page.read_text()
+
+
+def test_explain_gives_a_class_label_no_path(bp):
+    """p[y]'s and cross_entropy's labels: --explain says no path reaches them (it used to crash)."""
+    for formula in ("sum(p[y])", "cross_entropy(p, y)"):
+        r = bp("grad", formula, "--p", "[2,1,0.1]", "--y", "0", "--explain")
+        assert r.exit_code == 0 and r.stderr == ""
+        assert "0 paths from" in r.stdout and "to y" in r.stdout
