@@ -24,6 +24,32 @@ CASES = [
      lambda t, A, v: (t.logsumexp(A, 1) * v).sum()),
     ("sum(logsumexp(A, keepdim=True) * A)", {"A": (3, 4)},
      lambda t, A: (t.logsumexp(A, -1, keepdim=True) * A).sum()),
+    # reductions with an axis, keepdim on each
+    ("amax(A) * amin(A)", {"A": (3, 4)}, lambda t, A: t.amax(A) * t.amin(A)),
+    ("sum(amax(A, 1) * v) + sum(amin(A, 0))", {"A": (3, 4), "v": (3,)},
+     lambda t, A, v: (t.amax(A, 1) * v).sum() + t.amin(A, 0).sum()),
+    ("sum(A * amax(A, -1, keepdim=True)) + sum(A * amin(A, keepdim=True))", {"A": (2, 3, 4)},
+     lambda t, A: (A * t.amax(A, -1, keepdim=True)).sum() + (A * t.amin(A, dim=(), keepdim=True)).sum()),
+    ("prod(A) + sum(prod(A, 1) * v)", {"A": (3, 4), "v": (3,)},
+     lambda t, A, v: t.prod(A) + (t.prod(A, 1) * v).sum()),
+    ("sum(A * prod(A, 0, keepdim=True))", {"A": (3, 4)},
+     lambda t, A: (A * t.prod(A, 0, keepdim=True)).sum()),
+    ("sum(cumsum(A, 1) * B) + sum(cumsum(A, 0) * B)", {"A": (3, 4), "B": (3, 4)},
+     lambda t, A, B: (t.cumsum(A, 1) * B).sum() + (t.cumsum(A, 0) * B).sum()),
+    ("sum(cumprod(A, 1) * B) + sum(cumprod(A, -2) * B)", {"A": (3, 4), "B": (3, 4)},
+     lambda t, A, B: (t.cumprod(A, 1) * B).sum() + (t.cumprod(A, -2) * B).sum()),
+    ("sum(logcumsumexp(A, 1) * B)", {"A": (3, 4), "B": (3, 4)},
+     lambda t, A, B: (t.logcumsumexp(A, 1) * B).sum()),
+    ("var(A) + sum(var(A, 1) * v) + sum(A * var(A, 0, keepdim=True))", {"A": (3, 4), "v": (3,)},
+     lambda t, A, v: t.var(A) + (t.var(A, 1) * v).sum() + (A * t.var(A, 0, keepdim=True)).sum()),
+    ("std(A) + sum(std(A, 1) * v) + sum(A * std(A, 0, keepdim=True, correction=0))", {"A": (3, 4), "v": (3,)},
+     lambda t, A, v: t.std(A) + (t.std(A, 1) * v).sum() + (A * t.std(A, 0, keepdim=True, correction=0)).sum()),
+    ("sum(var(A, -1, correction=0) * v)", {"A": (3, 4), "v": (3,)},
+     lambda t, A, v: (t.var(A, -1, correction=0) * v).sum()),
+    ("sum(A * sum(A, 1, keepdim=True) * prod(A, 1, keepdim=True) * amax(A, 1, keepdim=True)"
+     " * var(A, 1, keepdim=True) * logsumexp(A, 1, keepdim=True))", {"A": (3, 4)},
+     lambda t, A: (A * A.sum(1, keepdim=True) * A.prod(1, keepdim=True) * A.amax(1, keepdim=True)
+                   * A.var(1, keepdim=True) * A.logsumexp(1, keepdim=True)).sum()),
 ]
 
 

@@ -178,10 +178,25 @@ def _sympy_node(formula, i, vals, node_shapes, sp, np):
     raise NotImplementedError(name)
 
 
+_WRITTEN_HERE = ("matmul", "transpose", "softmax", "log_softmax", "index", "take")  # _sympy_node's own
+
+
+def without_sympy(formula) -> list[str]:
+    """The formula's operations SymPy has no counterpart of (amax: PyTorch's split at a tie is
+    no derivative), so the check judges by finite differences alone."""
+    kinds = {k for k in formula.kinds if k in OPS and not OPS[k].elementwise}
+    return sorted(k for k in kinds if OPS[k].sympy_tensor is None and k not in _WRITTEN_HERE)
+
+
 def _ask_sympy(job, formula, point: dict, labels: list[str], size: tuple, budget: float, notes: list) -> dict:
     """SymPy's answer (job in its child process, within the budget), or {} with a note saying
     why there is none; `size` is (how many, the bound, what they are)."""
     count, bound, what = size
+    missing = without_sympy(formula)
+    if missing:
+        notes.append(f"SymPy check skipped: {', '.join(missing)} {'has' if len(missing) == 1 else 'have'} "
+                     "no SymPy counterpart; finite differences only")
+        return {}
     if count > bound:
         notes.append(f"SymPy check skipped: {count:,} {what} (more than {bound:,}); finite differences only")
         return {}

@@ -1142,6 +1142,70 @@ for _op in [
 ]:
     OPS[_op.name] = _op
 
+
+# -- issue 24's operations (shapes, slicing, reductions, comparisons, batched @) ---------------
+# Their rules live in engine/reductions.py and engine/shapes.py, loaded when a tensor pass first
+# runs one (bp grad on numbers never does).
+CORRECTION = Param("correction", default=1, keyword=True,
+                   doc="divide by n - correction (1: the unbiased estimate, PyTorch's default)")
+
+
+def _reduction_row(name, doc, rule, torch, jax, signature=(DIM, KEEPDIM), empty=True, sympy=True, **more):
+    return _tensor_op(name, 1, doc, _reduction(name), (_reduction(f"{name}_vjp"),),
+                      _reduction_shape(name, empty), (rule,), f"{name}({{0}})", signature=signature,
+                      torch=torch, jax=jax, jvp=(_reduction(f"{name}_jvp"),),
+                      sympy_tensor=_reduction(f"{name}_sympy") if sympy else None, **more)
+
+
+def _along_row(name, doc, rule, torch, jax):
+    return _tensor_op(name, 1, doc, _reduction(name), (_reduction(f"{name}_vjp"),), _along_shape(name),
+                      (rule,), f"{name}({{0}})", signature=(Param("dim", required=True, doc="the axis"),),
+                      torch=torch, jax=jax, jvp=(_reduction(f"{name}_jvp"),),
+                      sympy_tensor=_reduction(f"{name}_sympy"))
+
+
+def _along_shape(name: str):
+    def shape(shapes, kw):
+        return _reductions().along_shape(name)(shapes, kw)
+
+    return shape
+
+
+_TIES = "ties share the gradient evenly (1/k to each of k tied entries), as PyTorch's amax and amin"
+
+for _op in [
+    _reduction_row("amax", "largest entry; amax(A, dim) along one axis",
+                   "∂L/∂{y} split evenly among the entries equal to the largest, 0 elsewhere",
+                   "torch.amax({0}, dim={dim}, keepdim={keepdim})", "jnp.max({0}, axis={dim}, keepdims={keepdim})",
+                   empty=False, sympy=False, kink=_reduction("tied_max"), convention=_TIES),
+    _reduction_row("amin", "smallest entry; amin(A, dim) along one axis",
+                   "∂L/∂{y} split evenly among the entries equal to the smallest, 0 elsewhere",
+                   "torch.amin({0}, dim={dim}, keepdim={keepdim})", "jnp.min({0}, axis={dim}, keepdims={keepdim})",
+                   empty=False, sympy=False, kink=_reduction("tied_min"), convention=_TIES),
+    _reduction_row("prod", "product of all entries; prod(A, dim) along one axis",
+                   "∂L/∂{y} times the product of the other entries (exact at zeros)",
+                   "torch.prod({0}, dim={dim}, keepdim={keepdim})", "jnp.prod({0}, axis={dim}, keepdims={keepdim})"),
+    _reduction_row("var", "variance, unbiased (divides by n - 1, PyTorch's default; correction=0: by n)",
+                   "∂L/∂{y} · 2({0} − mean) / (n − correction)",
+                   "torch.var({0}, dim={dim}, correction={correction}, keepdim={keepdim})",
+                   "jnp.var({0}, axis={dim}, ddof={correction}, keepdims={keepdim})",
+                   signature=(DIM, KEEPDIM, CORRECTION)),
+    _reduction_row("std", "standard deviation, unbiased (sqrt of var; correction=0: divides by n)",
+                   "∂L/∂{y} · ({0} − mean) / ((n − correction) · {y})",
+                   "torch.std({0}, dim={dim}, correction={correction}, keepdim={keepdim})",
+                   "jnp.std({0}, axis={dim}, ddof={correction}, keepdims={keepdim})",
+                   signature=(DIM, KEEPDIM, CORRECTION)),
+    _along_row("cumsum", "running sum along an axis", "reversed running sum of ∂L/∂{y} along the axis",
+               "torch.cumsum({0}, dim={dim})", "jnp.cumsum({0}, axis={dim})"),
+    _along_row("cumprod", "running product along an axis",
+               "Σ_(j≥i) ∂L/∂{y}_j · Π_(k≤j, k≠i) {0}_k (exact at zeros)",
+               "torch.cumprod({0}, dim={dim})", "jnp.cumprod({0}, axis={dim})"),
+    _along_row("logcumsumexp", "log of the running sum of exp along an axis, computed stably",
+               "Σ_(j≥i) ∂L/∂{y}_j · exp({0}_i − {y}_j)",
+               "torch.logcumsumexp({0}, dim={dim})", "jax.lax.cumlogsumexp({0}, axis={dim})"),
+]:
+    OPS[_op.name] = _op
+
 # -- convolution, pooling and losses (issue 24): numpy kernels in engine/conv.py -------------------
 def _kernel(name: str, **fixed):
     """A rule whose kernel lives in engine/conv.py, imported on first use."""

@@ -156,6 +156,19 @@ def extreme_jvp(m, t, out, a, site):
     return total(m, t * _share(m, out, a, site), site)
 
 
+amax_vjp = amin_vjp = extreme_vjp
+amax_jvp = amin_jvp = extreme_jvp
+
+
+def tied_max(m, out, a, site):
+    """Per output entry: whether two or more entries share the extreme (the gradient is split)."""
+    hit = a == widened(m, out, site)
+    return m.np.sum(hit, axis=axes(site), keepdims=bool(site.kw.get("keepdim"))) > 1
+
+
+tied_min = tied_max
+
+
 # -- prod -----------------------------------------------------------------------------------
 def prod(m, a, site):
     return m.np.prod(a, axis=axes(site), keepdims=bool(site.kw.get("keepdim")))
@@ -342,3 +355,30 @@ def mean_sympy(sp, a, site):
 
 def logsumexp_sympy(sp, a, site):
     return _each(sp, sp.log, total_sympy(sp, _each(sp, sp.exp, a), site))
+
+
+def prod_sympy(sp, a, site):
+    return np.asarray(np.prod(a, axis=axes(site), keepdims=bool(site.kw.get("keepdim"))), dtype=object)
+
+
+def var_sympy(sp, a, site):
+    d = a - np.sum(a, axis=axes(site), keepdims=True) / count(a, site)
+    return total_sympy(sp, d * d, site) / _dof(a, site)
+
+
+def std_sympy(sp, a, site):
+    return _each(sp, sp.sqrt, var_sympy(sp, a, site))
+
+
+def cumsum_sympy(sp, a, site):
+    axis = _axis(site)
+    return a if axis is None else np.cumsum(a, axis=axis)
+
+
+def cumprod_sympy(sp, a, site):
+    axis = _axis(site)
+    return a if axis is None else np.cumprod(a, axis=axis)
+
+
+def logcumsumexp_sympy(sp, a, site):
+    return _each(sp, sp.log, cumsum_sympy(sp, _each(sp, sp.exp, a), site))

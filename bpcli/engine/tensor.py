@@ -140,6 +140,8 @@ class TensorResult(Result):
         with np.errstate(all="ignore"):
             for i, kind in enumerate(self.formula.kinds):
                 op = OPS.get(kind)
+                if op is not None and not op.elementwise and op.kink and np.any(self._tensor_kink(i)):
+                    out.append(("kink", i))  # amax's ties: the gradient is split, PyTorch's way
                 if op is None or not op.elementwise:
                     continue
                 xs = self.operands(i)
@@ -156,10 +158,18 @@ class TensorResult(Result):
         np = self.m.np
         xs = self.operands(i)
         with np.errstate(all="ignore"):
+            if kind == "kink" and not OPS[self.formula.kinds[i]].elementwise:
+                return int(np.count_nonzero(self._tensor_kink(i)))
             if kind == "kink":
                 return int(np.count_nonzero(np.broadcast_to(OPS[self.formula.kinds[i]].kink(*xs),
                                                             np.shape(self.values[i]))))
             return int(np.count_nonzero(~np.isfinite(self.values[i])))
+
+    def _tensor_kink(self, i: int):
+        """Where a non-elementwise node's rule meets its convention (an amax tie), per entry."""
+        f = self.formula
+        at = site(f.kinds[i], f.params.get(i, ()), tuple(len(self.shapes[a]) for a in f.args[i]))
+        return OPS[f.kinds[i]].kink(self.m, self.values[i], *self.operands(i), at)
 
     @cached_property
     def _label_ids(self) -> frozenset[int]:

@@ -89,6 +89,8 @@ def spell(f, i: int, library: str, names: list[str], shapes=None) -> str:
         return _VECTOR_TRANSPOSE[library].format(*args)
     named = op.bound(params) if op.signature else {}
     text = getattr(op, library).format(*args, **named, index=", ".join(map(str, params)))
+    if library == "torch" and op.name == "prod" and named.get("dim") is None and named.get("keepdim"):
+        text = f"torch.prod({args[0]}).reshape([1] * {args[0]}.dim())"  # torch.prod takes no dim=None
     text = re.sub(r", keepdims?=False\b", "", text)  # the default, left unsaid
     return re.sub(r", (?:dim|axis)=None\)$", ")", text)
 
