@@ -50,6 +50,14 @@ CASES = [
      " * var(A, 1, keepdim=True) * logsumexp(A, 1, keepdim=True))", {"A": (3, 4)},
      lambda t, A: (A * A.sum(1, keepdim=True) * A.prod(1, keepdim=True) * A.amax(1, keepdim=True)
                    * A.var(1, keepdim=True) * A.logsumexp(1, keepdim=True)).sum()),
+    # comparisons (1/0, no gradient) and where
+    ("sum(where(A > 0, A, 0.1 * A))", {"A": (3, 4)}, lambda t, A: t.where(A > 0, A, 0.1 * A).sum()),
+    ("sum((A >= B) * A + (A < B) * B^2 + (A <= 0.5) * A + (A != B) * B)", {"A": (3, 4), "B": (3, 4)},
+     lambda t, A, B: ((A >= B) * A + (A < B) * B ** 2 + (A <= 0.5) * A + (A != B) * B).sum()),
+    ("sum(where(A == amax(A, 1, keepdim=True), A, B))", {"A": (3, 4), "B": (3, 4)},
+     lambda t, A, B: t.where(A == A.amax(1, keepdim=True), A, B).sum()),
+    ("sum(softmax(where(M > 0, A, -1000000000)) * B)", {"A": (3, 4), "M": (3, 4), "B": (3, 4)},
+     lambda t, A, M, B: (t.softmax(t.where(M > 0, A, -1e9), -1) * B).sum()),
 ]
 
 
@@ -59,11 +67,11 @@ def point(shapes: dict, seed: int) -> dict:
 
 
 def torch_reference(fn, values: dict):
-    """(value, {name: gradient}) of fn over float64 tensors that require a gradient."""
+    """(value, {name: gradient, or None where none flows}) of fn over float64 tensors that
+    require a gradient."""
     import torch
 
     leaves = {n: torch.tensor(v, dtype=torch.float64, requires_grad=True) for n, v in values.items()}
     out = fn(torch, *leaves.values())
     out.backward()
-    return out.item(), {n: (x.grad.numpy() if x.grad is not None else np.zeros(x.shape))
-                        for n, x in leaves.items()}
+    return out.item(), {n: (x.grad.numpy() if x.grad is not None else None) for n, x in leaves.items()}

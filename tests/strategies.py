@@ -6,7 +6,8 @@ from hypothesis import strategies as st
 
 from bpcli.engine.ops import ELEMENTWISE, OPS
 
-INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "^"}
+INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "^",
+         "gt": ">", "lt": "<", "ge": ">=", "le": "<=", "eq": "==", "ne": "!="}
 NAMES = ["x", "w", "y"]
 
 

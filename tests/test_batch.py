@@ -53,7 +53,8 @@ def test_compiled_tape_equals_graph_evaluation_on_every_op(op):
     from bpcli.engine.numeric import FLOAT
 
     call = {"add": "a + b", "sub": "a - b", "mul": "a * b", "div": "a / b", "neg": "-a",
-            "pow": "a ^ b"}.get(op.name, f"{op.name}({', '.join('abc'[:op.arity])})")
+            "pow": "a ^ b"}.get(op.name, op.syntax.format("a", "b") if op.syntax else
+                                f"{op.name}({', '.join('abc'[:op.arity])})")
     f = parse(call)
     for a, b, c in [(0.7, 1.3, 2.0), (2.5, 0.5, 1.0), (1.5, 1.5, 1.5)]:
         args = (a, b, c)[:op.arity]

@@ -80,7 +80,8 @@ def _torch_hessian(op, point):
     torch = pytest.importorskip("torch")
     expr = op.torch.format(*(f"v[{k}]" for k in range(op.arity)))
     v = torch.tensor(point, dtype=torch.float64)
-    return torch.autograd.functional.hessian(lambda v: eval(expr, {"torch": torch, "v": v}), v).tolist()
+    scope = {"torch": torch, "DTYPE": torch.float64}  # the exported script's names
+    return torch.autograd.functional.hessian(lambda v: eval(expr, {**scope, "v": v}), v).tolist()
 
 
 def _same(a, b, rel):

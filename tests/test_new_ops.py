@@ -27,6 +27,9 @@ def test_value_and_gradients_agree_with_pytorch(text, shapes, fn, seed):
     value, grads = torch_reference(fn, values)
     assert np.allclose(float(r.value), value, rtol=1e-12, atol=1e-12)
     for name, g in grads.items():
+        if g is None:  # read only through a comparison: no gradient in either
+            assert name not in r.gradient
+            continue
         assert np.allclose(r.gradient[name], g, rtol=1e-10, atol=1e-12), name
 
 

@@ -36,6 +36,8 @@ CALLS = {
 def call(op):
     if op.name in CALLS:
         return CALLS[op.name]
+    if op.syntax:  # the comparisons: a > b, …
+        return op.syntax.format("a", "b")
     return f"{op.name}({', '.join('abc'[: op.arity])})"
 
 
@@ -121,7 +123,8 @@ def test_constant_partials_are_exactly_what_the_partial_functions_give(op, args)
 
 def test_constant_partials_are_the_linear_and_flat_ops():
     assert [op.name for op in OPS.values() if op.constant_partials] == ["add", "sub", "neg", "step", "sign",
-                                                                        "floor", "ceil", "round"]
+                                                                        "floor", "ceil", "round",
+                                                                        "gt", "lt", "ge", "le", "eq", "ne"]
 
 
 def test_every_function_has_a_grammar_alternative_and_every_alias_an_op():

@@ -65,6 +65,9 @@ class Op:
     # Static parameters written after the operands, by position or by name (`sum(A, 0)`,
     # `mean(x, -1, keepdim=True)`): each a Param; the graph keeps their values (canonical()).
     signature: tuple = ()
+    # Operand slots of an elementwise row through which no gradient flows at all (a comparison's,
+    # where's condition): PyTorch's bool tensors; the tensor pass sends nothing there.
+    inert: tuple = ()
     # A non-elementwise row's SymPy counterpart, over numpy arrays of SymPy expressions:
     # (sympy module, *operands, site) -> an array of expressions; None: the check uses finite
     # differences alone for formulas with it (a rule SymPy has no exact counterpart of).
@@ -150,8 +153,14 @@ DIM = Param("dim", doc="the axis reduced (absent: every axis)")
 KEEPDIM = Param("keepdim", "bool", False, doc="keep the reduced axis with length 1")
 
 
+def carries_gradient(op, slot: int) -> bool:
+    """Whether a gradient flows back into this operand slot: not into p[y]'s label, nor through
+    a comparison or where's condition (their partial is the constant 0, PyTorch's bool tensors)."""
+    return slot not in op.inert if op.elementwise else op.vjp[slot] is not None
+
+
 # Precedence levels for printing, loosest first; they mirror the grammar's ?rules.
-SUM, PRODUCT, UNARY, POWER = 1, 2, 3, 4
+COMPARE, SUM, PRODUCT, UNARY, POWER = 0, 1, 2, 3, 4
 
 
 def _pow_base_partial(m, out, a, b):
@@ -1203,6 +1212,42 @@ for _op in [
     _along_row("logcumsumexp", "log of the running sum of exp along an axis, computed stably",
                "Σ_(j≥i) ∂L/∂{y}_j · exp({0}_i − {y}_j)",
                "torch.logcumsumexp({0}, dim={dim})", "jax.lax.cumlogsumexp({0}, axis={dim})"),
+]:
+    OPS[_op.name] = _op
+
+
+# Comparisons (values 1 and 0, no gradient: PyTorch's bool tensors, as numbers) and where.
+def _comparison(name, symbol, test, sympy_test, torch_op):
+    return Op(
+        name, 2, f"1 where a {symbol} b, else 0 (no gradient flows through it)",
+        forward=lambda m, a, b: _bit(m, test(a, b)),
+        partials=(lambda m, out, a, b: 0.0, lambda m, out, a, b: 0.0),
+        derivative=("0", "0"),
+        sympy=lambda sp, a, b: sp.Piecewise((sp.S.One, sympy_test(sp, a, b)), (sp.S.Zero, True)),
+        show=f"{{0}} {symbol} {{1}}", syntax=f"{{0}} {symbol} {{1}}", prec=COMPARE,
+        torch=f"({{0}} {torch_op} {{1}}).to(DTYPE)", jax=f"jnp.where({{0}} {torch_op} {{1}}, 1.0, 0.0)",
+        inert=(0, 1),
+    )
+
+
+for _op in [
+    _comparison("gt", ">", lambda a, b: a > b, lambda sp, a, b: sp.Gt(a, b), ">"),
+    _comparison("lt", "<", lambda a, b: a < b, lambda sp, a, b: sp.Lt(a, b), "<"),
+    _comparison("ge", ">=", lambda a, b: a >= b, lambda sp, a, b: sp.Ge(a, b), ">="),
+    _comparison("le", "<=", lambda a, b: a <= b, lambda sp, a, b: sp.Le(a, b), "<="),
+    _comparison("eq", "==", lambda a, b: a == b, lambda sp, a, b: sp.Eq(a, b), "=="),
+    _comparison("ne", "!=", lambda a, b: a != b, lambda sp, a, b: sp.Ne(a, b), "!="),
+    Op(
+        "where", 3, "where(cond, a, b): a where cond is not 0, else b (masked fill: where(mask, x, -inf))",
+        forward=lambda m, c, a, b: m.where(c != 0, a, b),
+        partials=(lambda m, out, c, a, b: 0.0, lambda m, out, c, a, b: _bit(m, c != 0),
+                  lambda m, out, c, a, b: _bit(m, c == 0)),
+        derivative=("0", "where(a, 1, 0)", "where(a, 0, 1)"),
+        sympy=lambda sp, c, a, b: sp.Piecewise((a, sp.Ne(c, 0)), (b, True)),
+        show="where({0}, {1}, {2})",
+        torch="torch.where({0} != 0, {1}, {2})", jax="jnp.where({0} != 0, {1}, {2})",
+        inert=(0,),
+    ),
 ]:
     OPS[_op.name] = _op
 

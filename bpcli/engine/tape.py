@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from bpcli.engine.numeric import FLOAT, ONE, ArrayMath
-from bpcli.engine.ops import INPUT, OPS
+from bpcli.engine.ops import INPUT, OPS, carries_gradient
 from bpcli.engine.result import Result
 from bpcli.engine.sweep import reverse, tape_sender
 from bpcli.engine.sweep import tangents as tangents_loop
@@ -60,8 +60,7 @@ class Formula:
             for i, args in enumerate(self.args):
                 if args:
                     op = OPS[self.kinds[i]]
-                    flags[i] = any(flags[a] for slot, a in enumerate(args)
-                                   if op.elementwise or op.vjp[slot] is not None)
+                    flags[i] = any(flags[a] for slot, a in enumerate(args) if carries_gradient(op, slot))
             return flags
         for i, _, a, b in self._steps:
             flags[i] = flags[a] or (b >= 0 and flags[b])

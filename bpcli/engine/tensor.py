@@ -14,7 +14,7 @@ from functools import cached_property
 
 from bpcli.engine import entries as bound
 from bpcli.engine.numeric import ONE, ArrayMath
-from bpcli.engine.ops import CONST, INPUT, OPS, shape_text, site
+from bpcli.engine.ops import CONST, INPUT, OPS, carries_gradient, shape_text, site
 from bpcli.engine.result import Result
 from bpcli.engine.sweep import accumulate, reverse
 from bpcli.engine.sweep import tangents as tangents_loop
@@ -265,8 +265,19 @@ def _fit(np, c, aligned, value):
 
 
 def _wanted(f, wrt) -> list[bool]:
-    """Nodes that depend on an input whose gradient is wanted (all inputs: wrt None)."""
-    return f.depends_on(set(f.inputs) if wrt is None else set(wrt), gradients=True)
+    """Nodes that depend on an input whose gradient is wanted (all inputs: wrt None) and that
+    a gradient from the output reaches: not those seen only through a comparison or where's
+    condition, which PyTorch leaves without a .grad."""
+    depends = f.depends_on(set(f.inputs) if wrt is None else set(wrt), gradients=True)
+    reached = [False] * len(f)
+    reached[f.output] = True
+    for i in range(len(f) - 1, -1, -1):
+        if reached[i] and f.args[i]:
+            op = OPS[f.kinds[i]]
+            for slot, a in enumerate(f.args[i]):
+                # p[y]'s label keeps its row (the check says it is a class label, skipped)
+                reached[a] = reached[a] or carries_gradient(op, slot) or op.name == "take"
+    return [d and r for d, r in zip(depends, reached)]
 
 
 def prepare(formula, values: dict, m, batched) -> tuple:
@@ -328,7 +339,7 @@ def backward(formula, vals: list, node_shapes: list, batch, m, wanted: list, see
         op = OPS[f.kinds[i]]
         xs = _operands(f, vals, node_shapes, batch, i)
         for slot, a in enumerate(f.args[i]):
-            if wanted[a] and (op.elementwise or op.vjp[slot] is not None):
+            if wanted[a] and carries_gradient(op, slot):
                 accumulate(adj, a, _contribution(f, vals, node_shapes, batch, m, i, slot, g, convention, xs))
         if lean:  # node i's parents are done (they come later on the tape): nothing reads it again
             adj[i] = vals[i] = None

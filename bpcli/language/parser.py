@@ -467,6 +467,7 @@ _READABLE = {
     "NAME": "a name", "NUMBER": "a number", "LPAR": "(", "RPAR": ")", "COMMA": ",",
     "_SEP": "; or a new line", "$END": "the end", "PLUS": "+", "MINUS": "-", "STAR": "*",
     "SLASH": "/", "_POW": "^ or **", "EQUAL": "=", "LSQB": "[", "RSQB": "]", "AT": "@",
+    "MORETHAN": ">", "LESSTHAN": "<",
 }
 
 
@@ -513,6 +514,8 @@ def _lark_error(text: str, e: Exception) -> ParseError:
             return _error(text, pos, f"{before.group(1)} is a function: call it as {before.group(1)}(…)")
         expected = _expected(_acceptable(e))
         hint = _char_hint(str(token)) if token.type == "LSQB" else _product_hint(text, token)
+        if str(token) in (">", "<", ">=", "<=", "==", "!="):
+            hint = "comparisons do not chain (nor do PyTorch's on tensors): write (a < b) * (b < c)"
         return _error(text, pos, what + (f"; expected {expected}" if expected else ""), hint)
     if isinstance(e, UnexpectedEOF):
         return ParseError("the formula ends too early")
@@ -559,5 +562,5 @@ def _char_hint(char: str) -> str | None:
     if char == ",":
         return "commas only separate the two arguments of max and min"
     if char in "=<>!":
-        return "assignments are name = expression; bp has no comparisons"
+        return "assignments are name = expression; comparisons are a > b, <, >=, <=, ==, != (1 or 0)"
     return None

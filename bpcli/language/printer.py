@@ -77,7 +77,9 @@ def apply(op, operands: list[tuple[str, int]], params: tuple = ()) -> tuple[str,
     for slot, (t, p) in enumerate(operands):
         # Left-associative + - * /: the right operand needs brackets at equal binding;
         # right-associative ^: the left one does. Unary minus binds looser than ^.
-        if op.prec == 4:
+        if op.prec == 0:  # comparisons do not chain: brackets on both sides at equal binding
+            need = p <= op.prec
+        elif op.prec == 4:
             need = p <= op.prec if slot == 0 else p < 3
         elif op.arity == 1:
             need = p < op.prec
