@@ -145,7 +145,7 @@ def test_function_with_wrong_arity_is_a_parse_error(name):
 
 # Where each op's kink is, when not at 0 (in every operand).
 KINK_AT = {"asin": (1.0,), "acos": (-1.0,), "acosh": (1.0,), "round": (2.5,), "relu6": (6.0,),
-           "mod": (6.0, 3.0), "clamp": (1.0, -1.0, 1.0), "floor": (3.0,), "ceil": (-2.0,)}
+           "mod": (6.0, 3.0), "clamp": (1.0, -1.0, 1.0), "where": (0.0, 1.0, 2.0), "floor": (3.0,), "ceil": (-2.0,)}
 
 
 @pytest.mark.parametrize("op", [o for o in OPS.values() if o.kink and o.elementwise], ids=lambda o: o.name)

@@ -979,6 +979,28 @@ def _reduction_shape(name: str, empty: bool = True):
     return shape
 
 
+def _shapes():
+    from bpcli.engine import shapes  # deferred: the shape ops' numpy rules, off bp grad's scalar path
+    return shapes
+
+
+def _shape_rule(name: str, symbolic: bool = False):
+    """A rule of engine/shapes.py (its SymPy counterpart: `symbolic`), loaded when first run."""
+    def run(*args):
+        return (_shapes().symbolic(name) if symbolic else getattr(_shapes(), name))(*args)
+
+    run.__name__ = name
+    return run
+
+
+def _shape_of(name: str, *more):
+    def shape(shapes, kw):
+        rule = getattr(_shapes(), name)
+        return (rule(*more) if more else rule)(shapes, kw)
+
+    return shape
+
+
 def _vector_shape(name):
     def shape(shapes, params):
         (a,) = shapes
@@ -1107,13 +1129,14 @@ for _op in [
                jax="jnp.mean({0}, axis={dim}, keepdims={keepdim})",
                sympy_tensor=_reduction("mean_sympy"),
                jvp=(_reduction("mean_jvp"),)),
-    _tensor_op("transpose", 1, "transpose: swaps the last two axes (a vector stays as it is)",
-               lambda m, a, site: m.np.swapaxes(a, -1, -2) if site.ranks[0] >= 2 else a,
-               (lambda m, g, out, a, site: m.np.swapaxes(g, -1, -2) if site.ranks[0] >= 2 else g,),
-               lambda shapes, params: shapes[0][:-2] + shapes[0][:-3:-1],
-               ("(∂L/∂{y})ᵀ",), "transpose({0})",
-               torch="torch.transpose({0}, -2, -1)", jax="jnp.swapaxes({0}, -2, -1)",
-               jvp=(lambda m, t, out, a, site: m.np.swapaxes(t, -1, -2) if site.ranks[0] >= 2 else t,)),
+    _tensor_op("transpose", 1, "transpose: swaps the last two axes (a vector stays as it is); "
+               "transpose(A, dim0, dim1) swaps those two",
+               _shape_rule("transpose"), (_shape_rule("transpose_vjp"),), _shape_of("transpose_shape"),
+               ("(∂L/∂{y}) with the two axes swapped back",), "transpose({0})",
+               signature=(Param("dim0", doc="one axis (absent: the last two)"), Param("dim1", doc="the other")),
+               torch="torch.transpose({0}, {dim0}, {dim1})", jax="jnp.swapaxes({0}, {dim0}, {dim1})",
+               sympy_tensor=_shape_rule("transpose", symbolic=True),
+               jvp=(_shape_rule("transpose_jvp"),)),
     _tensor_op("softmax", 1, "softmax along the last axis: exp(v) / sum(exp(v))",
                _one_entry(_softmax, (0,)),
                (_one_entry(lambda m, g, out, a, site: out * (g - (g * out).sum(axis=-1, keepdims=True)),
@@ -1216,6 +1239,67 @@ for _op in [
     OPS[_op.name] = _op
 
 
+def _shape_row(name, arity, doc, rule, torch, jax, signature, shape=None):
+    """A row whose rules are engine/shapes.py's functions name, name_vjp (name_vjp_a, _b for two
+    operands), name_jvp and name_shape."""
+    slots = ("",) if arity == 1 else ("_a", "_b")
+    show = f"{name}({', '.join(f'{{{k}}}' for k in range(arity))})"
+    return _tensor_op(name, arity, doc, _shape_rule(name), tuple(_shape_rule(f"{name}_vjp{s}") for s in slots),
+                      shape or _shape_of(f"{name}_shape"), rule, show,
+                      signature=signature, torch=torch, jax=jax,
+                      jvp=tuple(_shape_rule(f"{name}_jvp{s}") for s in slots),
+                      sympy_tensor=_shape_rule(name, symbolic=True))
+
+
+_BACK = "∂L/∂{y} reshaped back to {0}'s shape"
+
+for _op in [
+    _shape_row("reshape", 1, "the entries in a new shape, row-major: reshape(x, 2, 3) (one size may be -1)",
+               (_BACK,), "torch.reshape({0}, {shape})", "jnp.reshape({0}, {shape})",
+               (Param("shape", "ints", required=True, doc="the new sizes, one of them may be -1"),)),
+    _shape_row("flatten", 1, "the entries as one axis (flatten(x, start_dim, end_dim): those axes)",
+               (_BACK,), "torch.flatten({0}, {start_dim}, {end_dim})", "jnp.reshape({0}, {out_shape})",
+               (Param("start_dim", default=0, doc="the first axis flattened"),
+                Param("end_dim", default=-1, doc="the last axis flattened"))),
+    _shape_row("permute", 1, "the axes in a new order: permute(x, 2, 0, 1)",
+               ("∂L/∂{y} with the axes put back (the inverse permutation)",),
+               "torch.permute({0}, {dims})", "jnp.transpose({0}, {dims})",
+               (Param("dims", "ints", required=True, doc="every axis once, in the new order"),)),
+    _shape_row("squeeze", 1, "without axes of length 1 (squeeze(x, dim): that axis, if its length is 1)",
+               (_BACK,), "torch.squeeze({0}, dim={dim})", "jnp.reshape({0}, {out_shape})",
+               (Param("dim", doc="the axis removed if its length is 1 (absent: every such axis)"),)),
+    _shape_row("unsqueeze", 1, "with a new axis of length 1 at dim: unsqueeze(x, 0)",
+               (_BACK,), "torch.unsqueeze({0}, {dim})", "jnp.expand_dims({0}, {dim})",
+               (Param("dim", required=True, doc="where the new axis goes"),)),
+    _shape_row("cat", 2, "two tensors joined along an axis: cat(a, b, dim)",
+               ("∂L/∂{y}'s part along the axis where {0} lies", "∂L/∂{y}'s part where {1} lies"),
+               "torch.cat(({0}, {1}), dim={dim})", "jnp.concatenate(({0}, {1}), axis={dim})",
+               (Param("dim", default=0, doc="the axis they are joined along"),)),
+    _shape_row("stack", 2, "two tensors of one shape stacked along a new axis: stack(a, b, dim)",
+               ("∂L/∂{y}'s first slice along the new axis", "∂L/∂{y}'s second slice"),
+               "torch.stack(({0}, {1}), dim={dim})", "jnp.stack(({0}, {1}), axis={dim})",
+               (Param("dim", default=0, doc="where the new axis goes"),)),
+    _shape_row("pad", 1, "zeros around the entries: pad(x, 1) on every axis, pad(x, l, r, …) as F.pad "
+               "(pairs from the last axis)",
+               ("∂L/∂{y} with the padding cut off",), "torch.nn.functional.pad({0}, {torch_pad})",
+               "jnp.pad({0}, {jax_pad})",
+               (Param("pad", "ints", required=True,
+                      doc="one width for every side, or (before, after) pairs from the last axis"),)),
+    _shape_row("flip", 1, "the entries in reverse order along axes: flip(x, 0)",
+               ("∂L/∂{y} flipped back",), "torch.flip({0}, {dims})", "jnp.flip({0}, {dims})",
+               (Param("dims", "ints", required=True, doc="the axes reversed"),)),
+    _shape_row("tril", 1, "the lower triangle of a matrix (the last two axes), zeros above",
+               ("the lower triangle of ∂L/∂{y}",), "torch.tril({0}, {diagonal})", "jnp.tril({0}, {diagonal})",
+               (Param("diagonal", default=0, doc="which diagonal bounds the triangle (0: the main one)"),),
+               shape=_shape_of("triangle_shape", "tril")),
+    _shape_row("triu", 1, "the upper triangle of a matrix (the last two axes), zeros below",
+               ("the upper triangle of ∂L/∂{y}",), "torch.triu({0}, {diagonal})", "jnp.triu({0}, {diagonal})",
+               (Param("diagonal", default=0, doc="which diagonal bounds the triangle (0: the main one)"),),
+               shape=_shape_of("triangle_shape", "triu")),
+]:
+    OPS[_op.name] = _op
+
+
 # Comparisons (values 1 and 0, no gradient: PyTorch's bool tensors, as numbers) and where.
 def _comparison(name, symbol, test, sympy_test, torch_op):
     return Op(
@@ -1226,7 +1310,8 @@ def _comparison(name, symbol, test, sympy_test, torch_op):
         sympy=lambda sp, a, b: sp.Piecewise((sp.S.One, sympy_test(sp, a, b)), (sp.S.Zero, True)),
         show=f"{{0}} {symbol} {{1}}", syntax=f"{{0}} {symbol} {{1}}", prec=COMPARE,
         torch=f"({{0}} {torch_op} {{1}}).to(DTYPE)", jax=f"jnp.where({{0}} {torch_op} {{1}}, 1.0, 0.0)",
-        inert=(0, 1),
+        inert=(0, 1), kink=_tie,
+        convention=f"a {symbol} b jumps where a = b: its gradient is taken as 0 there too (no gradient flows)",
     )
 
 
@@ -1246,7 +1331,8 @@ for _op in [
         sympy=lambda sp, c, a, b: sp.Piecewise((a, sp.Ne(c, 0)), (b, True)),
         show="where({0}, {1}, {2})",
         torch="torch.where({0} != 0, {1}, {2})", jax="jnp.where({0} != 0, {1}, {2})",
-        inert=(0,),
+        inert=(0,), kink=lambda c, a, b: (c == 0) & (a != b),
+        convention="where(cond, a, b) jumps where cond reaches 0: the gradient goes to the side taken (b at 0)",
     ),
 ]:
     OPS[_op.name] = _op

@@ -46,8 +46,9 @@ class Result:
         return self.formula.hits(self.values)
 
     def adjoint(self, i: int):
-        """∂output/∂node, or None for a node that depends on no input (a constant)."""
-        return self.adjoints[i] if self.formula.differentiable[i] else None
+        """∂output/∂node, or None for a node that depends on no input (a constant) or that no
+        gradient reaches (read only through a comparison)."""
+        return self.adjoints[i] if self.formula.gets_gradient[i] else None
 
     # -- display: delegated to the registered display object ---------------------------
     def __repr__(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import cached_property
 
 from bpcli.engine.numeric import FLOAT, ONE, ArrayMath
 from bpcli.engine.ops import INPUT, OPS, carries_gradient
@@ -50,6 +51,27 @@ class Formula:
         self.elementwise = all(OPS[k].elementwise for k in used if k in OPS)
         self._back_steps = self._backward_steps(self.differentiable, used) if self.elementwise else None
         self._wrt_steps: dict[tuple, list] = {}
+
+    @cached_property
+    def reached(self) -> list[bool]:
+        """For every node: does a gradient from the output reach it? Not through a comparison
+        nor where's condition (PyTorch's bool tensors), which leave it no .grad; p[y]'s label is
+        reached (the tensor pass says it is a class label)."""
+        reached = [False] * len(self.kinds)
+        reached[self.output] = True
+        for i in range(len(self.kinds) - 1, -1, -1):
+            if reached[i] and self.args[i]:
+                op = OPS[self.kinds[i]]
+                for slot, a in enumerate(self.args[i]):
+                    reached[a] = reached[a] or carries_gradient(op, slot) or op.name == "take"
+        return reached
+
+    @cached_property
+    def gets_gradient(self) -> list[bool]:
+        """For every node: does it carry a gradient (PyTorch's requires_grad and a .grad)? It
+        depends on an input through slots a gradient flows back into, and the output's
+        gradient reaches it; a comparison's value, for one, does not."""
+        return [d and r for d, r in zip(self.depends_on(set(self.inputs), gradients=True), self.reached)]
 
     def depends_on(self, names: set, gradients: bool = False) -> list[bool]:
         """For every node: does it depend on one of these inputs? With `gradients`, only

@@ -269,15 +269,7 @@ def _wanted(f, wrt) -> list[bool]:
     a gradient from the output reaches: not those seen only through a comparison or where's
     condition, which PyTorch leaves without a .grad."""
     depends = f.depends_on(set(f.inputs) if wrt is None else set(wrt), gradients=True)
-    reached = [False] * len(f)
-    reached[f.output] = True
-    for i in range(len(f) - 1, -1, -1):
-        if reached[i] and f.args[i]:
-            op = OPS[f.kinds[i]]
-            for slot, a in enumerate(f.args[i]):
-                # p[y]'s label keeps its row (the check says it is a class label, skipped)
-                reached[a] = reached[a] or carries_gradient(op, slot) or op.name == "take"
-    return [d and r for d, r in zip(depends, reached)]
+    return [d and r for d, r in zip(depends, f.reached)]
 
 
 def prepare(formula, values: dict, m, batched) -> tuple:

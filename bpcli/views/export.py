@@ -88,6 +88,17 @@ def spell(f, i: int, library: str, names: list[str], shapes=None) -> str:
     if op.name == "transpose" and len(shapes[f.args[i][0]]) < 2:
         return _VECTOR_TRANSPOSE[library].format(*args)
     named = op.bound(params) if op.signature else {}
+    if op.name == "transpose" and named["dim0"] is None:  # transpose(A): the last two axes
+        named.update(dim0=-2, dim1=-1)
+    if shapes is not None:
+        named["out_shape"] = tuple(shapes[i])
+    if op.name == "pad":
+        from bpcli.engine.shapes import widths  # deferred: numpy (engine/shapes.py), for a pad node only
+
+        rank = len(shapes[f.args[i][0]])
+        pad = tuple(named["pad"])
+        named["torch_pad"] = pad * (2 * rank) if len(pad) == 1 else pad
+        named["jax_pad"] = widths(pad, rank)
     text = getattr(op, library).format(*args, **named, index=", ".join(map(str, params)))
     if library == "torch" and op.name == "prod" and named.get("dim") is None and named.get("keepdim"):
         text = f"torch.prod({args[0]}).reshape([1] * {args[0]}.dim())"  # torch.prod takes no dim=None
