@@ -92,7 +92,7 @@ def explain(result, name: str, max_paths: int = 4, budget: Budget | None = None,
             if reach[child]:
                 stack.append((child, ((node, slot, child), link)))
     complete = len(paths) == min(max_paths, total)
-    return Explanation(name, total, paths, result.gradient[name], complete)
+    return Explanation(name, total, paths, result.gradient.get(name, 0.0), complete)  # a label: none
 
 
 def _path(result, link, budget: Budget) -> Path:
