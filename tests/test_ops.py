@@ -192,7 +192,8 @@ def test_pow_and_sinc_are_shown_as_a_textbook_writes_them():
 RULE_NAMES = {"sum", "difference", "product", "quotient", "negation", "power", "exponential", "logarithm",
               "chain", "selection", "constant", "matrix product", "mean", "transpose", "softmax", "log-softmax",
               "log-sum-exp", "indexing", "variance", "standard deviation", "running sum", "running product",
-              "reshaping", "joining", "padding", "reversal", "masking"}
+              "reshaping", "joining", "padding", "reversal", "masking", "convolution", "cross-entropy",
+              "negative log-likelihood", "mean squared error"}
 # A tensor row, called on operands of fitting shapes.
 TENSOR_CALLS = {"matmul": ("A @ v", {"A": [[1.0, 2.0], [3.0, 4.0]], "v": [1.0, -1.0]}),
                 "index": ("v[1]", {"v": [1.0, 2.0, 3.0]}),

@@ -128,6 +128,7 @@ def transcript(*commands: str | Command) -> str:
     parts = []
     with tempfile.TemporaryDirectory(prefix="bp-docs-") as cwd:
         os.symlink(ROOT / "examples", Path(cwd) / "examples")
+        os.symlink(ROOT / "tools", Path(cwd) / "tools")  # python tools/digits_csv.py (docs/train.md)
         code = 0
         for item in commands:
             command = item if isinstance(item, Command) else Command(item)
@@ -155,6 +156,7 @@ def terminal(text: str, answers: list[str]) -> None:
 
     with tempfile.TemporaryDirectory(prefix="bp-docs-") as cwd:
         os.symlink(ROOT / "examples", Path(cwd) / "examples")
+        os.symlink(ROOT / "tools", Path(cwd) / "tools")  # python tools/digits_csv.py (docs/train.md)
         child = pexpect.spawn("bash", ["-c", text], cwd=cwd, env=environment(), encoding="utf-8",
                               dimensions=(50, 80), timeout=TIMEOUT)
         seen = io.StringIO()
@@ -176,6 +178,7 @@ def python(source: str) -> None:
     source = source.strip("\n")
     with tempfile.TemporaryDirectory(prefix="bp-docs-") as cwd:
         os.symlink(ROOT / "examples", Path(cwd) / "examples")
+        os.symlink(ROOT / "tools", Path(cwd) / "tools")  # python tools/digits_csv.py (docs/train.md)
         output = run(Command(f"python - <<'EOF'\n{source}\nEOF"), cwd)
     cog.outl(fence(source, "python"))
     cog.outl(fence(output, "text"))

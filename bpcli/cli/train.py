@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
+import sys
 
 import typer
 
@@ -54,6 +56,9 @@ def train(
     plot: str | None = typer.Option(None, "--plot", metavar="FILE", help="Write the loss curve as PNG or SVG."),
     report: str | None = typer.Option(None, "--report", metavar="FILE",
                                          help="Write an HTML report: loss curve, fit, parameters, graph."),
+    val: str | None = typer.Option(None, "--val", metavar="SHARE|FILE",
+                                   help="Hold out rows for validation: a share of them (0.2: split by --seed) "
+                                        "or a CSV of their own; validation loss and accuracy after every epoch."),
     param: list[str] = TRAIN.param,
     init_scheme: str = TRAIN.init_scheme,
     hidden: str | None = TRAIN.hidden,
@@ -88,21 +93,27 @@ def train(
     if resume_from is not None:
         settings = resumed(settings, resume_from, spec, max_data)
     settings = loop.for_model(settings, spec)
-    points = [loop.parse_predict(p, spec.point_names) for p in predict]
-    trainer = loop.Trainer(spec, table, settings)
+    sheets = [p for p in predict if predictions_file(p)]  # --predict FILE: a prediction per row
+    points = [loop.parse_predict(p, spec.point_names) for p in predict if p not in sheets]
+    held = None
+    if val is not None:
+        table, held = held_out(val, spec, table, max_data, delimiter, drop_missing, seed)
+    trainer = loop.Trainer(spec, table, settings, held)
     show = TrainView(spec, settings, trace, jsonl, points)
     if mistake is not None:
         return _train_with_mistake(spec, table, settings, trainer, show, points, as_json)
     with show.progress():
         run = trainer.run(on_step=show.step if trace else None, on_epoch=show.epoch)
     predictions = [{**p, **loop.prediction(spec, run.params, p, settings.dtype)} for p in points]
-    show.results(run, table, predictions, as_json)
+    read = [sheet_predictions(spec, run, path, settings.dtype, delimiter, max_data) for path in sheets]
+    show.results(run, table, predictions, as_json, held, read)
     for warning in health_view.warnings(run) if run.health else []:
         say_error(f"bp: warning: {warning}")
     if plot and not run.interrupted and not run.diverged:  # last: the parameters are printed whatever
-        training.save_loss_plot([e.loss for e in run.epochs], plot, f"bp train {spec.text}")  # happens to it
+        training.save_loss_plot([e.loss for e in run.epochs], plot, f"bp train {spec.text}",  # happens to it
+                                [e.val_loss for e in run.epochs] if held is not None else None)
     if report:
-        _write_report(report, run, table, settings)
+        _write_report(report, run, table, settings, held)
     if run.diverged:
         raise run.diverged
     if run.interrupted:
@@ -150,6 +161,44 @@ def _train_with_mistake(spec, table, settings, trainer, show, points, as_json: b
     output.print_all(compared.printed())
     if run.diverged:
         raise run.diverged
+def predictions_file(text: str) -> bool:
+    """Whether --predict names a CSV to predict every row of (else it is a point)."""
+    return text.lower().endswith((".csv", ".tsv", ".txt")) or os.path.isfile(text)
+
+
+def held_out(val: str, spec, table, max_data, delimiter, drop_missing: bool, seed: int):
+    """(training table, validation table): --val SHARE splits the data by the seed, --val FILE
+    reads the columns training reads from another CSV."""
+    try:
+        share = float(val)
+    except ValueError:
+        return table, _columns_of(val, spec, spec.features + [spec.target], "--val", max_data, delimiter,
+                                  drop_missing)
+    return loop.split_rows(table, share, seed)
+
+
+def _columns_of(path: str, spec, needed: list[str], option: str, max_data, delimiter, drop_missing=False,
+                optional: tuple = ()):
+    """The named columns of a CSV (and those of `optional` it has) as a table, the target's class
+    labels as text for a classifier."""
+    csv = files.open_csv(path, inputs.data_limit(max_data, "--max-data"), options.delimiter_char(delimiter))
+    needed = list(dict.fromkeys(needed))
+    missing = [c for c in needed if c not in csv.columns]
+    if missing:
+        csv.lines.close()
+        raise UsageError(f"{option} {path}: no column {', '.join(missing)}; the model reads {', '.join(needed)}")
+    needed += [c for c in optional if c in csv.columns and c not in needed]
+    labels = spec.target if spec.classes is not None and spec.target in needed else None
+    return csv.table(needed, drop_missing, labels=labels)
+
+
+def sheet_predictions(spec, run, path: str, dtype: str, delimiter, max_data) -> dict:
+    """The trained model's prediction for every row of a CSV (its features; its target, if it has
+    one, for the accuracy)."""
+    needed = list(dict.fromkeys(spec.features + [c for c in spec.point_names if c != spec.target]))
+    table = _columns_of(path, spec, needed, "--predict", max_data, delimiter, optional=(spec.target,))
+    target = spec.target if spec.target in table.data and spec.target not in needed else None
+    return loop.sheet_predictions(spec, run.params, table, target, dtype)
 
 
 def _model_and_data(model: str, data: str | None, file: str | None) -> tuple[str, str]:
@@ -229,9 +278,9 @@ def _row_list(rows: list[int], most: int = 5) -> str:
     return shown + (f" and {len(rows) - most:,} more" if len(rows) > most else "")
 
 
-def _write_report(path: str, run, table, settings) -> None:
+def _write_report(path: str, run, table, settings, held=None) -> None:
 
-    html = report.report_page(run, table, settings).encode()
+    html = report.report_page(run, table, settings, held).encode()
     output.write_file(path, html, f"{len(html) / 1000:,.0f} kB")
 
 
@@ -292,12 +341,18 @@ class TrainView:
             progress, task = self.bar
             progress.update(task, advance=1, loss=numtext.number_text(e.loss, 6))
 
-    def results(self, run, table, predictions: list, as_json: bool) -> None:
-        """After training: the document, the summary line, the trace's last lines or the tables."""
+    def results(self, run, table, predictions: list, as_json: bool, held=None, sheets=()) -> None:
+        """After training: the document, the summary line, the trace's last lines or the tables
+        (a --predict FILE's rows as CSV in their place)."""
         if as_json:
-            print(documents.dumps(training.train_document(run, table, predictions)))
+            print(documents.dumps(training.train_document(run, table, predictions, held, sheets)))
         elif self.jsonl:
-            print(documents.dumps({"type": "summary", **training.train_document(run, table, predictions)}))
+            print(documents.dumps({"type": "summary", **training.train_document(run, table, predictions, held,
+                                                                                sheets)}))
+        elif sheets and not run.diverged:
+            for sheet in sheets:
+                say_error(training.sheet_note(run, sheet))
+                sys.stdout.write(training.sheet_csv(sheet))
         elif run.diverged:
             pass  # the error says where it stopped and what to try
         elif self.trace:

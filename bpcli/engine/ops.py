@@ -88,6 +88,7 @@ class Op:
     def rule_of(self, slot: int) -> str:
         """The rule the partial of operand `slot` applies."""
         return self.rule_name if isinstance(self.rule_name, str) else self.rule_name[slot]
+    labels: tuple = ()  # operand slots that are class labels: whole numbers, no gradient
 
     @property
     def is_function(self) -> bool:
@@ -1305,7 +1306,7 @@ for _op in [
                ("∂L/∂{y} at the label {1}, 0 elsewhere", "none: a label is not differentiated"),
                "{0}[{1}]", syntax="{0}[{1}]", prec=POWER + 1,
                torch="{0}[{1}.long()]", jax="{0}[{1}.astype(int)]",
-               jvp=(lambda m, t, out, p, y, site: _take(m, t, y, site), None)),
+               jvp=(lambda m, t, out, p, y, site: _take(m, t, y, site), None), labels=(1,)),
 ]:
     OPS[_op.name] = _op
 
@@ -1481,6 +1482,191 @@ for _op in [
     ),
 ]:
     OPS[_op.name] = _op
+
+# -- convolution, pooling and losses (issue 24): numpy kernels in engine/conv.py -------------------
+def _kernel(name: str, **fixed):
+    """A rule whose kernel lives in engine/conv.py, imported on first use."""
+    def run(*args):
+        from bpcli.engine import conv  # deferred: numpy kernels, loaded only when a formula uses one
+        return getattr(conv, name)(*args, **fixed)
+
+    run.__name__ = name
+    return run
+
+
+def _out_size(n: int, kernel: int, stride: int, padding: int) -> int:
+    return (n + 2 * padding - kernel) // stride + 1
+
+
+def _conv_shape(d: int):
+    name = f"conv{d}d"
+    layout = "(N, C, L) or (C, L)" if d == 1 else "(N, C, H, W) or (C, H, W)"
+
+    def shape(shapes, kw):
+        x, w = shapes
+        stride, padding = kw["stride"], kw["padding"]
+        if stride < 1 or padding < 0:
+            raise ShapeError(f"{name}'s stride must be at least 1 and its padding at least 0, "
+                             f"not stride={stride}, padding={padding}")
+        if len(x) not in (d + 1, d + 2):
+            raise ShapeError(f"{name} takes an input of {layout}, not {shape_text(x)}")
+        if len(w) != d + 2:
+            raise ShapeError(f"{name}'s filters are (C_out, C_in, {'k' if d == 1 else 'kH, kW'}), "
+                             f"not {shape_text(w)}")
+        if x[-d - 1] != w[1]:
+            raise ShapeError(f"{name} of a {shape_text(x)} input by {shape_text(w)} filters: "
+                             f"{x[-d - 1]} input channels, the filters expect {w[1]}")
+        outs = tuple(_out_size(n, k, stride, padding) for n, k in zip(x[-d:], w[-d:]))
+        if min(outs) < 1:
+            raise ShapeError(f"{name}'s {shape_text(w[-d:])} kernel is larger than the "
+                             f"{shape_text(x[-d:])} input (padded by {padding})")
+        return x[:-d - 1] + (w[0],) + outs
+
+    return shape
+
+
+def _pool_shape(name: str):
+    def shape(shapes, kw):
+        (x,) = shapes
+        kernel, stride, padding = kw["kernel_size"], kw["stride"] or kw["kernel_size"], kw["padding"]
+        if kernel < 1 or stride < 1 or padding < 0:
+            raise ShapeError(f"{name}'s kernel size and stride must be at least 1 and its padding "
+                             f"at least 0, not {kernel}, {stride}, {padding}")
+        if 2 * padding > kernel:
+            raise ShapeError(f"{name}'s padding {padding} is more than half its kernel size {kernel} "
+                             "(PyTorch's bound)")
+        if len(x) not in (3, 4):
+            raise ShapeError(f"{name} takes an input of (N, C, H, W) or (C, H, W), not {shape_text(x)}")
+        outs = tuple(_out_size(n, kernel, stride, padding) for n in x[-2:])
+        if min(outs) < 1:
+            raise ShapeError(f"{name}'s {kernel}×{kernel} window is larger than the "
+                             f"{shape_text(x[-2:])} input (padded by {padding})")
+        return x[:-2] + outs
+
+    return shape
+
+
+def _label_loss_shape(name: str):
+    def shape(shapes, params):
+        z, y = shapes
+        if len(z) not in (1, 2):
+            raise ShapeError(f"{name} takes scores of (N, C) or (C), not {shape_text(z)}")
+        if y != z[:-1]:
+            want = "a number" if len(z) == 1 else f"a vector of {z[0]} (one per row)"
+            raise ShapeError(f"{name}'s class labels for {shape_text(z)} scores must be {want}, "
+                             f"not {shape_text(y)}")
+        return ()
+
+    return shape
+
+
+def _mse_shape(shapes, params):
+    a, b = shapes
+    rank = max(len(a), len(b))
+    for k in range(1, rank + 1):
+        n, m = (a[-k] if k <= len(a) else 1), (b[-k] if k <= len(b) else 1)
+        if n != m and 1 not in (n, m):
+            raise ShapeError(f"mse_loss of {shape_text(a)} and {shape_text(b)}: broadcasting needs "
+                             f"{n} = {m} or 1 on axis {-k}")
+    return ()
+
+
+def _same_shape(name: str):
+    def shape(shapes, params):
+        a, b = shapes
+        if a != b:
+            raise ShapeError(f"{name} needs the target the size of the input (PyTorch's rule): "
+                             f"{shape_text(a)} and {shape_text(b)}")
+        return ()
+
+    return shape
+
+
+_CONV_SIGNATURE = (Param("stride", default=1, doc="the step between windows"),
+                   Param("padding", default=0, doc="zeros added on each side of every spatial axis"))
+_POOL_SIGNATURE = (Param("kernel_size", required=True, doc="the window's side"),
+                   Param("stride", doc="the step between windows (absent: the kernel size)"),
+                   Param("padding", default=0, doc="added on each side (-inf for max, 0 for avg)"))
+_JAX_CONV = ("jax.lax.conv_general_dilated({0}[(None,) * ({rank} - {0}.ndim)], {1}, ({strides}), "
+             "[({padding}, {padding})] * {d})[(0,) * ({rank} - {0}.ndim)]")
+_JAX_POOL = ("jax.lax.reduce_window({0}, {init}, jax.lax.{how}, (1,) * ({0}.ndim - 2) + ({kernel_size}, "
+             "{kernel_size}), (1,) * ({0}.ndim - 2) + ({stride} or {kernel_size}, {stride} or {kernel_size}), "
+             "((0, 0),) * ({0}.ndim - 2) + (({padding}, {padding}),) * 2)")
+
+for _op in [
+    *(_tensor_op(f"conv{d}d", 2, f"{d}-d convolution (cross-correlation, no bias) of "
+                 f"{'(N, C, L) by (C_out, C, k)' if d == 1 else '(N, C, H, W) by (C_out, C, kH, kW)'}; "
+                 "optional stride, padding (zeros)",
+                 "convolution", _kernel("conv", d=d), (_kernel("conv_grad_x", d=d), _kernel("conv_grad_w", d=d)),
+                 _conv_shape(d),
+                 ("∂L/∂{y} convolved back through the filters {1} (a transposed convolution: "
+                  "each window of {0} gets ∂L/∂{y} times the filters)",
+                  "Σ over the batch and every position of ∂L/∂{y} times the window of {0} there"),
+                 f"conv{d}d({{0}}, {{1}})", signature=_CONV_SIGNATURE,
+                 torch=f"torch.nn.functional.conv{d}d({{0}}, {{1}}, stride={{stride}}, padding={{padding}})",
+                 jax=_JAX_CONV.replace("{rank}", str(d + 2)).replace("{d}", str(d)).replace(
+                     "{strides}", "{stride}, " * d),
+                 sympy_tensor=_kernel("conv_sympy", d=d),
+                 jvp=(_kernel("conv_jvp_x", d=d), _kernel("conv_jvp_w", d=d)))
+      for d in (1, 2)),
+    _tensor_op("max_pool2d", 1, "max over k×k windows of (N, C, H, W) or (C, H, W); stride k unless "
+               "given, optional padding", "selection", _kernel("max_pool"), (_kernel("max_pool_grad"),),
+               _pool_shape("max_pool2d"),
+               ("∂L/∂{y} to each window's max in {0} (at a tie the first in row-major order, "
+                "as PyTorch), 0 elsewhere",), "max_pool2d({0})", signature=_POOL_SIGNATURE,
+               torch="torch.nn.functional.max_pool2d({0}, {kernel_size}, {stride}, {padding})",
+               jax=_JAX_POOL.replace("{init}", "-jnp.inf").replace("{how}", "max"),
+               sympy_tensor=_kernel("max_pool_sympy"), jvp=(_kernel("max_pool_jvp"),)),
+    _tensor_op("avg_pool2d", 1, "mean over k×k windows of (N, C, H, W) or (C, H, W); stride k unless "
+               "given, optional padding (counted in the mean, as PyTorch)", "mean", _kernel("avg_pool"),
+               (_kernel("avg_pool_grad"),), _pool_shape("avg_pool2d"),
+               ("∂L/∂{y} / k² to every entry of its window in {0}",), "avg_pool2d({0})",
+               signature=_POOL_SIGNATURE,
+               torch="torch.nn.functional.avg_pool2d({0}, {kernel_size}, {stride}, {padding})",
+               jax="(" + _JAX_POOL.replace("{init}", "0.0").replace("{how}", "add")
+               + " / ({kernel_size} * {kernel_size}))",
+               sympy_tensor=_kernel("avg_pool_sympy"), jvp=(_kernel("avg_pool_jvp"),)),
+    _tensor_op("cross_entropy", 2, "cross-entropy of scores (C) or (N, C) at class labels y (a number "
+               "or N of them), mean over the rows: torch.nn.functional.cross_entropy",
+               "cross-entropy", _kernel("cross_entropy"), (_kernel("cross_entropy_grad"), None),
+               _label_loss_shape("cross_entropy"),
+               ("(softmax({0}) − one-hot({1})) · ∂L/∂{y} / N", "none: a label is not differentiated"),
+               "cross_entropy({0}, {1})", labels=(1,),
+               torch="torch.nn.functional.cross_entropy({0}, {1}.long())",
+               jax="-jnp.mean(jnp.take_along_axis(jax.nn.log_softmax({0}, axis=-1), "
+                   "{1}.astype(int)[..., None], axis=-1))",
+               sympy_tensor=_kernel("label_loss_sympy", softmax=True),
+               jvp=(_kernel("cross_entropy_jvp"), None)),
+    _tensor_op("nll_loss", 2, "negative log-likelihood of log-probabilities (C) or (N, C) at class "
+               "labels y, mean over the rows: torch.nn.functional.nll_loss",
+               "negative log-likelihood", _kernel("nll_loss"), (_kernel("nll_loss_grad"), None),
+               _label_loss_shape("nll_loss"),
+               ("−one-hot({1}) · ∂L/∂{y} / N", "none: a label is not differentiated"),
+               "nll_loss({0}, {1})", labels=(1,),
+               torch="torch.nn.functional.nll_loss({0}, {1}.long())",
+               jax="-jnp.mean(jnp.take_along_axis({0}, {1}.astype(int)[..., None], axis=-1))",
+               sympy_tensor=_kernel("label_loss_sympy", softmax=False),
+               jvp=(_kernel("nll_loss_jvp"), None)),
+    _tensor_op("mse_loss", 2, "mean squared error mean((a - b)^2) over every entry (broadcast): "
+               "torch.nn.functional.mse_loss", "mean squared error", _kernel("mse_loss"),
+               (_kernel("mse_grad", sign=1.0), _kernel("mse_grad", sign=-1.0)), _mse_shape,
+               ("2({0} − {1}) / n · ∂L/∂{y}", "−2({0} − {1}) / n · ∂L/∂{y}"), "mse_loss({0}, {1})",
+               torch="torch.nn.functional.mse_loss({0}, {1})", jax="jnp.mean(({0} - {1}) ** 2)",
+               sympy_tensor=_kernel("mse_sympy"),
+               jvp=(_kernel("mse_jvp", sign=1.0), _kernel("mse_jvp", sign=-1.0))),
+    _tensor_op("binary_cross_entropy_with_logits", 2, "binary cross-entropy of logits z against "
+               "targets y in [0, 1], mean over every entry, computed stably: "
+               "torch.nn.functional.binary_cross_entropy_with_logits",
+               "cross-entropy", _kernel("bce_logits"), (_kernel("bce_grad_z"), _kernel("bce_grad_y")),
+               _same_shape("binary_cross_entropy_with_logits"),
+               ("(sigmoid({0}) − {1}) / n · ∂L/∂{y}", "−{0} / n · ∂L/∂{y}"),
+               "binary_cross_entropy_with_logits({0}, {1})",
+               torch="torch.nn.functional.binary_cross_entropy_with_logits({0}, {1})",
+               jax="jnp.mean(jax.nn.softplus({0}) - {0} * {1})",
+               sympy_tensor=_kernel("bce_sympy"), jvp=(_kernel("bce_jvp_z"), _kernel("bce_jvp_y"))),
+]:
+    OPS[_op.name] = _op
+
 
 FUNCTIONS = [name for name, op in OPS.items() if op.is_function]
 ELEMENTWISE = [name for name, op in OPS.items() if op.elementwise]  # what the scalar passes run

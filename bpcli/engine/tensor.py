@@ -173,12 +173,12 @@ class TensorResult(Result):
 
     @cached_property
     def _label_ids(self) -> frozenset[int]:
-        """The input nodes used only as class labels (the label operand of p[y])."""
+        """The input nodes used only as class labels (p[y]'s y, cross_entropy's y, …)."""
         f = self.formula
         uses: dict[int, list[bool]] = {}
         for i, args in enumerate(f.args):
             for slot, a in enumerate(args):
-                uses.setdefault(a, []).append(f.kinds[i] == "take" and slot == 1)
+                uses.setdefault(a, []).append(f.kinds[i] in OPS and slot in OPS[f.kinds[i]].labels)
         return frozenset(i for i in f.inputs.values() if uses.get(i) and all(uses[i]))
 
     def labels(self) -> list[str]:

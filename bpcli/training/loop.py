@@ -154,6 +154,8 @@ class Epoch:
     fresh: dict | None = None
     used: dict | None = None
     health: dict | None = None  # with Settings.health: health.Recorder.epoch's figures
+    val_loss: float | None = None  # mean loss over the held-out rows, after the epoch's updates
+    val_accuracy: float | None = None
 
 
 @dataclass
@@ -225,6 +227,9 @@ def build_model(model: str, columns: list[str], target: str, source: str,
         text = model
         loss = loss or "mse"
         head = "sigmoid" if loss == "bce" else None  # a model of 0/1 targets: it classifies (ŷ ≥ 1/2 is 1)
+        if loss == "ce":  # scores of classes: the largest is the class (the target's labels, sorted)
+            head = "logits"
+            classes = class_labels(target_values) if target_values is not None else None
     yhat = parse(text)
     logit = _logit(yhat) if loss == "bce" else None
     loss_text = LOGIT_BCE if logit is not None else LOSSES.get(loss, loss)
@@ -371,10 +376,33 @@ def for_model(settings: Settings, model: Model) -> Settings:
 
 
 # -- the loop ------------------------------------------------------------------------
-class Trainer:
-    """Runs the epochs; `on_step` and `on_epoch` let a face show progress."""
+def split_rows(table, fraction: float, seed: int):
+    """A seeded hold-out (--val 0.2): the rows permuted by numpy's default_rng(seed), the last
+    round(fraction · rows) of them held out; (training table, validation table), rows in file order."""
+    import numpy as np  # deferred: loads numpy
 
-    def __init__(self, model: Model, table, settings: Settings):
+    if not 0 < fraction < 1:
+        raise UsageError(f"--val takes a share of the rows between 0 and 1 (e.g. 0.2) or a CSV file, not {fraction:g}")
+    held = round(fraction * table.rows)
+    if held < 1 or held >= table.rows:
+        raise DataError(f"{table.source}: --val {fraction:g} of {table.rows:,} rows leaves "
+                        f"{'no row to validate on' if held < 1 else 'no row to train on'}")
+    order = np.random.default_rng(seed).permutation(table.rows)
+    return _rows_of(table, np.sort(order[:-held])), _rows_of(table, np.sort(order[-held:]), "held-out")
+
+
+def _rows_of(table, rows, part: str | None = None):
+    """A table of some of the rows (a copy of each column)."""
+    source = f"{table.source} ({len(rows):,} {part} rows)" if part else table.source
+    return replace(table, source=source, data={n: c[rows] for n, c in table.data.items()}, rows=len(rows),
+                   matrix=None, used=[])
+
+
+class Trainer:
+    """Runs the epochs; `on_step` and `on_epoch` let a face show progress; `val` a table of
+    held-out rows, evaluated after every epoch."""
+
+    def __init__(self, model: Model, table, settings: Settings, val=None):
         settings = for_model(settings, model)
         self.model, self.settings = model, settings
         unknown = [n for n in settings.init if n not in model.params]
@@ -389,6 +417,7 @@ class Trainer:
         self.columns = self._columns(table)
         if model.binary:
             check_binary(self.columns[model.target], model.target, table.source)
+        self.val = self._held_out(val) if val is not None else None
         # The lecture's loop runs on plain floats: the fastest way through a small graph.
         self.per_sample = settings.batch_size == 1 and settings.dtype == "float64" and not model.tensor
         small = self.per_sample and self.rows <= ROWS_AS_FLOATS  # then floats once, not every epoch
@@ -419,6 +448,38 @@ class Trainer:
         if model.vector:
             columns[FEATURES] = np.asarray(table.stack(model.vector), dtype=self.m.dtype)
         return {n: c for n, c in columns.items() if n in self.f.inputs}
+
+    def _held_out(self, val) -> dict:
+        """The validation rows' columns, its class labels those training saw."""
+        if self.model.classes is not None and val.classes is None:
+            labels = set(self.model.classes)
+            unknown = [v for v in class_labels(val.data[self.model.target]) if v not in labels]
+            if unknown:
+                raise DataError(f"{val.source}: the target {self.model.target} holds "
+                                f"{_some(unknown)}, which the training rows never do")
+        columns = self._columns(val)
+        if self.model.binary:
+            check_binary(columns[self.model.target], self.model.target, val.source)
+        return columns
+
+    def validate(self) -> tuple[float, float | None]:
+        """Mean loss and (a classifier's) accuracy over the held-out rows, with the parameters now."""
+        np, f = self.np, self.f
+        rows = len(next(iter(self.val.values())))
+        total, right = 0.0, 0
+        with np.errstate(all="ignore"):
+            for start in range(0, rows, CHUNK):
+                point = {n: col[start:start + CHUNK] for n, col in self.val.items()} | self.params
+                if self.model.tensor:
+                    vals = tensor.evaluate(f, point, self.m, batched=self.data).values
+                else:
+                    vals = f.forward(point, self.m)
+                size = len(range(rows)[start:start + CHUNK])
+                total += float(np.broadcast_to(vals[f.output], (size,)).sum(dtype="float64"))
+                if self.model.head:
+                    right += correct(vals[self.yhat], self.val[self.model.target][start:start + CHUNK],
+                                     self.model.head)
+        return total / rows, (right / rows if self.model.head else None)
 
     def _initial(self) -> dict:
         """Starting values: --init, else the scheme for tensors, else the model's own, else 1.0."""
@@ -459,6 +520,8 @@ class Trainer:
             first = self.settings.start_epoch
             for epoch in range(first, first + self.settings.epochs):
                 history.append(self._epoch(epoch, on_step))
+                if self.val is not None:
+                    history[-1].val_loss, history[-1].val_accuracy = self.validate()
                 if on_epoch:
                     on_epoch(history[-1])
             run.params = self._export()
@@ -763,6 +826,30 @@ def predict_rows(model: Model, params: dict, columns: dict, dtype: str = "float6
             return np.broadcast_to(model.yhat.evaluate(values, m), (rows,))
         data = [n for n in model.yhat.inputs if n not in model.params]
         return tensor.evaluate(model.yhat, values, m, batched=data).values[model.yhat.output]
+
+
+def sheet_predictions(model: Model, params: dict, table, target: str | None, dtype: str = "float64") -> dict:
+    """A prediction for every row of a table: {"source", "rows", "yhat": [...]} and a classifier's
+    "class" (sigmoid) or label (softmax, in "yhat"); with the target's column, "target" and "accuracy"."""
+    import numpy as np  # deferred: loads numpy
+
+    columns = {n: table.data[n] for n in model.features}
+    out = predict_rows(model, params, columns, dtype)
+    found: dict = {"source": table.source, "rows": table.rows}
+    if model.head == "logits":
+        guesses = np.argmax(out, axis=-1).tolist()
+        found["yhat"] = [model.classes[k] if model.classes else k for k in guesses]
+    else:
+        found["yhat"] = [float(v) for v in np.asarray(out, dtype=np.float64).tolist()]
+        if model.head == "sigmoid":
+            found["class"] = [(model.classes or [0, 1])[int(v >= 0.5)] for v in found["yhat"]]
+    if target is not None:
+        truth = [nets.label_of(v) for v in table.data[target].tolist()]
+        found["target"] = truth
+        if model.head:
+            said = found["yhat"] if model.head == "logits" else found["class"]
+            found["accuracy"] = sum(str(a) == str(b) for a, b in zip(said, truth)) / max(len(truth), 1)
+    return found
 
 
 def parse_predict(text: str, features: list[str]) -> dict:

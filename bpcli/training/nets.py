@@ -95,7 +95,7 @@ def class_labels(values) -> list:
     """The distinct class labels of a target column, sorted (numbers as ints where whole)."""
     import numpy as np
 
-    return [_label(v) for v in np.unique(values).tolist()]
+    return [label_of(v) for v in np.unique(values).tolist()]
 
 
 def class_indices(values, labels: list, dtype="float64"):
@@ -105,8 +105,10 @@ def class_indices(values, labels: list, dtype="float64"):
     return np.searchsorted(np.asarray(labels), values).astype(dtype)
 
 
-def _label(v):
+def label_of(v):
+    """A class label as bp shows it: a whole number as an int, text as itself."""
     return int(v) if isinstance(v, float) and v.is_integer() else v
+
 
 
 def is_binary(values) -> bool:

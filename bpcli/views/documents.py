@@ -92,6 +92,19 @@ def csv_rows(names: list[str], columns: list[list[float]], header: bool) -> str:
     return head + "".join(",".join(map(repr, row)) + "\n" for row in zip(*columns))
 
 
+def csv_table(header: list[str], rows: list[list]) -> str:
+    """CSV as the csv module quotes it (a cell with a comma, quote or line break in quotes):
+    the one way bp writes cells that hold text (class labels)."""
+    import csv  # deferred: only bp train --predict FILE writes such cells
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
 # -- bp grad ------------------------------------------------------------------------
 @dataclass
 class Extras:

@@ -78,6 +78,8 @@ def explain(result, name: str, max_paths: int = 4, budget: Budget | None = None,
     budget = budget or Budget()
     target = f.inputs[name]
     total = (counts or path_counts(f))[target]
+    if result.is_tensor and name in result.labels():  # a class label: no gradient flows to it
+        total = 0
     reach = _reaching(f, target, budget) if total else None
     paths: list[Path] = []
     stack = [(f.output, None)] if reach is not None else []
@@ -93,7 +95,7 @@ def explain(result, name: str, max_paths: int = 4, budget: Budget | None = None,
             if reach[child]:
                 stack.append((child, ((node, slot, child), link)))
     complete = len(paths) == min(max_paths, total)
-    return Explanation(name, total, paths, result.gradient[name], complete)
+    return Explanation(name, total, paths, result.gradient.get(name, 0.0), complete)  # a label: none
 
 
 def _path(result, link, budget: Budget) -> Path:

@@ -15,7 +15,7 @@ from bpcli.errors import MissingDependency, OutputError, UsageError
 from bpcli.training import advice, resume
 from bpcli.training.loop import LOGIT_NOTE
 from bpcli.views import health, settings
-from bpcli.views.documents import json_number, json_value
+from bpcli.views.documents import csv_table, json_number, json_value
 from bpcli.views.numbers import show_number, show_value
 from bpcli.views.tables import add_row, shown, table
 
@@ -33,8 +33,54 @@ def sample_epochs(epochs: list, most: int = 12) -> list:
 
 
 # -- JSON ---------------------------------------------------------------------------
-def train_document(run, table, predictions: list[dict]) -> dict:
+def train_document(run, table, predictions: list[dict], held=None, sheets=()) -> dict:
     s = run.settings
+    return {**_document(run, table, predictions, s), **_validation_fields(run, held),
+            **({"file_predictions": [_json_sheet(x) for x in sheets]} if sheets else {})}
+
+
+def _validation_fields(run, held) -> dict:
+    """--val: the held-out rows' loss (and accuracy) by epoch, and where they came from."""
+    if held is None:
+        return {}
+    fields = {"validation": {"source": held.source, "rows": held.rows},
+              "val_loss": [json_number(e.val_loss) for e in run.epochs]}
+    if run.model.head:
+        fields["val_accuracy"] = [e.val_accuracy for e in run.epochs]
+        fields["final_val_accuracy"] = run.epochs[-1].val_accuracy if run.epochs else None
+    return fields
+
+
+def _json_sheet(sheet: dict) -> dict:
+    return {k: ([_json_prediction(v) for v in x] if isinstance(x, list) else x) for k, x in sheet.items()}
+
+
+def sheet_csv(sheet: dict) -> str:
+    """--predict FILE's rows: row, yhat (and class, target) as CSV."""
+    names = [k for k in ("yhat", "class", "target") if k in sheet]
+    rows = [[k + 1, *(_csv_cell(sheet[n][k]) for n in names)] for k in range(sheet["rows"])]
+    return csv_table(["row", *names], rows)
+
+
+def _csv_cell(v):
+    return repr(v) if isinstance(v, float) else v
+
+
+def sheet_note(run, sheet: dict) -> str:
+    """What stderr says above a --predict FILE's CSV: the run's end and the file's accuracy."""
+    last = run.epochs[-1] if run.epochs else None
+    said = f"bp: trained {len(run.epochs)} epochs" + (f", mean loss {show_number(last.loss)}" if last else "")
+    if last is not None and last.val_loss is not None:
+        said += f", validation loss {show_number(last.val_loss)}"
+        if last.val_accuracy is not None:
+            said += f", validation accuracy {last.val_accuracy:.1%}"
+    said += f"; predictions for the {sheet['rows']:,} rows of {sheet['source']}"
+    if "accuracy" in sheet:
+        said += f" (accuracy {sheet['accuracy']:.1%})"
+    return said
+
+
+def _document(run, table, predictions: list[dict], s) -> dict:
     return {
         "schema": TRAIN_SCHEMA,
         "model": run.model.text,
@@ -94,6 +140,10 @@ def epoch_record(epoch) -> dict:
         record["accuracy"] = epoch.accuracy
     if epoch.health is not None:
         record["health"] = epoch.health
+    if epoch.val_loss is not None:
+        record["val_loss"] = json_number(epoch.val_loss)
+        if epoch.val_accuracy is not None:
+            record["val_accuracy"] = epoch.val_accuracy
     return record
 
 
@@ -107,11 +157,17 @@ def train_tables(run, predictions: list[dict]) -> list:
     scalars = [p for p in run.model.params if p not in run.model.shapes]  # tensors: final table only
     params = scalars[:PARAMETER_COLUMNS]
     scores = ["accuracy"] if run.model.head else []
+    held = bool(run.epochs) and run.epochs[-1].val_loss is not None
+    if held:  # --val: the held-out rows' figures beside the training rows'
+        scores += ["val loss"] + (["val accuracy"] if run.model.head else [])
+        params = params[:PARAMETER_COLUMNS - 3]
     more = f" (the first {len(params)} of {len(scalars):,} parameters)" if len(params) < len(scalars) else ""
     epochs = table(f"Training: {len(run.epochs)} epochs{more}", "epoch", "mean loss", *scores, *params,
                    numeric_columns=("epoch", "mean loss", *scores, *params))
     for e in sample_epochs(run.epochs):
-        accuracy = [f"{e.accuracy:.1%}"] if scores else []
+        accuracy = [f"{e.accuracy:.1%}"] if run.model.head else []
+        if held:
+            accuracy += [show_number(e.val_loss)] + ([f"{e.val_accuracy:.1%}"] if run.model.head else [])
         add_row(epochs, str(e.epoch), show_number(e.loss), *accuracy, *(show_number(e.params[p]) for p in params))
     final = table("Parameters", "parameter", "shape", "value")
     for p in shown(final, list(run.model.params), 200, "--json has them all"):
@@ -173,16 +229,20 @@ def check_plot_path(path: str) -> str:
     return kind
 
 
-def save_loss_plot(losses: list[float], path: str, title: str) -> None:
-    """The loss curve as PNG or SVG, by the file's extension (matplotlib), written whole or not at all."""
+def save_loss_plot(losses: list[float], path: str, title: str, val: list | None = None) -> None:
+    """The loss curve as PNG or SVG, by the file's extension (matplotlib), written whole or not at all;
+    `val` (--val) the held-out rows' loss by epoch, drawn beside it."""
     kind = check_plot_path(path)
     with _matplotlib() as plt:
         if plt is None:
             raise MissingDependency("--plot needs matplotlib, which is not installed",
                                     hint="pip install 'backprop-cli[plot]'")
         fig, ax = plt.subplots(figsize=(7, 4))
-        ax.plot(range(len(losses)), losses)
-        if all(v > 0 for v in losses):
+        ax.plot(range(len(losses)), losses, label="training")
+        if val:
+            ax.plot(range(len(val)), val, label="validation")
+            ax.legend()
+        if all(v > 0 for v in losses + (val or [])):
             ax.set_yscale("log")
         ax.set_xlabel("epoch")
         ax.set_ylabel("mean loss")

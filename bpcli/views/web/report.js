@@ -53,10 +53,14 @@
 
   function lossChart() {
     const loss = data.loss.map(num), epochs = loss.map((_, i) => i);
-    const log = loss.every((v) => v > 0 || !isFinite(v));
+    const val = (data.val_loss || []).map(num);  // --val: the held-out rows' loss, beside it
+    const log = loss.concat(val).every((v) => v > 0 || !isFinite(v));
     const ys = log ? loss.map((v) => Math.log10(v)) : loss;
-    const [sx, sy] = frame($("r-loss"), [0, Math.max(1, loss.length - 1)], range(ys), "epoch", log ? "mean loss (log scale)" : "mean loss", log);
+    const vs = log ? val.map((v) => Math.log10(v)) : val;
+    const title = (log ? "mean loss (log scale)" : "mean loss") + (val.length ? ": training, validation (dashed)" : "");
+    const [sx, sy] = frame($("r-loss"), [0, Math.max(1, loss.length - 1)], range(ys.concat(vs)), "epoch", title, log);
     polyline($("r-loss"), epochs, ys, sx, sy, "curve");
+    if (val.length) polyline($("r-loss"), epochs, vs, sx, sy, "curve val");
   }
   function accuracyChart() {
     if (!data.accuracy) return;
@@ -158,6 +162,9 @@
     row(s, ["dtype", st.dtype]);
     row(s, ["loss of a row", data.loss_formula]);
     if (data.accuracy && data.accuracy.length) row(s, ["final accuracy", (100 * data.accuracy[data.accuracy.length - 1][1]).toFixed(1) + "%"]);
+    if (data.validation) row(s, ["validation", data.validation.source + ": " + data.validation.rows + " rows"]);
+    if (data.val_loss && data.val_loss.length) row(s, ["final validation loss", fmt(data.val_loss[data.val_loss.length - 1])]);
+    if (data.val_accuracy && data.val_accuracy.length) row(s, ["final validation accuracy", (100 * data.val_accuracy[data.val_accuracy.length - 1]).toFixed(1) + "%"]);
   }
 
   $("r-title").textContent = data.title;

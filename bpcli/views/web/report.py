@@ -113,7 +113,7 @@ def _graph(spec, table, params: dict):
     return page(view_data(spec.loss, doc), title="the loss of row 1")
 
 
-def report_data(run, table, settings) -> dict:
+def report_data(run, table, settings, held=None) -> dict:
     spec = run.model
     classifier = is_classifier(table, spec)
     rows = _evenly(table.rows, MAX_POINTS)
@@ -132,14 +132,26 @@ def report_data(run, table, settings) -> dict:
         "points": {c: [json_number(table.data[c][r]) for r in rows] for c in spec.features + [spec.target]},
         "fit": _fit(spec, table, run.params, classifier) if run.epochs else None,
         "health": report_health(run, _evenly),
+        **_validation(run, held),
     }
 
 
-def report_page(run, table, settings) -> str:
+def _validation(run, held) -> dict:
+    """--val: the held-out rows' loss (and a classifier's accuracy) by epoch."""
+    if held is None:
+        return {}
+    out = {"validation": {"source": held.source, "rows": held.rows},
+           "val_loss": [json_number(e.val_loss) for e in run.epochs]}
+    if run.model.head:
+        out["val_accuracy"] = [e.val_accuracy for e in run.epochs]
+    return out
+
+
+def report_page(run, table, settings, held=None) -> str:
     """The whole report, CSS and JS inline, the graph's page in a frame."""
     from html import escape
 
-    data = report_data(run, table, settings)
+    data = report_data(run, table, settings, held)
     import numpy as np
 
     finite = all(np.isfinite(v).all() for v in run.params.values())
