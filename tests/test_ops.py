@@ -203,7 +203,13 @@ TENSOR_CALLS = {"matmul": ("A @ v", {"A": [[1.0, 2.0], [3.0, 4.0]], "v": [1.0, -
                 "reshape": ("reshape(v, 3, 1)", {"v": [1.0, 2.0, 3.0]}),
                 "cat": ("cat(v, v)", {"v": [1.0, 2.0, 3.0]}),
                 "stack": ("stack(v, v)", {"v": [1.0, 2.0, 3.0]}),
-                **{name: (f"{name}(A)", {"A": [[1.0, 2.0], [3.0, 4.0]]}) for name in ("tril", "triu")}}
+                **{name: (f"{name}(A)", {"A": [[1.0, 2.0], [3.0, 4.0]]}) for name in ("tril", "triu")},
+                "conv1d": ("conv1d(x, k)", {"x": [[1.0, 2.0, 3.0]], "k": [[[1.0, -1.0]]]}),
+                "conv2d": ("conv2d(X, K)", {"X": [[[1.0, 2.0], [3.0, 4.0]]], "K": [[[[1.0, -1.0]]]]}),
+                **{name: (f"{name}(X, 2)", {"X": [[[1.0, 2.0], [3.0, 4.0]]]}) for name in ("max_pool2d", "avg_pool2d")},
+                **{name: (f"{name}(v, y)", {"v": [0.2, 0.3, 0.5], "y": 2.0}) for name in ("cross_entropy", "nll_loss")},
+                **{name: (f"{name}(v, u)", {"v": [0.2, 0.3, 0.5], "u": [1.0, 0.0, 1.0]})
+                   for name in ("mse_loss", "binary_cross_entropy_with_logits")}}
 
 
 @pytest.mark.parametrize("op", list(OPS.values()), ids=lambda o: o.name)
