@@ -144,3 +144,17 @@ def test_a_formula_trained_with_cross_entropy_is_a_classifier(bp_json, data):
                   "--loss", "ce", *TRAIN, "--val", "0.2", "--predict", "3,0")
     assert doc["classes"] == [0, 1, 2] and doc["final_accuracy"] == 1.0 and doc["final_val_accuracy"] == 1.0
     assert doc["predictions"][0]["yhat"] == 1
+
+
+def test_a_sigmoid_models_validation_accuracy_is_its_predictions_accuracy_on_the_held_out_rows(bp, tmp_path):
+    """bce trains a sigmoid head through its logit z: held-out rows are judged at z ≥ 0 (ŷ ≥ 1/2),
+    the rule --predict FILE's classes follow, not at z ≥ 1/2."""
+    data = tmp_path / "d.csv"
+    data.write_text("score,admitted\n-3,0\n-1,0\n-0.2,1\n0.1,0\n1,1\n3,1\n")
+    result = bp("train", "logistic", str(data), "--epochs", "3", "--lr", "0.05", "--val", str(data),
+                "--predict", str(data), "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    predicted = doc["file_predictions"][0]
+    assert 0.4 < predicted["yhat"][1] < 0.5 and predicted["class"][1] == 0.0
+    assert doc["final_val_accuracy"] == predicted["accuracy"] == 5 / 6

@@ -478,7 +478,7 @@ class Trainer:
                 total += float(np.broadcast_to(vals[f.output], (size,)).sum(dtype="float64"))
                 if self.model.head:
                     right += correct(vals[self.yhat], self.val[self.model.target][start:start + CHUNK],
-                                     self.model.head)
+                                     self.head)  # the logit z (≥ 0) where the loss reads z, else ŷ
         return total / rows, (right / rows if self.model.head else None)
 
     def _initial(self) -> dict:
