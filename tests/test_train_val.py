@@ -150,11 +150,11 @@ def test_a_sigmoid_models_validation_accuracy_is_its_predictions_accuracy_on_the
     """bce trains a sigmoid head through its logit z: held-out rows are judged at z ≥ 0 (ŷ ≥ 1/2),
     the rule --predict FILE's classes follow, not at z ≥ 1/2."""
     data = tmp_path / "d.csv"
-    data.write_text("score,admitted\n-3,0\n-1,0\n-0.2,1\n0.1,0\n1,1\n3,1\n")
+    data.write_text("score,admitted\n-3,0\n-1,0\n-0.5,1\n0.1,0\n1,1\n3,1\n")
     result = bp("train", "logistic", str(data), "--epochs", "3", "--lr", "0.05", "--val", str(data),
                 "--predict", str(data), "--json")
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
     predicted = doc["file_predictions"][0]
-    assert 0.4 < predicted["yhat"][1] < 0.5 and predicted["class"][1] == 0.0
+    assert 0.5 < predicted["yhat"][2] < 0.62 and predicted["class"][2] == 1.0  # 0 < z < 1/2: right
     assert doc["final_val_accuracy"] == predicted["accuracy"] == 5 / 6
