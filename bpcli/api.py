@@ -34,8 +34,9 @@ from bpcli.language.parser import parse as _parse
 from bpcli.teach import predict as predicting
 from bpcli.teach import quiz as quizzes
 from bpcli.teach.console import quiz_tables
-from bpcli.training.loop import NetOptions, Run, Settings, Trainer, check_model_name, parse_predict, prediction
-from bpcli.training.loop import predict as predict_one
+from bpcli.training.inference import parse_predict, prediction
+from bpcli.training.inference import predict as predict_one
+from bpcli.training.loop import NetOptions, Run, Settings, Trainer, check_model_name
 from bpcli.training.nets import ACTIVATIONS, parse_hidden, parse_params
 from bpcli.training.tables import from_columns, from_csv
 from bpcli.views import notebook

@@ -12,7 +12,7 @@ from bpcli.cli.grad import tensor_aware
 from bpcli.cli.options import LOOP, FileOpt, ValuesOpt
 from bpcli.cli.train import net_options, settings_of, training_data
 from bpcli.errors import UsageError
-from bpcli.training import loop
+from bpcli.training import inference, loop
 from bpcli.views import export as scripts
 
 
@@ -97,9 +97,9 @@ def _export_loop(model, extra, file, target, loss, settings, predict, net) -> st
     spec, table = training_data(model, words[0], target, loss, net=net)
     if spec.tensor and predict:
         raise UsageError("--predict is exported for models of number parameters; this one has tensors")
-    points = [loop.parse_predict(p, spec.features) for p in predict]
+    points = [inference.parse_predict(p, spec.features) for p in predict]
     trainer = loop.Trainer(spec, table, settings)
     start = dict(trainer.params)  # each step makes new arrays: these stay as training began
     run = trainer.run()
-    predictions = [{**p, "yhat": loop.predict(spec, run.params, p, settings.dtype)} for p in points]
+    predictions = [{**p, "yhat": inference.predict(spec, run.params, p, settings.dtype)} for p in points]
     return scripts.loop_script(run, table, predictions, start, trainer.columns)

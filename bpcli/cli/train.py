@@ -16,7 +16,7 @@ from bpcli.cli.options import TRAIN, FileOpt, JsonOpt, PrecisionOpt
 from bpcli.data import files
 from bpcli.engine import numtext, values
 from bpcli.errors import UsageError
-from bpcli.training import advice, loop, nets, resume, tables
+from bpcli.training import advice, inference, loop, nets, resume, tables
 from bpcli.views import documents, training
 from bpcli.views import health as health_view
 from bpcli.views.text import plain
@@ -94,7 +94,7 @@ def train(
         settings = resumed(settings, resume_from, spec, max_data)
     settings = loop.for_model(settings, spec)
     sheets = [p for p in predict if predictions_file(p)]  # --predict FILE: a prediction per row
-    points = [loop.parse_predict(p, spec.point_names) for p in predict if p not in sheets]
+    points = [inference.parse_predict(p, spec.point_names) for p in predict if p not in sheets]
     held = None
     if val is not None:
         table, held = held_out(val, spec, table, max_data, delimiter, drop_missing, seed)
@@ -104,7 +104,7 @@ def train(
         return _train_with_mistake(spec, table, settings, trainer, show, points, as_json)
     with show.progress():
         run = trainer.run(on_step=show.step if trace else None, on_epoch=show.epoch)
-    predictions = [{**p, **loop.prediction(spec, run.params, p, settings.dtype)} for p in points]
+    predictions = [{**p, **inference.prediction(spec, run.params, p, settings.dtype)} for p in points]
     read = [sheet_predictions(spec, run, path, settings.dtype, delimiter, max_data) for path in sheets]
     show.results(run, table, predictions, as_json, held, read)
     for warning in health_view.warnings(run) if run.health else []:
@@ -150,9 +150,9 @@ def _train_with_mistake(spec, table, settings, trainer, show, points, as_json: b
         bad = wrong.run(on_step=show.step if show.trace else None, on_epoch=show.epoch if show.trace else None)
     compared = mistakes.TrainingComparison(run, bad, wrong.first_steps)
     if show.trace:
-        predictions = [{**p, **loop.prediction(spec, bad.params, p, settings.dtype)} for p in points]
+        predictions = [{**p, **inference.prediction(spec, bad.params, p, settings.dtype)} for p in points]
         return show.results(bad, table, predictions, False)
-    predictions = [{**p, **loop.prediction(spec, run.params, p, settings.dtype)} for p in points]
+    predictions = [{**p, **inference.prediction(spec, run.params, p, settings.dtype)} for p in points]
     if as_json:
         doc = training.train_document(run, table, predictions)
         doc["mistake"] = compared.document()
@@ -198,7 +198,7 @@ def sheet_predictions(spec, run, path: str, dtype: str, delimiter, max_data) -> 
     needed = list(dict.fromkeys(spec.features + [c for c in spec.point_names if c != spec.target]))
     table = _columns_of(path, spec, needed, "--predict", max_data, delimiter, optional=(spec.target,))
     target = spec.target if spec.target in table.data and spec.target not in needed else None
-    return loop.sheet_predictions(spec, run.params, table, target, dtype)
+    return inference.sheet_predictions(spec, run.params, table, target, dtype)
 
 
 def _model_and_data(model: str, data: str | None, file: str | None) -> tuple[str, str]:
@@ -294,7 +294,7 @@ class TrainView:
         self.bar = None
         if trace:
             for p in points:
-                yhat = loop.predict(spec, {n: settings.init.get(n, 1.0) for n in spec.params}, p, settings.dtype)
+                yhat = inference.predict(spec, {n: settings.init.get(n, 1.0) for n in spec.params}, p, settings.dtype)
                 print("predict (before training)", *trace_numbers(p, spec.point_names), repr(yhat))
             if len(spec.params) > 1:  # the lecture's one-weight lines need no key; several do
                 print(plain("# grad: " + " ".join(spec.features + [spec.target]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from bpcli.training.loop import predict_rows
+from bpcli.training.inference import predict_rows
 from bpcli.training.nets import FEATURES
 from bpcli.views.documents import grad_document, json_number, json_value
 from bpcli.views.health import report_health
