@@ -184,7 +184,9 @@ def _sympy_node(formula, i, vals, node_shapes, sp, np):
 SYMPY_STEPS = 500
 SYMPY_POLYNOMIAL_STEPS = 10_000
 POLYNOMIAL = frozenset({"add", "sub", "mul", "neg", "pow", "square", "sum", "mean", "matmul", "transpose", "index",
-                        "take"})
+                        "take", "prod", "var", "cumsum", "cumprod", "reshape", "flatten", "permute", "squeeze",
+                        "unsqueeze", "cat", "stack", "pad", "flip", "tril", "triu", "conv1d", "conv2d",
+                        "max_pool2d", "avg_pool2d", "mse_loss"})
 
 
 def sympy_work(formula, point: dict, labels: list[str]) -> int:
@@ -208,7 +210,7 @@ def sympy_work(formula, point: dict, labels: list[str]) -> int:
         elif op.name == "matmul":
             inner = first[-1] if first else 1
             size.append(inner * (args[0] + args[1] + 2))
-        elif op.name in ("sum", "mean") and params:
+        elif op.name in ("sum", "mean") and params and params[0] is not None:
             size.append((first[params[0]] if first else 1) * (args[0] + 1))
         else:  # a reduction over the whole input or its last axis (sum, softmax, …): every entry
             size.append(float(np.prod(first, dtype=np.float64)) * (args[0] + 1) * (3 if op.name != "sum" else 1))
