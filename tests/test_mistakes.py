@@ -149,6 +149,8 @@ def test_bp_view_carries_the_mistake_and_shows_where_the_passes_part(bp, page, t
     assert r.exit_code == 0 and r.stdout == ""
     page.goto(out.as_uri())
     page.wait_for_selector("body[data-ready='1']")
+    assert not page.is_visible("#bp-mistake")  # its adjoints are answers: shown at the walk's end
+    page.keyboard.press("End")
     box = page.inner_text("#bp-mistake")
     assert "Mistake: assign, beside the right pass" in box
     assert "The passes part at n4 (r): the wrong pass gives -2.0, the right one -4.0." in box
@@ -159,7 +161,7 @@ def test_bp_view_carries_the_mistake_and_shows_where_the_passes_part(bp, page, t
 
 def test_bp_view_says_a_tree_is_immune(bp, page, tmp_path):
     out = tmp_path / "immune.html"
-    assert bp("view", LECTURE, *AT, "--mistake", "recursive", "-o", str(out)).exit_code == 0
+    assert bp("view", LECTURE, *AT, "--mistake", "recursive", "--reveal", "all", "-o", str(out)).exit_code == 0
     page.goto(out.as_uri())
     page.wait_for_selector("body[data-ready='1']")
     assert page.inner_text("#bp-mistake .immune").startswith("Immune: no non-leaf node is reused")

@@ -537,7 +537,7 @@
     const t = table("Mistake: " + m.name + ", beside the right pass", ["node", "label", "right adjoint", "wrong adjoint", "same"],
       ids.map((id) => { const n = doc.nodes[nodeIndex(id)];
         return [id, n.label, full(n.adjoint), full(m.adjoints[id]), id === m.first ? "✗ first" : sameNumber(n.adjoint, m.adjoints[id]) ? "✓" : "✗"]; }), [2, 3]);
-    t[1].forEach((tr, k) => { if (ids[k] === m.first) tr.classList.add("mistake-first"); });
+    t[1].forEach((row, k) => { if (ids[k] === m.first) row.tr.classList.add("mistake-first"); });
     if (m.first !== null) nodeEls[nodeIndex(m.first)].g.classList.add("mistake-first");
     const box = el("div", { id: "bp-mistake" });
     box.append(t[0], el("p", { class: m.first === null ? "immune" : "parted" }, m.verdict));
@@ -602,6 +602,7 @@
     });
     gradWrap.hidden = !s.end;
     $("bp-check").hidden = !s.end;
+    if ($("bp-mistake")) $("bp-mistake").hidden = !s.end; // the wrong pass's adjoints are answers too
   }
 
   // -- predict, then reveal ---------------------------------------------------------------
