@@ -55,12 +55,12 @@ def test_the_card_example_compiles_with_values_above_and_gradients_below(tmp_pat
     assert wires(text) == [
         rf"\draw[->] ({c}.east) .. controls +({d}pt, 0pt) and +(-{d}pt, 0pt) .. ({p}.west){labels};"
         for c, p, d, labels in [
-            ("n0", "n2", 45.4, " node[value, midway, above, sloped] {2} node[gradient, midway, below, sloped] {12}"),
-            ("n1", "n2", 45.4, " node[value, midway, above, sloped] {3} node[gradient, midway, below, sloped] {8}"),
-            ("n2", "n4", 52.8, " node[value, midway, above, sloped] {6} node[gradient, midway, below, sloped] {4}"),
-            ("n3", "n4", 52.8, " node[value, midway, above, sloped] {4} node[gradient, midway, below, sloped] {-4}"),
-            ("n4", "n6", 51.5, " node[value, midway, above, sloped] {2} node[gradient, midway, below, sloped] {4}"),
-            ("n5", "n6", 51.5, " node[value, midway, above, sloped] {2}"),  # a constant: no gradient
+            ("n0", "n2", 38.8, " node[value, midway, above, sloped] {2} node[gradient, midway, below, sloped] {12}"),
+            ("n1", "n2", 38.8, " node[value, midway, above, sloped] {3} node[gradient, midway, below, sloped] {8}"),
+            ("n2", "n4", 46.2, " node[value, midway, above, sloped] {6} node[gradient, midway, below, sloped] {4}"),
+            ("n3", "n4", 46.2, " node[value, midway, above, sloped] {4} node[gradient, midway, below, sloped] {-4}"),
+            ("n4", "n6", 44.9, " node[value, midway, above, sloped] {2} node[gradient, midway, below, sloped] {4}"),
+            ("n5", "n6", 44.9, " node[value, midway, above, sloped] {2}"),  # a constant: no gradient
         ]] + [r"\draw[->] (n6.east) -- ++(45.0pt, 0) node[value, midway, above] {4} node[gradient, midway, below] {1};"]
     assert "value/.style={text=green!45!black" in text and "gradient/.style={text=red!75!black" in text
     compile_pdf(tmp_path, text)
@@ -129,7 +129,7 @@ def test_step_k_shows_the_values_computed_so_far_and_the_current_node():
     assert seeded.count("node[value") == 7 and "gradient, midway, below, sloped" not in seeded
     assert r"node[gradient, midway, below] {1};" in seeded
     first = step("9")  # the first backward edge: n6 ← n4
-    assert (r"\draw[->, current] (n4.east) .. controls +(51.5pt, 0pt) and +(-51.5pt, 0pt) .. (n6.west) "
+    assert (r"\draw[->, current] (n4.east) .. controls +(44.9pt, 0pt) and +(-44.9pt, 0pt) .. (n6.west) "
             r"node[value, midway, above, sloped] {2} node[gradient, midway, below, sloped] {4};") in first
     assert first.count("node[gradient, midway, below, sloped]") == 1
 
@@ -162,5 +162,5 @@ def test_a_node_used_twice_bends_its_wires_apart_and_a_lone_input_still_draws(fo
     assert result.exit_code == 0, result.stderr
     if formula == "x*x":
         assert [w.split(" .. ")[1] for w in wires(result.stdout)[:2]] == [
-            "controls +(44.2pt, 18pt) and +(-44.2pt, 18pt)", "controls +(44.2pt, -18pt) and +(-44.2pt, -18pt)"]
+            "controls +(37.6pt, 18pt) and +(-37.6pt, 18pt)", "controls +(37.6pt, -18pt) and +(-37.6pt, -18pt)"]
     compile_pdf(tmp_path, result.stdout, "twice")
