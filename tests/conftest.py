@@ -136,3 +136,16 @@ def server():
     yield url
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=10)
+
+
+@pytest.fixture
+def view(bp, tmp_path):
+    """Write a page with bp view; its path (tests/test_web_view.py, test_web_teach.py)."""
+
+    def run(*args):
+        out = tmp_path / "page.html"
+        result = bp("view", *args, "-o", str(out))
+        assert result.exit_code == 0, result.stderr
+        return out
+
+    return run

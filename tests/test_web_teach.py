@@ -49,16 +49,6 @@ def shown_labels(page) -> list[str]:
                                      "ts => ts.filter(t => t.checkVisibility()).map(t => t.textContent)")
 
 
-@pytest.fixture
-def view(bp, tmp_path):
-    def run(*args):
-        out = tmp_path / "page.html"
-        result = bp("view", *args, "-o", str(out))
-        assert result.exit_code == 0, result.stderr
-        return out
-
-    return run
-
 
 def goto(page, path, step=None):
     open_page(page, path, step)

@@ -13,18 +13,6 @@ CARD = ["(x*w-y)^2", "--x", "2", "--w", "3", "--y", "4"]
 TWICE = ["z = x*w; L = (z-y)^2 + z", "--x", "2", "--w", "3", "--y", "4"]
 
 
-@pytest.fixture
-def view(bp, tmp_path):
-    """Write a page with bp view; its path."""
-
-    def run(*args):
-        out = tmp_path / "page.html"
-        result = bp("view", *args, "-o", str(out))
-        assert result.exit_code == 0, result.stderr
-        return out
-
-    return run
-
 
 def open_page(page, path, step=None):
     page.goto(path.as_uri() + ("" if step is None else f"#step={step}"))

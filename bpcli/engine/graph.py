@@ -108,3 +108,14 @@ class GraphBuilder:
             labels={new_id[o]: ls for o, ls in self.labels.items() if o in new_id},
             params={new_id[o]: p for o, p in self.params.items() if o in new_id},
         )
+
+
+def incoming(f) -> list[int]:
+    """How many edges carry a gradient into each node: more than one, and the node's adjoint is
+    their sum (the accumulation, +=, of a reused node)."""
+    count = [0] * len(f)
+    for operands in f.args:
+        for a in operands:
+            if f.differentiable[a]:
+                count[a] += 1
+    return count

@@ -25,6 +25,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from bpcli.engine.graph import incoming
+
 MISTAKES = ("recursive", "assign", "detach", "no-zero-grad")  # no-zero-grad: bp train's
 
 
@@ -39,16 +41,6 @@ class Mistaken:
     early: list[tuple[int, float]] = field(default_factory=list)  # recursive: (node, what it held when it fired)
     lost: dict = field(default_factory=dict)  # assign: node -> the contributions `=` overwrote
     cut: list[tuple[int, int]] = field(default_factory=list)  # detach: (parent, slot) edges that carry nothing
-
-
-def incoming(f) -> list[int]:
-    """How many edges carry a gradient into each node."""
-    count = [0] * len(f)
-    for operands in f.args:
-        for a in operands:
-            if f.differentiable[a]:
-                count[a] += 1
-    return count
 
 
 def same(a: float, b: float, scale: float) -> bool:

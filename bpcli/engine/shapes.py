@@ -86,12 +86,16 @@ def flatten_shape(shapes, kw):
     return a[:start] + (math.prod(a[start:end + 1]),) + a[end + 1:]
 
 
-def flatten(m, a, site):
-    rank = site.ranks[0]
-    lead = _lead(a, rank)
-    return a.reshape(lead + flatten_shape((a.shape[len(lead):],), site.kw))
+def _reshaped(shape_of):
+    """The forward rule of an op that only reshapes: its own shape rule applied past the batch's axes."""
+    def run(m, a, site):
+        lead = _lead(a, site.ranks[0])
+        return a.reshape(lead + shape_of((a.shape[len(lead):],), site.kw))
+
+    return run
 
 
+flatten = _reshaped(flatten_shape)
 flatten_vjp = reshape_vjp
 flatten_jvp = reshape_jvp
 
@@ -176,12 +180,7 @@ def squeeze_shape(shapes, kw):
     return tuple(n for k, n in enumerate(a) if k not in gone)
 
 
-def squeeze(m, a, site):
-    rank = site.ranks[0]
-    lead = _lead(a, rank)
-    return a.reshape(lead + squeeze_shape((a.shape[len(lead):],), site.kw))
-
-
+squeeze = _reshaped(squeeze_shape)
 squeeze_vjp = reshape_vjp
 squeeze_jvp = reshape_jvp
 
@@ -192,12 +191,7 @@ def unsqueeze_shape(shapes, kw):
     return a[:k] + (1,) + a[k:]
 
 
-def unsqueeze(m, a, site):
-    rank = site.ranks[0]
-    lead = _lead(a, rank)
-    return a.reshape(lead + unsqueeze_shape((a.shape[len(lead):],), site.kw))
-
-
+unsqueeze = _reshaped(unsqueeze_shape)
 unsqueeze_vjp = reshape_vjp
 unsqueeze_jvp = reshape_jvp
 

@@ -82,26 +82,31 @@ def number(text: str, what: str, error: type = InputValueError, allow_nonfinite:
     return value
 
 
-def read_pairs(texts: list[str], what: str, example: str) -> dict[str, float]:
-    """NAME=VALUE texts (as --init and --predict take them) as {name: float}; every problem at once."""
-    values: dict[str, float] = {}
+def _named_values(parts: list[str], what: str, example: str, convert, takes: str = "NAME=VALUE") -> dict:
+    """NAME=VALUE texts as {name: convert(VALUE)}; every problem at once."""
+    found: dict = {}
     problems = []
-    for text in texts:
-        found = pair(text)
-        if found is None:
-            problems.append(f"{what} takes NAME=VALUE, e.g. {what} {example}, not {text!r}")
+    for part in parts:
+        named = pair(part)
+        if named is None:
+            problems.append(f"{what} takes {takes}, e.g. {what} {example}, not {part!r}")
             continue
-        name, value_text = found
-        value, problem = to_number(value_text, f"{what} {name}")
-        if name in values:
+        name, value_text = named
+        value, problem = convert(value_text, f"{what} {name}")
+        if name in found:
             problems.append(f"{what} {name} is given twice")
         elif problem:
             problems.append(problem)
         else:
-            values[name] = value
+            found[name] = value
     if problems:
         raise UsageError("; ".join(problems))
-    return values
+    return found
+
+
+def read_pairs(texts: list[str], what: str, example: str) -> dict[str, float]:
+    """NAME=VALUE texts (as --predict takes them) as {name: float}; every problem at once."""
+    return _named_values(texts, what, example, to_number)
 
 
 # A comma that starts another NAME=: `--init w1=0.15,w2=0.2`. An array's commas are followed
@@ -113,26 +118,8 @@ def read_values(texts: list[str], what: str, example: str) -> dict:
     """NAME=VALUE texts whose values may be arrays (as --init takes them: `w=0.5`,
     `w1=0.15,w2=0.2` or `W1=[[0.15,0.2],[0.25,0.3]]`) as {name: float or float64 array};
     every problem at once."""
-    found: dict = {}
-    problems = []
-    for text in texts:
-        for part in _NEXT_PAIR.split(text):
-            named = pair(part)
-            if named is None:
-                problems.append(f"{what} takes NAME=VALUE (a number or a JSON array), e.g. {what} {example}, "
-                                f"not {part!r}")
-                continue
-            name, value_text = named
-            value, problem = to_value(value_text, f"{what} {name}")
-            if name in found:
-                problems.append(f"{what} {name} is given twice")
-            elif problem:
-                problems.append(problem)
-            else:
-                found[name] = value
-    if problems:
-        raise UsageError("; ".join(problems))
-    return found
+    parts = [part for text in texts for part in _NEXT_PAIR.split(text)]
+    return _named_values(parts, what, example, to_value, "NAME=VALUE (a number or a JSON array)")
 
 
 class Given:

@@ -16,7 +16,7 @@ from bpcli.engine.ops import OPS
 from bpcli.teach.worksheet import tex
 from bpcli.views.labels import label
 from bpcli.views.walk import state_at, steps
-from bpcli.views.web.layout import layout
+from bpcli.views.web.layout import layout, nested_shape
 
 PT = 0.75  # TikZ points per page pixel of the layout
 LARGEST = 14_000  # pt: a PDF page is at most 14,400 pt a side (TeX's dimensions end at 16,383)
@@ -50,11 +50,7 @@ def symbol(f, i: int) -> str:
 def _number(v, digits: int) -> str:
     """A value on a wire: a number to `digits` significant digits, a tensor by its shape."""
     if isinstance(v, list):
-        shape = []
-        while isinstance(v, list):
-            shape.append(len(v))
-            v = v[0] if v else None
-        return "[" + "x".join(map(str, shape)) + "]"
+        return "[" + "x".join(map(str, nested_shape(v))) + "]"
     if isinstance(v, str):
         return v  # "inf", "-inf", "nan" in a JSON document
     return number_text(v, digits)

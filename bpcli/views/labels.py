@@ -8,7 +8,7 @@ import itertools
 from dataclasses import dataclass
 
 from bpcli.check.hazards import find
-from bpcli.engine.graph import CONST, INPUT
+from bpcli.engine.graph import CONST, INPUT, incoming
 from bpcli.engine.numtext import number_text
 from bpcli.engine.ops import OPS, partial_display
 
@@ -114,17 +114,6 @@ def rule_words(e) -> str:
     return f"{e.rule_name} rule" + (", accumulated" if e.accumulates else "")
 
 
-def reuses(f) -> list[int]:
-    """How many edges carry a gradient into each node: more than one, and the node's adjoint
-    is their sum (the accumulation, +=, of a reused node)."""
-    count = [0] * len(f)
-    for operands in f.args:
-        for a in operands:
-            if f.differentiable[a]:
-                count[a] += 1
-    return count
-
-
 def vjp_rule(f, parent: int, slot: int, summed: int = 1) -> str:
     """What the backward pass does on a tensor edge, in words: ∂L/∂W = ∂L/∂n2 @ xᵀ."""
     op = OPS[f.kinds[parent]]
@@ -161,7 +150,7 @@ def edges(result) -> list[Edge]:
     if result.is_tensor:
         return _tensor_edges(result)
     out = []
-    uses = reuses(f)
+    uses = incoming(f)
     for i in range(len(f) - 1, -1, -1):
         if not f.args[i]:
             continue
@@ -190,7 +179,7 @@ def shown_edges(result, limit: int | None) -> tuple[list, int]:
     if total <= limit:
         return edges(result), 0
     half = limit // 2
-    uses = reuses(f)
+    uses = incoming(f)
     head = [_edge(result, i, s, uses) for i, s in itertools.islice(_edge_slots(f), half)]
     tail = [_edge(result, i, s, uses) for i, s in itertools.islice(_edge_slots(f, backwards=True), half)]
     return head + [None] + tail[::-1], total - 2 * half

@@ -35,11 +35,11 @@ def sample_epochs(epochs: list, most: int = 12) -> list:
 # -- JSON ---------------------------------------------------------------------------
 def train_document(run, table, predictions: list[dict], held=None, sheets=()) -> dict:
     s = run.settings
-    return {**_document(run, table, predictions, s), **_validation_fields(run, held),
+    return {**_document(run, table, predictions, s), **validation_fields(run, held),
             **({"file_predictions": [_json_sheet(x) for x in sheets]} if sheets else {})}
 
 
-def _validation_fields(run, held) -> dict:
+def validation_fields(run, held) -> dict:
     """--val: the held-out rows' loss (and accuracy) by epoch, and where they came from."""
     if held is None:
         return {}

@@ -35,12 +35,17 @@ def short(v) -> str:
     if isinstance(v, str):
         return v  # "inf", "-inf", "nan" in the JSON document
     if isinstance(v, list):
-        shape = []
-        while isinstance(v, list):
-            shape.append(len(v))
-            v = v[0] if v else None
-        return "[" + "×".join(map(str, shape)) + "]"
+        return "[" + "×".join(map(str, nested_shape(v))) + "]"
     return number_text(v, 6)
+
+
+def nested_shape(v: list) -> list[int]:
+    """The shape of an array written as nested lists (a JSON document's)."""
+    shape = []
+    while isinstance(v, list):
+        shape.append(len(v))
+        v = v[0] if v else None
+    return shape
 
 
 def _flat(v) -> list:

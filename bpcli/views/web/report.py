@@ -12,6 +12,7 @@ from bpcli.training.nets import FEATURES
 from bpcli.views.documents import grad_document, json_number, json_value
 from bpcli.views.health import report_health
 from bpcli.views.notes import grad_notes
+from bpcli.views.training import validation_fields
 from bpcli.views.web import build, page, script_json, view_data
 
 MAX_POINTS = 2_000  # data points drawn; a larger file is sampled evenly
@@ -132,19 +133,8 @@ def report_data(run, table, settings, held=None) -> dict:
         "points": {c: [json_number(table.data[c][r]) for r in rows] for c in spec.features + [spec.target]},
         "fit": _fit(spec, table, run.params, classifier) if run.epochs else None,
         "health": report_health(run, _evenly),
-        **_validation(run, held),
+        **validation_fields(run, held),
     }
-
-
-def _validation(run, held) -> dict:
-    """--val: the held-out rows' loss (and a classifier's accuracy) by epoch."""
-    if held is None:
-        return {}
-    out = {"validation": {"source": held.source, "rows": held.rows},
-           "val_loss": [json_number(e.val_loss) for e in run.epochs]}
-    if run.model.head:
-        out["val_accuracy"] = [e.val_accuracy for e in run.epochs]
-    return out
 
 
 def report_page(run, table, settings, held=None) -> str:
