@@ -4,24 +4,11 @@ formula whose script did not say ok."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-
+from jax_export_check import run  # an exported script's exit code and output
 from new_ops_cases import CASES, point
 
 from bpcli import parse
 from bpcli.views.export import jax_script
-
-
-def run(text: str) -> str:
-    out = io.StringIO()
-    code = None
-    with contextlib.redirect_stdout(out):
-        try:
-            exec(compile(text, "exported.py", "exec"), {"__name__": "__main__"})
-        except SystemExit as done:
-            code = done.code
-    return f"{code}: {out.getvalue()}"
 
 
 def main() -> None:
