@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
+from typing import NamedTuple
 
 from bpcli.engine.numeric import ONE
 from bpcli.engine.numtext import shape_text
@@ -140,8 +141,7 @@ class Op:
         return tuple(ONE if v == 1 else v for v in values)  # ONE: the pass skips × 1
 
 
-@dataclass(frozen=True)
-class Param:
+class Param(NamedTuple):  # a NamedTuple, not a dataclass: cheaper to define, at every start-up
     """A static parameter of an operation: a constant written after the operands, by position
     (unless `keyword`) or as name=value. `kind` is what is written: "int" (an integer, negative
     allowed), "bool" (True or False), "ints" (every remaining positional argument: reshape's
