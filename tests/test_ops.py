@@ -131,7 +131,8 @@ def test_constant_partials_are_the_linear_and_flat_ops():
 def test_every_function_has_a_grammar_alternative_and_every_alias_an_op():
     aliases = set(re.findall(r"->\s*(\w+)", grammar_text()))
     assert set(OPS) - {"take"} <= aliases  # p[y] is reached through the index alias
-    structural = {"assign", "output", "number", "name", "constant", "call", "unknown_function", "keyword"}
+    structural = {"assign", "output", "number", "name", "constant", "call", "unknown_function", "keyword",
+                  "slice"}
     assert aliases - set(OPS) == structural
 
 

@@ -256,6 +256,30 @@ def test_bad_tensor_values_name_the_position(bp, value, message):
     assert r.exit_code == 2 and message in r.stderr, r.stderr
 
 
+@pytest.mark.parametrize("text, lines", [
+    ("x[::-1]", ["bp: parse error: a slice's step must be positive, as in PyTorch: got -1 at column 4",
+                 "  x[::-1]", "     ^", "hint: to reverse an axis, use flip(x, dim)"]),
+    ("sum(x[1:3:0])", ["bp: parse error: a slice's step must be positive, as in PyTorch: got 0 at column 10",
+                       "  sum(x[1:3:0])", "           ^", "hint: to reverse an axis, use flip(x, dim)"]),
+    ("x[3]", ["bp: shape error: index 3 is out of range for axis 0 of length 3 (a 3 tensor) at column 2",
+              "  x[3]", "   ^"]),
+    ("sum(x[1:y])", ["bp: parse error: a slice bound must be an integer constant, such as 0 or -1 "
+                     "(slices are written with constants, as in x[1:3]) at column 8",
+                     "  sum(x[1:y])", "         ^"]),
+])
+def test_slicing_refusals_name_the_position(bp, text, lines):
+    r = bp("grad", text, "--x", "[1, 2, 3]")
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr.splitlines() == lines
+    assert "Traceback" not in r.stderr
+
+
+def test_out_of_range_slice_bounds_are_clamped_as_pytorch_does():
+    f = parse("sum(x[1:100]) + sum(x[-100:1]) + sum(x[5:])")
+    r = f.grad({"x": np.array([1.0, 2.0, 3.0])})
+    assert r.value == 6.0 and r.gradient["x"].tolist() == [1.0, 1.0, 1.0]  # [2, 3], [1] and nothing
+
+
 def test_values_file_with_nested_lists_and_numpy_files(bp_json, tmp_path):
     (tmp_path / "v.json").write_text(json.dumps({"W": [[1, 2], [3, 4]], "x": [1, 1]}))
     doc = bp_json("grad", "sum(W @ x)", "--values", str(tmp_path / "v.json"))

@@ -17,7 +17,7 @@ from bpcli.check.verdicts import (
     Steps,
 )
 from bpcli.engine.numeric import close
-from bpcli.engine.ops import CONST, INPUT, OPS, site
+from bpcli.engine.ops import CONST, INPUT, OPS, index_key, site
 from bpcli.engine.tensor import evaluate
 from bpcli.engine.tensor import shapes as infer
 
@@ -172,7 +172,7 @@ def _sympy_node(formula, i, vals, node_shapes, sp, np):
         log_p = a - lse[..., None]
         return log_p if name == "log_softmax" else np.vectorize(sp.exp, otypes=[object])(log_p)
     if name == "index":
-        return np.asarray(a[tuple(params)], dtype=object)
+        return np.asarray(a[index_key(params)], dtype=object)
     if name == "take":
         return np.asarray(a[int(np.asarray(xs[1], dtype=np.float64))], dtype=object)
     raise NotImplementedError(name)

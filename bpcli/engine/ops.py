@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
+from typing import NamedTuple
 
 from bpcli.engine.numeric import ONE
 from bpcli.engine.numtext import shape_text
@@ -1173,20 +1174,44 @@ def _log_softmax(m, a, site):
     return z - m.np.log(m.np.exp(z).sum(axis=-1, keepdims=True))
 
 
+class Slice(NamedTuple):
+    """start:stop:step in a subscript, x[1:3, ::2]: a static part of an index node, each bound an
+    integer or None (absent). Written back as the text it was parsed from."""
+
+    start: int | None
+    stop: int | None
+    step: int | None
+
+    def __str__(self) -> str:
+        text = ("" if self.start is None else str(self.start)) + ":" + ("" if self.stop is None else str(self.stop))
+        return text if self.step is None else f"{text}:{self.step}"
+
+    def python(self) -> slice:
+        return slice(self.start, self.stop, self.step)
+
+
+def index_key(params) -> tuple:
+    """An index node's parameters as a Python subscript: integers stay, slices become slice()."""
+    return tuple(p.python() if isinstance(p, Slice) else p for p in params)
+
+
 def _index_shape(shapes, params):
     (a,) = shapes
     if len(params) > len(a):
         raise ShapeError(f"{len(params)} indices into a {shape_text(a)} tensor: it has {len(a)} "
                          f"ax{'is' if len(a) == 1 else 'es'}")
+    out = []
     for axis, (i, n) in enumerate(zip(params, a)):
-        if not -n <= i < n:
+        if isinstance(i, Slice):  # out-of-range bounds are clamped, as Python and PyTorch do
+            out.append(len(range(*i.python().indices(n))))
+        elif not -n <= i < n:
             raise ShapeError(f"index {i} is out of range for axis {axis} of length {n}"
                              f" (a {shape_text(a)} tensor)")
-    return a[len(params):]
+    return tuple(out) + a[len(params):]
 
 
 def _index_key(x, site) -> tuple:
-    return (slice(None),) * (x.ndim - site.ranks[0]) + tuple(site.params)
+    return (slice(None),) * (x.ndim - site.ranks[0]) + index_key(site.params)
 
 
 def _index(m, a, site):
@@ -1297,8 +1322,9 @@ for _op in [
                jax="jax.nn.logsumexp({0}, axis={dim}, keepdims={keepdim})",
                sympy_tensor=_reduction("logsumexp_sympy"),
                jvp=(_reduction("logsumexp_jvp"),)),
-    _tensor_op("index", 1, "an entry, row or column at integer indices: v[2], A[1, 0], A[-1]", "indexing",
-               _index, (_index_grad,), _index_shape, ("∂L/∂{y} at the index, 0 elsewhere",), "{0}[…]",
+    _tensor_op("index", 1, "entries at integer indices and slices, as PyTorch's basic indexing: v[2], A[1, 0], "
+               "A[-1], x[1:3], A[:, 0], x[::2] (a slice keeps its axis, an integer drops it)", "indexing",
+               _index, (_index_grad,), _index_shape, ("∂L/∂{y} at the indexed entries, 0 elsewhere",), "{0}[…]",
                syntax="{0}[…]", prec=POWER + 1, torch="{0}[{index}]", jax="{0}[{index}]",
                jvp=(lambda m, t, out, a, site: _index(m, t, site),)),
     _tensor_op("take", 2, "p[y]: the entry of p at the class label y (an input holding a whole number)", "indexing",

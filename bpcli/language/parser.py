@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bpcli.engine.graph import CONST, INPUT, NAMED_CONSTANTS, GraphBuilder
-from bpcli.engine.ops import FUNCTIONS, OPS
+from bpcli.engine.ops import FUNCTIONS, OPS, Slice
 from bpcli.errors import ParseError, Position, ShapeError
 from bpcli.language import driver
 
@@ -183,6 +183,15 @@ class _Args(list):
     keywords: list
 
 
+class _SliceArg:
+    """start:stop:step in a subscript, as written: the bounds' nodes (None where left out) and
+    the colons' tokens (for error positions)."""
+
+    def __init__(self, bounds: list, colons: list):
+        self.bounds = bounds
+        self.colons = colons
+
+
 class _Keyword:
     """name=value in a call: the name's token (where it is written) and the value's node."""
 
@@ -291,14 +300,51 @@ class _Builder:
             raise _error(self.text, mark.start_pos, reason) from None
 
     def index(self, node: int, args: _Args) -> int:
-        """v[2], A[1, 0]: integer constants, a static part of the node; p[y]: a class label."""
-        if all(self._is_constant(a) for a in args):
+        """v[2], A[1, 0], x[1:3, ::2]: integer constants and slices, a static part of the node;
+        p[y]: a class label."""
+        if all(isinstance(a, _SliceArg) or self._is_constant(a) for a in args):
             where = "an index"
-            return self.graph.apply_with("index", (node,), tuple(self._static_int(a, where) for a in args))
+            return self.graph.apply_with("index", (node,), tuple(
+                self._slice(a) if isinstance(a, _SliceArg) else self._static_int(a, where) for a in args))
         if len(args) == 1:
             return self.graph.apply("take", (node, args[0]))
         raise _error(self.text, args.commas[0].start_pos,
-                     "indices are integer constants (A[1, 0]), or one class label (p[y])")
+                     "indices are integer constants and slices (A[1, 0], x[1:3]), or one class label (p[y])")
+
+    def subscripts(self, *children):
+        args = _Args(c for c in children if isinstance(c, (int, _SliceArg)))
+        args.commas = [c for c in children if not isinstance(c, (int, _SliceArg))]
+        args.keywords = []
+        return args
+
+    def slice(self, *children):
+        """start:stop:step, any bound left out: the colons say which bound each written one is."""
+        bounds: list = [None, None, None]
+        colons = []
+        for c in children:
+            if isinstance(c, int):
+                bounds[len(colons)] = c
+            else:
+                colons.append(c)
+        return _SliceArg(bounds, colons)
+
+    def _slice(self, s: _SliceArg) -> Slice:
+        values = []
+        for k, bound in enumerate(s.bounds):
+            if bound is None:
+                values.append(None)
+                continue
+            mark = s.colons[k - 1] if k else s.colons[0]
+            try:
+                values.append(self._static_int(bound, "a slice bound"))
+            except ParseError as e:
+                raise _error(self.text, mark.start_pos, e.reason + " (slices are written with constants, "
+                             "as in x[1:3])") from None
+        if values[2] is not None and values[2] <= 0:
+            raise _error(self.text, s.colons[1].start_pos,
+                         f"a slice's step must be positive, as in PyTorch: got {values[2]}",
+                         "to reverse an axis, use flip(x, dim)")
+        return Slice(*values)
 
     def _is_constant(self, node: int) -> bool:
         g = self.graph
