@@ -199,6 +199,7 @@ RULE_NAMES = {"sum", "difference", "product", "quotient", "negation", "power", "
 TENSOR_CALLS = {"matmul": ("A @ v", {"A": [[1.0, 2.0], [3.0, 4.0]], "v": [1.0, -1.0]}),
                 "index": ("v[1]", {"v": [1.0, 2.0, 3.0]}),
                 "take": ("p[y]", {"p": [0.2, 0.3, 0.5], "y": 2.0}),
+                "gather": ("gather(A, 1, I)", {"A": [[1.0, 2.0], [3.0, 4.0]], "I": [[1.0], [0.0]]}),
                 **{name: (f"{name}(v, 0)", {"v": [1.0, 2.0, 3.0]})
                    for name in ("cumsum", "cumprod", "logcumsumexp", "flip", "unsqueeze", "permute", "pad")},
                 "reshape": ("reshape(v, 3, 1)", {"v": [1.0, 2.0, 3.0]}),

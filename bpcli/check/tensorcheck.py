@@ -174,7 +174,7 @@ def _sympy_node(formula, i, vals, node_shapes, sp, np):
     if name == "index":
         return np.asarray(a[index_key(params)], dtype=object)
     if name == "take":
-        return np.asarray(a[int(np.asarray(xs[1], dtype=np.float64))], dtype=object)
+        return np.asarray(a[np.asarray(xs[1], dtype=np.float64).astype(np.int64)], dtype=object)
     raise NotImplementedError(name)
 
 
@@ -186,7 +186,7 @@ SYMPY_POLYNOMIAL_STEPS = 10_000
 POLYNOMIAL = frozenset({"add", "sub", "mul", "neg", "pow", "square", "sum", "mean", "matmul", "transpose", "index",
                         "take", "prod", "var", "cumsum", "cumprod", "reshape", "flatten", "permute", "squeeze",
                         "unsqueeze", "cat", "stack", "pad", "flip", "tril", "triu", "conv1d", "conv2d",
-                        "max_pool2d", "avg_pool2d", "mse_loss"})
+                        "max_pool2d", "avg_pool2d", "mse_loss", "gather"})
 
 
 def sympy_work(formula, point: dict, labels: list[str]) -> int:
@@ -205,7 +205,7 @@ def sympy_work(formula, point: dict, labels: list[str]) -> int:
             continue
         op, params = OPS[kind], formula.params.get(i, ())
         first = node_shapes[formula.args[i][0]] if formula.args[i] else ()
-        if op.elementwise or op.name in ("index", "take", "transpose"):
+        if op.elementwise or op.name in ("index", "take", "gather", "transpose"):
             size.append(1.0 + sum(args))
         elif op.name == "matmul":
             inner = first[-1] if first else 1

@@ -90,6 +90,10 @@ class Op:
         """The rule the partial of operand `slot` applies."""
         return self.rule_name if isinstance(self.rule_name, str) else self.rule_name[slot]
     labels: tuple = ()  # operand slots that are class labels: whole numbers, no gradient
+    # Where the operands are written among a call's positional arguments when its static
+    # parameters sit between them (gather(x, dim, idx): 0 and 2); empty: first, in order.
+    # Such a row's parameters are written back by name (gather(x, idx, dim=1)), which also binds.
+    operand_positions: tuple = ()
 
     @property
     def is_function(self) -> bool:
@@ -122,7 +126,8 @@ class Op:
                 by_name = True
                 continue
             text = p.text(v)
-            out.append(f"{p.name}={text}" if by_name or p.keyword or p.kind == "bool" else text)
+            named = by_name or p.keyword or p.kind == "bool" or self.operand_positions
+            out.append(f"{p.name}={text}" if named else text)
         return out
 
     @property
@@ -1227,14 +1232,13 @@ def _index_grad(m, g, out, a, site):
 def _take_shape(shapes, params):
     p, y = shapes
     if not p:
-        raise ShapeError("p[y] picks an entry of a vector: p is a scalar")
-    if y:
-        raise ShapeError(f"the label in p[y] must be a number, not a {shape_text(y)} tensor")
-    return p[1:]
+        raise ShapeError("p[y] picks entries of a tensor along its first axis: p is a scalar")
+    return y + p[1:]  # as PyTorch's x[idx]: the index tensor's shape, then p's other axes
 
 
 def _take_key(m, p, y, site) -> tuple:
-    """Where p[y] reads, for a batch of labels or one: checked to be whole numbers in range."""
+    """Where p[y] reads, for a batch of rows or one: y's entries, checked to be whole numbers in
+    range, pick along p's first axis (its second in a batch, each row its own)."""
     np = m.np
     n = p.shape[p.ndim - site.ranks[0]]
     labels = np.asarray(y)
@@ -1243,11 +1247,10 @@ def _take_key(m, p, y, site) -> tuple:
         bad = float(labels[~((whole == labels) & (0 <= whole) & (whole < n))].ravel()[0])
         raise InputValueError(f"a class label must be a whole number from 0 to {n - 1}, got {bad:g}")
     batch = p.ndim > site.ranks[0]
-    if labels.ndim and batch:
-        return (np.arange(len(whole)), whole)
-    if batch:
-        return (slice(None), int(whole))
-    return (whole,) if labels.ndim else (int(whole),)
+    if labels.ndim > site.ranks[1] and batch:  # a batch of rows, each with its own labels
+        return (np.arange(len(whole)).reshape((-1,) + (1,) * site.ranks[1]), whole)
+    key = whole if labels.ndim else int(whole)
+    return (slice(None), key) if batch else (key,)
 
 
 def _take(m, p, y, site):
@@ -1327,9 +1330,10 @@ for _op in [
                _index, (_index_grad,), _index_shape, ("∂L/∂{y} at the indexed entries, 0 elsewhere",), "{0}[…]",
                syntax="{0}[…]", prec=POWER + 1, torch="{0}[{index}]", jax="{0}[{index}]",
                jvp=(lambda m, t, out, a, site: _index(m, t, site),)),
-    _tensor_op("take", 2, "p[y]: the entry of p at the class label y (an input holding a whole number)", "indexing",
+    _tensor_op("take", 2, "p[y]: the entries of p at y, an input holding whole numbers (a class label, or a "
+               "tensor of indices along p's first axis, as PyTorch's x[idx])", "indexing",
                _take, (_take_grad, None), _take_shape,
-               ("∂L/∂{y} at the label {1}, 0 elsewhere", "none: a label is not differentiated"),
+               ("∂L/∂{y} added at the entries {1} picks, 0 elsewhere", "none: an index is not differentiated"),
                "{0}[{1}]", syntax="{0}[{1}]", prec=POWER + 1,
                torch="{0}[{1}.long()]", jax="{0}[{1}.astype(int)]",
                jvp=(lambda m, t, out, p, y, site: _take(m, t, y, site), None), labels=(1,)),
@@ -1468,6 +1472,19 @@ for _op in [
                ("the upper triangle of ∂L/∂{y}",), "torch.triu({0}, {diagonal})", "jnp.triu({0}, {diagonal})",
                (Param("diagonal", default=0, doc="which diagonal bounds the triangle (0: the main one)"),),
                shape=_shape_of("triangle_shape", "triu")),
+    _tensor_op("gather", 2, "entries of x picked along an axis by an index tensor (whole numbers): "
+               "gather(x, dim, idx) as torch.gather; out[i][j] = x[i][idx[i][j]] for dim 1",
+               "indexing", _shape_rule("gather"), (_shape_rule("gather_vjp_a"), None),
+               _shape_of("gather_shape"),
+               ("∂L/∂{y} added at the entries {1} picks, 0 elsewhere", "none: an index is not differentiated"),
+               "gather({0}, {1})", signature=(Param("dim", required=True, doc="the axis picked along"),),
+               operand_positions=(0, 2), labels=(1,),
+               torch="torch.gather({0}, {dim}, {1}.long())",
+               # torch.gather reads an index shorter than x off the axis: JAX's needs x cut to it
+               jax="jnp.take_along_axis({0}[tuple(slice(None) if k == {dim} % {0}.ndim else slice(0, n) "
+                   "for k, n in enumerate({out_shape}))], {1}.astype(int), axis={dim})",
+               sympy_tensor=_shape_rule("gather", symbolic=True),
+               jvp=(_shape_rule("gather_jvp_a"), None)),
 ]:
     OPS[_op.name] = _op
 

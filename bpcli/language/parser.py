@@ -243,6 +243,8 @@ class _Builder:
         """A call's operands and its static parameters by name, from its positional and keyword
         arguments (as Python binds them); errors point at the argument."""
         name = op.name
+        if op.operand_positions and len(args) > max(op.operand_positions):
+            args = self._operands_first(op.operand_positions, args)
         if len(args) < op.arity:
             self._check_arity(name, args)
         operands, rest = tuple(args[:op.arity]), list(args[op.arity:])
@@ -278,6 +280,17 @@ class _Builder:
         if missing:
             raise ParseError(f"{name}() needs {', '.join(missing)}: {op.written_signature()}")
         return operands, values
+
+    @staticmethod
+    def _operands_first(positions: tuple, args: _Args) -> _Args:
+        """gather(x, dim, idx): the arguments reordered as (x, idx, dim), each still marked by
+        the comma before it."""
+        order = list(positions) + [k for k in range(len(args)) if k not in positions]
+        marks = [None] + list(args.commas)
+        out = _Args(args[k] for k in order)
+        out.commas = [marks[k] for k in order[1:]] + list(args.commas[len(args) - 1:])
+        out.keywords = args.keywords
+        return out
 
     def _read(self, op, p, node: int, mark, positional: bool = True):
         """A static parameter's value, written as the node: an integer constant, or True/False."""
