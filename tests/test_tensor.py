@@ -280,6 +280,40 @@ def test_out_of_range_slice_bounds_are_clamped_as_pytorch_does():
     assert r.value == 6.0 and r.gradient["x"].tolist() == [1.0, 1.0, 1.0]  # [2, 3], [1] and nothing
 
 
+@pytest.mark.parametrize("text, P, lines", [
+    ("sum(gather(A, 1, P))", "[[2], [0]]",
+     ["bp: value error: gather's index must hold whole numbers from 0 to 1 along axis 1, got 2"]),
+    ("sum(gather(A, 1, P))", "[2, 0]",
+     ["bp: shape error: gather: the index is a 2 tensor and x a 2×2 one: they must have as many axes "
+      "(as torch.gather) at column 5", "  sum(gather(A, 1, P))", "      ^"]),
+    ("sum(gather(A, -3, P))", "[[1], [0]]",
+     ["bp: shape error: gather: dim -3 is out of range for a tensor of 2 axes (its axes are 0 to 1) at column 5",
+      "  sum(gather(A, -3, P))", "      ^"]),
+    ("sum(A[P])", "[0, 2]", ["bp: value error: a class label must be a whole number from 0 to 1, got 2"]),
+])
+def test_gather_refusals_say_what_and_where(bp, text, P, lines):
+    r = bp("grad", text, "--A", "[[1, 2], [3, 4]]", "--P", P)
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr.splitlines() == lines
+
+
+def test_gather_binds_in_pytorchs_order_or_with_dim_by_name_and_prints_back_by_name():
+    from bpcli.language.printer import to_text
+
+    a, b = parse("sum(gather(A, 1, P))"), parse("sum(gather(A, P, dim=1))")
+    assert a.params == b.params and a.kinds == b.kinds
+    assert to_text(a) == "sum(gather(A, P, dim=1))\n" and parse(to_text(a)).params == a.params
+    r = a.grad({"A": np.array([[1.0, 2.0], [3.0, 4.0]]), "P": np.array([[1.0, 1.0], [0.0, 1.0]])})
+    assert r.value == 2 + 2 + 3 + 4 and r.gradient["A"].tolist() == [[0.0, 2.0], [1.0, 1.0]]
+
+
+def test_slices_print_back_as_written():
+    from bpcli.language.printer import to_text
+
+    f = parse("sum(A[-1, 1:]) + sum(A[:, 0]) + sum(A[::2, 1:3:2]) + A[0][:1][0]")
+    assert to_text(f) == "sum(A[-1, 1:]) + sum(A[:, 0]) + sum(A[::2, 1:3:2]) + A[0][:1][0]\n"
+
+
 def test_values_file_with_nested_lists_and_numpy_files(bp_json, tmp_path):
     (tmp_path / "v.json").write_text(json.dumps({"W": [[1, 2], [3, 4]], "x": [1, 1]}))
     doc = bp_json("grad", "sum(W @ x)", "--values", str(tmp_path / "v.json"))
