@@ -307,6 +307,12 @@ def test_gather_binds_in_pytorchs_order_or_with_dim_by_name_and_prints_back_by_n
     assert r.value == 2 + 2 + 3 + 4 and r.gradient["A"].tolist() == [[0.0, 2.0], [1.0, 1.0]]
 
 
+def test_an_index_tensor_is_named_an_index_in_the_checks_note(bp):
+    r = bp("grad", "sum(x[i])", "--x", "[1, 2, 3]", "--i", "[2, 2, 0]")
+    assert r.exit_code == 0 and "note: i is an index (whole numbers): it gets no gradient" in r.stdout
+    assert "[1. 0. 2.]" in r.stdout
+
+
 def test_slices_print_back_as_written():
     from bpcli.language.printer import to_text
 

@@ -289,7 +289,8 @@ def check(formula, result, point: dict, budget: float = 5.0) -> Check:
     for name, g in result.gradient.items():
         if name in labels:
             checks.append(InputCheck(name, g, status="skipped"))
-            notes.append(f"{name} is a class label (p[{name}]): it gets no gradient")
+            what = f"a class label (p[{name}])" if np.ndim(point[name]) == 0 else "an index (whole numbers)"
+            notes.append(f"{name} is {what}: it gets no gradient")
             continue
         entries, diffs = fd[name]
         fd_array = np.full(np.shape(g), np.nan)
