@@ -1,12 +1,23 @@
 """Formulas over the operations of issue 24, each beside the same computation in PyTorch
 (float64): the tests compare values and gradients, and run the exported scripts.
 
-CASES: (formula, input shapes, the PyTorch function of the inputs giving the scalar output).
+CASES: (formula, input shapes, the PyTorch function of the inputs giving the scalar output); an
+Index shape holds whole numbers (an index tensor: no gradient in either).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+
+class Index(tuple):
+    """An input's shape whose entries are whole numbers from 0 to n - 1 (an index tensor)."""
+
+    def __new__(cls, shape: tuple, n: int):
+        made = super().__new__(cls, shape)
+        made.n = n
+        return made
+
 
 ATTENTION = """
 q = permute(reshape(X @ Wq, 4, 2, 3), 1, 0, 2)
@@ -111,6 +122,28 @@ CASES = [
     ("sum((A @ M) * W)", {"A": (2, 3, 4), "M": (4, 5), "W": (2, 3, 5)}, lambda t, A, M, W: ((A @ M) * W).sum()),
     ("sum(softmax(where(M > 0, A, -1000000000)) * B)", {"A": (3, 4), "M": (3, 4), "B": (3, 4)},
      lambda t, A, M, B: (t.softmax(t.where(M > 0, A, -1e9), -1) * B).sum()),
+    # slicing: a slice keeps its axis, an integer drops it; bounds clamp; negative indices
+    ("sum(x[1:3] * w)", {"x": (5,), "w": (2,)}, lambda t, x, w: (x[1:3] * w).sum()),
+    ("sum(A[:, 0] * v)", {"A": (3, 4), "v": (3,)}, lambda t, A, v: (A[:, 0] * v).sum()),
+    ("sum(x[::2][0:2] * x[1::2]) + x[4] * x[1::2][0]", {"x": (5,)},
+     lambda t, x: (x[::2][0:2] * x[1::2]).sum() + x[4] * x[1::2][0]),
+    ("sum(A[-1, 1:] * w) + sum(A[-2:, -3:-1])", {"A": (3, 4), "w": (3,)},
+     lambda t, A, w: (A[-1, 1:] * w).sum() + A[-2:, -3:-1].sum()),
+    ("sum(x[1:100]^2) + sum(x[-100:2]) + sum(x[7:]) + sum(x[3:1])", {"x": (5,)},
+     lambda t, x: (x[1:100] ** 2).sum() + x[-100:2].sum() + x[7:].sum() + x[3:1].sum()),
+    ("sum(A[0:2, ::2, 1] * B) + sum(A[1][:, 1:3]^2) + A[-1, -1, -1]", {"A": (3, 4, 5), "B": (2, 2)},
+     lambda t, A, B: (A[0:2, ::2, 1] * B).sum() + (A[1][:, 1:3] ** 2).sum() + A[-1, -1, -1]),
+    ("sum(A[:, 1:4:2] * B) + sum(A[1:, :] * C)", {"A": (3, 4), "B": (3, 2), "C": (2, 4)},
+     lambda t, A, B, C: (A[:, 1:4:2] * B).sum() + (A[1:, :] * C).sum()),
+    # gather by an index tensor (an input of whole numbers, Index below: no gradient)
+    ("sum(x[i] * w)", {"x": (5,), "i": Index((4,), 5), "w": (4,)}, lambda t, x, i, w: (x[i.long()] * w).sum()),
+    ("sum(A[J] * B)", {"A": (4, 3), "J": Index((2, 2), 4), "B": (2, 2, 3)},
+     lambda t, A, J, B: (A[J.long()] * B).sum()),
+    ("sum(gather(A, 1, P) * W) + sum(gather(A, 0, K)^2)",
+     {"A": (3, 4), "P": Index((3, 5), 4), "W": (3, 5), "K": Index((2, 4), 3)},
+     lambda t, A, P, W, K: (t.gather(A, 1, P.long()) * W).sum() + (t.gather(A, 0, K.long()) ** 2).sum()),
+    ("sum(gather(A, P, dim=-1) * W)", {"A": (2, 3, 4), "P": Index((2, 2, 3), 4), "W": (2, 2, 3)},
+     lambda t, A, P, W: (t.gather(A, -1, P.long()) * W).sum()),
     # a two-head causal self-attention block, as the lecture after this one writes it
     (ATTENTION, {"X": (4, 6), "Wq": (6, 6), "Wk": (6, 6), "Wv": (6, 6), "Wo": (6, 6), "M": (4, 4), "T": (4, 6)},
      lambda t, X, Wq, Wk, Wv, Wo, M, T: _attention(t, X, Wq, Wk, Wv, Wo, M, T)),
@@ -119,7 +152,8 @@ CASES = [
 
 def point(shapes: dict, seed: int) -> dict:
     rng = np.random.default_rng(seed)
-    return {n: rng.uniform(-1.5, 1.5, s) for n, s in shapes.items()}
+    return {n: rng.integers(0, s.n, s).astype(np.float64) if isinstance(s, Index) else rng.uniform(-1.5, 1.5, s)
+            for n, s in shapes.items()}
 
 
 def torch_reference(fn, values: dict):

@@ -131,7 +131,8 @@ def test_constant_partials_are_the_linear_and_flat_ops():
 def test_every_function_has_a_grammar_alternative_and_every_alias_an_op():
     aliases = set(re.findall(r"->\s*(\w+)", grammar_text()))
     assert set(OPS) - {"take"} <= aliases  # p[y] is reached through the index alias
-    structural = {"assign", "output", "number", "name", "constant", "call", "unknown_function", "keyword"}
+    structural = {"assign", "output", "number", "name", "constant", "call", "unknown_function", "keyword",
+                  "slice"}
     assert aliases - set(OPS) == structural
 
 
@@ -198,6 +199,7 @@ RULE_NAMES = {"sum", "difference", "product", "quotient", "negation", "power", "
 TENSOR_CALLS = {"matmul": ("A @ v", {"A": [[1.0, 2.0], [3.0, 4.0]], "v": [1.0, -1.0]}),
                 "index": ("v[1]", {"v": [1.0, 2.0, 3.0]}),
                 "take": ("p[y]", {"p": [0.2, 0.3, 0.5], "y": 2.0}),
+                "gather": ("gather(A, 1, I)", {"A": [[1.0, 2.0], [3.0, 4.0]], "I": [[1.0], [0.0]]}),
                 **{name: (f"{name}(v, 0)", {"v": [1.0, 2.0, 3.0]})
                    for name in ("cumsum", "cumprod", "logcumsumexp", "flip", "unsqueeze", "permute", "pad")},
                 "reshape": ("reshape(v, 3, 1)", {"v": [1.0, 2.0, 3.0]}),

@@ -256,6 +256,70 @@ def test_bad_tensor_values_name_the_position(bp, value, message):
     assert r.exit_code == 2 and message in r.stderr, r.stderr
 
 
+@pytest.mark.parametrize("text, lines", [
+    ("x[::-1]", ["bp: parse error: a slice's step must be positive, as in PyTorch: got -1 at column 4",
+                 "  x[::-1]", "     ^", "hint: to reverse an axis, use flip(x, dim)"]),
+    ("sum(x[1:3:0])", ["bp: parse error: a slice's step must be positive, as in PyTorch: got 0 at column 10",
+                       "  sum(x[1:3:0])", "           ^", "hint: to reverse an axis, use flip(x, dim)"]),
+    ("x[3]", ["bp: shape error: index 3 is out of range for axis 0 of length 3 (a 3 tensor) at column 2",
+              "  x[3]", "   ^"]),
+    ("sum(x[1:y])", ["bp: parse error: a slice bound must be an integer constant, such as 0 or -1 "
+                     "(slices are written with constants, as in x[1:3]) at column 8",
+                     "  sum(x[1:y])", "         ^"]),
+])
+def test_slicing_refusals_name_the_position(bp, text, lines):
+    r = bp("grad", text, "--x", "[1, 2, 3]")
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr.splitlines() == lines
+    assert "Traceback" not in r.stderr
+
+
+def test_out_of_range_slice_bounds_are_clamped_as_pytorch_does():
+    f = parse("sum(x[1:100]) + sum(x[-100:1]) + sum(x[5:])")
+    r = f.grad({"x": np.array([1.0, 2.0, 3.0])})
+    assert r.value == 6.0 and r.gradient["x"].tolist() == [1.0, 1.0, 1.0]  # [2, 3], [1] and nothing
+
+
+@pytest.mark.parametrize("text, P, lines", [
+    ("sum(gather(A, 1, P))", "[[2], [0]]",
+     ["bp: value error: gather's index must hold whole numbers from 0 to 1 along axis 1, got 2"]),
+    ("sum(gather(A, 1, P))", "[2, 0]",
+     ["bp: shape error: gather: the index is a 2 tensor and x a 2×2 one: they must have as many axes "
+      "(as torch.gather) at column 5", "  sum(gather(A, 1, P))", "      ^"]),
+    ("sum(gather(A, -3, P))", "[[1], [0]]",
+     ["bp: shape error: gather: dim -3 is out of range for a tensor of 2 axes (its axes are 0 to 1) at column 5",
+      "  sum(gather(A, -3, P))", "      ^"]),
+    ("sum(A[P])", "[0, 2]", ["bp: value error: a class label must be a whole number from 0 to 1, got 2"]),
+])
+def test_gather_refusals_say_what_and_where(bp, text, P, lines):
+    r = bp("grad", text, "--A", "[[1, 2], [3, 4]]", "--P", P)
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr.splitlines() == lines
+
+
+def test_gather_binds_in_pytorchs_order_or_with_dim_by_name_and_prints_back_by_name():
+    from bpcli.language.printer import to_text
+
+    a, b = parse("sum(gather(A, 1, P))"), parse("sum(gather(A, P, dim=1))")
+    assert a.params == b.params and a.kinds == b.kinds
+    assert to_text(a) == "sum(gather(A, P, dim=1))\n" and parse(to_text(a)).params == a.params
+    r = a.grad({"A": np.array([[1.0, 2.0], [3.0, 4.0]]), "P": np.array([[1.0, 1.0], [0.0, 1.0]])})
+    assert r.value == 2 + 2 + 3 + 4 and r.gradient["A"].tolist() == [[0.0, 2.0], [1.0, 1.0]]
+
+
+def test_an_index_tensor_is_named_an_index_in_the_checks_note(bp):
+    r = bp("grad", "sum(x[i])", "--x", "[1, 2, 3]", "--i", "[2, 2, 0]")
+    assert r.exit_code == 0 and "note: i is an index (whole numbers): it gets no gradient" in r.stdout
+    assert "[1. 0. 2.]" in r.stdout
+
+
+def test_slices_print_back_as_written():
+    from bpcli.language.printer import to_text
+
+    f = parse("sum(A[-1, 1:]) + sum(A[:, 0]) + sum(A[::2, 1:3:2]) + A[0][:1][0]")
+    assert to_text(f) == "sum(A[-1, 1:]) + sum(A[:, 0]) + sum(A[::2, 1:3:2]) + A[0][:1][0]\n"
+
+
 def test_values_file_with_nested_lists_and_numpy_files(bp_json, tmp_path):
     (tmp_path / "v.json").write_text(json.dumps({"W": [[1, 2], [3, 4]], "x": [1, 1]}))
     doc = bp_json("grad", "sum(W @ x)", "--values", str(tmp_path / "v.json"))

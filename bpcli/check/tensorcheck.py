@@ -17,7 +17,7 @@ from bpcli.check.verdicts import (
     Steps,
 )
 from bpcli.engine.numeric import close
-from bpcli.engine.ops import CONST, INPUT, OPS, site
+from bpcli.engine.ops import CONST, INPUT, OPS, index_key, site
 from bpcli.engine.tensor import evaluate
 from bpcli.engine.tensor import shapes as infer
 
@@ -172,9 +172,9 @@ def _sympy_node(formula, i, vals, node_shapes, sp, np):
         log_p = a - lse[..., None]
         return log_p if name == "log_softmax" else np.vectorize(sp.exp, otypes=[object])(log_p)
     if name == "index":
-        return np.asarray(a[tuple(params)], dtype=object)
+        return np.asarray(a[index_key(params)], dtype=object)
     if name == "take":
-        return np.asarray(a[int(np.asarray(xs[1], dtype=np.float64))], dtype=object)
+        return np.asarray(a[np.asarray(xs[1], dtype=np.float64).astype(np.int64)], dtype=object)
     raise NotImplementedError(name)
 
 
@@ -186,7 +186,7 @@ SYMPY_POLYNOMIAL_STEPS = 10_000
 POLYNOMIAL = frozenset({"add", "sub", "mul", "neg", "pow", "square", "sum", "mean", "matmul", "transpose", "index",
                         "take", "prod", "var", "cumsum", "cumprod", "reshape", "flatten", "permute", "squeeze",
                         "unsqueeze", "cat", "stack", "pad", "flip", "tril", "triu", "conv1d", "conv2d",
-                        "max_pool2d", "avg_pool2d", "mse_loss"})
+                        "max_pool2d", "avg_pool2d", "mse_loss", "gather"})
 
 
 def sympy_work(formula, point: dict, labels: list[str]) -> int:
@@ -205,7 +205,7 @@ def sympy_work(formula, point: dict, labels: list[str]) -> int:
             continue
         op, params = OPS[kind], formula.params.get(i, ())
         first = node_shapes[formula.args[i][0]] if formula.args[i] else ()
-        if op.elementwise or op.name in ("index", "take", "transpose"):
+        if op.elementwise or op.name in ("index", "take", "gather", "transpose"):
             size.append(1.0 + sum(args))
         elif op.name == "matmul":
             inner = first[-1] if first else 1
@@ -289,7 +289,8 @@ def check(formula, result, point: dict, budget: float = 5.0) -> Check:
     for name, g in result.gradient.items():
         if name in labels:
             checks.append(InputCheck(name, g, status="skipped"))
-            notes.append(f"{name} is a class label (p[{name}]): it gets no gradient")
+            what = f"a class label (p[{name}])" if np.ndim(point[name]) == 0 else "an index (whole numbers)"
+            notes.append(f"{name} is {what}: it gets no gradient")
             continue
         entries, diffs = fd[name]
         fd_array = np.full(np.shape(g), np.nan)

@@ -90,6 +90,10 @@ class Op:
         """The rule the partial of operand `slot` applies."""
         return self.rule_name if isinstance(self.rule_name, str) else self.rule_name[slot]
     labels: tuple = ()  # operand slots that are class labels: whole numbers, no gradient
+    # Where the operands are written among a call's positional arguments when its static
+    # parameters sit between them (gather(x, dim, idx): 0 and 2); empty: first, in order.
+    # Such a row's parameters are written back by name (gather(x, idx, dim=1)), which also binds.
+    operand_positions: tuple = ()
 
     @property
     def is_function(self) -> bool:
@@ -122,7 +126,8 @@ class Op:
                 by_name = True
                 continue
             text = p.text(v)
-            out.append(f"{p.name}={text}" if by_name or p.keyword or p.kind == "bool" else text)
+            named = by_name or p.keyword or p.kind == "bool" or self.operand_positions
+            out.append(f"{p.name}={text}" if named else text)
         return out
 
     @property
@@ -1173,20 +1178,44 @@ def _log_softmax(m, a, site):
     return z - m.np.log(m.np.exp(z).sum(axis=-1, keepdims=True))
 
 
+class Slice(NamedTuple):
+    """start:stop:step in a subscript, x[1:3, ::2]: a static part of an index node, each bound an
+    integer or None (absent). Written back as the text it was parsed from."""
+
+    start: int | None
+    stop: int | None
+    step: int | None
+
+    def __str__(self) -> str:
+        text = ("" if self.start is None else str(self.start)) + ":" + ("" if self.stop is None else str(self.stop))
+        return text if self.step is None else f"{text}:{self.step}"
+
+    def python(self) -> slice:
+        return slice(self.start, self.stop, self.step)
+
+
+def index_key(params) -> tuple:
+    """An index node's parameters as a Python subscript: integers stay, slices become slice()."""
+    return tuple(p.python() if isinstance(p, Slice) else p for p in params)
+
+
 def _index_shape(shapes, params):
     (a,) = shapes
     if len(params) > len(a):
         raise ShapeError(f"{len(params)} indices into a {shape_text(a)} tensor: it has {len(a)} "
                          f"ax{'is' if len(a) == 1 else 'es'}")
+    out = []
     for axis, (i, n) in enumerate(zip(params, a)):
-        if not -n <= i < n:
+        if isinstance(i, Slice):  # out-of-range bounds are clamped, as Python and PyTorch do
+            out.append(len(range(*i.python().indices(n))))
+        elif not -n <= i < n:
             raise ShapeError(f"index {i} is out of range for axis {axis} of length {n}"
                              f" (a {shape_text(a)} tensor)")
-    return a[len(params):]
+    return tuple(out) + a[len(params):]
 
 
 def _index_key(x, site) -> tuple:
-    return (slice(None),) * (x.ndim - site.ranks[0]) + tuple(site.params)
+    return (slice(None),) * (x.ndim - site.ranks[0]) + index_key(site.params)
 
 
 def _index(m, a, site):
@@ -1202,14 +1231,13 @@ def _index_grad(m, g, out, a, site):
 def _take_shape(shapes, params):
     p, y = shapes
     if not p:
-        raise ShapeError("p[y] picks an entry of a vector: p is a scalar")
-    if y:
-        raise ShapeError(f"the label in p[y] must be a number, not a {shape_text(y)} tensor")
-    return p[1:]
+        raise ShapeError("p[y] picks entries of a tensor along its first axis: p is a scalar")
+    return y + p[1:]  # as PyTorch's x[idx]: the index tensor's shape, then p's other axes
 
 
 def _take_key(m, p, y, site) -> tuple:
-    """Where p[y] reads, for a batch of labels or one: checked to be whole numbers in range."""
+    """Where p[y] reads, for a batch of rows or one: y's entries, checked to be whole numbers in
+    range, pick along p's first axis (its second in a batch, each row its own)."""
     np = m.np
     n = p.shape[p.ndim - site.ranks[0]]
     labels = np.asarray(y)
@@ -1218,11 +1246,10 @@ def _take_key(m, p, y, site) -> tuple:
         bad = float(labels[~((whole == labels) & (0 <= whole) & (whole < n))].ravel()[0])
         raise InputValueError(f"a class label must be a whole number from 0 to {n - 1}, got {bad:g}")
     batch = p.ndim > site.ranks[0]
-    if labels.ndim and batch:
-        return (np.arange(len(whole)), whole)
-    if batch:
-        return (slice(None), int(whole))
-    return (whole,) if labels.ndim else (int(whole),)
+    if labels.ndim > site.ranks[1] and batch:  # a batch of rows, each with its own labels
+        return (np.arange(len(whole)).reshape((-1,) + (1,) * site.ranks[1]), whole)
+    key = whole if labels.ndim else int(whole)
+    return (slice(None), key) if batch else (key,)
 
 
 def _take(m, p, y, site):
@@ -1297,13 +1324,15 @@ for _op in [
                jax="jax.nn.logsumexp({0}, axis={dim}, keepdims={keepdim})",
                sympy_tensor=_reduction("logsumexp_sympy"),
                jvp=(_reduction("logsumexp_jvp"),)),
-    _tensor_op("index", 1, "an entry, row or column at integer indices: v[2], A[1, 0], A[-1]", "indexing",
-               _index, (_index_grad,), _index_shape, ("∂L/∂{y} at the index, 0 elsewhere",), "{0}[…]",
+    _tensor_op("index", 1, "entries at integer indices and slices, as PyTorch's basic indexing: v[2], A[1, 0], "
+               "A[-1], x[1:3], A[:, 0], x[::2] (a slice keeps its axis, an integer drops it)", "indexing",
+               _index, (_index_grad,), _index_shape, ("∂L/∂{y} at the indexed entries, 0 elsewhere",), "{0}[…]",
                syntax="{0}[…]", prec=POWER + 1, torch="{0}[{index}]", jax="{0}[{index}]",
                jvp=(lambda m, t, out, a, site: _index(m, t, site),)),
-    _tensor_op("take", 2, "p[y]: the entry of p at the class label y (an input holding a whole number)", "indexing",
+    _tensor_op("take", 2, "p[y]: the entries of p at y, an input holding whole numbers (a class label, or a "
+               "tensor of indices along p's first axis, as PyTorch's x[idx])", "indexing",
                _take, (_take_grad, None), _take_shape,
-               ("∂L/∂{y} at the label {1}, 0 elsewhere", "none: a label is not differentiated"),
+               ("∂L/∂{y} added at the entries {1} picks, 0 elsewhere", "none: an index is not differentiated"),
                "{0}[{1}]", syntax="{0}[{1}]", prec=POWER + 1,
                torch="{0}[{1}.long()]", jax="{0}[{1}.astype(int)]",
                jvp=(lambda m, t, out, p, y, site: _take(m, t, y, site), None), labels=(1,)),
@@ -1442,6 +1471,19 @@ for _op in [
                ("the upper triangle of ∂L/∂{y}",), "torch.triu({0}, {diagonal})", "jnp.triu({0}, {diagonal})",
                (Param("diagonal", default=0, doc="which diagonal bounds the triangle (0: the main one)"),),
                shape=_shape_of("triangle_shape", "triu")),
+    _tensor_op("gather", 2, "entries of x picked along an axis by an index tensor (whole numbers): "
+               "gather(x, dim, idx) as torch.gather; out[i][j] = x[i][idx[i][j]] for dim 1",
+               "indexing", _shape_rule("gather"), (_shape_rule("gather_vjp_a"), None),
+               _shape_of("gather_shape"),
+               ("∂L/∂{y} added at the entries {1} picks, 0 elsewhere", "none: an index is not differentiated"),
+               "gather({0}, {1})", signature=(Param("dim", required=True, doc="the axis picked along"),),
+               operand_positions=(0, 2), labels=(1,),
+               torch="torch.gather({0}, {dim}, {1}.long())",
+               # torch.gather reads an index shorter than x off the axis: JAX's needs x cut to it
+               jax="jnp.take_along_axis({0}[tuple(slice(None) if k == {dim} % {0}.ndim else slice(0, n) "
+                   "for k, n in enumerate({out_shape}))], {1}.astype(int), axis={dim})",
+               sympy_tensor=_shape_rule("gather", symbolic=True),
+               jvp=(_shape_rule("gather_jvp_a"), None)),
 ]:
     OPS[_op.name] = _op
 

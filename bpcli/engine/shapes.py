@@ -1,5 +1,5 @@
 """The shape operations of the op table (reshape, flatten, transpose with two axes, permute,
-squeeze, unsqueeze, cat, stack, pad, flip, tril, triu): shape, forward, VJP and JVP rules.
+squeeze, unsqueeze, cat, stack, pad, flip, tril, triu, gather): shape, forward, VJP and JVP rules.
 
 Loaded by the tensor pass the first time one of them runs (bp grad on numbers never loads
 it). Each rule is written for one example with any leading batch axes (`site.ranks` are the
@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from bpcli.engine.numtext import shape_text
-from bpcli.errors import ShapeError
+from bpcli.errors import InputValueError, ShapeError
 
 
 def _axis(name: str, dim: int, rank: int, what: str = "axis") -> int:
@@ -384,6 +384,57 @@ def tril_jvp(m, t, out, a, site):
 
 def triu_jvp(m, t, out, a, site):
     return triu(m, m.np.broadcast_to(t, a.shape), site)
+
+
+# -- gather(x, dim, idx): torch.gather ----------------------------------------------------------
+def gather_shape(shapes, kw):
+    a, i = shapes
+    d = _axis("gather", kw["dim"], len(a), "dim")
+    if len(i) != len(a):
+        raise ShapeError(f"gather: the index is a {shape_text(i)} tensor and x a {shape_text(a)} one: "
+                         "they must have as many axes (as torch.gather)")
+    for k, (n, m) in enumerate(zip(i, a)):
+        if k != d and n > m:
+            raise ShapeError(f"gather: the index's axis {k} has length {n}, x's only {m} "
+                             "(off the gathered axis it may not be longer)")
+    return i
+
+
+def _gather_key(m, x, idx, site) -> tuple:
+    """x (broadcast over the batch of either) and where gather reads it: the index's entries,
+    checked to be whole numbers in range, along the axis; each entry's own place on the others."""
+    np = m.np
+    rank = site.ranks[0]
+    axis = _neg(site.kw["dim"] % rank, rank)
+    idx = np.asarray(idx, dtype=np.float64)
+    batch = x.shape[:x.ndim - rank] or idx.shape[:idx.ndim - site.ranks[1]]  # rows of either
+    x = np.broadcast_to(x, batch + x.shape[x.ndim - rank:])
+    idx = np.broadcast_to(idx, batch + idx.shape[idx.ndim - site.ranks[1]:])
+    n = x.shape[axis]
+    whole = idx.astype(np.int64)
+    fine = (whole == idx) & (0 <= whole) & (whole < n)
+    if not fine.all():
+        raise InputValueError(f"gather's index must hold whole numbers from 0 to {n - 1} along axis "
+                              f"{site.kw['dim']}, got {float(idx[~fine].ravel()[0]):g}")
+    key = list(np.indices(whole.shape, sparse=True))
+    key[axis] = whole
+    return x, tuple(key)
+
+
+def gather(m, x, idx, site):
+    x, key = _gather_key(m, x, idx, site)
+    return x[key]
+
+
+def gather_vjp_a(m, g, out, x, idx, site):
+    full, key = _gather_key(m, x, idx, site)
+    z = m.np.zeros(full.shape, dtype=m.dtype)
+    m.np.add.at(z, key, g)  # add.at: an entry read twice gets both contributions
+    return z.reshape((-1,) + x.shape).sum(axis=0) if z.ndim > x.ndim else z
+
+
+def gather_jvp_a(m, t, out, x, idx, site):
+    return gather(m, m.np.broadcast_to(t, x.shape), idx, site)
 
 
 # -- SymPy: the forward rules over arrays of expressions -------------------------------------

@@ -55,15 +55,15 @@ class Formula:
     @cached_property
     def reached(self) -> list[bool]:
         """For every node: does a gradient from the output reach it? Not through a comparison
-        nor where's condition (PyTorch's bool tensors), which leave it no .grad; p[y]'s label is
-        reached (the tensor pass says it is a class label)."""
+        nor where's condition (PyTorch's bool tensors), which leave it no .grad; p[y]'s label and
+        gather's index are reached (the tensor pass says it is a class label)."""
         reached = [False] * len(self.kinds)
         reached[self.output] = True
         for i in range(len(self.kinds) - 1, -1, -1):
             if reached[i] and self.args[i]:
                 op = OPS[self.kinds[i]]
                 for slot, a in enumerate(self.args[i]):
-                    reached[a] = reached[a] or carries_gradient(op, slot) or op.name == "take"
+                    reached[a] = reached[a] or carries_gradient(op, slot) or op.name in ("take", "gather")
         return reached
 
     @cached_property

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bpcli.engine.graph import CONST, INPUT, NAMED_CONSTANTS, GraphBuilder
-from bpcli.engine.ops import FUNCTIONS, OPS
+from bpcli.engine.ops import FUNCTIONS, OPS, Slice
 from bpcli.errors import ParseError, Position, ShapeError
 from bpcli.language import driver
 
@@ -183,6 +183,15 @@ class _Args(list):
     keywords: list
 
 
+class _SliceArg:
+    """start:stop:step in a subscript, as written: the bounds' nodes (None where left out) and
+    the colons' tokens (for error positions)."""
+
+    def __init__(self, bounds: list, colons: list):
+        self.bounds = bounds
+        self.colons = colons
+
+
 class _Keyword:
     """name=value in a call: the name's token (where it is written) and the value's node."""
 
@@ -234,6 +243,8 @@ class _Builder:
         """A call's operands and its static parameters by name, from its positional and keyword
         arguments (as Python binds them); errors point at the argument."""
         name = op.name
+        if op.operand_positions and len(args) > max(op.operand_positions):
+            args = self._operands_first(op.operand_positions, args)
         if len(args) < op.arity:
             self._check_arity(name, args)
         operands, rest = tuple(args[:op.arity]), list(args[op.arity:])
@@ -270,6 +281,17 @@ class _Builder:
             raise ParseError(f"{name}() needs {', '.join(missing)}: {op.written_signature()}")
         return operands, values
 
+    @staticmethod
+    def _operands_first(positions: tuple, args: _Args) -> _Args:
+        """gather(x, dim, idx): the arguments reordered as (x, idx, dim), each still marked by
+        the comma before it."""
+        order = list(positions) + [k for k in range(len(args)) if k not in positions]
+        marks = [None] + list(args.commas)
+        out = _Args(args[k] for k in order)
+        out.commas = [marks[k] for k in order[1:]] + list(args.commas[len(args) - 1:])
+        out.keywords = args.keywords
+        return out
+
     def _read(self, op, p, node: int, mark, positional: bool = True):
         """A static parameter's value, written as the node: an integer constant, or True/False."""
         what = f"{'the axis (dim)' if p.name == 'dim' else p.name} of {op.name}(…)"
@@ -291,14 +313,51 @@ class _Builder:
             raise _error(self.text, mark.start_pos, reason) from None
 
     def index(self, node: int, args: _Args) -> int:
-        """v[2], A[1, 0]: integer constants, a static part of the node; p[y]: a class label."""
-        if all(self._is_constant(a) for a in args):
+        """v[2], A[1, 0], x[1:3, ::2]: integer constants and slices, a static part of the node;
+        p[y]: a class label."""
+        if all(isinstance(a, _SliceArg) or self._is_constant(a) for a in args):
             where = "an index"
-            return self.graph.apply_with("index", (node,), tuple(self._static_int(a, where) for a in args))
+            return self.graph.apply_with("index", (node,), tuple(
+                self._slice(a) if isinstance(a, _SliceArg) else self._static_int(a, where) for a in args))
         if len(args) == 1:
             return self.graph.apply("take", (node, args[0]))
         raise _error(self.text, args.commas[0].start_pos,
-                     "indices are integer constants (A[1, 0]), or one class label (p[y])")
+                     "indices are integer constants and slices (A[1, 0], x[1:3]), or one class label (p[y])")
+
+    def subscripts(self, *children):
+        args = _Args(c for c in children if isinstance(c, (int, _SliceArg)))
+        args.commas = [c for c in children if not isinstance(c, (int, _SliceArg))]
+        args.keywords = []
+        return args
+
+    def slice(self, *children):
+        """start:stop:step, any bound left out: the colons say which bound each written one is."""
+        bounds: list = [None, None, None]
+        colons = []
+        for c in children:
+            if isinstance(c, int):
+                bounds[len(colons)] = c
+            else:
+                colons.append(c)
+        return _SliceArg(bounds, colons)
+
+    def _slice(self, s: _SliceArg) -> Slice:
+        values = []
+        for k, bound in enumerate(s.bounds):
+            if bound is None:
+                values.append(None)
+                continue
+            mark = s.colons[k - 1] if k else s.colons[0]
+            try:
+                values.append(self._static_int(bound, "a slice bound"))
+            except ParseError as e:
+                raise _error(self.text, mark.start_pos, e.reason + " (slices are written with constants, "
+                             "as in x[1:3])") from None
+        if values[2] is not None and values[2] <= 0:
+            raise _error(self.text, s.colons[1].start_pos,
+                         f"a slice's step must be positive, as in PyTorch: got {values[2]}",
+                         "to reverse an axis, use flip(x, dim)")
+        return Slice(*values)
 
     def _is_constant(self, node: int) -> bool:
         g = self.graph
