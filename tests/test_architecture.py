@@ -128,3 +128,10 @@ def test_no_face_asks_hasattr_whether_a_result_is_a_tensor(path):
     asked = [line for line in text.splitlines()
              if ("hasattr(" in line or "getattr(result" in line) and "shape" in line]
     assert not asked, "\n".join(asked)
+
+
+def test_no_tracked_file_holds_a_merge_conflict_marker():
+    """A merge left `<<<<<<<`/`>>>>>>>` lines in docs/language.md once, and no test read them."""
+    found = subprocess.run(["git", "grep", "-n", "-E", "^(<<<<<<< |>>>>>>> |=======$)"], cwd=PACKAGE.parent,
+                           capture_output=True, text=True)
+    assert found.stdout == ""
