@@ -405,6 +405,10 @@ class _Builder:
         return child
 
     def args(self, *children):
+        if len(children) == 1 and isinstance(children[0], int):  # f(x), the most common call: nothing to bind
+            args = _Args(children)
+            args.commas, args.keywords = [], []
+            return args
         args = _Args(c for c in children if isinstance(c, int))
         args.commas = [c for c in children if not isinstance(c, (int, _Keyword))]
         args.keywords = [c for c in children if isinstance(c, _Keyword)]
