@@ -84,7 +84,7 @@ class Worker:
     """A child process that runs jobs sent over a pipe, one at a time, until closed."""
 
     def __init__(self, memory: int = MEMORY) -> None:
-        import multiprocessing
+        import multiprocessing  # deferred: ~10 ms, only when a worker process starts
 
         context = multiprocessing.get_context("fork")
         self.pipe, theirs = context.Pipe()
@@ -176,7 +176,7 @@ def _close_sockets(keep: int) -> None:
 
 def _limit_memory(extra: int) -> None:
     try:
-        import resource
+        import resource  # deferred: only a worker process limits its memory
 
         with open("/proc/self/statm") as statm:
             used = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")

@@ -140,11 +140,9 @@ def _refuse_mistake(mistake: str | None, jsonl: bool, report: str | None, plot: 
 def _train_with_mistake(spec, table, settings, trainer, show, points, as_json: bool) -> None:
     """The right run and the run that never zeroes its gradients; with --trace, the wrong run's
     lines (what the lecture's loop prints without w.grad.data.zero_())."""
-    from dataclasses import replace
-
     from bpcli.views import mistakes  # deferred: the mistakes' words, for --mistake only
 
-    wrong = loop.Trainer(spec, table, replace(settings, mistake="no-zero-grad"))
+    wrong = loop.Trainer(spec, table, dataclasses.replace(settings, mistake="no-zero-grad"))
     with show.progress():
         run = trainer.run()
         bad = wrong.run(on_step=show.step if show.trace else None, on_epoch=show.epoch if show.trace else None)

@@ -208,7 +208,7 @@ def _expected_table(result, names: list[str], adjoints=None, variable: str = "ex
     rows also carry each node's shape, and its numbers are nested lists."""
     f = result.formula
     adjoints = adjoints or [result.adjoint(i) for i in range(len(f))]
-    if _is_tensor(result):
+    if result.is_tensor:
         lines = ["# bp's numbers, exact: (node, name, shape, value, adjoint; None where no",
                  "# gradient flows). Tensors are nested lists, row by row."]
         rows = [[f'    ("n{i}", {python_string(user_name(f, i, names))}, {list(result.shapes[i])},',
@@ -341,13 +341,10 @@ def _tensor_compare(conventions: bool = False) -> list[str]:
     ]
 
 
-def _is_tensor(result) -> bool:
-    return result.is_tensor
-
 
 def _point_text(result, point: dict) -> str:
     f = result.formula
-    if not _is_tensor(result):
+    if not result.is_tensor:
         return ", ".join(f"{n} = {point[n]!r}" for n in f.inputs)
     shapes = result.shapes
     return ", ".join(f"{n} = {float(point[n])!r}" if not shapes[i] else f"{n} ({shape_text(shapes[i])})"
@@ -361,7 +358,7 @@ def _refuse_constant_output(formula) -> None:
 
 def _refuse_large(result, limit: int) -> None:
     """A tensor script embeds every value and adjoint: refused past `limit` numbers."""
-    if not _is_tensor(result) or not limit:
+    if not result.is_tensor or not limit:
         return
     total = 2 * sum(math.prod(shape) for shape in result.shapes)
     if total > limit:
@@ -401,11 +398,11 @@ def _input_line(result, i: int, names: list[str], point: dict, library: str) -> 
     if library == "torch":
         tracked = "" if label else ", requires_grad=True"
         line = f"{names[i]} = torch.tensor({literal(value)}, dtype=DTYPE{tracked})"
-    elif _is_tensor(result):
+    elif result.is_tensor:
         line = f"{names[i]} = jnp.asarray({literal(value)}, dtype=jnp.float64)"
     else:
         line = f"{names[i]} = jnp.float64({number(value)})"
-    if _is_tensor(result):
+    if result.is_tensor:
         what = what or shape_text(result.shapes[i])
     if names[i] != f.names[i]:  # the user's name, renamed for the script
         what = f.names[i] + (f", {what}" if what else "")
@@ -419,7 +416,7 @@ def torch_script(result, point: dict, limit: int = MAX_NUMBERS) -> str:
         "records the graph as the tensors are computed; backward() then walks it from the",
         "output back, as bp's backward pass does. The script checks every value and every",
         "adjoint (.grad) against bp's numbers and prints ok, or the first difference."], limit)
-    tensor = _is_tensor(result)
+    tensor = result.is_tensor
     out += ["import torch", "", "DTYPE = torch.float64  # bp computes in float64"]
     out += _tensor_check_helper("torch.as_tensor(x, dtype=DTYPE).reshape(-1).tolist()") if tensor \
         else _check_helper()
@@ -452,7 +449,7 @@ def jax_script(result, point: dict, limit: int = MAX_NUMBERS) -> str:
         "adjoint into its operands' contributions (the local gradients times the adjoint).",
         "Running the pullbacks from the output back is bp's backward pass. The script checks",
         "every value and adjoint against bp's numbers and prints ok, or the first difference."], limit)
-    tensor = _is_tensor(result)
+    tensor = result.is_tensor
     shapes = result.shapes if tensor else None
     out += ["import jax", "", 'jax.config.update("jax_enable_x64", True)  # float64, as bp',
             "import jax.numpy as jnp  # noqa: E402 (after x64 is enabled)"]
