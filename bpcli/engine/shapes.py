@@ -100,6 +100,21 @@ flatten_vjp = reshape_vjp
 flatten_jvp = reshape_jvp
 
 
+def _self_inverse(apply):
+    """The rules of a linear op that is its own inverse (a swap of two axes, a flip): the same
+    map forward, back on the gradient, and on a tangent."""
+    def forward(m, a, site):
+        return apply(m, a, site)
+
+    def vjp(m, g, out, a, site):
+        return apply(m, g, site)
+
+    def jvp(m, t, out, a, site):
+        return apply(m, m.np.broadcast_to(t, a.shape), site)
+
+    return forward, vjp, jvp
+
+
 # -- transpose, permute ---------------------------------------------------------------------
 def transpose_shape(shapes, kw):
     (a,) = shapes
@@ -121,16 +136,7 @@ def _swapped(m, x, site):
     return m.np.swapaxes(x, i, j)
 
 
-def transpose(m, a, site):
-    return _swapped(m, a, site)
-
-
-def transpose_vjp(m, g, out, a, site):
-    return _swapped(m, g, site)
-
-
-def transpose_jvp(m, t, out, a, site):
-    return _swapped(m, m.np.broadcast_to(t, a.shape), site)
+transpose, transpose_vjp, transpose_jvp = _self_inverse(_swapped)
 
 
 def permute_shape(shapes, kw):
@@ -339,16 +345,7 @@ def _flipped(m, x, site):
     return m.np.flip(x, tuple(_neg(d % rank, rank) for d in site.kw["dims"])) if rank else x
 
 
-def flip(m, a, site):
-    return _flipped(m, a, site)
-
-
-def flip_vjp(m, g, out, a, site):
-    return _flipped(m, g, site)
-
-
-def flip_jvp(m, t, out, a, site):
-    return _flipped(m, m.np.broadcast_to(t, a.shape), site)
+flip, flip_vjp, flip_jvp = _self_inverse(_flipped)
 
 
 def triangle_shape(name: str):
