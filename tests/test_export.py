@@ -228,12 +228,15 @@ EVERY_TENSOR_OP = (NETWORK + " + mean(transpose(W)[0]) + sum(W, 1)[-1] + logsume
 
 
 def run_inline(text: str) -> str:
-    """Run an exported PyTorch script in this process (torch is imported already): its output."""
+    """Run an exported PyTorch script in this process (torch is imported already): its output.
+    A warning it raises (PyTorch's on reading a non-leaf's .grad, say) fails the test."""
     import contextlib
     import io
+    import warnings
 
     out = io.StringIO()
-    with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as done:
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as done, warnings.catch_warnings():
+        warnings.simplefilter("error")
         exec(compile(text, "exported.py", "exec"), {"__name__": "__main__"})
     return f"{done.value.code}: {out.getvalue()}"
 

@@ -332,6 +332,8 @@ def _tensor_compare(conventions: bool = False) -> list[str]:
         '        difference = first_difference("value", ours, value, shape)',
         "        if difference is None and adjoint is not None:",
         '            difference = first_difference("adjoint", grad, adjoint, shape)',
+        "        elif difference is None and grad is not None and any(entries(grad)):",
+        '            difference = "adjoint: PyTorch has one, bp none reaches it"',
         "        if difference is not None:",
         '            return f"{node} ({name}): {difference}"',
         "    return None",
@@ -429,6 +431,11 @@ def torch_script(result, point: dict, limit: int = MAX_NUMBERS) -> str:
         out += ["", "# PyTorch keeps .grad only for leaves; retain_grad() keeps it for these",
                 "# intermediate nodes too, so every adjoint can be compared.",
                 *(f"{v}.retain_grad()" for v in retained)]
+    unreached = [names[i] for i, kind in enumerate(f.kinds) if kind in OPS and result.adjoint(i) is None]
+    if tensor and unreached:
+        out += ["", "# Nodes no gradient reaches in bp (read only through a comparison, or constant):",
+                "# kept as well where PyTorch tracks them, to see that none reaches them there.",
+                f"for node in ({', '.join(unreached)},):", "    if node.requires_grad:", "        node.retain_grad()"]
     out += ["", "# Backward pass: d out/d out = 1, then the chain rule from the output back.",
             f"{names[f.output]}.backward()", ""]
     if tensor:
