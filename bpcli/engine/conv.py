@@ -238,7 +238,7 @@ def _picked(np, logp, y, site):
 def _nll(m, logp, y, site):
     np = m.np
     picked, _, n = _picked(np, logp, class_indices(m, y, logp.shape[-1]), site)
-    return -(picked.sum(axis=-1) / n if site.ranks[0] == 2 else picked)
+    return -(mean_over(np, picked, -1, n) if site.ranks[0] == 2 else picked)
 
 
 def cross_entropy(m, z, y, site):
@@ -275,7 +275,7 @@ def cross_entropy_jvp(m, t, out, z, y, site):
     labels = class_indices(m, y, z.shape[-1])
     picked, _, n = _picked(np, t, labels, site)
     term = (p * t).sum(axis=-1) - picked
-    return term.sum(axis=-1) / n if site.ranks[0] == 2 else term
+    return mean_over(np, term, -1, n) if site.ranks[0] == 2 else term
 
 
 def nll_loss_jvp(m, t, out, logp, y, site):
@@ -296,12 +296,21 @@ def _aligned(m, a, b, site):
     return align(a, ra), align(b, rb), rank
 
 
+def mean_over(np, x, axes: tuple, n: int):
+    """A loss's mean over its entries: a float64 sum accumulates in long double (a 64-bit
+    mantissa on x86) and the mean is rounded once, so summation order never costs the ulp
+    that numpy's and PyTorch's plain float64 sums each lose in their own places."""
+    if x.dtype == np.float64 and np.finfo(np.longdouble).nmant >= 63:  # not where long double is double
+        return (x.sum(axis=axes, dtype=np.longdouble) / n).astype(np.float64)
+    return x.sum(axis=axes) / n
+
+
 def _mean_last(np, x, rank: int):
     shape = x.shape[x.ndim - rank:] if rank else ()
     n = 1
     for k in shape:
         n *= k
-    return (x.sum(axis=tuple(range(-rank, 0))) if rank else x) / n, n
+    return (mean_over(np, x, tuple(range(-rank, 0)), n) if rank else x / n), n
 
 
 def _spread(np, x, rank: int, like):

@@ -213,8 +213,11 @@ def prod_jvp(m, t, out, a, site):
 
 # -- var, std (correction=1: PyTorch's unbiased default) ----------------------------------
 def _centered(m, a, site):
-    np = m.np
-    return a - np.sum(a, axis=axes(site), keepdims=True) / count(a, site)
+    """a minus its mean, corrected by the mean of what is left (the corrected two-pass
+    algorithm): deviations stay accurate when the mean is far from zero."""
+    np, over, n = m.np, axes(site), count(a, site)
+    d = a - np.sum(a, axis=over, keepdims=True) / n
+    return d - np.sum(d, axis=over, keepdims=True) / n
 
 
 def _dof(a, site):
