@@ -160,5 +160,12 @@ class ShapeError(BPError):
         self.shapes = shapes
 
 
+class IndexValueError(ShapeError, InputValueError):
+    """An index tensor's entry that is not a whole number in range of the axis it picks along
+    (PyTorch's IndexError): a value error, pointed at its node as a shape error is."""
+
+    kind = "value error"
+
+
 class TensorOutputError(ShapeError):
     """A gradient was asked of a tensor-valued output (as PyTorch's backward needs a scalar)."""

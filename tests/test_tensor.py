@@ -179,12 +179,16 @@ def test_shape_mistakes_are_clear(text, message):
 
 
 def test_a_class_label_must_be_a_whole_number_in_range():
+    import bpcli
     from bpcli import InputValueError
 
     f = parse("p[y]")
-    with pytest.raises(InputValueError, match="from 0 to 2, got 3"):
+    with pytest.raises(InputValueError, match="from 0 to 2; it is 3"):
         f.grad({"p": np.ones(3), "y": 3.0})
-    with pytest.raises(InputValueError, match="got 1.5"):
+    with pytest.raises(InputValueError) as refused:
+        bpcli.grad("p[y]", {"p": np.ones(3), "y": 3.0})
+    assert refused.value.position.column == 2  # bpcli.grad points at p[y], as at a shape error
+    with pytest.raises(InputValueError, match="it is 1.5"):
         f.grad({"p": np.ones(3), "y": 1.5})
 
 
@@ -282,14 +286,19 @@ def test_out_of_range_slice_bounds_are_clamped_as_pytorch_does():
 
 @pytest.mark.parametrize("text, P, lines", [
     ("sum(gather(A, 1, P))", "[[2], [0]]",
-     ["bp: value error: gather's index must hold whole numbers from 0 to 1 along axis 1, got 2"]),
+     ["bp: value error: gather's index along axis 1 must hold whole numbers from 0 to 1; entry [0, 0] is 2 "
+      "at column 5", "  sum(gather(A, 1, P))", "      ^"]),
     ("sum(gather(A, 1, P))", "[2, 0]",
      ["bp: shape error: gather: the index is a 2 tensor and x a 2×2 one: they must have as many axes "
       "(as torch.gather) at column 5", "  sum(gather(A, 1, P))", "      ^"]),
     ("sum(gather(A, -3, P))", "[[1], [0]]",
      ["bp: shape error: gather: dim -3 is out of range for a tensor of 2 axes (its axes are 0 to 1) at column 5",
       "  sum(gather(A, -3, P))", "      ^"]),
-    ("sum(A[P])", "[0, 2]", ["bp: value error: a class label must be a whole number from 0 to 1, got 2"]),
+    ("sum(A[P])", "[0, 2]", ["bp: value error: the index must hold whole numbers from 0 to 1; entry [1] is 2 at "
+                             "column 6", "  sum(A[P])", "       ^"]),
+    ("sum(A[P])", "[0, -1]", ["bp: value error: the index must hold whole numbers from 0 to 1; entry [1] is -1 at "
+                              "column 6", "  sum(A[P])", "       ^", "hint: an index tensor counts from 0; a negative "
+                              "entry is not read from the end (only a slice's or an integer's is, as x[-1])"]),
 ])
 def test_gather_refusals_say_what_and_where(bp, text, P, lines):
     r = bp("grad", text, "--A", "[[1, 2], [3, 4]]", "--P", P)

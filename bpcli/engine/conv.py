@@ -12,7 +12,7 @@ kH, kW) filters; a conv1d's (N, C, L) and (C_out, C_in, k).
 
 from __future__ import annotations
 
-from bpcli.errors import InputValueError
+from bpcli.engine.numeric import whole_indices
 
 
 # -- convolution ------------------------------------------------------------------------------
@@ -207,14 +207,7 @@ def avg_pool_grad(m, g, out, x, site):
 # -- losses ------------------------------------------------------------------------------------
 def class_indices(m, y, classes: int):
     """The labels as integers, checked to be whole numbers from 0 to classes - 1."""
-    np = m.np
-    labels = np.asarray(y)
-    whole = labels.astype(np.int64)
-    ok = (whole == labels) & (0 <= whole) & (whole < classes)
-    if not ok.all():
-        bad = float(labels[~ok].ravel()[0])
-        raise InputValueError(f"a class label must be a whole number from 0 to {classes - 1}, got {bad:g}")
-    return whole
+    return whole_indices(m.np, y, classes, "the class labels")
 
 
 def _log_softmax(np, z):

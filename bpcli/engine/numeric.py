@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from functools import cache
 
+from bpcli.errors import IndexValueError
+
 INF = math.inf
 NAN = math.nan
 # The seed of the backward pass and the partials of + and -: the array pass tests for this
@@ -345,3 +347,19 @@ def close(a: float, b: float, rel: float, abs_: float) -> bool:
     if math.isinf(a) or math.isinf(b):
         return a == b
     return abs(a - b) <= abs_ + rel * max(abs(a), abs(b))
+
+
+def whole_indices(np, index, n: int, what: str):
+    """An index tensor's entries as integers, each checked to be a whole number from 0 to n - 1;
+    else an IndexValueError naming the first bad entry and its place. `what` says what the
+    index picks: "x[idx]'s index (along an axis of 3)"."""
+    values = np.asarray(index)
+    whole = values.astype(np.int64)
+    bad = ~((whole == values) & (0 <= whole) & (whole < n))
+    if not bad.any():
+        return whole
+    at = tuple(int(k) for k in np.argwhere(bad)[0])
+    which = f"entry [{', '.join(map(str, at))}] is" if at else "it is"
+    hint = ("an index tensor counts from 0; a negative entry is not read from the end (only a slice's "
+            "or an integer's is, as x[-1])") if values[at] < 0 and whole[at] == values[at] else None
+    raise IndexValueError(f"{what} must hold whole numbers from 0 to {n - 1}; {which} {float(values[at]):g}", hint)

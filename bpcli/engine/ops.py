@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import NamedTuple
 
-from bpcli.engine.numeric import ONE
+from bpcli.engine.numeric import ONE, whole_indices
 from bpcli.engine.numtext import shape_text
-from bpcli.errors import InputValueError, ShapeError
+from bpcli.errors import ShapeError
 
 # The two kinds of leaf node; every other node's kind is a row of OPS.
 INPUT, CONST = "input", "const"
@@ -1241,10 +1241,7 @@ def _take_key(m, p, y, site) -> tuple:
     np = m.np
     n = p.shape[p.ndim - site.ranks[0]]
     labels = np.asarray(y)
-    whole = labels.astype(np.int64)
-    if not (whole == labels).all() or not ((0 <= whole) & (whole < n)).all():
-        bad = float(labels[~((whole == labels) & (0 <= whole) & (whole < n))].ravel()[0])
-        raise InputValueError(f"a class label must be a whole number from 0 to {n - 1}, got {bad:g}")
+    whole = whole_indices(np, labels, n, "the index")
     batch = p.ndim > site.ranks[0]
     if labels.ndim > site.ranks[1] and batch:  # a batch of rows, each with its own labels
         return (np.arange(len(whole)).reshape((-1,) + (1,) * site.ranks[1]), whole)

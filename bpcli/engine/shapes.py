@@ -14,8 +14,9 @@ import math
 
 import numpy as np
 
+from bpcli.engine.numeric import whole_indices
 from bpcli.engine.numtext import shape_text
-from bpcli.errors import InputValueError, ShapeError
+from bpcli.errors import ShapeError
 
 
 def _axis(name: str, dim: int, rank: int, what: str = "axis") -> int:
@@ -407,12 +408,7 @@ def _gather_key(m, x, idx, site) -> tuple:
     batch = x.shape[:x.ndim - rank] or idx.shape[:idx.ndim - site.ranks[1]]  # rows of either
     x = np.broadcast_to(x, batch + x.shape[x.ndim - rank:])
     idx = np.broadcast_to(idx, batch + idx.shape[idx.ndim - site.ranks[1]:])
-    n = x.shape[axis]
-    whole = idx.astype(np.int64)
-    fine = (whole == idx) & (0 <= whole) & (whole < n)
-    if not fine.all():
-        raise InputValueError(f"gather's index must hold whole numbers from 0 to {n - 1} along axis "
-                              f"{site.kw['dim']}, got {float(idx[~fine].ravel()[0]):g}")
+    whole = whole_indices(np, idx, x.shape[axis], f"gather's index along axis {site.kw['dim']}")
     key = list(np.indices(whole.shape, sparse=True))
     key[axis] = whole
     return x, tuple(key)

@@ -307,9 +307,13 @@ def forward(formula, arrays: dict, node_shapes: list, batch, m) -> list:
             xs = _operands(f, vals, node_shapes, batch, i)
             if op.elementwise:
                 vals[i] = m.np.asarray(op.forward(m, *xs), dtype=m.dtype)
-            else:
-                at = site(kind, f.params.get(i, ()), tuple(len(node_shapes[a]) for a in f.args[i]))
+                continue
+            at = site(kind, f.params.get(i, ()), tuple(len(node_shapes[a]) for a in f.args[i]))
+            try:
                 vals[i] = m.np.asarray(op.forward(m, *xs, at), dtype=m.dtype)
+            except ShapeError as e:  # a kernel's refusal of its operands' values (an index out of range)
+                raise type(e)(e.reason, e.hint, node=i, op=kind, shapes=tuple(node_shapes[a] for a in f.args[i])) \
+                    from None
     return vals
 
 
