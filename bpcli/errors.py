@@ -162,9 +162,12 @@ class ShapeError(BPError):
 
 class IndexValueError(ShapeError, InputValueError):
     """An index tensor's entry that is not a whole number in range of the axis it picks along
-    (PyTorch's IndexError): a value error, pointed at its node as a shape error is."""
+    (PyTorch's IndexError): a value error, pointed at its node as a shape error is; carries the
+    entry's `value` and `limit`, the axis's length."""
 
     kind = "value error"
+    value: float = 0.0
+    limit: int = 0
 
 
 class TensorOutputError(ShapeError):

@@ -90,6 +90,24 @@ def test_a_val_file_without_the_columns_or_with_a_new_class_is_refused(bp, data)
     assert r.exit_code == 2 and r.stdout == ""
 
 
+@pytest.mark.parametrize("train_rows, val_rows, named", [
+    ("0\n1\n7\n1\n", None, "data.csv"), ("0\n1\n1.5\n1\n", None, "data.csv"),
+    ("0\n1\n1\n0\n", "1\n-1\n", "held.csv")])
+def test_a_label_column_a_formula_reads_as_indices_is_named_with_its_file_and_bad_value(
+        bp, data, train_rows, val_rows, named):
+    """cross_entropy's class labels out of range: said of the column, in the file that holds them."""
+    def table(labels, name):
+        return data("a,b,label\n" + "".join(f"{k},{k % 2},{v}\n" for k, v in enumerate(labels.split())), name)
+
+    val = ["--val", table(val_rows, "held.csv")] if val_rows else []
+    r = bp("train", "cross_entropy(W @ features, label)", table(train_rows, "data.csv"), "--param", "W=2x2",
+           "--epochs", "2", *val)
+    bad = next(v for v in (val_rows or train_rows).split() if v not in ("0", "1"))
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr.endswith(f"{named}: column label holds {bad}, which cross_entropy reads as an index: whole "
+                             "numbers from 0 to 1\n")
+
+
 def test_val_draws_the_validation_curve_in_the_plot_and_the_report(bp, data, tmp_path):
     pytest.importorskip("matplotlib")
     svg, html = tmp_path / "loss.svg", tmp_path / "report.html"

@@ -312,8 +312,9 @@ def forward(formula, arrays: dict, node_shapes: list, batch, m) -> list:
             try:
                 vals[i] = m.np.asarray(op.forward(m, *xs, at), dtype=m.dtype)
             except ShapeError as e:  # a kernel's refusal of its operands' values (an index out of range)
-                raise type(e)(e.reason, e.hint, node=i, op=kind, shapes=tuple(node_shapes[a] for a in f.args[i])) \
-                    from None
+                if e.node is None:
+                    e.node, e.op, e.shapes = i, kind, tuple(node_shapes[a] for a in f.args[i])
+                raise
     return vals
 
 

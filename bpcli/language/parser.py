@@ -521,7 +521,9 @@ def positions(text: str) -> dict[int, int]:
 def located(text: str, e: ShapeError) -> ShapeError:
     """The shape error again, with the place in the formula where its node is written."""
     pos = positions(text).get(e.node)
-    return type(e)(e.reason, e.hint, e.node, e.op, e.shapes, None if pos is None else Position.in_text(text, pos))
+    out = type(e)(e.reason, e.hint, e.node, e.op, e.shapes, None if pos is None else Position.in_text(text, pos))
+    out.__dict__.update({k: v for k, v in vars(e).items() if k not in vars(out)})  # a subclass's own data
+    return out
 
 
 # -- error messages ---------------------------------------------------------------

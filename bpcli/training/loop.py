@@ -14,7 +14,8 @@ from bpcli.engine import entries, tensor
 from bpcli.engine.graph import GraphBuilder
 from bpcli.engine.numeric import FLOAT
 from bpcli.engine.numtext import number_text
-from bpcli.errors import DataError, DomainError, UsageError
+from bpcli.engine.ops import INPUT, OPS
+from bpcli.errors import BPError, DataError, DomainError, IndexValueError, UsageError
 from bpcli.language.parser import parse
 from bpcli.training import health, nets, optim
 from bpcli.training.inference import arithmetic
@@ -411,7 +412,7 @@ class Trainer:
                              f"the parameters are {', '.join(model.params)}")
         _given_shapes(model, settings.init)
         self.f = model.loss
-        self.rows = table.rows
+        self.rows, self.source = table.rows, table.source
         self.m, self.cast = arithmetic(settings.dtype)
         self.np = self.m.np
         self.columns = self._columns(table)
@@ -460,6 +461,7 @@ class Trainer:
         columns = self._columns(val)
         if self.model.binary:
             check_binary(columns[self.model.target], self.model.target, val.source)
+        self.val_source = val.source
         return columns
 
     def validate(self) -> tuple[float, float | None]:
@@ -471,7 +473,10 @@ class Trainer:
             for start in range(0, rows, CHUNK):
                 point = {n: col[start:start + CHUNK] for n, col in self.val.items()} | self.params
                 if self.model.tensor:
-                    vals = tensor.evaluate(f, point, self.m, batched=self.data).values
+                    try:
+                        vals = tensor.evaluate(f, point, self.m, batched=self.data).values
+                    except IndexValueError as e:
+                        raise self._bad_index(e, self.val_source) from None
                 else:
                     vals = f.forward(point, self.m)
                 size = len(range(rows)[start:start + CHUNK])
@@ -531,8 +536,20 @@ class Trainer:
         except DomainError as e:
             run.diverged = e
             run.params = self._export()
+        except IndexValueError as e:
+            raise self._bad_index(e, self.source) from None
         run.optimizer_state = self.optimizer.state()
         return run
+
+    def _bad_index(self, e: IndexValueError, source: str) -> BPError:
+        """An index out of range said of the data column it came from, when it came from one."""
+        f = self.f
+        read = [f.args[e.node][slot] for slot in OPS[e.op].labels]
+        column = next((f.names[j] for j in read if f.kinds[j] == INPUT and f.names[j] in self.columns), None)
+        if column is None:
+            return e
+        return DataError(f"{source}: column {column} holds {number_text(e.value)}, which {e.op} reads as "
+                         f"an index: whole numbers from 0 to {e.limit - 1}")
 
     def _as_value(self, v):
         """A number or an array (a list, from a document) in the training dtype."""
