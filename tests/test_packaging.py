@@ -44,6 +44,18 @@ def test_the_shipped_parse_tables_match_the_grammar_and_lark():
     assert parser.shipped_tables() is not None, STALE
 
 
+@pytest.mark.parametrize("hash_seed", ["0", "1"])
+def test_a_rebuild_of_the_tables_is_byte_identical_to_the_shipped_file(hash_seed):
+    """Lark numbers its states differently from run to run; bp renumbers them canonically, so a
+    rebuild (in a fresh process, under another hash seed) changes no byte of the file."""
+    from bpcli.language import parser
+
+    code = "import sys; from bpcli.language.parser import tables_text; sys.stdout.write(tables_text())"
+    built = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": hash_seed}).stdout
+    assert built == parser.tables_path().read_text(encoding="utf-8"), STALE
+
+
 def test_the_shipped_tables_parse_as_a_fresh_build_of_the_grammar(monkeypatch):
     from lark import Lark
     from test_driver import outcome

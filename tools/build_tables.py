@@ -3,8 +3,9 @@ or upgrading Lark (tests/test_packaging.py fails until this is run):
 
     python tools/build_tables.py
 
-Lark numbers its parse states in an order that changes from run to run, so the file changes
-whenever it is rebuilt; after a merge conflict in it, run this again.
+The file is the same, byte for byte, on every build of the same grammar by the same Lark (the
+parse table is renumbered canonically: bpcli.language.parser._canonical); after a merge conflict
+in it, run this again.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
-    from bpcli.language.parser import build_tables, tables_path
+    from bpcli.language.parser import tables_path, tables_text
 
-    doc = build_tables()
+    text = tables_text()
     path = tables_path()
-    path.write_text(json.dumps(doc, sort_keys=True, separators=(",", ":")) + "\n", encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
+    doc = json.loads(text)
     print(f"wrote {path.relative_to(ROOT)} (Lark {doc['lark']}, grammar {doc['grammar'][:12]}…)")
 
 

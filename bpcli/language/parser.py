@@ -86,7 +86,44 @@ def build_tables() -> dict:
     grammar = grammar_text()
     data, memo = Lark(grammar, parser="lalr", lexer="basic").memo_serialize([TerminalDef, Rule])
     data["options"] = {k: v for k, v in data["options"].items() if k != "transformer"}
+    data["parser"]["parser"] = _canonical(data["parser"]["parser"])
     return {**_fingerprint(grammar), "data": data, "memo": memo}
+
+
+def tables_text() -> str:
+    """grammar/bp.tables.json as tools/build_tables.py writes it: the same bytes on every build."""
+    return json.dumps(build_tables(), sort_keys=True, separators=(",", ":")) + "\n"
+
+
+def _canonical(table: dict) -> dict:
+    """Lark's parse table numbered the same way on every build: Lark numbers tokens and states
+    in an order that changes from run to run (sets of objects hashed by address), so tokens
+    are renumbered by name and states in breadth-first order from the start states, each
+    state's moves taken in token order. The automaton is the same; the file is byte-stable."""
+    token_id = {name: k for k, name in enumerate(sorted(table["tokens"].values()))}
+    name_of = table["tokens"]
+    states, order, seen = table["states"], [], set()
+    queue = [table["start_states"][s] for s in sorted(table["start_states"])]
+    while queue:  # a queue, not recursion: breadth first
+        state = queue.pop(0)
+        if state in seen:
+            continue
+        seen.add(state)
+        order.append(state)
+        for token in sorted(states[state], key=lambda t: name_of[t]):
+            action, arg = states[state][token]
+            if action == 0:  # a shift (or a goto): arg is the next state
+                queue.append(arg)
+    order += sorted(set(states) - seen)  # none in an LALR automaton; kept rather than dropped
+    new = {old: k for k, old in enumerate(order)}
+    return {
+        "tokens": {k: name for name, k in token_id.items()},
+        "states": {new[s]: {token_id[name_of[t]]: [a, new[arg] if a == 0 else arg]
+                            for t, (a, arg) in sorted(states[s].items(), key=lambda kv: token_id[name_of[kv[0]]])}
+                   for s in order},
+        "start_states": {k: new[v] for k, v in table["start_states"].items()},
+        "end_states": {k: new[v] for k, v in table["end_states"].items()},
+    }
 
 
 def shipped_tables() -> dict | None:
