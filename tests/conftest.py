@@ -130,12 +130,10 @@ def page(browser):
 @pytest.fixture(scope="module")
 def server():
     """bp serve on 127.0.0.1 with small limits, for a module's tests (tests/test_web_serve.py, test_web_security.py)."""
-    from test_web_serve import start  # the helper that starts bp serve and waits for it
+    from test_web_serve import serving  # the helper that starts bp serve, waits for it and stops it
 
-    proc, url = start("--max-size", "2000", "--max-nodes", "300")
-    yield url
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=10)
+    with serving("--max-size", "2000", "--max-nodes", "300") as (_, url):
+        yield url
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from test_web_serve import CARD, ROOT, descendants, live_processes, post, start
+from test_web_serve import CARD, ROOT, descendants, live_processes, post, serving, start
 
 
 def exchange(url: str, head: bytes, body_parts=(), seconds: float = 10.0) -> tuple[int, dict, bytes, int]:
@@ -174,10 +174,8 @@ MALFORMED = {  # name: (body text, status)
 @pytest.fixture(scope="module")
 def default_server():
     """bp serve with its default limits (a body of up to 140,000 bytes)."""
-    proc, url = start()
-    yield url
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=10)
+    with serving() as (_, url):
+        yield url
 
 
 @pytest.mark.parametrize("path", ["/api/grad", "/api/view"])
@@ -289,10 +287,8 @@ def slow_body(n: int = 300, steps: int = 60) -> dict:
 @pytest.fixture
 def slow_server():
     """bp serve (one process) with a 2 s deadline and no bound on the answer's size."""
-    proc, url = start("--timeout", "2", "--max-response", "0", "--max-computations", "2")
-    yield proc, url
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=20)
+    with serving("--timeout", "2", "--max-response", "0", "--max-computations", "2") as (proc, url):
+        yield proc, url
 
 
 @pytest.mark.slow
@@ -385,10 +381,8 @@ def test_a_burst_of_slow_requests_does_not_starve_fast_ones(slow_server):
 @pytest.fixture(scope="module")
 def impatient_server():
     """bp serve with a 1 s read deadline and room for 20 connections."""
-    proc, url = start("--read-timeout", "1", "--max-connections", "20")
-    yield url
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=20)
+    with serving("--read-timeout", "1", "--max-connections", "20") as (_, url):
+        yield url
 
 
 def read_all(s: socket.socket, seconds: float) -> bytes:

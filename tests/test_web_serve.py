@@ -1,5 +1,6 @@
 """bp serve through real HTTP on 127.0.0.1 (an ephemeral port), and its page in Chromium."""
 
+import contextlib
 import json
 import os
 import signal
@@ -41,6 +42,18 @@ def start(*args):
             time.sleep(0.1)
     proc.kill()
     raise AssertionError("bp serve did not answer within 30 s")
+
+
+@contextlib.contextmanager
+def serving(*args):
+    """bp serve with these options for the block: (process, base URL); stopped with Ctrl-C (SIGINT)
+    after it, also when an assertion failed, so no server is left behind."""
+    proc, url = start(*args)
+    try:
+        yield proc, url
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
 
 
 def post(url, body, path="/api/grad", **headers):

@@ -324,23 +324,23 @@ def _weights(m, a, out):
     return np.where(np.arange(n)[:, None] <= np.arange(n)[None, :], w, 0.0)
 
 
-def logcumsumexp_vjp(m, g, out, a, site):
+def _through_weights(m, v, out, a, site, spec: str):
+    """v (a gradient or a tangent) taken through the weights along the op's axis: `spec` is the
+    einsum that contracts it with W[..., i, j] (over j for a VJP, over i for a JVP)."""
     np = m.np
     axis = _axis(site)
     if axis is None:
-        return g
+        return v
     w = _weights(m, np.moveaxis(a, axis, -1), np.moveaxis(out, axis, -1))
-    return np.moveaxis(np.einsum("...ij,...j->...i", w, np.moveaxis(g, axis, -1)), -1, axis)
+    return np.moveaxis(np.einsum(spec, w, np.moveaxis(np.broadcast_to(v, a.shape), axis, -1)), -1, axis)
+
+
+def logcumsumexp_vjp(m, g, out, a, site):
+    return _through_weights(m, g, out, a, site, "...ij,...j->...i")
 
 
 def logcumsumexp_jvp(m, t, out, a, site):
-    np = m.np
-    axis = _axis(site)
-    if axis is None:
-        return t
-    w = _weights(m, np.moveaxis(a, axis, -1), np.moveaxis(out, axis, -1))
-    tl = np.moveaxis(np.broadcast_to(t, a.shape), axis, -1)
-    return np.moveaxis(np.einsum("...ij,...i->...j", w, tl), -1, axis)
+    return _through_weights(m, t, out, a, site, "...ij,...i->...j")
 
 
 # -- SymPy counterparts, over numpy arrays of SymPy expressions (the check's) ---------------
