@@ -322,6 +322,18 @@ def test_an_index_tensor_is_named_an_index_in_the_checks_note(bp):
     assert "[1. 0. 2.]" in r.stdout
 
 
+@pytest.mark.parametrize("text, column", [("sum(reshape(A[:, 1:], 5))", 5), ("sum(reshape(A[::2, 1:2:1], 5))", 5),
+                                          ("y = A[1:]; sum(y @ A[:, :1] + reshape(A, 3))", 31)])
+def test_a_shape_error_in_a_formula_with_slices_points_at_its_operation(bp, text, column):
+    """The second parse that finds where a node is written keeps a slice's colons (it once lost
+    them and failed with an IndexError in place of the message)."""
+    r = bp("grad", text, "--A", "[[1, 2], [3, 4]]")
+    assert r.exit_code == 2 and r.stdout == ""
+    lines = r.stderr.splitlines()
+    assert lines[0].startswith("bp: shape error: cannot reshape a ") and lines[0].endswith(f"at column {column}")
+    assert lines[1:] == [f"  {text}", "  " + " " * (column - 1) + "^"]
+
+
 def test_slices_print_back_as_written():
     from bpcli.language.printer import to_text
 

@@ -49,13 +49,17 @@ def reshape_shape(shapes, kw):
     known = math.prod(n for n in sizes if n != -1)
     if free:
         if known == 0 or total % known:
-            raise ShapeError(f"cannot reshape a {shape_text(a)} tensor ({total} entries) to "
+            raise ShapeError(f"cannot reshape a {shape_text(a)} tensor ({_entries(total)}) to "
                              f"{', '.join(map(str, sizes))}: {known} does not divide {total}")
         sizes = sizes[:free[0]] + (total // known,) + sizes[free[0] + 1:]
     elif known != total:
-        raise ShapeError(f"cannot reshape a {shape_text(a)} tensor ({total} entries) to "
-                         f"{shape_text(sizes)} ({known} entries)")
+        raise ShapeError(f"cannot reshape a {shape_text(a)} tensor ({_entries(total)}) to "
+                         f"{shape_text(sizes)} ({_entries(known)})")
     return sizes
+
+
+def _entries(n: int) -> str:
+    return f"{n:,} entr{'y' if n == 1 else 'ies'}"
 
 
 def reshape(m, a, site):

@@ -537,7 +537,7 @@ class _PositionDispatch:
         return node
 
 
-_KEPT = ("NAME", "NUMBER", "COMMA")  # the tokens bp's builder receives; others are punctuation
+_KEPT = ("NAME", "NUMBER", "COMMA", "COLON")  # the tokens bp's builder receives; others are punctuation
 
 
 def positions(text: str) -> dict[int, int]:
