@@ -39,7 +39,7 @@ def conv(m, x, w, site, d: int):
         win = _windows(np, _pad(np, x, d, padding), d, w.shape[-d:], stride)  # (..., C, *out, *k)
         return np.einsum(_conv_spec(d, "forward"), win, _beside_n(w, site, d))
     cols, lead, outs = _im2col(np, x, w.shape[-d:], d, stride, padding)
-    out = (w.reshape(w.shape[0], -1) @ cols).reshape((w.shape[0],) + outs + (-1,))  # one GEMM
+    out = (w.reshape(w.shape[0], -1) @ cols).reshape((w.shape[0],) + outs + (_size(lead),))  # one GEMM
     return np.ascontiguousarray(np.moveaxis(out, -1, 0)).reshape(lead + (w.shape[0],) + outs)
 
 
@@ -56,14 +56,14 @@ def _im2col(np, x, kernel: tuple, d: int, stride: int, padding: int):
         return memo[1]
     lead, c, spatial = x.shape[:-d - 1], x.shape[-d - 1], x.shape[-d:]
     outs = tuple((n + 2 * padding - k) // stride + 1 for n, k in zip(spatial, kernel))
-    xr = np.moveaxis(x.reshape((-1, c) + spatial), 0, -1)  # (C, *spatial, rows)
+    xr = np.moveaxis(x.reshape((_size(lead), c) + spatial), 0, -1)  # (C, *spatial, rows); C may be 0
     xp = np.zeros((c,) + tuple(n + 2 * padding for n in spatial) + xr.shape[-1:], dtype=x.dtype)
     xp[(slice(None),) + tuple(slice(padding, padding + n) for n in spatial)] = xr
     cols = np.empty((c,) + kernel + outs + xr.shape[-1:], dtype=x.dtype)
     for offset in np.ndindex(*kernel):
         where = tuple(slice(o, o + stride * (n - 1) + 1, stride) for o, n in zip(offset, outs))
         cols[(slice(None),) + offset] = xp[(slice(None),) + where]
-    cols = cols.reshape(c * _size(kernel), -1)
+    cols = cols.reshape(c * _size(kernel), _size(outs) * xr.shape[-1])  # sizes written out: C may be 0
     _MEMO[0] = (key, (cols, lead, outs))
     return cols, lead, outs
 
@@ -112,7 +112,7 @@ def conv_grad_x(m, g, out, x, w, site, d: int):
         outs = g.shape[-d:]
         gg = _rows_last(np, g, w.shape[0], d)
         c = w.shape[1]
-        cols = (w.reshape(w.shape[0], -1).T @ gg).reshape((c,) + kernel + outs + (-1,))
+        cols = (w.reshape(w.shape[0], -1).T @ gg).reshape((c,) + kernel + outs + (gg.shape[1] // _size(outs),))
         padded = np.zeros((c,) + tuple(n + 2 * padding for n in x.shape[-d:]) + cols.shape[-1:], dtype=cols.dtype)
         for offset in np.ndindex(*kernel):  # (C, *out, rows) blocks: long contiguous runs
             where = tuple(slice(o, o + stride * (n - 1) + 1, stride) for o, n in zip(offset, outs))
@@ -322,7 +322,7 @@ def mse_grad(m, g, out, a, b, site, sign: float):
     a, b, rank = _aligned(m, a, b, site)
     d = a - b
     n = _mean_last(np, d, rank)[1]
-    return (sign * 2.0 / n) * d * _spread(np, g, rank, d)
+    return (sign * 2.0) * d * _spread(np, g, rank, d) / n  # an empty d (n = 0) stays empty
 
 
 def mse_jvp(m, t, out, a, b, site, sign: float):

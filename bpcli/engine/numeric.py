@@ -362,6 +362,7 @@ def whole_indices(np, index, n: int, what: str):
     which = f"entry [{', '.join(map(str, at))}] is" if at else "it is"
     hint = ("an index tensor counts from 0; a negative entry is not read from the end (only a slice's "
             "or an integer's is, as x[-1])") if values[at] < 0 and whole[at] == values[at] else None
-    refused = IndexValueError(f"{what} must hold whole numbers from 0 to {n - 1}; {which} {float(values[at]):g}", hint)
+    allowed = f"must hold whole numbers from 0 to {n - 1}" if n else "picks along an axis with no entries"
+    refused = IndexValueError(f"{what} {allowed}; {which} {float(values[at]):g}", hint)
     refused.value, refused.limit = float(values[at]), n
     raise refused

@@ -1163,8 +1163,9 @@ def _one_entry(rule, lifted: tuple, squeeze: bool = True):
 
 
 def _shifted(m, a):
-    """a minus its largest entry along the last axis (finite or not), so exp never overflows."""
-    top = m.np.max(a, axis=-1, keepdims=True)
+    """a minus its largest entry along the last axis (finite or not), so exp never overflows;
+    an empty axis is left as it is (PyTorch's softmax of a 2×0 tensor is 2×0)."""
+    top = m.np.max(a, axis=-1, keepdims=True, initial=-m.np.inf)
     return a - m.np.where(m.np.isfinite(top), top, 0.0), top
 
 
@@ -1552,6 +1553,9 @@ def _conv_shape(d: int):
         if len(w) != d + 2:
             raise ShapeError(f"{name}'s filters are (C_out, C_in, {'k' if d == 1 else 'kH, kW'}), "
                              f"not {shape_text(w)}")
+        if w[0] == 0 or 0 in w[-d:]:
+            raise ShapeError(f"{name} needs at least one filter and a kernel of at least one entry a side, "
+                             f"not {shape_text(w)} filters (as PyTorch)")
         if x[-d - 1] != w[1]:
             raise ShapeError(f"{name} of a {shape_text(x)} input by {shape_text(w)} filters: "
                              f"{x[-d - 1]} input channels, the filters expect {w[1]}")
@@ -1576,6 +1580,9 @@ def _pool_shape(name: str):
                              "(PyTorch's bound)")
         if len(x) not in (3, 4):
             raise ShapeError(f"{name} takes an input of (N, C, H, W) or (C, H, W), not {shape_text(x)}")
+        if 0 in x[-3:]:
+            raise ShapeError(f"{name} of a {shape_text(x)} input: its channels, height and width need entries "
+                             "(only the batch N may be empty, as in PyTorch)")
         outs = tuple(_out_size(n, kernel, stride, padding) for n in x[-2:])
         if min(outs) < 1:
             raise ShapeError(f"{name}'s {kernel}×{kernel} window is larger than the "
@@ -1590,6 +1597,8 @@ def _label_loss_shape(name: str):
         z, y = shapes
         if len(z) not in (1, 2):
             raise ShapeError(f"{name} takes scores of (N, C) or (C), not {shape_text(z)}")
+        if z[-1] == 0:
+            raise ShapeError(f"{name} of {shape_text(z)} scores: there is no class to label (C = 0)")
         if y != z[:-1]:
             want = "a number" if len(z) == 1 else f"a vector of {z[0]} (one per row)"
             raise ShapeError(f"{name}'s class labels for {shape_text(z)} scores must be {want}, "

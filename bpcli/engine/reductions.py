@@ -190,7 +190,8 @@ def _exclusive(np, a, reverse: bool = False):
     if reverse:
         return _exclusive(np, a[..., ::-1])[..., ::-1]
     ones = np.ones(a.shape[:-1] + (1,), dtype=a.dtype)
-    return np.cumprod(np.concatenate([ones, a[..., :-1]], axis=-1), axis=-1)
+    shifted = np.concatenate([ones, a[..., :-1]], axis=-1)[..., :a.shape[-1]]  # an empty axis stays empty
+    return np.cumprod(shifted, axis=-1)
 
 
 def _others(m, a, site):
@@ -221,7 +222,8 @@ def _centered(m, a, site):
 
 
 def _dof(a, site):
-    return count(a, site) - site.kw.get("correction", 1)
+    """n - correction, at least 0 (PyTorch's clamp): no more entries than the correction gives nan."""
+    return max(count(a, site) - site.kw.get("correction", 1), 0)
 
 
 def var(m, a, site):
