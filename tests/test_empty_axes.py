@@ -58,6 +58,7 @@ REFUSED = [
     ("avg_pool2d(X[:, :, 4:], 1)", "avg_pool2d of a 2×1×0×4 input"),
     ("cross_entropy(Z[:, 4:], y)", "cross_entropy of 3×0 scores: there is no class to label"),
     ("amax(Z[:, 4:], 1)", "amax over axis 1 of a 3×0 tensor: the axis has no entries"),
+    ("pad(Z[0, 0], 1)", "pad of a number: it has no axis to pad"),
 ]
 
 
@@ -99,7 +100,8 @@ def test_pytorch_refuses_them_too(text):
            "max_pool2d(X[:, 1:], 2)": lambda X, W, Z, y: F.max_pool2d(X[:, 1:], 2),
            "avg_pool2d(X[:, :, 4:], 1)": lambda X, W, Z, y: F.avg_pool2d(X[:, :, 4:], 1),
            "cross_entropy(Z[:, 4:], y)": lambda X, W, Z, y: F.cross_entropy(Z[:, 4:], y.long()),
-           "amax(Z[:, 4:], 1)": lambda X, W, Z, y: torch.amax(Z[:, 4:], 1)}
+           "amax(Z[:, 4:], 1)": lambda X, W, Z, y: torch.amax(Z[:, 4:], 1),
+           "pad(Z[0, 0], 1)": lambda X, W, Z, y: F.pad(Z[0, 0], (1, 1))}
     with pytest.raises((RuntimeError, IndexError)):
         fns[text](*(torch.tensor(v) for v in POINT.values()))
 

@@ -307,6 +307,8 @@ def widths(pad: tuple, rank: int) -> list[tuple[int, int]]:
 def pad_shape(shapes, kw):
     (a,) = shapes
     pad = tuple(kw["pad"])
+    if not a:
+        raise ShapeError("pad of a number: it has no axis to pad (PyTorch refuses it too)")
     if any(p < 0 for p in pad):
         raise ShapeError("pad takes widths of 0 or more (zeros added; PyTorch's negative widths crop)")
     if len(pad) > 1 and (len(pad) % 2 or len(pad) // 2 > len(a)):
