@@ -13,6 +13,7 @@ import re
 import threading
 import unicodedata
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 from bpcli.engine.graph import CONST, INPUT, NAMED_CONSTANTS, GraphBuilder
@@ -543,16 +544,40 @@ _KEPT = ("NAME", "NUMBER", "COMMA", "COLON")  # the tokens bp's builder receives
 def positions(text: str) -> dict[int, int]:
     """Where each node of parse(text) is written: a second, slower parse, done only to point
     at a node in an error message."""
-    from lark import Lark
-
     dispatch = _PositionDispatch(_Builder(text))
     with _lock:
-        Lark(grammar_text(), parser="lalr", lexer="basic", keep_all_tokens=True, transformer=dispatch).parse(text)
+        _RELAY.dispatch = dispatch
+        try:
+            _position_parser().parse(text)
+        finally:
+            _RELAY.dispatch = None
     dispatch.builder.finish()
     renumbered = dispatch.builder.graph.renumbered
     if renumbered is None:
         return dispatch.positions
     return {renumbered[old]: pos for old, pos in dispatch.positions.items() if old in renumbered}
+
+
+class _Relay:
+    """The position parser's transformer, built into it once: it passes each reduction on to
+    the dispatch of the parse under way (set, under _lock, for one parse at a time)."""
+
+    dispatch = None
+
+    def __default__(self, data, children, meta):
+        return self.dispatch.__default__(data, children, meta)
+
+
+_RELAY = _Relay()
+
+
+@cache
+def _position_parser():
+    """The grammar's parser keeping every token, built once a process (about 60 ms): a server
+    locating many errors pays for it once."""
+    from lark import Lark
+
+    return Lark(grammar_text(), parser="lalr", lexer="basic", keep_all_tokens=True, transformer=_RELAY)
 
 
 def located(text: str, e: ShapeError) -> ShapeError:
