@@ -193,6 +193,10 @@ CASES = [
          lambda A, B: np.where(A <= 0.5, A * A, 2 * B), lambda t, A, B: t.where(A <= 0.5, A ** 2, 2 * B)),
     Case("A >= B", "A >= B", inputs(A=uniform(3, 4), B=uniform(3, 4)), lambda A, B: (A >= B).astype(int),
          lambda t, A, B: (A >= B).double(), no_grad=("A", "B")),
+    Case("A < B, A == B, A != B", "(A < B) + 2 * (A == B) + 4 * (A != B)",
+         inputs(A=whole(3, 3, 4), B=whole(3, 3, 4)),
+         lambda A, B: (A < B).astype(int) + 2 * (A == B).astype(int) + 4 * (A != B).astype(int),
+         lambda t, A, B: (A < B).double() + 2 * (A == B).double() + 4 * (A != B).double(), no_grad=("A", "B")),
     # shapes: data moves, nothing rounds
     Case("reshape(A, 4, -1)", "reshape(A, 4, -1)", inputs(A=uniform(2, 3, 4)), lambda A: A.reshape(4, -1),
          lambda t, A: A.reshape(4, -1)),
