@@ -351,8 +351,8 @@ def close(a: float, b: float, rel: float, abs_: float) -> bool:
 
 def whole_indices(np, index, n: int, what: str):
     """An index tensor's entries as integers, each checked to be a whole number from 0 to n - 1;
-    else an IndexValueError naming the first bad entry and its place. `what` says what the
-    index picks: "x[idx]'s index (along an axis of 3)"."""
+    else an IndexValueError naming the first bad entry and its place. `what` names the index as
+    the message says it: "the index", "the class labels", "gather's index along axis 1"."""
     values = np.asarray(index)
     whole = values.astype(np.int64)
     bad = ~((whole == values) & (0 <= whole) & (whole < n))
