@@ -162,7 +162,7 @@ def _values(raw, formula, fill: bool) -> tuple[dict, list[str]]:
         else:
             try:
                 point[name] = number(str(v).strip(), f"the value of {name}")
-            except InputValueError as e:  # its hint words bp grad's flags
+            except InputValueError as e:  # a value not finite: this server lets none through
                 raise InputValueError(e.reason, hint=VALUES_HINT + "; finite numbers only") from None
     defaulted = [n for n in formula.inputs if n not in point] if fill else []
     for name in defaulted:
