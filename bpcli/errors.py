@@ -6,9 +6,12 @@ an input given a value through `input_value("x", "VALUE")`, never by a CLI flag'
 face in force words them. A face puts its `Wording` in force for a stretch of work with
 `worded(wording)`, as it puts its bound on entries in force with `engine.entries.bounded(n)`:
 the library's, the default, says keywords (`batch_size=`, `x=VALUE`), the command line's its
-flags (`--batch-size`, `--x VALUE`: bpcli/cli/exits.py). `setting("optimizer", "adam")` names
-a value too (`optimizer='adam'`, `--optimizer adam`). What a refusal's setting would let
-through is data as well: `lifted_by` names it, and a face that has it words the hint."""
+flags (`--batch-size`, `--x VALUE`: bpcli/cli/exits.py), bp serve's its request's fields
+(`"check"`: views/web/server.py). `setting("optimizer", "adam")` names a value too
+(`optimizer='adam'`, `--optimizer adam`), `setting("latex", True)` a switch set (`latex=True`,
+`--latex`). The words are chosen when the text is made: a text that names a setting is made
+in a function, never at import. What a refusal's setting would let through is data as well:
+`lifted_by` names it, and a face that has that setting words the hint (bp's --max-entries)."""
 
 from __future__ import annotations
 
@@ -170,11 +173,14 @@ class EntriesError(LimitError):
         self.entries = entries
         self.limit = limit
         self.rank = rank
+        self.lifted_by = None if rank else "max_entries"
 
 
 class SizeError(LimitError):
     """A file's members would decompress to more bytes than the bound on a values file;
     carries what, the size and the bound."""
+
+    lifted_by = "max_values"
 
     def __init__(self, reason: str, what: str, size: int, limit: int):
         super().__init__(reason)

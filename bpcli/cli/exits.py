@@ -61,7 +61,10 @@ class Flags(Wording):
 
 
 FLAGS = Flags()
-LIFTS = {"allow_nonfinite": "bp grad --allow-nonfinite takes inf, -inf and nan as values, to see what they do"}
+# The hints for what a refusal's setting (its `lifted_by`) would let through, in the command line's words.
+LIFTS = {"allow_nonfinite": "bp grad --allow-nonfinite takes inf, -inf and nan as values, to see what they do",
+         "max_entries": "--max-entries N raises the bound (0: none)",
+         "max_values": "--max-values SIZE raises the bound (0: none)"}
 
 
 def say_error(message: str) -> None:
@@ -79,10 +82,6 @@ def exit_code(e: BaseException) -> int | None:
     does not expect (a bug), which the caller lets through to main()."""
     if isinstance(e, typer.Exit):
         return e.exit_code
-    if isinstance(e, entries.EntriesError) and not e.rank and not e.hint:
-        e.hint = "--max-entries N raises the bound (0: none)"
-    if isinstance(e, entries.SizeError) and not e.hint:
-        e.hint = "--max-values SIZE raises the bound (0: none)"
     if isinstance(e, BPError) and e.lifted_by in LIFTS and not e.hint:
         e.hint = LIFTS[e.lifted_by]
     if isinstance(e, BPError):

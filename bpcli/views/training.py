@@ -170,7 +170,7 @@ def train_tables(run, predictions: list[dict]) -> list:
             accuracy += [show_number(e.val_loss)] + ([f"{e.val_accuracy:.1%}"] if run.model.head else [])
         add_row(epochs, str(e.epoch), show_number(e.loss), *accuracy, *(show_number(e.params[p]) for p in params))
     final = table("Parameters", "parameter", "shape", "value")
-    for p in shown(final, list(run.model.params), 200, "--json has them all"):
+    for p in shown(final, list(run.model.params), 200, f"{setting('json')} has them all"):
         add_row(final, p, shape_text(run.model.shapes.get(p, ())), show_value(run.params[p]))
     out = [epochs, final]
     if run.model.classes is not None:
