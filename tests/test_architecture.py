@@ -141,11 +141,13 @@ def test_no_tracked_file_holds_a_merge_conflict_marker():
 # -- the core never words a CLI flag -------------------------------------------------------------------
 FLAG = re.compile(r"(?<![\w-])--[A-Za-z][\w-]*")  # --batch-size, --x; not a decrement, an em dash or ---
 # The strings outside bpcli/cli/ that write a `--flag` on purpose, each (file, the string as written),
-# not by line number, which every edit above it moves. Each writes out a whole command of bp, one
+# not by line number, which every edit above it moves. Each writes out a command of bp, one
 # that made or reads what the text is about; none names a setting to change.
 WRITES_A_COMMAND = {
-    # bp export --loop's script (also the library's Training.script()): its comments cite the
+    # bp export's scripts (also the library's export() and Training.script()) are titled with the
+    # command that writes them (bp export --torch, --jax, --loop); the loop's comments cite the
     # bp train run it reproduces, flag by flag, as one would type it again.
+    ("views/export.py", "bp export --"),
     ("views/export.py", "bp export --loop: the lecture's training loop in PyTorch, for the bp train run below."),
     ("views/export.py", ", --optimizer "),
     ("views/export.py", "  # bp train --dtype "),
@@ -172,13 +174,23 @@ def _docstrings(tree: ast.AST) -> set[int]:
     return found
 
 
+DASHES_BEFORE = re.compile(r"(?<![\w-])--$")  # f"--{name}": a flag made from a name
+
+
 def _flags_in_strings(path: Path) -> list[tuple[int, str]]:
-    """(line, string) for every string in the module's code (docstrings and comments aside) with a --flag in it."""
+    """(line, string) for every string in the module's code (docstrings and comments aside) with
+    a --flag in it, or an f-string's part that puts -- before a name (f"--{name}")."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     documentation = _docstrings(tree)
-    return [(node.lineno, node.value) for node in ast.walk(tree)
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in documentation
-            and FLAG.search(node.value)]
+    found = [(node.lineno, node.value) for node in ast.walk(tree)
+             if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in documentation
+             and FLAG.search(node.value)]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            found += [(part.lineno, part.value) for part, after in zip(node.values, node.values[1:])
+                      if isinstance(part, ast.Constant) and isinstance(after, ast.FormattedValue)
+                      and DASHES_BEFORE.search(part.value)]
+    return sorted(found)
 
 
 def test_no_module_below_the_cli_words_a_flag():
@@ -200,8 +212,9 @@ def test_no_module_below_the_cli_words_a_flag():
 def test_the_check_finds_a_flag_in_a_string_but_not_in_a_docstring_or_a_comment(tmp_path):
     module = tmp_path / "m.py"
     module.write_text('"""Run bp grad --json."""\n# --comment\nX = "---- x--y, 1 - -2"\n'
-                      'def f(n):\n    """--doc"""\n    raise ValueError(f"--lr {n} is too large; em — dash")\n')
-    assert _flags_in_strings(module) == [(6, "--lr ")]
+                      'def f(n):\n    """--doc"""\n    raise ValueError(f"--lr {n} is too large; em — dash")\n'
+                      'HINT = f"give --{X} VALUE, x--{X}"\n')
+    assert _flags_in_strings(module) == [(6, "--lr "), (7, "give --")]
 
 
 def _calls_at_import(tree: ast.AST):

@@ -40,7 +40,6 @@ def test_an_input_given_a_value_is_named_as_each_face_takes_it():
     with worded(FLAGS):
         assert input_value("y_hat", "VALUE") == "--y_hat VALUE"  # an input keeps its own name
         assert input_value("x") == "--x"
-        assert input_value("ω", "VALUE") == "ω=VALUE"  # no ASCII option: name=VALUE on the command line too
     with worded(FIELDS):
         assert input_value("x", 2) == '"x": 2 in "values"'
 

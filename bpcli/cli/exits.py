@@ -37,8 +37,8 @@ CLICK_ERROR = _click_class("ClickException")
 
 class Flags(Wording):
     """The command line's words: a setting is its flag and the value as typed after it
-    (`--batch-size`, `--lr 0.05`, `--hidden 16,16`; a switch set, `--latex`), an input `--x VALUE` (`ω=VALUE` for a
-    name that is no ASCII option)."""
+    (`--batch-size`, `--lr 0.05`, `--hidden 16,16`; a switch set, `--latex`), an input given
+    a value `--x VALUE`, its own name after the dashes."""
 
     NAMES = {"params": "param"}  # the library's keywords that the command line spells otherwise
 
@@ -47,8 +47,6 @@ class Flags(Wording):
         return flag if value is NO_VALUE or value is True else f"{flag} {self.value(value)}"
 
     def input(self, name: str, value=NO_VALUE) -> str:
-        if not name.isascii():
-            return super().input(name, value)
         return f"--{name}" if value is NO_VALUE else f"--{name} {value}"
 
     @staticmethod

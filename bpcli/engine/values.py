@@ -237,6 +237,7 @@ def value_problems(inputs: list[str], values: dict, complete: bool = True, given
 def raise_problems(problems: list[str], missing: list[str]) -> None:
     """One error naming every problem, with the options that would give what is missing."""
     if problems:
+        # A name no option can spell is asked for as NAME=VALUE, which the command line takes too.
         example = " ".join(input_value(n, "VALUE") if n.isascii() else f"{n}=VALUE" for n in missing)
         hint = f"give {example}" if missing else None
         e = InputValueError("; ".join(problems), hint=hint)
