@@ -1,7 +1,22 @@
-"""bp's errors: one small hierarchy, each kind with its documented exit code."""
+"""bp's errors: one small hierarchy, each kind with its documented exit code; and how any
+text bp says (an error's reason or hint, a note) names a setting.
+
+A setting (the batch size, the optimizer, a bound) is named through `setting("batch_size")`,
+an input given a value through `input_value("x", "VALUE")`, never by a CLI flag's text: the
+face in force words them. A face puts its `Wording` in force for a stretch of work with
+`worded(wording)`, as it puts its bound on entries in force with `engine.entries.bounded(n)`:
+the library's, the default, says keywords (`batch_size=`, `x=VALUE`), the command line's its
+flags (`--batch-size`, `--x VALUE`: bpcli/cli/exits.py), bp serve's its request's fields
+(`"check"`: views/web/server.py). `setting("optimizer", "adam")` names a value too
+(`optimizer='adam'`, `--optimizer adam`), `setting("latex", True)` a switch set (`latex=True`,
+`--latex`). The words are chosen when the text is made: a text that names a setting is made
+in a function, never at import. What a refusal's setting would let through is data as well:
+`lifted_by` names it, and a face that has that setting words the hint (bp's --max-entries)."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from dataclasses import dataclass
 
 CONTEXT = 40  # characters of the line shown on either side of an error's position
@@ -38,6 +53,56 @@ class Position:
         return f"  {self.excerpt}\n  {' ' * self.caret}^"
 
 
+# -- settings, worded by the face in force -------------------------------------------------------
+NO_VALUE = object()  # setting(name) names the setting alone
+
+
+class Wording:
+    """How a face names a setting and an input's value: this one, the library's (the default),
+    as keyword arguments (`batch_size=`, `lr=0.05`, `optimizer='adam'`; an input: `x=VALUE`).
+    A value in capitals (N, SIZE, VALUE) stands for one, and is said as it is."""
+
+    def setting(self, name: str, value=NO_VALUE) -> str:
+        return f"{name}=" if value is NO_VALUE else f"{name}={self.value(value)}"
+
+    def input(self, name: str, value=NO_VALUE) -> str:
+        """An input of the formula given a value (`x=2`)."""
+        return f"{name}=" if value is NO_VALUE else f"{name}={value}"
+
+    @staticmethod
+    def value(value) -> str:
+        if isinstance(value, float):
+            return format(value, "g")
+        if isinstance(value, str) and value.isupper() and value.isalpha():
+            return value
+        return repr(value)
+
+
+LIBRARY = Wording()  # the words in force where no face put its own
+_WORDING: contextvars.ContextVar[Wording] = contextvars.ContextVar("wording")
+
+
+def setting(name: str, value=NO_VALUE) -> str:
+    """The words for the setting `name` (spelt as the library's keyword: `batch_size`), and
+    its `value` if given, as the face in force says them."""
+    return _WORDING.get(LIBRARY).setting(name, value)
+
+
+def input_value(name: str, value=NO_VALUE) -> str:
+    """The words for giving the formula's input `name` a value, as the face in force says them."""
+    return _WORDING.get(LIBRARY).input(name, value)
+
+
+@contextlib.contextmanager
+def worded(wording: Wording):
+    """Say every setting named during this stretch of work in `wording`'s words."""
+    token = _WORDING.set(wording)
+    try:
+        yield
+    finally:
+        _WORDING.reset(token)
+
+
 class BPError(Exception):
     """Something the user can fix; the CLI prints the message, never a traceback.
 
@@ -46,6 +111,7 @@ class BPError(Exception):
 
     exit_code = 2
     kind = "error"
+    lifted_by: str | None = None  # the setting that would let through what was refused (a face words it)
 
     def __init__(self, reason: str, hint: str | None = None, position: Position | None = None):
         self.reason = reason
@@ -107,11 +173,14 @@ class EntriesError(LimitError):
         self.entries = entries
         self.limit = limit
         self.rank = rank
+        self.lifted_by = None if rank else "max_entries"
 
 
 class SizeError(LimitError):
     """A file's members would decompress to more bytes than the bound on a values file;
     carries what, the size and the bound."""
+
+    lifted_by = "max_values"
 
     def __init__(self, reason: str, what: str, size: int, limit: int):
         super().__init__(reason)

@@ -218,8 +218,23 @@ def test_train_a_classifier_gives_bp_trains_accuracy(bp, model, data, options):
     assert out.exit_code == 0, out.stderr
     doc = json.loads(out.stdout)
     t = api.train(model, path, **options)
-    assert t.json() == out.stdout.strip()
+    library = json.loads(t.json())
+    # The same document, but for the notes: each face words the settings they name (bp's flags, the keywords).
+    assert {**library, "notes": []} == {**doc, "notes": []}
+    assert [note.count("=") for note in library["notes"]] == [note.count("--") for note in doc["notes"]]
     assert t.accuracy == doc["accuracy"] and t.final_accuracy == doc["final_accuracy"]
+
+
+def test_a_library_note_names_the_keywords_where_bp_train_names_its_flags(bp):
+    path = str(EXAMPLES / "xor.csv")
+    out = bp("train", "logistic", path, "--epochs", "10", "--lr", "0.5", "--json")
+    cli = json.loads(out.stdout)["notes"][0]
+    library = json.loads(api.train("logistic", path, epochs=10, lr=0.5).json())["notes"][0]
+    assert cli.endswith("Try a network (bp train mlp) if no straight line separates the classes, as in XOR (a model "
+                        "linear in the features, such as logistic, cannot bend); --optimizer adam; more epochs "
+                        "(--epochs 40); a larger learning rate (--lr 2.5); --batch-size all")
+    assert library == cli.replace("--optimizer adam", "optimizer='adam'").replace("--epochs 40", "epochs=40").replace(
+        "--lr 2.5", "lr=2.5").replace("--batch-size all", "batch_size='all'")
 
 
 def test_train_on_numpy_arrays_equals_training_on_the_csv(line_csv):
@@ -259,7 +274,9 @@ def test_train_refuses_as_bp_train_does(line_csv, tmp_path):
     text.write_text("x,z,y\n1,a,2\n2,b,4\n")
     with pytest.raises(DataError, match="holds text") as e:
         api.train("affine", str(text), features="x,z")
-    assert e.value.hint and "--features" in e.value.hint
+    # The library's words are its keywords, not bp train's flags (--features x, --target z).
+    assert e.value.hint == ("the column z holds text, not numbers: leave it out with features='x', or make it the "
+                            "target with target='z'")
 
 
 def test_a_training_exports_the_loop_bp_export_writes(bp, line_csv):

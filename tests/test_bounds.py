@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from bpcli.cli.exits import FLAGS
+from bpcli.errors import worded
+
 
 @pytest.mark.parametrize("seconds", ["nan", "inf", "1e308", "-1", "0.01"])
 def test_a_check_timeout_no_clock_can_wait_for_is_refused(bp, seconds):
@@ -43,9 +46,11 @@ def test_explain_on_a_long_sum_lists_paths_within_its_step_budget_and_says_so():
     assert 0 < len(listed) < n and budget.left <= 0
     assert all(e.total_paths == 1 and e.adjoint == 1.0 for e in found)
     assert sum(len(p.edges) for e in found for p in e.paths) <= 50_000  # work and memory bounded
-    text = results.explain_text(r, found).plain
+    with worded(FLAGS):  # as bp grad --explain shows it: the view names the setting as the face in force does
+        text = results.explain_text(r, found).plain
     assert f"… and {n - len(listed):,} more inputs, whose paths were not listed" in text
     assert "--explain-steps raises it" in text and len(text) < 100_000
+    assert "(explain_steps= raises it)" in results.explain_text(r, found).plain  # the library's words
 
 
 def test_explain_on_a_rebound_chain_walks_each_path_once_without_copies():

@@ -18,7 +18,7 @@ from fractions import Fraction
 from bpcli.engine.graph import CONST, INPUT
 from bpcli.engine.numeric import FLOAT
 from bpcli.engine.ops import OPS, shape_text
-from bpcli.errors import BPError, UsageError
+from bpcli.errors import BPError, UsageError, setting
 from bpcli.language.parser import parse
 from bpcli.language.printer import ATOM, apply
 
@@ -274,7 +274,8 @@ def _nice(c: float) -> str:
 def check_derivative(formula, point: dict, wrt: str, answer: str, seed: int = 0, points: int = POINTS) -> Report:
     """The learner's ∂output/∂wrt against bp's at the point and at `points` seeded random ones."""
     if wrt not in formula.inputs:
-        raise UsageError(f"--wrt {wrt}: the formula has no input {wrt}; its inputs: {', '.join(formula.inputs)}")
+        raise UsageError(f"{setting('wrt', wrt)}: the formula has no input {wrt}; "
+                         f"its inputs: {', '.join(formula.inputs)}")
 
     def reference(p):
         return formula.grad(p).gradient[wrt]
@@ -307,10 +308,12 @@ def check_table(formula, point: dict, answers: dict, seed: int = 0, points: int 
     import numpy as np
 
     if not isinstance(answers, dict) or not ({"nodes", "edges"} & set(answers)):
-        raise UsageError("--table: the answers are a JSON object with \"nodes\" (id or name: adjoint) and/or "
+        raise UsageError(f"{setting('table')}: the answers are a JSON object with \"nodes\" (id or name: adjoint) "
+                         "and/or "
                          "\"edges\" (a list of {parent, child, slot, local})")
     if not formula.elementwise or any(np.ndim(v) for v in point.values()):
-        raise UsageError("--table checks a formula of numbers; for a tensor, check one gradient with --wrt")
+        raise UsageError(f"{setting('table')} checks a formula of numbers; for a tensor, check one gradient with "
+                         f"{setting('wrt')}")
     report = Report(formula.text, point, seed)
     at = None  # the random points, drawn once for every formula entry
 
@@ -322,13 +325,13 @@ def check_table(formula, point: dict, answers: dict, seed: int = 0, points: int 
 
     nodes = answers.get("nodes", {})
     if not isinstance(nodes, dict):
-        raise UsageError('--table: "nodes" is an object such as {"n3": 2.5, "w": "2*(x*w - y)*x"}')
+        raise UsageError(setting('table') + ': "nodes" is an object such as {"n3": 2.5, "w": "2*(x*w - y)*x"}')
     seen_nodes = set()
     for key, answer in nodes.items():
         i = _node(formula, key)
         seen_nodes.add(i)
         if not formula.differentiable[i]:
-            raise UsageError(f"--table: node {key} is a constant: it has no adjoint")
+            raise UsageError(f"{setting('table')}: node {key} is a constant: it has no adjoint")
         what = f"adjoint of {_named(formula, i)}"
 
         def adjoint(p, i=i):
@@ -336,7 +339,7 @@ def check_table(formula, point: dict, answers: dict, seed: int = 0, points: int 
         report.checks.append(_entry(what, answer, adjoint, point, where))
     edges = answers.get("edges", [])
     if not isinstance(edges, list):
-        raise UsageError('--table: "edges" is a list such as [{"parent": "n4", "child": "n2", "local": 3}]')
+        raise UsageError(setting('table') + ': "edges" is a list such as [{"parent": "n4", "child": "n2", "local": 3}]')
     seen_edges = set()
     for e in edges:
         parent, child, slot = _edge(formula, e)
@@ -354,7 +357,7 @@ def check_table(formula, point: dict, answers: dict, seed: int = 0, points: int 
         report.missing += [f"∂{_named(formula, p)}/∂{_named(formula, a)}" for p, args in enumerate(formula.args)
                            for s, a in enumerate(args) if formula.differentiable[a] and (p, s) not in seen_edges]
     if not report.checks:
-        raise UsageError("--table: the answers hold no entry")
+        raise UsageError(f"{setting('table')}: the answers hold no entry")
     return report
 
 
@@ -362,7 +365,7 @@ def _entry(what: str, answer, reference, point: dict, where) -> Verdict:
     if isinstance(answer, str):
         return compare(what, answer, reference, where(reference))
     if isinstance(answer, bool) or answer is None:
-        raise UsageError(f"--table: {what}: an answer is a number, nested lists of numbers or a formula, "
+        raise UsageError(f"{setting('table')}: {what}: an answer is a number, nested lists of numbers or a formula, "
                          f"not {answer!r}")
     return compare_number(what, answer, reference(point))
 
@@ -376,26 +379,29 @@ def _node(formula, key) -> int:
     labelled = [i for i, names in formula.labels.items() if key in names]
     if labelled:
         return labelled[-1]
-    raise UsageError(f"--table: {key!r} names no node: use the ids of bp grad --json (n0 … n{len(formula.kinds) - 1}), "
+    raise UsageError(f"{setting('table')}: {key!r} names no node: use the ids of bp grad {setting('json')} "
+                     f"(n0 … n{len(formula.kinds) - 1}), "
                      "an input's name or a label")
 
 
 def _edge(formula, e) -> tuple[int, int, int]:
     if not isinstance(e, dict) or not {"parent", "child", "local"} <= set(e):
-        raise UsageError(f"--table: an edge is {{\"parent\", \"child\", \"local\"}} (and \"slot\" where the "
+        raise UsageError(f"{setting('table')}: an edge is {{\"parent\", \"child\", \"local\"}} (and \"slot\" where the "
                          f"child is used twice), not {e!r}")
     parent, child = _node(formula, e["parent"]), _node(formula, e["child"])
     slots = [s for s, a in enumerate(formula.args[parent]) if a == child]
     if not slots:
-        raise UsageError(f"--table: no edge from {e['parent']} to {e['child']}: {e['child']} is no operand of "
-                         f"{e['parent']}")
+        raise UsageError(f"{setting('table')}: no edge from {e['parent']} to {e['child']}: {e['child']} is no "
+                         f"operand of {e['parent']}")
     if "slot" in e:
         if e["slot"] not in slots:
-            raise UsageError(f"--table: {e['child']} is operand {', '.join(map(str, slots))} of {e['parent']}, "
+            raise UsageError(f"{setting('table')}: {e['child']} is operand {', '.join(map(str, slots))} of "
+                             f"{e['parent']}, "
                              f"not {e['slot']!r}")
         return parent, child, e["slot"]
     if len(slots) > 1:
-        raise UsageError(f"--table: {e['child']} is operands {' and '.join(map(str, slots))} of {e['parent']}: "
+        raise UsageError(f"{setting('table')}: {e['child']} is operands {' and '.join(map(str, slots))} of "
+                         f"{e['parent']}: "
                          "say which with \"slot\"")
     return parent, child, slots[0]
 

@@ -17,7 +17,7 @@ from bpcli.check.verify import SYMPY_ABS, SYMPY_REL, close
 from bpcli.engine.graph import CONST, GraphBuilder
 from bpcli.engine.numtext import count_text
 from bpcli.engine.ops import OPS
-from bpcli.errors import BPError
+from bpcli.errors import BPError, setting
 from bpcli.language.parser import parse
 from bpcli.language.printer import program
 
@@ -209,7 +209,8 @@ def printed(d, simplify: bool = True, budget: float = 5.0, latex: bool = False) 
     if latex:
         done, tex = bridge.run(_program_latex, d, names, seconds=budget)
         if not done:
-            raise BPError(f"cannot write this derivative as LaTeX: {tex}", hint="bp diff without --latex")
+            raise BPError(f"cannot write this derivative as LaTeX: {tex}",
+                          hint=f"bp diff without {setting('latex', True)}")
     return Printed(text, tex, note)
 
 

@@ -1,6 +1,7 @@
 """How bp ends: every error becomes one `bp: …` message on stderr and a documented exit code,
 decided in one place (`exit_code`), whoever catches it: the command (`handles_errors`), the
-command group (Click's own usage errors) or the `bp` script's `main()`."""
+command group (Click's own usage errors) or the `bp` script's `main()`. While a command runs,
+the settings that errors and notes name are worded as its flags (`Flags`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import sys
 import typer
 
 from bpcli.engine import entries
-from bpcli.errors import BPError
+from bpcli.errors import NO_VALUE, BPError, Wording, worded
 from bpcli.streams import is_stream_error
 from bpcli.views.text import plain
 
@@ -34,6 +35,36 @@ def _click_class(name: str) -> type:
 CLICK_ERROR = _click_class("ClickException")
 
 
+class Flags(Wording):
+    """The command line's words: a setting is its flag and the value as typed after it
+    (`--batch-size`, `--lr 0.05`, `--hidden 16,16`; a switch set, `--latex`), an input given
+    a value `--x VALUE`, its own name after the dashes."""
+
+    NAMES = {"params": "param"}  # the library's keywords that the command line spells otherwise
+
+    def setting(self, name: str, value=NO_VALUE) -> str:
+        flag = "--" + self.NAMES.get(name, name).replace("_", "-")
+        return flag if value is NO_VALUE or value is True else f"{flag} {self.value(value)}"
+
+    def input(self, name: str, value=NO_VALUE) -> str:
+        return f"--{name}" if value is NO_VALUE else f"--{name} {value}"
+
+    @staticmethod
+    def value(value) -> str:
+        if isinstance(value, float):
+            return format(value, "g")
+        if isinstance(value, (list, tuple)):
+            return ",".join(map(str, value))
+        return str(value)
+
+
+FLAGS = Flags()
+# The hints for what a refusal's setting (its `lifted_by`) would let through, in the command line's words.
+LIFTS = {"allow_nonfinite": "bp grad --allow-nonfinite takes inf, -inf and nan as values, to see what they do",
+         "max_entries": "--max-entries N raises the bound (0: none)",
+         "max_values": "--max-values SIZE raises the bound (0: none)"}
+
+
 def say_error(message: str) -> None:
     """One place where errors reach the user: stderr, no traceback (and no error of its own
     when stderr is full or gone: the exit code still tells)."""
@@ -49,10 +80,8 @@ def exit_code(e: BaseException) -> int | None:
     does not expect (a bug), which the caller lets through to main()."""
     if isinstance(e, typer.Exit):
         return e.exit_code
-    if isinstance(e, entries.EntriesError) and not e.rank and not e.hint:
-        e.hint = "--max-entries N raises the bound (0: none)"
-    if isinstance(e, entries.SizeError) and not e.hint:
-        e.hint = "--max-values SIZE raises the bound (0: none)"
+    if isinstance(e, BPError) and e.lifted_by in LIFTS and not e.hint:
+        e.hint = LIFTS[e.lifted_by]
     if isinstance(e, BPError):
         say_error(f"bp: {e.kind}: {e}")
         return e.exit_code
@@ -83,12 +112,12 @@ def usage_message(e) -> str:
 def handles_errors(command):
     """A command whose errors (and Ctrl-C, and a stdout that cannot take the output) end in
     their messages and exit codes here, before Click would print its own; a command with
-    --max-entries works within its bound."""
+    --max-entries works within its bound, and its settings are worded as flags."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
-            with entries.bounded(kwargs.get("max_entries")):
+            with worded(FLAGS), entries.bounded(kwargs.get("max_entries")):
                 done = command(*args, **kwargs)
             sys.stdout.flush()  # here, not at exit, so that a full disk is reported
             return done

@@ -10,7 +10,7 @@ from typer.core import TyperCommand, TyperGroup
 
 import bpcli
 from bpcli.cli import exits, options
-from bpcli.errors import UsageError
+from bpcli.errors import UsageError, worded
 from bpcli.views.text import setup_streams
 
 
@@ -19,7 +19,8 @@ class BpGroup(TyperGroup):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
-            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            with worded(exits.FLAGS):  # options read before a command runs name flags too
+                code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except Exception as e:
             code = exits.exit_code(e)
             if code is None:

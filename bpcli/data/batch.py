@@ -16,7 +16,7 @@ from operator import itemgetter
 from bpcli.data.files import CSV, Limit, Lines, as_matrix, open_csv
 from bpcli.engine.numeric import ArrayMath
 from bpcli.engine.values import JSON_DEPTH, check_depth, json_scalar, normalise
-from bpcli.errors import DataError, InputValueError
+from bpcli.errors import DataError, InputValueError, input_value
 
 
 @dataclass
@@ -153,7 +153,7 @@ def gradients(formula, chunks: Iterator[Chunk], fixed: dict[str, float]):
         missing = [n for n, v in values.items() if v is None]
         if missing:
             raise InputValueError(f"no value for {', '.join(missing)}: not a column of the points "
-                                  "and not given", hint=" ".join(f"--{n} VALUE" for n in missing))
+                                  "and not given", hint=" ".join(input_value(n, "VALUE") for n in missing))
         size = chunk.rows
         with np.errstate(all="ignore"):
             result = formula.grad(values, m)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from bpcli.engine.values import check_depth, normalise, values_of
-from bpcli.errors import DataError, LimitError
+from bpcli.errors import DataError, LimitError, setting
 
 MAX_DATA = 1 << 30  # bytes of a data file (bp train's CSV, --at's points)
 MAX_VALUES = 128 << 20  # bytes of a values file
@@ -455,7 +455,8 @@ def cell(text: str, where: str, column: str | None = None) -> float:
     shown = text.strip()
     if shown.lower() in MISSING:
         what = "the cell is empty" if not shown else f"the cell is missing ({shown!r})"
-        raise MissingCell(f"{where}: {what}", hint="--drop-missing leaves out the rows with missing cells")
+        raise MissingCell(f"{where}: {what}",
+                          hint=f"{setting('drop_missing', True)} leaves out the rows with missing cells")
     if len(shown) > 40:
         shown = f"{shown[:20]}…{shown[-10:]} ({len(shown):,} characters)"
     if value is None:

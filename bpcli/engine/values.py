@@ -12,7 +12,7 @@ import unicodedata
 from bpcli.engine import entries as bound
 from bpcli.engine.entries import SizeError
 from bpcli.engine.ops import OPS
-from bpcli.errors import DataError, InputValueError, UsageError
+from bpcli.errors import DataError, InputValueError, UsageError, input_value, setting
 
 JSON_DEPTH = 100  # levels of nesting: a tensor has at most MAX_RANK axes, a bp document adds a few
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
@@ -59,8 +59,7 @@ def pair(text: str) -> tuple[str, str] | None:
     return (normalise(found.group(1)), found.group(2)) if found else None
 
 
-NONFINITE = "must be a finite number"  # the words of the problem --allow-nonfinite lifts
-ALLOW_NONFINITE = "bp grad --allow-nonfinite takes inf, -inf and nan as values, to see what they do"
+NONFINITE = "must be a finite number"  # the words of the problem the setting allow_nonfinite lifts
 
 
 def to_number(text: str, what: str, allow_nonfinite: bool = False) -> tuple[float | None, str | None]:
@@ -78,8 +77,15 @@ def number(text: str, what: str, error: type = InputValueError, allow_nonfinite:
     """A finite float from text, or an error that says which value is wrong."""
     value, problem = to_number(text, what, allow_nonfinite)
     if problem:
-        raise error(problem, hint=ALLOW_NONFINITE if NONFINITE in problem else None)
+        raise _lifted(error(problem), problem)
     return value
+
+
+def _lifted(e, problem: str):
+    """The error, marked as one that allow_nonfinite lifts when its problem is a value not finite."""
+    if NONFINITE in problem:
+        e.lifted_by = "allow_nonfinite"
+    return e
 
 
 def _named_values(parts: list[str], what: str, example: str, convert, takes: str = "NAME=VALUE") -> dict:
@@ -179,7 +185,8 @@ def split_arguments(tokens: list[str], formula_given: bool, allow_nonfinite: boo
         elif formula is None and not formula_given:
             formula = token
         else:
-            raise UsageError(f"unexpected argument {token!r}; give values as --name VALUE or name=VALUE")
+            raise UsageError(f"unexpected argument {token!r}; give values as {input_value('name', 'VALUE')} "
+                             "or name=VALUE")
         i += 1
     return formula, given
 
@@ -206,8 +213,8 @@ def value_problems(inputs: list[str], values: dict, complete: bool = True, given
     unknown = [n for n in named if n not in input_set]
     as_options = given.as_options if given else []
     problems = list(given.problems) if given else []
-    problems += [f"--{n} needs a value, e.g. --{n} 2" for n in (given.without_value if given else [])
-                 if n in inputs]
+    problems += [f"{input_value(n)} needs a value, e.g. {input_value(n, 2)}"
+                 for n in (given.without_value if given else []) if n in inputs]
     if missing:
         problems.append("no value for " + ", ".join(missing))
     if unknown:
@@ -218,7 +225,7 @@ def value_problems(inputs: list[str], values: dict, complete: bool = True, given
                 named.append(f"{name} (did you mean {close[0]}?)")
                 continue
             option = difflib.get_close_matches(name, options, n=1) if name in as_options else []
-            named.append(f"{name} (did you mean the option --{option[0]}?)" if option else name)
+            named.append(f"{name} (did you mean the option {setting(option[0])}?)" if option else name)
         known = ", ".join(inputs) or "none"
         problems.append(f"the formula has no input named {', '.join(named)}; its inputs: {known}")
     for name, v in values.items():  # arrays are taken as they are: IEEE rules apply
@@ -230,11 +237,11 @@ def value_problems(inputs: list[str], values: dict, complete: bool = True, given
 def raise_problems(problems: list[str], missing: list[str]) -> None:
     """One error naming every problem, with the options that would give what is missing."""
     if problems:
-        example = " ".join(f"--{n} VALUE" if n.isascii() else f"{n}=VALUE" for n in missing)
+        # A name no option can spell is asked for as NAME=VALUE, which the command line takes too.
+        example = " ".join(input_value(n, "VALUE") if n.isascii() else f"{n}=VALUE" for n in missing)
         hint = f"give {example}" if missing else None
-        if hint is None and any(NONFINITE in p for p in problems):
-            hint = ALLOW_NONFINITE
-        raise InputValueError("; ".join(problems), hint=hint)
+        e = InputValueError("; ".join(problems), hint=hint)
+        raise e if hint else _lifted(e, e.reason)
 
 
 def to_value(text: str, name: str, allow_nonfinite: bool = False) -> tuple:
@@ -360,8 +367,8 @@ def from_numpy(path: str, allow_nonfinite: bool = False, name: str | None = None
         if len(odd) and not allow_nonfinite:
             where = entry(key, odd[0])
             more = f" ({len(odd):,} entries are not finite)" if len(odd) > 1 else ""
-            raise DataError(f"{path}: {where} {NONFINITE}, got {float(array[tuple(odd[0])])!r}{more}",
-                            hint=ALLOW_NONFINITE)
+            problem = f"{path}: {where} {NONFINITE}, got {float(array[tuple(odd[0])])!r}{more}"
+            raise _lifted(DataError(problem), problem)
         out.append((normalise(key), array if array.ndim else float(array)))
     return out, left
 
@@ -440,7 +447,8 @@ def json_scalar(v, what: str, allow_nonfinite: bool = False) -> float:
     except OverflowError:  # an integer beyond float64 (json reads up to 4,300 digits)
         raise DataError(f"{what} must be a finite number, got an integer of {len(str(abs(v))):,} digits") from None
     if value - value != 0 and not allow_nonfinite:
-        raise DataError(f"{what} {NONFINITE}, got {json.dumps(v)}", hint=ALLOW_NONFINITE)
+        problem = f"{what} {NONFINITE}, got {json.dumps(v)}"
+        raise _lifted(DataError(problem), problem)
     return value
 
 

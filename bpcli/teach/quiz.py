@@ -33,7 +33,7 @@ from bpcli.engine.graph import CONST, INPUT
 from bpcli.engine.numtext import number_text
 from bpcli.engine.ops import OPS, partial_display
 from bpcli.engine.values import require_scalars
-from bpcli.errors import InputValueError, UsageError
+from bpcli.errors import InputValueError, UsageError, setting
 from bpcli.language.parser import parse
 from bpcli.views.labels import edge_formula, notes, ref
 
@@ -182,7 +182,7 @@ def short_decimal(v: float) -> bool:
 def generate(level: int, seed: int) -> Exercise:
     """A fresh exercise at a level, the same for the same seed."""
     if level not in TEMPLATES:
-        raise UsageError(f"--level must be 1, 2 or 3, not {level}")
+        raise UsageError(f"{setting('level')} must be 1, 2 or 3, not {level}")
     rng = random.Random(f"bp quiz {level} {seed}")
     templates = TEMPLATES[level][:]
     rng.shuffle(templates)
@@ -204,7 +204,7 @@ def generate(level: int, seed: int) -> Exercise:
 def lecture(number: int) -> Exercise:
     """The lecture's classroom exercises (课堂练习), with their known answers."""
     if number not in LECTURE:
-        raise UsageError(f"--lecture must be 1 or 2, not {number}")
+        raise UsageError(f"{setting('lecture')} must be 1 or 2, not {number}")
     text, point, ids = LECTURE[number]
     return build(parse(text), point, ids=ids, title=f"the lecture's exercise {number}",
                  spec={"lecture": number})
@@ -404,11 +404,12 @@ def read_answers(ex: Exercise, text: str, source: str) -> dict[str, float]:
         raise InputValueError(f"{source}: not JSON: {e.msg} (line {e.lineno}, column {e.colno})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("answers"), dict):
         raise InputValueError(f'{source}: expected {{"fingerprint": …, "answers": {{blank: number, …}}}}, '
-                              "as bp quiz --key prints it")
+                              f"as bp quiz {setting('key')} prints it")
     if doc.get("fingerprint") != ex.fingerprint:
         raise InputValueError(f"{source}: these answers are for another exercise (fingerprint "
                               f"{doc.get('fingerprint')!r}, this one is {ex.fingerprint!r})",
-                              hint="give the same --seed, --level, --formula or --lecture as the exercise")
+                              hint=f"give the same {setting('seed')}, {setting('level')}, {setting('formula')} or "
+                                   f"{setting('lecture')} as the exercise")
     answers = doc["answers"]
     ids = [b.id for b in ex.blanks]
     problems = []

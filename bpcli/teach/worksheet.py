@@ -12,7 +12,7 @@ import re
 import unicodedata
 
 from bpcli.engine.numtext import number_text
-from bpcli.errors import UsageError
+from bpcli.errors import UsageError, setting
 from bpcli.teach.quiz import Exercise, key_document, operation
 from bpcli.views.labels import edge_formula, ref
 
@@ -177,7 +177,7 @@ def sheets(ex: Exercise, path: str) -> list[tuple[str, str]]:
     """(path, text) of the worksheet and of its key, by the extension: .md or .tex."""
     stem, dot, ext = path.rpartition(".")
     if not dot or ext.lower() not in ("md", "tex"):
-        raise UsageError(f"--worksheet {path}: the file must end in .md (Markdown) or .tex (LaTeX)")
+        raise UsageError(f"{setting('worksheet', path)}: the file must end in .md (Markdown) or .tex (LaTeX)")
     key_path = f"{stem}-key.{ext}"
     if ext.lower() == "md":
         return [(path, markdown(ex)), (key_path, markdown_key(ex))]

@@ -3,6 +3,8 @@ always answering the most common class (chance), said with the settings to chang
 
 from __future__ import annotations
 
+from bpcli.errors import setting
+
 
 def majority_share(model, table) -> float:
     """The share of rows in the most common class: what a classifier gets by never looking."""
@@ -30,14 +32,14 @@ def chance_note(run, table) -> str | None:
         tries.append("a network (bp train mlp) if no straight line separates the classes, as in XOR "
                      "(a model linear in the features, such as logistic, cannot bend)")
     elif "h1 =" not in model.text:
-        tries.append("hidden layers (--hidden 16,16): without them the boundary is a straight line")
+        tries.append(f"hidden layers ({setting('hidden', '16,16')}): without them the boundary is a straight line")
     elif "h1 = W1" in model.text:
-        tries.append("an activation (--activation tanh): without one the layers are one linear map")
+        tries.append(f"an activation ({setting('activation', 'tanh')}): without one the layers are one linear map")
     if s.optimizer != "adam":
-        tries.append("--optimizer adam")
-    tries.append(f"more epochs (--epochs {s.epochs * 4})")
-    tries.append(f"a larger learning rate (--lr {s.lr * 5:g})")
+        tries.append(setting("optimizer", "adam"))
+    tries.append(f"more epochs ({setting('epochs', s.epochs * 4)})")
+    tries.append(f"a larger learning rate ({setting('lr', s.lr * 5)})")
     if s.batch_size is not None:
-        tries.append("--batch-size all")
+        tries.append(setting("batch_size", "all"))
     return (f"the accuracy ended at {accuracy:.1%}, no better than chance ({chance:.1%}, always answering the "
             f"most common class): the model learned nothing that classifies. Try " + "; ".join(tries))

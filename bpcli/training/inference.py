@@ -6,7 +6,7 @@ from __future__ import annotations
 from bpcli.engine import tensor
 from bpcli.engine.numeric import ArrayMath
 from bpcli.engine.values import number, read_pairs
-from bpcli.errors import UsageError
+from bpcli.errors import UsageError, setting
 from bpcli.training import nets
 from bpcli.training.nets import FEATURES
 
@@ -23,7 +23,7 @@ def predict(model, params: dict, point: dict, dtype: str = "float64"):
     softmax model the class with the largest logit."""
     missing = [n for n in model.point_names if n not in point]
     if missing:
-        raise UsageError(f"--predict needs a value for {', '.join(missing)}")
+        raise UsageError(f"{setting('predict')} needs a value for {', '.join(missing)}")
     values = {**{n: point[n] for n in model.point_names}, **params}
     if not model.tensor and dtype == "float64":
         values = {n: values[n] for n in model.yhat.inputs}
@@ -107,13 +107,14 @@ def parse_predict(text: str, features: list[str]) -> dict:
     if "=" not in text:
         cells = text.split(",")
         if len(cells) != len(features):
-            raise UsageError(f"--predict {text}: {len(cells)} number{'s' if len(cells) != 1 else ''} for "
+            raise UsageError(f"{setting('predict', text)}: {len(cells)} number{'s' if len(cells) != 1 else ''} for "
                              f"{len(features)} feature{'s' if len(features) != 1 else ''} "
                              f"({', '.join(features)}); give them in that order or by name, e.g. "
                              + ",".join(f"{f}=VALUE" for f in features))
-        return {f: number(c.strip(), f"--predict {f}") for f, c in zip(features, cells)}
-    point = read_pairs(text.split(","), "--predict", ",".join(f"{f}=VALUE" for f in features))
+        return {f: number(c.strip(), f"{setting('predict')} {f}") for f, c in zip(features, cells)}
+    point = read_pairs(text.split(","), setting("predict"), ",".join(f"{f}=VALUE" for f in features))
     unknown = [n for n in point if n not in features]
     if unknown:
-        raise UsageError(f"--predict: {', '.join(unknown)} is not a feature; the features are {', '.join(features)}")
+        raise UsageError(f"{setting('predict')}: {', '.join(unknown)} is not a feature; "
+                         f"the features are {', '.join(features)}")
     return point

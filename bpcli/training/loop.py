@@ -15,7 +15,7 @@ from bpcli.engine.graph import GraphBuilder
 from bpcli.engine.numeric import FLOAT
 from bpcli.engine.numtext import number_text
 from bpcli.engine.ops import INPUT, OPS
-from bpcli.errors import BPError, DataError, DomainError, IndexValueError, UsageError
+from bpcli.errors import BPError, DataError, DomainError, IndexValueError, UsageError, setting
 from bpcli.language.parser import parse
 from bpcli.training import health, nets, optim
 from bpcli.training.inference import arithmetic
@@ -35,8 +35,8 @@ MODELS = {
     "linear": "w·x (the lecture's model)",
     "affine": "w·x + b",
     "logistic": "sigmoid(w·x + b), binary cross-entropy loss",
-    "mlp": "an MLP over the features (--hidden, --activation); sigmoid + BCE for a 0/1 target",
-    "softmax": "multinomial logistic regression (with --hidden: an MLP classifier), cross-entropy",
+    "mlp": "an MLP over the features (its hidden layers and activation); sigmoid + BCE for a 0/1 target",
+    "softmax": "multinomial logistic regression (with hidden layers: an MLP classifier), cross-entropy",
 }
 ROWS_AS_FLOATS = 65_536  # rows turned into Python floats at a time by the per-sample loop
 LOSSES = {
@@ -133,13 +133,13 @@ class Settings:
 
     def __post_init__(self):
         if self.dtype not in ("float64", "float32"):
-            raise UsageError(f"--dtype must be float64 or float32, not {self.dtype!r}")
+            raise UsageError(f"{setting('dtype')} must be float64 or float32, not {self.dtype!r}")
         if self.optimizer not in OPTIMIZERS:
-            raise UsageError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, not {self.optimizer!r}")
+            raise UsageError(f"{setting('optimizer')} must be one of {', '.join(OPTIMIZERS)}, not {self.optimizer!r}")
         if self.mistake not in (None, "no-zero-grad"):
             raise UsageError(f"the training mistake is no-zero-grad, not {self.mistake!r}")
         if self.init_scheme not in INIT_SCHEMES:
-            raise UsageError(f"--init-scheme must be one of {', '.join(INIT_SCHEMES)}, "
+            raise UsageError(f"{setting('init_scheme')} must be one of {', '.join(INIT_SCHEMES)}, "
                              f"not {self.init_scheme!r}")
 
 
@@ -255,7 +255,7 @@ def build_model(model: str, columns: list[str], target: str, source: str,
         raise DataError(f"the model {text} has no parameter to train: every name is a column of {source}")
     unknown = [n for n in shapes if n not in params]
     if unknown:
-        raise UsageError(f"--param names no parameter of the model: {', '.join(unknown)}; "
+        raise UsageError(f"{setting('params')} names no parameter of the model: {', '.join(unknown)}; "
                          f"its parameters: {', '.join(params)}")
     return Model(text, loss_text, _join(yhat, loss_formula, target, text, loss_text), yhat,
                  params, used, target, shapes, head, classes, vector, init, binary=loss == "bce", logit=logit,
@@ -302,7 +302,7 @@ def _network(model: str, columns, target, source, loss, net: NetOptions, target_
         if text and len(labels) != 2:
             raise DataError(f"{source}: the target {target} holds {len(labels)} class labels "
                             f"({_some(labels)}); mlp's sigmoid output tells two apart",
-                            hint="softmax --hidden 16,16 is an MLP classifier for any number of classes")
+                            hint=f"softmax {setting('hidden', '16,16')} is an MLP classifier for any number of classes")
         binary = text or (target_values is not None and is_binary(target_values))
         classes, head = (labels if binary else None), ("sigmoid" if binary else None)
         loss = loss or ("bce" if binary else "mse")
@@ -337,7 +337,7 @@ def check_binary(column, target: str, source: str) -> None:
     shown = ", ".join(number_text(v, 10) for v in found[:8].tolist()) + (", …" if len(found) > 8 else "")
     raise DataError(f"{source}: the target {target} must be 0 or 1 for binary cross-entropy "
                     f"(logistic); it has {len(found):,} distinct values: {shown}",
-                    hint="pick a 0/1 target column with --target, or use --loss mse")
+                    hint=f"pick a 0/1 target column with {setting('target')}, or use {setting('loss', 'mse')}")
 
 
 def encode_classes(model: Model, table) -> None:
@@ -383,10 +383,11 @@ def split_rows(table, fraction: float, seed: int):
     import numpy as np  # deferred: loads numpy
 
     if not 0 < fraction < 1:
-        raise UsageError(f"--val takes a share of the rows between 0 and 1 (e.g. 0.2) or a CSV file, not {fraction:g}")
+        raise UsageError(f"{setting('val')} takes a share of the rows between 0 and 1 (e.g. 0.2) or a CSV file, "
+                         f"not {fraction:g}")
     held = round(fraction * table.rows)
     if held < 1 or held >= table.rows:
-        raise DataError(f"{table.source}: --val {fraction:g} of {table.rows:,} rows leaves "
+        raise DataError(f"{table.source}: {setting('val', fraction)} of {table.rows:,} rows leaves "
                         f"{'no row to validate on' if held < 1 else 'no row to train on'}")
     order = np.random.default_rng(seed).permutation(table.rows)
     return _rows_of(table, np.sort(order[:-held])), _rows_of(table, np.sort(order[-held:]), "held-out")
@@ -408,7 +409,7 @@ class Trainer:
         self.model, self.settings = model, settings
         unknown = [n for n in settings.init if n not in model.params]
         if unknown:
-            raise UsageError(f"--init names no parameter: {', '.join(unknown)}; "
+            raise UsageError(f"{setting('init')} names no parameter: {', '.join(unknown)}; "
                              f"the parameters are {', '.join(model.params)}")
         _given_shapes(model, settings.init)
         self.f = model.loss
@@ -723,7 +724,7 @@ class Trainer:
         return DomainError(
             f"training diverged in epoch {epoch}: the {what} became {'nan or inf'}; "
             f"last finite parameters: {finite}",
-            hint=f"try a smaller learning rate, e.g. --lr {self.settings.lr / 10:g}")
+            hint=f"try a smaller learning rate, e.g. {setting('lr', self.settings.lr / 10)}")
 
     def _snapshot(self) -> dict:
         """The parameters now, for an epoch's record: floats, and the arrays themselves (no
@@ -748,7 +749,8 @@ def _given_shapes(model: Model, init: dict) -> None:
             continue
         wanted = tuple(model.shapes[p])
         if given and given != wanted:
-            raise UsageError(f"the starting value of {p} (--init or --resume) has shape {_shape_words(given)}, "
+            raise UsageError(f"the starting value of {p} ({setting('init')} or {setting('resume')}) has shape "
+                             f"{_shape_words(given)}, "
                              f"but the parameter {p} has shape {_shape_words(wanted)}")
 
 

@@ -10,7 +10,7 @@ import math
 import re
 
 from bpcli.engine.values import normalise
-from bpcli.errors import UsageError
+from bpcli.errors import UsageError, setting
 
 INIT_SCHEMES = {
     "uniform": "U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as torch.nn.Linear starts",
@@ -35,8 +35,8 @@ def parse_params(pairs: list[str]) -> dict:
     for pair in pairs:
         name, eq, shape = pair.partition("=")
         if not eq or not name.strip():
-            raise UsageError(f"--param takes NAME=SHAPE, e.g. --param W1=16x2, not {pair!r}")
-        shapes[normalise(name.strip())] = parse_shape(shape.strip(), f"--param {name.strip()}")
+            raise UsageError(f"{setting('params')} takes NAME=SHAPE, e.g. {setting('params', 'W1=16x2')}, not {pair!r}")
+        shapes[normalise(name.strip())] = parse_shape(shape.strip(), f"{setting('params')} {name.strip()}")
     return shapes
 
 
@@ -46,7 +46,7 @@ def parse_hidden(text: str | None) -> list[int]:
         return []
     sizes = text.split(",")
     if not all(re.fullmatch(r"[1-9][0-9]{0,5}", s.strip()) for s in sizes):
-        raise UsageError(f"--hidden takes layer sizes such as 16,16, not {text!r}")
+        raise UsageError(f"{setting('hidden')} takes layer sizes such as 16,16, not {text!r}")
     return [int(s) for s in sizes]
 
 

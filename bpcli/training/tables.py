@@ -5,7 +5,7 @@ arrays). `bp train` and the library's `train` both start here."""
 from __future__ import annotations
 
 from bpcli.data.files import CSV, NotANumber, Table
-from bpcli.errors import DataError
+from bpcli.errors import DataError, setting
 from bpcli.language.parser import parse
 from bpcli.training.loop import MODELS, NetOptions, build_model, choose_target, columns_used
 
@@ -92,6 +92,8 @@ def text_column(e: NotANumber, model: str, used: list[str], goal: str) -> NotANu
         return e
     rest = [c for c in used[:-1] if c != column]
     named = model not in MODELS and column in parse(model).inputs  # the formula reads it by name
-    drop = f"leave it out with --features {','.join(rest)}" if rest and not named else "write the model without it"
-    e.hint = f"the column {column} holds text, not numbers: {drop}, or make it the target with --target {column}"
+    drop = (f"leave it out with {setting('features', ','.join(rest))}" if rest and not named
+            else "write the model without it")
+    e.hint = (f"the column {column} holds text, not numbers: {drop}, or make it the target with "
+              f"{setting('target', column)}")
     return e

@@ -6,6 +6,7 @@ from __future__ import annotations
 import textwrap
 
 from bpcli.check.derivation import ANSWERS_SCHEMA, ATOL, RTOL
+from bpcli.errors import setting
 from bpcli.views.documents import json_number, json_value
 from bpcli.views.numbers import show_number, show_value
 from bpcli.views.tables import add_row, table
@@ -82,7 +83,7 @@ def _wrong_words(c) -> str:
         if all(getattr(v, "ndim", 0) == 0 for v in point.values()):
             place = ", ".join(f"{n} = {show_number(v)}" for n, v in point.items())
         else:
-            place = f"random point {at['index']} (--json has its values)"
+            place = f"random point {at['index']} ({setting('json')} has its values)"
         words += " at the given point" if at["index"] == 0 else f" at {place}"
     if c.problem:
         words += f": {c.problem}"

@@ -9,6 +9,7 @@ from typing import NamedTuple
 from bpcli.engine.graph import CONST
 from bpcli.engine.numtext import count_text, number_text
 from bpcli.engine.ops import OPS, partial_display
+from bpcli.errors import setting
 from bpcli.views.labels import ref, rule_name, vjp_rule
 from bpcli.views.numbers import show_inline
 
@@ -138,7 +139,7 @@ def describe(result, e: Explanation) -> list[str]:
     if e.total_paths > len(e.paths):
         more = f"{count_text(e.total_paths - len(e.paths))} more paths"
         if not e.complete:
-            more += " (the listing stopped at its step budget: --explain-steps raises it)"
+            more += f" (the listing stopped at its step budget: {setting('explain_steps')} raises it)"
         lines.append(f"  … and {more}; their sum is not listed, but the "
                      "adjoint below is exact: the backward pass adds every path at once")
     else:

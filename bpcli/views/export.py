@@ -26,7 +26,7 @@ from bpcli.engine.ops import OPS, shape_text
 from bpcli.engine.tensor import grad as tensor_grad
 from bpcli.engine.tensor import shapes as node_shapes
 from bpcli.engine.values import is_number, shape_of
-from bpcli.errors import UsageError
+from bpcli.errors import UsageError, setting
 from bpcli.language.parser import parse
 from bpcli.training.nets import FEATURES
 from bpcli.views import labels as view
@@ -365,7 +365,8 @@ def _refuse_large(result, limit: int) -> None:
     total = 2 * sum(math.prod(shape) for shape in result.shapes)
     if total > limit:
         raise UsageError(f"the script would embed {total:,} numbers (every node's value and adjoint), "
-                         f"more than the limit of {limit:,}", hint="raise it with --max-numbers N (0: no limit)")
+                         f"more than the limit of {limit:,}",
+                         hint=f"raise it with {setting('max_numbers', 'N')} (0: no limit)")
 
 
 def _torch_nodes(f, names: list[str], indent: str = "", shapes=None) -> list[str]:
@@ -514,9 +515,10 @@ def loop_script(run, table, predictions: list[dict], start=None, columns=None) -
     `columns` as training read them (the trainer's)."""
     model, settings = run.model, run.settings
     if settings.shuffle:
-        raise UsageError("--loop goes through the rows in file order: --shuffle is not exported")
+        raise UsageError(f"{setting('loop')} goes through the rows in file order: {setting('shuffle', True)} "
+                         "is not exported")
     if table.rows > MAX_LOOP_ROWS:
-        raise UsageError(f"--loop embeds the data in the script: {table.rows:,} rows is more than "
+        raise UsageError(f"{setting('loop')} embeds the data in the script: {table.rows:,} rows is more than "
                          f"{MAX_LOOP_ROWS:,}")
     if model.tensor:
         return _tensor_loop_script(run, table, start, columns)

@@ -14,7 +14,7 @@ import subprocess
 from bpcli.engine.graph import CONST, INPUT
 from bpcli.engine.numtext import count_text
 from bpcli.engine.ops import shape_text
-from bpcli.errors import LimitError, MissingDependency, UsageError
+from bpcli.errors import LimitError, MissingDependency, UsageError, setting
 from bpcli.views import labels as view
 from bpcli.views import settings
 from bpcli.views.explain import path_counts
@@ -202,15 +202,16 @@ def render_with_graphviz(dot: str, fmt: str) -> bytes:
     """SVG, PNG or PDF bytes from Graphviz's `dot` program."""
     program = shutil.which("dot")
     if program is None:
-        raise MissingDependency(f"--format {fmt} needs Graphviz's dot program, which is not installed",
+        raise MissingDependency(f"{setting('format', fmt)} needs Graphviz's dot program, which is not installed",
                                 hint="apt install graphviz (Debian, Ubuntu), brew install graphviz (macOS); "
-                                     "or use --format dot or mermaid")
+                                     f"or use {setting('format', 'dot')} or mermaid")
     try:
         done = subprocess.run([program, f"-T{fmt}"], input=dot.encode(), capture_output=True,
                               timeout=GRAPHVIZ_SECONDS)
     except subprocess.TimeoutExpired:
         raise LimitError(f"Graphviz did not finish the picture in {GRAPHVIZ_SECONDS} s",
-                         hint="lower --max-nodes, or write --format dot and run dot yourself") from None
+                         hint=f"lower {setting('max_nodes')}, or write {setting('format', 'dot')} and run dot "
+                              "yourself") from None
     if done.returncode != 0:
         raise UsageError(f"Graphviz failed: {done.stderr.decode(errors='replace').strip()[:300]}")
     return done.stdout
@@ -223,9 +224,10 @@ GRAPHVIZ_SECONDS = 300  # what Graphviz may take for a picture within --max-node
 def check_nodes(f, max_nodes: int, fmt: str) -> None:
     """Refuse a Graphviz picture of more than `max_nodes` nodes (0: no limit) before drawing it."""
     if max_nodes and len(f) > max_nodes:
-        raise LimitError(f"the graph has {len(f):,} nodes, more than the {max_nodes:,} a --format {fmt} "
+        raise LimitError(f"the graph has {len(f):,} nodes, more than the {max_nodes:,} a {setting('format', fmt)} "
                          "picture draws (Graphviz would take minutes)",
-                         hint="raise the limit with --max-nodes N (0: none), or write --format dot or mermaid")
+                         hint=f"raise the limit with {setting('max_nodes', 'N')} (0: none), or write "
+                              f"{setting('format', 'dot')} or mermaid")
 
 
 def _tree_size(f, fold: bool) -> tuple[int, int]:
@@ -247,15 +249,15 @@ def check_tree(f, fold: bool, max_nodes: int, max_depth: int) -> None:
     if not max_nodes and not max_depth:  # nothing to refuse: tree_lines plans the tree once
         return
     lines, levels = _tree_size(f, fold)
-    other = ("--format svg or dot" if not max_nodes or len(f) <= max_nodes else "--format dot") + (
-        "" if fold else ", or drop --no-fold")
+    other = (f"{setting('format', 'svg')} or dot" if not max_nodes or len(f) <= max_nodes
+             else setting("format", "dot")) + ("" if fold else f", or drop {setting('no_fold')}")
     if max_nodes and lines > max_nodes:
         raise LimitError(f"the tree would draw {count_text(lines)} lines, more than the limit of {max_nodes:,}",
-                         hint=f"raise the limit with --max-nodes N (0: none), or use {other}")
+                         hint=f"raise the limit with {setting('max_nodes', 'N')} (0: none), or use {other}")
     if max_depth and levels > max_depth:
         raise LimitError(f"the tree would be {levels:,} levels deep ({4 * levels:,} columns), more than the "
                          f"limit of {max_depth:,}",
-                         hint=f"raise the limit with --max-depth N (0: none), or use {other}")
+                         hint=f"raise the limit with {setting('max_depth', 'N')} (0: none), or use {other}")
 
 
 def _plan(f, fold: bool) -> list[tuple[int, int, bool]]:

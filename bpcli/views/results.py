@@ -7,6 +7,7 @@ import itertools
 
 from bpcli.engine.graph import CONST, INPUT
 from bpcli.engine.ops import shape_text
+from bpcli.errors import setting
 from bpcli.views import labels as view
 from bpcli.views.explain import LISTED_LOCALS, SHOWN_LOCALS, describe, local_text, locals_on_paths
 from bpcli.views.numbers import show_number, show_sampled, show_value
@@ -167,7 +168,7 @@ def explain_text(result, explanations):
         text.append("Each local gradient, the numbers filled in\n", style="bold")
         text.append(plain("\n".join("  " + local_text(result.formula, k) for k in found)) + "\n")
         if more:
-            text.append(plain(f"  … and {more:,} more edges on these paths (--json lists the first "
+            text.append(plain(f"  … and {more:,} more edges on these paths ({setting('json')} lists the first "
                               f"{SHOWN_LOCALS} in explain_locals)\n"))
         text.append("\n")
     text.append("The chain rule, path by path\n", style="bold")
@@ -179,7 +180,8 @@ def explain_text(result, explanations):
             unlisted += 1
     if unlisted:
         text.append(plain(f"… and {unlisted:,} more inputs, whose paths were not listed: the step budget "
-                          "of --explain ran out (--explain-steps raises it); their gradients are exact in "
+                          f"of {setting('explain')} ran out ({setting('explain_steps')} raises it); their gradients "
+                          "are exact in "
                           "the Gradient table\n"))
     return text
 

@@ -4,6 +4,7 @@ lists show their first and last rows, with a row saying how many lie between."""
 
 from __future__ import annotations
 
+from bpcli.errors import setting
 from bpcli.views.numbers import show_number
 from bpcli.views.text import rich_text
 
@@ -94,14 +95,15 @@ def _rows(items: list, limit: int | None):
     return items[:half] + [None] + items[-half:], len(items) - 2 * half
 
 
-def shown(table, items: list, limit: int | None, see: str = "--all shows them"):
+def shown(table, items: list, limit: int | None, see: str | None = None):
     """The items to give a row each; past `limit`, the first and last, with a row saying how
-    many more there are between them (and where to `see` them)."""
+    many more there are between them (and where to `see` them: else the setting `all`)."""
     return with_gap(table, *_rows(items, limit), see)
 
 
-def with_gap(table, rows: list, hidden: int, see: str = "--all shows them"):
+def with_gap(table, rows: list, hidden: int, see: str | None = None):
     """The rows to fill, None among them standing for the `hidden` ones: a row says how many."""
+    see = see or f"{setting('all')} shows them"
     for item in rows:
         if item is None:
             add_row(table, "…", f"{hidden} more rows ({see})", *[""] * (len(table.columns) - 2))

@@ -11,7 +11,7 @@ import tempfile
 
 from bpcli import streams
 from bpcli.engine.ops import shape_text
-from bpcli.errors import MissingDependency, OutputError, UsageError
+from bpcli.errors import MissingDependency, OutputError, UsageError, setting
 from bpcli.training import advice, resume
 from bpcli.training.loop import LOGIT_NOTE
 from bpcli.views import health, settings
@@ -170,7 +170,7 @@ def train_tables(run, predictions: list[dict]) -> list:
             accuracy += [show_number(e.val_loss)] + ([f"{e.val_accuracy:.1%}"] if run.model.head else [])
         add_row(epochs, str(e.epoch), show_number(e.loss), *accuracy, *(show_number(e.params[p]) for p in params))
     final = table("Parameters", "parameter", "shape", "value")
-    for p in shown(final, list(run.model.params), 200, "--json has them all"):
+    for p in shown(final, list(run.model.params), 200, f"{setting('json')} has them all"):
         add_row(final, p, shape_text(run.model.shapes.get(p, ())), show_value(run.params[p]))
     out = [epochs, final]
     if run.model.classes is not None:
@@ -221,11 +221,11 @@ def check_plot_path(path: str) -> str:
     """The picture's format from the extension; the path is checked before any training."""
     kind = path.rsplit(".", 1)[-1].lower() if "." in path else ""
     if kind not in ("png", "svg"):
-        raise UsageError(f"--plot {path}: the file must end in .png or .svg")
+        raise UsageError(f"{setting('plot', path)}: the file must end in .png or .svg")
     try:
         streams.check_writable(path)
     except OutputError as e:
-        raise OutputError(f"--plot: {e.message}") from None
+        raise OutputError(f"{setting('plot')}: {e.message}") from None
     return kind
 
 
@@ -235,7 +235,7 @@ def save_loss_plot(losses: list[float], path: str, title: str, val: list | None 
     kind = check_plot_path(path)
     with _matplotlib() as plt:
         if plt is None:
-            raise MissingDependency("--plot needs matplotlib, which is not installed",
+            raise MissingDependency(f"{setting('plot')} needs matplotlib, which is not installed",
                                     hint="pip install 'backprop-cli[plot]'")
         fig, ax = plt.subplots(figsize=(7, 4))
         ax.plot(range(len(losses)), losses, label="training")
@@ -254,7 +254,7 @@ def save_loss_plot(losses: list[float], path: str, title: str, val: list | None 
     try:
         streams.write_output(path, data.getvalue())  # looked up at the call: tests stand in for it
     except OutputError as e:
-        raise OutputError(f"--plot: {e.message}") from None
+        raise OutputError(f"{setting('plot')}: {e.message}") from None
 
 
 @contextlib.contextmanager

@@ -35,7 +35,17 @@ from bpcli.check import sympy_bridge, workers
 from bpcli.check.verify import checked_grad
 from bpcli.engine.entries import bounded
 from bpcli.engine.values import number, tensor, value_problems
-from bpcli.errors import BPError, EntriesError, InputValueError, LimitError, Position, ShapeError
+from bpcli.errors import (
+    NO_VALUE,
+    BPError,
+    EntriesError,
+    InputValueError,
+    LimitError,
+    Position,
+    ShapeError,
+    Wording,
+    worded,
+)
 from bpcli.language.parser import located, parse, positions
 from bpcli.views.documents import dumps, grad_document
 from bpcli.views.notes import grad_notes
@@ -117,6 +127,26 @@ BODY_HINT = 'send a JSON object: {"formula": "(x*w-y)^2", "values": {"x": 2, "w"
 MAX_DIMENSIONS = 32  # numpy's limit for broadcasting
 
 
+class Fields(Wording):
+    """This server's words: a setting that is a field of the request is that field (`"check"`,
+    `"check": false`), an input given a value its member of "values" (`"x": 2 in "values"`);
+    any other setting, which no request sets, as the library says it."""
+
+    FIELDS = ("formula", "values", "check", "questions")
+
+    def setting(self, name: str, value=NO_VALUE) -> str:
+        if name not in self.FIELDS:
+            return super().setting(name, value)
+        return json.dumps(name) if value is NO_VALUE else f"{json.dumps(name)}: {json.dumps(value)}"
+
+    def input(self, name: str, value=NO_VALUE) -> str:
+        member = json.dumps(name) if value is NO_VALUE else f"{json.dumps(name)}: {value}"
+        return f'{member} in "values"'
+
+
+FIELDS = Fields()
+
+
 def _text(s: str, where: str) -> str:
     """A string of the request that can be encoded (a lone surrogate cannot)."""
     try:
@@ -162,7 +192,7 @@ def _values(raw, formula, fill: bool) -> tuple[dict, list[str]]:
         else:
             try:
                 point[name] = number(str(v).strip(), f"the value of {name}")
-            except InputValueError as e:  # its hint words bp grad's flags
+            except InputValueError as e:  # a value not finite: this server lets none through
                 raise InputValueError(e.reason, hint=VALUES_HINT + "; finite numbers only") from None
     defaulted = [n for n in formula.inputs if n not in point] if fill else []
     for name in defaulted:
@@ -287,7 +317,8 @@ def computed(raw: bytes, limits: Limits, with_layout: bool, questions=None) -> t
     body = read["body"]
     try:
         try:
-            found = compute(body, limits, with_layout, questions)
+            with worded(FIELDS):  # not bp serve's flags, in force where the server runs in-process
+                found = compute(body, limits, with_layout, questions)
         except EntriesError as e:  # an input's own array, before any node is made
             raise _too_many(e, body.get("formula", "")) from None
     except TooLarge as e:
