@@ -379,9 +379,8 @@ def _node(formula, key) -> int:
     labelled = [i for i, names in formula.labels.items() if key in names]
     if labelled:
         return labelled[-1]
-    raise UsageError(f"{setting('table')}: {key!r} names no node: use the ids of bp grad {setting('json')} "
-                     f"(n0 … n{len(formula.kinds) - 1}), "
-                     "an input's name or a label")
+    raise UsageError(f"{setting('table')}: {key!r} names no node: use a node's id (n0 … n{len(formula.kinds) - 1}, "
+                     "as the JSON of a gradient numbers them), an input's name or a label")
 
 
 def _edge(formula, e) -> tuple[int, int, int]:

@@ -404,7 +404,7 @@ def read_answers(ex: Exercise, text: str, source: str) -> dict[str, float]:
         raise InputValueError(f"{source}: not JSON: {e.msg} (line {e.lineno}, column {e.colno})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("answers"), dict):
         raise InputValueError(f'{source}: expected {{"fingerprint": …, "answers": {{blank: number, …}}}}, '
-                              f"as bp quiz {setting('key')} prints it")
+                              "the answer key the quiz writes")
     if doc.get("fingerprint") != ex.fingerprint:
         raise InputValueError(f"{source}: these answers are for another exercise (fingerprint "
                               f"{doc.get('fingerprint')!r}, this one is {ex.fingerprint!r})",
