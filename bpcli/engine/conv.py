@@ -322,7 +322,8 @@ def mse_grad(m, g, out, a, b, site, sign: float):
     a, b, rank = _aligned(m, a, b, site)
     d = a - b
     n = _mean_last(np, d, rank)[1]
-    return (sign * 2.0) * d * _spread(np, g, rank, d) / n  # an empty d (n = 0) stays empty
+    norm = sign * 2.0 / n if n else 0.0  # PyTorch's order, 2/n first; n = 0: d is empty
+    return norm * d * _spread(np, g, rank, d)
 
 
 def mse_jvp(m, t, out, a, b, site, sign: float):
