@@ -204,6 +204,12 @@ class TensorResult(Result):
         with self.m.np.errstate(all="ignore"):
             return tuple(p(self.m, self.values[i], *xs) for p in op.partials)
 
+    def sends(self, i: int, g) -> list:
+        """What a gradient `g` at node i sends its operands, by the rules of the right pass
+        (`sends`, below): (slot, operand, contribution) for each operand a gradient reaches."""
+        with self.m.np.errstate(all="ignore"):
+            return sends(self.formula, self.values, self.shapes, self.batch, self.m, self._wanted, i, g)
+
     def contribution(self, i: int, slot: int):
         """What node i's adjoint sends to its operand `slot`, in that operand's shape."""
         return self.pull(i, slot, self.adjoints[i])
@@ -318,6 +324,17 @@ def forward(formula, arrays: dict, node_shapes: list, batch, m) -> list:
     return vals
 
 
+def sends(f, vals: list, node_shapes: list, batch, m, wanted: list, i: int, g, convention=None) -> list:
+    """One step of the backward pass: what a gradient `g` at node i sends each operand a
+    gradient reaches (wanted, through a slot that carries one), as (slot, operand,
+    contribution) in that operand's shape. `backward` adds them up; bp grad --mistake's
+    wrong passes (engine/mistakes.py) do something else with the same contributions."""
+    op = OPS[f.kinds[i]]
+    xs = _operands(f, vals, node_shapes, batch, i)
+    return [(slot, a, _contribution(f, vals, node_shapes, batch, m, i, slot, g, convention, xs))
+            for slot, a in enumerate(f.args[i]) if wanted[a] and carries_gradient(op, slot)]
+
+
 def backward(formula, vals: list, node_shapes: list, batch, m, wanted: list, seed, lean: bool = False,
              convention=None) -> list:
     """The adjoint of every node from `seed` at the output (zeros where none reaches);
@@ -333,11 +350,8 @@ def backward(formula, vals: list, node_shapes: list, batch, m, wanted: list, see
 
     def send(step, g, adj):
         i = step[0]
-        op = OPS[f.kinds[i]]
-        xs = _operands(f, vals, node_shapes, batch, i)
-        for slot, a in enumerate(f.args[i]):
-            if wanted[a] and carries_gradient(op, slot):
-                accumulate(adj, a, _contribution(f, vals, node_shapes, batch, m, i, slot, g, convention, xs))
+        for _, a, c in sends(f, vals, node_shapes, batch, m, wanted, i, g, convention):
+            accumulate(adj, a, c)
         if lean:  # node i's parents are done (they come later on the tape): nothing reads it again
             adj[i] = vals[i] = None
 
