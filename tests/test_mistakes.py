@@ -131,8 +131,11 @@ def test_detach_alone_on_a_tree_asks_which_node_and_bad_names_are_usage_errors(b
     assert r.exit_code == 2 and "--mistake must be one of recursive, assign, detach" in r.stderr
     r = bp("grad", LECTURE, *AT, "--mistake", "no-zero-grad")
     assert r.exit_code == 2 and "bp train" in r.stderr
-    r = bp("grad", "sum(v*v)", "--v", "[1, 2]", "--mistake", "assign")
-    assert r.exit_code == 2 and "tensors" in r.stderr
+
+
+def test_a_tensor_formula_runs_the_mistake_too(bp_json):
+    m = bp_json("grad", "sum(v*v)", "--v", "[1, 2]", "--mistake", "assign", "--no-check")["mistake"]
+    assert m["gradient"] == {"v": [1.0, 2.0]} and m["first"] == "n0"  # v*v: = kept one of 2·v's two halves
 
 
 def test_a_mistake_run_keeps_the_right_pass_checked_and_json_valid(bp):
