@@ -317,3 +317,13 @@ def test_bp_view_shows_a_tensor_mistake_with_its_arrays_and_the_first_node_marke
     assert rows[1] == ["n3", "", "20.0", "10.0", "✗ first"]
     assert rows[3][0] == "n1" and rows[3][2:] == ["[80, 120]", "[40, 60]", "✗"]
     assert page.eval_on_selector_all(".node.mistake-first", "els => els.map(e => e.dataset.id)") == ["n3"]
+
+
+def test_same_tells_arrays_apart_as_np_allclose_does_nan_beside_nan_the_same():
+    a = np.array([1.0, np.nan, np.inf, -np.inf])
+    assert mistakes.same(a, np.array([1.0 + 1e-12, np.nan, np.inf, -np.inf]), 1.0)
+    assert not mistakes.same(a, np.array([1.0, 0.0, np.inf, -np.inf]), 1.0)
+    assert not mistakes.same(np.array([np.inf]), np.array([-np.inf]), 1.0)
+    assert not mistakes.same(np.array([5.0]), np.array([np.inf]), 1.0)
+    assert not mistakes.same(np.array([1.0, 2.0]), np.array([1.0, 2.001]), 1.0)
+    assert mistakes.same(np.array([0.0, 1e-13]), np.array([0.0, 0.0]), 1.0)  # within 1e-12 of the largest adjoint
