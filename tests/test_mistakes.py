@@ -29,6 +29,14 @@ def test_recursive_fires_a_reused_non_leaf_before_its_second_contribution():
     assert r.adjoints == [4.0, 2.0, 1.0]
     assert m.adjoints == [2.0, 2.0, 1.0]  # b fired holding 1 of its 2; a got 1 + 1
     assert m.first == 0 and m.early == [(1, 1.0)] and m.reused == [1]
+    assert m.visits == (3, 7)  # a call per path: c once, b twice, a four times
+
+
+def test_a_recursion_passing_each_paths_share_down_costs_a_call_per_path_counted_not_made():
+    assert mistakes.recursive(parse("x*x").grad({"x": 3})).visits == (2, 3)
+    assert mistakes.recursive(parse(LECTURE).grad({"x": 2, "w": 1, "y": 4})).visits == (6, 6)  # a tree: one each
+    levels = "a0 = x\n" + "".join(f"a{i + 1} = a{i} * a{i}\n" for i in range(60))
+    assert mistakes.visits(parse(levels).grad({"x": 1.0})) == (61, 2**61 - 1)
 
 
 def test_recursive_is_right_where_only_a_leaf_is_reused_and_on_a_tree():
@@ -84,6 +92,8 @@ def test_recursive_on_a_reused_non_leaf_says_where_and_why_and_exits_0(bp):
     words = " ".join(table.split())
     assert "The passes part at n0 (a): the wrong pass gives 2.0, the right one 4.0." in words
     assert "n1 (b) is used by 2 edges and fired" in words and "holding 1.0 of its 2.0" in words
+    assert words.endswith("Passing each path's own share down instead (backward(c, g · local), no visited set) "
+                          "gets every number right with a call per path: 7 calls for 3 nodes.")
 
 
 def test_assign_on_x_times_x_json_names_the_first_node_and_what_was_overwritten(bp_json):
@@ -101,6 +111,9 @@ def test_the_lecture_exercise_is_a_tree_so_immune(bp, bp_json, name):
     assert m["first"] is None and m["immune"] is True and m["gradient"]["w"] == -8.0 == doc["gradient"]["w"]
     r = bp("grad", LECTURE, *AT, "--mistake", name, "--no-check")
     assert r.exit_code == 0 and r.stderr == "" and "Immune:" in r.stdout and "✗" not in r.stdout
+    assert "calls for" not in r.stdout  # a tree: one path to each node, one call each
+    if name == "recursive":
+        assert m["visits"] == {"nodes": 6, "per_path": 6}
 
 
 @pytest.mark.parametrize("name, first", [("recursive", "n3"), ("assign", "n4"), ("detach", "n4")])

@@ -90,6 +90,7 @@ def test_recursive_on_a_reused_matrix_product_sends_on_the_first_use_only(seed):
     close(m.adjoints[0], W)
     close(m.adjoints[1], x)
     assert m.first == 1 and m.reused == [2] and [v for v, _ in m.early] == [2]
+    assert m.visits == (6, 9)  # a call per path: h twice, and W and x under it twice each
     close(m.adjoints[2], r.adjoints[2])  # h ends with everything; what came late went no further
 
 
@@ -225,6 +226,7 @@ def test_recursive_on_tensors_runs_without_python_recursion_on_100000_levels():
     r = f.grad({"x": np.array([1.0, 2.0])})
     m = mistakes.recursive(r)
     assert m.first is not None and len(m.early) == depth - 1  # every level reused, every one fires early
+    assert m.visits == (depth + 2, 2 ** (depth + 1))  # a call per path: 2^k to a level k down
     chain = parse("a0 = x\n" + "".join(f"a{i + 1} = sin(a{i})\n" for i in range(depth)) + f"sum(a{depth})")
     r = chain.grad({"x": np.array([0.5, 1.0])})
     m = mistakes.recursive(r)

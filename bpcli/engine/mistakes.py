@@ -9,7 +9,10 @@ each is wrong only on graphs of a certain shape, which is the lesson:
   it, before the others have arrived; those arrive later and go no further. Wrong where a
   non-leaf node is reused (`b = a + a; c = b + b`); a leaf never fires, so `x*x` is safe.
   Run here with an explicit stack in exactly that order (no Python recursion: 100,000
-  levels work), each node firing once.
+  levels work), each node firing once. A recursion that passes each path's own share down
+  (`backward(c, g * local)`, no visited set) gets every number right, with a call per path
+  from the output to each node: `visits` counts those calls (never making them) beside the
+  topological pass's one per node.
 - `assign`: the right order, but `c.grad = v.grad * local` instead of `+=`: a node used
   twice keeps only the last contribution (`x*x`).
 - `detach`: a path cut off, as `.detach()`, `.item()` or `.data` in the middle of a formula:
@@ -31,6 +34,7 @@ import math
 from dataclasses import dataclass, field
 
 from bpcli.engine.graph import incoming
+from bpcli.engine.ops import OPS, carries_gradient
 from bpcli.engine.sweep import accumulate, reverse
 from bpcli.engine.values import is_number
 
@@ -48,6 +52,7 @@ class Mistaken:
     early: list[tuple[int, object]] = field(default_factory=list)  # recursive: (node, what it held when it fired)
     lost: dict = field(default_factory=dict)  # assign: node -> the contributions `=` overwrote
     cut: list[tuple[int, int]] = field(default_factory=list)  # detach: (parent, slot) edges that carry nothing
+    visits: tuple[int, int] | None = None  # recursive: (the nodes a gradient reaches, calls of one per path)
 
 
 def same(a, b, scale: float) -> bool:
@@ -99,6 +104,27 @@ def sends(result):
         local = f.local_gradients(vals, v, result.m)
         return [(slot, c, g * local[slot]) for slot, c in enumerate(f.args[v]) if live[c]]
     return send
+
+
+def visits(result) -> tuple[int, int]:
+    """(nodes, calls): how many nodes the backward pass visits (once each, in a topological
+    order), and how many calls a recursion passing each path's share down makes, one per path
+    from the output to each node (an exact integer, however large: b = a + a; c = b + b makes
+    7 for 3)."""
+    f, live = result.formula, carrying(result)
+    paths: list = [0] * len(f)
+    paths[f.output] = 1
+    nodes = calls = 0
+    for i in range(f.output, -1, -1):
+        c, paths[i] = paths[i], 0  # sent on: only the frontier's counts are held
+        if not c:
+            continue
+        nodes, calls = nodes + 1, calls + c
+        op = OPS.get(f.kinds[i])
+        for slot, a in enumerate(f.args[i]):
+            if live[a] and (not result.is_tensor or carries_gradient(op, slot)):
+                paths[a] += c
+    return nodes, calls
 
 
 def _filled(result, adj: list) -> list:
@@ -163,7 +189,7 @@ def recursive(result) -> Mistaken:
     # fired before all its contributions arrived: it held less than it ends with
     early = [(v, held[v][0]) for v in order if counts[v] > 1
              and not same(held[v][0], adj[v], max(1.0, magnitude(adj[v])))]
-    return Mistaken("recursive", adj, first_difference(result, adj), reused, early=early)
+    return Mistaken("recursive", adj, first_difference(result, adj), reused, early=early, visits=visits(result))
 
 
 def _steps(f) -> list:
