@@ -54,9 +54,8 @@ def test_assign_keeps_the_last_contribution_of_a_node_used_twice():
 
 
 def test_detach_cuts_the_named_edges_and_default_cut_is_the_reused_nodes_last_use():
-    f = parse("x*x")
-    assert mistakes.default_cut(f) == (1, 1)  # x * x.detach()
-    assert mistakes.default_cut(parse(LECTURE)) is None
+    assert mistakes.default_cut(parse("x*x").grad({"x": 3})) == (1, 1)  # x * x.detach()
+    assert mistakes.default_cut(parse(LECTURE).grad({"x": 2, "w": 1, "y": 4})) is None
     r, m = run(LECTURE, {"x": 2, "w": 1, "y": 4}, "detach", mistakes.edges_into(parse(LECTURE), 2))
     assert m.cut == [(4, 0)] and m.first == 2 and m.adjoints[1] == 0.0 and r.adjoints[1] == -8.0
 

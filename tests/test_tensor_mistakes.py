@@ -16,7 +16,7 @@ from bpcli import parse
 from bpcli.engine import mistakes
 
 sys.path.insert(0, str(Path(__file__).parent))
-from new_ops_cases import ATTENTION  # noqa: E402
+from new_ops_cases import ATTENTION, CASES, point  # noqa: E402
 
 torch = pytest.importorskip("torch")
 
@@ -51,7 +51,7 @@ def close(bp_value, torch_value):
 def wrong(text: str, point: dict, name: str, cut=None):
     r = parse(text).grad(point)
     if name == "detach":
-        return r, mistakes.detach(r, cut if cut is not None else [mistakes.default_cut(r.formula)])
+        return r, mistakes.detach(r, cut if cut is not None else [mistakes.default_cut(r)])
     return r, getattr(mistakes, name)(r)
 
 
@@ -231,6 +231,42 @@ def test_recursive_on_tensors_runs_without_python_recursion_on_100000_levels():
     r = chain.grad({"x": np.array([0.5, 1.0])})
     m = mistakes.recursive(r)
     assert m.first is None and all(np.array_equal(a, b) for a, b in zip(m.adjoints, r.adjoints))
+
+
+# -- every operation of issue 24's cases: no mistake where the graph's shape allows none ----------------
+@pytest.mark.parametrize("text, shapes", [(text, shapes) for text, shapes, _ in CASES], ids=range(len(CASES)))
+def test_each_wrong_pass_is_the_right_pass_bit_for_bit_where_its_mistake_cannot_act(text, shapes):
+    r = parse(text).grad(point(shapes, 0))
+
+    def identical(m):
+        return all(np.array_equal(a, b, equal_nan=True) for a, b in zip(m.adjoints, r.adjoints))
+
+    nothing_cut = mistakes.detach(r, [])
+    assert identical(nothing_cut) and nothing_cut.first is None
+    uses = mistakes.uses(r)
+    assign, recursive = mistakes.assign(r), mistakes.recursive(r)
+    if max(uses) <= 1:  # a tree: = and += agree
+        assert identical(assign) and assign.reused == [] and assign.lost == {}
+    else:
+        assert assign.reused and set(assign.lost) <= set(assign.reused)
+    if max(uses) <= 1:
+        assert identical(recursive)
+    if not any(n > 1 and r.formula.args[i] for i, n in enumerate(uses)):  # no reused non-leaf: any order works
+        assert recursive.first is None and recursive.early == []  # a reused leaf's terms added in another order
+        for a, b in zip(recursive.adjoints, r.adjoints):
+            np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
+
+
+def test_a_tensor_read_again_only_through_a_comparison_is_not_reused(bp):
+    text = "sum(where(A == amax(A, 1, keepdim=True), A, B))"  # amax(A) gets no gradient: A has one use that does
+    r = parse(text).grad({"A": np.array([[1.0, 3.0], [2.0, 0.0]]), "B": np.zeros((2, 2))})
+    assert mistakes.uses(r)[0] == 1 and mistakes.default_cut(r) is None
+    m = mistakes.assign(r)
+    assert m.reused == [] and m.first is None
+    out = bp("grad", text, "--A", "[[1, 3], [2, 0]]", "--B", "[[0, 0], [0, 0]]", "--mistake", "assign", "--no-check")
+    assert out.exit_code == 0 and out.stderr == "" and "Immune: no node is used twice" in out.stdout
+    out = bp("grad", text, "--A", "[[1, 3], [2, 0]]", "--B", "[[0, 0], [0, 0]]", "--mistake", "detach")
+    assert out.exit_code == 2 and out.stdout == "" and "no node is used twice" in out.stderr
 
 
 # -- the CLI: the table, the verdict, JSON, the page ---------------------------------------------------

@@ -41,7 +41,7 @@ def run(result, text: str):
             raise UsageError(f"--mistake detach:{node}: {node} is the output; no edge leads into it",
                              hint="name a node the output uses")
         return mistakes.run(result, name, cut)
-    edge = passes.default_cut(f)
+    edge = passes.default_cut(result)
     if edge is None:
         inner = [i for i in range(len(f) - 1) if f.args[i] and f.differentiable[i]]
         example = (f.labels.get(inner[-1]) or [f"n{inner[-1]}"])[-1] if inner else "NODE"

@@ -92,6 +92,30 @@ def carrying(result) -> list[bool]:
     return list(result.formula.differentiable)
 
 
+def _carried(result):
+    """Whether an edge (parent, slot, operand) can carry a gradient: into a differentiable node
+    for numbers (graph.incoming's count); for tensors, between nodes a gradient reaches and
+    through a slot that carries one (not amax's operand read only by a comparison)."""
+    f = result.formula
+    if not result.is_tensor:
+        return lambda v, slot, a: f.differentiable[a]
+    live = carrying(result)
+    return lambda v, slot, a: live[v] and live[a] and carries_gradient(OPS[f.kinds[v]], slot)
+
+
+def uses(result) -> list[int]:
+    """How many edges that can carry a gradient lead into each node (more than one: reused)."""
+    f = result.formula
+    if not result.is_tensor:
+        return incoming(f)
+    carried, count = _carried(result), [0] * len(f)
+    for v, operands in enumerate(f.args):
+        for slot, a in enumerate(operands):
+            if carried(v, slot, a):
+                count[a] += 1
+    return count
+
+
 def sends(result):
     """The right pass's rule for one step, `sends(v, g)`: what a gradient g at node v sends each
     operand a gradient reaches, as (slot, operand, contribution). A tensor result's own (the
@@ -111,7 +135,7 @@ def visits(result) -> tuple[int, int]:
     order), and how many calls a recursion passing each path's share down makes, one per path
     from the output to each node (an exact integer, however large: b = a + a; c = b + b makes
     7 for 3)."""
-    f, live = result.formula, carrying(result)
+    f, carried = result.formula, _carried(result)
     paths: list = [0] * len(f)
     paths[f.output] = 1
     nodes = calls = 0
@@ -120,9 +144,8 @@ def visits(result) -> tuple[int, int]:
         if not c:
             continue
         nodes, calls = nodes + 1, calls + c
-        op = OPS.get(f.kinds[i])
         for slot, a in enumerate(f.args[i]):
-            if live[a] and (not result.is_tensor or carries_gradient(op, slot)):
+            if carried(i, slot, a):
                 paths[a] += c
     return nodes, calls
 
@@ -184,7 +207,7 @@ def recursive(result) -> Mistaken:
             fire(c)
             stack.append([c, 0])
     adj = _filled(result, adj)
-    counts = incoming(f)
+    counts = uses(result)
     reused = [i for i in range(n) if counts[i] > 1 and f.args[i]]
     # fired before all its contributions arrived: it held less than it ends with
     early = [(v, held[v][0]) for v in order if counts[v] > 1
@@ -209,21 +232,21 @@ def assign(result) -> Mistaken:
             adj[c] = contribution  # the mistake: accumulate(adj, c, contribution) adds it
 
     adj = _filled(result, reverse(_seeded(result), _steps(f), step))
-    counts = incoming(f)
+    counts = uses(result)
     reused = [i for i in range(len(f)) if counts[i] > 1]
     return Mistaken("assign", adj, first_difference(result, adj), reused, lost=lost)
 
 
-def default_cut(f) -> tuple[int, int] | None:
+def default_cut(result) -> tuple[int, int] | None:
     """The edge `detach` cuts when no node is named: the last use, in the backward pass's
     order, of the first reused node (x*x becomes x * x.detach()); None when no node is reused."""
-    counts = incoming(f)
+    f, counts, carried = result.formula, uses(result), _carried(result)
     for c in range(len(f) - 1, -1, -1):
         if counts[c] > 1:
             last = None
             for v in range(len(f) - 1, c, -1):
                 for slot, a in enumerate(f.args[v]):
-                    if a == c:
+                    if a == c and carried(v, slot, a):
                         last = (v, slot)
             return last
     return None

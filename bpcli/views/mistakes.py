@@ -100,7 +100,7 @@ class Comparison:
                     "are 0 at this point.")
         v, held = m.early[0]
         total = m.adjoints[v]
-        uses = wrong.incoming(f)[v]
+        uses = wrong.uses(self.result)[v]
         return (f"{self._parted()} Why: {name_of(f, v)} is used by {uses} edges and fired (passed its gradient on) "
                 f"when the first had arrived, holding {said(held)} of its {said(total)}; what "
                 "arrived later stopped there. A topological order fires a node only after every node that uses it.")
@@ -122,7 +122,7 @@ class Comparison:
             return "The same here by chance: the contributions = overwrote are 0 at this point."
         cause = max(i for i, lost in m.lost.items() if any(_nonzero(x) for x in lost))
         dropped = " and ".join(said(x) for x in m.lost[cause])
-        return (f"{self._parted()} Why: {name_of(f, cause)} is used by {wrong.incoming(f)[cause]} edges; = kept "
+        return (f"{self._parted()} Why: {name_of(f, cause)} is used by {wrong.uses(self.result)[cause]} edges; = kept "
                 f"the last contribution, {said(m.adjoints[cause])}, and overwrote {dropped}; += adds them "
                 f"all: {said(self.result.adjoints[cause])}.")
 
