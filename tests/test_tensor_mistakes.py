@@ -333,6 +333,31 @@ def test_bp_grad_mistake_json_on_attention_is_pytorchs_in_nested_lists(bp):
     assert "The passes part at n0 (X)" in m["verdict"] and "(4×6)" in m["verdict"]
 
 
+def test_bp_grad_mistake_detach_attn_by_name_is_pytorch_with_attn_detached(bp):
+    point = values(ATTENTION_SHAPES, 8)
+    given = [a for n, v in point.items() for a in (f"--{n}", json.dumps(v.tolist()))]
+    r = bp("grad", ATTENTION, *given, "--mistake", "detach:attn", "--no-check", "--json")
+    assert r.exit_code == 0 and r.stderr == ""
+    m = json.loads(r.stdout)["mistake"]
+    expected = attention_torch(point, detach_attn=True)
+    for name, g in m["gradient"].items():
+        close(g, expected[name])
+    assert m["cut"] == [{"parent": "n26", "slot": 0, "child": "n25"}] and m["first"] == "n25"
+    assert m["verdict"].endswith("∂/∂X, ∂/∂Wq, ∂/∂Wk are wrong.")
+    r = bp("grad", ATTENTION, *given, "--mistake", "detach:attn", "--no-check")
+    assert r.exit_code == 0 and r.stderr == ""
+    assert max(len(line) for line in r.stdout.splitlines()) <= 80  # arrays too wide for columns: rows stacked
+    assert "Cut: n26 ← n25 (attn). The passes part at n25 (attn)" in " ".join(r.stdout.split())
+
+
+def test_bp_grad_mistake_detach_of_a_tensor_formulas_output_is_a_usage_error(bp):
+    r = bp("grad", "h = W @ x; loss = sum(h * tanh(h))", "--W", "[[1,2],[3,4]]", "--x", "[1,1]",
+           "--mistake", "detach:loss")
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr == ("bp: usage error: --mistake detach:loss: loss is the output; no edge leads into it\n"
+                        "hint: name a node the output uses\n")
+
+
 def test_bp_grad_mistake_recursive_on_a_tensor_tree_is_immune(bp, bp_json):
     r = bp("grad", "sum(W @ x)", "--W", "[[1,2],[3,4]]", "--x", "[1,1]", "--mistake", "recursive", "--no-check")
     assert r.exit_code == 0 and r.stderr == "" and "Immune:" in r.stdout and "✗" not in r.stdout
