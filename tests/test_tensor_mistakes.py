@@ -267,6 +267,11 @@ def test_a_tensor_read_again_only_through_a_comparison_is_not_reused(bp):
     assert out.exit_code == 0 and out.stderr == "" and "Immune: no node is used twice" in out.stdout
     out = bp("grad", text, "--A", "[[1, 3], [2, 0]]", "--B", "[[0, 0], [0, 0]]", "--mistake", "detach")
     assert out.exit_code == 2 and out.stdout == "" and "no node is used twice" in out.stderr
+    out = bp("grad", text, "--A", "[[1, 3], [2, 0]]", "--B", "[[0, 0], [0, 0]]", "--mistake", "detach:n1",
+             "--no-check")
+    assert out.exit_code == 0 and out.stderr == "" and "✗" not in out.stdout
+    assert ("Cut: n2 ← n1. The cut changes nothing: no gradient flows along that edge, cut or not (a comparison's "
+            "operand, a class label or an index).") in " ".join(out.stdout.split())
 
 
 # -- the CLI: the table, the verdict, JSON, the page ---------------------------------------------------

@@ -92,7 +92,7 @@ def carrying(result) -> list[bool]:
     return list(result.formula.differentiable)
 
 
-def _carried(result):
+def carries(result):
     """Whether an edge (parent, slot, operand) can carry a gradient: into a differentiable node
     for numbers (graph.incoming's count); for tensors, between nodes a gradient reaches and
     through a slot that carries one (not amax's operand read only by a comparison)."""
@@ -108,7 +108,7 @@ def uses(result) -> list[int]:
     f = result.formula
     if not result.is_tensor:
         return incoming(f)
-    carried, count = _carried(result), [0] * len(f)
+    carried, count = carries(result), [0] * len(f)
     for v, operands in enumerate(f.args):
         for slot, a in enumerate(operands):
             if carried(v, slot, a):
@@ -135,7 +135,7 @@ def visits(result) -> tuple[int, int]:
     order), and how many calls a recursion passing each path's share down makes, one per path
     from the output to each node (an exact integer, however large: b = a + a; c = b + b makes
     7 for 3)."""
-    f, carried = result.formula, _carried(result)
+    f, carried = result.formula, carries(result)
     paths: list = [0] * len(f)
     paths[f.output] = 1
     nodes = calls = 0
@@ -240,7 +240,7 @@ def assign(result) -> Mistaken:
 def default_cut(result) -> tuple[int, int] | None:
     """The edge `detach` cuts when no node is named: the last use, in the backward pass's
     order, of the first reused node (x*x becomes x * x.detach()); None when no node is reused."""
-    f, counts, carried = result.formula, uses(result), _carried(result)
+    f, counts, carried = result.formula, uses(result), carries(result)
     for c in range(len(f) - 1, -1, -1):
         if counts[c] > 1:
             last = None

@@ -131,6 +131,11 @@ class Comparison:
         cut = "; ".join(_edge_text(f, p, s) for p, s in m.cut)
         head = f"Cut: {cut}."
         if m.first is None:
+            carries = wrong.carries(self.result)
+            if not any(carries(p, s, f.args[p][s]) for p, s in m.cut):
+                return (f"{head} The cut changes nothing: no gradient flows along "
+                        f"{'these edges' if len(m.cut) > 1 else 'that edge'}, cut or not (a comparison's operand, "
+                        "a class label or an index).")
             return f"{head} The cut changes nothing here: what that path carries is 0 at this point."
         below = [n for n, g in self.gradient.items() if not _agree(g, self.result.gradient[n])]
         return (f"{head} {self._parted()} Why: the cut edge{'s carry' if len(m.cut) > 1 else ' carries'} "
