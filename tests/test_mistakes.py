@@ -29,6 +29,14 @@ def test_recursive_fires_a_reused_non_leaf_before_its_second_contribution():
     assert r.adjoints == [4.0, 2.0, 1.0]
     assert m.adjoints == [2.0, 2.0, 1.0]  # b fired holding 1 of its 2; a got 1 + 1
     assert m.first == 0 and m.early == [(1, 1.0)] and m.reused == [1]
+    assert m.visits == (3, 7)  # a call per path: c once, b twice, a four times
+
+
+def test_a_recursion_passing_each_paths_share_down_costs_a_call_per_path_counted_not_made():
+    assert mistakes.recursive(parse("x*x").grad({"x": 3})).visits == (2, 3)
+    assert mistakes.recursive(parse(LECTURE).grad({"x": 2, "w": 1, "y": 4})).visits == (6, 6)  # a tree: one each
+    levels = "a0 = x\n" + "".join(f"a{i + 1} = a{i} * a{i}\n" for i in range(60))
+    assert mistakes.visits(parse(levels).grad({"x": 1.0})) == (61, 2**61 - 1)
 
 
 def test_recursive_is_right_where_only_a_leaf_is_reused_and_on_a_tree():
@@ -46,9 +54,8 @@ def test_assign_keeps_the_last_contribution_of_a_node_used_twice():
 
 
 def test_detach_cuts_the_named_edges_and_default_cut_is_the_reused_nodes_last_use():
-    f = parse("x*x")
-    assert mistakes.default_cut(f) == (1, 1)  # x * x.detach()
-    assert mistakes.default_cut(parse(LECTURE)) is None
+    assert mistakes.default_cut(parse("x*x").grad({"x": 3})) == (1, 1)  # x * x.detach()
+    assert mistakes.default_cut(parse(LECTURE).grad({"x": 2, "w": 1, "y": 4})) is None
     r, m = run(LECTURE, {"x": 2, "w": 1, "y": 4}, "detach", mistakes.edges_into(parse(LECTURE), 2))
     assert m.cut == [(4, 0)] and m.first == 2 and m.adjoints[1] == 0.0 and r.adjoints[1] == -8.0
 
@@ -84,6 +91,8 @@ def test_recursive_on_a_reused_non_leaf_says_where_and_why_and_exits_0(bp):
     words = " ".join(table.split())
     assert "The passes part at n0 (a): the wrong pass gives 2.0, the right one 4.0." in words
     assert "n1 (b) is used by 2 edges and fired" in words and "holding 1.0 of its 2.0" in words
+    assert words.endswith("Passing each path's own share down instead (backward(c, g · local), no visited set) "
+                          "gets every number right with a call per path: 7 calls for 3 nodes.")
 
 
 def test_assign_on_x_times_x_json_names_the_first_node_and_what_was_overwritten(bp_json):
@@ -101,6 +110,9 @@ def test_the_lecture_exercise_is_a_tree_so_immune(bp, bp_json, name):
     assert m["first"] is None and m["immune"] is True and m["gradient"]["w"] == -8.0 == doc["gradient"]["w"]
     r = bp("grad", LECTURE, *AT, "--mistake", name, "--no-check")
     assert r.exit_code == 0 and r.stderr == "" and "Immune:" in r.stdout and "✗" not in r.stdout
+    assert "calls for" not in r.stdout  # a tree: one path to each node, one call each
+    if name == "recursive":
+        assert m["visits"] == {"nodes": 6, "per_path": 6}
 
 
 @pytest.mark.parametrize("name, first", [("recursive", "n3"), ("assign", "n4"), ("detach", "n4")])
@@ -131,8 +143,11 @@ def test_detach_alone_on_a_tree_asks_which_node_and_bad_names_are_usage_errors(b
     assert r.exit_code == 2 and "--mistake must be one of recursive, assign, detach" in r.stderr
     r = bp("grad", LECTURE, *AT, "--mistake", "no-zero-grad")
     assert r.exit_code == 2 and "bp train" in r.stderr
-    r = bp("grad", "sum(v*v)", "--v", "[1, 2]", "--mistake", "assign")
-    assert r.exit_code == 2 and "tensors" in r.stderr
+
+
+def test_a_tensor_formula_runs_the_mistake_too(bp_json):
+    m = bp_json("grad", "sum(v*v)", "--v", "[1, 2]", "--mistake", "assign", "--no-check")["mistake"]
+    assert m["gradient"] == {"v": [1.0, 2.0]} and m["first"] == "n0"  # v*v: = kept one of 2·v's two halves
 
 
 def test_a_mistake_run_keeps_the_right_pass_checked_and_json_valid(bp):

@@ -27,14 +27,12 @@ def parsed(text: str) -> tuple[str, str | None]:
 
 
 def run(result, text: str):
-    """The wrong pass beside the right one (views.mistakes.Comparison)."""
+    """The wrong pass beside the right one (views.mistakes.Comparison), on numbers or tensors."""
     from bpcli.engine import mistakes as passes  # deferred: the mistakes' passes, for --mistake only
     from bpcli.views import mistakes  # deferred: the mistakes' words, for --mistake only
 
     name, node = parsed(text)
     f = result.formula
-    if result.is_tensor or not isinstance(result.value, float):
-        raise UsageError("--mistake runs on formulas of numbers; this one has tensors")
     if name != "detach":
         return mistakes.run(result, name)
     if node is not None:
@@ -43,7 +41,7 @@ def run(result, text: str):
             raise UsageError(f"--mistake detach:{node}: {node} is the output; no edge leads into it",
                              hint="name a node the output uses")
         return mistakes.run(result, name, cut)
-    edge = passes.default_cut(f)
+    edge = passes.default_cut(result)
     if edge is None:
         inner = [i for i in range(len(f) - 1) if f.args[i] and f.differentiable[i]]
         example = (f.labels.get(inner[-1]) or [f"n{inner[-1]}"])[-1] if inner else "NODE"

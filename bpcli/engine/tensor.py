@@ -204,6 +204,16 @@ class TensorResult(Result):
         with self.m.np.errstate(all="ignore"):
             return tuple(p(self.m, self.values[i], *xs) for p in op.partials)
 
+    def sends(self, i: int, g) -> list:
+        """What a gradient `g` at node i sends its operands, by the rules of the right pass
+        (`sends`, below): (slot, operand, contribution) for each operand a gradient reaches."""
+        with self.m.np.errstate(all="ignore"):
+            return sends(self.formula, self.values, self.shapes, self.batch, self.m, self._edges, i, g)
+
+    @cached_property
+    def _edges(self) -> list:
+        return carried(self.formula, self._wanted)
+
     def contribution(self, i: int, slot: int):
         """What node i's adjoint sends to its operand `slot`, in that operand's shape."""
         return self.pull(i, slot, self.adjoints[i])
@@ -318,6 +328,23 @@ def forward(formula, arrays: dict, node_shapes: list, batch, m) -> list:
     return vals
 
 
+def carried(f, wanted: list) -> list[list[tuple[int, int]]]:
+    """Per node, the (slot, operand) edges a backward step sends along: to each operand whose
+    gradient is wanted, through a slot that carries one (not a comparison's, not a class label's)."""
+    return [[(slot, a) for slot, a in enumerate(args) if wanted[a] and carries_gradient(OPS[f.kinds[i]], slot)]
+            if args else [] for i, args in enumerate(f.args)]
+
+
+def sends(f, vals: list, node_shapes: list, batch, m, edges: list, i: int, g, convention=None) -> list:
+    """One step of the backward pass: what a gradient `g` at node i sends along its `edges`
+    (`carried`), as (slot, operand, contribution) in that operand's shape. `backward` adds
+    each into its operand's adjoint as it comes; bp grad --mistake's wrong passes
+    (engine/mistakes.py) do something else with the same contributions."""
+    xs = _operands(f, vals, node_shapes, batch, i)
+    return [(slot, a, _contribution(f, vals, node_shapes, batch, m, i, slot, g, convention, xs))
+            for slot, a in edges[i]]
+
+
 def backward(formula, vals: list, node_shapes: list, batch, m, wanted: list, seed, lean: bool = False,
              convention=None) -> list:
     """The adjoint of every node from `seed` at the output (zeros where none reaches);
@@ -331,13 +358,13 @@ def backward(formula, vals: list, node_shapes: list, batch, m, wanted: list, see
     adj: list = [None] * len(f)
     adj[f.output] = seed
 
-    def send(step, g, adj):
+    edges = carried(f, wanted)
+
+    def send(step, g, adj):  # sends(…), each contribution added as it comes (no list: the trainer's hot loop)
         i = step[0]
-        op = OPS[f.kinds[i]]
         xs = _operands(f, vals, node_shapes, batch, i)
-        for slot, a in enumerate(f.args[i]):
-            if wanted[a] and carries_gradient(op, slot):
-                accumulate(adj, a, _contribution(f, vals, node_shapes, batch, m, i, slot, g, convention, xs))
+        for slot, a in edges[i]:
+            accumulate(adj, a, _contribution(f, vals, node_shapes, batch, m, i, slot, g, convention, xs))
         if lean:  # node i's parents are done (they come later on the tape): nothing reads it again
             adj[i] = vals[i] = None
 

@@ -1,6 +1,7 @@
 """The classic mistakes in words: a wrong backward pass (bpcli.engine.mistakes) beside the
 right one, as a table, a verdict (where they part and why, or why this formula is immune) and
-a JSON member."""
+a JSON member; on numbers and on tensors (arrays shown as the other tables show them, in full
+in JSON)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import math
 import textwrap
 
 from bpcli.engine import mistakes as wrong
+from bpcli.engine.numtext import count_text
+from bpcli.engine.values import is_number
 from bpcli.views.documents import json_number, json_value
 from bpcli.views.labels import label, ref
-from bpcli.views.numbers import show_number
+from bpcli.views.numbers import count_json, show_inline, show_number, show_value
 from bpcli.views.tables import add_row, shown, table
 from bpcli.views.text import plain
 from bpcli.views.training import sample_epochs
@@ -37,6 +40,24 @@ def _edge_text(f, parent: int, slot: int) -> str:
     return f"{name_of(f, parent)} ← {name_of(f, f.args[parent][slot])}"
 
 
+def said(v) -> str:
+    """An adjoint in a sentence: a number as the tables show it, an array on one line."""
+    return show_number(v) if is_number(v) else show_inline(v, 40)
+
+
+def _nonzero(v) -> bool:
+    if is_number(v):
+        return v != 0
+    import numpy as np  # deferred: numpy, for tensor results only
+
+    return bool(np.any(np.asarray(v) != 0))
+
+
+def _agree(a, b) -> bool:
+    """The two passes' adjoints of one node the same up to rounding (the tables' ✓)."""
+    return wrong.same(a, b, max(1.0, wrong.magnitude(b)))
+
+
 class Comparison:
     """A mistake run on one result: its table, its verdict and its JSON member."""
 
@@ -45,7 +66,15 @@ class Comparison:
 
     @property
     def gradient(self) -> dict:
-        return {name: self.mistaken.adjoints[i] for name, i in self.result.formula.inputs.items()}
+        """The wrong pass's gradient, of the inputs the right pass gives one."""
+        inputs = self.result.formula.inputs
+        return {name: self.mistaken.adjoints[inputs[name]] for name in self.result.gradient}
+
+    def parted(self) -> list[int]:
+        """The nodes, output first, whose adjoints the two passes give differently."""
+        live, right, m = wrong.carrying(self.result), self.result.adjoints, self.mistaken
+        return [i for i in range(len(right) - 1, -1, -1) if live[i] and (i == m.first
+                                                                         or not _agree(m.adjoints[i], right[i]))]
 
     def verdict(self) -> str:
         """Where the passes part and why, or why they cannot part on this formula."""
@@ -53,10 +82,13 @@ class Comparison:
 
     def _parted(self) -> str:
         f, m, i = self.result.formula, self.mistaken, self.mistaken.first
-        return (f"The passes part at {name_of(f, i)}: the wrong pass gives {show_number(m.adjoints[i])}, "
-                f"the right one {show_number(self.result.adjoints[i])}.")
+        return (f"The passes part at {name_of(f, i)}: the wrong pass gives {said(m.adjoints[i])}, "
+                f"the right one {said(self.result.adjoints[i])}.")
 
     def _recursive(self) -> str:
+        return self._recursive_why() + self._cost()
+
+    def _recursive_why(self) -> str:
         f, m = self.result.formula, self.mistaken
         if m.first is None:
             if not m.reused:
@@ -68,10 +100,18 @@ class Comparison:
                     "are 0 at this point.")
         v, held = m.early[0]
         total = m.adjoints[v]
-        uses = wrong.incoming(f)[v]
+        uses = wrong.uses(self.result)[v]
         return (f"{self._parted()} Why: {name_of(f, v)} is used by {uses} edges and fired (passed its gradient on) "
-                f"when the first had arrived, holding {show_number(held)} of its {show_number(total)}; what "
+                f"when the first had arrived, holding {said(held)} of its {said(total)}; what "
                 "arrived later stopped there. A topological order fires a node only after every node that uses it.")
+
+    def _cost(self) -> str:
+        """What the right recursion costs, a call per path, where it calls a node more than once."""
+        nodes, calls = self.mistaken.visits
+        if calls == nodes:
+            return ""
+        return (" Passing each path's own share down instead (backward(c, g · local), no visited set) gets every "
+                f"number right with a call per path: {count_text(calls)} calls for {count_text(nodes)} nodes.")
 
     def _assign(self) -> str:
         f, m = self.result.formula, self.mistaken
@@ -80,19 +120,24 @@ class Comparison:
                 return ("Immune: no node is used twice (a tree), so every adjoint receives one contribution and "
                         "= and += agree. Use a node twice (x*x) to see = lose one.")
             return "The same here by chance: the contributions = overwrote are 0 at this point."
-        cause = max(i for i, lost in m.lost.items() if any(x != 0 for x in lost))
-        dropped = " and ".join(show_number(x) for x in m.lost[cause])
-        return (f"{self._parted()} Why: {name_of(f, cause)} is used by {wrong.incoming(f)[cause]} edges; = kept "
-                f"the last contribution, {show_number(m.adjoints[cause])}, and overwrote {dropped}; += adds them "
-                f"all: {show_number(self.result.adjoints[cause])}.")
+        cause = max(i for i, lost in m.lost.items() if any(_nonzero(x) for x in lost))
+        dropped = " and ".join(said(x) for x in m.lost[cause])
+        return (f"{self._parted()} Why: {name_of(f, cause)} is used by {wrong.uses(self.result)[cause]} edges; = kept "
+                f"the last contribution, {said(m.adjoints[cause])}, and overwrote {dropped}; += adds them "
+                f"all: {said(self.result.adjoints[cause])}.")
 
     def _detach(self) -> str:
         f, m = self.result.formula, self.mistaken
         cut = "; ".join(_edge_text(f, p, s) for p, s in m.cut)
         head = f"Cut: {cut}."
         if m.first is None:
+            carries = wrong.carries(self.result)
+            if not any(carries(p, s, f.args[p][s]) for p, s in m.cut):
+                return (f"{head} The cut changes nothing: no gradient flows along "
+                        f"{'these edges' if len(m.cut) > 1 else 'that edge'}, cut or not (a comparison's operand, "
+                        "a class label or an index).")
             return f"{head} The cut changes nothing here: what that path carries is 0 at this point."
-        below = [n for n, i in f.inputs.items() if self.gradient[n] != self.result.gradient[n]]
+        below = [n for n, g in self.gradient.items() if not _agree(g, self.result.gradient[n])]
         return (f"{head} {self._parted()} Why: the cut edge{'s carry' if len(m.cut) > 1 else ' carries'} "
                 f"nothing, so {ref(f, m.first)} and everything below it lose that path's share of the gradient"
                 + (f": ∂/∂{', ∂/∂'.join(below)} {'is' if len(below) == 1 else 'are'} wrong." if below else "."))
@@ -107,39 +152,43 @@ class Comparison:
                      "node", "label", "right adjoint", "wrong adjoint", "same", numeric_columns=("right adjoint",
                                                                                                  "wrong adjoint"))
         made.columns[-1].no_wrap = True
-        rows = [i for i in range(len(f) - 1, -1, -1) if f.differentiable[i]]
+        live, parted = wrong.carrying(self.result), set(self.parted())
+        rows = [i for i in range(len(f) - 1, -1, -1) if live[i]]
         for i in shown(made, rows, limit):
-            agree = i != m.first and wrong.same(m.adjoints[i], right[i], max(1.0, abs(right[i])))
+            agree = i not in parted
             mark = Text(plain("✓" if agree else "✗"), style="green" if agree else "bold red")
             if i == m.first:
                 mark = Text(plain("✗ first"), style="bold red")
-            add_row(made, f"n{i}", label(f, i), show_number(right[i]), show_number(m.adjoints[i]), mark)
+            add_row(made, f"n{i}", label(f, i), show_value(right[i], 20), show_value(m.adjoints[i], 20), mark)
         return [made, Text(plain(self.verdict()))]
 
     def document(self) -> dict:
         """The `mistake` member of bp grad --json."""
-        f, m = self.result.formula, self.mistaken
+        f, m, live = self.result.formula, self.mistaken, wrong.carrying(self.result)
         doc = {
             "name": m.name,
             "description": LINES[m.name],
-            "adjoints": {f"n{i}": json_number(m.adjoints[i]) for i in range(len(f)) if f.differentiable[i]},
-            "gradient": {name: json_number(g) for name, g in self.gradient.items()},
+            "adjoints": {f"n{i}": json_value(m.adjoints[i]) for i in range(len(f)) if live[i]},
+            "gradient": {name: json_value(g) for name, g in self.gradient.items()},
             "first": None if m.first is None else f"n{m.first}",
+            "parted": [f"n{i}" for i in self.parted()],
             "immune": m.first is None and not m.reused,
             "exposed": [f"n{i}" for i in m.reused],
             "verdict": self.verdict(),
         }
         if m.name == "recursive":
-            doc["fired_early"] = [{"node": f"n{v}", "held": json_number(held)} for v, held in m.early]
+            doc["fired_early"] = [{"node": f"n{v}", "held": json_value(held)} for v, held in m.early]
+            doc["visits"] = {"nodes": m.visits[0], "per_path": count_json(m.visits[1])}
         if m.name == "assign":
-            doc["overwritten"] = {f"n{i}": [json_number(x) for x in lost] for i, lost in sorted(m.lost.items())}
+            doc["overwritten"] = {f"n{i}": [json_value(x) for x in lost] for i, lost in sorted(m.lost.items())}
         if m.name == "detach":
             doc["cut"] = [{"parent": f"n{p}", "slot": s, "child": f"n{f.args[p][s]}"} for p, s in m.cut]
         return doc
 
 
 def run(result, name: str, cut: list | None = None) -> Comparison:
-    """The named mistake (recursive, assign, detach with its edges) on a scalar result."""
+    """The named mistake (recursive, assign, detach with its edges) on a result of one number,
+    of numbers or of tensors."""
     if name == "recursive":
         return Comparison(result, wrong.recursive(result))
     if name == "assign":

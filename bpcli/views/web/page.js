@@ -536,7 +536,7 @@
     const ids = Object.keys(m.adjoints).reverse();
     const t = table("Mistake: " + m.name + ", beside the right pass", ["node", "label", "right adjoint", "wrong adjoint", "same"],
       ids.map((id) => { const n = doc.nodes[nodeIndex(id)];
-        return [id, n.label, full(n.adjoint), full(m.adjoints[id]), id === m.first ? "✗ first" : sameNumber(n.adjoint, m.adjoints[id]) ? "✓" : "✗"]; }), [2, 3]);
+        return [id, n.label, full(n.adjoint), full(m.adjoints[id]), id === m.first ? "✗ first" : m.parted.includes(id) ? "✗" : "✓"]; }), [2, 3]);
     t[1].forEach((row, k) => { if (ids[k] === m.first) row.tr.classList.add("mistake-first"); });
     if (m.first !== null) nodeEls[nodeIndex(m.first)].g.classList.add("mistake-first");
     const box = el("div", { id: "bp-mistake" });
