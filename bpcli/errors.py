@@ -63,11 +63,23 @@ class Wording:
     A value in capitals (N, SIZE, VALUE) stands for one, and is said as it is."""
 
     def setting(self, name: str, value=NO_VALUE) -> str:
-        return f"{name}=" if value is NO_VALUE else f"{name}={self.value(value)}"
+        return self.phrase(self.key(name), value if value is NO_VALUE else self.value(value), value is True)
 
     def input(self, name: str, value=NO_VALUE) -> str:
         """An input of the formula given a value (`x=2`)."""
-        return f"{name}=" if value is NO_VALUE else f"{name}={value}"
+        return self.phrase(self.input_key(name), value, False)
+
+    def key(self, name: str) -> str:
+        """A setting's name as this face spells it."""
+        return name
+
+    def input_key(self, name: str) -> str:
+        """An input's name as this face spells it."""
+        return name
+
+    def phrase(self, key: str, shown, switch: bool) -> str:
+        """The key, and the value as shown (`switch`: a switch set to True)."""
+        return f"{key}=" if shown is NO_VALUE else f"{key}={shown}"
 
     @staticmethod
     def value(value) -> str:

@@ -42,12 +42,14 @@ class Flags(Wording):
 
     NAMES = {"params": "param"}  # the library's keywords that the command line spells otherwise
 
-    def setting(self, name: str, value=NO_VALUE) -> str:
-        flag = "--" + self.NAMES.get(name, name).replace("_", "-")
-        return flag if value is NO_VALUE or value is True else f"{flag} {self.value(value)}"
+    def key(self, name: str) -> str:
+        return "--" + self.NAMES.get(name, name).replace("_", "-")
 
-    def input(self, name: str, value=NO_VALUE) -> str:
-        return f"--{name}" if value is NO_VALUE else f"--{name} {value}"
+    def input_key(self, name: str) -> str:
+        return f"--{name}"
+
+    def phrase(self, key: str, shown, switch: bool) -> str:
+        return key if shown is NO_VALUE or switch else f"{key} {shown}"
 
     @staticmethod
     def value(value) -> str:
