@@ -27,6 +27,7 @@ torch = pytest.importorskip("torch", reason="the reference numbers are PyTorch's
     ("sum(pad(A, 1, 1, 1))", "widths come in pairs"),
     ("sum(flip(A, 0, -2))", "an axis is named twice"),
     ("sum(tril(v))", "tril keeps a triangle of a matrix: a 3 tensor has fewer than 2 axes"),
+    ("sum(flatten(v[0], 1))", "flatten of a number: start_dim 1 is out of range (0 or -1, as PyTorch)"),
 ])
 def test_shapes_that_do_not_fit_are_refused_with_the_place(bp, text, message):
     values = {"A": ["--A", "[[1,2,3],[4,5,6]]"], "v": ["--v", "[1,2,3]"]}

@@ -1398,7 +1398,9 @@ for _op in [
                    "∂L/∂{y} · ({0} − mean) / ((n − correction) · {y})",
                    "torch.std({0}, dim={dim}, correction={correction}, keepdim={keepdim})",
                    "jnp.std({0}, axis={dim}, ddof={correction}, keepdims={keepdim})",
-                   signature=(DIM, KEEPDIM, CORRECTION)),
+                   signature=(DIM, KEEPDIM, CORRECTION), kink=_reduction("std_zero"),
+                   convention="std = 0 (all entries equal): its gradient is taken as 0, as PyTorch's std "
+                              "(a kink, as |x| at 0)"),
     _along_row("cumsum", "running sum along an axis", "reversed running sum of ∂L/∂{y} along the axis",
                "torch.cumsum({0}, dim={dim})", "jnp.cumsum({0}, axis={dim})"),
     _along_row("cumprod", "running product along an axis",

@@ -244,11 +244,17 @@ def std(m, a, site):
 
 
 def std_vjp(m, g, out, a, site):
-    return spread(m, g, a, site) * _centered(m, a, site) / (_dof(a, site) * widened(m, out, site))
+    std = widened(m, out, site)
+    return m.np.where(std == 0, 0.0, spread(m, g, a, site) * _centered(m, a, site) / (_dof(a, site) * std))
 
 
 def std_jvp(m, t, out, a, site):
-    return var_jvp(m, t, out, a, site) / (2.0 * out)
+    return m.np.where(out == 0, 0.0, var_jvp(m, t, out, a, site) / (2.0 * out))
+
+
+def std_zero(m, out, a, site):
+    """Per output entry: whether its entries are all equal (std 0, a kink: the gradient is taken as 0)."""
+    return out == 0
 
 
 # -- cumulative ops ------------------------------------------------------------------------

@@ -83,8 +83,11 @@ def _flat_axes(kw, rank: int) -> tuple[int, int]:
 
 def flatten_shape(shapes, kw):
     (a,) = shapes
-    if not a:
-        return (1,)  # PyTorch: a 0-d tensor flattens to one entry
+    if not a:  # PyTorch: a 0-d tensor flattens to one entry, its dims taken as 0 or -1
+        wrong = [f"{k} {kw[k]}" for k in ("start_dim", "end_dim") if kw[k] not in (0, -1)]
+        if wrong:
+            raise ShapeError(f"flatten of a number: {' and '.join(wrong)} is out of range (0 or -1, as PyTorch)")
+        return (1,)
     start, end = _flat_axes(kw, len(a))
     if start > end:
         raise ShapeError(f"flatten: start_dim {kw['start_dim']} comes after end_dim {kw['end_dim']}")
