@@ -227,9 +227,10 @@ EVERY_TENSOR_OP = (NETWORK + " + mean(transpose(W)[0]) + sum(W, 1)[-1] + logsume
                    " + sum(transpose(x) * 2) + mean(W, 0) @ x")
 
 
-def run_inline(text: str) -> str:
+def run_inline(text: str, allowed: str | None = None) -> str:
     """Run an exported PyTorch script in this process (torch is imported already): its output.
-    A warning it raises (PyTorch's on reading a non-leaf's .grad, say) fails the test."""
+    A warning it raises (PyTorch's on reading a non-leaf's .grad, say) fails the test, unless
+    its message matches `allowed`."""
     import contextlib
     import io
     import warnings
@@ -237,6 +238,8 @@ def run_inline(text: str) -> str:
     out = io.StringIO()
     with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as done, warnings.catch_warnings():
         warnings.simplefilter("error")
+        if allowed:
+            warnings.filterwarnings("ignore", message=allowed)
         exec(compile(text, "exported.py", "exec"), {"__name__": "__main__"})
     return f"{done.value.code}: {out.getvalue()}"
 

@@ -1701,7 +1701,9 @@ for _op in [
                "torch.nn.functional.mse_loss", "mean squared error", _kernel("mse_loss"),
                (_kernel("mse_grad", sign=1.0), _kernel("mse_grad", sign=-1.0)), _mse_shape,
                ("2({0} − {1}) / n · ∂L/∂{y}", "−2({0} − {1}) / n · ∂L/∂{y}"), "mse_loss({0}, {1})",
-               torch="torch.nn.functional.mse_loss({0}, {1})", jax="jnp.mean(({0} - {1}) ** 2)",
+               # broadcast first: F.mse_loss warns of operands of two shapes, though it computes the same
+               torch="torch.nn.functional.mse_loss(*torch.broadcast_tensors({0}, {1}))",
+               jax="jnp.mean(({0} - {1}) ** 2)",
                sympy_tensor=_kernel("mse_sympy"),
                jvp=(_kernel("mse_jvp", sign=1.0), _kernel("mse_jvp", sign=-1.0))),
     _tensor_op("binary_cross_entropy_with_logits", 2, "binary cross-entropy of logits z against "
