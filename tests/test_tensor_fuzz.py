@@ -108,3 +108,20 @@ def test_random_tensor_formulas_agree_with_pytorch_through_their_exported_script
         assert run_inline(torch_script(result, values), allowed=".*degrees of freedom") == "0: ok\n", (seed, text)
         agreed += 1
     assert agreed >= 60
+
+
+@pytest.mark.slow
+def test_random_tensor_formulas_agree_with_jax_through_their_exported_scripts():
+    """The same, under JAX, in a child process (tests/jax_fuzz_check.py): a 0-d tensor read along
+    dim 0 or -1, and a variance with no degree of freedom, once made the JAX scripts fail."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("jax", reason="the JAX export is checked by running it with jax")
+    here = Path(__file__).parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here.parent), str(here)])}
+    done = subprocess.run([sys.executable, str(here / "jax_fuzz_check.py")], capture_output=True,
+                          text=True, timeout=900, cwd=here.parent, env=env)
+    assert done.returncode == 0 and done.stdout.startswith("ok ("), done.stderr[-3000:] + done.stdout[-3000:]

@@ -55,8 +55,9 @@ class Op:
     torch: str | None = None  # e.g. "torch.exp({0})", the script imports torch
     jax: str | None = None  # e.g. "jnp.exp({0})", the script imports jax.numpy as jnp
     # Where JAX's convention at the kink differs from bp's (and PyTorch's): per operand
-    # (m, out, *operands) -> JAX's partial there, and the difference in words, which the
-    # exported JAX script says aloud instead of reporting a false difference.
+    # (m, out, *operands) -> JAX's partial there (a tensor row: its whole VJP in JAX's way,
+    # (m, g, out, *operands, site)), and the difference in words, which the exported JAX
+    # script says aloud instead of reporting a false difference.
     jax_partials: tuple = ()
     jax_convention: str = ""
     elementwise: bool = True  # False: forward and vjp take a Site last; shape says the output's
@@ -1400,7 +1401,10 @@ for _op in [
                    "jnp.std({0}, axis={dim}, ddof={correction}, keepdims={keepdim})",
                    signature=(DIM, KEEPDIM, CORRECTION), kink=_reduction("std_zero"),
                    convention="std = 0 (all entries equal): its gradient is taken as 0, as PyTorch's std "
-                              "(a kink, as |x| at 0)"),
+                              "(a kink, as |x| at 0)",
+                   jax_partials=(_reduction("std_vjp_unmasked"),),
+                   jax_convention="JAX's std of equal entries has gradient nan (sqrt'(0) · 0); bp and "
+                                  "PyTorch take 0"),
     _along_row("cumsum", "running sum along an axis", "reversed running sum of ∂L/∂{y} along the axis",
                "torch.cumsum({0}, dim={dim})", "jnp.cumsum({0}, axis={dim})"),
     _along_row("cumprod", "running product along an axis",

@@ -244,8 +244,12 @@ def std(m, a, site):
 
 
 def std_vjp(m, g, out, a, site):
-    std = widened(m, out, site)
-    return m.np.where(std == 0, 0.0, spread(m, g, a, site) * _centered(m, a, site) / (_dof(a, site) * std))
+    return m.np.where(widened(m, out, site) == 0, 0.0, std_vjp_unmasked(m, g, out, a, site))
+
+
+def std_vjp_unmasked(m, g, out, a, site):
+    """The rule as written, nan where std = 0 (JAX's convention there)."""
+    return spread(m, g, a, site) * _centered(m, a, site) / (_dof(a, site) * widened(m, out, site))
 
 
 def std_jvp(m, t, out, a, site):

@@ -264,7 +264,8 @@ def _contribution(f, vals, shapes, batch, m, i, slot, g, convention=None, xs=Non
         c = g if p is ONE else g * p
         return _fit(m.np, c, xs[slot], vals[a])
     at = site(f.kinds[i], f.params.get(i, ()), tuple(len(shapes[b]) for b in f.args[i]))
-    c = op.vjp[slot](m, g, vals[i], *xs, at)
+    vjp = op.jax_partials if convention == "jax" and op.jax_partials else op.vjp
+    c = vjp[slot](m, g, vals[i], *xs, at)
     return _fit(m.np, m.np.asarray(c, dtype=m.dtype), vals[a], vals[a])
 
 

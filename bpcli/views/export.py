@@ -100,11 +100,31 @@ def spell(f, i: int, library: str, names: list[str], shapes=None) -> str:
         pad = tuple(named["pad"])
         named["torch_pad"] = pad * (2 * rank) if len(pad) == 1 else pad
         named["jax_pad"] = widths(pad, rank)
+    scalar_axis = library == "jax" and op.arity == 1 and "axis=" in op.jax and shapes is not None \
+        and not shapes[f.args[i][0]]
+    if scalar_axis:  # PyTorch reads a 0-d tensor along dim 0 or -1 as one entry; jnp refuses the axis
+        args[0] = f"jnp.reshape({args[0]}, (1,))"
     text = getattr(op, library).format(*args, **named, index=", ".join(map(str, params)))
+    if library == "jax" and op.name in ("var", "std"):
+        text = _no_degree_of_freedom(text, op.name, args[0], named, shapes[f.args[i][0]] if shapes else ())
+    if scalar_axis:
+        text = f"jnp.reshape({text}, ())"
     if library == "torch" and op.name == "prod" and named.get("dim") is None and named.get("keepdim"):
         text = f"torch.prod({args[0]}).reshape([1] * {args[0]}.dim())"  # torch.prod takes no dim=None
     text = re.sub(r", keepdims?=False\b", "", text)  # the default, left unsaid
     return re.sub(r", (?:dim|axis)=None\)$", ")", text)
+
+
+def _no_degree_of_freedom(text: str, name: str, x: str, named: dict, operand: tuple) -> str:
+    """var or std with no more entries than the correction: PyTorch divides the squared deviations
+    by max(0, n - correction), 0 (inf, or nan for none), where jnp.var answers nan."""
+    n = math.prod(operand) if named["dim"] is None or not operand else operand[named["dim"]]
+    if named["correction"] < n:
+        return text
+    axis = "" if named["dim"] is None else f", axis={named['dim']}"
+    var = (f"jnp.sum(jnp.square({x} - jnp.mean({x}{axis}, keepdims=True)){axis}, "
+           f"keepdims={named['keepdim']}) / 0.0")
+    return var if name == "var" else f"jnp.sqrt({var})"
 
 
 def readable(name: str, script=_SCRIPT) -> bool:
