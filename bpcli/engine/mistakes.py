@@ -33,8 +33,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from bpcli.engine.graph import incoming
-from bpcli.engine.ops import OPS, carries_gradient
 from bpcli.engine.sweep import accumulate, reverse
 from bpcli.engine.values import is_number
 
@@ -84,50 +82,14 @@ def magnitude(v) -> float:
     return float(a.max()) if a.size else 0.0
 
 
-def carrying(result) -> list[bool]:
-    """The nodes that carry a gradient, whose adjoints the passes compare: numbers' differentiable
-    nodes; a tensor's that a gradient reaches (not constants, class labels, a comparison's operands)."""
-    if result.is_tensor:
-        return [result.adjoint(i) is not None for i in range(len(result.formula))]
-    return list(result.formula.differentiable)
-
-
-def carries(result):
-    """Whether an edge (parent, slot, operand) can carry a gradient: into a differentiable node
-    for numbers (graph.incoming's count); for tensors, between nodes a gradient reaches and
-    through a slot that carries one (not amax's operand read only by a comparison)."""
-    f = result.formula
-    if not result.is_tensor:
-        return lambda v, slot, a: f.differentiable[a]
-    live = carrying(result)
-    return lambda v, slot, a: live[v] and live[a] and carries_gradient(OPS[f.kinds[v]], slot)
-
-
 def uses(result) -> list[int]:
     """How many edges that can carry a gradient lead into each node (more than one: reused)."""
-    f = result.formula
-    if not result.is_tensor:
-        return incoming(f)
-    carried, count = carries(result), [0] * len(f)
+    f, count = result.formula, [0] * len(result.formula)
     for v, operands in enumerate(f.args):
         for slot, a in enumerate(operands):
-            if carried(v, slot, a):
+            if result.carries(v, slot, a):
                 count[a] += 1
     return count
-
-
-def sends(result):
-    """The right pass's rule for one step, `sends(v, g)`: what a gradient g at node v sends each
-    operand a gradient reaches, as (slot, operand, contribution). A tensor result's own (the
-    op table's partials and vector-Jacobian products); a number's adjoint times its partial."""
-    if result.is_tensor:
-        return result.sends
-    f, vals, live = result.formula, result.values, result.formula.differentiable
-
-    def send(v: int, g) -> list:
-        local = f.local_gradients(vals, v, result.m)
-        return [(slot, c, g * local[slot]) for slot, c in enumerate(f.args[v]) if live[c]]
-    return send
 
 
 def visits(result) -> tuple[int, int]:
@@ -135,7 +97,7 @@ def visits(result) -> tuple[int, int]:
     order), and how many calls a recursion passing each path's share down makes, one per path
     from the output to each node (an exact integer, however large: b = a + a; c = b + b makes
     7 for 3)."""
-    f, carried = result.formula, carries(result)
+    f, carried = result.formula, result.carries
     paths: list = [0] * len(f)
     paths[f.output] = 1
     nodes = calls = 0
@@ -152,10 +114,7 @@ def visits(result) -> tuple[int, int]:
 
 def _filled(result, adj: list) -> list:
     """The adjoints nothing reached as zeros of the node's shape (0.0 for a number)."""
-    if not result.is_tensor:
-        return [0.0 if a is None else a for a in adj]
-    np = result.m.np
-    return [np.zeros_like(right) if a is None else a for a, right in zip(adj, result.adjoints)]
+    return [result.zero_adjoint(i) if a is None else a for i, a in enumerate(adj)]
 
 
 def _seeded(result) -> list:
@@ -168,7 +127,7 @@ def _seeded(result) -> list:
 def first_difference(result, adjoints: list) -> int | None:
     """The first node, output first (the order the right pass finishes them), whose adjoint
     differs from the right pass's."""
-    f, right, live = result.formula, result.adjoints, carrying(result)
+    f, right, live = result.formula, result.adjoints, result.carrying
     scale = max([1.0] + [magnitude(right[i]) for i in range(len(f)) if live[i]])
     for i in range(len(f) - 1, -1, -1):
         if live[i] and not same(adjoints[i], right[i], scale):
@@ -178,7 +137,7 @@ def first_difference(result, adjoints: list) -> int | None:
 
 def recursive(result) -> Mistaken:
     """The depth-first backward pass without a topological order (see the module's doc)."""
-    f, send = result.formula, sends(result)
+    f, send = result.formula, result.sends
     n = len(f)
     adj = _seeded(result)
     fired = bytearray(n)
@@ -222,7 +181,7 @@ def _steps(f) -> list:
 
 def assign(result) -> Mistaken:
     """The backward pass in the right order, each contribution assigned (=) instead of added."""
-    f, send = result.formula, sends(result)
+    f, send = result.formula, result.sends
     lost: dict[int, list] = {}
 
     def step(s, g, adj):
@@ -240,7 +199,7 @@ def assign(result) -> Mistaken:
 def default_cut(result) -> tuple[int, int] | None:
     """The edge `detach` cuts when no node is named: the last use, in the backward pass's
     order, of the first reused node (x*x becomes x * x.detach()); None when no node is reused."""
-    f, counts, carried = result.formula, uses(result), carries(result)
+    f, counts, carried = result.formula, uses(result), result.carries
     for c in range(len(f) - 1, -1, -1):
         if counts[c] > 1:
             last = None
@@ -259,7 +218,7 @@ def edges_into(f, node: int) -> list[tuple[int, int]]:
 
 def detach(result, cut: list[tuple[int, int]]) -> Mistaken:
     """The right backward pass with the edges `cut` carrying nothing."""
-    f, send = result.formula, sends(result)
+    f, send = result.formula, result.sends
     dead = set(cut)
 
     def step(s, g, adj):

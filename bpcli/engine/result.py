@@ -45,6 +45,27 @@ class Result:
     def hits(self) -> list[tuple[str, int]]:
         return self.formula.hits(self.values)
 
+    # -- one backward step, as passes other than the right one (bp's --mistake) take it --------
+    @cached_property
+    def carrying(self) -> list[bool]:
+        """Per node, whether it carries a gradient (numbers: it depends on an input)."""
+        return list(self.formula.differentiable)
+
+    def carries(self, v: int, slot: int, a: int) -> bool:
+        """Whether the edge from node v into its operand `slot`, node a, can carry a gradient."""
+        return self.formula.differentiable[a]
+
+    def sends(self, v: int, g) -> list:
+        """What a gradient g at node v sends each operand a gradient reaches, as (slot, operand,
+        contribution): here the adjoint times the edge's partial."""
+        f, live = self.formula, self.formula.differentiable
+        local = f.local_gradients(self.values, v, self.m)
+        return [(slot, a, g * local[slot]) for slot, a in enumerate(f.args[v]) if live[a]]
+
+    def zero_adjoint(self, i: int):
+        """A nothing-reached adjoint of node i: 0.0 for a number."""
+        return 0.0
+
     def adjoint(self, i: int):
         """∂output/∂node, or None for a node that depends on no input (a constant) or that no
         gradient reaches (read only through a comparison)."""

@@ -204,6 +204,20 @@ class TensorResult(Result):
         with self.m.np.errstate(all="ignore"):
             return tuple(p(self.m, self.values[i], *xs) for p in op.partials)
 
+    @cached_property
+    def carrying(self) -> list[bool]:
+        """Per node, whether a gradient reaches it (not constants, class labels, a comparison's operands)."""
+        return [self.adjoint(i) is not None for i in range(len(self.formula))]
+
+    def carries(self, v: int, slot: int, a: int) -> bool:
+        """Between nodes a gradient reaches, through a slot that carries one (not amax's operand
+        read only by a comparison)."""
+        live = self.carrying
+        return live[v] and live[a] and carries_gradient(OPS[self.formula.kinds[v]], slot)
+
+    def zero_adjoint(self, i: int):
+        return self.m.np.zeros_like(self.adjoints[i])
+
     def sends(self, i: int, g) -> list:
         """What a gradient `g` at node i sends its operands, by the rules of the right pass
         (`sends`, below): (slot, operand, contribution) for each operand a gradient reaches."""

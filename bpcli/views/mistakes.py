@@ -72,7 +72,7 @@ class Comparison:
 
     def parted(self) -> list[int]:
         """The nodes, output first, whose adjoints the two passes give differently."""
-        live, right, m = wrong.carrying(self.result), self.result.adjoints, self.mistaken
+        live, right, m = self.result.carrying, self.result.adjoints, self.mistaken
         return [i for i in range(len(right) - 1, -1, -1) if live[i] and (i == m.first
                                                                          or not _agree(m.adjoints[i], right[i]))]
 
@@ -131,7 +131,7 @@ class Comparison:
         cut = "; ".join(_edge_text(f, p, s) for p, s in m.cut)
         head = f"Cut: {cut}."
         if m.first is None:
-            carries = wrong.carries(self.result)
+            carries = self.result.carries
             if not any(carries(p, s, f.args[p][s]) for p, s in m.cut):
                 return (f"{head} The cut changes nothing: no gradient flows along "
                         f"{'these edges' if len(m.cut) > 1 else 'that edge'}, cut or not (a comparison's operand, "
@@ -152,7 +152,7 @@ class Comparison:
                      "node", "label", "right adjoint", "wrong adjoint", "same", numeric_columns=("right adjoint",
                                                                                                  "wrong adjoint"))
         made.columns[-1].no_wrap = True
-        live, parted = wrong.carrying(self.result), set(self.parted())
+        live, parted = self.result.carrying, set(self.parted())
         rows = [i for i in range(len(f) - 1, -1, -1) if live[i]]
         for i in shown(made, rows, limit):
             agree = i not in parted
@@ -164,7 +164,7 @@ class Comparison:
 
     def document(self) -> dict:
         """The `mistake` member of bp grad --json."""
-        f, m, live = self.result.formula, self.mistaken, wrong.carrying(self.result)
+        f, m, live = self.result.formula, self.mistaken, self.result.carrying
         doc = {
             "name": m.name,
             "description": LINES[m.name],
