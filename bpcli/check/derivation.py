@@ -15,8 +15,6 @@ import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-import numpy as np
-
 from bpcli.engine.graph import CONST, INPUT
 from bpcli.engine.numeric import FLOAT
 from bpcli.engine.ops import OPS, shape_text
@@ -74,6 +72,8 @@ def random_points(point: dict, seed: int, wanted: int, usable) -> list[dict]:
     """Up to `wanted` points shaped as `point` (every input drawn uniformly in ±SPREAD) at
     which `usable(point)` holds (bp's derivative is finite there): seeded, so the same seed
     gives the same points."""
+    import numpy as np  # deferred: loads numpy, for bp check only
+
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(wanted * TRIES):
@@ -86,12 +86,16 @@ def random_points(point: dict, seed: int, wanted: int, usable) -> list[dict]:
 
 
 def _draw(rng, v):
+    import numpy as np
+
     shape = np.shape(v)
     return float(rng.uniform(-SPREAD, SPREAD)) if not shape else rng.uniform(-SPREAD, SPREAD, size=shape)
 
 
 def node_values(formula, point: dict) -> list:
     """Every node's value at the point: floats, or arrays where an input is one."""
+    import numpy as np
+
     values = {n: point[n] for n in formula.inputs}
     if formula.elementwise and all(np.ndim(v) == 0 for v in values.values()):
         return formula.forward({n: float(v) for n, v in values.items()}, FLOAT)
@@ -101,6 +105,8 @@ def node_values(formula, point: dict) -> list:
 
 
 def finite(v) -> bool:
+    import numpy as np
+
     return v is not None and bool(np.all(np.isfinite(np.asarray(v, dtype=np.float64))))
 
 
@@ -108,6 +114,8 @@ def finite(v) -> bool:
 def compare(what: str, answer: str, reference, points: list[dict]) -> Verdict:
     """The learner's `answer` (formula text) against `reference(point)` (bp's number or array)
     at each point; an answer that reads no input, at the first point (the given one) only."""
+    import numpy as np
+
     learner = parse(answer)
     v = Verdict(what, answer.strip())
     if not learner.inputs:
@@ -148,6 +156,8 @@ def compare(what: str, answer: str, reference, points: list[dict]) -> Verdict:
 
 def compare_number(what: str, answer, ref) -> Verdict:
     """A number (or nested lists) from a table of answers against bp's, at the given point."""
+    import numpy as np
+
     v = Verdict(what, str(answer), points=1)
     try:
         yours = np.asarray(answer, dtype=np.float64)
@@ -201,6 +211,8 @@ def texts(formula) -> list[str]:
 def localise(learner, rows: list) -> dict | None:
     """The part of the learner's formula that is off, if one change fixes every point: the
     whole answer times a constant, or one term removed, negated or scaled."""
+    import numpy as np
+
     if not rows:
         return None
     ref = np.concatenate([np.ravel(r[3]) for r in rows])
@@ -237,6 +249,8 @@ def localise(learner, rows: list) -> dict | None:
 def _factor(part, target) -> float | None:
     """The constant c with c·part = target at every entry (allclose), by least squares; None
     when there is none (or part is 0 everywhere)."""
+    import numpy as np
+
     scale = float(np.dot(part, part))
     if scale == 0.0 or not math.isfinite(scale):
         return None
@@ -291,6 +305,8 @@ ANSWERS_SCHEMA = "bp.answers/1"
 def check_table(formula, point: dict, answers: dict, seed: int = 0, points: int = POINTS) -> Report:
     """A table of answers (ANSWERS_SCHEMA): each node's adjoint and each edge's local derivative
     the learner filled in, against bp's; a formula entry at random points too."""
+    import numpy as np
+
     if not isinstance(answers, dict) or not ({"nodes", "edges"} & set(answers)):
         raise UsageError(f"{setting('table')}: the answers are a JSON object with \"nodes\" (id or name: adjoint) "
                          "and/or "
