@@ -72,7 +72,7 @@ def random_points(point: dict, seed: int, wanted: int, usable) -> list[dict]:
     """Up to `wanted` points shaped as `point` (every input drawn uniformly in ±SPREAD) at
     which `usable(point)` holds (bp's derivative is finite there): seeded, so the same seed
     gives the same points."""
-    import numpy as np  # deferred: loads numpy, for bp check only
+    import numpy as np  # deferred: numpy, for bp check only (the CLI imports this module to register bp check)
 
     rng = np.random.default_rng(seed)
     out = []
@@ -86,7 +86,7 @@ def random_points(point: dict, seed: int, wanted: int, usable) -> list[dict]:
 
 
 def _draw(rng, v):
-    import numpy as np
+    import numpy as np  # deferred: as random_points says
 
     shape = np.shape(v)
     return float(rng.uniform(-SPREAD, SPREAD)) if not shape else rng.uniform(-SPREAD, SPREAD, size=shape)
@@ -94,7 +94,7 @@ def _draw(rng, v):
 
 def node_values(formula, point: dict) -> list:
     """Every node's value at the point: floats, or arrays where an input is one."""
-    import numpy as np
+    import numpy as np  # deferred: as random_points says
 
     values = {n: point[n] for n in formula.inputs}
     if formula.elementwise and all(np.ndim(v) == 0 for v in values.values()):
@@ -105,7 +105,7 @@ def node_values(formula, point: dict) -> list:
 
 
 def finite(v) -> bool:
-    import numpy as np
+    import numpy as np  # deferred: as random_points says
 
     return v is not None and bool(np.all(np.isfinite(np.asarray(v, dtype=np.float64))))
 
@@ -114,7 +114,7 @@ def finite(v) -> bool:
 def compare(what: str, answer: str, reference, points: list[dict]) -> Verdict:
     """The learner's `answer` (formula text) against `reference(point)` (bp's number or array)
     at each point; an answer that reads no input, at the first point (the given one) only."""
-    import numpy as np
+    import numpy as np  # deferred: as random_points says
 
     learner = parse(answer)
     v = Verdict(what, answer.strip())
@@ -156,7 +156,7 @@ def compare(what: str, answer: str, reference, points: list[dict]) -> Verdict:
 
 def compare_number(what: str, answer, ref) -> Verdict:
     """A number (or nested lists) from a table of answers against bp's, at the given point."""
-    import numpy as np
+    import numpy as np  # deferred: as random_points says
 
     v = Verdict(what, str(answer), points=1)
     try:
@@ -211,7 +211,7 @@ def texts(formula) -> list[str]:
 def localise(learner, rows: list) -> dict | None:
     """The part of the learner's formula that is off, if one change fixes every point: the
     whole answer times a constant, or one term removed, negated or scaled."""
-    import numpy as np
+    import numpy as np  # deferred: as random_points says
 
     if not rows:
         return None
@@ -249,7 +249,7 @@ def localise(learner, rows: list) -> dict | None:
 def _factor(part, target) -> float | None:
     """The constant c with c·part = target at every entry (allclose), by least squares; None
     when there is none (or part is 0 everywhere)."""
-    import numpy as np
+    import numpy as np  # deferred: as random_points says
 
     scale = float(np.dot(part, part))
     if scale == 0.0 or not math.isfinite(scale):
@@ -305,7 +305,7 @@ ANSWERS_SCHEMA = "bp.answers/1"
 def check_table(formula, point: dict, answers: dict, seed: int = 0, points: int = POINTS) -> Report:
     """A table of answers (ANSWERS_SCHEMA): each node's adjoint and each edge's local derivative
     the learner filled in, against bp's; a formula entry at random points too."""
-    import numpy as np
+    import numpy as np  # deferred: as random_points says
 
     if not isinstance(answers, dict) or not ({"nodes", "edges"} & set(answers)):
         raise UsageError(f"{setting('table')}: the answers are a JSON object with \"nodes\" (id or name: adjoint) "
