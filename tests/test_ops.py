@@ -256,3 +256,16 @@ def test_bp_ops_lists_each_operands_rule(bp):
     assert listed == {op.name: {v: op.rule_of(slot) for slot, v in enumerate("abc"[:op.arity])}
                       for op in OPS.values()}
     assert "(product rule)" in bp("ops").stdout
+
+
+def test_the_language_page_names_every_op_and_bp_ops_says_each_convention(bp):
+    """Issue 24's "Done when": the op table, docs/language.md and bp ops list every operation
+    with its rule (test_bp_ops_lists_each_operands_rule) and its convention."""
+    from pathlib import Path
+
+    page = (Path(__file__).parent.parent / "docs" / "language.md").read_text(encoding="utf-8")
+    unnamed = [op.name for op in OPS.values() if op.name not in page
+               and (op.syntax or "").format("a", "b", "c") not in page.replace("`", "")]
+    assert unnamed == []
+    listed = {row["name"]: row["convention"] for row in json.loads(bp("ops", "--json").stdout)}
+    assert listed == {op.name: op.convention or None for op in OPS.values()}

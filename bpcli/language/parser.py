@@ -575,7 +575,7 @@ _RELAY = _Relay()
 def _position_parser():
     """The grammar's parser keeping every token, built once a process (about 60 ms): a server
     locating many errors pays for it once."""
-    from lark import Lark
+    from lark import Lark  # deferred: Lark's grammar compiler, for an error's place only
 
     return Lark(grammar_text(), parser="lalr", lexer="basic", keep_all_tokens=True, transformer=_RELAY)
 
