@@ -208,8 +208,8 @@ def _size(grads: dict) -> float:
     """The length of every parameter's gradient taken together (a float's is its |value|)."""
     total = 0.0
     for g in grads.values():
-        if isinstance(g, float):
-            total += g * g
+        if is_number(g):
+            total += float(g) * float(g)
         else:
             import numpy as np  # deferred: numpy, for tensor parameters only
 
