@@ -298,12 +298,15 @@ def mean_over(np, x, axes: tuple, n: int):
     return x.sum(axis=axes) / n
 
 
+def _count_last(x, rank: int) -> int:
+    """The entries of an example: the product of x's last `rank` axes."""
+    return _size(x.shape[x.ndim - rank:] if rank else ())
+
+
 def _mean_last(np, x, rank: int):
-    shape = x.shape[x.ndim - rank:] if rank else ()
-    n = 1
-    for k in shape:
-        n *= k
-    return (mean_over(np, x, tuple(range(-rank, 0)), n) if rank else x / n), n
+    """The mean over the example's last `rank` axes (every entry of a loss's operands)."""
+    n = _count_last(x, rank)
+    return mean_over(np, x, tuple(range(-rank, 0)), n) if rank else x / n
 
 
 def _spread(np, x, rank: int, like):
@@ -314,21 +317,21 @@ def _spread(np, x, rank: int, like):
 def mse_loss(m, a, b, site):
     a, b, rank = _aligned(m, a, b, site)
     d = a - b
-    return _mean_last(m.np, d * d, rank)[0]
+    return _mean_last(m.np, d * d, rank)
 
 
 def mse_grad(m, g, out, a, b, site, sign: float):
     np = m.np
     a, b, rank = _aligned(m, a, b, site)
     d = a - b
-    n = _mean_last(np, d, rank)[1]
+    n = _count_last(d, rank)
     norm = sign * 2.0 / n if n else 0.0  # PyTorch's order, 2/n first; n = 0: d is empty
     return norm * d * _spread(np, g, rank, d)
 
 
 def mse_jvp(m, t, out, a, b, site, sign: float):
     a2, b2, rank = _aligned(m, a, b, site)
-    return _mean_last(m.np, (sign * 2.0) * (a2 - b2) * t, rank)[0]
+    return _mean_last(m.np, (sign * 2.0) * (a2 - b2) * t, rank)
 
 
 def bce_logits(m, z, y, site):
@@ -336,7 +339,7 @@ def bce_logits(m, z, y, site):
     np = m.np
     z, y, rank = _aligned(m, z, y, site)
     loss = np.maximum(z, 0.0) - z * y + np.log1p(np.exp(-np.abs(z)))
-    return _mean_last(np, loss, rank)[0]
+    return _mean_last(np, loss, rank)
 
 
 def _sigmoid(np, z):
@@ -348,7 +351,7 @@ def bce_grad_z(m, g, out, z, y, site):
     np = m.np
     z, y, rank = _aligned(m, z, y, site)
     d = _sigmoid(np, z) - y
-    n = _mean_last(np, d, rank)[1]
+    n = _count_last(d, rank)
     return d * _spread(np, g, rank, d) / n
 
 
@@ -356,19 +359,19 @@ def bce_grad_y(m, g, out, z, y, site):
     np = m.np
     z, y, rank = _aligned(m, z, y, site)
     zz = np.broadcast_to(z, np.broadcast_shapes(z.shape, y.shape))
-    n = _mean_last(np, zz, rank)[1]
+    n = _count_last(zz, rank)
     return -zz * _spread(np, g, rank, zz) / n
 
 
 def bce_jvp_z(m, t, out, z, y, site):
     np = m.np
     z2, y2, rank = _aligned(m, z, y, site)
-    return _mean_last(np, (_sigmoid(np, z2) - y2) * t, rank)[0]
+    return _mean_last(np, (_sigmoid(np, z2) - y2) * t, rank)
 
 
 def bce_jvp_y(m, t, out, z, y, site):
     z2, y2, rank = _aligned(m, z, y, site)
-    return _mean_last(m.np, -z2 * t, rank)[0]
+    return _mean_last(m.np, -z2 * t, rank)
 
 
 def avg_pool_jvp(m, t, out, x, site):
