@@ -62,6 +62,10 @@ class Result:
         local = f.local_gradients(self.values, v, self.m)
         return [(slot, a, g * local[slot]) for slot, a in enumerate(f.args[v]) if live[a]]
 
+    def labels(self) -> list[str]:
+        """Inputs used only as class labels: a formula of numbers has none (a tensor's may)."""
+        return []
+
     def zero_adjoint(self, i: int):
         """A nothing-reached adjoint of node i: 0.0 for a number."""
         return 0.0

@@ -80,7 +80,7 @@ def explain(result, name: str, max_paths: int = 4, budget: Budget | None = None,
     budget = budget or Budget()
     target = f.inputs[name]
     total = (counts or path_counts(f))[target]
-    if result.is_tensor and name in result.labels():  # a class label: no gradient flows to it
+    if name in result.labels():  # a class label: no gradient flows to it
         total = 0
     reach = _reaching(f, target, budget) if total else None
     paths: list[Path] = []
